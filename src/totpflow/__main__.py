@@ -1,0 +1,3 @@
+from totpflow.cli import main
+
+raise SystemExit(main())

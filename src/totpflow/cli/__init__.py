@@ -1,0 +1,50 @@
+"""The ``totpflow`` command: parse arguments, call a library, print, return an exit code.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; a module imports its heavy
+dependencies inside the handler so that ``totpflow --help`` and ``totpflow run`` start fast.
+
+Exit codes: 0 success, 1 the job ran and failed (e.g. a workflow failed), 2 bad command line or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from totpflow import __version__
+
+SUBCOMMANDS = ("serve", "project", "run", "validate", "enroll")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="totpflow",
+        description="Self-hosted TOTP enrollment: a Stytch-compatible server and an Arazzo 1.0.1 runner.",
+    )
+    parser.add_argument("--version", action="version", version=f"totpflow {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"totpflow.cli.{name}")
+        except ModuleNotFoundError as exc:  # a subcommand not built into this installation
+            if exc.name != f"totpflow.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
