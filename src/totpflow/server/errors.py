@@ -1,0 +1,191 @@
+"""Errors raised by the server's services. They carry facts, never HTTP codes: ``http/errors.py`` holds the one
+table mapping each class (by MRO) to an HTTP status, a Stytch ``error_type`` and a message.
+
+    ServerError
+    ├── BadRequest                      bad_request
+    │   ├── InvalidArgument             (field, reason) — a value is well-typed but out of range / malformed
+    │   │   ├── InvalidEmail
+    │   │   ├── InvalidPhoneNumber
+    │   │   ├── InvalidUserId
+    │   │   ├── InvalidTotpId
+    │   │   ├── InvalidExpiration
+    │   │   ├── InvalidSessionDuration
+    │   │   ├── InvalidTotpCode         (not 6 digits)
+    │   │   ├── InvalidRecoveryCode     (not xxxx-xxxx-xxxx)
+    │   │   ├── InvalidExternalId
+    │   │   ├── InvalidSearchQuery
+    │   │   └── InvalidCustomClaims     (reserved names, too large)
+    │   ├── DuplicateEmail
+    │   ├── DuplicatePhoneNumber
+    │   ├── DuplicateExternalId
+    │   ├── ActiveTotpExists
+    │   ├── TotpCodeAlreadyAuthenticated
+    │   ├── ExpiredTotp
+    │   ├── NoSessionArguments / TooManySessionArguments
+    │   └── NoSessionRevokeArguments / TooManySessionRevokeArguments
+    ├── Unauthorized
+    │   ├── UnauthorizedCredentials     (bad/missing Basic auth, unknown project)
+    │   ├── UnableToAuthenticateTotp    (wrong code)
+    │   └── UnableToAuthenticateRecoveryCode
+    ├── NotFound
+    │   ├── UserNotFound
+    │   ├── TotpNotFound
+    │   ├── SessionNotFound
+    │   └── ProjectNotFound
+    └── TooManyRequests
+        ├── UserLockLimitReached
+        └── RateLimited                 too_many_requests
+"""
+
+from __future__ import annotations
+
+
+class ServerError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(ServerError):
+    pass
+
+
+class InvalidArgument(BadRequest):
+    def __init__(self, field: str, reason: str = "") -> None:
+        super().__init__(f"{field}: {reason}" if reason else field)
+        self.field = field
+        self.reason = reason
+
+
+class InvalidEmail(InvalidArgument):
+    pass
+
+
+class InvalidPhoneNumber(InvalidArgument):
+    pass
+
+
+class InvalidUserId(InvalidArgument):
+    pass
+
+
+class InvalidTotpId(InvalidArgument):
+    pass
+
+
+class InvalidExpiration(InvalidArgument):
+    pass
+
+
+class InvalidSessionDuration(InvalidArgument):
+    pass
+
+
+class InvalidTotpCode(InvalidArgument):
+    pass
+
+
+class InvalidRecoveryCode(InvalidArgument):
+    pass
+
+
+class InvalidExternalId(InvalidArgument):
+    pass
+
+
+class InvalidSearchQuery(InvalidArgument):
+    pass
+
+
+class InvalidCustomClaims(InvalidArgument):
+    pass
+
+
+class DuplicateEmail(BadRequest):
+    pass
+
+
+class DuplicatePhoneNumber(BadRequest):
+    pass
+
+
+class DuplicateExternalId(BadRequest):
+    pass
+
+
+class ActiveTotpExists(BadRequest):
+    pass
+
+
+class TotpCodeAlreadyAuthenticated(BadRequest):
+    pass
+
+
+class ExpiredTotp(BadRequest):
+    pass
+
+
+class NoSessionArguments(BadRequest):
+    pass
+
+
+class TooManySessionArguments(BadRequest):
+    pass
+
+
+class NoSessionRevokeArguments(BadRequest):
+    pass
+
+
+class TooManySessionRevokeArguments(BadRequest):
+    pass
+
+
+class Unauthorized(ServerError):
+    pass
+
+
+class UnauthorizedCredentials(Unauthorized):
+    pass
+
+
+class UnableToAuthenticateTotp(Unauthorized):
+    pass
+
+
+class UnableToAuthenticateRecoveryCode(Unauthorized):
+    pass
+
+
+class NotFound(ServerError):
+    pass
+
+
+class UserNotFound(NotFound):
+    pass
+
+
+class TotpNotFound(NotFound):
+    pass
+
+
+class SessionNotFound(NotFound):
+    pass
+
+
+class ProjectNotFound(NotFound):
+    pass
+
+
+class TooManyRequests(ServerError):
+    pass
+
+
+class UserLockLimitReached(TooManyRequests):
+    pass
+
+
+class RateLimited(TooManyRequests):
+    pass

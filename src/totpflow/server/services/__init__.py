@@ -1,0 +1,46 @@
+"""Use cases of the server. Every function takes its collaborators (store, clock, cipher, settings) through
+``Deps`` and returns domain records from ``totpflow.server.domain.models`` or raises ``totpflow.server.errors``.
+
+The HTTP layer has already checked JSON types (strict: ``"60"`` is not an int); services check meaning
+(ranges, formats, existence, ownership by the calling project) and enforce every cross-process invariant in
+the database (conditional UPDATEs, constraints), never in process memory.
+
+CONTRACT (implemented in the modules of this package, re-exported here):
+
+    @dataclass(frozen=True)
+    class Deps:
+        store: Store            # totpflow.server.storage.Store
+        clock: Callable[[], datetime]   # aware UTC
+        cipher: Cipher          # totpflow.server.crypto.Cipher (AES-GCM under the master key + keyed hashes)
+        policy: Policy          # lock threshold/ttl, rate limits, issuer/project naming, JWT lifetime
+
+    # projects
+    create_project(deps, *, name="totpflow", project_id=None, secret=None) -> tuple[Project, str]   # returns the secret once
+    ensure_project(deps, *, project_id, secret, name="totpflow") -> Project        # idempotent; sets secret
+    authenticate_project(deps, project_id: str, secret: str) -> Project             # UnauthorizedCredentials
+    any_project_exists(deps) -> bool
+
+    # users
+    create_user(deps, project, *, email=None, phone_number=None, name: Name|None=None, attributes=None,
+                create_user_as_pending=False, trusted_metadata=None, untrusted_metadata=None,
+                external_id=None, roles=None) -> User
+    get_user(deps, project, user_id: str) -> User                 # user_id or external_id
+    delete_user(deps, project, user_id: str) -> str               # returns user_id; revokes its sessions
+    search_users(deps, project, *, query: dict|None, limit: int=100, cursor: str|None=None) -> UserPage
+    delete_totp(deps, project, totp_id: str) -> User
+
+    # totps
+    create_totp(deps, project, *, user_id: str, expiration_minutes: int|None=None) -> TotpCreated
+    authenticate_totp(deps, project, *, user_id, totp_code, session_token=None, session_jwt=None,
+                      session_duration_minutes=None, session_custom_claims=None) -> AuthResult
+    get_recovery_codes(deps, project, *, user_id) -> tuple[User, list[TotpRecoveryCodes]]
+    recover(deps, project, *, user_id, recovery_code, session_token=None, session_jwt=None,
+            session_duration_minutes=None, session_custom_claims=None) -> AuthResult
+
+    # sessions
+    authenticate_session(deps, project, *, session_token=None, session_jwt=None,
+                         session_duration_minutes=None, session_custom_claims=None) -> AuthResult
+    revoke_session(deps, project, *, session_id=None, session_token=None, session_jwt=None) -> None
+    get_sessions(deps, project, *, user_id: str) -> list[Session]
+    get_jwks(deps, project_id: str) -> list[dict[str, object]]    # ProjectNotFound; no auth needed
+"""
