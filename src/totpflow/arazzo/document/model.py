@@ -1,0 +1,152 @@
+"""The Arazzo 1.0.1 document as frozen records, one class per spec object, field names as in the spec
+(snake_case). Values that may hold runtime expressions are kept as written (``Any``); they are compiled by
+``totpflow.arazzo.expressions`` (cached, so each distinct expression is parsed once) when the document is
+validated at load, so execution never meets a syntax error.
+
+``location`` fields are RFC 6901 JSON Pointers into the source document, used in every error message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ParameterIn = Literal["path", "query", "header", "cookie"]
+CriterionType = Literal["simple", "regex", "jsonpath", "xpath"]
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    title: str
+    version: str
+    summary: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDescription:
+    name: str
+    url: str  # as written
+    type: Literal["openapi", "arazzo"] | None
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    condition: str
+    context: str | None = None
+    type: CriterionType = "simple"
+    version: str | None = None  # from the Criterion Expression Type Object form
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    value: Any
+    in_: ParameterIn | None = None  # spec field "in"; None when the step targets a workflow
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReusableRef:
+    """A Reusable Object (``reference: $components.parameters.x`` + optional ``value``), unresolved."""
+
+    reference: str
+    value: Any = None
+    has_value: bool = False
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessAction:
+    name: str
+    type: Literal["end", "goto"]
+    workflow_id: str | None = None
+    step_id: str | None = None
+    criteria: tuple[Criterion, ...] = ()
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FailureAction:
+    name: str
+    type: Literal["end", "goto", "retry"]
+    workflow_id: str | None = None
+    step_id: str | None = None
+    retry_after: float | None = None
+    retry_limit: int | None = None  # None means the spec default: a single retry
+    criteria: tuple[Criterion, ...] = ()
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadReplacement:
+    target: str
+    value: Any
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBody:
+    content_type: str | None = None
+    payload: Any = None
+    has_payload: bool = False
+    replacements: tuple[PayloadReplacement, ...] = ()
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    step_id: str
+    location: str
+    description: str | None = None
+    operation_id: str | None = None
+    operation_path: str | None = None
+    workflow_id: str | None = None
+    parameters: tuple[Parameter | ReusableRef, ...] = ()
+    request_body: RequestBody | None = None
+    success_criteria: tuple[Criterion, ...] = ()
+    on_success: tuple[SuccessAction | ReusableRef, ...] | None = None  # None: not given (inherit workflow's)
+    on_failure: tuple[FailureAction | ReusableRef, ...] | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    workflow_id: str
+    location: str
+    steps: tuple[Step, ...]
+    summary: str | None = None
+    description: str | None = None
+    inputs: dict[str, Any] | None = None  # JSON Schema 2020-12, as written ($ref into components allowed)
+    depends_on: tuple[str, ...] = ()
+    success_actions: tuple[SuccessAction | ReusableRef, ...] = ()
+    failure_actions: tuple[FailureAction | ReusableRef, ...] = ()
+    outputs: dict[str, str] = field(default_factory=dict)
+    parameters: tuple[Parameter | ReusableRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    inputs: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    success_actions: dict[str, SuccessAction] = field(default_factory=dict)
+    failure_actions: dict[str, FailureAction] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ArazzoDocument:
+    arazzo: str
+    info: Info
+    source_descriptions: tuple[SourceDescription, ...]
+    workflows: tuple[Workflow, ...]
+    components: Components
+    url: str  # absolute URL (file:// or http(s)://) the document was loaded from; base for relative URLs
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def workflow(self, workflow_id: str) -> Workflow | None:
+        for workflow in self.workflows:
+            if workflow.workflow_id == workflow_id:
+                return workflow
+        return None
