@@ -1,0 +1,81 @@
+"""An Arazzo 1.0.1 workflow runner. Never imports ``totpflow.server``.
+
+Module map (dependencies point down; ``expressions`` and ``criteria`` are pure)::
+
+    engine        Runner: the step loop (params → request → successCriteria → onSuccess/onFailure → outputs),
+                  sub-workflows, dependsOn, retry/goto/end, budgets. Builds ``results.RunResult``.
+    reports/      terminal (rich), JSON, JUnit XML, HAR 1.2 renderings of a RunResult
+    inputs        lazy input resolution (given / computed / prompted) + JSON Schema validation of inputs
+    security      credentials per source, applied from the OpenAPI securitySchemes
+    params, body  OpenAPI parameter serialisation (style/explode); request bodies (JSON, form, multipart,
+                  text/XML) and payload replacements
+    masking       one Masker that every recorded request/response/output passes through
+    sources       OpenAPI / Arazzo source descriptions: operationId / operationPath → Operation
+    document/     load (YAML/JSON) → JSON Schema + semantic validation → frozen model
+    criteria      Criterion → CheckResult: simple | regex | jsonpath (RFC 9535) | xpath
+    expressions/  runtime expressions: lexer → parser → AST → evaluate; {$…} templates; JSON Pointer;
+                  the `simple` condition language
+    results       RunResult / WorkflowResult / StepResult / Exchange records
+    errors        the error tree
+
+Internal API contracts between these modules:
+
+expressions (package ``totpflow.arazzo.expressions``)::
+
+    @dataclass(frozen=True) class Message:            # a request or response as expressions see it
+        headers: Headers      # case-insensitive mapping (Headers(pairs)); .get(name) -> str | None
+        query: Mapping[str, str]; path: Mapping[str, str]
+        body: Any             # parsed JSON value; str for text/XML; None when empty
+
+    class EvaluationContext(Protocol):               # what an expression may read; raise EvaluationError if absent
+        def url(self) -> str | None
+        def method(self) -> str | None
+        def status_code(self) -> int | None
+        def request(self) -> Message | None
+        def response(self) -> Message | None
+        def input(self, name: str) -> Any              # may resolve lazily (prompt, computed)
+        def output(self, name: str) -> Any             # $outputs.x of the current workflow
+        def step_output(self, step_id: str, name: str) -> Any
+        def workflow_value(self, workflow_id: str, kind: Literal["inputs", "outputs"], name: str) -> Any
+        def source_description(self, name: str, field: str) -> Any
+        def component(self, kind: str, name: str) -> Any
+
+    parse(text) -> Expression                   # whole runtime expression "$…"; ExpressionError(position)
+        Expression.text; .evaluate(ctx) -> Any (type-preserving); .warnings (non-spec forms accepted)
+    parse_template(text) -> Template            # "Bearer {$steps.login.outputs.token}"; .render(ctx) -> str
+    compile_value(value) -> Compiled            # payloads, parameter values, outputs, replacement values:
+        # a str that is one whole expression → its value (type kept); a str with {$…} → rendered string;
+        # dict/list → recursively; anything else → literal.   .evaluate(ctx) -> Any; .expressions() -> list
+    pointer.resolve(value, pointer) -> Any; pointer.replace(value, pointer, new) -> Any   (RFC 6901)
+    parse_condition(text) -> Condition          # the `simple` language; .evaluate(ctx) -> bool
+
+criteria::
+
+    compile_criterion(criterion: document.model.Criterion) -> CompiledCriterion   # ConditionError w/ location
+        CompiledCriterion.evaluate(ctx) -> results.CheckResult
+
+document (package ``totpflow.arazzo.document``)::
+
+    load_document(ref: str, *, client: httpx.Client | None = None) -> ArazzoDocument
+        # file path or http(s) URL; YAML (C loader) or JSON; LoadError, or DocumentInvalid(problems) after the
+        # JSON Schema check and the document-local semantic checks (unique ids, targets, expressions parse)
+    check_document(doc, sources) -> list[DocumentError]   # checks needing sources (operations resolve, …)
+
+sources::
+
+    SourceSet.load(doc, *, client=None) -> SourceSet      # loads every source description once (cached by URL)
+        .resolve_operation(step) -> Operation            # OperationNotFound (with the step's location)
+        .resolve_workflow(ref, doc) -> tuple[ArazzoDocument, Workflow]   # "wf" or "$sourceDescriptions.x.wf"
+        .source(name) -> LoadedSource(name, url, type, content)
+    Operation(source_name, operation_id, method, path, servers, parameters: tuple[OperationParameter, ...],
+              request_content_types, security: tuple[dict[str, list[str]], ...], security_schemes: dict,
+              responses: dict)
+    OperationParameter(name, in_, style, explode, required, allow_reserved, schema)
+
+params / body / security / masking / inputs / reports: see each module's docstring.
+
+engine::
+
+    Runner(document, sources, *, client: httpx.Client, options: RunOptions).run(workflow_id=None, inputs=…)
+        -> RunResult
+"""

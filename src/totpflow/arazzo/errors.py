@@ -1,0 +1,84 @@
+"""Errors of the Arazzo runner. Every error that points into a document carries its location (an RFC 6901
+JSON Pointer) so messages read ``/workflows/0/steps/2/successCriteria/0/condition: ...``.
+
+    ArazzoError
+    ├── DocumentError            (location, message)      the document or a source description is invalid
+    │   ├── LoadError                                     cannot read / parse YAML or JSON / unsupported version
+    │   └── OperationNotFound                             operationId / operationPath / workflowId unresolved
+    ├── ExpressionError          (expression, position, message)   syntax error in a runtime expression
+    │   └── ConditionError                                syntax error in a simple / regex / jsonpath / xpath criterion
+    ├── EvaluationError          (expression, message)    a valid expression could not be evaluated at run time
+    ├── InputError               (name, message)          inputs missing or not valid against the workflow's schema
+    ├── UsageError               (message)                bad command-line or API usage (exit code 2)
+    └── ExecutionError           (message)                the run could not proceed
+        ├── TransportError       (step_id, message)       connection failure, timeout
+        └── BudgetExceeded                                max steps / depth / cycle guard
+"""
+
+from __future__ import annotations
+
+
+class ArazzoError(Exception):
+    """Base of every error the runner raises."""
+
+
+class DocumentError(ArazzoError):
+    def __init__(self, location: str, message: str) -> None:
+        super().__init__(f"{location or '/'}: {message}")
+        self.location = location
+        self.message = message
+
+
+class LoadError(DocumentError):
+    pass
+
+
+class OperationNotFound(DocumentError):
+    pass
+
+
+class ExpressionError(ArazzoError):
+    def __init__(self, expression: str, position: int, message: str, location: str = "") -> None:
+        where = f"{location}: " if location else ""
+        super().__init__(f"{where}{message} at position {position} in {expression!r}")
+        self.expression = expression
+        self.position = position
+        self.message = message
+        self.location = location
+
+
+class ConditionError(ExpressionError):
+    pass
+
+
+class EvaluationError(ArazzoError):
+    def __init__(self, expression: str, message: str) -> None:
+        super().__init__(f"{expression}: {message}")
+        self.expression = expression
+        self.message = message
+
+
+class InputError(ArazzoError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"input {name!r}: {message}" if name else message)
+        self.name = name
+        self.message = message
+
+
+class UsageError(ArazzoError):
+    pass
+
+
+class ExecutionError(ArazzoError):
+    pass
+
+
+class TransportError(ExecutionError):
+    def __init__(self, step_id: str, message: str) -> None:
+        super().__init__(f"step {step_id}: {message}")
+        self.step_id = step_id
+        self.message = message
+
+
+class BudgetExceeded(ExecutionError):
+    pass
