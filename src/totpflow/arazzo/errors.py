@@ -4,6 +4,7 @@ JSON Pointer) so messages read ``/workflows/0/steps/2/successCriteria/0/conditio
     ArazzoError
     ├── DocumentError            (location, message)      the document or a source description is invalid
     │   ├── LoadError                                     cannot read / parse YAML or JSON / unsupported version
+    │   ├── DocumentInvalid      (problems)               every schema / semantic problem found at load
     │   └── OperationNotFound                             operationId / operationPath / workflowId unresolved
     ├── ExpressionError          (expression, position, message)   syntax error in a runtime expression
     │   └── ConditionError                                syntax error in a simple / regex / jsonpath / xpath criterion
@@ -16,6 +17,8 @@ JSON Pointer) so messages read ``/workflows/0/steps/2/successCriteria/0/conditio
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class ArazzoError(Exception):
@@ -35,6 +38,17 @@ class LoadError(DocumentError):
 
 class OperationNotFound(DocumentError):
     pass
+
+
+class DocumentInvalid(DocumentError):
+    """The document failed the JSON Schema or semantic checks; ``problems`` holds every one, in order."""
+
+    def __init__(self, problems: Sequence[DocumentError], warnings: Sequence[str] = ()) -> None:
+        count = len(problems)
+        first = f"; first: {problems[0]}" if problems else ""
+        super().__init__("", f"{count} problem{'s' if count != 1 else ''} in the document{first}")
+        self.problems: tuple[DocumentError, ...] = tuple(problems)
+        self.warnings: tuple[str, ...] = tuple(warnings)
 
 
 class ExpressionError(ArazzoError):

@@ -144,6 +144,15 @@ class ArazzoDocument:
     components: Components
     url: str  # absolute URL (file:// or http(s)://) the document was loaded from; base for relative URLs
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    warnings: tuple[
+        str, ...
+    ] = ()  # non-fatal findings ("<location>: <message>"), e.g. non-spec forms accepted
+
+    def source_description(self, name: str) -> SourceDescription | None:
+        for source in self.source_descriptions:
+            if source.name == name:
+                return source
+        return None
 
     def workflow(self, workflow_id: str) -> Workflow | None:
         for workflow in self.workflows:

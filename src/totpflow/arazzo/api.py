@@ -1,0 +1,94 @@
+"""The runner's public library API: load a document once, run its workflows many times.
+
+Example::
+
+    from totpflow.arazzo import RunOptions, load
+
+    loaded = load("arazzo/totp-enrollment.arazzo.yaml")           # parsed, validated, sources loaded
+    result = loaded.run(
+        "totp-enrollment",
+        inputs={"email": "ada@example.com"},
+        computed={"totp_code": "totp($steps.createTotp.outputs.secret)"},
+        options=RunOptions(servers={"stytchConsumerApi": "http://127.0.0.1:8000"}),
+    )
+    result.ok, result.workflows[0].outputs
+
+``load`` does all parsing and checking (JSON Schema, semantic checks, source descriptions, operations
+resolve);
+``Loaded.run`` only executes. Compiled expressions and resolved steps are cached on the ``Loaded`` object, so
+a
+second run parses nothing. For tests, inject the HTTP layer:
+``loaded.run(client=httpx.Client(transport=httpx.MockTransport(handler)))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from totpflow.arazzo.engine import Plan, Runner, RunOptions
+from totpflow.arazzo.errors import DocumentInvalid
+
+if TYPE_CHECKING:
+    import httpx
+
+    from totpflow.arazzo.document.model import ArazzoDocument
+    from totpflow.arazzo.inputs import Computation
+    from totpflow.arazzo.results import RunResult
+    from totpflow.arazzo.sources import SourceSet
+
+
+@dataclass(eq=False)
+class Loaded:
+    """A validated document with its sources; reusable for any number of runs."""
+
+    ref: str
+    document: ArazzoDocument
+    sources: SourceSet
+    warnings: tuple[str, ...] = ()
+    plan: Plan = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.plan = Plan(self.sources)
+
+    def run(
+        self,
+        workflow_id: str | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        computed: Mapping[str, str | Computation] | None = None,
+        options: RunOptions | None = None,
+        client: httpx.Client | None = None,
+    ) -> RunResult:
+        """Run one workflow (with its dependencies) or, when ``workflow_id`` is None, every workflow in
+        document
+        order. InputError when required inputs are missing (before any request); UsageError for an unknown
+        workflow or a malformed computation. A workflow failure is reported in the result, never raised."""
+        import httpx
+
+        own = client is None
+        http = client if client is not None else httpx.Client()
+        try:
+            runner = Runner(
+                self.document, self.sources, client=http, options=options, plan=self.plan, ref=self.ref
+            )
+            return runner.run(workflow_id, inputs, computed)
+        finally:
+            if own:
+                http.close()
+
+
+def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:
+    """Load, validate and resolve a document (file path or http(s) URL). Raises ``LoadError`` or
+    ``DocumentInvalid`` (every problem, with its location) — nothing is sent."""
+    from totpflow.arazzo.document import load_document
+    from totpflow.arazzo.sources import SourceSet, check_sources
+
+    document = load_document(ref, client=client)
+    sources = SourceSet.load(document, client=client)
+    report = check_sources(document, sources)
+    warnings = (*getattr(document, "warnings", ()), *report.warnings)
+    if report.problems:
+        raise DocumentInvalid(report.problems, warnings)
+    return Loaded(ref, document, sources, tuple(warnings))

@@ -1,0 +1,327 @@
+"""Request bodies: choose the media type, apply payload replacements, encode the payload to bytes.
+
+Public API::
+
+    choose_content_type(request_body, operation_content_types) -> str
+        RequestBody.contentType, else the operation's first request media type, else application/json
+        (Arazzo 1.0.1 Request Body Object: "If omitted, the content type of the operation is used").
+    apply_replacements(payload, replacements, content_type) -> payload
+        replacements: [(target, value)] with values already evaluated. Targets are RFC 6901 JSON Pointers
+        for JSON and objects (and form objects), XPath for XML strings (a selected element gets the value as
+        its text, a selected attribute gets it as its value), and a field name (``/name`` or ``name``) for a
+        pre-encoded form string. Spec: Payload Replacement Object.
+    encode_body(content_type, payload, *, boundary=None) -> tuple[bytes | None, str | None]
+        → (bytes to send, Content-Type header to send). ``None`` payload → (None, None): no body.
+
+Encodings by media type (parameters such as ``; charset=utf-8`` are kept in the header):
+
+- ``application/json`` and ``*/*+json``: objects, arrays and scalars are serialised as JSON (UTF-8). A str
+  is taken as JSON text already (the spec's "JSON string template" example) when it parses as JSON,
+  otherwise it is sent as a JSON string. bytes are sent as they are.
+- ``application/x-www-form-urlencoded``: an object becomes ``k=v&…`` (WHATWG form encoding, arrays repeat
+  the key, nested objects are sent as JSON text); a str is taken as already encoded.
+- ``multipart/form-data`` (RFC 7578): an object becomes one part per property; str → a text part, bytes or a
+  file-like object (``.read()``) → a file part (``application/octet-stream``, filename from ``.name``), an
+  object/array → an ``application/json`` part; a list of str/bytes repeats the part. A boundary is generated
+  (``secrets``) unless given.
+- ``text/*``, ``application/xml``, ``*/*+xml``: a str is sent as it is (UTF-8); a number or boolean as its
+  text; an object or array is rejected with ``ExecutionError`` (there is no standard mapping to XML).
+- ``application/octet-stream`` and anything else: bytes or str as they are; objects/arrays rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from os.path import basename
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode
+from xml.etree import ElementTree
+
+from totpflow.arazzo.errors import ExecutionError
+
+DEFAULT_CONTENT_TYPE = "application/json"
+
+
+class _HasRequestBody(Protocol):
+    @property
+    def content_type(self) -> str | None: ...
+
+
+def media_type(content_type: str | None) -> str:
+    """``"Application/JSON; charset=utf-8"`` → ``"application/json"``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_json(content_type: str | None) -> bool:
+    kind = media_type(content_type)
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def is_xml(content_type: str | None) -> bool:
+    kind = media_type(content_type)
+    return kind in ("application/xml", "text/xml") or kind.endswith("+xml")
+
+
+def is_form(content_type: str | None) -> bool:
+    return media_type(content_type) == "application/x-www-form-urlencoded"
+
+
+def is_multipart(content_type: str | None) -> bool:
+    return media_type(content_type).startswith("multipart/")
+
+
+def choose_content_type(
+    request_body: _HasRequestBody | None, operation_content_types: Sequence[str] = ()
+) -> str:
+    if request_body is not None and request_body.content_type:
+        return request_body.content_type
+    for content_type in operation_content_types:
+        if content_type:
+            return content_type
+    return DEFAULT_CONTENT_TYPE
+
+
+# -- replacements --------------------------------------------------------------------------------------
+
+
+def apply_replacements(
+    payload: Any, replacements: Sequence[tuple[str, Any]], content_type: str | None
+) -> Any:
+    if not replacements:
+        return payload
+    if isinstance(payload, str) and is_xml(content_type):
+        return _replace_xml(payload, replacements)
+    if isinstance(payload, str) and is_form(content_type):
+        return _replace_form_string(payload, replacements)
+    if isinstance(payload, str) and is_json(content_type):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise ExecutionError("payload replacement: the JSON payload text does not parse") from exc
+    result = payload
+    for target, value in replacements:
+        result = pointer_replace(result, target, value)
+    return result
+
+
+def _pointer_tokens(pointer: str) -> list[str]:
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise ExecutionError(f"payload replacement: target {pointer!r} is not a JSON Pointer (RFC 6901)")
+    return [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
+
+
+def pointer_replace(document: Any, pointer: str, value: Any) -> Any:
+    """A copy of ``document`` with the location ``pointer`` set to ``value`` (RFC 6901 §4 evaluation; the last
+    token may name a new object member, or ``-`` / the array length to append, as in RFC 6902 ``add``)."""
+    tokens = _pointer_tokens(pointer)
+    if not tokens:
+        return value
+    return _set(document, tokens, value, pointer)
+
+
+def _set(node: Any, tokens: list[str], value: Any, pointer: str) -> Any:
+    token, rest = tokens[0], tokens[1:]
+    if isinstance(node, Mapping):
+        copy = dict(node)
+        if rest:
+            if token not in copy:
+                raise ExecutionError(f"payload replacement: {pointer!r} does not exist in the payload")
+            copy[token] = _set(copy[token], rest, value, pointer)
+        else:
+            copy[token] = value
+        return copy
+    if isinstance(node, list):
+        items = list(node)
+        if token == "-" and not rest:
+            items.append(value)
+            return items
+        if not token.isdigit() or (token != "0" and token.startswith("0")):
+            raise ExecutionError(f"payload replacement: {pointer!r}: {token!r} is not an array index")
+        index = int(token)
+        if index == len(items) and not rest:
+            items.append(value)
+            return items
+        if index >= len(items):
+            raise ExecutionError(f"payload replacement: {pointer!r}: index {index} is out of range")
+        items[index] = _set(items[index], rest, value, pointer) if rest else value
+        return items
+    raise ExecutionError(f"payload replacement: {pointer!r} does not exist in the payload")
+
+
+def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
+    pairs = parse_qsl(payload, keep_blank_values=True)
+    for target, value in replacements:
+        name = _pointer_tokens(target)[0] if target.startswith("/") else target
+        text = _form_scalar(value)
+        if any(key == name for key, _ in pairs):
+            pairs = [(key, text if key == name else item) for key, item in pairs]
+        else:
+            pairs.append((name, text))
+    return urlencode(pairs)
+
+
+def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
+    import elementpath  # XPath 1.0–3.1 over ElementTree; imported only when an XML body needs it
+
+    declaration = payload.lstrip().startswith("<?xml")
+    try:
+        root = ElementTree.fromstring(payload)
+    except ElementTree.ParseError as exc:
+        raise ExecutionError(f"payload replacement: the XML payload does not parse ({exc})") from exc
+    for target, value in replacements:
+        text = value if isinstance(value, str) else _form_scalar(value)
+        try:
+            selected = elementpath.select(root, target)
+        except elementpath.ElementPathError as exc:
+            raise ExecutionError(f"payload replacement: XPath {target!r} is not valid ({exc})") from exc
+        nodes = selected if isinstance(selected, list) else [selected]
+        if not nodes:
+            raise ExecutionError(f"payload replacement: XPath {target!r} selects nothing in the payload")
+        for node in nodes:
+            _set_xml_node(root, node, text, target)
+    body = ElementTree.tostring(root, encoding="unicode")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body) if declaration else body
+
+
+def _set_xml_node(root: ElementTree.Element, node: Any, text: str, target: str) -> None:
+    if isinstance(node, ElementTree.Element):
+        node.text = text
+        return
+    # An attribute node: elementpath returns an AttributeNode (name, value, parent) for ``@name`` steps.
+    name = getattr(node, "name", None)
+    parent = getattr(node, "parent", None)
+    element = getattr(parent, "elem", None) if parent is not None else None
+    if isinstance(name, str) and isinstance(element, ElementTree.Element):
+        element.set(name, text)
+        return
+    raise ExecutionError(f"payload replacement: XPath {target!r} must select elements or attributes")
+
+
+# -- encoding ------------------------------------------------------------------------------------------
+
+
+def encode_body(
+    content_type: str | None, payload: Any, *, boundary: str | None = None
+) -> tuple[bytes | None, str | None]:
+    if payload is None:
+        return None, None
+    content_type = content_type or DEFAULT_CONTENT_TYPE
+    if is_json(content_type):
+        return _encode_json(payload), content_type
+    if is_form(content_type):
+        return _encode_form(payload), content_type
+    if media_type(content_type) == "multipart/form-data":
+        if isinstance(payload, bytes | str):
+            return _as_bytes(payload, content_type), content_type  # pre-encoded; boundary must be in the type
+        if not isinstance(payload, Mapping):
+            raise ExecutionError("request body: multipart/form-data needs an object payload")
+        boundary = boundary or secrets.token_hex(16)
+        return _encode_multipart(payload, boundary), f"multipart/form-data; boundary={boundary}"
+    return _as_bytes(payload, content_type), content_type
+
+
+def _as_bytes(payload: Any, content_type: str) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, bool | int | float):
+        return _form_scalar(payload).encode("utf-8")
+    if hasattr(payload, "read"):
+        data = payload.read()
+        return data if isinstance(data, bytes) else str(data).encode("utf-8")
+    raise ExecutionError(
+        f"request body: a {type(payload).__name__} payload cannot be sent as {media_type(content_type)};"
+        " give the body as a string, or use a JSON, form or multipart content type"
+    )
+
+
+def _encode_json(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        try:
+            json.loads(payload)
+        except ValueError:
+            return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return payload.encode("utf-8")
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ExecutionError(f"request body: the payload is not JSON-serialisable ({exc})") from exc
+
+
+def _form_scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode_form(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if not isinstance(payload, Mapping):
+        raise ExecutionError("request body: application/x-www-form-urlencoded needs an object or a string")
+    pairs: list[tuple[str, str]] = []
+    for key, value in payload.items():
+        if isinstance(value, list | tuple):
+            pairs.extend((str(key), _form_scalar(item)) for item in value)
+        else:
+            pairs.append((str(key), _form_scalar(value)))
+    return urlencode(pairs).encode("ascii")
+
+
+def _quote_header_value(text: str) -> str:
+    # RFC 7578 §4.2: the name/filename parameters are quoted strings; escape the quote and line breaks.
+    return text.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _encode_multipart(payload: Mapping[str, Any], boundary: str) -> bytes:
+    out: list[bytes] = []
+
+    def part(name: str, data: bytes, content_type: str | None, filename: str | None) -> None:
+        disposition = f'form-data; name="{_quote_header_value(name)}"'
+        if filename is not None:
+            disposition += f'; filename="{_quote_header_value(filename)}"'
+        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n"
+        out.append(head.encode("utf-8") + b"\r\n" + data + b"\r\n")
+
+    def add(name: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, bytes | bytearray):
+            part(name, bytes(value), "application/octet-stream", name)
+        elif hasattr(value, "read"):
+            data = value.read()
+            raw = data if isinstance(data, bytes) else str(data).encode("utf-8")
+            filename = basename(str(getattr(value, "name", "") or name))
+            part(name, raw, "application/octet-stream", filename)
+        elif isinstance(value, str | bool | int | float):
+            part(name, _form_scalar(value).encode("utf-8"), None, None)
+        else:
+            part(name, _encode_json(value), "application/json", None)
+
+    for key, value in payload.items():
+        if isinstance(value, list | tuple) and all(isinstance(item, str | bytes) for item in value):
+            for item in value:
+                add(str(key), item)
+        else:
+            add(str(key), value)
+    out.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(out)

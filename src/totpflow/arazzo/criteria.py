@@ -1,0 +1,278 @@
+"""Criterion Objects (Arazzo 1.0.1 §"Criterion Object") compiled once, evaluated per attempt to a CheckResult.
+
+Types and what passes (pass/fail rules from 1.1.0 §"Condition Evaluation", which 1.0.1 leaves unsaid):
+
+* ``simple`` (default): the condition language of ``expressions.conditions``; ``context`` is not used.
+* ``regex``: the ECMA-262 pattern (``expressions.ecma_regex``) is searched in the context value, made text as
+  embedded expressions are (``200`` → ``"200"``, objects → JSON).
+* ``jsonpath``: RFC 9535 (``jsonpath-rfc9535``); passes when the nodelist is non-empty. A text context is
+  parsed as JSON. ``version: draft-goessner-dispatch-jsonpath-00`` is evaluated by the same RFC 9535 engine
+  (RFC 9535 standardises Goessner's syntax; script expressions ``(…)`` are not supported) and the result says so.
+
+  *Root filters on an object context.* The spec's own example, ``$[?count(@.pets) > 0]`` with
+  ``context: $response.body``, only selects something if the body object is treated as the single element of
+  an array; plain RFC 9535 applies the filter to the object's member values. Decision: evaluate plain RFC 9535
+  first; when the query starts with a filter selector, the context is an object and nothing was selected,
+  evaluate again with the context wrapped in an array, and pass with a message saying the wrapped form
+  matched. Beware that under RFC 9535 ``@.x != null`` is true when ``x`` is absent (Nothing ≠ null), in either
+  form; test existence with ``$[?@.x]``.
+* ``xpath``: XPath 3.1 by default; ``version`` ``xpath-10`` / ``xpath-20`` / ``xpath-30`` / ``xpath-31``
+  selects the ``elementpath`` parser. The context must be XML text; a DOCTYPE is refused so no entity can be
+  expanded. The result is the expression's boolean value per that version (``boolean(…)``: XPath 1.0 §4.2,
+  the Effective Boolean Value in 2.0+).
+
+``{$…}`` expressions embedded in regex, jsonpath and xpath conditions are substituted before evaluation
+(1.1.0 §"Runtime Expressions in Conditions"), their values inserted as text, unescaped.
+
+A syntax error found at compile time (the condition, the context expression, a missing context, an unknown
+type or version) is a ConditionError carrying the criterion's location. At run time nothing raises: a null
+or unresolvable context, a condition that became invalid after substitution, or a query error fails the
+check, and ``CheckResult.message`` says why, quoting values only through the caller's ``mask`` and truncated.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from totpflow.arazzo.errors import ConditionError, EvaluationError, ExpressionError
+from totpflow.arazzo.expressions import Expression, Template, parse, parse_condition, parse_template
+from totpflow.arazzo.expressions.conditions import Condition, show
+from totpflow.arazzo.expressions.ecma_regex import RegexSyntaxError, compile_ecma
+from totpflow.arazzo.expressions.template import has_template, stringify
+from totpflow.arazzo.expressions.context import EvaluationContext
+from totpflow.arazzo.results import CheckResult
+
+if TYPE_CHECKING:  # the document package loads YAML and JSON Schema; criteria only read the record
+    from totpflow.arazzo.document.model import Criterion
+
+Mask = Callable[[str], str]
+GOESSNER = "draft-goessner-dispatch-jsonpath-00"
+_JSONPATH_VERSIONS = ("rfc9535", GOESSNER)
+_XPATH_VERSIONS = ("xpath-10", "xpath-20", "xpath-30", "xpath-31")
+
+
+def _masked(text: str, mask: Mask | None) -> str:
+    return mask(text) if mask is not None else text
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCriterion:
+    """A criterion ready to evaluate. ``expressions`` lists every runtime expression it reads."""
+
+    criterion: Criterion
+    kind: str
+    context: Expression | None = None
+    condition: Condition | None = None  # simple
+    template: Template | None = None  # regex / jsonpath / xpath with embedded {$…}
+    compiled: Any = None  # regex / jsonpath / xpath compiled when the condition has no {$…}
+    version: str | None = None
+    expressions: tuple[Expression, ...] = field(default=())
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(w for e in self.expressions for w in e.warnings)
+
+    def evaluate(self, ctx: EvaluationContext, *, mask: Mask | None = None) -> CheckResult:
+        """Evaluate against an ``EvaluationContext``; ``mask`` redacts secrets from quoted values."""
+        passed, message = self._check(ctx, mask)
+        return CheckResult(self.criterion.condition, passed, self.kind, message)
+
+    # -- per type --------------------------------------------------------------------------------------
+    def _check(self, ctx: EvaluationContext, mask: Mask | None) -> tuple[bool, str | None]:
+        if self.kind == "simple":
+            assert self.condition is not None
+            return self.condition.explain(ctx, mask)
+        assert self.context is not None
+        try:
+            value = self.context.evaluate(ctx)
+        except EvaluationError as exc:
+            return False, f"context {self.context.text} could not be resolved: {exc.message}"
+        if value is None:
+            return False, f"context {self.context.text} is null"
+        text = self.criterion.condition
+        compiled = self.compiled
+        if self.template is not None:
+            try:
+                text = self.template.render(ctx)
+            except EvaluationError as exc:
+                return False, f"an embedded expression could not be resolved: {exc.message}"
+            try:
+                compiled = _COMPILERS[self.kind](text, self.version)
+            except ConditionError as exc:
+                return False, f"condition invalid after substitution: {_masked(exc.message, mask)}"
+        if self.kind == "regex":
+            return _check_regex(compiled, self.context.text, value, mask)
+        if self.kind == "jsonpath":
+            return _check_jsonpath(compiled, self.context.text, value, self.version, mask)
+        return _check_xpath(compiled, self.context.text, value, mask)
+
+
+# -- compilers: text → compiled query; ConditionError (position within the text) -----------------------------
+def _compile_regex(text: str, version: str | None) -> Any:
+    try:
+        return compile_ecma(text)
+    except RegexSyntaxError as exc:
+        raise ConditionError(text, exc.position, exc.message) from None
+
+
+def _compile_jsonpath(text: str, version: str | None) -> Any:
+    import jsonpath_rfc9535
+
+    try:
+        return jsonpath_rfc9535.compile(text)
+    except jsonpath_rfc9535.JSONPathError as exc:
+        position = exc.token.index if exc.token is not None else 0
+        raise ConditionError(text, position, f"invalid JSONPath (RFC 9535): {exc.args[0]}") from None
+
+
+def _xpath_parser(version: str | None) -> Any:
+    import elementpath
+
+    if version == "xpath-10":
+        return elementpath.XPath1Parser
+    if version == "xpath-20":
+        return elementpath.XPath2Parser
+    if version == "xpath-30":
+        from elementpath.xpath30 import XPath30Parser
+
+        return XPath30Parser
+    from elementpath.xpath31 import XPath31Parser
+
+    return XPath31Parser
+
+
+@dataclass(frozen=True, slots=True)
+class _XPath:
+    text: str
+    parser: Any
+
+
+def _compile_xpath(text: str, version: str | None) -> Any:
+    import elementpath
+
+    parser = _xpath_parser(version)
+    try:
+        parser().parse(text)
+    except elementpath.ElementPathError as exc:
+        span = getattr(getattr(exc, "token", None), "span", None)
+        position = span[0] if isinstance(span, tuple) else 0
+        raise ConditionError(
+            text, position, f"invalid XPath ({version or 'xpath-31'}): {exc.message}"
+        ) from None
+    return _XPath(text, parser)
+
+
+_COMPILERS: dict[str, Callable[[str, str | None], Any]] = {
+    "regex": _compile_regex,
+    "jsonpath": _compile_jsonpath,
+    "xpath": _compile_xpath,
+}
+
+
+# -- checks -------------------------------------------------------------------------------------------------
+def _check_regex(regex: Any, context: str, value: Any, mask: Mask | None) -> tuple[bool, str | None]:
+    text = stringify(value)
+    if regex.test(text):
+        return True, None
+    return False, f"{context} ({show(text, mask)}) does not match {show(regex.source, mask)}"
+
+
+def _check_jsonpath(
+    query: Any, context: str, value: Any, version: str | None, mask: Mask | None
+) -> tuple[bool, str | None]:
+    import jsonpath_rfc9535
+    from jsonpath_rfc9535.selectors import FilterSelector
+
+    note = f" ({GOESSNER} evaluated with RFC 9535 semantics)" if version == GOESSNER else ""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return False, f"context {context} is not JSON{note}"
+    try:
+        nodes = query.find(value)
+        if nodes:
+            return True, note.strip(" ()") or None
+        segments = query.segments
+        root_filter = bool(segments) and any(isinstance(s, FilterSelector) for s in segments[0].selectors)
+        if root_filter and isinstance(value, dict) and query.find([value]):
+            return True, f"matched with the context wrapped in an array ([{context}]){note}"
+    except jsonpath_rfc9535.JSONPathError as exc:
+        return False, f"JSONPath evaluation failed: {_masked(str(exc.args[0]), mask)}{note}"
+    return False, f"{query} selected nothing in {context} ({show(value, mask)}){note}"
+
+
+def _check_xpath(xpath: Any, context: str, value: Any, mask: Mask | None) -> tuple[bool, str | None]:
+    import elementpath
+
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return False, f"context {context} is not XML text (it is a parsed {type(value).__name__})"
+    if "<!doctype" in value.lower():
+        return False, f"context {context} has a DOCTYPE, which is refused (no entity expansion)"
+    try:
+        root = ET.fromstring(value)
+    except ET.ParseError as exc:
+        return False, f"context {context} is not well-formed XML: {exc}"
+    try:
+        result = elementpath.select(ET.ElementTree(root), f"boolean(({xpath.text}))", parser=xpath.parser)
+    except elementpath.ElementPathError as exc:
+        return False, f"XPath evaluation failed: {_masked(str(exc.message), mask)}"
+    if result is True:
+        return True, None
+    return False, f"{show(xpath.text, mask)} is false for {context} ({show(value, mask)})"
+
+
+# -- entry point --------------------------------------------------------------------------------------------
+def compile_criterion(criterion: Criterion) -> CompiledCriterion:
+    """Compile a criterion; ConditionError with ``criterion.location`` (+ ``/condition``, ``/context``, …)."""
+    kind = criterion.type or "simple"
+    where = criterion.location
+
+    def fail(exc: ExpressionError, field_name: str) -> ConditionError:
+        return ConditionError(exc.expression, exc.position, exc.message, f"{where}/{field_name}")
+
+    context: Expression | None = None
+    if criterion.context is not None:
+        try:
+            context = parse(criterion.context)
+        except ExpressionError as exc:
+            raise fail(exc, "context") from None
+    if kind == "simple":
+        try:
+            condition = parse_condition(criterion.condition)
+        except ExpressionError as exc:
+            raise fail(exc, "condition") from None
+        used = (context, *condition.expressions) if context else condition.expressions
+        return CompiledCriterion(criterion, kind, context, condition=condition, expressions=tuple(used))
+    if kind not in _COMPILERS:
+        raise ConditionError(str(kind), 0, f"unknown criterion type {kind!r}", f"{where}/type")
+    if context is None:
+        raise ConditionError(
+            criterion.condition, 0, f"a {kind} criterion needs a context expression", f"{where}/context"
+        )
+    version = criterion.version
+    allowed = _JSONPATH_VERSIONS if kind == "jsonpath" else _XPATH_VERSIONS if kind == "xpath" else ()
+    if version is not None and version not in allowed:
+        raise ConditionError(version, 0, f"unknown {kind} version {version!r}", f"{where}/type/version")
+    template: Template | None = None
+    compiled: Any = None
+    if has_template(criterion.condition):
+        try:
+            template = parse_template(criterion.condition)
+        except ExpressionError as exc:
+            raise fail(exc, "condition") from None
+    else:
+        try:
+            compiled = _COMPILERS[kind](criterion.condition, version)
+        except ExpressionError as exc:
+            raise fail(exc, "condition") from None
+    used = (context, *(template.expressions if template else ()))
+    return CompiledCriterion(
+        criterion, kind, context, template=template, compiled=compiled, version=version, expressions=used
+    )

@@ -1,0 +1,198 @@
+"""Build the frozen model (``model.py``) from a document that passed the JSON Schema check.
+
+Each record keeps the JSON Pointer of the object it came from. Reusable Objects (``reference:
+$components.…``) stay unresolved here (``ReusableRef``); ``references.py`` resolves them when asked, so a
+document can be inspected exactly as written.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from totpflow.arazzo.document.model import (
+    ArazzoDocument,
+    Components,
+    Criterion,
+    CriterionType,
+    FailureAction,
+    Info,
+    Parameter,
+    ParameterIn,
+    PayloadReplacement,
+    RequestBody,
+    ReusableRef,
+    SourceDescription,
+    Step,
+    SuccessAction,
+    Workflow,
+)
+from totpflow.arazzo.document.schema import pointer
+
+
+def build_document(data: dict[str, Any], url: str) -> ArazzoDocument:
+    info = data["info"]
+    components = data.get("components") or {}
+    return ArazzoDocument(
+        arazzo=data["arazzo"],
+        info=Info(
+            title=info["title"],
+            version=info["version"],
+            summary=info.get("summary"),
+            description=info.get("description"),
+        ),
+        source_descriptions=tuple(
+            SourceDescription(
+                name=source["name"],
+                url=source["url"],
+                type=source.get("type"),
+                location=f"/sourceDescriptions/{index}",
+            )
+            for index, source in enumerate(data["sourceDescriptions"])
+        ),
+        workflows=tuple(
+            _workflow(workflow, f"/workflows/{index}") for index, workflow in enumerate(data["workflows"])
+        ),
+        components=Components(
+            inputs=dict(components.get("inputs") or {}),
+            parameters={
+                name: cast(Parameter, _parameter(item, _at("/components/parameters", name)))
+                for name, item in (components.get("parameters") or {}).items()
+            },
+            success_actions={
+                name: cast(SuccessAction, _success_action(item, _at("/components/successActions", name)))
+                for name, item in (components.get("successActions") or {}).items()
+            },
+            failure_actions={
+                name: cast(FailureAction, _failure_action(item, _at("/components/failureActions", name)))
+                for name, item in (components.get("failureActions") or {}).items()
+            },
+        ),
+        url=url,
+        raw=data,
+    )
+
+
+def _at(location: str, key: str) -> str:
+    return location + pointer([key])
+
+
+def _workflow(data: dict[str, Any], location: str) -> Workflow:
+    return Workflow(
+        workflow_id=data["workflowId"],
+        location=location,
+        steps=tuple(_step(step, f"{location}/steps/{index}") for index, step in enumerate(data["steps"])),
+        summary=data.get("summary"),
+        description=data.get("description"),
+        inputs=data.get("inputs"),
+        depends_on=tuple(data.get("dependsOn") or ()),
+        success_actions=_list(data.get("successActions"), f"{location}/successActions", _success_action)
+        or (),
+        failure_actions=_list(data.get("failureActions"), f"{location}/failureActions", _failure_action)
+        or (),
+        outputs=dict(data.get("outputs") or {}),
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
+    )
+
+
+def _step(data: dict[str, Any], location: str) -> Step:
+    body = data.get("requestBody")
+    return Step(
+        step_id=data["stepId"],
+        location=location,
+        description=data.get("description"),
+        operation_id=data.get("operationId"),
+        operation_path=data.get("operationPath"),
+        workflow_id=data.get("workflowId"),
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
+        request_body=_request_body(body, f"{location}/requestBody") if body is not None else None,
+        success_criteria=_criteria(data.get("successCriteria"), f"{location}/successCriteria"),
+        on_success=_list(data.get("onSuccess"), f"{location}/onSuccess", _success_action),
+        on_failure=_list(data.get("onFailure"), f"{location}/onFailure", _failure_action),
+        outputs=dict(data.get("outputs") or {}),
+    )
+
+
+def _list(items: list[Any] | None, location: str, build: Any) -> tuple[Any, ...] | None:
+    if items is None:
+        return None
+    return tuple(build(item, f"{location}/{index}") for index, item in enumerate(items))
+
+
+def _reusable(data: dict[str, Any], location: str) -> ReusableRef:
+    return ReusableRef(
+        reference=data["reference"], value=data.get("value"), has_value="value" in data, location=location
+    )
+
+
+def _parameter(data: dict[str, Any], location: str) -> Parameter | ReusableRef:
+    if "reference" in data:
+        return _reusable(data, location)
+    return Parameter(
+        name=data["name"],
+        value=data.get("value"),
+        in_=cast("ParameterIn | None", data.get("in")),
+        location=location,
+    )
+
+
+def _success_action(data: dict[str, Any], location: str) -> SuccessAction | ReusableRef:
+    if "reference" in data:
+        return _reusable(data, location)
+    return SuccessAction(
+        name=data["name"],
+        type=data["type"],
+        workflow_id=data.get("workflowId"),
+        step_id=data.get("stepId"),
+        criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
+        location=location,
+    )
+
+
+def _failure_action(data: dict[str, Any], location: str) -> FailureAction | ReusableRef:
+    if "reference" in data:
+        return _reusable(data, location)
+    retry_after = data.get("retryAfter")
+    return FailureAction(
+        name=data["name"],
+        type=data["type"],
+        workflow_id=data.get("workflowId"),
+        step_id=data.get("stepId"),
+        retry_after=float(retry_after) if retry_after is not None else None,
+        retry_limit=data.get("retryLimit"),
+        criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
+        location=location,
+    )
+
+
+def _criteria(items: list[dict[str, Any]] | None, location: str) -> tuple[Criterion, ...]:
+    return tuple(_criterion(item, f"{location}/{index}") for index, item in enumerate(items or ()))
+
+
+def _criterion(data: dict[str, Any], location: str) -> Criterion:
+    kind = data.get("type", "simple")
+    version = data.get("version")  # the flattened Criterion Expression Type form the schema also accepts
+    if isinstance(kind, dict):  # the Criterion Expression Type Object form (1.0.1 "Criterion Object")
+        version = kind.get("version")
+        kind = kind["type"]
+    return Criterion(
+        condition=data["condition"],
+        context=data.get("context"),
+        type=cast(CriterionType, kind),
+        version=version,
+        location=location,
+    )
+
+
+def _request_body(data: dict[str, Any], location: str) -> RequestBody:
+    return RequestBody(
+        content_type=data.get("contentType"),
+        payload=data.get("payload"),
+        has_payload="payload" in data,
+        replacements=tuple(
+            PayloadReplacement(
+                target=item["target"], value=item["value"], location=f"{location}/replacements/{i}"
+            )
+            for i, item in enumerate(data.get("replacements") or ())
+        ),
+        location=location,
+    )

@@ -1,0 +1,102 @@
+"""Resolve Reusable Objects (Arazzo 1.0.1 "Reusable Object") against the document's Components Object.
+
+A Reusable Object is ``{reference: $components.parameters.x, value: …}``; for a parameter, ``value`` overrides
+the referenced parameter's value. Components are scoped to their document: a step of document B never sees the
+components of document A. Also parses the source-qualified forms ``$sourceDescriptions.<name>.<id>`` used by
+``operationId``, ``workflowId``, ``goto`` and ``dependsOn``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Literal
+
+from totpflow.arazzo.document.model import (
+    ArazzoDocument,
+    FailureAction,
+    Parameter,
+    ReusableRef,
+    SuccessAction,
+)
+from totpflow.arazzo.errors import DocumentError
+
+ComponentKind = Literal["inputs", "parameters", "successActions", "failureActions"]
+COMPONENT_KINDS: tuple[ComponentKind, ...] = ("inputs", "parameters", "successActions", "failureActions")
+_COMPONENTS = "$components."
+_SOURCES = "$sourceDescriptions."
+
+
+def component_reference(reference: str) -> tuple[ComponentKind, str] | None:
+    """``$components.<kind>.<name>`` → (kind, name); None when the text has another shape.
+
+    Component names may contain dots (``^[a-zA-Z0-9.\\-_]+$``), so only the first dot after the kind splits.
+    """
+    if not reference.startswith(_COMPONENTS):
+        return None
+    kind, _, name = reference[len(_COMPONENTS) :].partition(".")
+    if kind not in COMPONENT_KINDS or not name:
+        return None
+    return kind, name
+
+
+def source_qualified(reference: str) -> tuple[str, str] | None:
+    """``$sourceDescriptions.<source>.<id>`` → (source, id); None for a plain id."""
+    if not reference.startswith(_SOURCES):
+        return None
+    source, _, ident = reference[len(_SOURCES) :].partition(".")
+    return (source, ident) if source and ident else None
+
+
+def component_exists(doc: ArazzoDocument, kind: ComponentKind, name: str) -> bool:
+    components = doc.components
+    table = {
+        "inputs": components.inputs,
+        "parameters": components.parameters,
+        "successActions": components.success_actions,
+        "failureActions": components.failure_actions,
+    }[kind]
+    return name in table
+
+
+def _lookup(doc: ArazzoDocument, item: ReusableRef, kind: ComponentKind) -> object:
+    parsed = component_reference(item.reference)
+    if parsed is None or parsed[0] != kind:
+        raise DocumentError(
+            item.location, f"reference {item.reference!r} must name $components.{kind}.<name>"
+        )
+    name = parsed[1]
+    tables: dict[str, Mapping[str, object]] = {
+        "parameters": doc.components.parameters,
+        "successActions": doc.components.success_actions,
+        "failureActions": doc.components.failure_actions,
+    }
+    table = tables.get(kind, {})
+    if name not in table:
+        raise DocumentError(item.location, f"reference {item.reference!r}: no such component")
+    return table[name]
+
+
+def resolve_parameter(doc: ArazzoDocument, item: Parameter | ReusableRef) -> Parameter:
+    """The Parameter an item stands for; a reference's ``value`` overrides the component's value."""
+    if isinstance(item, Parameter):
+        return item
+    parameter = _lookup(doc, item, "parameters")
+    assert isinstance(parameter, Parameter)
+    return dataclasses.replace(parameter, value=item.value) if item.has_value else parameter
+
+
+def resolve_success_action(doc: ArazzoDocument, item: SuccessAction | ReusableRef) -> SuccessAction:
+    if isinstance(item, SuccessAction):
+        return item
+    action = _lookup(doc, item, "successActions")
+    assert isinstance(action, SuccessAction)
+    return action
+
+
+def resolve_failure_action(doc: ArazzoDocument, item: FailureAction | ReusableRef) -> FailureAction:
+    if isinstance(item, FailureAction):
+        return item
+    action = _lookup(doc, item, "failureActions")
+    assert isinstance(action, FailureAction)
+    return action

@@ -1,0 +1,143 @@
+"""Structural validation of an Arazzo document against the Arazzo 1.0 JSON Schema (Draft 2020-12).
+
+The schema is the maintained ``v1.0-dev`` version (``schema-1.0.yaml`` beside this module), which matches the
+1.0.1 text on failure actions (OAI/Arazzo-Specification#341: ``retry`` needs no target and no ``retryAfter``).
+The validator is compiled once per process, on first use. Every violation is reported, each at the RFC 6901
+JSON Pointer of the offending node; a failed ``oneOf``/``anyOf`` is explained by the errors of the alternative
+that came closest instead of by one summary line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+from totpflow.arazzo.errors import DocumentError
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+_MAX_VALUE_CHARS = 60
+
+
+@cache
+def _validator() -> Validator:
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    text = files("totpflow.arazzo.document").joinpath("schema-1.0.yaml").read_text(encoding="utf-8")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    schema = yaml.load(text, Loader=loader)
+    return Draft202012Validator(schema)
+
+
+def schema_problems(data: Any) -> list[DocumentError]:
+    """Every JSON Schema violation of ``data``, in document order, without duplicates."""
+    problems: dict[tuple[str, str], DocumentError] = {}
+    unevaluated: list[tuple[str, list[str], str]] = []
+    for error in _validator().iter_errors(data):
+        for leaf in _leaves(error):
+            location = pointer(leaf.absolute_path)
+            message = _describe(leaf)
+            if leaf.validator == "unevaluatedProperties" and isinstance(leaf.instance, dict):
+                names = [name for name in leaf.instance if repr(name) in leaf.message]
+                unevaluated.append((location, names, message))
+                continue
+            problems.setdefault((location, message), DocumentError(location, message))
+    for location, names, message in unevaluated:
+        # A field whose own value failed (say a malformed `type`) is also "unevaluated" by the enclosing
+        # object; report it once, at the field.
+        if not all(
+            any(key[0].startswith(f"{location}/{pointer([name])[1:]}") for key in problems) for name in names
+        ):
+            problems.setdefault((location, message), DocumentError(location, message))
+    return sorted(problems.values(), key=lambda problem: _sort_key(problem.location))
+
+
+def pointer(path: Any) -> str:
+    """RFC 6901 JSON Pointer for a sequence of keys and indexes."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def _sort_key(location: str) -> list[tuple[int, str]]:
+    return [(0, f"{int(part):09d}") if part.isdigit() else (1, part) for part in location.split("/")]
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """The errors that explain ``error``: for oneOf/anyOf, those of the alternative that went deepest."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        if all(sub.validator == "required" and not sub.relative_path for sub in error.context):
+            yield error  # "one of these fields is required": one message says it best
+            return
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)  # type: ignore[arg-type]
+        best = max(branches.values(), key=_branch_rank)
+        for sub in best:
+            yield from _leaves(sub)
+        return
+    yield error
+
+
+def _branch_rank(errors: list[ValidationError]) -> tuple[int, int]:
+    # The alternative whose errors lie deepest in the instance matched the most structure; among equals, fewer
+    # errors. A failed "type" check at the root of the alternative means it was the wrong alternative.
+    depth = max(len(sub.absolute_path) for sub in errors)
+    wrong_type = any(sub.validator == "type" and len(sub.relative_path) == 0 for sub in errors)
+    return (depth - (1 if wrong_type else 0), -len(errors))
+
+
+def _describe(error: ValidationError) -> str:
+    validator = error.validator
+    expected: Any = error.validator_value
+    if validator == "required":
+        instance: Any = error.instance if isinstance(error.instance, dict) else {}
+        missing = [name for name in expected if name not in instance]
+        return f"missing required field{'s' if len(missing) != 1 else ''} {', '.join(map(repr, missing))}"
+    if validator in ("oneOf", "anyOf"):
+        fields = _required_alternatives(expected)
+        if error.context:  # no alternative matched
+            return (
+                f"one of {', '.join(fields)} is required" if fields else "matches none of the allowed forms"
+            )
+        if fields:
+            return f"only one of {', '.join(fields)} is allowed"
+        return "matches more than one of the allowed forms"
+    if validator == "unevaluatedProperties":
+        return error.message.replace("Unevaluated properties are not allowed", "unknown field(s)")
+    if validator == "uniqueItems":
+        return "the list contains duplicate items"
+    if validator == "dependentRequired":  # e.g. a criterion's `type` requires its `context`
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        for trigger, needed in expected.items():
+            missing = [name for name in needed if trigger in instance and name not in instance]
+            if missing:
+                return f"{', '.join(map(repr, missing))} is required when {trigger!r} is given"
+    if validator == "const":
+        return f"must be {expected!r}"
+    if validator == "enum":
+        return f"{_short(error.instance)} is not one of {', '.join(map(repr, expected))}"
+    if validator == "type":
+        return f"{_short(error.instance)} is not of type {expected!r}"
+    if validator == "pattern":
+        return f"{_short(error.instance)} does not match {expected!r}"
+    message = error.message
+    return message if len(message) <= 200 else f"{validator} failed"
+
+
+def _required_alternatives(alternatives: Any) -> list[str]:
+    names: list[str] = []
+    for alternative in alternatives if isinstance(alternatives, list) else ():
+        required = alternative.get("required") if isinstance(alternative, dict) else None
+        if not (isinstance(required, list) and len(required) == 1 and len(alternative) == 1):
+            return []
+        names.append(required[0])
+    return names
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."

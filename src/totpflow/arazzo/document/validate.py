@@ -1,0 +1,351 @@
+"""Semantic checks of an Arazzo document that the JSON Schema cannot express, all without its sources.
+
+Checked (Arazzo 1.0.1 section in brackets): unique ``workflowId`` [Workflow Object], unique ``stepId`` per
+workflow [Step Object], unique source description names [Source Description Object]; ``goto``/``retry``
+targets [Success/Failure Action Object] and ``dependsOn`` entries [Workflow Object] exist, locally or as
+``$sourceDescriptions.<arazzo source>.<workflowId>``; ``in`` is given on every parameter of an operation step,
+also through a Reusable Object [Parameter Object]; every Reusable Object names an existing component of the
+right kind [Reusable Object]; every runtime expression, ``{$…}`` template and criterion parses [Runtime
+Expressions, Criterion Object]; ``$steps.x.outputs.y`` names a step of the same workflow that declares output
+``y``, ``$workflows.w.outputs.y`` a workflow that declares it, ``$components.k.n`` an existing component and
+``$sourceDescriptions.s.…`` an existing source.
+
+Non-spec forms that real documents use are accepted with a warning: a bare ``source#/paths/…`` operationPath
+and dot access into step outputs (``$steps.x.outputs.user.id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from totpflow.arazzo.document.model import (
+    ArazzoDocument,
+    Criterion,
+    FailureAction,
+    Parameter,
+    ReusableRef,
+    Step,
+    SuccessAction,
+    Workflow,
+)
+from totpflow.arazzo.document.references import (
+    component_exists,
+    component_reference,
+    source_qualified,
+)
+from totpflow.arazzo.document.schema import pointer
+from totpflow.arazzo.errors import DocumentError, ExpressionError
+
+_OPERATION_PATH_PREFIX = "{$sourceDescriptions."
+_OPERATION_PATH_SUFFIX = ".url}"
+
+
+@dataclass
+class Findings:
+    """Problems (the document is invalid) and warnings (accepted, worth knowing), in the order found."""
+
+    problems: list[DocumentError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def problem(self, location: str, message: str) -> None:
+        self.problems.append(DocumentError(location, message))
+
+    def warn(self, location: str, message: str) -> None:
+        text = f"{location}: {message}"
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+
+def check_semantics(doc: ArazzoDocument) -> Findings:
+    """Every document-local problem of ``doc`` (which passed the JSON Schema check)."""
+    checker = _Checker(doc)
+    checker.run()
+    return checker.findings
+
+
+class _Checker:
+    def __init__(self, doc: ArazzoDocument) -> None:
+        self.doc = doc
+        self.findings = Findings()
+        self.workflow_ids = {workflow.workflow_id for workflow in doc.workflows}
+
+    def run(self) -> None:
+        doc = self.doc
+        self._unique(
+            ((s.name, s.location + "/name") for s in doc.source_descriptions), "source description name"
+        )
+        self._unique(((w.workflow_id, w.location + "/workflowId") for w in doc.workflows), "workflowId")
+        for workflow in doc.workflows:
+            self._workflow(workflow)
+        components = doc.components
+        for parameter in components.parameters.values():
+            self._value(parameter.value, parameter.location + "/value", None)
+        for success in components.success_actions.values():
+            self._criteria(success.criteria, None)
+        for failure in components.failure_actions.values():
+            self._criteria(failure.criteria, None)
+
+    # -- structure -------------------------------------------------------------------------------------------
+
+    def _unique(self, pairs: Iterator[tuple[str, str]], what: str) -> None:
+        first: dict[str, str] = {}
+        for value, location in pairs:
+            if value in first:
+                self.findings.problem(location, f"duplicate {what} {value!r} (first at {first[value]})")
+            else:
+                first[value] = location
+
+    def _workflow(self, workflow: Workflow) -> None:
+        self._unique(((s.step_id, s.location + "/stepId") for s in workflow.steps), "stepId")
+        for index, target in enumerate(workflow.depends_on):
+            self._workflow_target(target, f"{workflow.location}/dependsOn/{index}")
+        self._parameters(workflow.parameters, workflow, operation_step=False)
+        self._actions(workflow.success_actions, workflow, "successActions")
+        self._actions(workflow.failure_actions, workflow, "failureActions")
+        for name, value in workflow.outputs.items():
+            self._value(value, f"{workflow.location}/outputs{pointer([name])}", workflow)
+        for step in workflow.steps:
+            self._step(step, workflow)
+
+    def _step(self, step: Step, workflow: Workflow) -> None:
+        location = step.location
+        if step.operation_id is not None:
+            qualified = source_qualified(step.operation_id)
+            if qualified is not None:
+                self._source(qualified[0], location + "/operationId", want="openapi")
+        elif step.operation_path is not None:
+            self._operation_path(step.operation_path, location + "/operationPath")
+        elif step.workflow_id is not None:
+            self._workflow_target(step.workflow_id, location + "/workflowId")
+        self._parameters(step.parameters, workflow, operation_step=step.workflow_id is None)
+        if step.request_body is not None:
+            body = step.request_body
+            if body.has_payload:
+                self._value(body.payload, body.location + "/payload", workflow)
+            for replacement in body.replacements:
+                self._value(replacement.value, replacement.location + "/value", workflow)
+        self._criteria(step.success_criteria, workflow)
+        self._actions(step.on_success or (), workflow, "successActions")
+        self._actions(step.on_failure or (), workflow, "failureActions")
+        for name, value in step.outputs.items():
+            self._value(value, f"{location}/outputs{pointer([name])}", workflow)
+
+    def _operation_path(self, text: str, location: str) -> None:
+        head, hash_, fragment = text.partition("#")
+        if not hash_ or not fragment.startswith("/"):
+            self.findings.problem(location, "must be {$sourceDescriptions.<name>.url}#<JSON Pointer>")
+            return
+        if head.startswith(_OPERATION_PATH_PREFIX) and head.endswith(_OPERATION_PATH_SUFFIX):
+            self._source(
+                head[len(_OPERATION_PATH_PREFIX) : -len(_OPERATION_PATH_SUFFIX)], location, "openapi"
+            )
+        elif self.doc.source_description(head) is not None:
+            self.findings.warn(
+                location,
+                f"non-spec operationPath form {head + '#…'!r} accepted; "
+                f"the spec form is {{$sourceDescriptions.{head}.url}}#…",
+            )
+        elif not any(head == source.url for source in self.doc.source_descriptions):
+            self.findings.problem(location, f"operationPath names no source description ({head!r})")
+
+    def _source(self, name: str, location: str, want: str) -> None:
+        source = self.doc.source_description(name)
+        if source is None:
+            self.findings.problem(location, f"no source description named {name!r}")
+        elif source.type is not None and source.type != want:
+            self.findings.problem(
+                location, f"source description {name!r} is of type {source.type}, not {want}"
+            )
+
+    def _workflow_target(self, target: str, location: str) -> None:
+        qualified = source_qualified(target)
+        if qualified is not None:
+            self._source(qualified[0], location, want="arazzo")
+        elif target not in self.workflow_ids:
+            self.findings.problem(location, f"no workflow with workflowId {target!r}")
+
+    # -- parameters and actions ------------------------------------------------------------------------------
+
+    def _parameters(
+        self, items: tuple[Parameter | ReusableRef, ...], workflow: Workflow, *, operation_step: bool
+    ) -> None:
+        for item in items:
+            if isinstance(item, ReusableRef):
+                parameter = self._reference(item, "parameters")
+                if item.has_value:
+                    self._value(item.value, item.location + "/value", workflow)
+                if isinstance(parameter, Parameter) and operation_step and parameter.in_ is None:
+                    self.findings.problem(
+                        item.location,
+                        f"{item.reference} has no 'in', which a parameter of an operation step needs",
+                    )
+                continue
+            if operation_step and item.in_ is None:
+                self.findings.problem(item.location, "'in' is required on a parameter of an operation step")
+            self._value(item.value, item.location + "/value", workflow)
+
+    def _actions(
+        self, items: tuple[SuccessAction | FailureAction | ReusableRef, ...], workflow: Workflow, kind: str
+    ) -> None:
+        for item in items:
+            action = self._reference(item, kind) if isinstance(item, ReusableRef) else item
+            if not isinstance(action, SuccessAction | FailureAction):
+                continue
+            where = item.location
+            if (
+                action.step_id is not None
+                and workflow.workflow_id
+                and not _has_step(workflow, action.step_id)
+            ):
+                self.findings.problem(
+                    where + ("/stepId" if item is action else ""),
+                    f"no step {action.step_id!r} in workflow {workflow.workflow_id!r}",
+                )
+            if action.workflow_id is not None:
+                self._workflow_target(action.workflow_id, where + ("/workflowId" if item is action else ""))
+            if item is action:  # a component's criteria are checked once, with the component
+                self._criteria(action.criteria, workflow)
+
+    def _reference(self, item: ReusableRef, kind: str) -> object:
+        parsed = component_reference(item.reference)
+        location = item.location + "/reference"
+        if parsed is None or parsed[0] != kind:
+            self.findings.problem(location, f"must be $components.{kind}.<name>, not {item.reference!r}")
+            return None
+        components = self.doc.components
+        tables: dict[str, dict[str, Any]] = {
+            "parameters": components.parameters,
+            "successActions": components.success_actions,
+            "failureActions": components.failure_actions,
+        }
+        table = tables[kind]
+        if parsed[1] not in table:
+            self.findings.problem(location, f"no component {item.reference!r}")
+            return None
+        return table[parsed[1]]
+
+    # -- expressions -----------------------------------------------------------------------------------------
+
+    def _criteria(self, criteria: tuple[Criterion, ...], workflow: Workflow | None) -> None:
+        for criterion in criteria:
+            try:
+                compiled = _compile_criterion(criterion)
+            except ExpressionError as exc:
+                self.findings.problem(exc.location or criterion.location + "/condition", _position(exc))
+                continue
+            if criterion.context is not None:
+                self._expression_text(criterion.context, criterion.location + "/context", workflow)
+            for expression in _expressions_of(compiled):
+                self._expression(expression, criterion.location + "/condition", workflow)
+
+    def _value(self, value: Any, location: str, workflow: Workflow | None) -> None:
+        """Check every string leaf of a literal-or-expression value (payloads, parameter values, outputs)."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self._value(item, location + pointer([key]), workflow)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self._value(item, f"{location}/{index}", workflow)
+        elif isinstance(value, str) and "$" in value:
+            from totpflow.arazzo.expressions import compile_value
+
+            try:
+                compiled = compile_value(value)
+            except ExpressionError as exc:
+                self.findings.problem(location, _position(exc))
+                return
+            for expression in _expressions_of(compiled):
+                self._expression(expression, location, workflow)
+
+    def _expression_text(self, text: str, location: str, workflow: Workflow | None) -> None:
+        from totpflow.arazzo.expressions import parse
+
+        try:
+            expression = parse(text)
+        except ExpressionError as exc:
+            self.findings.problem(location, _position(exc))
+            return
+        self._expression(expression, location, workflow)
+
+    def _expression(self, expression: Any, location: str, workflow: Workflow | None) -> None:
+        for warning in getattr(expression, "warnings", ()) or ():
+            self.findings.warn(location, str(warning))
+        text = str(getattr(expression, "text", expression))
+        head = text.partition("#")[0]
+        parts = head.split(".")
+        root = parts[0]
+        if root == "$steps" and workflow is not None and len(parts) >= 2:
+            self._step_reference(parts, workflow, location)
+        elif root == "$workflows" and len(parts) >= 2:
+            self._workflow_reference(parts, location)
+        elif root == "$components" and len(parts) >= 3:
+            parsed = component_reference(head)
+            if parsed is None:
+                self.findings.problem(location, f"{head!r}: unknown component kind {parts[1]!r}")
+            elif not component_exists(self.doc, *parsed):
+                self.findings.problem(location, f"{head!r}: no such component")
+        elif (
+            root == "$sourceDescriptions"
+            and len(parts) >= 2
+            and self.doc.source_description(parts[1]) is None
+        ):
+            self.findings.problem(location, f"{head!r}: no source description named {parts[1]!r}")
+
+    def _step_reference(self, parts: list[str], workflow: Workflow, location: str) -> None:
+        step_id = parts[1]
+        step = next((s for s in workflow.steps if s.step_id == step_id), None)
+        if step is None:
+            self.findings.problem(location, f"$steps.{step_id}: no step {step_id!r} in this workflow")
+            return
+        if len(parts) >= 4 and parts[2] == "outputs":
+            self._declared(parts[3:], step.outputs, f"step {step_id!r}", location)
+
+    def _workflow_reference(self, parts: list[str], location: str) -> None:
+        target = self.doc.workflow(parts[1])
+        if target is None:
+            self.findings.problem(location, f"$workflows.{parts[1]}: no workflow {parts[1]!r}")
+            return
+        if len(parts) >= 4 and parts[2] == "outputs":
+            self._declared(parts[3:], target.outputs, f"workflow {parts[1]!r}", location)
+
+    def _declared(self, names: list[str], outputs: dict[str, str], owner: str, location: str) -> None:
+        """Output names may contain dots; a declared prefix followed by more dots is the dot-access quirk."""
+        for end in range(len(names), 0, -1):
+            if ".".join(names[:end]) in outputs:
+                if end < len(names):
+                    self.findings.warn(
+                        location,
+                        f"non-spec dot access into output {'.'.join(names[:end])!r} of {owner} accepted; "
+                        "the spec form is a JSON Pointer after '#'",
+                    )
+                return
+        self.findings.problem(location, f"{owner} declares no output {'.'.join(names)!r}")
+
+
+def _compile_criterion(criterion: Criterion) -> Any:
+    try:
+        from totpflow.arazzo.criteria import compile_criterion  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # the criteria module not built into this tree yet: check simple conditions only
+        from totpflow.arazzo.expressions import parse, parse_condition
+
+        if criterion.context is not None:
+            parse(criterion.context)
+        return parse_condition(criterion.condition) if criterion.type == "simple" else None
+    return compile_criterion(criterion)
+
+
+def _has_step(workflow: Workflow, step_id: str) -> bool:
+    return any(step.step_id == step_id for step in workflow.steps)
+
+
+def _expressions_of(compiled: Any) -> list[Any]:
+    expressions = getattr(compiled, "expressions", None)
+    if callable(expressions):
+        return list(expressions())
+    return list(expressions or ())
+
+
+def _position(exc: ExpressionError) -> str:
+    return f"{exc.message} at position {exc.position} in {exc.expression!r}"

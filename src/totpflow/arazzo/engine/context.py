@@ -1,0 +1,143 @@
+"""The engine's ``EvaluationContext``: what a runtime expression sees while a step runs.
+
+One ``Frame`` per running workflow holds its inputs, the outputs of its steps so far and its own outputs; one
+``StepContext`` per step attempt adds the request and response of that attempt (Arazzo 1.0.1 "Runtime
+Expressions": ``$url``, ``$method``, ``$statusCode``, ``$request.*``, ``$response.*``). For a ``workflowId``
+step
+``$outputs.x`` reads the called workflow's outputs (§1.4 item 6 of the reference: the step's criteria and
+outputs
+are evaluated against the child's results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from totpflow.arazzo.document.model import ArazzoDocument, Workflow
+from totpflow.arazzo.errors import EvaluationError
+from totpflow.arazzo.expressions import Message
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.engine.plan import Plan
+    from totpflow.arazzo.inputs import InputResolver
+    from totpflow.arazzo.sources import SourceSet
+
+
+@dataclass(slots=True)
+class Frame:
+    """The state of one running workflow."""
+
+    document: ArazzoDocument
+    workflow: Workflow
+    inputs: InputResolver
+    given: Mapping[str, Any]
+    depth: int
+    step_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Shared:
+    """State shared by every frame of one run: finished workflows' inputs and outputs (``$workflows.*``)."""
+
+    sources: SourceSet
+    plan: Plan
+    workflows: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
+
+
+class StepContext:
+    """An ``expressions.EvaluationContext`` over a frame and, optionally, one HTTP exchange or child run."""
+
+    __slots__ = ("_method", "_request", "_response", "_status", "_url", "child_outputs", "frame", "shared")
+
+    def __init__(self, frame: Frame, shared: Shared) -> None:
+        self.frame = frame
+        self.shared = shared
+        self._url: str | None = None
+        self._method: str | None = None
+        self._status: int | None = None
+        self._request: Message | None = None
+        self._response: Message | None = None
+        self.child_outputs: Mapping[str, Any] | None = None
+
+    def set_request(self, method: str, url: str, request: Message) -> None:
+        self._method, self._url, self._request = method, url, request
+
+    def set_response(self, status: int | None, response: Message | None) -> None:
+        self._status, self._response = status, response
+
+    # -- EvaluationContext------------------------------------------------------------------------------------
+
+    def url(self) -> str | None:
+        return self._url
+
+    def method(self) -> str | None:
+        return self._method
+
+    def status_code(self) -> int | None:
+        return self._status
+
+    def request(self) -> Message | None:
+        return self._request
+
+    def response(self) -> Message | None:
+        return self._response
+
+    def input(self, name: str) -> Any:
+        return self.frame.inputs.get(name, self)
+
+    def output(self, name: str) -> Any:
+        source = self.child_outputs if self.child_outputs is not None else self.frame.outputs
+        if name not in source:
+            raise EvaluationError(f"$outputs.{name}", "no such output (yet)")
+        return source[name]
+
+    def step_output(self, step_id: str, name: str) -> Any:
+        outputs = self.frame.step_outputs.get(step_id)
+        if outputs is None:
+            raise EvaluationError(
+                f"$steps.{step_id}.outputs.{name}", f"step {step_id!r} has not succeeded yet"
+            )
+        if name not in outputs:
+            raise EvaluationError(
+                f"$steps.{step_id}.outputs.{name}", f"step {step_id!r} has no output {name!r}"
+            )
+        return outputs[name]
+
+    def workflow_value(self, workflow_id: str, kind: Literal["inputs", "outputs"], name: str) -> Any:
+        expression = f"$workflows.{workflow_id}.{kind}.{name}"
+        record = self.shared.workflows.get(workflow_id)
+        if record is None:
+            raise EvaluationError(expression, f"workflow {workflow_id!r} has not run in this run")
+        values = record[0] if kind == "inputs" else record[1]
+        if name not in values:
+            raise EvaluationError(expression, f"workflow {workflow_id!r} has no {kind[:-1]} {name!r}")
+        return values[name]
+
+    def source_description(self, name: str, field: str) -> Any:
+        try:
+            source = self.shared.sources.source(name, self.frame.document)
+        except Exception as exc:  # the sources module raises its own DocumentError subclass
+            raise EvaluationError(
+                f"$sourceDescriptions.{name}.{field}", "no such source description"
+            ) from exc
+        if field in ("url", "name", "type"):
+            return getattr(source, field)
+        raise EvaluationError(f"$sourceDescriptions.{name}.{field}", f"unknown field {field!r}")
+
+    def component(self, kind: str, name: str) -> Any:
+        components = self.frame.document.components
+        table: Mapping[str, Any] | None = {
+            "inputs": components.inputs,
+            "parameters": components.parameters,
+            "successActions": components.success_actions,
+            "failureActions": components.failure_actions,
+        }.get(kind)
+        if table is None or name not in table:
+            raise EvaluationError(f"$components.{kind}.{name}", "no such component")
+        item = table[name]
+        if kind == "parameters":  # the parameter's value, evaluated here
+            return self.shared.plan.value(item, item.value).evaluate(self)
+        return item

@@ -1,0 +1,58 @@
+"""Builds the ``InputResolver`` of one workflow run and adapts the engine's prompt callback to it.
+
+Inputs are resolved lazily (``totpflow.arazzo.inputs``): a computed input such as
+``totp($steps.createTotp.outputs.secret)`` is evaluated against the step context in which ``$inputs.NAME`` is
+first read, so it can use outputs of earlier steps. A prompt sees the outputs of the steps run so far (latest
+first), so a terminal can draw a QR code a step just returned before asking for the code it encodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from totpflow.arazzo.document.model import ArazzoDocument, Workflow
+from totpflow.arazzo.engine.context import StepContext
+from totpflow.arazzo.engine.options import PromptRequest
+from totpflow.arazzo.inputs import Computation, InputResolver, Prompt, parse_computation
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.engine.runner import _Run
+
+
+def computations(computed: Mapping[str, str | Computation]) -> dict[str, Computation]:
+    """``--compute`` specs parsed once (UsageError for a malformed one)."""
+    return {
+        name: spec if isinstance(spec, Computation) else parse_computation(spec)
+        for name, spec in computed.items()
+    }
+
+
+def make_resolver(
+    run: _Run,
+    doc: ArazzoDocument,
+    workflow: Workflow,
+    given: Mapping[str, Any],
+    computed: Mapping[str, Computation],
+) -> InputResolver:
+    options = run.options
+    prompt: Prompt | None = None
+    if options.prompt is not None:
+        ask = options.prompt
+
+        def prompt(name: str, schema: Mapping[str, Any], ctx: Any) -> Any:
+            recent: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+            if isinstance(ctx, StepContext):
+                recent = tuple(reversed(list(ctx.frame.step_outputs.items())))
+            return ask(PromptRequest(name, schema, recent))
+
+    return InputResolver(
+        workflow.inputs,
+        given,
+        computed,
+        prompt,
+        doc.components.inputs,
+        masker=run.masker,
+        secret_names=options.secret_inputs,
+        clock=lambda: options.clock().timestamp(),
+    )

@@ -1,0 +1,112 @@
+"""Compile-once caches shared by every run of a loaded document.
+
+Runtime expressions, payloads and criteria are compiled the first time a step needs them and kept for the life
+of
+the document (style habit 6, "parse once, evaluate many"), so a second run of the same ``Loaded`` document
+parses
+nothing. Model objects hold dicts and are therefore not hashable; they are keyed by identity, with a reference
+kept so the identity stays valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from totpflow.arazzo.criteria import CompiledCriterion, compile_criterion
+from totpflow.arazzo.document.model import (
+    ArazzoDocument,
+    Criterion,
+    FailureAction,
+    Parameter,
+    Step,
+    SuccessAction,
+    Workflow,
+)
+from totpflow.arazzo.document.references import resolve_parameter
+from totpflow.arazzo.engine.actions import failure_actions, success_actions
+from totpflow.arazzo.expressions import Compiled, compile_value
+from totpflow.arazzo.sources import Operation, SourceSet
+
+
+class Plan:
+    """Caches of compiled values and criteria, keyed by the identity of the model object they came from."""
+
+    __slots__ = ("_criteria", "_steps", "_values", "sources")
+
+    def __init__(self, sources: SourceSet) -> None:
+        self.sources = sources
+        self._steps: dict[int, tuple[Step, StepPlan]] = {}
+        self._values: dict[tuple[int, str], tuple[object, Compiled]] = {}
+        self._criteria: dict[int, tuple[object, CompiledCriterion]] = {}
+
+    def value(self, owner: object, value: Any, part: str = "") -> Compiled:
+        """The compiled form of ``value``, the ``part`` (e.g. an output name) of the model object ``owner`` (a
+        Parameter, an outputs map, a RequestBody …)."""
+        key = (id(owner), part)
+        hit = self._values.get(key)
+        if hit is not None and hit[0] is owner:
+            return hit[1]
+        compiled = compile_value(value)
+        self._values[key] = (owner, compiled)
+        return compiled
+
+    def step(self, doc: ArazzoDocument, workflow: Workflow, step: Step) -> StepPlan:
+        """The step's resolved parameters, actions and operation (OperationNotFound propagates)."""
+        hit = self._steps.get(id(step))
+        if hit is not None and hit[0] is step:
+            return hit[1]
+        operation = None if step.workflow_id is not None else self.sources.resolve_operation(step, doc)
+        plan = StepPlan(
+            merge_parameters(doc, workflow, step),
+            success_actions(doc, workflow, step),
+            failure_actions(doc, workflow, step),
+            operation,
+        )
+        self._steps[id(step)] = (step, plan)
+        return plan
+
+    def criterion(self, criterion: Criterion) -> CompiledCriterion:
+        key = id(criterion)
+        hit = self._criteria.get(key)
+        if hit is not None and hit[0] is criterion:
+            return hit[1]
+        compiled = compile_criterion(criterion)
+        self._criteria[key] = (criterion, compiled)
+        return compiled
+
+
+class StepPlan:
+    """What never changes between runs for one step: its merged parameters and actions, resolved once."""
+
+    __slots__ = ("failure_actions", "operation", "parameters", "success_actions")
+
+    def __init__(
+        self,
+        parameters: tuple[Parameter, ...],
+        success_actions: tuple[SuccessAction, ...],
+        failure_actions: tuple[FailureAction, ...],
+        operation: Operation | None,
+    ) -> None:
+        self.parameters = parameters
+        self.success_actions = success_actions
+        self.failure_actions = failure_actions
+        self.operation = operation
+
+
+def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tuple[Parameter, ...]:
+    """Workflow-level parameters merged with the step's (Arazzo 1.0.1 "Step Object" ``parameters``: identity
+    is
+    (name, in); the step's parameter wins). Header names compare case-insensitively (RFC 9110 §5.1). For a
+    ``workflowId`` step only parameters without ``in`` apply; they become the called workflow's inputs."""
+
+    def identity(parameter: Parameter) -> tuple[str, str | None]:
+        name = parameter.name.lower() if parameter.in_ == "header" else parameter.name
+        return name, parameter.in_
+
+    own = [resolve_parameter(doc, item) for item in step.parameters]
+    taken = {identity(parameter) for parameter in own}
+    inherited = [resolve_parameter(doc, item) for item in workflow.parameters]
+    merged = [*own, *(parameter for parameter in inherited if identity(parameter) not in taken)]
+    if step.workflow_id is not None:
+        merged = [parameter for parameter in merged if parameter.in_ is None]
+    return tuple(merged)

@@ -1,0 +1,214 @@
+"""One HTTP attempt of an operation step: shape the request, send it with the injected client, record it.
+
+Request shaping follows the Arazzo 1.0.1 "Step Object" and "Request Body Object": parameter values (runtime
+expressions, ``{$…}`` templates or literals) are serialised per the OpenAPI parameter's ``style``/``explode``
+(``params``), credentials come from the operation's security requirements (``security``; an explicit
+``Authorization`` header parameter wins), and the payload is evaluated, has its ``replacements`` applied and
+is
+encoded for its content type (``body``; the operation's first media type when ``contentType`` is absent).
+
+Responses are parsed as JSON when the content type is ``application/json`` or any ``+json`` type (RFC 6839
+§3.1),
+else kept as text; an empty body is ``None``. Every recorded header and body passes through the ``Masker``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from totpflow.arazzo import body as bodies
+from totpflow.arazzo import params
+from totpflow.arazzo.errors import ExecutionError
+from totpflow.arazzo.expressions import Headers, Message
+from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.results import Exchange, RecordedRequest, RecordedResponse
+from totpflow.arazzo.security import apply_security
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.document.model import Parameter, Step
+    from totpflow.arazzo.engine.context import StepContext
+    from totpflow.arazzo.engine.options import RunOptions
+    from totpflow.arazzo.engine.plan import Plan
+    from totpflow.arazzo.sources import Operation
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request ready to send, and how expressions see it."""
+
+    request: httpx.Request
+    message: Message
+    body_text: str | None
+    content_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One sent request and what came back. The ``Exchange`` record is built by ``record`` after the step's
+    outputs are known, so a value the caller declared secret is masked in the response that carried it."""
+
+    prepared: Prepared
+    started_at: datetime
+    elapsed_ms: float
+    response: httpx.Response | None
+    message: Message | None  # the response as expressions see it
+    error: str | None = None
+
+    @property
+    def status(self) -> int | None:
+        return None if self.response is None else self.response.status_code
+
+    @property
+    def retry_after(self) -> str | None:
+        return None if self.response is None else self.response.headers.get("retry-after")
+
+    def record(self, masker: Masker) -> Exchange:
+        recorded = None
+        if self.response is not None:
+            body = None if self.message is None else self.message.body
+            recorded = record_response(self.response, body, masker)
+        error = None if self.error is None else masker.mask_text(self.error)
+        return Exchange(
+            record_request(self.prepared, masker), recorded, self.started_at, self.elapsed_ms, error
+        )
+
+
+def base_url(operation: Operation, servers: Mapping[str, str]) -> str:
+    """The server a request goes to: the ``--server SOURCE=URL`` override, else the operation's first
+    server."""
+    override = servers.get(operation.source_name)
+    if override:
+        return override.rstrip("/")
+    if not operation.servers:
+        raise ExecutionError(f"source {operation.source_name!r} declares no server; pass a server URL for it")
+    return str(operation.servers[0]).rstrip("/")
+
+
+def prepare(
+    step: Step,
+    operation: Operation,
+    parameters: tuple[Parameter, ...],
+    ctx: StepContext,
+    plan: Plan,
+    client: httpx.Client,
+    options: RunOptions,
+    masker: Masker,
+) -> Prepared:
+    """Evaluate the step's parameters and body against ``ctx`` and build the httpx request (EvaluationError,
+    ExecutionError when a value cannot be produced)."""
+    by_identity: dict[tuple[str, str | None], Any] = {(p.name.lower() if p.in_ == "header" else p.name, p.in_): p for p in operation.parameters}
+    items = []
+    for parameter in parameters:
+        value = plan.value(parameter, parameter.value).evaluate(ctx)
+        key = (parameter.name.lower() if parameter.in_ == "header" else parameter.name, parameter.in_)
+        items.append((by_identity.get(key), parameter.name, parameter.in_ or "query", value))
+    parts = params.serialize_parameters(items)
+    if options.credentials is not None:
+        extra = apply_security(
+            operation.security,
+            operation.security_schemes,
+            options.credentials.for_source(operation.source_name),
+            explicit=parts,
+            masker=masker,
+        )
+        parts.extend(extra)
+
+    content: bytes | None = None
+    content_type: str | None = None
+    payload: Any = None
+    body_text: str | None = None
+    request_body = step.request_body
+    if request_body is not None and request_body.has_payload:
+        payload = plan.value(request_body, request_body.payload).evaluate(ctx)
+        content_type = bodies.choose_content_type(request_body, operation.request_content_types)
+        if request_body.replacements:
+            pairs = [(r.target, plan.value(r, r.value).evaluate(ctx)) for r in request_body.replacements]
+            payload = bodies.apply_replacements(payload, pairs, content_type)
+        content, content_type = bodies.encode_body(content_type, payload)
+        if content is not None:
+            body_text = content.decode("utf-8", "replace")
+
+    headers = list(parts.headers)
+    if parts.cookies:
+        headers.append(("Cookie", params.cookie_header(parts.cookies)))
+    if content_type is not None and not parts.has_header("content-type"):
+        headers.append(("Content-Type", content_type))
+    url = base_url(operation, options.servers) + params.expand_path(operation.path, parts.path_params)
+    if parts.query:
+        url = f"{url}?{params.query_string(parts.query)}"
+    request = client.build_request(
+        operation.method.upper(), url, headers=headers, content=content, timeout=options.timeout
+    )
+    query = dict(parts.query)
+    message = Message(headers=Headers(headers), query=query, path=dict(parts.path_params), body=payload)
+    return Prepared(request, message, body_text, content_type)
+
+
+def record_request(prepared: Prepared, masker: Masker) -> RecordedRequest:
+    request = prepared.request
+    return RecordedRequest(
+        method=request.method,
+        url=masker.mask_text(str(request.url)),
+        headers=masker.mask_headers(request.headers.multi_items()),
+        body=None if prepared.body_text is None else masker.mask_text(prepared.body_text),
+        content_type=prepared.content_type,
+    )
+
+
+def parse_body(response: httpx.Response) -> Any:
+    """JSON for ``application/json`` and ``*+json`` (RFC 6839), text otherwise; None when empty."""
+    raw = response.content
+    if not raw:
+        return None
+    content_type = response.headers.get("content-type", "")
+    if bodies.is_json(content_type):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return response.text
+    try:
+        return raw.decode(response.encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        return f"<{len(raw)} bytes of {bodies.media_type(content_type) or 'binary data'}>"
+
+
+def send(step_id: str, prepared: Prepared, client: httpx.Client, started_at: datetime) -> Attempt:
+    """Send once; a timeout or connection failure becomes the attempt's error, never an exception."""
+    begin = time.perf_counter()
+    try:
+        response = client.send(prepared.request)
+        response.read()
+    except httpx.TimeoutException:
+        elapsed = (time.perf_counter() - begin) * 1000
+        return Attempt(prepared, started_at, elapsed, None, None, f"step {step_id}: request timed out")
+    except httpx.HTTPError as exc:
+        elapsed = (time.perf_counter() - begin) * 1000
+        return Attempt(
+            prepared, started_at, elapsed, None, None, f"step {step_id}: {type(exc).__name__}: {exc}"
+        )
+    elapsed = (time.perf_counter() - begin) * 1000
+    message = Message(headers=Headers(response.headers.multi_items()), body=parse_body(response))
+    return Attempt(prepared, started_at, elapsed, response, message)
+
+
+def record_response(response: httpx.Response, body: Any, masker: Masker) -> RecordedResponse:
+    if body is None:
+        text = None
+    elif isinstance(body, str):
+        text = masker.mask_text(body)
+    else:
+        text = json.dumps(masker.mask_json(body), ensure_ascii=False)
+    return RecordedResponse(
+        status_code=response.status_code,
+        headers=masker.mask_headers(response.headers.multi_items()),
+        body=text,
+        content_type=response.headers.get("content-type"),
+        http_version=response.http_version,
+    )

@@ -1,0 +1,118 @@
+"""Compile a document value that may hold runtime expressions (payloads, parameter values, outputs,
+replacement values) once, and evaluate it per run.
+
+* a string that is one whole runtime expression → its value, type kept (1.0.1: "Runtime expressions preserve
+  the type of the referenced value");
+* a string with embedded ``{$…}`` → the rendered string (see ``template``);
+* an object or array → the same shape, compiled member by member (keys are literal);
+* anything else → itself.
+
+A string is a whole expression when it starts with one of the expression roots (``$url``, ``$method``,
+``$statusCode``, ``$request.``, ``$response.``, ``$inputs.``, ``$outputs.``, ``$steps.``, ``$workflows.``,
+``$sourceDescriptions.``, ``$components.``); it must then parse, so a typo is an error at load time instead of
+a literal sent to the API. Other strings that start with ``$`` (``"$5.00"``) are literals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from totpflow.arazzo.expressions.context import EvaluationContext
+from totpflow.arazzo.expressions.parser import ROOTS, Expression, parse
+from totpflow.arazzo.expressions.template import Template, has_template, parse_template
+
+_BARE_ROOTS = ("$url", "$method", "$statusCode")
+_PREFIXES = (*(f"{root}." for root in ROOTS if root not in _BARE_ROOTS), "$self", "$message")
+
+
+def is_expression(text: str) -> bool:
+    """Whether ``text`` is meant as one whole runtime expression (see the module docstring)."""
+    if not text.startswith("$"):
+        return False
+    if text.startswith(_PREFIXES):
+        return True
+    for root in _BARE_ROOTS:
+        if text.startswith(root) and (len(text) == len(root) or not text[len(root)].isalnum()):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralValue:
+    value: Any
+
+    def evaluate(self, ctx: EvaluationContext) -> Any:
+        return self.value
+
+    def expressions(self) -> list[Expression]:
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionValue:
+    expression: Expression
+
+    def evaluate(self, ctx: EvaluationContext) -> Any:
+        return self.expression.evaluate(ctx)
+
+    def expressions(self) -> list[Expression]:
+        return [self.expression]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateValue:
+    template: Template
+
+    def evaluate(self, ctx: EvaluationContext) -> Any:
+        return self.template.render(ctx)
+
+    def expressions(self) -> list[Expression]:
+        return list(self.template.expressions)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectValue:
+    members: tuple[tuple[str, Compiled], ...]
+
+    def evaluate(self, ctx: EvaluationContext) -> Any:
+        return {key: value.evaluate(ctx) for key, value in self.members}
+
+    def expressions(self) -> list[Expression]:
+        return [e for _, value in self.members for e in value.expressions()]
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayValue:
+    items: tuple[Compiled, ...]
+
+    def evaluate(self, ctx: EvaluationContext) -> Any:
+        return [item.evaluate(ctx) for item in self.items]
+
+    def expressions(self) -> list[Expression]:
+        return [e for item in self.items for e in item.expressions()]
+
+
+Compiled = LiteralValue | ExpressionValue | TemplateValue | ObjectValue | ArrayValue
+
+
+def compile_value(value: Any) -> Compiled:
+    """Compile ``value``; ExpressionError for a malformed expression (the position is within that string)."""
+    if isinstance(value, str):
+        if is_expression(value):
+            return ExpressionValue(parse(value))
+        if has_template(value):
+            return TemplateValue(parse_template(value))
+        return LiteralValue(value)
+    if isinstance(value, Mapping):
+        members = tuple((str(k), compile_value(v)) for k, v in value.items())
+        if all(isinstance(v, LiteralValue) for _, v in members):
+            return LiteralValue(value)
+        return ObjectValue(members)
+    if isinstance(value, list | tuple):
+        items = tuple(compile_value(v) for v in value)
+        if all(isinstance(v, LiteralValue) for v in items):
+            return LiteralValue(value)
+        return ArrayValue(items)
+    return LiteralValue(value)

@@ -1,0 +1,219 @@
+"""The runtime-expression AST: one frozen dataclass per alternative of the ABNF (Arazzo 1.0.1 §"Runtime
+Expressions", with the 1.1.0 refinements), each able to evaluate itself against an ``EvaluationContext``.
+
+``pointer`` fields hold the JSON Pointer written after ``#`` (``None`` when there is none). The non-spec dot
+form (``$response.body.a.b``) is turned into the equivalent pointer by the parser, so evaluation has one path.
+
+Names that may contain dots (``identifier`` in 1.1.0: inputs, outputs, step outputs, workflow values) are
+looked up whole first. When no value has that name and the name has dots, the longest dotted prefix that
+names a value is used and the rest is read as property access (``$steps.s.outputs.arr.0.id`` → output
+``arr``, then ``/0/id``) — the non-spec form real documents use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from totpflow.arazzo.errors import EvaluationError
+from totpflow.arazzo.expressions import pointer as json_pointer
+from totpflow.arazzo.expressions.context import EvaluationContext, Message
+
+MessagePart = Literal["header", "query", "path", "body"]
+
+
+def _apply_pointer(value: Any, pointer: str | None, text: str) -> Any:
+    if not pointer:
+        return value
+    if isinstance(value, str | bytes):
+        # A JSON document that arrived as text (e.g. served as text/plain): read it as JSON for the pointer.
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise EvaluationError(text, "a JSON Pointer cannot be applied to a non-JSON text value") from None
+    try:
+        return json_pointer.resolve(value, pointer)
+    except json_pointer.PointerError as exc:
+        raise EvaluationError(text, f"JSON Pointer {pointer!r}: {exc.message}") from None
+
+
+def _lookup_named(lookup: Callable[[str], Any], name: str, pointer: str | None, text: str) -> Any:
+    try:
+        value = lookup(name)
+    except EvaluationError as exc:
+        if "." not in name:
+            raise EvaluationError(text, exc.message) from None
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            try:
+                value = lookup(".".join(parts[:cut]))
+            except EvaluationError:
+                continue
+            dotted = json_pointer.join(parts[cut:]) + (pointer or "")
+            return _apply_pointer(value, dotted, text)
+        raise EvaluationError(text, exc.message) from None
+    return _apply_pointer(value, pointer, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Url:
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        value = ctx.url()
+        if value is None:
+            raise EvaluationError(text, "no request URL yet")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        value = ctx.method()
+        if value is None:
+            raise EvaluationError(text, "no request method yet")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCode:
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        value = ctx.status_code()
+        if value is None:
+            raise EvaluationError(text, "no response status code yet")
+        return value
+
+
+def _read_message(
+    message: Message | None, which: str, part: MessagePart, name: str | None, pointer: str | None, text: str
+) -> Any:
+    if message is None:
+        raise EvaluationError(text, f"there is no {which} yet")
+    if part == "body":
+        return _apply_pointer(message.body, pointer, text)
+    assert name is not None
+    if part == "header":
+        value = message.headers.get(name)
+        if value is None:
+            raise EvaluationError(text, f"the {which} has no header {name!r}")
+        return value
+    source = message.query if part == "query" else message.path
+    if name not in source:
+        raise EvaluationError(text, f"the {which} has no {part} parameter {name!r}")
+    return source[name]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRef:
+    """``$request.header.<token>`` | ``.query.<name>`` | ``.path.<name>`` | ``.body[#<pointer>]``."""
+
+    part: MessagePart
+    name: str | None = None
+    pointer: str | None = None
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        return _read_message(ctx.request(), "request", self.part, self.name, self.pointer, text)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRef:
+    """``$response.header.<token>`` | ``.query.<name>`` | ``.path.<name>`` | ``.body[#<pointer>]``."""
+
+    part: MessagePart
+    name: str | None = None
+    pointer: str | None = None
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        return _read_message(ctx.response(), "response", self.part, self.name, self.pointer, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """``$inputs.<name>[#<pointer>]``: an input of the current workflow."""
+
+    name: str
+    pointer: str | None = None
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        return _lookup_named(ctx.input, self.name, self.pointer, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """``$outputs.<name>[#<pointer>]``: an output of the current workflow."""
+
+    name: str
+    pointer: str | None = None
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        return _lookup_named(ctx.output, self.name, self.pointer, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """``$steps.<stepId>.outputs.<name>[#<pointer>]``."""
+
+    step: str
+    output: str
+    pointer: str | None = None
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        return _lookup_named(lambda name: ctx.step_output(self.step, name), self.output, self.pointer, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Workflows:
+    """``$workflows.<workflowId>.(inputs|outputs).<name>[#<pointer>]``."""
+
+    workflow: str
+    kind: Literal["inputs", "outputs"]
+    name: str
+    pointer: str | None = None
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        return _lookup_named(
+            lambda name: ctx.workflow_value(self.workflow, self.kind, name), self.name, self.pointer, text
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDescriptions:
+    """``$sourceDescriptions.<name>.<reference>``: an operationId / workflowId, else a field (``url``)."""
+
+    name: str
+    field: str
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        try:
+            return ctx.source_description(self.name, self.field)
+        except EvaluationError as exc:
+            raise EvaluationError(text, exc.message) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    """``$components.(parameters|successActions|failureActions).<name>``."""
+
+    kind: Literal["parameters", "successActions", "failureActions"]
+    name: str
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        try:
+            return ctx.component(self.kind, self.name)
+        except EvaluationError as exc:
+            raise EvaluationError(text, exc.message) from None
+
+
+Node = (
+    Url
+    | Method
+    | StatusCode
+    | RequestRef
+    | ResponseRef
+    | Inputs
+    | Outputs
+    | Steps
+    | Workflows
+    | SourceDescriptions
+    | Components
+)

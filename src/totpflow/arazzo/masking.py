@@ -1,0 +1,203 @@
+"""Secret masking: one ``Masker`` that every recorded request, response, output and report passes through.
+
+Public API::
+
+    MASK = "********"
+    Masker(secrets=(), *, sensitive_headers=DEFAULT_SENSITIVE_HEADERS,
+           sensitive_fields=DEFAULT_SENSITIVE_FIELDS)
+        .add(value)                  register a secret value (str, number, bytes; containers: their leaves)
+        .add_header(name)            treat a header (e.g. an apiKey scheme's header) as sensitive
+        .add_field(name)             treat a JSON object key as sensitive
+        .mask_text(text) -> str      every registered secret replaced by MASK
+        .mask_headers(pairs) -> tuple[tuple[str, str], ...]
+        .mask_json(value) -> Any     a copy with secret values (and values of sensitive keys) masked
+        .mask_value(value) -> Any    mask_json for any value; mask_text for str
+        .is_secret(value) -> bool
+
+What is masked, and why (the Arazzo 1.0.1 data-type note treats ``format: password`` as "mask in logs";
+Redocly ``respect`` masks secrets the same way):
+- **Secret values, everywhere.** Credentials given with ``--auth`` (and their base64 ``user:password``
+  form), ``format: password`` inputs, inputs named with ``--secret-input``, step/workflow outputs named
+  secret by the caller, and computed TOTP codes. Every occurrence in any text (URLs, bodies, header values,
+  error messages) is replaced by ``MASK``. Values shorter than ``MIN_SUBSTRING_LENGTH`` characters are
+  masked only where they are a whole value (a JSON string or number, a header value), because replacing
+  every occurrence of a one- or two-character string would destroy the report without protecting anything.
+- **Well-known credential headers**: ``Authorization`` and ``Proxy-Authorization`` keep their scheme word
+  (``Basic ********``) so a reader can still see which scheme was used; ``Cookie`` and ``Set-Cookie`` keep
+  cookie names and attributes but mask cookie values; the other sensitive headers (``X-API-Key``…) are
+  masked whole.
+- **JSON bodies stay readable.** Object keys are never masked, and field values are kept except (a) values
+  that are registered secrets and (b) values of a small set of keys that are credentials by definition
+  (``password``, ``client_secret``; extend with ``add_field``). Tokens a server returns (``session_token``,
+  ``session_jwt``…) are masked when the caller declares the output that holds them secret: the engine
+  registers a secret output's value before it records the exchange, so the response that carried it is
+  masked too.
+
+Masking is fast: the registered secrets are compiled into one regular expression (longest first, escaped),
+rebuilt only when the set changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "********"
+MIN_SUBSTRING_LENGTH = 3
+
+DEFAULT_SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "apikey",
+        "x-auth-token",
+        "x-access-token",
+        "x-amz-security-token",
+        "x-csrf-token",
+        "x-xsrf-token",
+    }
+)
+DEFAULT_SENSITIVE_FIELDS = frozenset({"password", "client_secret"})
+
+_SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization"})
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+
+
+class Masker:
+    """A set of secret strings plus sensitive header and field names; see the module docstring."""
+
+    __slots__ = ("_fields", "_headers", "_pattern", "_short", "_substrings")
+
+    def __init__(
+        self,
+        secrets: Iterable[Any] = (),
+        *,
+        sensitive_headers: Iterable[str] = DEFAULT_SENSITIVE_HEADERS,
+        sensitive_fields: Iterable[str] = DEFAULT_SENSITIVE_FIELDS,
+    ) -> None:
+        self._substrings: set[str] = set()
+        self._short: set[str] = set()
+        self._headers = {name.lower() for name in sensitive_headers}
+        self._fields = {name.lower() for name in sensitive_fields}
+        self._pattern: re.Pattern[str] | None = None
+        for secret in secrets:
+            self.add(secret)
+
+    # -- registration ----------------------------------------------------------------------------------
+
+    def add(self, value: Any) -> None:
+        """Register a secret value. Booleans, None, empty strings and containers are ignored (a container's
+        scalar leaves are registered instead)."""
+        if value is None or isinstance(value, bool):
+            return
+        if isinstance(value, Mapping):
+            for item in value.values():
+                self.add(item)
+            return
+        if isinstance(value, list | tuple | set | frozenset):
+            for item in value:
+                self.add(item)
+            return
+        if isinstance(value, bytes | bytearray):
+            value = bytes(value).decode("utf-8", "replace")
+        text = value if isinstance(value, str) else str(value)
+        if not text:
+            return
+        if len(text) < MIN_SUBSTRING_LENGTH:
+            self._short.add(text)
+        elif text not in self._substrings:
+            self._substrings.add(text)
+            self._pattern = None
+
+    def add_header(self, name: str) -> None:
+        self._headers.add(name.lower())
+
+    def add_field(self, name: str) -> None:
+        self._fields.add(name.lower())
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._substrings | self._short)
+
+    def is_secret(self, value: Any) -> bool:
+        if value is None or isinstance(value, bool):
+            return False
+        text = value if isinstance(value, str) else str(value)
+        return text in self._substrings or text in self._short
+
+    def is_sensitive_header(self, name: str) -> bool:
+        return name.lower() in self._headers
+
+    # -- masking ---------------------------------------------------------------------------------------
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        if self._pattern is None and self._substrings:
+            ordered = sorted(self._substrings, key=len, reverse=True)  # longest first: "abcd" before "abc"
+            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+        return self._pattern
+
+    def mask_text(self, text: str) -> str:
+        """Replace every registered secret in ``text``; a text equal to a short secret is masked whole."""
+        if text in self._short:
+            return MASK
+        pattern = self._compiled()
+        if pattern is None:
+            return text
+        return pattern.sub(MASK, text)
+
+    def mask_headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        return tuple((name, self.mask_header(name, value)) for name, value in headers)
+
+    def mask_header(self, name: str, value: str) -> str:
+        lower = name.lower()
+        if lower in self._headers:
+            if lower in _SCHEME_HEADERS:
+                scheme, sep, _credentials = value.strip().partition(" ")
+                return f"{scheme} {MASK}" if sep else MASK
+            if lower in _COOKIE_HEADERS:
+                return _mask_cookie(value, set_cookie=lower == "set-cookie")
+            return MASK
+        return self.mask_text(value)
+
+    def mask_json(self, value: Any) -> Any:
+        """A copy of a JSON-like value with secret values, and the values of sensitive keys, masked."""
+        if isinstance(value, str):
+            return self.mask_text(value)
+        if isinstance(value, Mapping):
+            return {
+                key: (
+                    MASK
+                    if isinstance(key, str) and key.lower() in self._fields and value[key] is not None
+                    else self.mask_json(item)
+                )
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.mask_json(item) for item in value]
+        if isinstance(value, int | float) and not isinstance(value, bool) and self.is_secret(value):
+            return MASK
+        return value
+
+    def mask_value(self, value: Any) -> Any:
+        return self.mask_json(value)
+
+
+def _mask_cookie(value: str, *, set_cookie: bool) -> str:
+    """``a=1; b=2`` → ``a=********; b=********``; for Set-Cookie only the first pair is a value, the rest are
+    attributes (RFC 6265 §4.1.1) and stay readable."""
+    parts = [part.strip() for part in value.split(";")]
+    masked: list[str] = []
+    for index, part in enumerate(parts):
+        name, sep, _secret = part.partition("=")
+        if set_cookie and index > 0:
+            masked.append(part)
+        elif sep:
+            masked.append(f"{name}={MASK}")
+        else:
+            masked.append(MASK if part else part)
+    return "; ".join(masked)

@@ -1,0 +1,276 @@
+"""OpenAPI parameter serialisation: a step's parameter values → path, query, header and cookie parts.
+
+Public API::
+
+    RequestParts(path_params={}, query=[], headers=[], cookies=[])   # mutable; .extend(other), .has_header()
+        path_params: name → already percent-encoded text to put in place of ``{name}`` in the path template
+        query:   [(name, value)] already percent-encoded (use ``query_string`` to join)
+        headers: [(name, value)] as sent (no percent-encoding; RFC 9110 field values)
+        cookies: [(name, value)] as sent (use ``cookie_header`` to join)
+
+    serialize_parameters(items) -> RequestParts
+        items: iterable of (info, name, in_, value); info is an ``OperationParameter``-like object (``style``,
+        ``explode``, ``allow_reserved``) or None for the location's defaults. A None value is left out
+        (an absent optional parameter); for ``path`` it raises ``ExecutionError``.
+    serialize_parameter(info, name, in_, value, parts) -> None          # one parameter, appended to ``parts``
+    expand_path(template, path_params) -> str                           # "/users/{id}" → "/users/u%201"
+    query_string(pairs) -> str                                          # "a=1&b=2" (pairs already encoded)
+    cookie_header(pairs) -> str                                         # "a=1; b=2"
+
+Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and the "Style Examples" table; RFC 6570 for the URI forms):
+
+- Defaults by location: path ``simple``/explode false, query ``form``/explode true, header ``simple``/false,
+  cookie ``form``/true. ``explode`` defaults to true exactly when the style is ``form``.
+- path: simple ``blue,black,brown``; label ``.blue.black.brown``; matrix ``;color=blue;color=black``.
+- query: form (``color=blue&color=black`` exploded, ``color=blue,black`` not), spaceDelimited (``%20``),
+  pipeDelimited (``%7C``), deepObject (``color[R]=100``). An exploded form object spreads its properties as
+  separate parameters (``R=100&G=200``), as the spec's table shows.
+- Percent-encoding (RFC 3986 §2): everything except unreserved characters is encoded, including the
+  delimiters ``,;=.`` that occur *inside* values, so ``a,b`` as a single value stays distinguishable from an
+  array. With ``allowReserved: true`` (query only, per OpenAPI) the RFC 3986 reserved characters are sent as
+  they are.
+- Primitive values render as JSON scalars do: ``true``/``false``, numbers as written, ``null`` as the empty
+  string. A nested object or array inside an array or object (which OpenAPI leaves undefined) is sent as
+  compact JSON text.
+- headers are not percent-encoded; cookies follow ``form`` but percent-encode only the characters RFC 6265
+  §4.1.1 forbids in a cookie value (space, ``"``, ``,``, ``;``, ``\\``, controls, non-ASCII).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from totpflow.arazzo.errors import ExecutionError
+
+_UNRESERVED = "-._~"  # with ALPHA / DIGIT, which quote() never encodes
+_RESERVED = ":/?#[]@!$&'()*+,;="
+_COOKIE_SAFE = (
+    "!#$%&'()*+-./:<=>?@[]^_`{|}~"  # cookie-octet (RFC 6265 §4.1.1) minus nothing we use as delimiter
+)
+
+DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
+STYLES = {
+    "path": frozenset({"simple", "label", "matrix"}),
+    "query": frozenset({"form", "spaceDelimited", "pipeDelimited", "deepObject"}),
+    "header": frozenset({"simple"}),
+    "cookie": frozenset({"form"}),
+}
+
+
+class ParameterInfo(Protocol):
+    """What serialisation needs from an OpenAPI Parameter Object (``sources.OperationParameter`` fits)."""
+
+    @property
+    def style(self) -> str | None: ...
+
+    @property
+    def explode(self) -> bool | None: ...
+
+    @property
+    def allow_reserved(self) -> bool: ...
+
+
+@dataclass(slots=True)
+class RequestParts:
+    path_params: dict[str, str] = field(default_factory=dict)
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    cookies: list[tuple[str, str]] = field(default_factory=list)
+
+    def extend(self, other: RequestParts) -> None:
+        self.path_params.update(other.path_params)
+        self.query.extend(other.query)
+        self.headers.extend(other.headers)
+        self.cookies.extend(other.cookies)
+
+    def has_header(self, name: str) -> bool:
+        lower = name.lower()
+        return any(key.lower() == lower for key, _ in self.headers)
+
+    def has_cookie(self, name: str) -> bool:
+        return any(key == name for key, _ in self.cookies)
+
+    def has_query(self, name: str) -> bool:
+        encoded = _encode(name, allow_reserved=False)
+        return any(key == encoded for key, _ in self.query)
+
+
+def serialize_parameters(items: Iterable[tuple[ParameterInfo | None, str, str, Any]]) -> RequestParts:
+    parts = RequestParts()
+    for info, name, in_, value in items:
+        serialize_parameter(info, name, in_, value, parts)
+    return parts
+
+
+def serialize_parameter(
+    info: ParameterInfo | None, name: str, in_: str, value: Any, parts: RequestParts
+) -> None:
+    if in_ not in DEFAULT_STYLE:
+        raise ExecutionError(f"parameter {name!r}: unsupported location {in_!r}")
+    style = (info.style if info is not None else None) or DEFAULT_STYLE[in_]
+    if style not in STYLES[in_]:
+        raise ExecutionError(f"parameter {name!r}: style {style!r} is not allowed in {in_}")
+    explode_given = info.explode if info is not None else None
+    explode = explode_given if explode_given is not None else style == "form"
+    allow_reserved = bool(info.allow_reserved) if info is not None else False
+    if value is None:
+        if in_ == "path":
+            raise ExecutionError(f"path parameter {name!r} has no value")
+        return
+    if in_ == "path":
+        parts.path_params[name] = _path_value(name, value, style, explode)
+    elif in_ == "query":
+        parts.query.extend(_query_pairs(name, value, style, explode, allow_reserved))
+    elif in_ == "header":
+        parts.headers.append((name, _simple(value, explode, lambda text: text)))
+    else:
+        parts.cookies.extend(_cookie_pairs(name, value, explode))
+
+
+# -- rendering -----------------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _encode(text: str, *, allow_reserved: bool) -> str:
+    # quote() keeps ALPHA / DIGIT / "_.-~" always; with allowReserved the reserved set too, and an existing
+    # percent-triplet is then kept as written (OpenAPI: "allowReserved … without percent-encoding").
+    return quote(text, safe=_RESERVED + "%" if allow_reserved else "")
+
+
+def _items(value: Mapping[Any, Any]) -> list[tuple[str, Any]]:
+    return [(str(key), item) for key, item in value.items()]
+
+
+def _simple(value: Any, explode: bool, enc: Callable[[str], str]) -> str:
+    """``simple`` style (RFC 6570 ``{var}`` / ``{var*}``), also the body of label and matrix."""
+    if isinstance(value, Mapping):
+        if explode:
+            return ",".join(f"{enc(key)}={enc(_scalar(item))}" for key, item in _items(value))
+        return ",".join(f"{enc(key)},{enc(_scalar(item))}" for key, item in _items(value))
+    if isinstance(value, list | tuple):
+        return ",".join(enc(_scalar(item)) for item in value)
+    return enc(_scalar(value))
+
+
+def _path_value(name: str, value: Any, style: str, explode: bool) -> str:
+    def enc(text: str) -> str:
+        return _encode(text, allow_reserved=False)
+
+    if style == "simple":
+        return _simple(value, explode, enc)
+    if style == "label":
+        if explode and isinstance(value, Mapping):
+            return "".join(f".{enc(key)}={enc(_scalar(item))}" for key, item in _items(value))
+        if explode and isinstance(value, list | tuple):
+            return "".join(f".{enc(_scalar(item))}" for item in value)
+        return "." + _simple(value, False, enc)
+    # matrix
+    key = enc(name)
+    if isinstance(value, Mapping):
+        if explode:
+            return "".join(
+                f";{enc(k)}" + (f"={enc(_scalar(item))}" if _scalar(item) else "")
+                for k, item in _items(value)
+            )
+        return f";{key}=" + _simple(value, False, enc)
+    if isinstance(value, list | tuple):
+        if explode:
+            return "".join(f";{key}={enc(_scalar(item))}" for item in value)
+        return f";{key}=" + _simple(value, False, enc)
+    text = _scalar(value)
+    return f";{key}={enc(text)}" if text else f";{key}"
+
+
+def _query_pairs(
+    name: str, value: Any, style: str, explode: bool, allow_reserved: bool
+) -> list[tuple[str, str]]:
+    def enc(text: str) -> str:
+        return _encode(text, allow_reserved=allow_reserved)
+
+    key = _encode(name, allow_reserved=False)
+    if style == "deepObject":
+        if not isinstance(value, Mapping):
+            raise ExecutionError(f"query parameter {name!r}: deepObject needs an object value")
+        return [
+            (f"{key}[{_encode(k, allow_reserved=False)}]", enc(_scalar(item))) for k, item in _items(value)
+        ]
+    if style in ("spaceDelimited", "pipeDelimited") and not explode:
+        delimiter = "%20" if style == "spaceDelimited" else "%7C"
+        if isinstance(value, Mapping):
+            flat = [text for k, item in _items(value) for text in (k, _scalar(item))]
+        elif isinstance(value, list | tuple):
+            flat = [_scalar(item) for item in value]
+        else:
+            raise ExecutionError(f"query parameter {name!r}: {style} needs an array or object value")
+        return [(key, delimiter.join(enc(text) for text in flat))]
+    # form (and exploded space/pipe-delimited, which OpenAPI 3.1.1 renders like exploded form)
+    if isinstance(value, Mapping):
+        if explode:
+            return [(_encode(k, allow_reserved=False), enc(_scalar(item))) for k, item in _items(value)]
+        return [(key, _simple(value, False, enc))]
+    if isinstance(value, list | tuple):
+        if explode:
+            return [(key, enc(_scalar(item))) for item in value]
+        return [(key, _simple(value, False, enc))]
+    return [(key, enc(_scalar(value)))]
+
+
+def _cookie_pairs(name: str, value: Any, explode: bool) -> list[tuple[str, str]]:
+    def enc(text: str) -> str:
+        return quote(text, safe=_COOKIE_SAFE)
+
+    if isinstance(value, Mapping):
+        if explode:
+            return [(k, enc(_scalar(item))) for k, item in _items(value)]
+        return [(name, _simple(value, False, enc))]
+    if isinstance(value, list | tuple):
+        if explode:
+            return [(name, enc(_scalar(item))) for item in value]
+        return [(name, _simple(value, False, enc))]
+    return [(name, enc(_scalar(value)))]
+
+
+# -- assembling ----------------------------------------------------------------------------------------
+
+_TEMPLATE_VARIABLE = re.compile(r"\{([^{}]+)\}")
+
+
+def expand_path(template: str, path_params: Mapping[str, str]) -> str:
+    """Put already-encoded values into an OpenAPI path template (§4.8.8 "Path Templating").
+
+    A variable without a value raises ``ExecutionError``: a literal ``{id}`` would hit the wrong resource.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in path_params:
+            raise ExecutionError(f"path parameter {name!r} of {template!r} has no value")
+        return path_params[name]
+
+    return _TEMPLATE_VARIABLE.sub(substitute, template)
+
+
+def query_string(pairs: Iterable[tuple[str, str]]) -> str:
+    return "&".join(f"{key}={value}" for key, value in pairs)
+
+
+def cookie_header(pairs: Iterable[tuple[str, str]]) -> str:
+    return "; ".join(f"{key}={value}" for key, value in pairs)

@@ -1,0 +1,208 @@
+"""The terminal report: what a person reads after ``totpflow run``.
+
+Public API::
+
+    render_terminal(result, *, file=None, color=None, verbose=False, masker=None, width=None) -> None
+        file: a text stream (default sys.stdout); color: None = only on a terminal and when NO_COLOR is unset
+        (https://no-color.org), True/False to force
+    format_terminal(result, *, color=False, verbose=False, masker=None, width=100) -> str
+
+Layout, per workflow and step (like Redocly ``respect``, plus attempts, the action taken and the outputs)::
+
+    totp-enrollment ✓ passed  312 ms
+      ✓ createUser  POST http://127.0.0.1:8000/v1/users → 200  12 ms
+          ✓ $statusCode == 200
+      ✗ createTotp  POST http://127.0.0.1:8000/v1/totps → 400  2 attempts  20 ms  → fail
+          ✗ $statusCode == 200 — left 400, right 200
+          error: …
+      outputs:
+        userId: "user-test-…"
+    Workflows: 1 passed, 0 failed · Steps: 2 passed, 1 failed · Time: 312 ms
+
+``verbose`` adds every attempt's request and response headers and bodies. Everything shown has passed through
+the Masker (see ``masking``); user-controlled text is never interpreted as rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, Any
+
+from rich.console import Console
+from rich.text import Text
+
+from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.reports.masked import mask_result
+from totpflow.arazzo.results import Exchange, RunResult, StepResult, WorkflowResult
+
+PASS, FAIL = "✓", "✗"
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _status_style(status: int) -> str:
+    return "green" if status < 300 else "yellow" if status < 400 else "red"
+
+
+def _exchange_lines(exchange: Exchange, attempt: int, indent: str) -> list[Text]:
+    lines = [
+        Text(f"{indent}attempt {attempt}: {exchange.request.method} {exchange.request.url}", style="dim")
+    ]
+    for name, value in exchange.request.headers:
+        lines.append(Text(f"{indent}> {name}: {value}", style="dim"))
+    if exchange.request.body is not None:
+        lines.append(Text(f"{indent}> {exchange.request.body}", style="dim"))
+    if exchange.response is None:
+        lines.append(Text(f"{indent}< {exchange.error or 'no response'}", style="red"))
+        return lines
+    lines.append(Text(f"{indent}< {exchange.response.status_code}", style="dim"))
+    for name, value in exchange.response.headers:
+        lines.append(Text(f"{indent}< {name}: {value}", style="dim"))
+    if exchange.response.body is not None:
+        lines.append(Text(f"{indent}< {exchange.response.body}", style="dim"))
+    return lines
+
+
+def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
+    line = Text("  ")
+    line.append(PASS if step.ok else FAIL, style="green" if step.ok else "red")
+    line.append(f" {step.step_id}", style="bold")
+    last = step.exchanges[-1] if step.exchanges else None
+    if last is not None:
+        line.append(f"  {last.request.method} {last.request.url}")
+        if last.response is not None:
+            line.append(" → ")
+            line.append(str(last.response.status_code), style=_status_style(last.response.status_code))
+        else:
+            line.append(" → no response", style="red")
+    elif step.operation:
+        line.append(f"  {step.operation}")
+    if step.attempts > 1:
+        line.append(f"  {step.attempts} attempts", style="yellow")
+    line.append(f"  {_ms(step.elapsed_ms)}", style="dim")
+    if step.action and step.action not in ("next",):
+        line.append(f"  → {step.action}", style="cyan")
+    lines = [line]
+    for check in step.checks:
+        check_line = Text("      ")
+        check_line.append(PASS if check.passed else FAIL, style="green" if check.passed else "red")
+        check_line.append(f" {check.condition}")
+        if check.type != "simple":
+            check_line.append(f" ({check.type})", style="dim")
+        if check.message and not check.passed:
+            check_line.append(f" — {check.message}", style="dim")
+        lines.append(check_line)
+    if step.error:
+        lines.append(Text(f"      error: {step.error}", style="red"))
+    if verbose:
+        for attempt, exchange in enumerate(step.exchanges, 1):
+            lines.extend(_exchange_lines(exchange, attempt, "      "))
+        for name, value in step.outputs.items():
+            lines.append(Text(f"      {name}: {_value(value)}", style="dim"))
+    return lines
+
+
+def _workflow_lines(workflow: WorkflowResult, verbose: bool) -> list[Text]:
+    head = Text()
+    head.append(workflow.workflow_id, style="bold")
+    head.append(" ")
+    if workflow.status == "skipped":
+        head.append("- skipped", style="yellow")
+    elif workflow.ok:
+        head.append(
+            f"{PASS} {workflow.status if workflow.status != 'succeeded' else 'passed'}", style="green"
+        )
+    else:
+        head.append(f"{FAIL} failed", style="bold red")
+    head.append(f"  {_ms(workflow.elapsed_ms)}", style="dim")
+    if workflow.transferred_to:
+        head.append(f"  → {workflow.transferred_to}", style="cyan")
+    lines = [head]
+    for step in workflow.steps:
+        lines.extend(_step_lines(step, verbose))
+    if workflow.error and not any(step.error == workflow.error for step in workflow.steps):
+        lines.append(Text(f"  error: {workflow.error}", style="red"))
+    if workflow.outputs:
+        lines.append(Text("  outputs:", style="bold"))
+        for name, value in workflow.outputs.items():
+            lines.append(Text(f"    {name}: {_value(value)}"))
+    return lines
+
+
+def summary_line(result: RunResult) -> Text:
+    workflows = [w for w in result.workflows if w.status != "skipped"]
+    passed = sum(1 for w in workflows if w.ok)
+    steps = [step for w in result.workflows for step in w.steps]
+    steps_passed = sum(1 for step in steps if step.ok)
+    line = Text("Workflows: ")
+    line.append(f"{passed} passed", style="green")
+    line.append(", ")
+    line.append(f"{len(workflows) - passed} failed", style="red" if len(workflows) - passed else "")
+    skipped = len(result.workflows) - len(workflows)
+    if skipped:
+        line.append(f", {skipped} skipped", style="yellow")
+    line.append(" · Steps: ")
+    line.append(f"{steps_passed} passed", style="green")
+    line.append(", ")
+    line.append(f"{len(steps) - steps_passed} failed", style="red" if len(steps) - steps_passed else "")
+    line.append(f" · Time: {_ms(result.elapsed_ms)}")
+    return line
+
+
+def _render(console: Console, result: RunResult, verbose: bool) -> None:
+    for warning in result.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    for workflow in result.workflows:
+        for line in _workflow_lines(workflow, verbose):
+            console.print(line)
+    console.print(summary_line(result))
+
+
+def _console(file: IO[str], color: bool | None, width: int | None) -> Console:
+    if color is None:
+        color = file.isatty() and not os.environ.get("NO_COLOR")
+    return Console(
+        file=file,
+        force_terminal=color,
+        no_color=not color,
+        color_system="auto" if color else None,
+        width=width,
+        highlight=False,
+        emoji=False,
+        soft_wrap=True,
+    )
+
+
+def render_terminal(
+    result: RunResult,
+    *,
+    file: IO[str] | None = None,
+    color: bool | None = None,
+    verbose: bool = False,
+    masker: Masker | None = None,
+    width: int | None = None,
+) -> None:
+    _render(_console(file or sys.stdout, color, width), mask_result(result, masker), verbose)
+
+
+def format_terminal(
+    result: RunResult,
+    *,
+    color: bool = False,
+    verbose: bool = False,
+    masker: Masker | None = None,
+    width: int = 100,
+) -> str:
+    import io
+
+    buffer = io.StringIO()
+    _render(_console(buffer, color, width), mask_result(result, masker), verbose)
+    return buffer.getvalue()

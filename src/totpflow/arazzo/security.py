@@ -1,0 +1,270 @@
+"""Credentials per source description, applied to requests from the OpenAPI security requirements.
+
+Public API::
+
+    Credential(kind, value, username=None)         kind: "basic" | "bearer" | "value"
+    Credentials()                                  credentials for every source
+        .add(source, scheme, credential)           scheme None = "whatever scheme the operation asks for"
+        .for_source(source) -> SourceCredentials
+    parse_auth_option(text) -> (source, scheme | None, Credential)        one ``--auth`` argument
+    load_credentials(options, environ, masker, *, source_names=()) -> Credentials
+        the ``--auth`` options plus the TOTPFLOW_AUTH_* environment variables; every value is registered
+        with the Masker (and the base64 ``user:password`` form of a basic credential)
+    apply_security(requirements, schemes, credentials, *, source=None, explicit=None, masker=None)
+        -> RequestParts
+        the headers / query parameters / cookies to add to one request
+
+Command line (``--auth`` may be repeated; the value is split at the first ``=``)::
+
+    --auth SOURCE=user:password          HTTP Basic (RFC 7617) for the source's basic scheme
+    --auth SOURCE=basic:user:password    the same, explicit
+    --auth SOURCE=bearer:TOKEN           HTTP Bearer (RFC 6750); also used for oauth2 / openIdConnect schemes
+    --auth SOURCE=TOKEN                  a bare value (no ``:``): an apiKey scheme's value, or a bearer token
+    --auth SOURCE.SCHEME=VALUE           for one named entry of components.securitySchemes; VALUE is read as
+                                         that scheme needs it (apiKey: the key; http basic: user:password;
+                                         http bearer / oauth2 / openIdConnect: the access token)
+
+Environment (read for every source; names upper-cased, characters outside ``[A-Z0-9]`` become ``_``)::
+
+    TOTPFLOW_AUTH_<SOURCE>=VALUE              like --auth SOURCE=VALUE
+    TOTPFLOW_AUTH_<SOURCE>_<SCHEME>=VALUE     like --auth SOURCE.SCHEME=VALUE
+
+Command-line values win over the environment.
+
+How a request gets its credentials (OpenAPI 3.1.1 §4.8.10 Operation ``security`` and §4.8.30 Security
+Requirement Object): the requirements are alternatives, tried in order; the first whose schemes all have a
+credential is applied (an empty requirement ``{}`` means anonymous access is allowed and adds nothing). When
+the operation declares no security at all, a basic or bearer credential given for the source is still sent
+as an ``Authorization`` header, so a workflow runs against an API whose description omits its security. An
+``Authorization`` header (or the same apiKey header/query/cookie) that the step sets explicitly as a
+parameter wins: nothing is added over it. Unsupported schemes (mutualTLS; oauth2 flows that would need a
+token request) take an access token given on the command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from totpflow.arazzo.errors import UsageError
+from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.params import RequestParts
+
+ENV_PREFIX = "TOTPFLOW_AUTH_"
+CredentialKind = Literal["basic", "bearer", "value"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    kind: CredentialKind
+    value: str  # the password (basic), the token (bearer) or the bare value
+    username: str | None = None
+
+    def __repr__(self) -> str:  # never show the secret, even in a traceback
+        return f"Credential(kind={self.kind!r}, username={self.username!r}, value='********')"
+
+    def basic_token(self) -> str:
+        raw = f"{self.username or ''}:{self.value}".encode()
+        return base64.b64encode(raw).decode("ascii")
+
+
+@dataclass(slots=True)
+class SourceCredentials:
+    default: Credential | None = None
+    by_scheme: dict[str, Credential] = field(default_factory=dict)
+
+
+class Credentials:
+    def __init__(self) -> None:
+        self._sources: dict[str, SourceCredentials] = {}
+
+    def add(self, source: str, scheme: str | None, credential: Credential) -> None:
+        entry = self._sources.setdefault(source, SourceCredentials())
+        if scheme is None:
+            entry.default = credential
+        else:
+            entry.by_scheme[scheme] = credential
+
+    def for_source(self, source: str) -> SourceCredentials:
+        return self._sources.get(source, SourceCredentials())
+
+    def sources(self) -> list[str]:
+        return list(self._sources)
+
+    def merged(self) -> SourceCredentials:
+        """Every source's credentials in one (for a caller that does not say which source a request is
+        for; with one source this is exactly that source's credentials)."""
+        merged = SourceCredentials()
+        for entry in self._sources.values():
+            merged.default = merged.default or entry.default
+            merged.by_scheme.update(entry.by_scheme)
+        return merged
+
+
+def _parse_value(value: str) -> Credential:
+    prefix, sep, rest = value.partition(":")
+    if sep and prefix.lower() == "bearer":
+        return Credential("bearer", rest)
+    if sep and prefix.lower() == "basic":
+        username, _, password = rest.partition(":")
+        return Credential("basic", password, username)
+    if sep:
+        return Credential("basic", rest, prefix)
+    return Credential("value", value)
+
+
+def parse_auth_option(text: str) -> tuple[str, str | None, Credential]:
+    target, sep, value = text.partition("=")
+    if not sep or not target:
+        raise UsageError("--auth expects SOURCE=VALUE or SOURCE.SCHEME=VALUE")
+    source, dot, scheme = target.partition(".")
+    if dot and not scheme:
+        raise UsageError("--auth SOURCE.SCHEME=VALUE: the scheme name is empty")
+    if dot:
+        # An explicit scheme: keep the value whole; it is interpreted once the scheme's type is known.
+        return source, scheme, Credential("value", value)
+    return source, None, _parse_value(value)
+
+
+def env_name(*parts: str) -> str:
+    return ENV_PREFIX + "_".join(re.sub(r"[^A-Z0-9]", "_", part.upper()) for part in parts)
+
+
+def load_credentials(
+    options: Sequence[str],
+    environ: Mapping[str, str],
+    masker: Masker | None = None,
+    *,
+    source_names: Iterable[str] = (),
+    scheme_names: Mapping[str, Iterable[str]] | None = None,
+) -> Credentials:
+    """Environment first, then ``--auth`` options over it. ``scheme_names`` (source → securitySchemes names)
+    lets ``TOTPFLOW_AUTH_<SOURCE>_<SCHEME>`` be found."""
+    credentials = Credentials()
+    for source in source_names:
+        whole = environ.get(env_name(source))
+        if whole:
+            credentials.add(source, None, _parse_value(whole))
+        for scheme_name in (scheme_names or {}).get(source, ()):
+            one = environ.get(env_name(source, scheme_name))
+            if one:
+                credentials.add(source, scheme_name, Credential("value", one))
+    for option in options:
+        source, scheme, credential = parse_auth_option(option)
+        credentials.add(source, scheme, credential)
+    if masker is not None:
+        for source in credentials.sources():
+            entry = credentials.for_source(source)
+            for given in [entry.default, *entry.by_scheme.values()]:
+                register(masker, given)
+    return credentials
+
+
+def register(masker: Masker, credential: Credential | None) -> None:
+    if credential is None:
+        return
+    masker.add(credential.value)
+    if credential.kind == "basic":
+        masker.add(credential.basic_token())
+    elif ":" in credential.value:  # an explicit-scheme value may turn out to be user:password
+        masker.add(credential.value.partition(":")[2])
+        masker.add(base64.b64encode(credential.value.encode()).decode("ascii"))
+
+
+# -- applying ------------------------------------------------------------------------------------------
+
+
+def _credential_for(
+    name: str, scheme: Mapping[str, Any], credentials: SourceCredentials
+) -> Credential | None:
+    """The credential for one scheme: one given for it by name, else the source default if its kind fits."""
+    explicit = credentials.by_scheme.get(name)
+    kind = str(scheme.get("type", ""))
+    http_scheme = str(scheme.get("scheme", "")).lower()
+    if explicit is not None:
+        if kind == "http" and http_scheme == "basic":
+            return _parse_value(explicit.value if ":" in explicit.value else f"basic:{explicit.value}:")
+        if kind in ("http", "oauth2", "openIdConnect"):
+            token = explicit.value
+            return Credential("bearer", token[7:] if token.lower().startswith("bearer:") else token)
+        return explicit
+    default = credentials.default
+    if default is None:
+        return None
+    if kind == "http" and http_scheme == "basic":
+        return default if default.kind == "basic" else None
+    if kind == "http" or kind in ("oauth2", "openIdConnect"):
+        return Credential("bearer", default.value) if default.kind in ("bearer", "value") else None
+    if kind == "apiKey":
+        return default if default.kind == "value" else None
+    return None
+
+
+def _place(
+    name: str, scheme: Mapping[str, Any], credential: Credential, parts: RequestParts, explicit: RequestParts
+) -> None:
+    kind = str(scheme.get("type", ""))
+    if kind == "apiKey":
+        where = str(scheme.get("in", "header"))
+        key = str(scheme.get("name", ""))
+        if not key:
+            raise UsageError(f"security scheme {name!r}: an apiKey scheme needs a name")
+        if where == "header" and not explicit.has_header(key):
+            parts.headers.append((key, credential.value))
+        elif where == "query" and not explicit.has_query(key):
+            from urllib.parse import quote
+
+            parts.query.append((quote(key, safe=""), quote(credential.value, safe="")))
+        elif where == "cookie" and not explicit.has_cookie(key):
+            parts.cookies.append((key, credential.value))
+        return
+    if explicit.has_header("Authorization") or parts.has_header("Authorization"):
+        return
+    if credential.kind == "basic":
+        parts.headers.append(("Authorization", f"Basic {credential.basic_token()}"))
+    else:
+        parts.headers.append(("Authorization", f"Bearer {credential.value}"))
+
+
+def apply_security(
+    requirements: Sequence[Mapping[str, Sequence[str]]],
+    schemes: Mapping[str, Any],
+    credentials: Credentials | SourceCredentials | None,
+    *,
+    source: str | None = None,
+    explicit: RequestParts | None = None,
+    masker: Masker | None = None,
+) -> RequestParts:
+    """The parts to add to one request. Pass ``source`` (the operation's source description name) when
+    ``credentials`` is a whole ``Credentials``; without it every source's credentials are considered."""
+    explicit = explicit or RequestParts()
+    parts = RequestParts()
+    if credentials is None:
+        return parts
+    if isinstance(credentials, Credentials):
+        credentials = credentials.for_source(source) if source is not None else credentials.merged()
+    if not requirements:
+        default = credentials.default
+        if default is not None and default.kind in ("basic", "bearer"):
+            _place("", {"type": "http"}, default, parts, explicit)
+        return parts
+    for requirement in requirements:
+        chosen: list[tuple[str, Mapping[str, Any], Credential]] = []
+        for name in requirement:
+            scheme = schemes.get(name)
+            credential = _credential_for(name, scheme, credentials) if isinstance(scheme, Mapping) else None
+            if credential is None or not isinstance(scheme, Mapping):
+                break
+            chosen.append((name, scheme, credential))
+        else:
+            for name, scheme, credential in chosen:
+                if masker is not None:
+                    register(masker, credential)
+                    if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+                        masker.add_header(str(scheme.get("name", "")))
+                _place(name, scheme, credential, parts, explicit)
+            return parts
+    return parts

@@ -1,0 +1,124 @@
+"""Checks of an Arazzo document that need its loaded source descriptions.
+
+Problems: a step whose ``operationId`` / ``operationPath`` does not resolve, a ``workflowId`` step, ``goto`` /
+``retry`` target or ``dependsOn`` entry naming ``$sourceDescriptions.<name>.<id>`` that does not exist.
+Warnings (Arazzo 1.0.1 "Parameter Object": the name must resolve to a parameter of the target operation, but a
+runner can still send it): a parameter naming no parameter of the operation, and a required path parameter of
+the operation that no parameter supplies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from totpflow.arazzo.document.model import (
+    ArazzoDocument,
+    FailureAction,
+    Parameter,
+    Step,
+    SuccessAction,
+    Workflow,
+)
+from totpflow.arazzo.document.references import (
+    resolve_failure_action,
+    resolve_parameter,
+    resolve_success_action,
+)
+from totpflow.arazzo.errors import DocumentError
+from totpflow.arazzo.sources.openapi import Operation
+from totpflow.arazzo.sources.sourceset import SourceSet
+
+
+@dataclass
+class SourceCheck:
+    problems: list[DocumentError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_sources(doc: ArazzoDocument, sources: SourceSet) -> SourceCheck:
+    """Every source-dependent problem and warning of ``doc``, in document order."""
+    report = SourceCheck()
+    for workflow in doc.workflows:
+        for index, target in enumerate(workflow.depends_on):
+            _workflow_target(sources, doc, target, f"{workflow.location}/dependsOn/{index}", report)
+        for item in (*workflow.success_actions, *workflow.failure_actions):
+            _action(sources, doc, item, report)
+        for step in workflow.steps:
+            _step(sources, doc, workflow, step, report)
+    return report
+
+
+def _step(
+    sources: SourceSet, doc: ArazzoDocument, workflow: Workflow, step: Step, report: SourceCheck
+) -> None:
+    for item in (*(step.on_success or ()), *(step.on_failure or ())):
+        _action(sources, doc, item, report)
+    if step.workflow_id is not None:
+        _workflow_target(sources, doc, step.workflow_id, step.location + "/workflowId", report)
+        return
+    try:
+        operation = sources.resolve_operation(step, doc)
+    except DocumentError as exc:
+        report.problems.append(exc)
+        return
+    _parameters(doc, workflow, step, operation, report)
+
+
+def _parameters(
+    doc: ArazzoDocument, workflow: Workflow, step: Step, operation: Operation, report: SourceCheck
+) -> None:
+    declared = {_identity(p.name, p.in_) for p in operation.parameters}
+    given: set[tuple[str, str]] = set()
+    for item in (*workflow.parameters, *step.parameters):
+        try:
+            parameter: Parameter = resolve_parameter(doc, item)
+        except DocumentError:
+            continue  # reported by the document's own checks
+        if parameter.in_ is None:
+            continue
+        identity = _identity(parameter.name, parameter.in_)
+        given.add(identity)
+        if identity not in declared and item in step.parameters:
+            report.warnings.append(
+                f"{item.location}: operation {operation.operation_id or operation.path!r} declares no "
+                f"{parameter.in_} parameter {parameter.name!r}"
+            )
+    for declared_parameter in operation.parameters:
+        if declared_parameter.in_ == "path" and _identity(declared_parameter.name, "path") not in given:
+            report.warnings.append(
+                f"{step.location}: required path parameter {declared_parameter.name!r} of operation "
+                f"{operation.operation_id or operation.path!r} is not given"
+            )
+
+
+def _identity(name: str, where: str) -> tuple[str, str]:
+    return (
+        name.lower() if where == "header" else name,
+        where,
+    )  # header names are case-insensitive (RFC 9110)
+
+
+def _action(sources: SourceSet, doc: ArazzoDocument, item: object, report: SourceCheck) -> None:
+    try:
+        action: SuccessAction | FailureAction
+        if isinstance(item, SuccessAction | FailureAction):
+            action = item
+        else:
+            action = (
+                resolve_success_action(doc, item)  # type: ignore[arg-type]
+                if "successActions" in getattr(item, "reference", "")
+                else resolve_failure_action(doc, item)  # type: ignore[arg-type]
+            )
+    except DocumentError:
+        return  # reported by the document's own checks
+    if action.workflow_id is not None:
+        _workflow_target(sources, doc, action.workflow_id, action.location + "/workflowId", report)
+
+
+def _workflow_target(
+    sources: SourceSet, doc: ArazzoDocument, target: str, location: str, report: SourceCheck
+) -> None:
+    try:
+        sources.resolve_workflow(target, doc, location)
+    except DocumentError as exc:
+        report.problems.append(exc)

@@ -1,0 +1,230 @@
+"""Operations of an OpenAPI description, as a runner needs them: method, path, servers, parameters, security.
+
+Covers OpenAPI 3.0 and 3.1, and Swagger 2.0 best-effort (``schemes``/``host``/``basePath`` become one server,
+``consumes`` the request media types, ``securityDefinitions`` the security schemes). Rules applied:
+
+- servers: the operation's, else the Path Item's, else the document's, else ``/`` (OAS 3.1 §4.8.1 "servers");
+  server variables take their ``default`` (§4.8.6); a relative server URL is resolved against the URL of the
+  OpenAPI document (§4.8.5 "Relative References in API URLs").
+- parameters: Path Item parameters merged with the operation's, the operation winning for the same
+  ``(name, in)`` (§4.8.10 "parameters"); ``$ref`` followed inside the document. Default ``style`` is ``form``
+  for query and cookie, ``simple`` for path and header; ``explode`` defaults to true for ``form`` only
+  (§4.8.12.4 "Style Values"); path parameters are always required.
+- security: the operation's ``security`` when present (even an empty list, which disables it), else the
+  document's (§4.8.10 "security").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urljoin
+
+from totpflow.arazzo.errors import DocumentError
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
+
+
+@dataclass(frozen=True, slots=True)
+class OperationParameter:
+    name: str
+    in_: str  # path | query | header | cookie
+    style: str
+    explode: bool
+    required: bool = False
+    allow_reserved: bool = False
+    schema: Any = None
+    content_type: str | None = None  # a parameter described by `content` instead of `schema` (its media type)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    source_name: str
+    operation_id: str | None
+    method: str  # lower case, as in the Path Item
+    path: str  # the path template, e.g. /v1/users/{user_id}
+    servers: tuple[str, ...]  # absolute base URLs, variables substituted by their defaults
+    parameters: tuple[OperationParameter, ...]
+    request_content_types: tuple[str, ...]
+    security: tuple[dict[str, list[str]], ...]
+    security_schemes: dict[str, Any]
+    responses: dict[str, Any]
+    request_body_required: bool = False
+    location: str = ""  # JSON Pointer of the Operation Object in its OpenAPI document
+    source_url: str = field(default="", repr=False)
+
+
+def is_swagger2(content: Mapping[str, Any]) -> bool:
+    return str(content.get("swagger", "")).startswith("2.")
+
+
+def resolve_pointer(content: Any, fragment: str, *, what: str = "") -> Any:
+    """The node at JSON Pointer ``fragment`` (RFC 6901; percent-decoded as a URI fragment, §6)."""
+    node = content
+    if fragment == "":
+        return node
+    if not fragment.startswith("/"):
+        raise DocumentError("", f"{what or 'reference'} {fragment!r} is not a JSON Pointer")
+    for token in fragment[1:].split("/"):
+        node = _step(node, unquote(token).replace("~1", "/").replace("~0", "~"), fragment, what)
+    return node
+
+
+def _step(node: Any, token: str, fragment: str, what: str) -> Any:
+    if isinstance(node, Mapping) and token in node:
+        return node[token]
+    if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+        return node[int(token)]
+    raise DocumentError("", f"{what or 'reference'} {fragment!r} does not resolve")
+
+
+def follow_ref(content: Any, node: Any, *, depth: int = 0) -> Any:
+    """``node`` with a local ``$ref`` (``#/…``) followed, repeatedly; other nodes are returned as they are."""
+    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+        ref = node["$ref"]
+        if not ref.startswith("#"):
+            raise DocumentError("", f"$ref {ref!r}: only references inside the same document are supported")
+        depth += 1
+        if depth > 50:
+            raise DocumentError("", f"$ref {ref!r}: reference cycle")
+        node = resolve_pointer(content, ref[1:], what="$ref")
+    return node
+
+
+def operation_index(content: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """operationId → (path, method) over every Path Item of the document."""
+    index: dict[str, tuple[str, str]] = {}
+    paths = content.get("paths")
+    if not isinstance(paths, Mapping):
+        return index
+    for path, item in paths.items():
+        item = follow_ref(content, item)
+        if not isinstance(item, Mapping):
+            continue
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if isinstance(operation, Mapping) and isinstance(operation.get("operationId"), str):
+                index.setdefault(operation["operationId"], (path, method))
+    return index
+
+
+def build_operation(
+    source_name: str, source_url: str, content: Mapping[str, Any], path: str, method: str
+) -> Operation:
+    """The Operation at ``paths[path][method]`` of an OpenAPI document loaded from ``source_url``."""
+    item = follow_ref(content, content["paths"][path])
+    operation = item[method]
+    location = "/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+    swagger = is_swagger2(content)
+    return Operation(
+        source_name=source_name,
+        operation_id=operation.get("operationId"),
+        method=method,
+        path=path,
+        servers=_servers(content, item, operation, source_url, swagger),
+        parameters=_parameters(content, item, operation, swagger),
+        request_content_types=_content_types(content, operation, swagger),
+        security=tuple(operation.get("security", content.get("security")) or ()),
+        security_schemes=dict(
+            (
+                content.get("securityDefinitions")
+                if swagger
+                else (content.get("components") or {}).get("securitySchemes")
+            )
+            or {}
+        ),
+        responses=dict(operation.get("responses") or {}),
+        request_body_required=bool(
+            follow_ref(content, operation.get("requestBody") or {}).get("required", False)
+        ),
+        location=location,
+        source_url=source_url,
+    )
+
+
+def _servers(
+    content: Mapping[str, Any],
+    item: Mapping[str, Any],
+    operation: Mapping[str, Any],
+    base: str,
+    swagger: bool,
+) -> tuple[str, ...]:
+    if swagger:
+        host = content.get("host")
+        base_path = content.get("basePath") or ""
+        if not host:
+            return (urljoin(base, base_path or "/"),)
+        schemes = content.get("schemes") or ["https"]
+        return tuple(f"{scheme}://{host}{base_path}" for scheme in schemes)
+    servers = operation.get("servers") or item.get("servers") or content.get("servers") or [{"url": "/"}]
+    urls: list[str] = []
+    for server in servers:
+        url = str(server.get("url", "/"))
+        for name, variable in (server.get("variables") or {}).items():
+            url = url.replace("{" + name + "}", str(variable.get("default", "")))
+        urls.append(urljoin(base, url))
+    return tuple(urls)
+
+
+def _parameters(
+    content: Mapping[str, Any], item: Mapping[str, Any], operation: Mapping[str, Any], swagger: bool
+) -> tuple[OperationParameter, ...]:
+    merged: dict[tuple[str, str], OperationParameter] = {}
+    for raw in [*(item.get("parameters") or ()), *(operation.get("parameters") or ())]:
+        parameter = follow_ref(content, raw)
+        where = parameter.get("in")
+        if (
+            where not in _DEFAULT_STYLE
+        ):  # Swagger 2.0 body / formData: part of the request body, not a parameter
+            continue
+        style = parameter.get("style") or _DEFAULT_STYLE[where]
+        if swagger:
+            style, explode = _swagger_style(parameter, where)
+        else:
+            explode = bool(parameter.get("explode", style == "form"))
+        media = parameter.get("content")
+        merged[(parameter["name"], where)] = OperationParameter(
+            name=parameter["name"],
+            in_=where,
+            style=style,
+            explode=explode,
+            required=bool(parameter.get("required", where == "path")) or where == "path",
+            allow_reserved=bool(parameter.get("allowReserved", False)),
+            schema=parameter.get("schema")
+            if not swagger
+            else {k: v for k, v in parameter.items() if k != "in"},
+            content_type=next(iter(media), None) if isinstance(media, Mapping) else None,
+        )
+    return tuple(merged.values())
+
+
+def _swagger_style(parameter: Mapping[str, Any], where: str) -> tuple[str, bool]:
+    """Swagger 2.0 ``collectionFormat`` as an OpenAPI 3 style (OAS 3.0 §"Style Examples")."""
+    fmt = parameter.get("collectionFormat", "csv")
+    if fmt == "multi":
+        return "form", True
+    if fmt == "ssv":
+        return "spaceDelimited", False
+    if fmt == "pipes":
+        return "pipeDelimited", False
+    return _DEFAULT_STYLE[where], False
+
+
+def _content_types(
+    content: Mapping[str, Any], operation: Mapping[str, Any], swagger: bool
+) -> tuple[str, ...]:
+    if swagger:
+        parameters = [follow_ref(content, raw) for raw in operation.get("parameters") or ()]
+        if not any(p.get("in") in ("body", "formData") for p in parameters):
+            return ()
+        if any(p.get("in") == "formData" for p in parameters):
+            consumes = (
+                operation.get("consumes") or content.get("consumes") or ["application/x-www-form-urlencoded"]
+            )
+        else:
+            consumes = operation.get("consumes") or content.get("consumes") or ["application/json"]
+        return tuple(consumes)
+    body = follow_ref(content, operation.get("requestBody") or {})
+    return tuple((body.get("content") or {}).keys())

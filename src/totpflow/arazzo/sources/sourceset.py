@@ -1,0 +1,235 @@
+"""The source descriptions of an Arazzo document, loaded once, and what steps resolve to in them.
+
+Arazzo 1.0.1 "Source Description Object": each ``url`` is resolved against the URL of the Arazzo document that
+names it (RFC 3986 §5.2) and read from a local file or over http(s). A document reached from several places is
+loaded once (the set is keyed by absolute URL). ``type: arazzo`` sources are loaded as Arazzo documents, with
+their own sources, recursively; a document already being loaded is reused, which breaks reference cycles.
+
+Step targets (1.0.1 "Step Object"):
+
+- ``operationId``: plain when the document has one OpenAPI source; with several it MUST be written
+  ``$sourceDescriptions.<name>.<operationId>``.
+- ``operationPath``: ``{$sourceDescriptions.<name>.url}#<JSON Pointer to the Operation Object>``, e.g.
+  ``#/paths/~1v1~1users/post``; the bare ``<name>#/paths/…`` form of real-world documents is accepted too.
+- ``workflowId``: a workflow of the same document, or ``$sourceDescriptions.<arazzo source>.<workflowId>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
+
+from totpflow.arazzo.document.model import ArazzoDocument, Step, Workflow
+from totpflow.arazzo.document.reader import absolute_url, load_data, without_fragment
+from totpflow.arazzo.document.references import source_qualified
+from totpflow.arazzo.errors import DocumentError, DocumentInvalid, LoadError, OperationNotFound
+from totpflow.arazzo.sources.openapi import (
+    HTTP_METHODS,
+    Operation,
+    build_operation,
+    follow_ref,
+    operation_index,
+    resolve_pointer,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+SourceType = Literal["openapi", "arazzo"]
+_PATH_PREFIX = "{$sourceDescriptions."
+_PATH_SUFFIX = ".url}"
+
+
+@dataclass(eq=False)
+class LoadedSource:
+    """One loaded source description: its parsed content and, for ``type: arazzo``, the Arazzo document."""
+
+    name: str
+    url: str  # absolute
+    type: SourceType
+    content: Any = field(repr=False)
+    document: ArazzoDocument | None = field(default=None, repr=False)
+    _operation_ids: dict[str, tuple[str, str]] | None = field(default=None, repr=False)
+
+    def operation_ids(self) -> dict[str, tuple[str, str]]:
+        """operationId → (path, method); built on first use, once per source."""
+        if self._operation_ids is None:
+            self._operation_ids = operation_index(self.content) if self.type == "openapi" else {}
+        return self._operation_ids
+
+
+class SourceSet:
+    """Every source description reachable from a root document, each loaded once."""
+
+    def __init__(self, root: ArazzoDocument) -> None:
+        self.root = root
+        self._by_url: dict[str, LoadedSource] = {}
+        self._by_document: dict[str, dict[str, LoadedSource]] = {}
+        self._documents: dict[str, ArazzoDocument] = {root.url: root}
+        self._operations: dict[tuple[str, str], Operation] = {}
+
+    @classmethod
+    def load(cls, doc: ArazzoDocument, *, client: httpx.Client | None = None) -> SourceSet:
+        """Load the sources of ``doc`` and, recursively, of its Arazzo sources; LoadError on a failure."""
+        sources = cls(doc)
+        sources._load(doc, client)
+        return sources
+
+    def _load(self, doc: ArazzoDocument, client: httpx.Client | None) -> None:
+        names: dict[str, LoadedSource] = {}
+        self._by_document[doc.url] = names  # registered first: a cycle back to doc stops here
+        for description in doc.source_descriptions:
+            url = without_fragment(absolute_url(description.url, doc.url))
+            loaded = self._by_url.get(url)
+            if loaded is None:
+                loaded = self._read(description.name, url, description.type, description.location, client)
+                self._by_url[url] = loaded
+            names.setdefault(description.name, loaded)
+            child = loaded.document
+            if child is not None and child.url not in self._by_document:
+                self._load(child, client)
+
+    def _read(
+        self, name: str, url: str, declared: SourceType | None, location: str, client: httpx.Client | None
+    ) -> LoadedSource:
+        try:
+            content = load_data(url, client=client)
+        except LoadError as exc:
+            raise LoadError(location + "/url", f"source description {name!r}: {exc.message}") from None
+        kind = declared or _detect(content)
+        if kind == "arazzo":
+            document = self._documents.get(url)
+            if document is None:
+                from totpflow.arazzo.document.loader import document_from_data
+
+                try:
+                    document = document_from_data(content, url)
+                except DocumentInvalid as exc:
+                    detail = "; ".join(str(problem) for problem in exc.problems[:3])
+                    raise LoadError(
+                        location + "/url", f"source description {name!r} is invalid: {detail}"
+                    ) from None
+                except LoadError as exc:
+                    raise LoadError(location + "/url", f"source description {name!r}: {exc}") from None
+                self._documents[url] = document
+            return LoadedSource(name, url, "arazzo", content, document)
+        if not isinstance(content, Mapping) or not ("openapi" in content or "swagger" in content):
+            raise LoadError(location + "/url", f"source description {name!r} is not an OpenAPI document")
+        if not isinstance(content.get("paths", {}), Mapping):
+            raise LoadError(location + "/url", f"source description {name!r}: 'paths' is not a mapping")
+        return LoadedSource(name, url, "openapi", content)
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+
+    def documents(self) -> tuple[ArazzoDocument, ...]:
+        """The root document and every Arazzo document loaded as a source, root first."""
+        return tuple(self._documents.values())
+
+    def sources(self, doc: ArazzoDocument | None = None) -> dict[str, LoadedSource]:
+        """The sources of ``doc`` (default: the root document) by name."""
+        return dict(self._by_document.get((doc or self.root).url, {}))
+
+    def source(self, name: str, doc: ArazzoDocument | None = None) -> LoadedSource:
+        loaded = self._by_document.get((doc or self.root).url, {}).get(name)
+        if loaded is None:
+            raise DocumentError("", f"no source description named {name!r}")
+        return loaded
+
+    def resolve_operation(self, step: Step, doc: ArazzoDocument | None = None) -> Operation:
+        """The OpenAPI operation a step calls; OperationNotFound at the step's operationId/operationPath."""
+        doc = doc or self.root
+        key = (doc.url, step.location)
+        operation = self._operations.get(key)
+        if operation is None:
+            if step.operation_id is not None:
+                operation = self._by_operation_id(step.operation_id, doc, step.location + "/operationId")
+            elif step.operation_path is not None:
+                operation = self._by_operation_path(
+                    step.operation_path, doc, step.location + "/operationPath"
+                )
+            else:
+                raise OperationNotFound(step.location, "the step calls a workflow, not an operation")
+            self._operations[key] = operation
+        return operation
+
+    def _by_operation_id(self, operation_id: str, doc: ArazzoDocument, location: str) -> Operation:
+        names = self._by_document.get(doc.url, {})
+        qualified = source_qualified(operation_id)
+        if qualified is not None:
+            source = names.get(qualified[0])
+            if source is None or source.type != "openapi":
+                raise OperationNotFound(location, f"no OpenAPI source description named {qualified[0]!r}")
+            candidates, wanted = [source], qualified[1]
+        else:
+            candidates, wanted = [s for s in names.values() if s.type == "openapi"], operation_id
+            if len(candidates) > 1:
+                raise OperationNotFound(
+                    location,
+                    f"several OpenAPI sources: write $sourceDescriptions.<name>.{operation_id} "
+                    "(Arazzo 1.0.1 Step Object, operationId)",
+                )
+        for source in candidates:
+            target = source.operation_ids().get(wanted)
+            if target is not None:
+                return build_operation(source.name, source.url, source.content, *target)
+        where = f"source {candidates[0].name!r}" if len(candidates) == 1 else "any OpenAPI source"
+        raise OperationNotFound(location, f"no operation {wanted!r} in {where}")
+
+    def _by_operation_path(self, text: str, doc: ArazzoDocument, location: str) -> Operation:
+        head, _, fragment = text.partition("#")
+        names = self._by_document.get(doc.url, {})
+        if head.startswith(_PATH_PREFIX) and head.endswith(_PATH_SUFFIX):
+            source = names.get(head[len(_PATH_PREFIX) : -len(_PATH_SUFFIX)])
+        else:  # the bare `name#/paths/…` quirk, or the source's URL written out
+            source = names.get(head) or next(
+                (s for s in names.values() if s.url == without_fragment(absolute_url(head, doc.url))), None
+            )
+        if source is None or source.type != "openapi":
+            raise OperationNotFound(location, f"operationPath names no OpenAPI source description ({head!r})")
+        tokens = [unquote(t).replace("~1", "/").replace("~0", "~") for t in fragment.split("/")[1:]]
+        if len(tokens) != 3 or tokens[0] != "paths" or tokens[2] not in HTTP_METHODS:
+            raise OperationNotFound(
+                location, f"{fragment!r} does not point at an Operation Object (#/paths/…/<method>)"
+            )
+        try:
+            item = follow_ref(
+                source.content, resolve_pointer(source.content, "/paths/" + fragment.split("/")[2])
+            )
+        except DocumentError:
+            item = None
+        if not isinstance(item, Mapping) or not isinstance(item.get(tokens[2]), Mapping):
+            raise OperationNotFound(location, f"no operation at {fragment!r} in source {source.name!r}")
+        return build_operation(source.name, source.url, source.content, tokens[1], tokens[2])
+
+    def resolve_workflow(
+        self, ref: str, doc: ArazzoDocument | None = None, location: str = ""
+    ) -> tuple[ArazzoDocument, Workflow]:
+        """The workflow ``ref`` names: a workflowId of ``doc`` or ``$sourceDescriptions.<source>.<id>``."""
+        doc = doc or self.root
+        qualified = source_qualified(ref)
+        target_doc: ArazzoDocument | None = doc
+        workflow_id = ref
+        if qualified is not None:
+            source = self._by_document.get(doc.url, {}).get(qualified[0])
+            if source is None or source.document is None:
+                raise OperationNotFound(location, f"no Arazzo source description named {qualified[0]!r}")
+            target_doc, workflow_id = source.document, qualified[1]
+        workflow = target_doc.workflow(workflow_id) if target_doc is not None else None
+        if target_doc is None or workflow is None:
+            raise OperationNotFound(location, f"no workflow {ref!r}")
+        return target_doc, workflow
+
+    def resolve_ref(self, source: LoadedSource | str, ref: str, doc: ArazzoDocument | None = None) -> Any:
+        """The node a local ``$ref`` (``#/components/…``) names inside a source's content."""
+        loaded = self.source(source, doc) if isinstance(source, str) else source
+        if not ref.startswith("#"):
+            raise DocumentError("", f"$ref {ref!r}: only references inside the same document are supported")
+        return follow_ref(loaded.content, resolve_pointer(loaded.content, ref[1:], what="$ref"))
+
+
+def _detect(content: Any) -> SourceType:
+    if isinstance(content, Mapping) and "arazzo" in content:
+        return "arazzo"
+    return "openapi"

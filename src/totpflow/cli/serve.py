@@ -1,0 +1,119 @@
+"""``totpflow serve``: run the Stytch-compatible server (``totpflow.server``) under uvicorn.
+
+At start it prints where the database is (never a password or key). With ``TOTPFLOW_PROJECT_ID`` and
+``TOTPFLOW_PROJECT_SECRET`` set it makes sure that project exists with that secret (idempotent); otherwise, when
+the database has no project at all, it creates one and prints its id and secret, once. ``--print-openapi``
+writes the server's OpenAPI document as YAML and exits (this is how ``openapi/stytch-consumer-openapi.yml`` is
+regenerated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the Stytch-compatible server",
+        description="Run the Stytch-compatible server (users, TOTP, recovery codes, sessions, JWKS).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--database-url",
+        help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: $TOTPFLOW_DATABASE_URL, else a "
+        "SQLite file in the user's data directory)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--lock-threshold",
+        type=int,
+        help="failed TOTP/recovery attempts before a user is locked (1-100; default 10 or "
+        "$TOTPFLOW_LOCK_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--print-openapi", action="store_true", help="print the OpenAPI document as YAML and exit"
+    )
+    parser.set_defaults(handler=run)
+
+
+def fail(message: str) -> int:
+    print(f"totpflow serve: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.print_openapi:
+        from totpflow.server.openapi import document_yaml
+
+        sys.stdout.write(document_yaml())
+        return 0
+
+    from totpflow.server import errors, services
+    from totpflow.server.config import (
+        DATABASE_URL_ENV,
+        LOCK_THRESHOLD_ENV,
+        PROJECT_ID_ENV,
+        PROJECT_SECRET_ENV,
+        ConfigError,
+        Settings,
+        display_url,
+    )
+
+    try:
+        settings = Settings.load(
+            os.environ,
+            database_url=args.database_url,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            lock_threshold=args.lock_threshold,
+        )
+    except ConfigError as exc:
+        return fail(str(exc))
+    project_id = os.environ.get(PROJECT_ID_ENV)
+    secret = os.environ.get(PROJECT_SECRET_ENV)
+    if bool(project_id) != bool(secret):
+        return fail(f"set both {PROJECT_ID_ENV} and {PROJECT_SECRET_ENV}, or neither")
+
+    from totpflow.server.app import build_deps, create_app
+
+    try:
+        deps = build_deps(settings)
+    except Exception as exc:  # a driver's message can quote the URL; name the class only
+        return fail(f"cannot open the database {display_url(settings.database_url)}: {type(exc).__name__}")
+    print(f"totpflow serve: database {display_url(settings.database_url)}", flush=True)
+    try:
+        if project_id and secret:
+            services.ensure_project(deps, project_id=project_id, secret=secret)
+        elif not services.any_project_exists(deps):
+            project, new_secret = services.create_project(deps)
+            print(f"created project {project.project_id}", flush=True)
+            print(f"project secret (shown only now): {new_secret}", flush=True)
+    except errors.InvalidArgument as exc:
+        deps.store.dispose()
+        return fail(f"{PROJECT_ID_ENV}/{PROJECT_SECRET_ENV}: {exc.field} is invalid")
+
+    import uvicorn
+
+    print(f"totpflow serve: listening on http://{settings.host}:{settings.port}", flush=True)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, deps), host=settings.host, port=settings.port, access_log=False)
+        return 0
+    # Each worker process builds its own app from the environment (uvicorn's factory mode).
+    deps.store.dispose()
+    os.environ[DATABASE_URL_ENV] = settings.database_url
+    os.environ[LOCK_THRESHOLD_ENV] = str(settings.policy.lock_threshold)
+    uvicorn.run(
+        "totpflow.server.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,59 @@
+"""The ASGI application: the one place that wires the web framework, the store, the keys and the error table.
+
+``create_app(settings)`` builds a Starlette app over a fresh ``services.Deps``; ``create_app_from_env()`` is the
+factory uvicorn calls in each worker process (``--workers N``), reading the same settings from the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from totpflow.server import errors, services
+from totpflow.server.config import Settings
+from totpflow.server.crypto import Cipher, utc_now
+from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
+from totpflow.server.http.routes import ServerState, routes
+from totpflow.server.openapi import document_json
+from totpflow.server.storage import open_store
+
+
+def build_deps(settings: Settings) -> services.Deps:
+    """Open the store (migrating it) and derive the keys, for one process."""
+    return services.Deps(
+        store=open_store(settings.database_url),
+        clock=utc_now,
+        cipher=Cipher(settings.master_key),
+        policy=settings.policy,
+    )
+
+
+def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlette:
+    """The Stytch-compatible server as an ASGI app (routes in ``totpflow.server.http.routes``)."""
+    resolved = build_deps(settings) if deps is None else deps
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        resolved.store.dispose()
+
+    app = Starlette(
+        routes=routes(),
+        middleware=[Middleware(CatchUnexpected)],
+        exception_handlers={
+            errors.ServerError: server_error_handler,
+            HTTPException: http_exception_handler,
+        },
+        lifespan=lifespan,
+    )
+    app.state.totpflow = ServerState(deps=resolved, openapi_json=document_json())
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory totpflow.server.app:create_app_from_env`` (settings from the environment)."""
+    return create_app(Settings.from_env())

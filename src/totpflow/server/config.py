@@ -1,0 +1,114 @@
+"""Settings of a server process, from command-line flags and the environment.
+
+==========================  =====================================  ==========================================
+setting                     flag                                   environment
+==========================  =====================================  ==========================================
+host                        ``--host`` (127.0.0.1)
+port                        ``--port`` (8000)
+database URL                ``--database-url``                     ``TOTPFLOW_DATABASE_URL`` (default: the
+                                                                   storage module's SQLite location)
+master key                                                         ``TOTPFLOW_MASTER_KEY`` (32 bytes, base64)
+worker processes            ``--workers`` (1)
+user-lock threshold         ``--lock-threshold`` (10)              ``TOTPFLOW_LOCK_THRESHOLD``
+==========================  =====================================  ==========================================
+
+On SQLite a missing master key is created as a 0600 key file beside the database; PostgreSQL is shared by many
+processes and hosts, so it refuses to start without ``TOTPFLOW_MASTER_KEY`` (``totpflow.server.crypto``).
+Everything that is wrong here is a :class:`ConfigError` whose message names the setting, never its value when
+that value is secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from totpflow.server.policy import Policy
+
+DATABASE_URL_ENV: Final = "TOTPFLOW_DATABASE_URL"
+PROJECT_ID_ENV: Final = "TOTPFLOW_PROJECT_ID"
+PROJECT_SECRET_ENV: Final = "TOTPFLOW_PROJECT_SECRET"
+LOCK_THRESHOLD_ENV: Final = "TOTPFLOW_LOCK_THRESHOLD"
+
+SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed (exit code 2 at the command line)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    master_key: bytes = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    policy: Policy = field(default_factory=Policy)
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        database_url: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        workers: int = 1,
+        lock_threshold: int | None = None,
+    ) -> Settings:
+        """Settings from flags (the keyword arguments) over the environment; resolves the master key."""
+        from totpflow.server import crypto
+
+        url = check_database_url(database_url or environ.get(DATABASE_URL_ENV) or default_database_url())
+        if not 0 < port < 65536:
+            raise ConfigError(f"--port must be between 1 and 65535, got {port}")
+        if workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {workers}")
+        policy = Policy()
+        threshold = lock_threshold if lock_threshold is not None else environ.get(LOCK_THRESHOLD_ENV)
+        if threshold is not None:
+            if not str(threshold).isdigit() or not 1 <= int(threshold) <= 100:
+                raise ConfigError(f"the lock threshold must be an integer from 1 to 100, got {threshold!r}")
+            policy = replace(policy, lock_threshold=int(threshold))
+        try:
+            key = crypto.master_key_for_url(url, dict(environ))
+        except crypto.MasterKeyError as exc:
+            raise ConfigError(str(exc)) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read or create the master key file: {exc.strerror}") from None
+        return cls(database_url=url, master_key=key, host=host, port=port, workers=workers, policy=policy)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        return cls.load(os.environ if environ is None else environ)
+
+
+def default_database_url() -> str:
+    from totpflow.server import storage
+
+    return storage.default_database_url()
+
+
+def check_database_url(url: str) -> str:
+    """The URL if its scheme is one the storage layer serves; :class:`ConfigError` otherwise."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in SUPPORTED_SCHEMES or not rest:
+        # Only a recognisable scheme is echoed: a malformed URL may hold a password anywhere.
+        got = f"scheme {scheme!r}" if sep and scheme.isidentifier() else "no scheme"
+        raise ConfigError(
+            f"the database URL must look like sqlite:///PATH or postgresql://USER@HOST:PORT/DB (got {got})"
+        )
+    return url
+
+
+def display_url(url: str) -> str:
+    """The URL with any password masked, for printing."""
+    scheme, _, rest = url.partition("://")
+    userinfo, at, location = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{location}"

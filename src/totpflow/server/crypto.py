@@ -1,0 +1,225 @@
+"""Keys and cryptography of the server: the master key, AES-256-GCM encryption of stored secrets, keyed hashes,
+and the RSA signing keys behind session JWTs and the JWKS.
+
+* The master key (32 bytes, base64 in ``TOTPFLOW_MASTER_KEY``; on SQLite a 0600 key file beside the database is
+  created when none is given) never touches the database. Every other key is derived from it with HKDF-SHA256
+  (RFC 5869), one subkey per purpose, so a key used for encryption is never also used for hashing.
+* ``Cipher.encrypt`` uses AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce and associated data naming the
+  purpose and row id (e.g. ``"totp-secret:totp-test-…"``): a ciphertext copied into another row fails to decrypt.
+* ``Cipher.keyed_hash`` is HMAC-SHA256 under a per-purpose subkey. Session tokens and project secrets are stored
+  only as such hashes; recovery codes are found through one. Without the master key a stolen database does not
+  allow an offline guess (NIST SP 800-63B §5.1.2.2's concern for look-up secrets below 112 bits).
+* Signing keys are RSA-2048 (RS256, RFC 7518 §3.3); the private key is stored as PEM encrypted with the Cipher,
+  and the public half is rendered as a JWK (RFC 7517) with all nine fields Stytch's SDK requires.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.x509.oid import NameOID
+
+MASTER_KEY_ENV = "TOTPFLOW_MASTER_KEY"
+MASTER_KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class MasterKeyError(Exception):
+    """The master key is missing or malformed. The message never contains key material."""
+
+
+class HashPurpose(Enum):
+    """One HMAC subkey per purpose (the HKDF ``info`` string)."""
+
+    SESSION_TOKEN = "totpflow/hmac/session-token"
+    RECOVERY_CODE = "totpflow/hmac/recovery-code"
+    PROJECT_SECRET = "totpflow/hmac/project-secret"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def decode_master_key(text: str) -> bytes:
+    """Standard or URL-safe base64 of exactly 32 bytes."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        key = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except ValueError as exc:
+        raise MasterKeyError(f"{MASTER_KEY_ENV} is not valid base64") from exc
+    if len(key) != MASTER_KEY_BYTES:
+        raise MasterKeyError(f"{MASTER_KEY_ENV} must decode to {MASTER_KEY_BYTES} bytes, got {len(key)}")
+    return key
+
+
+def new_master_key_text() -> str:
+    return base64.b64encode(secrets.token_bytes(MASTER_KEY_BYTES)).decode("ascii")
+
+
+def load_or_create_key_file(path: Path) -> bytes:
+    """Read the key file at ``path``, or create it with mode 0600 if it does not exist.
+
+    Creation uses ``O_CREAT | O_EXCL`` so two processes starting at once agree on one key: the loser of the race
+    reads the winner's file.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        text = path.read_text(encoding="ascii")
+        if not text.strip():  # another process created it and has not written yet
+            import time
+
+            for _ in range(50):
+                time.sleep(0.01)
+                text = path.read_text(encoding="ascii")
+                if text.strip():
+                    break
+        return decode_master_key(text)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        text = new_master_key_text()
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return decode_master_key(text)
+
+
+def key_file_for_database(database_path: Path) -> Path:
+    """``/x/totpflow.db`` → ``/x/totpflow.db.key``."""
+    return database_path.with_name(database_path.name + ".key")
+
+
+def master_key_for_url(url: str, environ: dict[str, str] | None = None) -> bytes:
+    """The master key for a database URL: ``TOTPFLOW_MASTER_KEY`` if set; else, for a SQLite file, the key file
+    beside it (created on first use). PostgreSQL serves many processes and hosts, so it requires the variable."""
+    env = os.environ if environ is None else environ
+    value = env.get(MASTER_KEY_ENV)
+    if value:
+        return decode_master_key(value)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return load_or_create_key_file(key_file_for_database(path))
+    raise MasterKeyError(f"set {MASTER_KEY_ENV} (32 bytes, base64) to use this database")
+
+
+def _derive(master_key: bytes, info: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info.encode("ascii")).derive(master_key)
+
+
+class Cipher:
+    """AES-256-GCM encryption and HMAC-SHA256 keyed hashes under subkeys of one master key."""
+
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != MASTER_KEY_BYTES:
+            raise MasterKeyError(f"the master key must be {MASTER_KEY_BYTES} bytes")
+        self._aead = AESGCM(_derive(master_key, "totpflow/aes-256-gcm"))
+        self._hmac_keys = {purpose: _derive(master_key, purpose.value) for purpose in HashPurpose}
+
+    def __repr__(self) -> str:  # never show key material
+        return "Cipher(<redacted>)"
+
+    def encrypt(self, plaintext: bytes, associated_data: str) -> bytes:
+        """``nonce || ciphertext || tag``; ``associated_data`` binds it to one purpose and row."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, associated_data.encode("utf-8"))
+
+    def decrypt(self, blob: bytes, associated_data: str) -> bytes:
+        """Raises ``cryptography.exceptions.InvalidTag`` for a tampered, swapped or foreign ciphertext."""
+        return self._aead.decrypt(
+            bytes(blob[:NONCE_BYTES]), bytes(blob[NONCE_BYTES:]), associated_data.encode("utf-8")
+        )
+
+    def encrypt_text(self, plaintext: str, associated_data: str) -> bytes:
+        return self.encrypt(plaintext.encode("utf-8"), associated_data)
+
+    def decrypt_text(self, blob: bytes, associated_data: str) -> str:
+        return self.decrypt(blob, associated_data).decode("utf-8")
+
+    def keyed_hash(self, purpose: HashPurpose, value: str) -> bytes:
+        return hmac.new(self._hmac_keys[purpose], value.encode("utf-8"), hashlib.sha256).digest()
+
+    def matches(self, purpose: HashPurpose, value: str, stored_hash: bytes) -> bool:
+        """Constant-time comparison of ``value``'s keyed hash with a stored one."""
+        return hmac.compare_digest(self.keyed_hash(purpose, value), bytes(stored_hash))
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    private_key: rsa.RSAPrivateKey
+    public_jwk: dict[str, Any]
+
+
+def signing_key_aad(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
+def generate_signing_key(kid: str, now: datetime) -> SigningKey:
+    """A fresh RSA-2048 key and its JWK (with a self-signed certificate for ``x5c``)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return SigningKey(kid=kid, private_key=private_key, public_jwk=public_jwk(private_key, kid, now))
+
+
+def public_jwk(private_key: rsa.RSAPrivateKey, kid: str, now: datetime) -> dict[str, Any]:
+    """The nine-field JWK of stytch-api.md §3.4: kty, use, key_ops, alg, kid, x5c, x5tS256, n, e.
+
+    ``x5c`` holds a self-signed certificate (RFC 7517 §4.7, base64 DER, not base64url) and ``x5tS256`` is the
+    base64url SHA-256 thumbprint of that DER (RFC 7517 §4.9).
+    """
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, kid)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(private_key, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    numbers = private_key.public_key().public_numbers()
+    return {
+        "kty": "RSA",
+        "use": "sig",
+        "key_ops": ["verify"],
+        "alg": "RS256",
+        "kid": kid,
+        "x5c": [base64.b64encode(der).decode("ascii")],
+        "x5tS256": _b64url(hashlib.sha256(der).digest()),
+        "n": _b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+        "e": _b64url(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+    }
+
+
+def encrypt_private_key(cipher: Cipher, key: SigningKey) -> bytes:
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cipher.encrypt(pem, signing_key_aad(key.kid))
+
+
+def decrypt_private_key(cipher: Cipher, kid: str, blob: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(cipher.decrypt(blob, signing_key_aad(kid)), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError("stored signing key is not RSA")
+    return key
+
+
+def utc_now() -> datetime:
+    """The production clock: aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,252 @@
+"""The ONE table from server errors to Stytch's HTTP status, ``error_type`` and ``error_message``, and the
+exception handlers that render the Stytch error body ``{status_code, request_id, error_type, error_message,
+error_url}`` (stytch-api.md §5.1).
+
+Lookup walks the raised class's MRO, so a subclass without a row of its own gets its parent's. Types and exact
+messages follow §5.2 where Stytch documents them and the recommended mapping of §5.3 elsewhere. Messages are
+fixed strings or templates over the error's ``field`` (a parameter name) or, for errors raised here at the HTTP
+edge, its ``detail`` (built from the parser's description, which names a location, never a value): no secret,
+code or token ever reaches a message.
+
+The edge adds a few classes of its own (malformed body, oversize body, bad Authorization header, unknown route,
+wrong method), placed under the server's tree so the same table serves them.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Final
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from totpflow.server import errors
+from totpflow.server.http.responses import ErrorResponse, request_id
+
+logger = logging.getLogger("totpflow.server.http")
+
+
+class MalformedBody(errors.BadRequest):
+    """The body is not JSON, not an object, has a wrongly typed field or misses a required one."""
+
+
+class BodyTooLarge(errors.BadRequest):
+    """The body exceeds :data:`totpflow.server.http.body.MAX_BODY_BYTES`."""
+
+
+class InvalidAuthorizationHeader(errors.BadRequest):
+    """An ``Authorization`` header that is not ``Basic base64(project_id:secret)`` (RFC 7617 §2)."""
+
+
+class RouteNotFound(errors.NotFound):
+    pass
+
+
+class MethodNotAllowed(errors.ServerError):
+    pass
+
+
+class InternalError(errors.ServerError):
+    """Stands for any exception that is not a :class:`totpflow.server.errors.ServerError`."""
+
+
+ErrorRow = tuple[int, str, str]
+
+INTERNAL_MESSAGE: Final = (
+    "Oops, something seems to have gone wrong, please reach out to support@stytch.com to let us know what went "
+    "wrong."
+)
+
+ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
+    errors.ServerError: (500, "internal_server_error", INTERNAL_MESSAGE),
+    InternalError: (500, "internal_server_error", INTERNAL_MESSAGE),
+    # 400
+    errors.BadRequest: (400, "bad_request", "The submitted request is invalid."),
+    MalformedBody: (400, "bad_request", "The submitted request is invalid: {detail}"),
+    InvalidAuthorizationHeader: (
+        400,
+        "invalid_authorization_header",
+        "The authorization header sent is not valid. Please contact support@stytch.com for help.",
+    ),
+    errors.InvalidArgument: (400, "invalid_argument", "{field} is invalid."),
+    errors.InvalidEmail: (400, "invalid_email", "email format is invalid."),
+    errors.InvalidPhoneNumber: (400, "invalid_phone_number", "phone_number format is invalid."),
+    errors.InvalidUserId: (400, "invalid_user_id", "user_id format is invalid."),
+    errors.InvalidTotpId: (400, "invalid_totp_id", "totp_id format is invalid."),
+    errors.InvalidExpiration: (400, "invalid_expiration", "expiration_minutes is out of range (5 to 1440)."),
+    errors.InvalidSessionDuration: (
+        400,
+        "invalid_session_duration_minutes",
+        "session_duration_minutes is out of range (5 to 527040).",
+    ),
+    errors.InvalidTotpCode: (400, "invalid_totp_code", "The TOTP code should consist of 6 digits."),
+    errors.InvalidRecoveryCode: (
+        400,
+        "invalid_recovery_code",
+        "recovery_code format is invalid; it should look like xxxx-xxxx-xxxx.",
+    ),
+    errors.InvalidExternalId: (400, "invalid_argument", "external_id format is invalid."),
+    errors.InvalidSearchQuery: (400, "invalid_argument", "The search query is invalid: {field}."),
+    errors.InvalidCustomClaims: (
+        400,
+        "reserved_claims_in_custom_claims",
+        "session_custom_claims is invalid: reserved claim names are not allowed and the total must be at most "
+        "4 KB.",
+    ),
+    errors.DuplicateEmail: (400, "duplicate_email", "A user with the specified email already exists."),
+    errors.DuplicatePhoneNumber: (
+        400,
+        "duplicate_phone_number",
+        "A user with the specified phone number already exists.",
+    ),
+    errors.DuplicateExternalId: (
+        400,
+        "duplicate_user_external_id",
+        "A user with the specified external_id already exists.",
+    ),
+    errors.ActiveTotpExists: (
+        400,
+        "active_totp_exists",
+        "Cannot create a new TOTP for the specified user since the user already has an active TOTP. Users may "
+        "only have one active TOTP at a time.",
+    ),
+    errors.TotpCodeAlreadyAuthenticated: (
+        400,
+        "totp_code_already_authenticated",
+        "This TOTP code has already been used to authenticate.",
+    ),
+    errors.ExpiredTotp: (400, "expired_totp", "The TOTP has expired; create a new one."),
+    errors.NoSessionArguments: (
+        400,
+        "no_session_arguments",
+        "One of session_token or session_jwt must be provided.",
+    ),
+    errors.TooManySessionArguments: (
+        400,
+        "too_many_session_arguments",
+        "Only one of session_token or session_jwt may be provided.",
+    ),
+    errors.NoSessionRevokeArguments: (
+        400,
+        "no_session_revoke_arguments",
+        "One of session_id, session_token or session_jwt must be provided.",
+    ),
+    errors.TooManySessionRevokeArguments: (
+        400,
+        "too_many_session_revoke_arguments",
+        "Only one of session_id, session_token or session_jwt may be provided.",
+    ),
+    # 401
+    errors.Unauthorized: (401, "unauthorized_credentials", "Unauthorized credentials."),
+    errors.UnauthorizedCredentials: (401, "unauthorized_credentials", "Unauthorized credentials."),
+    errors.UnableToAuthenticateTotp: (
+        401,
+        "unable_to_authenticate_totp",
+        "The TOTP code could not be authenticated.",
+    ),
+    errors.UnableToAuthenticateRecoveryCode: (
+        401,
+        "unable_to_authenticate_recovery_code",
+        "The recovery code could not be authenticated.",
+    ),
+    # 404
+    errors.NotFound: (404, "not_found", "The requested resource could not be found."),
+    RouteNotFound: (404, "route_not_found", "The requested route could not be found."),
+    errors.UserNotFound: (404, "user_not_found", "User could not be found."),
+    errors.TotpNotFound: (404, "totp_not_found", "TOTP could not be found."),
+    errors.SessionNotFound: (404, "session_not_found", "Session could not be found."),
+    errors.ProjectNotFound: (404, "project_not_found", "Project could not be found."),
+    # 405, 413
+    MethodNotAllowed: (405, "method_not_allowed", "The HTTP method is not allowed on this route."),
+    BodyTooLarge: (413, "request_too_large", "The request body is larger than {detail} bytes."),
+    # 429
+    errors.TooManyRequests: (429, "too_many_requests", "Too many requests have been made."),
+    errors.UserLockLimitReached: (
+        429,
+        "user_lock_limit_reached",
+        "The user has been locked out due to too many failed authentication attempts. Please try again later.",
+    ),
+    errors.RateLimited: (429, "too_many_requests", "Too many requests have been made."),
+}
+
+
+def lookup(exc: errors.ServerError) -> ErrorRow:
+    """The row of the nearest class in ``type(exc).__mro__`` (every error derives from ``ServerError``)."""
+    for cls in type(exc).__mro__:
+        row = ERROR_TABLE.get(cls)
+        if row is not None:
+            return row
+    return ERROR_TABLE[InternalError]
+
+
+def error_body(exc: errors.ServerError) -> ErrorResponse:
+    status, error_type, template = lookup(exc)
+    message = template.format(field=getattr(exc, "field", ""), detail=exc.detail)
+    return ErrorResponse(
+        status_code=status,
+        request_id=request_id(),
+        error_type=error_type,
+        error_message=message,
+        error_url=f"https://stytch.com/docs/api/errors/{status}",
+    )
+
+
+def render(exc: errors.ServerError, headers: dict[str, str] | None = None) -> Response:
+    body = error_body(exc)
+    return Response(
+        msgspec.json.encode(body), body.status_code, headers=headers, media_type="application/json"
+    )
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    """Every :class:`totpflow.server.errors.ServerError` a service or the edge raises."""
+    assert isinstance(exc, errors.ServerError)
+    return render(exc)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (route without this method)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return render(MethodNotAllowed(), headers=exc.headers)
+    if exc.status_code == 404:
+        return render(RouteNotFound())
+    return render(errors.BadRequest())
+
+
+class CatchUnexpected:
+    """ASGI middleware: any exception no handler took becomes a Stytch 500 body, and is not re-raised.
+
+    The log line names the method, path, exception class and the traceback's frames, but never the exception's
+    message (a database driver's message can quote bound parameters) nor the request body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            logger.error(
+                "unexpected %s on %s %s\n%s", type(exc).__name__, scope["method"], scope["path"], frames
+            )
+            if started:
+                raise
+            await render(InternalError())(scope, receive, send)

@@ -1,0 +1,24 @@
+"""The collaborators every service takes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from totpflow.server.crypto import Cipher
+from totpflow.server.policy import Policy
+from totpflow.server.storage import Store
+
+
+@dataclass(frozen=True)
+class Deps:
+    store: Store
+    clock: Callable[[], datetime]  # aware UTC; ``totpflow.server.crypto.utc_now`` in production
+    cipher: Cipher
+    policy: Policy = field(default_factory=Policy)
+
+    def now(self) -> datetime:
+        """The clock's time, truncated to whole seconds: Stytch's timestamps have second precision, and storing
+        what is shown keeps stored and returned values equal."""
+        return self.clock().replace(microsecond=0)

@@ -1,0 +1,269 @@
+"""Sessions: creation and extension after a successful factor, ``/v1/sessions/authenticate``, ``revoke`` and
+``get`` (stytch-api.md §4.9–4.11).
+
+A session is found by the keyed hash of its token or by a session JWT whose RS256 signature verifies with one of
+the project's keys. A JWT past its ``exp`` is still accepted while its session is active (§4.9); the five-minute
+JWT lifetime only bounds local verification by clients. A session is active while not revoked and not expired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from totpflow.server import errors
+from totpflow.server.crypto import HashPurpose
+from totpflow.server.domain import ids, tokens
+from totpflow.server.domain import jwt as session_jwt_codec
+from totpflow.server.domain.models import AuthenticationFactor, AuthResult, Project, Session
+from totpflow.server.services import keys, validation
+from totpflow.server.services.deps import Deps
+from totpflow.server.services.users import resolve_user
+from totpflow.server.storage import SessionRow, SigningKeyRow, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """The session arguments of an authenticate call, validated; ``keys`` are loaded before the transaction."""
+
+    token: str | None
+    jwt: str | None
+    duration_minutes: int | None
+    custom_claims: Mapping[str, Any] | None
+    keys: tuple[SigningKeyRow, ...]
+
+    @property
+    def wanted(self) -> bool:
+        return self.token is not None or self.jwt is not None or self.duration_minutes is not None
+
+
+def session_request(
+    deps: Deps,
+    project: Project,
+    *,
+    session_token: str | None,
+    session_jwt: str | None,
+    session_duration_minutes: int | None,
+    session_custom_claims: Mapping[str, Any] | None,
+    require_existing: bool = False,
+) -> SessionRequest:
+    """Validate session arguments; at most one of token and JWT (``require_existing``: exactly one)."""
+    if session_token is not None and session_jwt is not None:
+        raise errors.TooManySessionArguments("session_token, session_jwt")
+    if require_existing and session_token is None and session_jwt is None:
+        raise errors.NoSessionArguments("session_token, session_jwt")
+    duration = validation.session_duration(session_duration_minutes, deps.policy)
+    claims = validation.custom_claims(session_custom_claims)
+    request = SessionRequest(session_token, session_jwt, duration, claims, ())
+    if request.wanted:
+        request = SessionRequest(
+            session_token, session_jwt, duration, claims, tuple(keys.ensure_signing_keys(deps, project.project_id))
+        )
+    return request
+
+
+def find_active_session(deps: Deps, tx: Tx, project: Project, request: SessionRequest, now: datetime) -> SessionRow:
+    """The active session named by the request's token or JWT; ``SessionNotFound`` otherwise."""
+    row: SessionRow | None = None
+    if request.token is not None:
+        token_hash = deps.cipher.keyed_hash(HashPurpose.SESSION_TOKEN, request.token)
+        row = tx.session_by_token_hash(project.project_id, token_hash)
+        # The lookup is by hash; the comparison below is constant-time for form's sake and defence in depth.
+        if row is not None and not deps.cipher.matches(HashPurpose.SESSION_TOKEN, request.token, row.token_hash):
+            row = None
+    elif request.jwt is not None:
+        session_id = _session_id_from_jwt(deps, project, request, now)
+        row = None if session_id is None else tx.session_by_id(project.project_id, session_id)
+    if row is None or row.revoked_at is not None or row.session.expires_at <= now:
+        raise errors.SessionNotFound("session")
+    return row
+
+
+def _session_id_from_jwt(deps: Deps, project: Project, request: SessionRequest, now: datetime) -> str | None:
+    assert request.jwt is not None
+    try:
+        kid = session_jwt_codec.unverified_kid(request.jwt)
+        row = next((k for k in request.keys if k.kid == kid), None)
+        if row is None:
+            return None
+        claims = session_jwt_codec.verify(
+            request.jwt,
+            keys.private_key(deps, row).public_key(),
+            project_id=project.project_id,
+            issuer=deps.policy.issuer(project.project_id),
+            now=now,
+            verify_exp=False,
+        )
+    except session_jwt_codec.InvalidJwt:
+        return None
+    session_id = claims[session_jwt_codec.SESSION_CLAIM]["id"]
+    return session_id if isinstance(session_id, str) else None
+
+
+def merge_claims(current: Mapping[str, Any], update: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Stytch semantics: keys given replace, a ``null`` value deletes the key."""
+    merged = dict(current)
+    for key, value in (update or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def sign(deps: Deps, project: Project, request: SessionRequest, session: Session, now: datetime) -> str:
+    key_row = request.keys[0]
+    claims = session_jwt_codec.session_claims(
+        project_id=project.project_id,
+        issuer=deps.policy.issuer(project.project_id),
+        session=session,
+        now=now,
+        lifetime_seconds=deps.policy.jwt_lifetime_seconds,
+    )
+    return session_jwt_codec.sign(claims, keys.private_key(deps, key_row), key_row.kid)
+
+
+def attach_factor(
+    deps: Deps,
+    tx: Tx,
+    project: Project,
+    *,
+    user_id: str,
+    request: SessionRequest,
+    existing: SessionRow | None,
+    factor_type: str,
+    factor_id: str,
+    now: datetime,
+) -> tuple[Session | None, str, str]:
+    """After a successful factor: extend ``existing`` or create a session (when a duration is given) and add the
+    factor. Returns (session, session_token, session_jwt); ``(None, "", "")`` when no session is involved."""
+    factor = AuthenticationFactor(
+        type="totp" if factor_type == "totp" else "recovery_codes",
+        delivery_method="authenticator_app" if factor_type == "totp" else "recovery_code",
+        created_at=now,
+        last_authenticated_at=now,
+        updated_at=now,
+        totp_id=factor_id if factor_type == "totp" else None,
+        totp_recovery_code_id=None if factor_type == "totp" else factor_id,
+    )
+    pid = project.project_id
+    if existing is not None:
+        if existing.session.user_id != user_id:
+            raise errors.SessionNotFound("session")
+        tx.upsert_factor(existing.session.session_id, factor)
+        tx.update_session(
+            pid,
+            existing.session.session_id,
+            last_accessed_at=now,
+            expires_at=None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes),
+            custom_claims=merge_claims(existing.session.custom_claims, request.custom_claims)
+            if request.custom_claims is not None
+            else None,
+        )
+        refreshed = tx.session_by_id(pid, existing.session.session_id)
+        assert refreshed is not None
+        return refreshed.session, request.token or "", sign(deps, project, request, refreshed.session, now)
+    if request.duration_minutes is None:
+        return None, "", ""
+    token = tokens.new_session_token()
+    session = Session(
+        session_id=ids.session_id(),
+        user_id=user_id,
+        started_at=now,
+        last_accessed_at=now,
+        expires_at=now + timedelta(minutes=request.duration_minutes),
+        authentication_factors=(),
+        custom_claims=merge_claims({}, request.custom_claims),
+    )
+    tx.insert_session(pid, session, deps.cipher.keyed_hash(HashPurpose.SESSION_TOKEN, token))
+    tx.upsert_factor(session.session_id, factor)
+    stored = tx.session_by_id(pid, session.session_id)
+    assert stored is not None
+    return stored.session, token, sign(deps, project, request, stored.session, now)
+
+
+def authenticate_session(
+    deps: Deps,
+    project: Project,
+    *,
+    session_token: str | None = None,
+    session_jwt: str | None = None,
+    session_duration_minutes: int | None = None,
+    session_custom_claims: Mapping[str, Any] | None = None,
+) -> AuthResult:
+    """Check a session, update ``last_accessed_at`` (and expiry/claims when asked) and return a fresh JWT.
+
+    Only a hash of each token is stored, so a session authenticated by JWT comes back with ``session_token=""``.
+    """
+    request = session_request(
+        deps,
+        project,
+        session_token=session_token,
+        session_jwt=session_jwt,
+        session_duration_minutes=session_duration_minutes,
+        session_custom_claims=session_custom_claims,
+        require_existing=True,
+    )
+    now = deps.now()
+    with deps.store.transaction() as tx:
+        row = find_active_session(deps, tx, project, request, now)
+        sid = row.session.session_id
+        tx.update_session(
+            project.project_id,
+            sid,
+            last_accessed_at=now,
+            expires_at=None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes),
+            custom_claims=merge_claims(row.session.custom_claims, request.custom_claims)
+            if request.custom_claims is not None
+            else None,
+        )
+        refreshed = tx.session_by_id(project.project_id, sid)
+        assert refreshed is not None
+        user = tx.get_user(project.project_id, refreshed.session.user_id, now)
+        if user is None:
+            raise errors.SessionNotFound("session")
+        jwt_text = sign(deps, project, request, refreshed.session, now)
+    return AuthResult(user=user, session=refreshed.session, session_token=session_token or "", session_jwt=jwt_text)
+
+
+def revoke_session(
+    deps: Deps,
+    project: Project,
+    *,
+    session_id: str | None = None,
+    session_token: str | None = None,
+    session_jwt: str | None = None,
+) -> None:
+    """Revoke one session named by exactly one of id, token or JWT (an expired JWT still names its session)."""
+    given = [v for v in (session_id, session_token, session_jwt) if v is not None]
+    if not given:
+        raise errors.NoSessionRevokeArguments("session_id, session_token, session_jwt")
+    if len(given) > 1:
+        raise errors.TooManySessionRevokeArguments("session_id, session_token, session_jwt")
+    now = deps.now()
+    request = SessionRequest(
+        session_token,
+        session_jwt,
+        None,
+        None,
+        tuple(keys.ensure_signing_keys(deps, project.project_id)) if session_jwt is not None else (),
+    )
+    with deps.store.transaction() as tx:
+        if session_id is not None:
+            row = tx.session_by_id(project.project_id, session_id)
+            if row is None or row.revoked_at is not None or row.session.expires_at <= now:
+                raise errors.SessionNotFound("session_id")
+        else:
+            row = find_active_session(deps, tx, project, request, now)
+        if not tx.revoke_session(project.project_id, row.session.session_id, now):
+            raise errors.SessionNotFound("session")
+
+
+def get_sessions(deps: Deps, project: Project, *, user_id: str) -> list[Session]:
+    """The user's active sessions (stytch-api.md §4.11)."""
+    now = deps.now()
+    with deps.store.transaction(readonly=True) as tx:
+        uid = resolve_user(tx, project, user_id)
+        return tx.active_sessions(project.project_id, uid, now)

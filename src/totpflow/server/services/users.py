@@ -1,0 +1,216 @@
+"""Users: create, get, delete, search, and deleting a user's TOTP (stytch-api.md §4.1–4.3, §4.8)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from totpflow.server import errors
+from totpflow.server.domain import ids
+from totpflow.server.domain.models import Email, Name, PhoneNumber, Project, User, UserPage
+from totpflow.server.services import validation
+from totpflow.server.services.deps import Deps
+from totpflow.server.storage import NewUser, SearchFilter, Tx
+
+DEFAULT_ROLE = "stytch_user"
+
+
+def resolve_user(tx: Tx, project: Project, user_id: str) -> str:
+    """The user_id of the project's user named by ``user_id`` (its id or its external id).
+
+    A value that is neither a well-formed user id nor a well-formed external id is ``InvalidUserId``; a
+    well-formed one that names nobody in this project is ``UserNotFound``.
+    """
+    found = tx.resolve_user_id(project.project_id, user_id) if user_id else None
+    if found is not None:
+        return found
+    if ids.USER_ID.fullmatch(user_id) is None and validation.EXTERNAL_ID.fullmatch(user_id) is None:
+        raise errors.InvalidUserId("user_id", "format is invalid")
+    raise errors.UserNotFound("user_id")
+
+
+def load_user(tx: Tx, project: Project, user_id: str, now: datetime) -> User:
+    user = tx.get_user(project.project_id, resolve_user(tx, project, user_id), now)
+    if user is None:
+        raise errors.UserNotFound("user_id")
+    return user
+
+
+def create_user(
+    deps: Deps,
+    project: Project,
+    *,
+    email: str | None = None,
+    phone_number: str | None = None,
+    name: Name | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    create_user_as_pending: bool = False,
+    trusted_metadata: Mapping[str, Any] | None = None,
+    untrusted_metadata: Mapping[str, Any] | None = None,
+    external_id: str | None = None,
+    roles: Sequence[str] | None = None,
+) -> User:
+    """Create a user with an email and/or a phone number ("An email or a phone_number is required").
+
+    ``attributes`` (ip address, user agent of the request) are accepted for compatibility and not stored.
+    Uniqueness of email, phone number and external id per project is enforced by constraints.
+    """
+    del attributes
+    if email is None and phone_number is None:
+        raise errors.InvalidArgument("email", "an email or a phone_number is required")
+    now = deps.now()
+    all_roles = (DEFAULT_ROLE, *dict.fromkeys(r for r in roles or () if r != DEFAULT_ROLE))
+    new = NewUser(
+        user_id=ids.user_id(),
+        status="pending" if create_user_as_pending else "active",
+        created_at=now,
+        name=name,
+        trusted_metadata=dict(trusted_metadata or {}),
+        untrusted_metadata=dict(untrusted_metadata or {}),
+        external_id=None if external_id is None else validation.external_id(external_id),
+        roles=all_roles,
+        email=None if email is None else Email(ids.email_id(), validation.email(email), False),
+        phone_number=None
+        if phone_number is None
+        else PhoneNumber(ids.phone_id(), validation.phone_number(phone_number), False),
+    )
+    with deps.store.transaction() as tx:
+        tx.insert_user(project.project_id, new)
+        user = tx.get_user(project.project_id, new.user_id, now)
+    assert user is not None
+    return user
+
+
+def get_user(deps: Deps, project: Project, user_id: str) -> User:
+    with deps.store.transaction(readonly=True) as tx:
+        return load_user(tx, project, user_id, deps.now())
+
+
+def delete_user(deps: Deps, project: Project, user_id: str) -> str:
+    """Delete the user with its emails, phone numbers, TOTPs, recovery codes and sessions (which thereby stop
+    authenticating). Returns the user_id."""
+    with deps.store.transaction() as tx:
+        uid = resolve_user(tx, project, user_id)
+        tx.delete_user(project.project_id, uid)
+    return uid
+
+
+def delete_totp(deps: Deps, project: Project, totp_id: str) -> User:
+    """Delete a TOTP and its recovery codes; the user may then create a new one (stytch-api.md §4.8)."""
+    validation.totp_id(totp_id)
+    now = deps.now()
+    with deps.store.transaction() as tx:
+        uid = tx.delete_totp(project.project_id, totp_id)
+        if uid is None:
+            raise errors.TotpNotFound("totp_id")
+        user = tx.get_user(project.project_id, uid, now)
+    assert user is not None
+    return user
+
+
+# --- search -------------------------------------------------------------------------------------------------
+
+_LIST_FILTERS = {"user_id", "external_id", "email_address", "email_domain", "phone_number"}
+_TEXT_FILTERS = {"email_address_fuzzy", "phone_number_fuzzy"}
+_BOOL_FILTERS = {"email_verified", "phone_verified", "totp_verified"}
+_TIME_FILTERS = {"created_at_greater_than", "created_at_less_than"}
+
+
+def _bad(reason: str) -> errors.InvalidSearchQuery:
+    return errors.InvalidSearchQuery("query", reason)
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise _bad("timestamps must be RFC 3339 strings")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _bad("timestamps must be RFC 3339 strings") from exc
+    if moment.tzinfo is None:
+        raise _bad("timestamps need a time zone")
+    return moment
+
+
+def _operand(operand: Any) -> SearchFilter:
+    if not isinstance(operand, dict) or not isinstance(operand.get("filter_name"), str):
+        raise _bad("each operand needs a filter_name")
+    name: str = operand["filter_name"]
+    value = operand.get("filter_value")
+    if name in _LIST_FILTERS:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise _bad(f"{name} takes a list of strings")
+        return SearchFilter(name, tuple(values))
+    if name == "status":
+        if value not in ("active", "pending"):
+            raise _bad("status is active or pending")
+        return SearchFilter(name, (value,))
+    if name in _TEXT_FILTERS:
+        if not isinstance(value, str) or not value:
+            raise _bad(f"{name} takes a string")
+        return SearchFilter(name, (value,))
+    if name in _BOOL_FILTERS:
+        if not isinstance(value, bool):
+            raise _bad(f"{name} takes a boolean")
+        return SearchFilter(name, (value,))
+    if name in _TIME_FILTERS:
+        return SearchFilter(name, (_timestamp(value),))
+    if name == "created_at_between":
+        if not isinstance(value, dict):
+            raise _bad("created_at_between takes {greater_than, less_than}")
+        return SearchFilter(name, (_timestamp(value.get("greater_than")), _timestamp(value.get("less_than"))))
+    raise _bad(f"unsupported filter_name {name}")
+
+
+def _encode_cursor(user: User) -> str:
+    raw = json.dumps([user.created_at.isoformat(), user.user_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, user_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(created_at)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise errors.InvalidSearchQuery("cursor", "not a cursor returned by this server") from exc
+    if moment.tzinfo is None or not isinstance(user_id, str):
+        raise errors.InvalidSearchQuery("cursor", "not a cursor returned by this server")
+    return moment, user_id
+
+
+def search_users(
+    deps: Deps,
+    project: Project,
+    *,
+    query: Mapping[str, Any] | None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> UserPage:
+    """``/v1/users/search``: ``{"operator": "AND"|"OR", "operands": [{"filter_name", "filter_value"}]}``
+    (upstream OpenAPI ``api_user_v1_SearchRequest``), ordered by creation time, keyset-paginated."""
+    policy = deps.policy
+    if not 1 <= limit <= policy.search_limit_max:
+        raise errors.InvalidSearchQuery("limit", f"must be between 1 and {policy.search_limit_max}")
+    operator = "AND"
+    filters: list[SearchFilter] = []
+    if query is not None:
+        operator = query.get("operator", "")
+        if operator not in ("AND", "OR"):
+            raise _bad("operator must be AND or OR")
+        operands = query.get("operands", [])
+        if not isinstance(operands, list):
+            raise _bad("operands must be a list")
+        filters = [_operand(o) for o in operands]
+    after = None if cursor is None else _decode_cursor(cursor)
+    with deps.store.transaction(readonly=True) as tx:
+        found, total = tx.search_users(
+            project.project_id, operator=operator, filters=filters, limit=limit + 1, after=after, now=deps.now()
+        )
+    page = found[:limit]
+    next_cursor = _encode_cursor(page[-1]) if len(found) > limit else None
+    return UserPage(users=tuple(page), next_cursor=next_cursor, total=total)

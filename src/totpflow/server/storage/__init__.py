@@ -1,0 +1,104 @@
+"""Storage of the server: SQLite (the zero-configuration default) or PostgreSQL behind one ``Store``.
+
+``open_store(url)`` creates the engine, applies the backend's connection settings and runs the migrations.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+
+from totpflow.server.storage.migrate import upgrade
+from totpflow.server.storage.records import (
+    FailureOutcome,
+    ProjectRow,
+    RecoveryCodeRow,
+    SearchFilter,
+    SessionRow,
+    SigningKeyRow,
+    TotpRow,
+)
+from totpflow.server.storage.store import NewUser, Store, Tx
+
+__all__ = [
+    "FailureOutcome",
+    "NewUser",
+    "ProjectRow",
+    "RecoveryCodeRow",
+    "SearchFilter",
+    "SessionRow",
+    "SigningKeyRow",
+    "Store",
+    "TotpRow",
+    "Tx",
+    "default_database_path",
+    "default_database_url",
+    "open_store",
+    "sqlite_path",
+]
+
+HOME_ENV = "TOTPFLOW_HOME"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def default_database_path() -> Path:
+    """``$TOTPFLOW_HOME/totpflow.db``, else ``~/.local/share/totpflow/totpflow.db``."""
+    home = os.environ.get(HOME_ENV)
+    base = Path(home) if home else Path.home() / ".local" / "share" / "totpflow"
+    return base / "totpflow.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_database_path()}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///…`` URL, or None for other URLs."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open ``sqlite:////abs/path.db`` or ``postgresql://…`` and bring its schema up to date.
+
+    SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL`` (durable at checkpoints, safe
+    with WAL), a 30 s ``busy_timeout`` and foreign keys on. PostgreSQL: the psycopg 3 driver and a pool.
+    """
+    if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=32,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # SQLAlchemy's begin event below emits BEGIN itself
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            readonly = connection.get_execution_options().get("totpflow_readonly", False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    elif url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        engine = create_engine(driver_url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+    else:
+        raise ValueError("database URL must start with sqlite:/// or postgresql://")
+    if migrate:
+        upgrade(engine)
+    return Store(engine)

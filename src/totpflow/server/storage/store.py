@@ -1,0 +1,760 @@
+"""The store: one SQLAlchemy Core implementation for SQLite and PostgreSQL.
+
+``Store.transaction()`` yields a ``Tx`` whose methods are the queries services need. Every method takes the
+calling project's id and filters on it, so one project never reads or changes another's rows. Invariants that must
+hold across processes are single statements: a conditional UPDATE whose row count decides (TOTP replay, recovery
+code use, failure counting and locking) or a constraint (unique email, one live TOTP per user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
+
+from totpflow.server import errors
+from totpflow.server.domain.models import (
+    AuthenticationFactor,
+    Email,
+    Name,
+    PhoneNumber,
+    Project,
+    Session,
+    TotpRef,
+    User,
+)
+from totpflow.server.storage.records import (
+    FailureOutcome,
+    ProjectRow,
+    RecoveryCodeRow,
+    SearchFilter,
+    SessionRow,
+    SigningKeyRow,
+    TotpRow,
+)
+from totpflow.server.storage.schema import (
+    emails,
+    phone_numbers,
+    projects,
+    recovery_codes,
+    session_factors,
+    sessions,
+    signing_keys,
+    totps,
+    users,
+)
+
+
+def _constraint_of(exc: IntegrityError) -> str:
+    """The violated constraint's name (PostgreSQL) or column list (SQLite), lower-cased, for error mapping."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return (name or str(exc.orig)).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    user_id: str
+    status: str
+    created_at: datetime
+    name: Name | None
+    trusted_metadata: dict[str, Any]
+    untrusted_metadata: dict[str, Any]
+    external_id: str | None
+    roles: tuple[str, ...]
+    email: Email | None
+    phone_number: PhoneNumber | None
+
+
+class Tx:
+    """Queries inside one database transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def _insert(self, table: Table) -> Insert:
+        if self._c.dialect.name == "postgresql":
+            return pg_dialect.insert(table)
+        return sqlite_dialect.insert(table)
+
+    # --- projects -----------------------------------------------------------------------------------------
+
+    def insert_project(self, project: Project, secret_hash: bytes) -> bool:
+        """Insert unless the id exists; True when inserted."""
+        stmt = self._insert(projects).values(
+            project_id=project.project_id,
+            name=project.name,
+            secret_hash=secret_hash,
+            created_at=project.created_at,
+        )
+        return self._c.execute(stmt.on_conflict_do_nothing()).rowcount == 1  # type: ignore[attr-defined]
+
+    def update_project(self, project_id: str, *, name: str, secret_hash: bytes) -> None:
+        self._c.execute(
+            update(projects)
+            .where(projects.c.project_id == project_id)
+            .values(name=name, secret_hash=secret_hash)
+        )
+
+    def get_project(self, project_id: str) -> ProjectRow | None:
+        row = self._c.execute(select(projects).where(projects.c.project_id == project_id)).first()
+        if row is None:
+            return None
+        return ProjectRow(Project(row.project_id, row.name, row.created_at), bytes(row.secret_hash))
+
+    def any_project(self) -> bool:
+        return bool(self._c.execute(select(exists().select_from(projects))).scalar())
+
+    def signing_keys(self, project_id: str) -> list[SigningKeyRow]:
+        rows = self._c.execute(
+            select(signing_keys)
+            .where(signing_keys.c.project_id == project_id, signing_keys.c.active)
+            .order_by(signing_keys.c.generation.desc())
+        ).all()
+        return [SigningKeyRow(r.kid, bytes(r.private_key_enc), dict(r.public_jwk)) for r in rows]
+
+    def insert_signing_key(
+        self, project_id: str, generation: int, key: SigningKeyRow, created_at: datetime
+    ) -> bool:
+        """Insert generation ``generation`` of the project's key unless another process already has."""
+        stmt = self._insert(signing_keys).values(
+            kid=key.kid,
+            project_id=project_id,
+            generation=generation,
+            private_key_enc=key.private_key_enc,
+            public_jwk=key.public_jwk,
+            created_at=created_at,
+            active=True,
+        )
+        return self._c.execute(stmt.on_conflict_do_nothing()).rowcount == 1  # type: ignore[attr-defined]
+
+    # --- users --------------------------------------------------------------------------------------------
+
+    def insert_user(self, project_id: str, new: NewUser) -> None:
+        """Insert a user with at most one email and one phone number; constraint violations become
+        ``DuplicateExternalId``, ``DuplicateEmail`` or ``DuplicatePhoneNumber``."""
+        try:
+            self._c.execute(
+                users.insert().values(
+                    user_id=new.user_id,
+                    project_id=project_id,
+                    status=new.status,
+                    created_at=new.created_at,
+                    name=None if new.name is None else _name_json(new.name),
+                    trusted_metadata=new.trusted_metadata,
+                    untrusted_metadata=new.untrusted_metadata,
+                    external_id=new.external_id,
+                    roles=list(new.roles),
+                    failed_attempts=0,
+                )
+            )
+        except IntegrityError as exc:
+            raise errors.DuplicateExternalId("external_id") from exc
+        if new.email is not None:
+            try:
+                self._c.execute(
+                    emails.insert().values(
+                        email_id=new.email.email_id,
+                        project_id=project_id,
+                        user_id=new.user_id,
+                        email=new.email.email,
+                        email_key=new.email.email.lower(),
+                        verified=new.email.verified,
+                    )
+                )
+            except IntegrityError as exc:
+                raise errors.DuplicateEmail("email") from exc
+        if new.phone_number is not None:
+            try:
+                self._c.execute(
+                    phone_numbers.insert().values(
+                        phone_id=new.phone_number.phone_id,
+                        project_id=project_id,
+                        user_id=new.user_id,
+                        phone_number=new.phone_number.phone_number,
+                        verified=new.phone_number.verified,
+                    )
+                )
+            except IntegrityError as exc:
+                raise errors.DuplicatePhoneNumber("phone_number") from exc
+
+    def resolve_user_id(self, project_id: str, user_id_or_external_id: str) -> str | None:
+        """The user_id of a user named by its id or its external id, within the project."""
+        row = self._c.execute(
+            select(users.c.user_id)
+            .where(
+                users.c.project_id == project_id,
+                or_(users.c.user_id == user_id_or_external_id, users.c.external_id == user_id_or_external_id),
+            )
+            .order_by((users.c.user_id == user_id_or_external_id).desc())
+            .limit(1)
+        ).first()
+        return None if row is None else str(row.user_id)
+
+    def get_user(self, project_id: str, user_id: str, now: datetime) -> User | None:
+        found = self._load_users(project_id, [user_id], now)
+        return found[0] if found else None
+
+    def _load_users(self, project_id: str, user_ids: Sequence[str], now: datetime) -> list[User]:
+        if not user_ids:
+            return []
+        rows = self._c.execute(
+            select(users).where(users.c.project_id == project_id, users.c.user_id.in_(user_ids))
+        ).all()
+        email_rows = self._c.execute(
+            select(emails)
+            .where(emails.c.project_id == project_id, emails.c.user_id.in_(user_ids))
+            .order_by(emails.c.email_id)
+        ).all()
+        phone_rows = self._c.execute(
+            select(phone_numbers)
+            .where(phone_numbers.c.project_id == project_id, phone_numbers.c.user_id.in_(user_ids))
+            .order_by(phone_numbers.c.phone_id)
+        ).all()
+        totp_rows = self._c.execute(
+            select(totps.c.totp_id, totps.c.user_id, totps.c.verified)
+            .where(totps.c.project_id == project_id, totps.c.user_id.in_(user_ids), ~totps.c.deleted)
+            .order_by(totps.c.created_at)
+        ).all()
+        by_user: dict[str, User] = {}
+        for r in rows:
+            locked = r.lock_expires_at is not None and r.lock_expires_at > now
+            by_user[r.user_id] = User(
+                project_id=project_id,
+                user_id=r.user_id,
+                status=r.status,
+                created_at=r.created_at,
+                emails=tuple(
+                    Email(e.email_id, e.email, e.verified) for e in email_rows if e.user_id == r.user_id
+                ),
+                phone_numbers=tuple(
+                    PhoneNumber(p.phone_id, p.phone_number, p.verified)
+                    for p in phone_rows
+                    if p.user_id == r.user_id
+                ),
+                totps=tuple(TotpRef(t.totp_id, t.verified) for t in totp_rows if t.user_id == r.user_id),
+                name=None if r.name is None else Name(**r.name),
+                trusted_metadata=dict(r.trusted_metadata),
+                untrusted_metadata=dict(r.untrusted_metadata),
+                external_id=r.external_id,
+                roles=tuple(r.roles),
+                is_locked=locked,
+                lock_created_at=r.lock_created_at if locked else None,
+                lock_expires_at=r.lock_expires_at if locked else None,
+            )
+        return [by_user[u] for u in user_ids if u in by_user]
+
+    def activate_user(self, project_id: str, user_id: str) -> None:
+        """A pending user becomes active on its first successful authentication."""
+        self._c.execute(
+            update(users)
+            .where(users.c.project_id == project_id, users.c.user_id == user_id, users.c.status == "pending")
+            .values(status="active")
+        )
+
+    def delete_user(self, project_id: str, user_id: str) -> bool:
+        """Delete the user and everything hanging off it (its sessions stop authenticating at once)."""
+        owned_sessions = select(sessions.c.session_id).where(
+            sessions.c.project_id == project_id, sessions.c.user_id == user_id
+        )
+        owned_totps = select(totps.c.totp_id).where(
+            totps.c.project_id == project_id, totps.c.user_id == user_id
+        )
+        self._c.execute(delete(session_factors).where(session_factors.c.session_id.in_(owned_sessions)))
+        self._c.execute(
+            delete(sessions).where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
+        )
+        self._c.execute(delete(recovery_codes).where(recovery_codes.c.totp_id.in_(owned_totps)))
+        self._c.execute(delete(totps).where(totps.c.project_id == project_id, totps.c.user_id == user_id))
+        self._c.execute(delete(emails).where(emails.c.project_id == project_id, emails.c.user_id == user_id))
+        self._c.execute(
+            delete(phone_numbers).where(
+                phone_numbers.c.project_id == project_id, phone_numbers.c.user_id == user_id
+            )
+        )
+        result = self._c.execute(
+            delete(users).where(users.c.project_id == project_id, users.c.user_id == user_id)
+        )
+        return result.rowcount == 1
+
+    def search_users(
+        self,
+        project_id: str,
+        *,
+        operator: str,
+        filters: Sequence[SearchFilter],
+        limit: int,
+        after: tuple[datetime, str] | None,
+        now: datetime,
+    ) -> tuple[list[User], int]:
+        """One page of users ordered by (created_at, user_id), after the keyset ``after``, and the total count."""
+        conditions = [self._filter_condition(f) for f in filters]
+        where = [users.c.project_id == project_id]
+        if conditions:
+            where.append(and_(*conditions) if operator == "AND" else or_(*conditions))
+        total = int(self._c.execute(select(func.count()).select_from(users).where(*where)).scalar_one())
+        page_where = list(where)
+        if after is not None:
+            created_at, user_id = after
+            page_where.append(
+                or_(
+                    users.c.created_at > created_at,
+                    and_(users.c.created_at == created_at, users.c.user_id > user_id),
+                )
+            )
+        ids = [
+            str(r.user_id)
+            for r in self._c.execute(
+                select(users.c.user_id)
+                .where(*page_where)
+                .order_by(users.c.created_at, users.c.user_id)
+                .limit(limit)
+            ).all()
+        ]
+        return self._load_users(project_id, ids, now), total
+
+    def _filter_condition(self, f: SearchFilter) -> Any:
+        def has_email(condition: Any) -> Any:
+            return exists().where(emails.c.user_id == users.c.user_id, condition)
+
+        def has_phone(condition: Any) -> Any:
+            return exists().where(phone_numbers.c.user_id == users.c.user_id, condition)
+
+        values = f.values
+        match f.name:
+            case "user_id":
+                return users.c.user_id.in_(values)
+            case "external_id":
+                return users.c.external_id.in_(values)
+            case "status":
+                return users.c.status.in_(values)
+            case "email_address":
+                return has_email(emails.c.email_key.in_([str(v).lower() for v in values]))
+            case "email_domain":
+                return has_email(
+                    or_(
+                        *(
+                            emails.c.email_key.like("%@" + _escape_like(str(v).lower()), escape="\\")
+                            for v in values
+                        )
+                    )
+                )
+            case "email_address_fuzzy":
+                return has_email(
+                    emails.c.email_key.like(f"%{_escape_like(str(values[0]).lower())}%", escape="\\")
+                )
+            case "email_verified":
+                return has_email(emails.c.verified == bool(values[0]))
+            case "phone_number":
+                return has_phone(phone_numbers.c.phone_number.in_(values))
+            case "phone_number_fuzzy":
+                return has_phone(
+                    phone_numbers.c.phone_number.like(f"%{_escape_like(str(values[0]))}%", escape="\\")
+                )
+            case "phone_verified":
+                return has_phone(phone_numbers.c.verified == bool(values[0]))
+            case "totp_verified":
+                return exists().where(
+                    totps.c.user_id == users.c.user_id, ~totps.c.deleted, totps.c.verified == bool(values[0])
+                )
+            case "created_at_greater_than":
+                return users.c.created_at > values[0]
+            case "created_at_less_than":
+                return users.c.created_at < values[0]
+            case "created_at_between":
+                return and_(users.c.created_at > values[0], users.c.created_at < values[1])
+        raise errors.InvalidSearchQuery("query.operands", f"unsupported filter_name {f.name}")
+
+    # --- failure counting and locks (RFC 4226 §7.3: across sessions and processes) ------------------------
+
+    def record_failure(
+        self, project_id: str, user_id: str, *, now: datetime, threshold: int, lock_ttl: timedelta
+    ) -> FailureOutcome:
+        """Count one failed attempt and lock the user when the count reaches ``threshold``, in one UPDATE.
+
+        The row is only updated while the user is not locked; the counter restarts at zero when a lock is set,
+        so after the lock expires the user again has ``threshold`` attempts.
+        """
+        reaches = users.c.failed_attempts + 1 >= threshold
+        result = self._c.execute(
+            update(users)
+            .where(
+                users.c.project_id == project_id,
+                users.c.user_id == user_id,
+                or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= now),
+            )
+            .values(
+                failed_attempts=case((reaches, 0), else_=users.c.failed_attempts + 1),
+                lock_created_at=case((reaches, now), else_=users.c.lock_created_at),
+                lock_expires_at=case((reaches, now + lock_ttl), else_=users.c.lock_expires_at),
+            )
+            .returning(users.c.lock_expires_at)
+        ).first()
+        if result is None:
+            return "already_locked"
+        return (
+            "locked_now" if result.lock_expires_at is not None and result.lock_expires_at > now else "counted"
+        )
+
+    def reset_failures(self, project_id: str, user_id: str, *, now: datetime) -> bool:
+        """Reset the counter after a success; False (nothing changed) when the user is locked."""
+        result = self._c.execute(
+            update(users)
+            .where(
+                users.c.project_id == project_id,
+                users.c.user_id == user_id,
+                or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= now),
+            )
+            .values(failed_attempts=0, lock_created_at=None, lock_expires_at=None)
+        )
+        return result.rowcount == 1
+
+    # --- TOTPs and recovery codes -------------------------------------------------------------------------
+
+    def live_totp(self, project_id: str, user_id: str) -> TotpRow | None:
+        row = self._c.execute(
+            select(totps).where(
+                totps.c.project_id == project_id, totps.c.user_id == user_id, ~totps.c.deleted
+            )
+        ).first()
+        return None if row is None else _totp_row(row)
+
+    def retire_expired_totp(self, project_id: str, user_id: str, now: datetime) -> None:
+        """An unverified TOTP past its expiry no longer counts as active: mark it deleted."""
+        expired = select(totps.c.totp_id).where(
+            totps.c.project_id == project_id,
+            totps.c.user_id == user_id,
+            ~totps.c.deleted,
+            ~totps.c.verified,
+            totps.c.expires_at <= now,
+        )
+        self._c.execute(delete(recovery_codes).where(recovery_codes.c.totp_id.in_(expired)))
+        self._c.execute(
+            update(totps)
+            .where(
+                totps.c.project_id == project_id,
+                totps.c.user_id == user_id,
+                ~totps.c.deleted,
+                ~totps.c.verified,
+                totps.c.expires_at <= now,
+            )
+            .values(deleted=True)
+        )
+
+    def insert_totp(self, project_id: str, row: TotpRow) -> None:
+        """Raises ``ActiveTotpExists`` when the user already has a live TOTP (partial unique index)."""
+        try:
+            self._c.execute(
+                totps.insert().values(
+                    totp_id=row.totp_id,
+                    project_id=project_id,
+                    user_id=row.user_id,
+                    secret_enc=row.secret_enc,
+                    verified=row.verified,
+                    created_at=row.created_at,
+                    expires_at=row.expires_at,
+                    last_used_step=row.last_used_step,
+                    deleted=False,
+                )
+            )
+        except IntegrityError as exc:
+            raise errors.ActiveTotpExists("user_id") from exc
+
+    def insert_recovery_codes(self, project_id: str, rows: Sequence[RecoveryCodeRow]) -> None:
+        self._c.execute(
+            recovery_codes.insert(),
+            [
+                {
+                    "recovery_code_id": r.recovery_code_id,
+                    "project_id": project_id,
+                    "totp_id": r.totp_id,
+                    "position": i,
+                    "code_enc": r.code_enc,
+                    "code_hash": r.code_hash,
+                    "used_at": None,
+                }
+                for i, r in enumerate(rows)
+            ],
+        )
+
+    def consume_totp_step(self, project_id: str, totp_id: str, step: int) -> bool:
+        """RFC 6238 §5.2 one-time use: record ``step`` only if it is newer than the last used one."""
+        result = self._c.execute(
+            update(totps)
+            .where(
+                totps.c.project_id == project_id,
+                totps.c.totp_id == totp_id,
+                ~totps.c.deleted,
+                or_(totps.c.last_used_step.is_(None), totps.c.last_used_step < step),
+            )
+            .values(last_used_step=step)
+        )
+        return result.rowcount == 1
+
+    def mark_totp_verified(self, project_id: str, totp_id: str) -> None:
+        self._c.execute(
+            update(totps)
+            .where(totps.c.project_id == project_id, totps.c.totp_id == totp_id)
+            .values(verified=True)
+        )
+
+    def delete_totp(self, project_id: str, totp_id: str) -> str | None:
+        """Soft-delete a live TOTP and drop its recovery codes; returns its user's id, or None if not found."""
+        row = self._c.execute(
+            select(totps.c.user_id).where(
+                totps.c.project_id == project_id, totps.c.totp_id == totp_id, ~totps.c.deleted
+            )
+        ).first()
+        if row is None:
+            return None
+        self._c.execute(delete(recovery_codes).where(recovery_codes.c.totp_id == totp_id))
+        self._c.execute(
+            update(totps)
+            .where(totps.c.project_id == project_id, totps.c.totp_id == totp_id)
+            .values(deleted=True)
+        )
+        return str(row.user_id)
+
+    def recovery_codes(self, project_id: str, totp_id: str, *, unused_only: bool) -> list[RecoveryCodeRow]:
+        query = select(recovery_codes).where(
+            recovery_codes.c.project_id == project_id, recovery_codes.c.totp_id == totp_id
+        )
+        if unused_only:
+            query = query.where(recovery_codes.c.used_at.is_(None))
+        return [_recovery_row(r) for r in self._c.execute(query.order_by(recovery_codes.c.position)).all()]
+
+    def find_recovery_code(self, project_id: str, totp_id: str, code_hash: bytes) -> RecoveryCodeRow | None:
+        row = self._c.execute(
+            select(recovery_codes).where(
+                recovery_codes.c.project_id == project_id,
+                recovery_codes.c.totp_id == totp_id,
+                recovery_codes.c.code_hash == code_hash,
+            )
+        ).first()
+        return None if row is None else _recovery_row(row)
+
+    def use_recovery_code(self, project_id: str, recovery_code_id: str, now: datetime) -> bool:
+        """Single use: only the first of any number of concurrent callers changes the row."""
+        result = self._c.execute(
+            update(recovery_codes)
+            .where(
+                recovery_codes.c.project_id == project_id,
+                recovery_codes.c.recovery_code_id == recovery_code_id,
+                recovery_codes.c.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+    # --- sessions -----------------------------------------------------------------------------------------
+
+    def insert_session(self, project_id: str, session: Session, token_hash: bytes) -> None:
+        self._c.execute(
+            sessions.insert().values(
+                session_id=session.session_id,
+                project_id=project_id,
+                user_id=session.user_id,
+                token_hash=token_hash,
+                started_at=session.started_at,
+                last_accessed_at=session.last_accessed_at,
+                expires_at=session.expires_at,
+                revoked_at=None,
+                custom_claims=session.custom_claims,
+                attributes=session.attributes,
+            )
+        )
+
+    def session_by_token_hash(self, project_id: str, token_hash: bytes) -> SessionRow | None:
+        return self._one_session(
+            and_(sessions.c.project_id == project_id, sessions.c.token_hash == token_hash)
+        )
+
+    def session_by_id(self, project_id: str, session_id: str) -> SessionRow | None:
+        return self._one_session(
+            and_(sessions.c.project_id == project_id, sessions.c.session_id == session_id)
+        )
+
+    def _one_session(self, condition: Any) -> SessionRow | None:
+        row = self._c.execute(select(sessions).where(condition)).first()
+        if row is None:
+            return None
+        return SessionRow(self._session(row), bytes(row.token_hash), row.revoked_at)
+
+    def _session(self, row: Any, factors: Sequence[Any] | None = None) -> Session:
+        if factors is None:
+            factors = self._c.execute(
+                select(session_factors)
+                .where(session_factors.c.session_id == row.session_id)
+                .order_by(session_factors.c.created_at, session_factors.c.type)
+            ).all()
+        roles = self._c.execute(select(users.c.roles).where(users.c.user_id == row.user_id)).scalar()
+        return Session(
+            session_id=row.session_id,
+            user_id=row.user_id,
+            started_at=row.started_at,
+            last_accessed_at=row.last_accessed_at,
+            expires_at=row.expires_at,
+            authentication_factors=tuple(_factor(f) for f in factors),
+            roles=tuple(roles or ("stytch_user",)),
+            attributes=dict(row.attributes),
+            custom_claims=dict(row.custom_claims),
+        )
+
+    def update_session(
+        self,
+        project_id: str,
+        session_id: str,
+        *,
+        last_accessed_at: datetime,
+        expires_at: datetime | None = None,
+        custom_claims: dict[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"last_accessed_at": last_accessed_at}
+        if expires_at is not None:
+            values["expires_at"] = expires_at
+        if custom_claims is not None:
+            values["custom_claims"] = custom_claims
+        self._c.execute(
+            update(sessions)
+            .where(sessions.c.project_id == project_id, sessions.c.session_id == session_id)
+            .values(**values)
+        )
+
+    def upsert_factor(self, session_id: str, factor: AuthenticationFactor) -> None:
+        """Add the factor, or refresh ``last_authenticated_at``/``updated_at`` and its id if the session already
+        has a factor of that type and delivery method (stytch-api.md §3.2)."""
+        factor_id = factor.totp_id if factor.totp_id is not None else factor.totp_recovery_code_id
+        stmt = self._insert(session_factors).values(
+            session_id=session_id,
+            type=factor.type,
+            delivery_method=factor.delivery_method,
+            factor_id=factor_id,
+            created_at=factor.created_at,
+            last_authenticated_at=factor.last_authenticated_at,
+            updated_at=factor.updated_at,
+        )
+        stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=["session_id", "type", "delivery_method"],
+            set_={
+                "factor_id": factor_id,
+                "last_authenticated_at": factor.last_authenticated_at,
+                "updated_at": factor.updated_at,
+            },
+        )
+        self._c.execute(stmt)
+
+    def revoke_session(self, project_id: str, session_id: str, now: datetime) -> bool:
+        result = self._c.execute(
+            update(sessions)
+            .where(
+                sessions.c.project_id == project_id,
+                sessions.c.session_id == session_id,
+                sessions.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return result.rowcount == 1
+
+    def active_sessions(self, project_id: str, user_id: str, now: datetime) -> list[Session]:
+        rows = self._c.execute(
+            select(sessions)
+            .where(
+                sessions.c.project_id == project_id,
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+            )
+            .order_by(sessions.c.started_at, sessions.c.session_id)
+        ).all()
+        return [self._session(r) for r in rows]
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _name_json(name: Name) -> dict[str, str]:
+    return {"first_name": name.first_name, "middle_name": name.middle_name, "last_name": name.last_name}
+
+
+def _totp_row(row: Any) -> TotpRow:
+    return TotpRow(
+        totp_id=row.totp_id,
+        user_id=row.user_id,
+        secret_enc=bytes(row.secret_enc),
+        verified=bool(row.verified),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_step=row.last_used_step,
+    )
+
+
+def _recovery_row(row: Any) -> RecoveryCodeRow:
+    return RecoveryCodeRow(
+        recovery_code_id=row.recovery_code_id,
+        totp_id=row.totp_id,
+        code_enc=bytes(row.code_enc),
+        code_hash=bytes(row.code_hash),
+        used_at=row.used_at,
+    )
+
+
+def _factor(row: Any) -> AuthenticationFactor:
+    is_totp = row.type == "totp"
+    return AuthenticationFactor(
+        type=row.type,
+        delivery_method=row.delivery_method,
+        created_at=row.created_at,
+        last_authenticated_at=row.last_authenticated_at,
+        updated_at=row.updated_at,
+        totp_id=row.factor_id if is_totp else None,
+        totp_recovery_code_id=None if is_totp else row.factor_id,
+    )
+
+
+class Store:
+    """A database behind one engine. Thread-safe; share one per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
+        """A transaction; committed when the block ends normally, rolled back on any exception.
+
+        On SQLite a read-write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up front, so
+        concurrent writers queue on ``busy_timeout`` instead of failing on a lock upgrade); ``readonly`` ones use
+        a deferred ``BEGIN`` and, in WAL mode, never block.
+        """
+        with self.engine.connect() as connection:
+            if readonly:
+                connection.execution_options(totpflow_readonly=True)
+            with connection.begin():
+                yield Tx(connection)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

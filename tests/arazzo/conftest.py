@@ -1,0 +1,133 @@
+"""Shared fixtures for the runner's engine and CLI tests: the Tinypets API of arazzo.md §4.2 as one pure
+function, served either through ``httpx.MockTransport`` (in-process) or by a real ``http.server`` on loopback.
+
+Tinypets:
+    POST /login            {username, password} → 200 {token, user} + ``X-Rate-Limit: 100``; 401 otherwise
+    GET  /pets?status=     needs ``Authorization: Bearer tok-123`` → 200 [{id, name, status}]; 401 otherwise
+    GET  /pets/{petId}     1 → 200 {id, name}; anything else → 404
+    GET  /flaky?key=K      503 twice per key, then 200; ``&retryAfter=S`` adds a ``Retry-After: S`` header
+    GET  /slow             the in-process transport raises ``httpx.ReadTimeout``; the HTTP server sleeps
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+
+PASSWORD = "s3cr3t-pw"
+TOKEN = "tok-123"
+PETS = [{"id": 1, "name": "Rex", "status": "available"}, {"id": 2, "name": "Tom", "status": "sold"}]
+
+
+@dataclass
+class PetsApi:
+    """The fake API's state: how often each flaky key was called, and every request seen."""
+
+    flaky: Counter[str] = field(default_factory=Counter)
+    seen: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+
+    def respond(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        self.seen.append(f"{method} {target}")
+        self.bodies.append(body.decode("utf-8", "replace"))
+        url = urlsplit(target)
+        query = dict(parse_qsl(url.query))
+        path = url.path
+        if method == "POST" and path == "/login":
+            data = json.loads(body or b"{}")
+            if data.get("password") != PASSWORD:
+                return 401, {}, {"error": "bad credentials"}
+            return 200, {"X-Rate-Limit": "100"}, {"token": TOKEN, "user": {"name": data.get("username")}}
+        if method == "GET" and path == "/pets":
+            if headers.get("authorization") != f"Bearer {TOKEN}":
+                return 401, {}, {"error": "no token"}
+            status = query.get("status")
+            return 200, {}, [pet for pet in PETS if status in (None, pet["status"])]
+        if method == "GET" and path.startswith("/pets/"):
+            pet = next((p for p in PETS if str(p["id"]) == path.rsplit("/", 1)[1]), None)
+            return (200, {}, pet) if pet else (404, {}, {"error": "no such pet"})
+        if method == "GET" and path == "/flaky":
+            key = query.get("key", "")
+            self.flaky[key] += 1
+            if self.flaky[key] <= 2:
+                extra = {"Retry-After": query["retryAfter"]} if "retryAfter" in query else {}
+                return 503, extra, {"error": "not yet"}
+            return 200, {}, {"ok": True, "calls": self.flaky[key]}
+        return 404, {}, {"error": "route not found"}
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode("ascii")
+        if request.url.path == "/slow":
+            self.seen.append(f"{request.method} {target}")
+            raise httpx.ReadTimeout("timed out", request=request)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        status, extra, data = self.respond(request.method, target, headers, request.read())
+        return httpx.Response(status, headers=extra, json=data)
+
+
+@pytest.fixture
+def pets_api() -> PetsApi:
+    return PetsApi()
+
+
+@pytest.fixture
+def pets_client(pets_api: PetsApi) -> Iterator[httpx.Client]:
+    with httpx.Client(transport=httpx.MockTransport(pets_api.handler)) as client:
+        yield client
+
+
+@pytest.fixture
+def pets_server() -> Iterator[tuple[str, PetsApi]]:
+    """The same API on a real loopback socket: (base URL, state)."""
+    api = PetsApi()
+
+    class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # http.server writes headers and body separately (arazzo.md §4.4)
+        wbufsize = 65536
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.path.startswith("/slow"):
+                api.seen.append(f"{self.command} {self.path}")
+                time.sleep(2)
+                status, extra, data = 200, {}, {"late": True}
+            else:
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                status, extra, data = api.respond(self.command, self.path, headers, body)
+            payload = json.dumps(data).encode()
+            self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _serve
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", api
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,7 @@
+"""Server fixtures for the HTTP tests (defined in ``serverkit``)."""
+
+from __future__ import annotations
+
+from serverkit import backend, backend_server, http
+
+__all__ = ["backend", "backend_server", "http"]

@@ -1,0 +1,182 @@
+"""Bad requests to every route over real HTTP: each gets a 4xx Stytch error body and changes no data.
+
+Cases come from ``data/bad_inputs.yaml``; see its header for the placeholders and sections.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+import yaml
+
+from serverkit import Backend, basic, create_project
+
+DATA = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text(encoding="utf-8"))
+ONE_MIB = 1024 * 1024
+ERROR_KEYS = {"status_code", "request_id", "error_type", "error_message", "error_url"}
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """A user of the test project with a verified TOTP and a live session, plus a second project."""
+
+    values: dict[str, str]
+    other_project: tuple[str, str]
+
+    def fill(self, value: Any) -> Any:
+        if isinstance(value, str):
+            text = re.sub(r"\{b64:((?:[^{}]|\{[a-z_]+\})*)\}", lambda m: b64(self.fill(m.group(1))), value)
+            return re.sub(r"\{([a-z_]+)\}", lambda m: self.values.get(m.group(1), m.group(0)), text)
+        if isinstance(value, dict):
+            return {k: self.fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.fill(v) for v in value]
+        return value
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.fixture(scope="module")
+def enrolled(backend: Backend) -> Iterator[Enrolled]:
+    server = backend.server
+    auth = {"Authorization": basic(server.project_id, server.secret)}
+    with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
+        email = "bad-inputs@example.com"
+        user = client.post("/v1/users", json={"email": email}).json()
+        totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
+        code = pyotp.TOTP(totp["secret"]).now()
+        auth_body = {"user_id": user["user_id"], "totp_code": code, "session_duration_minutes": 60}
+        session = client.post("/v1/totps/authenticate", json=auth_body).json()
+        assert session["session_token"], session
+    other = create_project(backend)
+    yield Enrolled(
+        values={
+            "email": email,
+            "user_id": user["user_id"],
+            "totp_id": totp["totp_id"],
+            "session_id": session["session"]["session_id"],
+            "session_token": session["session_token"],
+            "project_id": server.project_id,
+            "secret": server.secret,
+        },
+        other_project=other,
+    )
+
+
+def snapshot(backend: Backend, enrolled: Enrolled) -> dict[str, Any]:
+    """What a bad request must not change: the user, its TOTPs and its sessions."""
+    server = backend.server
+    auth = {"Authorization": basic(server.project_id, server.secret)}
+    user_id = enrolled.values["user_id"]
+    with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
+        user = client.get(f"/v1/users/{user_id}").json()
+        sessions = client.get("/v1/sessions", params={"user_id": user_id}).json()
+        count = client.post("/v1/users/search", json={}).json()["results_metadata"]["total"]
+    user.pop("request_id")
+    return {
+        "user": user,
+        "sessions": sorted(s["session_id"] for s in sessions["sessions"]),
+        "users": count,
+    }
+
+
+def assert_error(response: httpx.Response, case: dict[str, Any]) -> None:
+    assert response.status_code == case["status"], response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert ERROR_KEYS <= set(body), body
+    assert body["status_code"] == case["status"]
+    assert body["request_id"].startswith("request-id-test-")
+    if "error_type" in case:
+        assert body["error_type"] == case["error_type"], body
+    if "message_contains" in case:
+        assert case["message_contains"] in body["error_message"], body
+
+
+def send(
+    server_url: str,
+    method: str,
+    path: str,
+    *,
+    authorization: str | None,
+    content: bytes | Iterator[bytes] | None = None,
+) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    with httpx.Client(base_url=server_url, timeout=60) as client:
+        return client.request(method, path, headers=headers, content=content)
+
+
+def cases() -> Iterator[Any]:
+    for name, route in DATA["routes"].items():
+        takes_body = route["method"] == "POST"
+        for case in route["body"]:
+            yield pytest.param(route, case, "body", id=f"{name}-{case['id']}")
+        for case in route.get("requests", []):
+            yield pytest.param(route, case, "request", id=f"{name}-{case['id']}")
+        if takes_body:
+            for case in DATA["common_body"]:
+                yield pytest.param(route, case, "body", id=f"{name}-{case['id']}")
+        if route.get("authenticated", True):
+            for case in DATA["auth"]:
+                yield pytest.param(route, case, "auth", id=f"{name}-auth-{case['id']}")
+            if route.get("other_project"):
+                yield pytest.param(route, route["other_project"], "other_project", id=f"{name}-other-project")
+    for case in DATA["other"]:
+        yield pytest.param(case, case, "other", id=f"route-{case['id']}")
+
+
+def body_bytes(case: dict[str, Any], enrolled: Enrolled) -> bytes | Iterator[bytes]:
+    if case.get("oversize"):
+        payload = b'{"user_id": "' + b"a" * (ONE_MIB + 16) + b'"}'
+        if case.get("chunked"):  # no Content-Length: the server must count what arrives
+            return iter([payload[i : i + 65536] for i in range(0, len(payload), 65536)])
+        return payload
+    if "raw_hex" in case:
+        return bytes.fromhex(case["raw_hex"])
+    if "raw" in case:
+        return str(case["raw"]).encode()
+    return yaml_json(enrolled.fill(case["body"]))
+
+
+def yaml_json(value: Any) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize(("route", "case", "kind"), list(cases()))
+def test_bad_input(backend: Backend, enrolled: Enrolled, route: dict[str, Any], case: dict[str, Any], kind: str) -> None:
+    server = backend.server
+    before = snapshot(backend, enrolled)
+    own = basic(server.project_id, server.secret)
+    path = enrolled.fill(case.get("path", route["path"]))
+    valid = yaml_json(enrolled.fill(route["valid"])) if "valid" in route else None
+    if kind == "body":
+        response = send(server.base_url, route["method"], path, authorization=own, content=body_bytes(case, enrolled))
+    elif kind == "request":
+        response = send(server.base_url, route["method"], path, authorization=own)
+    elif kind == "auth":
+        authorization = None if case["authorization"] is None else enrolled.fill(case["authorization"])
+        response = send(server.base_url, route["method"], path, authorization=authorization, content=valid)
+    elif kind == "other_project":
+        response = send(server.base_url, route["method"], path, authorization=basic(*enrolled.other_project), content=valid)
+        if case.get("no_results"):
+            assert response.status_code == 200
+            assert response.json()["results"] == []
+    else:
+        response = send(server.base_url, case["method"], path, authorization=own, content=b"{}")
+    if case["status"] >= 400:
+        assert_error(response, case)
+    assert snapshot(backend, enrolled) == before
