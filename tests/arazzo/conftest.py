@@ -7,6 +7,8 @@ Tinypets:
     GET  /pets/{petId}     1 → 200 {id, name}; anything else → 404
     GET  /flaky?key=K      503 twice per key, then 200; ``&retryAfter=S`` adds a ``Retry-After: S`` header
     GET  /slow             the in-process transport raises ``httpx.ReadTimeout``; the HTTP server sleeps
+    POST /totp             200 {secret, uri}: a TOTP registration (base32 secret, otpauth URI)
+    POST /totp/verify      {code} → 200 when it is the secret's current RFC 6238 code (±1 step), else 401
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pyotp
 import pytest
 
 PASSWORD = "s3cr3t-pw"
 TOKEN = "tok-123"
+TOTP_SECRET = "JBSWY3DPEHPK3PXP"
 PETS = [{"id": 1, "name": "Rex", "status": "available"}, {"id": 2, "name": "Tom", "status": "sold"}]
 
 
@@ -65,6 +69,13 @@ class PetsApi:
                 extra = {"Retry-After": query["retryAfter"]} if "retryAfter" in query else {}
                 return 503, extra, {"error": "not yet"}
             return 200, {}, {"ok": True, "calls": self.flaky[key]}
+        if method == "POST" and path == "/totp":
+            uri = f"otpauth://totp/Tinypets:alice?secret={TOTP_SECRET}&issuer=Tinypets"
+            return 200, {}, {"secret": TOTP_SECRET, "uri": uri}
+        if method == "POST" and path == "/totp/verify":
+            code = str(json.loads(body or b"{}").get("code", ""))
+            ok = pyotp.TOTP(TOTP_SECRET).verify(code, valid_window=1)
+            return (200, {}, {"verified": True}) if ok else (401, {}, {"error": "wrong code"})
         return 404, {}, {"error": "route not found"}
 
     def handler(self, request: httpx.Request) -> httpx.Response:

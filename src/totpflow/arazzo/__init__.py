@@ -79,3 +79,8 @@ engine::
     Runner(document, sources, *, client: httpx.Client, options: RunOptions).run(workflow_id=None, inputs=…)
         -> RunResult
 """
+
+from totpflow.arazzo.api import Loaded, load
+from totpflow.arazzo.engine import PromptRequest, RunOptions, Runner
+
+__all__ = ["Loaded", "PromptRequest", "RunOptions", "Runner", "load"]

@@ -14,10 +14,8 @@ Example::
     result.ok, result.workflows[0].outputs
 
 ``load`` does all parsing and checking (JSON Schema, semantic checks, source descriptions, operations
-resolve);
-``Loaded.run`` only executes. Compiled expressions and resolved steps are cached on the ``Loaded`` object, so
-a
-second run parses nothing. For tests, inject the HTTP layer:
+resolve); ``Loaded.run`` only executes. Compiled expressions and resolved steps are cached on the ``Loaded``
+object, so a second run parses nothing. For tests, inject the HTTP layer:
 ``loaded.run(client=httpx.Client(transport=httpx.MockTransport(handler)))``.
 """
 
@@ -62,8 +60,8 @@ class Loaded:
         client: httpx.Client | None = None,
     ) -> RunResult:
         """Run one workflow (with its dependencies) or, when ``workflow_id`` is None, every workflow in
-        document
-        order. InputError when required inputs are missing (before any request); UsageError for an unknown
+        document order. InputError when required inputs are missing (before any request); UsageError for an
+        unknown
         workflow or a malformed computation. A workflow failure is reported in the result, never raised."""
         import httpx
 

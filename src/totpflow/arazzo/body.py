@@ -39,7 +39,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 from xml.etree import ElementTree
 
-from totpflow.arazzo.errors import ExecutionError
+from totpflow.arazzo.errors import EvaluationError, ExecutionError
+from totpflow.arazzo.expressions import pointer
 
 DEFAULT_CONTENT_TYPE = "application/json"
 
@@ -102,60 +103,25 @@ def apply_replacements(
             raise ExecutionError("payload replacement: the JSON payload text does not parse") from exc
     result = payload
     for target, value in replacements:
-        result = pointer_replace(result, target, value)
+        result = _pointer_replace(result, target, value)
     return result
 
 
-def _pointer_tokens(pointer: str) -> list[str]:
-    if pointer == "":
-        return []
-    if not pointer.startswith("/"):
-        raise ExecutionError(f"payload replacement: target {pointer!r} is not a JSON Pointer (RFC 6901)")
-    return [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
-
-
-def pointer_replace(document: Any, pointer: str, value: Any) -> Any:
-    """A copy of ``document`` with the location ``pointer`` set to ``value`` (RFC 6901 §4 evaluation; the last
-    token may name a new object member, or ``-`` / the array length to append, as in RFC 6902 ``add``)."""
-    tokens = _pointer_tokens(pointer)
-    if not tokens:
-        return value
-    return _set(document, tokens, value, pointer)
-
-
-def _set(node: Any, tokens: list[str], value: Any, pointer: str) -> Any:
-    token, rest = tokens[0], tokens[1:]
-    if isinstance(node, Mapping):
-        copy = dict(node)
-        if rest:
-            if token not in copy:
-                raise ExecutionError(f"payload replacement: {pointer!r} does not exist in the payload")
-            copy[token] = _set(copy[token], rest, value, pointer)
-        else:
-            copy[token] = value
-        return copy
-    if isinstance(node, list):
-        items = list(node)
-        if token == "-" and not rest:
-            items.append(value)
-            return items
-        if not token.isdigit() or (token != "0" and token.startswith("0")):
-            raise ExecutionError(f"payload replacement: {pointer!r}: {token!r} is not an array index")
-        index = int(token)
-        if index == len(items) and not rest:
-            items.append(value)
-            return items
-        if index >= len(items):
-            raise ExecutionError(f"payload replacement: {pointer!r}: index {index} is out of range")
-        items[index] = _set(items[index], rest, value, pointer) if rest else value
-        return items
-    raise ExecutionError(f"payload replacement: {pointer!r} does not exist in the payload")
+def _pointer_replace(document: Any, target: str, value: Any) -> Any:
+    """RFC 6901 replacement; a missing last member is added and ``-`` appends (``pointer.replace``)."""
+    try:
+        return pointer.replace(document, target, value)
+    except EvaluationError as exc:
+        raise ExecutionError(f"payload replacement: target {target!r}: {exc.message}") from exc
 
 
 def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
     pairs = parse_qsl(payload, keep_blank_values=True)
     for target, value in replacements:
-        name = _pointer_tokens(target)[0] if target.startswith("/") else target
+        tokens = pointer.split(target) if target.startswith("/") else (target,)
+        if len(tokens) != 1:
+            raise ExecutionError(f"payload replacement: form field target {target!r} must name one field")
+        name = tokens[0]
         text = _form_scalar(value)
         if any(key == name for key, _ in pairs):
             pairs = [(key, text if key == name else item) for key, item in pairs]
@@ -166,6 +132,7 @@ def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]]) 
 
 def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
     import elementpath  # XPath 1.0–3.1 over ElementTree; imported only when an XML body needs it
+    from elementpath.xpath31 import XPath31Parser
 
     declaration = payload.lstrip().startswith("<?xml")
     try:
@@ -175,10 +142,12 @@ def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
     for target, value in replacements:
         text = value if isinstance(value, str) else _form_scalar(value)
         try:
-            selected = elementpath.select(root, target)
+            # ``select`` on the parsed token yields nodes (element and attribute nodes), where the top-level
+            # ``elementpath.select`` would give an attribute's string value, which cannot be written back.
+            token = XPath31Parser().parse(target)
+            nodes = list(token.select(elementpath.XPathContext(root)))
         except elementpath.ElementPathError as exc:
             raise ExecutionError(f"payload replacement: XPath {target!r} is not valid ({exc})") from exc
-        nodes = selected if isinstance(selected, list) else [selected]
         if not nodes:
             raise ExecutionError(f"payload replacement: XPath {target!r} selects nothing in the payload")
         for node in nodes:
@@ -188,16 +157,17 @@ def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
 
 
 def _set_xml_node(root: ElementTree.Element, node: Any, text: str, target: str) -> None:
-    if isinstance(node, ElementTree.Element):
-        node.text = text
+    element = getattr(node, "elem", None)  # an element node wraps the ElementTree element it selected
+    if isinstance(element, ElementTree.Element):
+        element.text = text
         return
-    # An attribute node: elementpath returns an AttributeNode (name, value, parent) for ``@name`` steps.
+    # An attribute node: ``name`` plus its parent element node.
     name = getattr(node, "name", None)
-    parent = getattr(node, "parent", None)
-    element = getattr(parent, "elem", None) if parent is not None else None
-    if isinstance(name, str) and isinstance(element, ElementTree.Element):
-        element.set(name, text)
-        return
+    parent = getattr(getattr(node, "parent", None), "elem", None)
+    if getattr(node, "node_kind", None) == "attribute" and isinstance(name, str):
+        if isinstance(parent, ElementTree.Element):
+            parent.set(name, text)
+            return
     raise ExecutionError(f"payload replacement: XPath {target!r} must select elements or attributes")
 
 

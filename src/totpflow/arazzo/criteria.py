@@ -6,16 +6,19 @@ Types and what passes (pass/fail rules from 1.1.0 §"Condition Evaluation", whic
 * ``regex``: the ECMA-262 pattern (``expressions.ecma_regex``) is searched in the context value, made text as
   embedded expressions are (``200`` → ``"200"``, objects → JSON).
 * ``jsonpath``: RFC 9535 (``jsonpath-rfc9535``); passes when the nodelist is non-empty. A text context is
-  parsed as JSON. ``version: draft-goessner-dispatch-jsonpath-00`` is evaluated by the same RFC 9535 engine
-  (RFC 9535 standardises Goessner's syntax; script expressions ``(…)`` are not supported) and the result says so.
+  parsed as JSON. ``version: draft-goessner-dispatch-jsonpath-00`` is evaluated by the same RFC 9535
+  engine (RFC 9535 standardises Goessner's syntax; script expressions ``(…)`` are not supported) and the
+  result says so.
 
   *Root filters on an object context.* The spec's own example, ``$[?count(@.pets) > 0]`` with
   ``context: $response.body``, only selects something if the body object is treated as the single element of
   an array; plain RFC 9535 applies the filter to the object's member values. Decision: evaluate plain RFC 9535
-  first; when the query starts with a filter selector, the context is an object and nothing was selected,
-  evaluate again with the context wrapped in an array, and pass with a message saying the wrapped form
-  matched. Beware that under RFC 9535 ``@.x != null`` is true when ``x`` is absent (Nothing ≠ null), in either
-  form; test existence with ``$[?@.x]``.
+  first; when the query's first segment has a filter, index or slice selector (``$[?…]``, ``$[0]``), the
+  context is an object and nothing was selected, evaluate again with the context wrapped in an array (as
+  Redocly always does), and pass with a message saying the wrapped form matched. So ``$.token``,
+  ``$[?@.token]`` and ``$[0].token`` all pass against ``{"token": …}``. Beware that under RFC 9535
+  ``@.x != null`` is true when ``x`` is absent (Nothing ≠ null), in either form; test existence with
+  ``$[?@.x]``.
 * ``xpath``: XPath 3.1 by default; ``version`` ``xpath-10`` / ``xpath-20`` / ``xpath-30`` / ``xpath-31``
   selects the ``elementpath`` parser. The context must be XML text; a DOCTYPE is refused so no entity can be
   expanded. The result is the expression's boolean value per that version (``boolean(…)``: XPath 1.0 §4.2,
@@ -41,9 +44,9 @@ from typing import TYPE_CHECKING, Any
 from totpflow.arazzo.errors import ConditionError, EvaluationError, ExpressionError
 from totpflow.arazzo.expressions import Expression, Template, parse, parse_condition, parse_template
 from totpflow.arazzo.expressions.conditions import Condition, show
+from totpflow.arazzo.expressions.context import EvaluationContext
 from totpflow.arazzo.expressions.ecma_regex import RegexSyntaxError, compile_ecma
 from totpflow.arazzo.expressions.template import has_template, stringify
-from totpflow.arazzo.expressions.context import EvaluationContext
 from totpflow.arazzo.results import CheckResult
 
 if TYPE_CHECKING:  # the document package loads YAML and JSON Schema; criteria only read the record
@@ -185,7 +188,9 @@ def _check_jsonpath(
     query: Any, context: str, value: Any, version: str | None, mask: Mask | None
 ) -> tuple[bool, str | None]:
     import jsonpath_rfc9535
-    from jsonpath_rfc9535.selectors import FilterSelector
+    from jsonpath_rfc9535.selectors import FilterSelector, IndexSelector, SliceSelector
+
+    array_selectors = (FilterSelector, IndexSelector, SliceSelector)
 
     note = f" ({GOESSNER} evaluated with RFC 9535 semantics)" if version == GOESSNER else ""
     if isinstance(value, str | bytes):
@@ -198,8 +203,8 @@ def _check_jsonpath(
         if nodes:
             return True, note.strip(" ()") or None
         segments = query.segments
-        root_filter = bool(segments) and any(isinstance(s, FilterSelector) for s in segments[0].selectors)
-        if root_filter and isinstance(value, dict) and query.find([value]):
+        wrappable = bool(segments) and any(isinstance(s, array_selectors) for s in segments[0].selectors)
+        if wrappable and isinstance(value, dict) and query.find([value]):
             return True, f"matched with the context wrapped in an array ([{context}]){note}"
     except jsonpath_rfc9535.JSONPathError as exc:
         return False, f"JSONPath evaluation failed: {_masked(str(exc.args[0]), mask)}{note}"

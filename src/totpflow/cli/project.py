@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def fail(message: str) -> int:
-    print(f"totpflow project: {message}", file=sys.stderr)
+    sys.stderr.write(f"totpflow project: {message}\n")
     return 2
 
 
@@ -49,5 +49,6 @@ def create_project(args: argparse.Namespace) -> int:
         return fail(f"{exc.field} is invalid")
     finally:
         deps.store.dispose()
-    print(json.dumps({"project_id": project.project_id, "secret": secret, "name": project.name}))
+    created = {"project_id": project.project_id, "secret": secret, "name": project.name}
+    sys.stdout.write(json.dumps(created) + "\n")
     return 0

@@ -1,10 +1,10 @@
 """``totpflow serve``: run the Stytch-compatible server (``totpflow.server``) under uvicorn.
 
 At start it prints where the database is (never a password or key). With ``TOTPFLOW_PROJECT_ID`` and
-``TOTPFLOW_PROJECT_SECRET`` set it makes sure that project exists with that secret (idempotent); otherwise, when
-the database has no project at all, it creates one and prints its id and secret, once. ``--print-openapi``
-writes the server's OpenAPI document as YAML and exits (this is how ``openapi/stytch-consumer-openapi.yml`` is
-regenerated).
+``TOTPFLOW_PROJECT_SECRET`` set it makes sure that project exists with that secret (idempotent); otherwise,
+when the database has no project at all, it creates one and prints its id and secret, once.
+``--print-openapi`` writes the server's OpenAPI document as YAML and exits (this is how
+``openapi/stytch-consumer-openapi.yml`` is regenerated).
 """
 
 from __future__ import annotations
@@ -41,8 +41,14 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def say(line: str) -> None:
+    """One line on stdout, flushed at once (the output is often a log file read while the server runs)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def fail(message: str) -> int:
-    print(f"totpflow serve: {message}", file=sys.stderr)
+    sys.stderr.write(f"totpflow serve: {message}\n")
     return 2
 
 
@@ -86,21 +92,21 @@ def run(args: argparse.Namespace) -> int:
         deps = build_deps(settings)
     except Exception as exc:  # a driver's message can quote the URL; name the class only
         return fail(f"cannot open the database {display_url(settings.database_url)}: {type(exc).__name__}")
-    print(f"totpflow serve: database {display_url(settings.database_url)}", flush=True)
+    say(f"totpflow serve: database {display_url(settings.database_url)}")
     try:
         if project_id and secret:
             services.ensure_project(deps, project_id=project_id, secret=secret)
         elif not services.any_project_exists(deps):
             project, new_secret = services.create_project(deps)
-            print(f"created project {project.project_id}", flush=True)
-            print(f"project secret (shown only now): {new_secret}", flush=True)
+            say(f"created project {project.project_id}")
+            say(f"project secret (shown only now): {new_secret}")
     except errors.InvalidArgument as exc:
         deps.store.dispose()
         return fail(f"{PROJECT_ID_ENV}/{PROJECT_SECRET_ENV}: {exc.field} is invalid")
 
     import uvicorn
 
-    print(f"totpflow serve: listening on http://{settings.host}:{settings.port}", flush=True)
+    say(f"totpflow serve: listening on http://{settings.host}:{settings.port}")
     if settings.workers == 1:
         uvicorn.run(create_app(settings, deps), host=settings.host, port=settings.port, access_log=False)
         return 0

@@ -1,8 +1,8 @@
 """``totpflow validate DOC [--json]``: check an Arazzo document and its source descriptions.
 
 Prints every problem as ``<location>: <message>`` (JSON Pointer into the document), then the warnings; with
-``--json`` one object ``{"valid", "document", "problems": [{"location", "message"}], "warnings"}``. Exit code 0
-when the document is valid (warnings allowed), 2 when it is invalid or cannot be read.
+``--json`` one object ``{"valid", "document", "problems": [{"location", "message"}], "warnings"}``. Exit code
+0 when the document is valid (warnings allowed), 2 when it is invalid or cannot be read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="check an Arazzo document: schema, ids, expressions, and that every operation resolves",
-        description="Validate an Arazzo 1.0.x document and resolve its operations in its source descriptions.",
+        description="Validate an Arazzo 1.0.x document and resolve its operations in its sources.",
     )
     parser.add_argument("document", metavar="DOC", help="path or http(s) URL of the Arazzo document")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -33,17 +33,14 @@ def run(args: argparse.Namespace) -> int:
             "problems": [{"location": location, "message": message} for location, message in problems],
             "warnings": warnings,
         }
-        print(json.dumps(result, indent=2))
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
-        for location, message in problems:
-            print(f"{location or '/'}: {message}")
-        for warning in warnings:
-            print(f"warning: {warning}")
-        if problems:
-            count = len(problems)
-            print(f"{args.document}: invalid, {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
-        else:
-            print(f"{args.document}: valid ({summary})", file=sys.stderr)
+        lines = [f"{location or '/'}: {message}" for location, message in problems]
+        lines += [f"warning: {warning}" for warning in warnings]
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        count = len(problems)
+        verdict = f"invalid, {count} problem{'s' if count != 1 else ''}" if problems else f"valid ({summary})"
+        sys.stderr.write(f"{args.document}: {verdict}\n")
     return 2 if problems else 0
 
 

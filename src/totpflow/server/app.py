@@ -1,7 +1,8 @@
 """The ASGI application: the one place that wires the web framework, the store, the keys and the error table.
 
-``create_app(settings)`` builds a Starlette app over a fresh ``services.Deps``; ``create_app_from_env()`` is the
-factory uvicorn calls in each worker process (``--workers N``), reading the same settings from the environment.
+``create_app(settings)`` builds a Starlette app over a fresh ``services.Deps``; ``create_app_from_env()`` is
+the factory uvicorn calls in each worker process (``--workers N``), reading the same settings from the
+environment.
 """
 
 from __future__ import annotations
@@ -55,5 +56,5 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
 
 
 def create_app_from_env() -> Starlette:
-    """Factory for ``uvicorn --factory totpflow.server.app:create_app_from_env`` (settings from the environment)."""
+    """For ``uvicorn --factory totpflow.server.app:create_app_from_env``; settings from the environment."""
     return create_app(Settings.from_env())

@@ -2,9 +2,9 @@
 
 Operation ids are Stytch's (``api_user_v1_Create``, …) so Arazzo workflows written against Stytch's published
 description (stytch-api.md §8) find their operations here. Every operation but JWKS requires HTTP Basic
-(``components.securitySchemes.basicAuth``); every operation documents the Stytch error body for the statuses the
-HTTP edge produces. The repository ships this document as ``openapi/stytch-consumer-openapi.yml``; regenerate
-it with ``totpflow serve --print-openapi > openapi/stytch-consumer-openapi.yml``.
+(``components.securitySchemes.basicAuth``); every operation documents the Stytch error body for the statuses
+the HTTP edge produces. The repository ships this document as ``openapi/stytch-consumer-openapi.yml``;
+regenerate it with ``totpflow serve --print-openapi > openapi/stytch-consumer-openapi.yml``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": "Stytch Consumer API (totpflow)",
             "version": __version__,
-            "description": "Users, TOTP, recovery codes, sessions and JWKS, compatible with Stytch's consumer API.",
+            "description": "Users, TOTP, recovery codes, sessions and JWKS, as in Stytch's consumer API.",
         },
         "servers": [{"url": "http://127.0.0.1:8000"}],
         "paths": paths,
@@ -84,7 +84,9 @@ def document_json() -> bytes:
 
 
 def document_yaml() -> str:
-    """The document as YAML, in the key order of :func:`build_document`."""
+    """The document as YAML, in the key order of :func:`build_document`, without YAML anchors (the JSON round
+    trip gives every shared sub-object its own copy)."""
     import yaml
 
-    return str(yaml.safe_dump(build_document(), sort_keys=False, allow_unicode=True, width=110))
+    plain = json.loads(document_json())
+    return str(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, width=110))

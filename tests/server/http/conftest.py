@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from serverkit import backend, backend_server, http
+from serverkit import backend, backend_server, http, sqlite_server
 
-__all__ = ["backend", "backend_server", "http"]
+__all__ = ["backend", "backend_server", "http", "sqlite_server"]

@@ -2,8 +2,8 @@
 PostgreSQL. Shared by ``tests/server/http`` and ``tests/server/sdk`` (their conftest files import it).
 
 ``backend_server`` is parametrised over both backends; the PostgreSQL run needs ``TOTPFLOW_TEST_DATABASE_URL``
-and gets a schema of its own (selected through libpq's ``options=-csearch_path=…``) that is dropped afterwards,
-so parallel runs never see each other's tables.
+and gets a schema of its own (selected through libpq's ``options=-csearch_path=…``) that is dropped
+afterwards, so parallel runs never see each other's tables.
 """
 
 from __future__ import annotations
@@ -92,12 +92,20 @@ def backend_server(backend: Backend) -> StytchServer:
 def create_project(backend: Backend) -> tuple[str, str]:
     """A second project in the same database, made with ``totpflow project create``."""
     out = subprocess.run(
-        [sys.executable, "-m", "totpflow", "project", "create", "--database-url", backend.server.database_url],
+        [
+            sys.executable,
+            "-m",
+            "totpflow",
+            "project",
+            "create",
+            "--database-url",
+            backend.server.database_url,
+        ],
         env={**os.environ, **backend.env},
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert out.returncode == 0, out.stderr
     created = json.loads(out.stdout)
     return created["project_id"], created["secret"]
 
@@ -115,3 +123,10 @@ def http(backend_server: StytchServer) -> Iterator[httpx.Client]:
         timeout=30,
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StytchServer]:
+    """A SQLite-backed server, for tests that need a server but not every backend."""
+    with start("sqlite", tmp_path_factory.mktemp("sqlite")) as running:
+        yield running.server

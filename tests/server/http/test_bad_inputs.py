@@ -16,7 +16,6 @@ import httpx
 import pyotp
 import pytest
 import yaml
-
 from serverkit import Backend, basic, create_project
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text(encoding="utf-8"))
@@ -157,21 +156,31 @@ def yaml_json(value: Any) -> bytes:
 
 
 @pytest.mark.parametrize(("route", "case", "kind"), list(cases()))
-def test_bad_input(backend: Backend, enrolled: Enrolled, route: dict[str, Any], case: dict[str, Any], kind: str) -> None:
+def test_bad_input(
+    backend: Backend, enrolled: Enrolled, route: dict[str, Any], case: dict[str, Any], kind: str
+) -> None:
     server = backend.server
     before = snapshot(backend, enrolled)
     own = basic(server.project_id, server.secret)
     path = enrolled.fill(case.get("path", route["path"]))
     valid = yaml_json(enrolled.fill(route["valid"])) if "valid" in route else None
     if kind == "body":
-        response = send(server.base_url, route["method"], path, authorization=own, content=body_bytes(case, enrolled))
+        response = send(
+            server.base_url, route["method"], path, authorization=own, content=body_bytes(case, enrolled)
+        )
     elif kind == "request":
         response = send(server.base_url, route["method"], path, authorization=own)
     elif kind == "auth":
         authorization = None if case["authorization"] is None else enrolled.fill(case["authorization"])
         response = send(server.base_url, route["method"], path, authorization=authorization, content=valid)
     elif kind == "other_project":
-        response = send(server.base_url, route["method"], path, authorization=basic(*enrolled.other_project), content=valid)
+        response = send(
+            server.base_url,
+            route["method"],
+            path,
+            authorization=basic(*enrolled.other_project),
+            content=valid,
+        )
         if case.get("no_results"):
             assert response.status_code == 200
             assert response.json()["results"] == []

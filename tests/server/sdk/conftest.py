@@ -7,6 +7,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "http"))
 
-from serverkit import backend, backend_server  # noqa: E402
+from serverkit import backend, backend_server
 
 __all__ = ["backend", "backend_server"]

@@ -200,7 +200,9 @@ def test_other_project_sees_nothing(client: stytch.Client, backend: Backend) -> 
 
 def test_wrong_secret_is_401(backend: Backend) -> None:
     wrong = stytch.Client(
-        project_id=backend.server.project_id, secret="secret-test-wrong", environment=backend.server.base_url + "/"
+        project_id=backend.server.project_id,
+        secret="secret-test-wrong",
+        environment=backend.server.base_url + "/",
     )
     with pytest.raises(StytchError) as exc:
         wrong.users.search()

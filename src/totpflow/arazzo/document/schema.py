@@ -54,7 +54,7 @@ def schema_problems(data: Any) -> list[DocumentError]:
             any(key[0].startswith(f"{location}/{pointer([name])[1:]}") for key in problems) for name in names
         ):
             problems.setdefault((location, message), DocumentError(location, message))
-    return sorted(problems.values(), key=lambda problem: _sort_key(problem.location))
+    return sorted(problems.values(), key=lambda problem: location_key(problem.location))
 
 
 def pointer(path: Any) -> str:
@@ -62,7 +62,8 @@ def pointer(path: Any) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
-def _sort_key(location: str) -> list[tuple[int, str]]:
+def location_key(location: str) -> list[tuple[int, str]]:
+    """Sort key putting JSON Pointers in document order (array indexes numerically)."""
     return [(0, f"{int(part):09d}") if part.isdigit() else (1, part) for part in location.split("/")]
 
 
@@ -93,6 +94,8 @@ def _branch_rank(errors: list[ValidationError]) -> tuple[int, int]:
 def _describe(error: ValidationError) -> str:
     validator = error.validator
     expected: Any = error.validator_value
+    if validator == "required" and expected == ["context"] and "then" in error.schema_path:
+        return "'context' is required when 'type' is given"
     if validator == "required":
         instance: Any = error.instance if isinstance(error.instance, dict) else {}
         missing = [name for name in expected if name not in instance]
@@ -110,12 +113,6 @@ def _describe(error: ValidationError) -> str:
         return error.message.replace("Unevaluated properties are not allowed", "unknown field(s)")
     if validator == "uniqueItems":
         return "the list contains duplicate items"
-    if validator == "dependentRequired":  # e.g. a criterion's `type` requires its `context`
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        for trigger, needed in expected.items():
-            missing = [name for name in needed if trigger in instance and name not in instance]
-            if missing:
-                return f"{', '.join(map(repr, missing))} is required when {trigger!r} is given"
     if validator == "const":
         return f"must be {expected!r}"
     if validator == "enum":

@@ -35,7 +35,7 @@ from totpflow.arazzo.document.references import (
     component_reference,
     source_qualified,
 )
-from totpflow.arazzo.document.schema import pointer
+from totpflow.arazzo.document.schema import location_key, pointer
 from totpflow.arazzo.errors import DocumentError, ExpressionError
 
 _OPERATION_PATH_PREFIX = "{$sourceDescriptions."
@@ -62,6 +62,7 @@ def check_semantics(doc: ArazzoDocument) -> Findings:
     """Every document-local problem of ``doc`` (which passed the JSON Schema check)."""
     checker = _Checker(doc)
     checker.run()
+    checker.findings.problems.sort(key=lambda problem: location_key(problem.location))
     return checker.findings
 
 

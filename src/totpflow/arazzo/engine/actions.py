@@ -1,13 +1,11 @@
 """Success and failure actions: which list applies to a step, which action is taken, how long a retry waits.
 
 Arazzo 1.0.1 "Workflow Object": workflow-level ``successActions``/``failureActions`` apply to every step, and
-a
-step "can override but never remove" them. The engine therefore MERGES: the step's own actions first, then the
-workflow's actions whose ``name`` no step action uses (a step action with the same name overrides it). Redocly
-``respect`` instead lets a step list replace the workflow list wholesale. The first action, in that order,
-whose
-criteria all pass is taken ("Step Object": "If multiple … actions have the same criteria, the first … shall be
-executed"); an action without criteria always matches.
+a step "can override but never remove" them. The engine therefore MERGES: the step's own actions first, then
+the workflow's actions whose ``name`` no step action uses (a step action with the same name overrides it).
+Redocly ``respect`` instead lets a step list replace the workflow list wholesale. The first action, in that
+order, whose criteria all pass is taken ("Step Object": "If multiple … actions have the same criteria, the
+first … shall be executed"); an action without criteria always matches.
 """
 
 from __future__ import annotations

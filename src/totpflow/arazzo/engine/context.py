@@ -3,10 +3,8 @@
 One ``Frame`` per running workflow holds its inputs, the outputs of its steps so far and its own outputs; one
 ``StepContext`` per step attempt adds the request and response of that attempt (Arazzo 1.0.1 "Runtime
 Expressions": ``$url``, ``$method``, ``$statusCode``, ``$request.*``, ``$response.*``). For a ``workflowId``
-step
-``$outputs.x`` reads the called workflow's outputs (§1.4 item 6 of the reference: the step's criteria and
-outputs
-are evaluated against the child's results).
+step ``$outputs.x`` reads the called workflow's outputs (§1.4 item 6 of the reference: the step's criteria and
+outputs are evaluated against the child's results).
 """
 
 from __future__ import annotations

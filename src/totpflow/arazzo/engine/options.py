@@ -1,8 +1,7 @@
 """Run options: the knobs and injected seams (clock, sleep, prompt) of one ``Runner``.
 
 Every seam is an argument, never a global: tests pass a fake ``sleep`` so retries do not wait, and the CLI
-passes
-a ``prompt`` only when stdin is a terminal.
+passes a ``prompt`` only when stdin is a terminal.
 """
 
 from __future__ import annotations

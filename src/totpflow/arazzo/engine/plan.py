@@ -1,11 +1,9 @@
 """Compile-once caches shared by every run of a loaded document.
 
 Runtime expressions, payloads and criteria are compiled the first time a step needs them and kept for the life
-of
-the document (style habit 6, "parse once, evaluate many"), so a second run of the same ``Loaded`` document
-parses
-nothing. Model objects hold dicts and are therefore not hashable; they are keyed by identity, with a reference
-kept so the identity stays valid.
+of the document (style habit 6, "parse once, evaluate many"), so a second run of the same ``Loaded`` document
+parses nothing. Model objects hold dicts and are therefore not hashable; they are keyed by identity, with a
+reference kept so the identity stays valid.
 """
 
 from __future__ import annotations
@@ -95,8 +93,7 @@ class StepPlan:
 
 def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tuple[Parameter, ...]:
     """Workflow-level parameters merged with the step's (Arazzo 1.0.1 "Step Object" ``parameters``: identity
-    is
-    (name, in); the step's parameter wins). Header names compare case-insensitively (RFC 9110 §5.1). For a
+    is (name, in); the step's parameter wins). Header names compare case-insensitively (RFC 9110 §5.1). For a
     ``workflowId`` step only parameters without ``in`` apply; they become the called workflow's inputs."""
 
     def identity(parameter: Parameter) -> tuple[str, str | None]:

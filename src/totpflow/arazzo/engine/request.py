@@ -4,12 +4,11 @@ Request shaping follows the Arazzo 1.0.1 "Step Object" and "Request Body Object"
 expressions, ``{$…}`` templates or literals) are serialised per the OpenAPI parameter's ``style``/``explode``
 (``params``), credentials come from the operation's security requirements (``security``; an explicit
 ``Authorization`` header parameter wins), and the payload is evaluated, has its ``replacements`` applied and
-is
-encoded for its content type (``body``; the operation's first media type when ``contentType`` is absent).
+is encoded for its content type (``body``; the operation's first media type when ``contentType`` is absent).
 
 Responses are parsed as JSON when the content type is ``application/json`` or any ``+json`` type (RFC 6839
-§3.1),
-else kept as text; an empty body is ``None``. Every recorded header and body passes through the ``Masker``.
+§3.1), else kept as text; an empty body is ``None``. Every recorded header and body passes through the
+``Masker``.
 """
 
 from __future__ import annotations
@@ -103,7 +102,9 @@ def prepare(
 ) -> Prepared:
     """Evaluate the step's parameters and body against ``ctx`` and build the httpx request (EvaluationError,
     ExecutionError when a value cannot be produced)."""
-    by_identity: dict[tuple[str, str | None], Any] = {(p.name.lower() if p.in_ == "header" else p.name, p.in_): p for p in operation.parameters}
+    by_identity: dict[tuple[str, str | None], Any] = {
+        (p.name.lower() if p.in_ == "header" else p.name, p.in_): p for p in operation.parameters
+    }
     items = []
     for parameter in parameters:
         value = plan.value(parameter, parameter.value).evaluate(ctx)

@@ -7,21 +7,16 @@ Semantics, each decided once and listed with its test in ``docs/conformance.md``
   pass; none given = pass) → the first matching success or failure action (``actions``) → outputs.
 - No matching success action: the next step. No matching failure action: the workflow fails ("break and
   return"). ``end`` after success ends the workflow successfully with its outputs; ``end`` after a failure
-  ends it
-  as failed. ``goto`` a step jumps; ``goto`` a workflow transfers one-way (status ``transferred``).
+  ends it as failed. ``goto`` a step jumps; ``goto`` a workflow transfers one-way (status ``transferred``).
 - ``retry`` waits ``retryAfter`` seconds (a ``Retry-After`` response header overrides it; every wait is capped
-  at
-  ``RunOptions.max_retry_wait``), runs its ``stepId``/``workflowId`` target first when given, then re-runs the
-  step; ``retryLimit`` (default 1) counts per action; an exhausted retry is skipped so the next matching
-  failure
-  action applies.
+  at ``RunOptions.max_retry_wait``), runs its ``stepId``/``workflowId`` target first when given, then re-runs
+  the step; ``retryLimit`` (default 1) counts per action; an exhausted retry is skipped so the next matching
+  failure action applies.
 - A ``workflowId`` step passes its parameters as the child's inputs and sees the child's outputs as
-  ``$outputs``;
-  a failed child fails the step. ``dependsOn`` runs each dependency at most once per run, with the caller's
-  given inputs, before the dependent workflow.
+  ``$outputs``; a failed child fails the step. ``dependsOn`` runs each dependency at most once per run, with
+  the caller's given inputs, before the dependent workflow.
 - Budgets: ``max_steps`` attempts over the whole run, ``max_depth`` nesting; sub-workflow and dependency
-  cycles
-  are refused. A budget, a timeout or an unresolvable value fails the step and its workflow, never the
+  cycles are refused. A budget, a timeout or an unresolvable value fails the step and its workflow, never the
   process.
 """
 
@@ -413,8 +408,7 @@ class _Run:
         self, actions: tuple[FailureAction, ...], retries: Mapping[str, int], ctx: StepContext
     ) -> FailureAction | None:
         """The first matching failure action; a retry whose ``retryLimit`` (default 1) is used up is skipped,
-        so
-        control falls through to the next matching action (Failure Action Object: the limit "MUST be
+        so control falls through to the next matching action (Failure Action Object: the limit "MUST be
         exhausted"
         before later actions run)."""
         for action in actions:

@@ -7,10 +7,10 @@ replacement values) once, and evaluate it per run.
 * an object or array → the same shape, compiled member by member (keys are literal);
 * anything else → itself.
 
-A string is a whole expression when it starts with one of the expression roots (``$url``, ``$method``,
-``$statusCode``, ``$request.``, ``$response.``, ``$inputs.``, ``$outputs.``, ``$steps.``, ``$workflows.``,
-``$sourceDescriptions.``, ``$components.``); it must then parse, so a typo is an error at load time instead of
-a literal sent to the API. Other strings that start with ``$`` (``"$5.00"``) are literals.
+A string is meant as a whole expression when it starts with ``$`` and a word that is an expression root in
+any letter case (``$statusCode``, ``$StatusCode``, ``$inputs``…) or a word followed by ``.`` or ``#``
+(``$inptus.name``); it must then parse, so a typo is an error at load time instead of a literal sent to the
+API. Other strings that start with ``$`` (``"$5.00"``, ``"$USD"``) are literals.
 """
 
 from __future__ import annotations
@@ -23,20 +23,19 @@ from totpflow.arazzo.expressions.context import EvaluationContext
 from totpflow.arazzo.expressions.parser import ROOTS, Expression, parse
 from totpflow.arazzo.expressions.template import Template, has_template, parse_template
 
-_BARE_ROOTS = ("$url", "$method", "$statusCode")
-_PREFIXES = (*(f"{root}." for root in ROOTS if root not in _BARE_ROOTS), "$self", "$message")
+_ROOT_WORDS = frozenset(root[1:].lower() for root in (*ROOTS, "$self", "$message"))
 
 
 def is_expression(text: str) -> bool:
     """Whether ``text`` is meant as one whole runtime expression (see the module docstring)."""
     if not text.startswith("$"):
         return False
-    if text.startswith(_PREFIXES):
-        return True
-    for root in _BARE_ROOTS:
-        if text.startswith(root) and (len(text) == len(root) or not text[len(root)].isalnum()):
-            return True
-    return False
+    end = 1
+    while end < len(text) and text[end].isascii() and text[end].isalpha():
+        end += 1
+    if end == 1:
+        return False
+    return text[1:end].lower() in _ROOT_WORDS or (end < len(text) and text[end] in ".#")
 
 
 @dataclass(frozen=True, slots=True)

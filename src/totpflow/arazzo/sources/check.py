@@ -78,7 +78,7 @@ def _parameters(
             continue
         identity = _identity(parameter.name, parameter.in_)
         given.add(identity)
-        if identity not in declared and item in step.parameters:
+        if identity not in declared and item in step.parameters and not _credential(parameter, operation):
             report.warnings.append(
                 f"{item.location}: operation {operation.operation_id or operation.path!r} declares no "
                 f"{parameter.in_} parameter {parameter.name!r}"
@@ -89,6 +89,21 @@ def _parameters(
                 f"{step.location}: required path parameter {declared_parameter.name!r} of operation "
                 f"{operation.operation_id or operation.path!r} is not given"
             )
+
+
+def _credential(parameter: Parameter, operation: Operation) -> bool:
+    """Whether the parameter carries a credential of the operation's security schemes (OpenAPI leaves those
+    out of ``parameters``: OAS 3.1 §4.8.12.1 ignores Authorization/Content-Type/Accept header parameters)."""
+    name = parameter.name.lower()
+    if parameter.in_ == "header" and name in ("authorization", "accept", "content-type"):
+        return True
+    return any(
+        isinstance(scheme, dict)
+        and scheme.get("type") == "apiKey"
+        and scheme.get("in") == parameter.in_
+        and str(scheme.get("name", "")).lower() == name
+        for scheme in operation.security_schemes.values()
+    )
 
 
 def _identity(name: str, where: str) -> tuple[str, str]:

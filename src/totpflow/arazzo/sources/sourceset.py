@@ -94,26 +94,27 @@ class SourceSet:
     def _read(
         self, name: str, url: str, declared: SourceType | None, location: str, client: httpx.Client | None
     ) -> LoadedSource:
+        known = self._documents.get(url)
+        if known is not None:  # an Arazzo document of this set (a cycle back to it): not read again
+            return LoadedSource(name, url, "arazzo", known.raw, known)
         try:
             content = load_data(url, client=client)
         except LoadError as exc:
             raise LoadError(location + "/url", f"source description {name!r}: {exc.message}") from None
         kind = declared or _detect(content)
         if kind == "arazzo":
-            document = self._documents.get(url)
-            if document is None:
-                from totpflow.arazzo.document.loader import document_from_data
+            from totpflow.arazzo.document.loader import document_from_data
 
-                try:
-                    document = document_from_data(content, url)
-                except DocumentInvalid as exc:
-                    detail = "; ".join(str(problem) for problem in exc.problems[:3])
-                    raise LoadError(
-                        location + "/url", f"source description {name!r} is invalid: {detail}"
-                    ) from None
-                except LoadError as exc:
-                    raise LoadError(location + "/url", f"source description {name!r}: {exc}") from None
-                self._documents[url] = document
+            try:
+                document = document_from_data(content, url)
+            except DocumentInvalid as exc:
+                detail = "; ".join(str(problem) for problem in exc.problems[:3])
+                raise LoadError(
+                    location + "/url", f"source description {name!r} is invalid: {detail}"
+                ) from None
+            except LoadError as exc:
+                raise LoadError(location + "/url", f"source description {name!r}: {exc}") from None
+            self._documents[url] = document
             return LoadedSource(name, url, "arazzo", content, document)
         if not isinstance(content, Mapping) or not ("openapi" in content or "swagger" in content):
             raise LoadError(location + "/url", f"source description {name!r} is not an OpenAPI document")

@@ -1,7 +1,7 @@
 """HTTP Basic authentication of a project (RFC 7617; stytch-api.md §2.2).
 
-Every route but JWKS and ``/openapi.json`` requires ``Authorization: Basic base64(project_id:secret)``. A missing
-header is ``unauthorized_credentials`` (401); a header that is not well-formed Basic is
+Every route but JWKS and ``/openapi.json`` requires ``Authorization: Basic base64(project_id:secret)``. A
+missing header is ``unauthorized_credentials`` (401); a header that is not well-formed Basic is
 ``invalid_authorization_header`` (400); the credentials themselves are checked by
 ``services.authenticate_project`` (constant-time, in the database), so a project's credentials only ever reach
 that project's data.

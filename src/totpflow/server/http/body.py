@@ -1,8 +1,9 @@
 """Reading and decoding request bodies: bounded, strict, and failing with the Stytch error body.
 
-The body is read from the ASGI stream and counted as it arrives, so a missing or lying ``Content-Length`` cannot
-make the server buffer more than :data:`MAX_BODY_BYTES`; a declared length over the limit is refused before
-reading. Decoding is msgspec's strict JSON into the endpoint's Struct (``totpflow.server.http.requests``).
+The body is read from the ASGI stream and counted as it arrives, so a missing or lying ``Content-Length``
+cannot make the server buffer more than :data:`MAX_BODY_BYTES`; a declared length over the limit is refused
+before reading. Decoding is msgspec's strict JSON into the endpoint's Struct
+(``totpflow.server.http.requests``).
 """
 
 from __future__ import annotations

@@ -4,18 +4,19 @@ error_url}`` (stytch-api.md §5.1).
 
 Lookup walks the raised class's MRO, so a subclass without a row of its own gets its parent's. Types and exact
 messages follow §5.2 where Stytch documents them and the recommended mapping of §5.3 elsewhere. Messages are
-fixed strings or templates over the error's ``field`` (a parameter name) or, for errors raised here at the HTTP
-edge, its ``detail`` (built from the parser's description, which names a location, never a value): no secret,
-code or token ever reaches a message.
+fixed strings or templates over the error's ``field`` (a parameter name) or, for errors raised here at the
+HTTP edge, its ``detail`` (built from the parser's description, which names a location, never a value): no
+secret, code or token ever reaches a message.
 
-The edge adds a few classes of its own (malformed body, oversize body, bad Authorization header, unknown route,
-wrong method), placed under the server's tree so the same table serves them.
+The edge adds a few classes of its own (malformed body, oversize body, bad Authorization header, unknown
+route, wrong method), placed under the server's tree so the same table serves them.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping
 from typing import Final
 
 import msgspec
@@ -57,8 +58,8 @@ class InternalError(errors.ServerError):
 ErrorRow = tuple[int, str, str]
 
 INTERNAL_MESSAGE: Final = (
-    "Oops, something seems to have gone wrong, please reach out to support@stytch.com to let us know what went "
-    "wrong."
+    "Oops, something seems to have gone wrong, please reach out to support@stytch.com to let us know what "
+    "went wrong."
 )
 
 ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
@@ -94,8 +95,8 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.InvalidCustomClaims: (
         400,
         "reserved_claims_in_custom_claims",
-        "session_custom_claims is invalid: reserved claim names are not allowed and the total must be at most "
-        "4 KB.",
+        "session_custom_claims is invalid: reserved claim names are not allowed and the total must be at "
+        "most 4 KB.",
     ),
     errors.DuplicateEmail: (400, "duplicate_email", "A user with the specified email already exists."),
     errors.DuplicatePhoneNumber: (
@@ -111,8 +112,8 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.ActiveTotpExists: (
         400,
         "active_totp_exists",
-        "Cannot create a new TOTP for the specified user since the user already has an active TOTP. Users may "
-        "only have one active TOTP at a time.",
+        "Cannot create a new TOTP for the specified user since the user already has an active TOTP. Users "
+        "may only have one active TOTP at a time.",
     ),
     errors.TotpCodeAlreadyAuthenticated: (
         400,
@@ -168,7 +169,8 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.UserLockLimitReached: (
         429,
         "user_lock_limit_reached",
-        "The user has been locked out due to too many failed authentication attempts. Please try again later.",
+        "The user has been locked out due to too many failed authentication attempts. "
+        "Please try again later.",
     ),
     errors.RateLimited: (429, "too_many_requests", "Too many requests have been made."),
 }
@@ -195,7 +197,7 @@ def error_body(exc: errors.ServerError) -> ErrorResponse:
     )
 
 
-def render(exc: errors.ServerError, headers: dict[str, str] | None = None) -> Response:
+def render(exc: errors.ServerError, headers: Mapping[str, str] | None = None) -> Response:
     body = error_body(exc)
     return Response(
         msgspec.json.encode(body), body.status_code, headers=headers, media_type="application/json"

@@ -1,8 +1,8 @@
 """Request bodies of the Stytch consumer endpoints, as strict msgspec Structs (stytch-api.md §4, §7.2).
 
-Decoding is strict (``"60"`` is not an int, ``1`` is not a bool) and unknown fields are ignored, as Stytch does
-(e.g. ``telemetry_id``). ``None`` means "not sent": the SDK only sends non-None keyword arguments. Meaning
-(ranges, formats, ownership) is checked by the services, not here.
+Decoding is strict (``"60"`` is not an int, ``1`` is not a bool) and unknown fields are ignored, as Stytch
+does (e.g. ``telemetry_id``). ``None`` means "not sent": the SDK only sends non-None keyword arguments.
+Meaning (ranges, formats, ownership) is checked by the services, not here.
 """
 
 from __future__ import annotations

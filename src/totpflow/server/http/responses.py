@@ -1,8 +1,9 @@
 """Response bodies of the Stytch consumer endpoints, and their rendering from domain records.
 
-Shapes follow stytch-api.md §3 (User, Session, AuthenticationFactor, JWK) and §4 (one Struct per endpoint); the
-official SDK's pydantic models are the judge. Every body carries ``status_code`` and ``request_id`` (§0.1).
-Timestamps are RFC 3339 UTC with second precision and a ``Z`` suffix. No hash or stored secret has a field here.
+Shapes follow stytch-api.md §3 (User, Session, AuthenticationFactor, JWK) and §4 (one Struct per endpoint);
+the official SDK's pydantic models are the judge. Every body carries ``status_code`` and ``request_id``
+(§0.1). Timestamps are RFC 3339 UTC with second precision and a ``Z`` suffix. No hash or stored secret has
+a field here.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Envelope(msgspec.Struct, kw_only=True):
     status_code: int
 
 
-# --- shared objects (§3) --------------------------------------------------------------------------------------
+# --- shared objects (§3) ------------------------------------------------------------------------------------
 
 
 class EmailOut(msgspec.Struct, kw_only=True):
@@ -155,7 +156,7 @@ class ResultsMetadata(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
-# --- endpoint bodies (§4) -------------------------------------------------------------------------------------
+# --- endpoint bodies (§4) -----------------------------------------------------------------------------------
 
 
 class CreateUserResponse(Envelope, kw_only=True):
@@ -243,7 +244,7 @@ class ErrorResponse(Envelope, kw_only=True):
     error_url: str
 
 
-# --- rendering from domain records ----------------------------------------------------------------------------
+# --- rendering from domain records --------------------------------------------------------------------------
 
 
 def user_fields(user: models.User) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Route handlers of the Stytch consumer API (stytch-api.md §4, paths as the SDK sends them in §7.4).
 
-Each handler parses (path, query, strict JSON body), makes one service call and serialises the result. Services
-are synchronous (SQLAlchemy), so :func:`call` runs the project authentication and the service together in one
-trip to the thread pool and the event loop never blocks on the database. Errors are raised, never caught here:
+Each handler parses (path, query, strict JSON body), makes one service call and serialises the result.
+Services are synchronous (SQLAlchemy), so :func:`call` runs the project authentication and the service
+together in one trip to the thread pool and the event loop never blocks on the database. Errors are raised,
+never caught here:
 ``totpflow.server.http.errors`` renders them.
 """
 
@@ -71,7 +72,9 @@ def name(value: rq.NameIn | None) -> models.Name | None:
     if value is None:
         return None
     return models.Name(
-        first_name=value.first_name or "", middle_name=value.middle_name or "", last_name=value.last_name or ""
+        first_name=value.first_name or "",
+        middle_name=value.middle_name or "",
+        last_name=value.last_name or "",
     )
 
 
@@ -96,7 +99,7 @@ def auth_response(cls: type[rs.AuthenticateTotpResponse], result: models.AuthRes
     )
 
 
-# --- users ------------------------------------------------------------------------------------------------------
+# --- users --------------------------------------------------------------------------------------------------
 
 
 async def create_user(request: Request) -> Response:
@@ -160,11 +163,13 @@ async def search_users(request: Request) -> Response:
 async def delete_totp(request: Request) -> Response:
     user = await call(request, services.delete_totp, request.path_params["totp_id"])
     return reply(
-        rs.DeleteTotpResponse(request_id=rs.request_id(), status_code=200, user_id=user.user_id, user=rs.user(user))
+        rs.DeleteTotpResponse(
+            request_id=rs.request_id(), status_code=200, user_id=user.user_id, user=rs.user(user)
+        )
     )
 
 
-# --- totps ------------------------------------------------------------------------------------------------------
+# --- totps --------------------------------------------------------------------------------------------------
 
 
 async def create_totp(request: Request) -> Response:
@@ -210,7 +215,9 @@ async def recovery_codes(request: Request) -> Response:
             status_code=200,
             user_id=user.user_id,
             totps=[
-                rs.TotpWithCodes(totp_id=t.totp_id, verified=t.verified, recovery_codes=list(t.recovery_codes))
+                rs.TotpWithCodes(
+                    totp_id=t.totp_id, verified=t.verified, recovery_codes=list(t.recovery_codes)
+                )
                 for t in totps
             ],
         )
@@ -232,7 +239,7 @@ async def recover(request: Request) -> Response:
     return auth_response(rs.RecoverResponse, result)
 
 
-# --- sessions ---------------------------------------------------------------------------------------------------
+# --- sessions -----------------------------------------------------------------------------------------------
 
 
 async def authenticate_session(request: Request) -> Response:
@@ -288,7 +295,9 @@ async def get_jwks(request: Request) -> Response:
     deps = state(request).deps
     keys = await run_in_threadpool(services.get_jwks, deps, request.path_params["project_id"])
     return reply(
-        rs.GetJwksResponse(request_id=rs.request_id(), status_code=200, keys=msgspec.convert(keys, list[rs.JWK]))
+        rs.GetJwksResponse(
+            request_id=rs.request_id(), status_code=200, keys=msgspec.convert(keys, list[rs.JWK])
+        )
     )
 
 
@@ -318,6 +327,10 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _query(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+
+
 OPERATIONS: Final = (
     Operation("/v1/users", "POST", create_user, "api_user_v1_Create", "Create a user",
               rq.CreateUserRequest, rs.CreateUserResponse),
@@ -343,7 +356,7 @@ OPERATIONS: Final = (
               rq.RevokeSessionRequest, rs.RevokeSessionResponse),
     Operation("/v1/sessions", "GET", get_sessions, "api_session_v1_Get", "Get a user's active sessions",
               None, rs.GetSessionsResponse,
-              parameters=({"name": "user_id", "in": "query", "required": True, "schema": {"type": "string"}},)),
+              parameters=(_query("user_id"),)),
     Operation("/v1/sessions/jwks/{project_id}", "GET", get_jwks, "api_session_v1_GetJWKS",
               "Get the session signing keys", None, rs.GetJwksResponse, authenticated=False,
               parameters=(_path("project_id"),)),
@@ -352,7 +365,8 @@ OPERATIONS: Final = (
 
 def routes() -> list[Route]:
     """The Starlette routes, one per operation. Starlette keeps looking past a path that matches with another
-    method, so ``POST /v1/users/search`` and ``GET /v1/users/{user_id}`` coexist, and a wrong method is a 405."""
+    method, so ``POST /v1/users/search`` and ``GET /v1/users/{user_id}`` coexist, and a wrong method is a
+    405."""
     table = [Route(op.path, op.handler, methods=[op.method]) for op in OPERATIONS]
     table.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     return table

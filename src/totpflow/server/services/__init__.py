@@ -12,7 +12,7 @@ CONTRACT (implemented in the modules of this package, re-exported here):
         store: Store            # totpflow.server.storage.Store
         clock: Callable[[], datetime]   # aware UTC
         cipher: Cipher          # totpflow.server.crypto.Cipher (AES-GCM under the master key + keyed hashes)
-        policy: Policy          # lock threshold/ttl, rate limits, issuer/project naming, JWT lifetime
+        policy: Policy = Policy()   # totpflow.server.policy: lock threshold/ttl, issuer, JWT lifetime, ranges
 
     # projects
     create_project(deps, *, name="totpflow", project_id=None, secret=None) -> tuple[Project, str]   # returns the secret once
@@ -44,3 +44,40 @@ CONTRACT (implemented in the modules of this package, re-exported here):
     get_sessions(deps, project, *, user_id: str) -> list[Session]
     get_jwks(deps, project_id: str) -> list[dict[str, object]]    # ProjectNotFound; no auth needed
 """
+
+from __future__ import annotations
+
+from totpflow.server.policy import Policy
+from totpflow.server.services.deps import Deps
+from totpflow.server.services.keys import get_jwks
+from totpflow.server.services.projects import (
+    any_project_exists,
+    authenticate_project,
+    create_project,
+    ensure_project,
+)
+from totpflow.server.services.sessions import authenticate_session, get_sessions, revoke_session
+from totpflow.server.services.totps import authenticate_totp, create_totp, get_recovery_codes, recover
+from totpflow.server.services.users import create_user, delete_totp, delete_user, get_user, search_users
+
+__all__ = [
+    "Deps",
+    "Policy",
+    "any_project_exists",
+    "authenticate_project",
+    "authenticate_session",
+    "authenticate_totp",
+    "create_project",
+    "create_totp",
+    "create_user",
+    "delete_totp",
+    "delete_user",
+    "ensure_project",
+    "get_jwks",
+    "get_recovery_codes",
+    "get_sessions",
+    "get_user",
+    "recover",
+    "revoke_session",
+    "search_users",
+]

@@ -59,19 +59,27 @@ def session_request(
     request = SessionRequest(session_token, session_jwt, duration, claims, ())
     if request.wanted:
         request = SessionRequest(
-            session_token, session_jwt, duration, claims, tuple(keys.ensure_signing_keys(deps, project.project_id))
+            session_token,
+            session_jwt,
+            duration,
+            claims,
+            tuple(keys.ensure_signing_keys(deps, project.project_id)),
         )
     return request
 
 
-def find_active_session(deps: Deps, tx: Tx, project: Project, request: SessionRequest, now: datetime) -> SessionRow:
+def find_active_session(
+    deps: Deps, tx: Tx, project: Project, request: SessionRequest, now: datetime
+) -> SessionRow:
     """The active session named by the request's token or JWT; ``SessionNotFound`` otherwise."""
     row: SessionRow | None = None
     if request.token is not None:
         token_hash = deps.cipher.keyed_hash(HashPurpose.SESSION_TOKEN, request.token)
         row = tx.session_by_token_hash(project.project_id, token_hash)
         # The lookup is by hash; the comparison below is constant-time for form's sake and defence in depth.
-        if row is not None and not deps.cipher.matches(HashPurpose.SESSION_TOKEN, request.token, row.token_hash):
+        if row is not None and not deps.cipher.matches(
+            HashPurpose.SESSION_TOKEN, request.token, row.token_hash
+        ):
             row = None
     elif request.jwt is not None:
         session_id = _session_id_from_jwt(deps, project, request, now)
@@ -157,7 +165,9 @@ def attach_factor(
             pid,
             existing.session.session_id,
             last_accessed_at=now,
-            expires_at=None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes),
+            expires_at=None
+            if request.duration_minutes is None
+            else now + timedelta(minutes=request.duration_minutes),
             custom_claims=merge_claims(existing.session.custom_claims, request.custom_claims)
             if request.custom_claims is not None
             else None,
@@ -214,7 +224,9 @@ def authenticate_session(
             project.project_id,
             sid,
             last_accessed_at=now,
-            expires_at=None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes),
+            expires_at=None
+            if request.duration_minutes is None
+            else now + timedelta(minutes=request.duration_minutes),
             custom_claims=merge_claims(row.session.custom_claims, request.custom_claims)
             if request.custom_claims is not None
             else None,
@@ -225,7 +237,9 @@ def authenticate_session(
         if user is None:
             raise errors.SessionNotFound("session")
         jwt_text = sign(deps, project, request, refreshed.session, now)
-    return AuthResult(user=user, session=refreshed.session, session_token=session_token or "", session_jwt=jwt_text)
+    return AuthResult(
+        user=user, session=refreshed.session, session_token=session_token or "", session_jwt=jwt_text
+    )
 
 
 def revoke_session(

@@ -209,7 +209,12 @@ def search_users(
     after = None if cursor is None else _decode_cursor(cursor)
     with deps.store.transaction(readonly=True) as tx:
         found, total = tx.search_users(
-            project.project_id, operator=operator, filters=filters, limit=limit + 1, after=after, now=deps.now()
+            project.project_id,
+            operator=operator,
+            filters=filters,
+            limit=limit + 1,
+            after=after,
+            now=deps.now(),
         )
     page = found[:limit]
     next_cursor = _encode_cursor(page[-1]) if len(found) > limit else None

@@ -107,7 +107,9 @@ class Tx:
             secret_hash=secret_hash,
             created_at=project.created_at,
         )
-        return self._c.execute(stmt.on_conflict_do_nothing()).rowcount == 1  # type: ignore[attr-defined]
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT through SQLAlchemy.
+        inserted = stmt.on_conflict_do_nothing().returning(projects.c.project_id)  # type: ignore[attr-defined]
+        return self._c.execute(inserted).first() is not None
 
     def update_project(self, project_id: str, *, name: str, secret_hash: bytes) -> None:
         self._c.execute(
@@ -146,7 +148,8 @@ class Tx:
             created_at=created_at,
             active=True,
         )
-        return self._c.execute(stmt.on_conflict_do_nothing()).rowcount == 1  # type: ignore[attr-defined]
+        inserted = stmt.on_conflict_do_nothing().returning(signing_keys.c.kid)  # type: ignore[attr-defined]
+        return self._c.execute(inserted).first() is not None
 
     # --- users --------------------------------------------------------------------------------------------
 

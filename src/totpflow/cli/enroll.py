@@ -1,0 +1,139 @@
+"""``totpflow enroll``: enroll an authenticator app through the shipped TOTP-enrollment workflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from totpflow.enroll import CodeRequest
+
+EPILOG = """\
+Without --base-url, the embedded server runs in this process on the default SQLite store (see
+`totpflow serve --help` for where it lives). With --base-url, enroll against a running `totpflow serve`
+or Stytch itself, with that project's --project-id and --secret (or TOTPFLOW_PROJECT_ID /
+TOTPFLOW_PROJECT_SECRET).
+
+Exit codes: 0 enrolled, 1 enrollment failed, 2 bad command line.
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "enroll",
+        help="enroll an authenticator app (create user, TOTP, confirm the first code)",
+        description="Enroll an authenticator app: create the user, show the QR code, confirm the first code "
+        "and mint a session, by running arazzo/totp-enrollment.arazzo.yaml.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--email", required=True, help="the email address of the user to enroll")
+    parser.add_argument(
+        "--session-minutes",
+        type=int,
+        default=60,
+        metavar="N",
+        help="lifetime of the session minted (5–527040)",
+    )
+    parser.add_argument("--unattended", action="store_true", help="compute the first code from the secret")
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="if an earlier enrollment of this email was never confirmed, delete that user and start over",
+    )
+    parser.add_argument("--base-url", metavar="URL", help="a running server instead of the embedded one")
+    parser.add_argument("--project-id", metavar="ID", help="project id for --base-url")
+    parser.add_argument("--secret", metavar="SECRET", help="project secret for --base-url")
+    parser.add_argument(
+        "--database-url", metavar="URL", help="store of the embedded server (default: SQLite)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from totpflow.enroll import EnrollError, Target, embedded_server, enroll
+
+    if not 5 <= args.session_minutes <= 527040:
+        print("totpflow enroll: --session-minutes must be between 5 and 527040", file=sys.stderr)
+        return 2
+    interactive = not args.unattended
+    if interactive and not sys.stdin.isatty():
+        print(
+            "totpflow enroll: stdin is not a terminal; use --unattended to compute the code", file=sys.stderr
+        )
+        return 2
+    out = sys.stderr if args.json else sys.stdout
+    reader = _terminal_reader(out) if interactive else None
+    try:
+        if args.base_url:
+            project_id = args.project_id or os.environ.get("TOTPFLOW_PROJECT_ID")
+            secret = args.secret or os.environ.get("TOTPFLOW_PROJECT_SECRET")
+            if not project_id or not secret:
+                print("totpflow enroll: --base-url needs --project-id and --secret", file=sys.stderr)
+                return 2
+            result = enroll(
+                Target(args.base_url, project_id, secret),
+                args.email,
+                read_code=reader,
+                session_minutes=args.session_minutes,
+                restart=args.restart,
+            )
+        else:
+            with embedded_server(args.database_url) as target:
+                result = enroll(
+                    target,
+                    args.email,
+                    read_code=reader,
+                    session_minutes=args.session_minutes,
+                    restart=args.restart,
+                )
+    except EnrollError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        return 1
+    except _config_errors() as exc:
+        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"ok": True, **result.as_json()}))
+        return 0
+    print(f"\nEnrolled {args.email}{' (finished the pending registration)' if result.resumed else ''}.")
+    print(f"  user id        {result.user_id}")
+    print(f"  TOTP id        {result.totp_id}")
+    print(f"  session token  {result.session_token}")
+    if result.recovery_codes:
+        print("\nRecovery codes (each works once, if the phone is lost). Shown only now: store them safely.")
+        for code in result.recovery_codes:
+            print(f"  {code}")
+    return 0
+
+
+def _config_errors() -> tuple[type[Exception], ...]:
+    from totpflow.server.config import ConfigError
+
+    return (ConfigError,)
+
+
+def _terminal_reader(out: Any) -> Any:
+    def read(request: CodeRequest) -> str:
+        from totpflow import qrterm
+
+        if request.qr_text:
+            print("\nScan this QR code with your authenticator app:\n", file=out)
+            print(qrterm.render(request.qr_text), file=out)
+            print(file=out)
+        if request.message:
+            print(request.message, file=out)
+        print("Enter the 6-digit code the app shows: ", end="", file=out, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            raise KeyboardInterrupt
+        return line.strip()
+
+    return read

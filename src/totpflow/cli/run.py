@@ -1,0 +1,243 @@
+"""``totpflow run``: run the workflows of an Arazzo document and report the results.
+
+Parse arguments → ``totpflow.arazzo.load`` → ``Loaded.run`` → terminal report (+ JSON, JUnit, HAR files) →
+exit code: 0 every workflow succeeded, 1 a workflow failed, 2 the document, the command line or the inputs are
+invalid (the run does not start). Heavy modules (httpx, jsonschema, rich, yaml, zxing-cpp) are imported inside
+the handler so that ``totpflow run --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.engine import PromptRequest
+    from totpflow.arazzo.results import RunResult
+
+EPILOG = """\
+inputs are resolved lazily, on first use: a given value (--inputs FILE, then --input NAME=VALUE), a computed
+value, the schema's default, or - when stdin is a terminal and --no-prompt is not given - a prompt (a QR code
+an earlier step returned is drawn first). A computed input is evaluated when the workflow first reads it, so
+it can use the outputs of earlier steps:
+
+  --compute NAME=EXPR          a runtime expression or {$...} template, e.g.
+                               --compute 'user=$steps.createUser.outputs.userId'
+  --compute 'NAME=totp(EXPR)'  the current RFC 6238 code of the base32 secret
+                               EXPR evaluates to; options:
+                               totp(EXPR, digits=8, period=60, algorithm=SHA256)
+
+example (the seed TOTP enrollment, unattended):
+
+  totpflow run arazzo/totp-enrollment.arazzo.yaml --input email=ada@example.com \\
+    --compute 'totp_code=totp($steps.createTotp.outputs.secret)' \\
+    --server stytchConsumerApi=http://127.0.0.1:8000 \\
+    --auth stytchConsumerApi=PROJECT_ID:SECRET
+
+credentials (--auth, repeatable): SOURCE=user:password (HTTP Basic), SOURCE=bearer:TOKEN, SOURCE=VALUE (an
+apiKey), SOURCE.SCHEME=VALUE (one named security scheme); or the TOTPFLOW_AUTH_<SOURCE>[_<SCHEME>] variables.
+
+exit codes: 0 all workflows succeeded, 1 a workflow failed, 2 invalid document, command line or inputs
+(nothing is sent).
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the workflows of an Arazzo document",
+        description="Run the workflows of an Arazzo 1.0.x document against the APIs it describes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("document", metavar="DOC", help="Arazzo document: a file path or an http(s) URL")
+    add = parser.add_argument
+    add("-w", "--workflow", action="append", default=[], metavar="WORKFLOW_ID", help="run this workflow "
+        "(repeatable; default: every workflow, in document order, dependencies first)")  # fmt: skip
+    add("--input", action="append", default=[], metavar="NAME=VALUE", help="an input value (repeatable)")
+    add("--inputs", action="append", default=[], metavar="FILE", help="inputs from a JSON or YAML file")
+    add("--compute", action="append", default=[], metavar="NAME=EXPR", help="a computed input (see below)")
+    add(
+        "--server",
+        action="append",
+        default=[],
+        metavar="SOURCE=URL",
+        help="base URL for a source description",
+    )
+    add("--auth", action="append", default=[], metavar="SOURCE=CREDENTIAL", help="credentials (see below)")
+    add("--secret-input", action="append", default=[], metavar="NAME", help="mask this input in all output")
+    add("--secret-output", action="append", default=[], metavar="NAME", help="mask this output in all output")
+    add("--json-output", metavar="FILE", help="write a JSON report (with outputs)")
+    add("--junit", metavar="FILE", help="write a JUnit XML report")
+    add("--har", metavar="FILE", help="write every HTTP exchange as a HAR 1.2 file")
+    add("--dry-run", action="store_true", help="build the requests but send nothing")
+    add(
+        "--timeout", type=float, default=30.0, metavar="S", help="per-request timeout in seconds (default 30)"
+    )
+    add(
+        "--max-steps",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="step attempts allowed per run (default 1000)",
+    )
+    add("--verbose", "-v", action="store_true", help="show requests and responses")
+    add("--no-prompt", action="store_true", help="never ask for missing inputs")
+    parser.set_defaults(handler=handle)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _pairs(options: list[str], flag: str) -> dict[str, str]:
+    from totpflow.arazzo.errors import UsageError
+
+    pairs: dict[str, str] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or not name or not value:
+            raise UsageError(f"{flag} expects NAME=VALUE, got {option!r}")
+        pairs[name] = value
+    return pairs
+
+
+def handle(args: argparse.Namespace) -> int:
+    from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid
+
+    try:
+        return _run(args)
+    except DocumentInvalid as exc:
+        for problem in exc.problems:
+            _err(f"{problem.location or '/'}: {problem.message}")
+        return 2
+    except DocumentError as exc:
+        _err(f"error: {exc}")
+        return 2
+    except ArazzoError as exc:  # UsageError, InputError, a malformed --compute
+        _err(f"error: {exc}")
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    import os
+
+    import httpx
+
+    from totpflow.arazzo import RunOptions, load
+    from totpflow.arazzo.inputs import merge_inputs, parse_compute_option, terminal_prompt
+    from totpflow.arazzo.masking import Masker
+    from totpflow.arazzo.security import load_credentials
+
+    computed = dict(parse_compute_option(option) for option in args.compute)
+    servers = _pairs(args.server, "--server")
+    given = merge_inputs(args.inputs, args.input)
+    if args.timeout <= 0 or args.max_steps <= 0:
+        from totpflow.arazzo.errors import UsageError
+
+        raise UsageError("--timeout and --max-steps must be positive")
+    masker = Masker()
+    with httpx.Client() as client:
+        loaded = load(args.document, client=client)
+        for warning in loaded.warnings:
+            _err(f"warning: {warning}")
+        names = [source.name for source in loaded.document.source_descriptions]
+        credentials = load_credentials(
+            args.auth, os.environ, masker, source_names=names, scheme_names=_scheme_names(loaded, names)
+        )
+        prompt = None
+        if not args.no_prompt and sys.stdin.isatty():
+            prompt = terminal_prompt(_draw_qr_codes)
+        options = RunOptions(
+            servers=servers,
+            credentials=credentials,
+            timeout=args.timeout,
+            max_steps=args.max_steps,
+            masker=masker,
+            prompt=prompt,
+            secret_inputs=frozenset(args.secret_input),
+            secret_outputs=frozenset(args.secret_output),
+            dry_run=args.dry_run,
+        )
+        results = [
+            loaded.run(workflow_id, inputs=given, computed=computed, options=options, client=client)
+            for workflow_id in (args.workflow or [None])
+        ]
+    result = _combine(results)
+    _report(result, args, masker)
+    return 0 if result.ok else 1
+
+
+def _scheme_names(loaded: Any, names: list[str]) -> dict[str, list[str]]:
+    schemes: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            content = loaded.sources.source(name).content
+        except Exception:  # an arazzo source or an unreadable one has no security schemes
+            continue
+        components = content.get("components", {}) if isinstance(content, Mapping) else {}
+        table = components.get("securitySchemes", {}) if isinstance(components, Mapping) else {}
+        schemes[name] = list(table) if isinstance(table, Mapping) else []
+    return schemes
+
+
+def _combine(results: list[RunResult]) -> RunResult:
+    """Several ``-w`` runs as one result: workflows in order, timings summed."""
+    if len(results) == 1:
+        return results[0]
+    from dataclasses import replace
+
+    first = results[0]
+    return replace(
+        first,
+        ok=all(r.ok for r in results),
+        workflows=tuple(w for r in results for w in r.workflows),
+        elapsed_ms=sum(r.elapsed_ms for r in results),
+        warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
+    )
+
+
+def _report(result: RunResult, args: argparse.Namespace, masker: Any) -> None:
+    from totpflow.arazzo.reports.terminal import render_terminal
+
+    render_terminal(result, verbose=args.verbose, masker=masker)
+    if args.json_output:
+        from totpflow.arazzo.reports.json_report import write_json
+
+        write_json(result, args.json_output, masker=masker)
+    if args.junit:
+        from totpflow.arazzo.reports.junit import write_junit
+
+        write_junit(result, args.junit, masker=masker)
+    if args.har:
+        from totpflow.arazzo.reports.har import write_har
+
+        write_har(result, args.har, masker=masker)
+
+
+# -- QR codes before a prompt (an optional nicety: any failure just skips the drawing) --------------------
+
+
+def _draw_qr_codes(subject: PromptRequest) -> None:
+    """Before asking for an input, draw the QR code the latest step returned (a ``data:image/png;base64,…``
+    value or an ``otpauth://`` URI), so the user can scan it into an authenticator app and type the code."""
+    for _step_id, outputs in subject.recent_outputs:
+        for value in outputs.values():
+            drawing = _qr_drawing(value)
+            if drawing:
+                _err(drawing)
+                return
+
+
+def _qr_drawing(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.startswith(("otpauth://", "data:image/png;base64,")):
+        return None
+    try:
+        from totpflow import qrterm
+
+        text = value if value.startswith("otpauth://") else qrterm.decode_data_uri(value)
+        return qrterm.render(text) if text else None
+    except Exception:  # zxing-cpp or Pillow unavailable, or not a QR code: ask without the drawing
+        return None

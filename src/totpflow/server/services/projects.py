@@ -1,0 +1,58 @@
+"""Projects: the tenants of the server, authenticated by HTTP Basic ``project_id:secret`` (stytch-api.md §2.2).
+
+The secret is stored only as an HMAC under the project-secret subkey and compared in constant time. An unknown
+project id costs the same hash and comparison as a wrong secret, so response time does not tell them apart.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from totpflow.server import errors
+from totpflow.server.crypto import HashPurpose
+from totpflow.server.domain import ids
+from totpflow.server.domain.models import Project
+from totpflow.server.services.deps import Deps
+
+_UNKNOWN_PROJECT_HASH = bytes(32)
+
+
+def create_project(
+    deps: Deps, *, name: str = "totpflow", project_id: str | None = None, secret: str | None = None
+) -> tuple[Project, str]:
+    """Create a project; returns it with its secret, which is not stored and cannot be shown again."""
+    project = Project(project_id or ids.project_id(), name, deps.now())
+    secret = secret or ids.project_secret()
+    with deps.store.transaction() as tx:
+        if not tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)):
+            raise errors.InvalidArgument("project_id", "a project with this id already exists")
+    return project, secret
+
+
+def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "totpflow") -> Project:
+    """Create the project if absent, else set its name and secret. Safe to run from several processes at once."""
+    if not secret:
+        raise errors.InvalidArgument("secret", "must not be empty")
+    secret_hash = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
+    with deps.store.transaction() as tx:
+        if not tx.insert_project(Project(project_id, name, deps.now()), secret_hash):
+            tx.update_project(project_id, name=name, secret_hash=secret_hash)
+        row = tx.get_project(project_id)
+    assert row is not None
+    return row.project
+
+
+def authenticate_project(deps: Deps, project_id: str, secret: str) -> Project:
+    """The project whose id and secret these are; ``UnauthorizedCredentials`` otherwise."""
+    with deps.store.transaction(readonly=True) as tx:
+        row = tx.get_project(project_id)
+    stored = row.secret_hash if row is not None else _UNKNOWN_PROJECT_HASH
+    given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
+    if not hmac.compare_digest(given, stored) or row is None:
+        raise errors.UnauthorizedCredentials("credentials")
+    return row.project
+
+
+def any_project_exists(deps: Deps) -> bool:
+    with deps.store.transaction(readonly=True) as tx:
+        return tx.any_project()

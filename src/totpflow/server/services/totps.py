@@ -1,0 +1,277 @@
+"""TOTP enrolment and authentication, recovery codes (stytch-api.md §4.4–4.7, §6).
+
+* One live TOTP per user; an unverified one still inside its ``expiration_minutes`` counts as active, an expired
+  unverified one is replaced. The database's partial unique index settles concurrent creates.
+* ``authenticate`` accepts the previous, current and next 30 s step (RFC 6238 §5.2). A step not newer than the
+  last accepted one is a replay (``TotpCodeAlreadyAuthenticated``), refused by one conditional UPDATE so that of
+  any number of concurrent requests with one valid code exactly one succeeds.
+* Failures (wrong TOTP code, unknown or used recovery code) are counted per user in the database; reaching the
+  policy threshold locks the user for the lock TTL (Stytch User Locks). A success while unlocked resets the count.
+* The first success verifies the TOTP and activates a pending user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from totpflow.server import errors
+from totpflow.server.crypto import HashPurpose
+from totpflow.server.domain import ids, qr, recovery, totp
+from totpflow.server.domain.models import AuthResult, Project, TotpCreated, TotpRecoveryCodes, User
+from totpflow.server.services import validation
+from totpflow.server.services.deps import Deps
+from totpflow.server.services.sessions import (
+    SessionRequest,
+    attach_factor,
+    find_active_session,
+    session_request,
+)
+from totpflow.server.services.users import load_user, resolve_user
+from totpflow.server.storage import RecoveryCodeRow, SessionRow, TotpRow, Tx
+
+
+def _secret_aad(totp_id: str) -> str:
+    return f"totp-secret:{totp_id}"
+
+
+def _code_aad(recovery_code_id: str) -> str:
+    return f"recovery-code:{recovery_code_id}"
+
+
+def _code_hash_input(totp_id: str, code: str) -> str:
+    return f"{totp_id}:{code}"
+
+
+def _account_label(user: User) -> str:
+    if user.emails:
+        return user.emails[0].email
+    if user.phone_numbers:
+        return user.phone_numbers[0].phone_number
+    return user.user_id
+
+
+def create_totp(
+    deps: Deps, project: Project, *, user_id: str, expiration_minutes: int | None = None
+) -> TotpCreated:
+    """Enrol a new authenticator: secret, otpauth QR code and 10 recovery codes (all returned only here)."""
+    minutes = validation.expiration_minutes(expiration_minutes, deps.policy)
+    now = deps.now()
+    totp_id = ids.totp_id()
+    secret = totp.new_secret()
+    codes = recovery.new_codes()
+    code_rows = []
+    for code in codes:
+        rid = ids.recovery_code_id()
+        code_rows.append(
+            RecoveryCodeRow(
+                recovery_code_id=rid,
+                totp_id=totp_id,
+                code_enc=deps.cipher.encrypt_text(code, _code_aad(rid)),
+                code_hash=deps.cipher.keyed_hash(HashPurpose.RECOVERY_CODE, _code_hash_input(totp_id, code)),
+                used_at=None,
+            )
+        )
+    with deps.store.transaction() as tx:
+        user = load_user(tx, project, user_id, now)
+        tx.retire_expired_totp(project.project_id, user.user_id, now)
+        tx.insert_totp(
+            project.project_id,
+            TotpRow(
+                totp_id=totp_id,
+                user_id=user.user_id,
+                secret_enc=deps.cipher.encrypt_text(secret, _secret_aad(totp_id)),
+                verified=False,
+                created_at=now,
+                expires_at=now + timedelta(minutes=minutes),
+                last_used_step=None,
+            ),
+        )
+        tx.insert_recovery_codes(project.project_id, code_rows)
+        user = load_user(tx, project, user.user_id, now)
+    uri = qr.otpauth_uri(issuer=project.name, account=_account_label(user), secret=secret)
+    return TotpCreated(
+        totp_id=totp_id, secret=secret, qr_code=qr.qr_data_uri(uri), recovery_codes=codes, user=user
+    )
+
+
+def _live_totp(tx: Tx, project: Project, user_id: str, now: datetime) -> TotpRow:
+    row = tx.live_totp(project.project_id, user_id)
+    if row is None:
+        raise errors.TotpNotFound("user_id")
+    if not row.verified and row.expires_at <= now:
+        raise errors.ExpiredTotp("totp")
+    return row
+
+
+def _existing_session(
+    deps: Deps, tx: Tx, project: Project, request: SessionRequest, now: datetime
+) -> SessionRow | None:
+    if request.token is None and request.jwt is None:
+        return None
+    return find_active_session(deps, tx, project, request, now)
+
+
+def _succeed(
+    deps: Deps,
+    tx: Tx,
+    project: Project,
+    *,
+    user: User,
+    request: SessionRequest,
+    existing: SessionRow | None,
+    factor_type: str,
+    factor_id: str,
+    totp_id: str,
+    now: datetime,
+) -> AuthResult:
+    if not tx.reset_failures(project.project_id, user.user_id, now=now):
+        raise errors.UserLockLimitReached("user_id")  # locked concurrently: roll the whole attempt back
+    tx.activate_user(project.project_id, user.user_id)
+    session, token, jwt_text = attach_factor(
+        deps,
+        tx,
+        project,
+        user_id=user.user_id,
+        request=request,
+        existing=existing,
+        factor_type=factor_type,
+        factor_id=factor_id,
+        now=now,
+    )
+    fresh = tx.get_user(project.project_id, user.user_id, now)
+    assert fresh is not None
+    return AuthResult(user=fresh, session=session, session_token=token, session_jwt=jwt_text, totp_id=totp_id)
+
+
+def _fail(
+    deps: Deps, project: Project, user_id: str, now: datetime, error: errors.ServerError
+) -> errors.ServerError:
+    """Count the failure in its own committed transaction and return the error to raise."""
+    policy = deps.policy
+    with deps.store.transaction() as tx:
+        outcome = tx.record_failure(
+            project.project_id, user_id, now=now, threshold=policy.lock_threshold, lock_ttl=policy.lock_ttl
+        )
+    return errors.UserLockLimitReached("user_id") if outcome == "already_locked" else error
+
+
+def authenticate_totp(
+    deps: Deps,
+    project: Project,
+    *,
+    user_id: str,
+    totp_code: str,
+    session_token: str | None = None,
+    session_jwt: str | None = None,
+    session_duration_minutes: int | None = None,
+    session_custom_claims: Mapping[str, Any] | None = None,
+) -> AuthResult:
+    validation.totp_code(totp_code)
+    request = session_request(
+        deps,
+        project,
+        session_token=session_token,
+        session_jwt=session_jwt,
+        session_duration_minutes=session_duration_minutes,
+        session_custom_claims=session_custom_claims,
+    )
+    clock_time = deps.clock()
+    now = clock_time.replace(microsecond=0)
+    with deps.store.transaction() as tx:
+        user = load_user(tx, project, user_id, now)
+        if user.is_locked:
+            raise errors.UserLockLimitReached("user_id")
+        row = _live_totp(tx, project, user.user_id, now)
+        existing = _existing_session(deps, tx, project, request, now)
+        key = totp.decode_secret(deps.cipher.decrypt_text(row.secret_enc, _secret_aad(row.totp_id)))
+        step = totp.verify(key, totp_code, clock_time.timestamp(), window=deps.policy.totp_window)
+        if step is not None:
+            if row.last_used_step is not None and step <= row.last_used_step:
+                raise errors.TotpCodeAlreadyAuthenticated("totp_code")
+            if not tx.consume_totp_step(project.project_id, row.totp_id, step):
+                raise errors.TotpCodeAlreadyAuthenticated("totp_code")
+            if not row.verified:
+                tx.mark_totp_verified(project.project_id, row.totp_id)
+            return _succeed(
+                deps,
+                tx,
+                project,
+                user=user,
+                request=request,
+                existing=existing,
+                factor_type="totp",
+                factor_id=row.totp_id,
+                totp_id=row.totp_id,
+                now=now,
+            )
+    raise _fail(deps, project, user.user_id, now, errors.UnableToAuthenticateTotp("totp_code"))
+
+
+def get_recovery_codes(deps: Deps, project: Project, *, user_id: str) -> tuple[User, list[TotpRecoveryCodes]]:
+    """The user's live TOTP with its unused recovery codes (decrypted)."""
+    now = deps.now()
+    with deps.store.transaction(readonly=True) as tx:
+        user = load_user(tx, project, user_id, now)
+        row = tx.live_totp(project.project_id, user.user_id)
+        if row is None:
+            raise errors.TotpNotFound("user_id")
+        codes = tx.recovery_codes(project.project_id, row.totp_id, unused_only=True)
+    plain = tuple(deps.cipher.decrypt_text(c.code_enc, _code_aad(c.recovery_code_id)) for c in codes)
+    return user, [TotpRecoveryCodes(totp_id=row.totp_id, verified=row.verified, recovery_codes=plain)]
+
+
+def recover(
+    deps: Deps,
+    project: Project,
+    *,
+    user_id: str,
+    recovery_code: str,
+    session_token: str | None = None,
+    session_jwt: str | None = None,
+    session_duration_minutes: int | None = None,
+    session_custom_claims: Mapping[str, Any] | None = None,
+) -> AuthResult:
+    """Authenticate with a single-use recovery code, found through its keyed hash."""
+    if not recovery.is_well_formed(recovery_code):
+        raise errors.InvalidRecoveryCode("recovery_code", "must look like xxxx-xxxx-xxxx")
+    request = session_request(
+        deps,
+        project,
+        session_token=session_token,
+        session_jwt=session_jwt,
+        session_duration_minutes=session_duration_minutes,
+        session_custom_claims=session_custom_claims,
+    )
+    now = deps.now()
+    with deps.store.transaction() as tx:
+        uid = resolve_user(tx, project, user_id)
+        user = tx.get_user(project.project_id, uid, now)
+        assert user is not None
+        if user.is_locked:
+            raise errors.UserLockLimitReached("user_id")
+        row = _live_totp(tx, project, uid, now)
+        existing = _existing_session(deps, tx, project, request, now)
+        hash_input = _code_hash_input(row.totp_id, recovery_code)
+        code_row = tx.find_recovery_code(
+            project.project_id, row.totp_id, deps.cipher.keyed_hash(HashPurpose.RECOVERY_CODE, hash_input)
+        )
+        if (
+            code_row is not None
+            and deps.cipher.matches(HashPurpose.RECOVERY_CODE, hash_input, code_row.code_hash)
+            and tx.use_recovery_code(project.project_id, code_row.recovery_code_id, now)
+        ):
+            return _succeed(
+                deps,
+                tx,
+                project,
+                user=user,
+                request=request,
+                existing=existing,
+                factor_type="recovery_codes",
+                factor_id=code_row.recovery_code_id,
+                totp_id=row.totp_id,
+                now=now,
+            )
+    raise _fail(deps, project, uid, now, errors.UnableToAuthenticateRecoveryCode("recovery_code"))

@@ -1,0 +1,116 @@
+"""Request bodies: encoding per media type and payload replacements (cases in body_cases.yaml)."""
+
+from __future__ import annotations
+
+import io
+import json
+from email.parser import BytesParser
+from email.policy import HTTP
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from totpflow.arazzo.body import apply_replacements, choose_content_type, encode_body
+from totpflow.arazzo.document.model import RequestBody
+from totpflow.arazzo.errors import ExecutionError
+
+CASES = yaml.safe_load((Path(__file__).parent / "body_cases.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", CASES["encode"], ids=[case["name"] for case in CASES["encode"]])
+def test_encode(case: dict[str, Any]) -> None:
+    if "error" in case:
+        with pytest.raises(ExecutionError, match=case["error"]):
+            encode_body(case["contentType"], case["payload"])
+        return
+    content, content_type = encode_body(case["contentType"], case["payload"])
+    assert content is not None
+    assert content_type == case.get("sentContentType", case["contentType"])
+    if "bodyJson" in case:
+        assert json.loads(content) == case["bodyJson"]
+    else:
+        assert content.decode("utf-8") == case["body"]
+
+
+@pytest.mark.parametrize("case", CASES["replace"], ids=[case["name"] for case in CASES["replace"]])
+def test_replacements(case: dict[str, Any]) -> None:
+    pairs = [(target, value) for target, value in case["replacements"]]
+    if "error" in case:
+        with pytest.raises(ExecutionError, match=case["error"]):
+            apply_replacements(case["payload"], pairs, case["contentType"])
+        return
+    assert apply_replacements(case["payload"], pairs, case["contentType"]) == case["result"]
+
+
+def test_replacements_do_not_change_the_payload_they_were_given() -> None:
+    payload = {"a": {"b": 1}}
+    apply_replacements(payload, [("/a/b", 2)], "application/json")
+    assert payload == {"a": {"b": 1}}
+
+
+def test_no_payload_means_no_body() -> None:
+    assert encode_body("application/json", None) == (None, None)
+
+
+def _parts(content: bytes, content_type: str) -> list[Any]:
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + content)
+    assert message.is_multipart()
+    return list(message.iter_parts())
+
+
+def test_multipart_form_data() -> None:
+    upload = io.BytesIO(b"\x00\x01binary")
+    upload.name = "/tmp/avatar.png"
+    payload = {
+        "name": "Rex",
+        "age": 3,
+        "photo": upload,
+        "raw": b"abc",
+        "meta": {"tags": ["a"]},
+        "labels": ["x", "y"],
+        "skip": None,
+    }
+    content, content_type = encode_body("multipart/form-data", payload, boundary="b0undary")
+    assert content is not None and content_type == "multipart/form-data; boundary=b0undary"
+    parts = _parts(content, content_type)
+    names = [part.get_param("name", header="content-disposition") for part in parts]
+    assert names == ["name", "age", "photo", "raw", "meta", "labels", "labels"]
+    by_name = dict(zip(names, parts, strict=True))
+    assert by_name["name"].get_payload(decode=True) == b"Rex"
+    assert by_name["photo"].get_filename() == "avatar.png"
+    assert by_name["photo"].get_content_type() == "application/octet-stream"
+    assert by_name["photo"].get_payload(decode=True) == b"\x00\x01binary"
+    assert by_name["raw"].get_payload(decode=True) == b"abc"
+    assert by_name["meta"].get_content_type() == "application/json"
+    assert json.loads(by_name["meta"].get_payload(decode=True)) == {"tags": ["a"]}
+    assert [part.get_payload(decode=True) for part in parts[-2:]] == [b"x", b"y"]
+
+
+def test_multipart_generates_a_fresh_boundary() -> None:
+    _, first = encode_body("multipart/form-data", {"a": "1"})
+    _, second = encode_body("multipart/form-data", {"a": "1"})
+    assert first is not None and second is not None and first != second
+
+
+def test_multipart_needs_an_object() -> None:
+    with pytest.raises(ExecutionError, match="needs an object"):
+        encode_body("multipart/form-data", [1])
+
+
+@pytest.mark.parametrize(
+    ("body", "operation_types", "expected"),
+    [
+        (RequestBody(content_type="application/xml"), ["application/json"], "application/xml"),
+        (
+            RequestBody(),
+            ["application/x-www-form-urlencoded", "application/json"],
+            "application/x-www-form-urlencoded",
+        ),
+        (RequestBody(), [], "application/json"),
+        (None, [], "application/json"),
+    ],
+)
+def test_choose_content_type(body: RequestBody | None, operation_types: list[str], expected: str) -> None:
+    assert choose_content_type(body, operation_types) == expected

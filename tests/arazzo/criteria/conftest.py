@@ -1,0 +1,10 @@
+"""Make the YAML case loader and the dictionary-backed EvaluationContext of tests/arazzo/expressions importable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_EXPRESSIONS_TESTS = str(Path(__file__).resolve().parent.parent / "expressions")
+if _EXPRESSIONS_TESTS not in sys.path:
+    sys.path.insert(0, _EXPRESSIONS_TESTS)

@@ -1,0 +1,46 @@
+"""The `simple` condition language, from tests/arazzo/cases/conditions.yaml (Arazzo 1.0.1 "Criterion Object"
+literals and operators, the 1.1.0 "Condition Evaluation" rules, and the probe rows of arazzo.md §4.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from case_tables import given, load, params
+from dict_context import DictContext
+
+from totpflow.arazzo.errors import ConditionError
+from totpflow.arazzo.expressions import parse_condition
+
+TABLE = load("conditions.yaml")
+
+
+@pytest.mark.parametrize("row", params(TABLE, "conditions", "condition"))
+def test_condition(row: dict[str, Any]) -> None:
+    if "error" in row:
+        with pytest.raises(ConditionError) as info:
+            parse_condition(row["condition"])
+        assert info.value.position == row["error"]["position"], str(info.value)
+        if "message" in row["error"]:
+            assert row["error"]["message"] in info.value.message
+        return
+    condition = parse_condition(row["condition"])
+    assert len(condition.warnings) == row.get("warnings", 0), condition.warnings
+    ctx = DictContext(given(TABLE, row))
+    assert condition.evaluate(ctx) is row["result"]
+    passed, message = condition.explain(ctx)
+    assert passed is row["result"]
+    if row["result"]:
+        assert message is None
+    for fragment in row.get("message", []):
+        assert message is not None and fragment in message, message
+
+
+def test_explain_masks_and_truncates() -> None:
+    ctx = DictContext({"response": {"body": {"token": "secret-" + "x" * 200}}})
+    passed, message = parse_condition("$response.body#/token == 'other'").explain(
+        ctx, mask=lambda text: text.replace("secret", "****")
+    )
+    assert not passed and message is not None
+    assert "secret" not in message and "****" in message
+    assert len(message) < 200

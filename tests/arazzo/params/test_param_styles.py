@@ -1,0 +1,118 @@
+"""Parameter serialisation against the OpenAPI "Style Examples" table and the encoding cases, both in
+style_examples.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from totpflow.arazzo.errors import ExecutionError
+from totpflow.arazzo.params import (
+    RequestParts,
+    cookie_header,
+    expand_path,
+    query_string,
+    serialize_parameters,
+)
+
+DATA = json.loads((Path(__file__).parent / "style_examples.json").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Info:
+    """An OpenAPI Parameter Object's serialisation fields, as ``sources.OperationParameter`` carries them."""
+
+    style: str | None
+    explode: bool | None
+    allow_reserved: bool = False
+
+
+def render(in_: str, parts: RequestParts) -> str:
+    if in_ == "path":
+        return expand_path("{color}", parts.path_params)
+    if in_ == "query":
+        return query_string(parts.query)
+    if in_ == "header":
+        assert [name for name, _ in parts.headers] == ["color"]
+        return parts.headers[0][1]
+    return cookie_header(parts.cookies)
+
+
+TABLE = [
+    pytest.param(
+        row,
+        kind,
+        row[kind],
+        id=f"{row['in']}-{row['style']}-{'explode' if row['explode'] else 'flat'}-{kind}",
+    )
+    for row in DATA["table"]
+    for kind in ("empty", "string", "array", "object")
+    if row[kind] is not None
+]
+
+
+@pytest.mark.parametrize(("row", "kind", "expected"), TABLE)
+def test_style_examples_table(row: dict[str, Any], kind: str, expected: str) -> None:
+    info = Info(row["style"], row["explode"])
+    parts = serialize_parameters([(info, "color", row["in"], DATA["values"][kind])])
+    assert render(row["in"], parts) == expected
+
+
+@pytest.mark.parametrize("case", DATA["encoding"], ids=[case["note"] for case in DATA["encoding"]])
+def test_encoding(case: dict[str, Any]) -> None:
+    info = Info(case["style"], case["explode"], case.get("allowReserved", False))
+    parts = serialize_parameters([(info, "color", case["in"], case["value"])])
+    assert render(case["in"], parts) == case["expected"]
+
+
+def test_no_operation_parameter_uses_the_location_defaults() -> None:
+    parts = serialize_parameters(
+        [
+            (None, "id", "path", "u 1"),
+            (None, "tag", "query", ["a", "b"]),
+            (None, "X-Trace", "header", "t-1"),
+            (None, "session", "cookie", "s1"),
+        ]
+    )
+    assert expand_path("/users/{id}", parts.path_params) == "/users/u%201"
+    assert query_string(parts.query) == "tag=a&tag=b"
+    assert parts.headers == [("X-Trace", "t-1")]
+    assert cookie_header(parts.cookies) == "session=s1"
+
+
+def test_an_absent_optional_value_is_left_out() -> None:
+    parts = serialize_parameters([(None, "q", "query", None), (None, "X-A", "header", None)])
+    assert parts.query == [] and parts.headers == []
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([(None, "id", "path", None)], "has no value"),
+        ([(Info("deepObject", True), "f", "query", ["a"])], "deepObject needs an object"),
+        ([(Info("pipeDelimited", False), "f", "query", "a")], "needs an array or object"),
+        ([(Info("matrix", False), "f", "query", "a")], "not allowed in query"),
+        ([(None, "f", "body", "a")], "unsupported location"),
+    ],
+)
+def test_invalid_combinations_are_rejected(items: list[Any], message: str) -> None:
+    with pytest.raises(ExecutionError, match=message):
+        serialize_parameters(items)
+
+
+def test_expand_path_refuses_to_send_an_unfilled_template() -> None:
+    with pytest.raises(ExecutionError, match="'petId'"):
+        expand_path("/pets/{petId}", {})
+
+
+def test_request_parts_helpers() -> None:
+    parts = serialize_parameters([(None, "Authorization", "header", "x"), (None, "a b", "query", "1")])
+    assert parts.has_header("authorization")
+    assert parts.has_query("a b")
+    other = RequestParts(headers=[("X-B", "2")], cookies=[("c", "3")])
+    parts.extend(other)
+    assert parts.has_header("x-b") and parts.has_cookie("c")

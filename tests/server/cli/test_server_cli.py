@@ -1,0 +1,112 @@
+"""``totpflow serve`` and ``totpflow project create`` as subprocesses: exit codes, messages, secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from totpflow.server.openapi import build_document
+from totpflow.testing import run_server
+
+
+def totpflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")}
+    return subprocess.run(
+        [sys.executable, "-m", "totpflow", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_project_create_prints_credentials(tmp_path: Path) -> None:
+    result = totpflow(
+        "project", "create", "--name", "shop", "--database-url", f"sqlite:///{tmp_path / 'p.db'}"
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert set(created) == {"project_id", "secret", "name"}
+    assert created["name"] == "shop" and created["project_id"].startswith("project-test-")
+    assert (tmp_path / "p.db.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragments"),
+    [
+        (["project", "create", "--database-url", "mysql://root@localhost/db"], {}, ["database URL"]),
+        (["project", "create", "--database-url", "not a url"], {}, ["database URL"]),
+        (["project", "create", "--database-url", "postgresql://postgres@127.0.0.1:5432/test"], {},
+         ["TOTPFLOW_MASTER_KEY"]),
+        (["project"], {}, []),
+        (["serve", "--port", "eighty"], {}, ["--port"]),
+        (["serve", "--port", "70000"], {}, ["--port"]),
+        (["serve", "--workers", "0"], {}, ["--workers"]),
+        (["serve", "--lock-threshold", "0"], {}, ["lock threshold"]),
+        (["serve", "--database-url", "redis://x"], {}, ["database URL"]),
+        (["serve", "--database-url", "postgresql://postgres@127.0.0.1:5432/test"], {},
+         ["TOTPFLOW_MASTER_KEY"]),
+        (["serve", "--database-url", "postgresql://postgres:hunter2@127.0.0.1:1/none"],
+         {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()}, ["cannot open the database", "***"]),
+        (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x"}, ["TOTPFLOW_PROJECT_SECRET"]),
+        (["serve"], {"TOTPFLOW_MASTER_KEY": "short"}, ["TOTPFLOW_MASTER_KEY"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)  # fmt: skip
+def test_bad_command_lines_exit_2(
+    args: list[str], env: dict[str, str], fragments: list[str], tmp_path: Path
+) -> None:
+    result = totpflow(*args, env={"TOTPFLOW_HOME": str(tmp_path), **env})
+    assert_usage_error(result, *fragments)
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_print_openapi_is_the_document() -> None:
+    result = totpflow("serve", "--print-openapi")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout) == build_document()
+
+
+@pytest.fixture
+def serve_output(tmp_path: Path) -> Iterator[list[str]]:
+    """Start ``totpflow serve`` on a fresh SQLite file without project variables twice; yield both outputs."""
+    outputs: list[str] = []
+    for _ in range(2):
+        with run_server(tmp_path, env={"TOTPFLOW_PROJECT_ID": "", "TOTPFLOW_PROJECT_SECRET": ""}) as server:
+            log = next(tmp_path.glob(f"server-{server.base_url.rsplit(':', 1)[1]}.log"))
+            outputs.append(log.read_text())
+    yield outputs
+
+
+def test_serve_creates_a_first_project_once(serve_output: list[str]) -> None:
+    first, second = serve_output
+    assert "database sqlite:///" in first
+    assert "created project project-test-" in first and "project secret (shown only now): secret-" in first
+    assert "created project" not in second and "secret" not in second
+
+
+def test_serve_ensures_the_project_from_the_environment(tmp_path: Path) -> None:
+    project_id = f"project-test-{uuid.uuid4()}"
+    secret = "secret-test-" + base64.urlsafe_b64encode(os.urandom(27)).decode()
+    env = {"TOTPFLOW_PROJECT_ID": project_id, "TOTPFLOW_PROJECT_SECRET": secret}
+    for _ in range(2):  # idempotent: the second start finds the project and keeps working
+        with run_server(tmp_path, env=env) as server:
+            response = httpx.post(server.base_url + "/v1/users/search", json={}, auth=(project_id, secret))
+            assert response.status_code == 200, response.text

@@ -1,0 +1,93 @@
+"""The OpenAPI document: served at /openapi.json, shipped as openapi/stytch-consumer-openapi.yml, and equal.
+
+Regenerate the shipped file with ``totpflow serve --print-openapi > openapi/stytch-consumer-openapi.yml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from totpflow.server.openapi import build_document
+from totpflow.testing import StytchServer
+
+SHIPPED = Path(__file__).resolve().parents[3] / "openapi" / "stytch-consumer-openapi.yml"
+
+OPERATION_IDS = {
+    "api_user_v1_Create",
+    "api_user_v1_Get",
+    "api_user_v1_Delete",
+    "api_user_v1_Search",
+    "api_user_v1_DeleteTOTP",
+    "api_totp_v1_Create",
+    "api_totp_v1_Authenticate",
+    "api_totp_v1_RecoveryCodes",
+    "api_totp_v1_Recover",
+    "api_session_v1_Authenticate",
+    "api_session_v1_Revoke",
+    "api_session_v1_Get",
+    "api_session_v1_GetJWKS",
+}
+
+
+def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {op["operationId"]: op for path in document["paths"].values() for op in path.values()}
+
+
+def test_shipped_file_equals_what_the_server_serves(sqlite_server: StytchServer) -> None:
+    served = httpx.get(sqlite_server.base_url + "/openapi.json").json()
+    assert yaml.safe_load(SHIPPED.read_text(encoding="utf-8")) == served, (
+        "regenerate: totpflow serve --print-openapi > openapi/stytch-consumer-openapi.yml"
+    )
+
+
+def test_served_without_credentials(sqlite_server: StytchServer) -> None:
+    assert httpx.get(sqlite_server.base_url + "/openapi.json").status_code == 200
+
+
+def test_operations_and_security() -> None:
+    document = build_document()
+    assert document["openapi"].startswith("3.1")
+    assert document["servers"] == [{"url": "http://127.0.0.1:8000"}]
+    assert document["components"]["securitySchemes"]["basicAuth"] == {"type": "http", "scheme": "basic"}
+    ops = operations(document)
+    assert set(ops) == OPERATION_IDS
+    for operation_id, op in ops.items():
+        expected = [] if operation_id == "api_session_v1_GetJWKS" else [{"basicAuth": []}]
+        assert op["security"] == expected, operation_id
+        for status in ("400", "401", "404", "405", "413", "429", "500"):
+            schema = op["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def test_required_fields_match_the_sdk() -> None:
+    """Spot-check against what the SDK's pydantic models require (stytch-api.md §7.3)."""
+    schemas = build_document()["components"]["schemas"]
+    assert {"status_code", "request_id", "user_id", "email_id", "phone_id", "status", "user"} <= set(
+        schemas["CreateUserResponse"]["required"]
+    )
+    assert {"session_token", "session_jwt", "totp_id", "user_id", "user"} <= set(
+        schemas["AuthenticateTotpResponse"]["required"]
+    )
+    assert set(schemas["CreateTotpRequest"]["required"]) == {"user_id"}
+    assert set(schemas["JWK"]["required"]) == {
+        "kty",
+        "use",
+        "key_ops",
+        "alg",
+        "kid",
+        "x5c",
+        "x5tS256",
+        "n",
+        "e",
+    }
+
+
+@pytest.mark.parametrize("operation_id", sorted(OPERATION_IDS))
+def test_every_operation_has_a_success_schema(operation_id: str) -> None:
+    op = operations(build_document())[operation_id]
+    assert op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].startswith("#/components/")

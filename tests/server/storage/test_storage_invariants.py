@@ -1,0 +1,44 @@
+"""The single-statement invariants of the store, on each backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from totpflow.server.domain.models import Project
+from totpflow.server.storage import NewUser, Store
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _user(store: Store, project_id: str = "project-test-a", user_id: str = "user-test-1") -> str:
+    with store.transaction() as tx:
+        tx.insert_project(Project(project_id, "p", NOW), b"h")
+        tx.insert_user(
+            project_id,
+            NewUser(user_id, "active", NOW, None, {}, {}, None, ("stytch_user",), None, None),
+        )
+    return user_id
+
+
+def test_failure_counter_locks_at_threshold_and_refuses_while_locked(store: Store) -> None:
+    uid = _user(store)
+    outcomes = []
+    for _ in range(4):
+        with store.transaction() as tx:
+            outcomes.append(tx.record_failure("project-test-a", uid, now=NOW, threshold=3, lock_ttl=timedelta(hours=1)))
+    assert outcomes == ["counted", "counted", "locked_now", "already_locked"]
+    with store.transaction() as tx:
+        assert not tx.reset_failures("project-test-a", uid, now=NOW)
+        assert tx.reset_failures("project-test-a", uid, now=NOW + timedelta(hours=1))
+
+
+def test_failure_counting_is_scoped_by_project(store: Store) -> None:
+    uid = _user(store)
+    with store.transaction() as tx:
+        tx.insert_project(Project("project-test-b", "p", NOW), b"h")
+        assert tx.record_failure("project-test-b", uid, now=NOW, threshold=1, lock_ttl=timedelta(hours=1)) == (
+            "already_locked"  # no such user in project b: nothing is updated
+        )
+        assert tx.get_user("project-test-b", uid, NOW) is None
+        user = tx.get_user("project-test-a", uid, NOW)
+        assert user is not None and not user.is_locked

@@ -1,0 +1,87 @@
+"""Master key handling, AES-GCM with row-bound associated data, keyed hashes, JWKS rendering."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidTag
+
+from totpflow.server import crypto
+
+
+def test_ciphertext_is_bound_to_its_associated_data(cipher: crypto.Cipher) -> None:
+    blob = cipher.encrypt_text("JBSWY3DPEHPK3PXP", "totp-secret:totp-test-a")
+    assert cipher.decrypt_text(blob, "totp-secret:totp-test-a") == "JBSWY3DPEHPK3PXP"
+    with pytest.raises(InvalidTag):
+        cipher.decrypt_text(blob, "totp-secret:totp-test-b")
+
+
+def test_nonces_are_fresh(cipher: crypto.Cipher) -> None:
+    assert cipher.encrypt(b"x", "a") != cipher.encrypt(b"x", "a")
+
+
+def test_another_master_key_cannot_decrypt(cipher: crypto.Cipher) -> None:
+    blob = cipher.encrypt(b"x", "a")
+    with pytest.raises(InvalidTag):
+        crypto.Cipher(bytes(32)).decrypt(blob, "a")
+
+
+def test_keyed_hashes_differ_by_purpose_and_key(cipher: crypto.Cipher) -> None:
+    token = "tok"
+    by_purpose = {cipher.keyed_hash(p, token) for p in crypto.HashPurpose}
+    assert len(by_purpose) == len(crypto.HashPurpose)
+    other = crypto.Cipher(bytes(32)).keyed_hash(crypto.HashPurpose.SESSION_TOKEN, token)
+    assert other != cipher.keyed_hash(crypto.HashPurpose.SESSION_TOKEN, token)
+    assert cipher.matches(crypto.HashPurpose.SESSION_TOKEN, token, cipher.keyed_hash(crypto.HashPurpose.SESSION_TOKEN, token))
+
+
+def test_cipher_repr_hides_keys(cipher: crypto.Cipher) -> None:
+    assert repr(cipher) == "Cipher(<redacted>)"
+
+
+def test_key_file_is_created_0600_and_reused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db' / 'totpflow.db'}"
+    first = crypto.master_key_for_url(url, {})
+    path = crypto.key_file_for_database(tmp_path / "db" / "totpflow.db")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert crypto.master_key_for_url(url, {}) == first
+    assert len(first) == 32
+
+
+def test_environment_key_wins_and_postgres_requires_it(tmp_path: Path) -> None:
+    text = crypto.new_master_key_text()
+    assert crypto.master_key_for_url("postgresql://h/db", {crypto.MASTER_KEY_ENV: text}) == base64.b64decode(text)
+    with pytest.raises(crypto.MasterKeyError):
+        crypto.master_key_for_url("postgresql://h/db", {})
+
+
+@pytest.mark.parametrize("bad", ["not base64!", base64.b64encode(b"short").decode()])
+def test_malformed_master_key_is_refused_without_echoing_it(bad: str) -> None:
+    with pytest.raises(crypto.MasterKeyError) as info:
+        crypto.decode_master_key(bad)
+    assert bad not in str(info.value)
+
+
+def test_jwk_has_the_nine_fields_and_a_matching_certificate() -> None:
+    key = crypto.generate_signing_key("jwk-test-1", datetime(2026, 1, 1, tzinfo=UTC))
+    jwk = key.public_jwk
+    assert set(jwk) == {"kty", "use", "key_ops", "alg", "kid", "x5c", "x5tS256", "n", "e"}
+    assert (jwk["kty"], jwk["use"], jwk["key_ops"], jwk["alg"], jwk["e"]) == ("RSA", "sig", ["verify"], "RS256", "AQAB")
+    der = base64.b64decode(jwk["x5c"][0])
+    cert = x509.load_der_x509_certificate(der)
+    assert cert.public_key().public_numbers() == key.private_key.public_key().public_numbers()  # type: ignore[union-attr]
+    assert jwk["x5tS256"] == base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+def test_private_key_round_trips_encrypted(cipher: crypto.Cipher) -> None:
+    key = crypto.generate_signing_key("jwk-test-2", datetime(2026, 1, 1, tzinfo=UTC))
+    blob = crypto.encrypt_private_key(cipher, key)
+    assert b"PRIVATE KEY" not in blob
+    restored = crypto.decrypt_private_key(cipher, "jwk-test-2", blob)
+    assert restored.private_numbers() == key.private_key.private_numbers()
