@@ -29,7 +29,7 @@ import pytest
 
 PASSWORD = "s3cr3t-pw"
 TOKEN = "tok-123"
-TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PETS = [{"id": 1, "name": "Rex", "status": "available"}, {"id": 2, "name": "Tom", "status": "sold"}]
 
 

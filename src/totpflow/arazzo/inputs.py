@@ -291,9 +291,14 @@ class InputResolver:
 
     def _effective(self, schema: Mapping[str, Any]) -> tuple[dict[str, Mapping[str, Any]], tuple[str, ...]]:
         """Properties and required names, following $ref into components and merging allOf members."""
-        resolved = self._deref(schema)
         properties: dict[str, Mapping[str, Any]] = {}
         required: list[str] = []
+        resolved: Mapping[str, Any] = schema
+        if "$ref" in schema:  # in 2020-12 a $ref applies beside its siblings, like one more allOf member
+            target = self._deref({"$ref": schema["$ref"]})
+            properties, needed = self._effective(target)
+            required.extend(needed)
+            resolved = {k: v for k, v in schema.items() if k != "$ref"}
         for member in resolved.get("allOf", ()):
             if isinstance(member, Mapping):
                 more, needed = self._effective(member)

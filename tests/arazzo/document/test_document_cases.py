@@ -16,7 +16,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "documents"
 CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))
 
 
-def _assert_problems(problems: tuple[DocumentError, ...] | list[DocumentError], expected: list[list[str]]) -> None:
+def _assert_problems(
+    problems: tuple[DocumentError, ...] | list[DocumentError], expected: list[list[str]]
+) -> None:
     assert [problem.location for problem in problems] == [location for location, _ in expected], problems
     for problem, (_, part) in zip(problems, expected, strict=True):
         assert part in problem.message, f"{problem.location}: {problem.message!r} lacks {part!r}"

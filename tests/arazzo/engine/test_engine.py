@@ -96,7 +96,9 @@ def test_every_workflow_runs_in_document_order_when_none_is_named(tmp_path: Path
 
     doc = tmp_path / "two.arazzo.yaml"
     doc.write_text(
-        (DATA / "two-workflows.arazzo.yaml").read_text().replace("./pets.openapi.yaml", str(DATA / "pets.openapi.yaml"))
+        (DATA / "two-workflows.arazzo.yaml")
+        .read_text()
+        .replace("./pets.openapi.yaml", str(DATA / "pets.openapi.yaml"))
     )
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
         result = load(str(doc)).run(client=client)

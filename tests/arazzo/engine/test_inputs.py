@@ -40,7 +40,9 @@ def test_prompt_sees_earlier_outputs(pets_client: httpx.Client) -> None:
     assert asked[0].recent_outputs[0][1]["uri"].startswith("otpauth://")
 
 
-def test_unattended_without_the_input_stops_before_any_request(pets_api: Any, pets_client: httpx.Client) -> None:
+def test_unattended_without_the_input_stops_before_any_request(
+    pets_api: Any, pets_client: httpx.Client
+) -> None:
     with pytest.raises(InputError):
         load(DOC).run("enroll", client=pets_client)
     assert pets_api.seen == []

@@ -1,12 +1,12 @@
 """An ``EvaluationContext`` built from plain dictionaries, as the YAML case files describe a run's state.
 
-    url, method, statusCode
-    request / response: {headers: {name: value} | [[name, value], ...], query: {}, path: {}, body: any}
-    inputs / outputs: {name: value}
-    steps: {stepId: {outputName: value}}
-    workflows: {workflowId: {inputs: {}, outputs: {}}}
-    sourceDescriptions: {name: {url: …, type: …, <operationId>: …}}
-    components: {parameters: {}, successActions: {}, failureActions: {}}
+url, method, statusCode
+request / response: {headers: {name: value} | [[name, value], ...], query: {}, path: {}, body: any}
+inputs / outputs: {name: value}
+steps: {stepId: {outputName: value}}
+workflows: {workflowId: {inputs: {}, outputs: {}}}
+sourceDescriptions: {name: {url: …, type: …, <operationId>: …}}
+components: {parameters: {}, successActions: {}, failureActions: {}}
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ class DictContext:
     def workflow_value(self, workflow_id: str, kind: Literal["inputs", "outputs"], name: str) -> Any:
         workflow = self.given.get("workflows", {}).get(workflow_id)
         if workflow is None or name not in workflow.get(kind, {}):
-            raise EvaluationError(f"workflows.{workflow_id}", f"workflow {workflow_id!r} has no {kind} {name!r}")
+            raise EvaluationError(
+                f"workflows.{workflow_id}", f"workflow {workflow_id!r} has no {kind} {name!r}"
+            )
         return workflow[kind][name]
 
     def source_description(self, name: str, field: str) -> Any:

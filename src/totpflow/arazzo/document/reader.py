@@ -145,11 +145,18 @@ def _load_file(path: Path) -> Any:
     return data
 
 
+def new_client() -> httpx.Client:
+    """A short-lived client for reading documents: redirects followed, bounded by a timeout."""
+    import httpx
+
+    return httpx.Client(timeout=_TIMEOUT_SECONDS, follow_redirects=True)
+
+
 def _fetch(url: str, client: httpx.Client | None) -> str:
     import httpx
 
     own = client is None
-    http = client if client is not None else httpx.Client(timeout=_TIMEOUT_SECONDS, follow_redirects=True)
+    http = client if client is not None else new_client()
     try:
         response = http.get(url)
     except httpx.HTTPError as exc:

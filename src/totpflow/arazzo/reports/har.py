@@ -101,13 +101,8 @@ def _request(request: RecordedRequest) -> dict[str, Any]:
     }
     if request.body is not None:
         mime = request.content_type or _header(request.headers, "content-type") or "application/octet-stream"
-        post: dict[str, Any] = {"mimeType": mime, "text": request.body}
-        if mime.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
-            post["params"] = [
-                {"name": name, "value": value}
-                for name, value in parse_qsl(request.body, keep_blank_values=True)
-            ]
-        entry["postData"] = post
+        # HAR 1.2 postData: "text and params fields are mutually exclusive"; the text is what was sent.
+        entry["postData"] = {"mimeType": mime, "text": request.body}
     return entry
 
 

@@ -68,13 +68,26 @@ class SourceSet:
         self._by_url: dict[str, LoadedSource] = {}
         self._by_document: dict[str, dict[str, LoadedSource]] = {}
         self._documents: dict[str, ArazzoDocument] = {root.url: root}
-        self._operations: dict[tuple[str, str], Operation] = {}
+        self._operations: dict[tuple[str, str, str], Operation] = {}
+        self._own_client: httpx.Client | None = None
+
+    def _shared_client(self) -> httpx.Client:
+        if self._own_client is None:
+            from totpflow.arazzo.document.reader import new_client
+
+            self._own_client = new_client()
+        return self._own_client
 
     @classmethod
     def load(cls, doc: ArazzoDocument, *, client: httpx.Client | None = None) -> SourceSet:
         """Load the sources of ``doc`` and, recursively, of its Arazzo sources; LoadError on a failure."""
         sources = cls(doc)
-        sources._load(doc, client)
+        try:
+            sources._load(doc, client)
+        finally:
+            if sources._own_client is not None:
+                sources._own_client.close()
+                sources._own_client = None
         return sources
 
     def _load(self, doc: ArazzoDocument, client: httpx.Client | None) -> None:
@@ -98,6 +111,8 @@ class SourceSet:
         if known is not None:  # an Arazzo document of this set (a cycle back to it): not read again
             return LoadedSource(name, url, "arazzo", known.raw, known)
         try:
+            if client is None and not url.startswith("file:"):
+                client = self._shared_client()  # one connection pool for every remote source of this load
             content = load_data(url, client=client)
         except LoadError as exc:
             raise LoadError(location + "/url", f"source description {name!r}: {exc.message}") from None
@@ -141,7 +156,7 @@ class SourceSet:
     def resolve_operation(self, step: Step, doc: ArazzoDocument | None = None) -> Operation:
         """The OpenAPI operation a step calls; OperationNotFound at the step's operationId/operationPath."""
         doc = doc or self.root
-        key = (doc.url, step.location)
+        key = (doc.url, step.location, step.operation_id or step.operation_path or "")
         operation = self._operations.get(key)
         if operation is None:
             if step.operation_id is not None:

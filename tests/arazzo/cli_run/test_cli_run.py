@@ -1,0 +1,114 @@
+"""``totpflow run`` as a user runs it: a subprocess against the Tinypets API on a loopback socket, checking
+exit codes (0 succeeded, 1 a workflow failed, 2 invalid document / command line / inputs) and report files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+DATA = Path(__file__).parents[1] / "engine" / "data"
+PETS = str(DATA / "pets.arazzo.yaml")
+LOGIN = ["--input", "username=alice", "--input", "password=s3cr3t-pw"]
+
+
+def totpflow(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "totpflow", "run", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+
+
+def test_success_exits_0_and_writes_every_report(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    url, api = pets_server
+    reports = {name: tmp_path / name for name in ("run.json", "junit.xml", "run.har")}
+    done = totpflow(
+        PETS, "-w", "loginAndGetPet", *LOGIN, "--server", f"pets={url}",
+        "--json-output", str(reports["run.json"]), "--junit", str(reports["junit.xml"]),
+        "--har", str(reports["run.har"]),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert api.seen == ["POST /login", "GET /pets?status=available", "GET /pets/1"]
+    report = json.loads(reports["run.json"].read_text())
+    assert report["ok"] is True
+    assert report["workflows"][0]["outputs"]["petName"] == "Rex"
+    suite = ElementTree.parse(reports["junit.xml"]).getroot()
+    assert suite.find(".//failure") is None
+    assert len(suite.findall(".//testcase")) == 3
+    har = json.loads(reports["run.har"].read_text())
+    assert len(har["log"]["entries"]) == 3
+    for path in reports.values():
+        assert "s3cr3t-pw" not in path.read_text()
+    assert "s3cr3t-pw" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_failing_workflow_exits_1(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    url, _api = pets_server
+    junit = tmp_path / "junit.xml"
+    done = totpflow(PETS, "-w", "failLast", "--server", f"pets={url}", "--junit", str(junit))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ElementTree.parse(junit).getroot().find(".//failure") is not None
+    assert "Traceback" not in done.stderr
+
+
+def test_timeout_exits_1_without_traceback(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    url, _api = pets_server
+    out = tmp_path / "run.json"
+    done = totpflow(
+        PETS, "-w", "timeout", "--server", f"pets={url}", "--timeout", "0.2", "--json-output", str(out)
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "timed out" in json.loads(out.read_text())["workflows"][0]["error"]
+
+
+def test_missing_input_exits_2_before_any_request(pets_server: tuple[str, Any]) -> None:
+    url, api = pets_server
+    done = totpflow(PETS, "-w", "loginAndGetPet", "--input", "username=alice", "--server", f"pets={url}")
+    assert done.returncode == 2
+    assert "password" in done.stderr
+    assert api.seen == []
+
+
+def test_invalid_command_lines_and_documents_exit_2(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    url, api = pets_server
+    broken = tmp_path / "broken.arazzo.yaml"
+    broken.write_text("arazzo: 1.0.1\ninfo: {title: t, version: '1'}\nworkflows: []\n")
+    cases = [
+        [str(tmp_path / "missing.arazzo.yaml")],
+        [str(broken)],
+        [PETS, "-w", "noSuchWorkflow", "--server", f"pets={url}"],
+        [PETS, "-w", "endEarly", "--server", "no-equals-sign"],
+        [PETS, "-w", "endEarly", "--compute", "x=$nope.foo"],
+        [PETS, "--no-such-flag"],
+    ]
+    for args in cases:
+        done = totpflow(*args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, args
+    assert api.seen == []
+
+
+def test_computed_totp_input(pets_server: tuple[str, Any]) -> None:
+    url, api = pets_server
+    done = totpflow(
+        str(DATA / "totp.arazzo.yaml"), "--server", f"pets={url}",
+        "--compute", "totp_code=totp($steps.createTotp.outputs.secret)",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert api.seen == ["POST /totp", "POST /totp/verify"]
+
+
+def test_help_shows_the_computed_input_syntax() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "totpflow", "run", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--compute 'totp_code=totp($steps.createTotp.outputs.secret)'" in done.stdout

@@ -1,0 +1,94 @@
+"""Documents and source descriptions fetched over HTTP from a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from totpflow.arazzo.document import load_document
+from totpflow.arazzo.errors import LoadError
+from totpflow.arazzo.sources import SourceSet, check_sources
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "documents"
+
+
+@dataclass
+class Served:
+    base: str
+    hits: Counter[str] = field(default_factory=Counter)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    disable_nagle_algorithm = True  # http.server writes headers and body apart: avoid Nagle + delayed ACK
+    served: Served
+
+    def do_GET(self) -> None:
+        self.served.hits[self.path] += 1
+        self.served.headers.append(dict(self.headers.items()))
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    handler = type("Handler", (_Handler,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(DATA)))
+    handler.served = Served(base=f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield handler.served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_remote_document_and_its_relative_source(served: Served) -> None:
+    document = load_document(f"{served.base}/valid/pets.arazzo.yaml")
+    assert document.url == f"{served.base}/valid/pets.arazzo.yaml"
+    sources = SourceSet.load(document)
+    assert sources.source("pets").url == f"{served.base}/openapi/pets.openapi.yaml"
+    get_pet = sources.resolve_operation(document.workflows[0].steps[2])
+    assert get_pet.servers == (f"{served.base}/v2",)  # a relative server URL, against the OpenAPI's URL
+    assert check_sources(document, sources).problems == []
+    assert served.hits == Counter({"/valid/pets.arazzo.yaml": 1, "/openapi/pets.openapi.yaml": 1})
+
+
+def test_each_url_is_fetched_once_across_arazzo_sources(served: Served) -> None:
+    parent = load_document(f"{served.base}/valid/parent.arazzo.yaml")
+    sources = SourceSet.load(parent)
+    assert len(sources.documents()) == 2
+    assert served.hits == Counter(
+        {"/valid/parent.arazzo.yaml": 1, "/valid/child.arazzo.yaml": 1, "/openapi/pets.openapi.yaml": 1}
+    )
+
+
+def test_the_given_client_is_used(served: Served) -> None:
+    with httpx.Client(headers={"X-Probe": "given"}) as client:
+        document = load_document(f"{served.base}/valid/shop.arazzo.yaml", client=client)
+        SourceSet.load(document, client=client)
+    assert len(served.headers) == 3
+    assert all(headers.get("X-Probe") == "given" for headers in served.headers)
+
+
+def test_a_missing_remote_source_is_a_load_error(served: Served) -> None:
+    document = load_document(f"{served.base}/invalid/missing-source.arazzo.yaml")
+    with pytest.raises(LoadError) as raised:
+        SourceSet.load(document)
+    assert raised.value.location == "/sourceDescriptions/0/url"
+    assert "HTTP 404" in raised.value.message
+    with pytest.raises(LoadError):
+        load_document(f"{served.base}/valid/nothing-here.arazzo.yaml")

@@ -1,0 +1,231 @@
+"""`totpflow enroll`, as a person and as CI would run it: real processes, a real terminal, real HTTP."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pyotp
+import pytest
+import zxingcpp
+from PIL import Image
+
+from totpflow.testing import StytchServer, run_server
+
+
+def _email() -> str:
+    return f"enroll-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")}
+    env["TOTPFLOW_HOME"] = str(home)
+    return env
+
+
+def test_unattended_json_on_the_embedded_store_mints_a_session_the_server_accepts(tmp_path: Path) -> None:
+    email = _email()
+    done = subprocess.run(
+        [sys.executable, "-m", "totpflow", "enroll", "--email", email, "--unattended", "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # one JSON object and nothing else
+    assert result["ok"] is True
+    assert result["userId"].startswith("user-test-")
+    assert result["totpId"].startswith("totp-test-")
+    assert len(result["recoveryCodes"]) == 10
+
+    # The same store, now served by `totpflow serve`: the session minted by enroll is accepted.
+    from totpflow.enroll import ENROLL_PROJECT_ID
+
+    database = tmp_path / "totpflow.db"
+    assert database.exists(), list(tmp_path.iterdir())
+    env = _env(tmp_path)
+    env["TOTPFLOW_PROJECT_ID"] = ENROLL_PROJECT_ID
+    with run_server(
+        tmp_path, database_url=f"sqlite:///{database}", env={**env, "TOTPFLOW_PROJECT_ID": ENROLL_PROJECT_ID}
+    ) as server:
+        client = StytchServer(server.base_url, ENROLL_PROJECT_ID, server.secret, server.database_url).client()
+        session = client.sessions.authenticate(session_token=result["sessionToken"])
+        assert session.user.user_id == result["userId"]
+        assert session.session.authentication_factors[0].type.value == "totp"
+
+
+def test_unattended_against_a_running_server(totpflow_server: StytchServer) -> None:
+    email = _email()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "totpflow",
+            "enroll",
+            "--email",
+            email,
+            "--unattended",
+            "--json",
+            "--base-url",
+            totpflow_server.base_url,
+            "--project-id",
+            totpflow_server.project_id,
+            "--secret",
+            totpflow_server.secret,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    session = totpflow_server.client().sessions.authenticate(session_token=result["sessionToken"])
+    assert session.session.user_id == result["userId"]
+    # A second enrollment of the same, now confirmed, email is refused without touching the user.
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "totpflow",
+            "enroll",
+            "--email",
+            email,
+            "--unattended",
+            "--json",
+            "--base-url",
+            totpflow_server.base_url,
+            "--project-id",
+            totpflow_server.project_id,
+            "--secret",
+            totpflow_server.secret,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 1
+    assert json.loads(again.stdout)["ok"] is False
+    assert "already has a confirmed authenticator" in again.stderr
+    user = totpflow_server.client().users.get(user_id=result["userId"])
+    assert [t.verified for t in user.totps] == [True]
+
+
+class Terminal:
+    """A child process on a pseudo-terminal: read what it draws, type into it."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
+        )
+        os.close(slave)
+        self.screen = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")  # chunks split characters
+
+    def read_until(self, pattern: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.screen):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.screen[-3000:]}")
+            ready, _, _ = select.select([self.master], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.screen[-3000:]}")
+                self.screen += self._decoder.decode(chunk)
+        return self.screen
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def close(self) -> int:
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            os.close(self.master)
+
+
+def scan(screen: str) -> str:
+    """Read the QR code drawn with half blocks off the screen, as a phone camera would."""
+    lines = [line for line in screen.replace("\r", "").split("\n") if line and set(line) <= set("█▀▄ ")]
+    width = max(len(line) for line in lines)
+    top = {"█": True, "▀": True, "▄": False, " ": False}
+    bottom = {"█": True, "▄": True, "▀": False, " ": False}
+    rows: list[list[bool]] = []
+    for line in lines:
+        line = line.ljust(width)
+        rows.append([top[c] for c in line])
+        rows.append([bottom[c] for c in line])
+    scale = 4
+    image = Image.new("L", (width * scale, len(rows) * scale))
+    # Light modules are drawn as blocks: a block is a light pixel.
+    image.putdata(
+        [
+            255 if rows[y // scale][x // scale] else 0
+            for y in range(len(rows) * scale)
+            for x in range(width * scale)
+        ]
+    )
+    barcode = zxingcpp.read_barcode(image)
+    assert barcode is not None, "no QR code on the screen"
+    return str(barcode.text)
+
+
+def _wrong_code(secret: str) -> str:
+    totp = pyotp.TOTP(secret)
+    now = time.time()
+    valid = {totp.at(now + d) for d in (-60, -30, 0, 30, 60)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+@pytest.mark.parametrize("wrong_first", [False, True], ids=["right-code", "wrong-then-right"])
+def test_interactive_enrollment_by_scanning_the_terminal(
+    totpflow_server: StytchServer, wrong_first: bool
+) -> None:
+    email = _email()
+    term = Terminal(
+        [
+            sys.executable,
+            "-m",
+            "totpflow",
+            "enroll",
+            "--email",
+            email,
+            "--base-url",
+            totpflow_server.base_url,
+            "--project-id",
+            totpflow_server.project_id,
+            "--secret",
+            totpflow_server.secret,
+        ],
+        env={**os.environ, "TERM": "xterm"},
+    )
+    screen = term.read_until(r"Enter the 6-digit code")
+    uri = scan(screen)
+    assert uri.startswith("otpauth://totp/")
+    secret = re.search(r"secret=([A-Z2-7]+)", uri).group(1)  # type: ignore[union-attr]
+    if wrong_first:
+        term.type(_wrong_code(secret) + "\n")
+        term.read_until(r"not accepted|invalid|wrong|incorrect.*\n.*Enter the 6-digit code")
+        term.read_until(r"Enter the 6-digit code[^\n]*$")
+    term.type(pyotp.TOTP(secret).now() + "\n")
+    screen = term.read_until(r"Recovery codes")
+    assert term.close() == 0
+    assert f"Enrolled {email}" in screen
+    token = re.search(r"session token\s+(\S+)", screen).group(1)  # type: ignore[union-attr]
+    session = totpflow_server.client().sessions.authenticate(session_token=token)
+    assert session.user.emails[0].email == email
