@@ -39,6 +39,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.errors import ConditionError, EvaluationError, ExpressionError
@@ -114,7 +115,8 @@ class CompiledCriterion:
         return _check_xpath(compiled, self.context.text, value, mask)
 
 
-# -- compilers: text → compiled query; ConditionError (position within the text) -----------------------------
+# -- compilers: text → compiled query, cached (conditions with {$…} are compiled per distinct substitution);
+# ConditionError with the position within the text ---------------------------------------------------------
 def _compile_regex(text: str, version: str | None) -> Any:
     try:
         return compile_ecma(text)
@@ -122,6 +124,7 @@ def _compile_regex(text: str, version: str | None) -> Any:
         raise ConditionError(text, exc.position, exc.message) from None
 
 
+@lru_cache(maxsize=2048)
 def _compile_jsonpath(text: str, version: str | None) -> Any:
     import jsonpath_rfc9535
 
@@ -154,6 +157,7 @@ class _XPath:
     parser: Any
 
 
+@lru_cache(maxsize=2048)
 def _compile_xpath(text: str, version: str | None) -> Any:
     import elementpath
 

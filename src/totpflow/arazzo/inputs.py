@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from totpflow.arazzo.errors import InputError, UsageError
 from totpflow.arazzo.masking import Masker
@@ -432,19 +432,16 @@ class PromptSubject(Protocol):
     def schema(self) -> Mapping[str, Any]: ...
 
 
-S = TypeVar("S", bound=PromptSubject)
-
-
 def terminal_prompt(
-    preamble: Callable[[S], None] | None = None,
+    preamble: Callable[[Any], None] | None = None,
     *,
     ask: Callable[[str], str] = input,
     ask_secret: Callable[[str], str] = getpass.getpass,
-) -> Callable[[S], str]:
+) -> Callable[[PromptSubject], str]:
     """A prompt callback for an interactive terminal. ``preamble(subject)`` runs first (the CLI draws the QR
     code a step just returned there); a ``format: password`` input is read without echo."""
 
-    def prompt(subject: S) -> str:
+    def prompt(subject: PromptSubject) -> str:
         if preamble is not None:
             preamble(subject)
         schema = subject.schema

@@ -1,16 +1,19 @@
-"""Keys and cryptography of the server: the master key, AES-256-GCM encryption of stored secrets, keyed hashes,
-and the RSA signing keys behind session JWTs and the JWKS.
+"""Keys and cryptography of the server: the master key, AES-256-GCM encryption of stored secrets, keyed
+hashes, and the RSA signing keys behind session JWTs and the JWKS.
 
-* The master key (32 bytes, base64 in ``TOTPFLOW_MASTER_KEY``; on SQLite a 0600 key file beside the database is
-  created when none is given) never touches the database. Every other key is derived from it with HKDF-SHA256
-  (RFC 5869), one subkey per purpose, so a key used for encryption is never also used for hashing.
-* ``Cipher.encrypt`` uses AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce and associated data naming the
-  purpose and row id (e.g. ``"totp-secret:totp-test-…"``): a ciphertext copied into another row fails to decrypt.
-* ``Cipher.keyed_hash`` is HMAC-SHA256 under a per-purpose subkey. Session tokens and project secrets are stored
-  only as such hashes; recovery codes are found through one. Without the master key a stolen database does not
-  allow an offline guess (NIST SP 800-63B §5.1.2.2's concern for look-up secrets below 112 bits).
-* Signing keys are RSA-2048 (RS256, RFC 7518 §3.3); the private key is stored as PEM encrypted with the Cipher,
-  and the public half is rendered as a JWK (RFC 7517) with all nine fields Stytch's SDK requires.
+* The master key (32 bytes, base64 in ``TOTPFLOW_MASTER_KEY``; on SQLite a 0600 key file beside the
+  database is created when none is given) never touches the database. Every other key is derived from it
+  with HKDF-SHA256 (RFC 5869), one subkey per purpose, so a key used for encryption is never also used
+  for hashing.
+* ``Cipher.encrypt`` uses AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce and associated data
+  naming the purpose and row id (e.g. ``"totp-secret:totp-test-…"``): a ciphertext copied into another
+  row fails to decrypt.
+* ``Cipher.keyed_hash`` is HMAC-SHA256 under a per-purpose subkey. Session tokens and project secrets are
+  stored only as such hashes; recovery codes are found through one. Without the master key a stolen
+  database does not allow an offline guess (NIST SP 800-63B §5.1.2.2's concern for look-up secrets below
+  112 bits).
+* Signing keys are RSA-2048 (RS256, RFC 7518 §3.3); the private key is stored as PEM encrypted with the
+  Cipher, and the public half is rendered as a JWK (RFC 7517) with all nine fields Stytch's SDK requires.
 """
 
 from __future__ import annotations
@@ -73,8 +76,8 @@ def new_master_key_text() -> str:
 def load_or_create_key_file(path: Path) -> bytes:
     """Read the key file at ``path``, or create it with mode 0600 if it does not exist.
 
-    Creation uses ``O_CREAT | O_EXCL`` so two processes starting at once agree on one key: the loser of the race
-    reads the winner's file.
+    Creation uses ``O_CREAT | O_EXCL`` so two processes starting at once agree on one key: the loser of
+    the race reads the winner's file.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -103,8 +106,9 @@ def key_file_for_database(database_path: Path) -> Path:
 
 
 def master_key_for_url(url: str, environ: dict[str, str] | None = None) -> bytes:
-    """The master key for a database URL: ``TOTPFLOW_MASTER_KEY`` if set; else, for a SQLite file, the key file
-    beside it (created on first use). PostgreSQL serves many processes and hosts, so it requires the variable."""
+    """The master key for a database URL: ``TOTPFLOW_MASTER_KEY`` if set; else, for a SQLite file, the
+    key file beside it (created on first use). PostgreSQL serves many processes and hosts, so it requires
+    the variable."""
     env = os.environ if environ is None else environ
     value = env.get(MASTER_KEY_ENV)
     if value:

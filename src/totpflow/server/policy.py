@@ -27,5 +27,6 @@ class Policy:
     search_limit_max: int = 1000
 
     def issuer(self, project_id: str) -> str:
-        """The ``iss`` of session JWTs; the Stytch SDK accepts ``stytch.com/{project_id}`` for any base URL."""
+        """The ``iss`` of session JWTs; the Stytch SDK accepts ``stytch.com/{project_id}`` for any base
+        URL."""
         return f"stytch.com/{project_id}"

@@ -1,4 +1,4 @@
-"""Make the YAML case loader and the dictionary-backed EvaluationContext of tests/arazzo/expressions importable."""
+"""Make the case-table loader and the dictionary EvaluationContext of tests/arazzo/expressions importable."""
 
 from __future__ import annotations
 

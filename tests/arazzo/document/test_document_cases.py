@@ -1,4 +1,4 @@
-"""Every document under tests/arazzo/data/documents/cases.yaml: the stage that rejects it and every problem."""
+"""Every document listed in data/documents/cases.yaml: the stage that rejects it and every problem."""
 
 from __future__ import annotations
 

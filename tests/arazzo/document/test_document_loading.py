@@ -1,5 +1,5 @@
-"""Loading Arazzo documents into the frozen model: the seed, JSON vs YAML, YAML 1.2 scalars, versions, caching,
-and the Reusable Object helpers the engine calls."""
+"""Loading Arazzo documents into the frozen model: the seed, JSON vs YAML, YAML 1.2 scalars, versions,
+caching, and the Reusable Object helpers the engine calls."""
 
 from __future__ import annotations
 

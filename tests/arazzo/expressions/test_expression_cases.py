@@ -94,10 +94,12 @@ def test_compiled_value(row: dict[str, Any]) -> None:
 def test_pointer(row: dict[str, Any]) -> None:
     document = TABLE["pointer_documents"][row.get("document", "rfc6901")]
     original = copy.deepcopy(document)
-    if "replace" in row:
-        operation = lambda: pointer.replace(document, row["pointer"], row["replace"])  # noqa: E731
-    else:
-        operation = lambda: pointer.resolve(document, row["pointer"])  # noqa: E731
+
+    def operation() -> Any:
+        if "replace" in row:
+            return pointer.replace(document, row["pointer"], row["replace"])
+        return pointer.resolve(document, row["pointer"])
+
     if "error" in row:
         with pytest.raises(pointer.PointerError) as failure:
             operation()

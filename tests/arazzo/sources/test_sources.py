@@ -51,9 +51,16 @@ def test_parameters_merge_path_and_operation_level_with_openapi_defaults(pets: S
     assert operation.servers == ("http://127.0.0.1:8000/api",)  # server variables take their defaults
     assert operation.security == ({"bearer": []},)  # inherited from the document root
     by_key = {(p.name, p.in_): p for p in operation.parameters}
-    assert set(by_key) == {("X-Trace", "header"), ("limit", "query"), ("status", "query"), ("tags", "query"),
-                           ("session", "cookie")}
-    assert by_key[("X-Trace", "header")].required  # the operation's declaration wins over the path item's $ref
+    assert set(by_key) == {
+        ("X-Trace", "header"),
+        ("limit", "query"),
+        ("status", "query"),
+        ("tags", "query"),
+        ("session", "cookie"),
+    }
+    assert by_key[
+        ("X-Trace", "header")
+    ].required  # the operation's declaration wins over the path item's $ref
     assert by_key[("limit", "query")] == OperationParameter(
         name="limit", in_="query", style="form", explode=True, schema={"type": "integer"}
     )
@@ -73,7 +80,11 @@ def test_operation_level_servers_security_and_bodies(pets: SourceSet) -> None:
     assert get_pet.servers == (urljoin(source_url, "/v2"),)  # relative to the OpenAPI document's URL
     (pet_id,) = get_pet.parameters
     assert (pet_id.name, pet_id.in_, pet_id.style, pet_id.explode, pet_id.required) == (
-        "petId", "path", "simple", False, True
+        "petId",
+        "path",
+        "simple",
+        False,
+        True,
     )
 
 
@@ -104,7 +115,9 @@ def test_operation_path_forms(pets: SourceSet, operation_path: str) -> None:
 
 
 def test_an_operation_without_an_operation_id_resolves_by_path(pets: SourceSet) -> None:
-    operation = pets.resolve_operation(_step("{$sourceDescriptions.pets.url}#/paths/~1flaky/get", "operation_path"))
+    operation = pets.resolve_operation(
+        _step("{$sourceDescriptions.pets.url}#/paths/~1flaky/get", "operation_path")
+    )
     assert (operation.operation_id, operation.path) == (None, "/flaky")
     assert operation.parameters[0].required
 
@@ -114,7 +127,11 @@ def test_an_operation_without_an_operation_id_resolves_by_path(pets: SourceSet) 
     [
         ("nope", "operation_id", "no operation 'nope' in source 'pets'"),
         ("$sourceDescriptions.cats.login", "operation_id", "no OpenAPI source description named 'cats'"),
-        ("{$sourceDescriptions.pets.url}#/paths/~1pets", "operation_path", "does not point at an Operation Object"),
+        (
+            "{$sourceDescriptions.pets.url}#/paths/~1pets",
+            "operation_path",
+            "does not point at an Operation Object",
+        ),
         ("{$sourceDescriptions.pets.url}#/paths/~1pets/delete", "operation_path", "no operation at"),
         ("cats#/paths/~1pets/get", "operation_path", "names no OpenAPI source description"),
     ],
@@ -158,7 +175,9 @@ def test_arazzo_sources_load_recursively_and_survive_a_cycle() -> None:
     with pytest.raises(OperationNotFound):
         sources.resolve_workflow("$sourceDescriptions.child.nope", parent)
     with pytest.raises(OperationNotFound):
-        sources.resolve_workflow("$sourceDescriptions.pets.inner", child)  # an OpenAPI source has no workflows
+        sources.resolve_workflow(
+            "$sourceDescriptions.pets.inner", child
+        )  # an OpenAPI source has no workflows
 
 
 def test_parsed_files_are_cached_until_they_change(tmp_path: Path) -> None:

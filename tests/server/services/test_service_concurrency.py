@@ -1,5 +1,6 @@
-"""Cross-connection invariants under contention: 20 threads, each with its own database connection, race on the
-same TOTP code, recovery code, failure counter, enrolment and signing-key creation. The database decides."""
+"""Cross-connection invariants under contention: 20 threads, each with its own database connection, race
+on the same TOTP code, recovery code, failure counter, enrolment and signing-key creation. The database
+decides."""
 
 from __future__ import annotations
 

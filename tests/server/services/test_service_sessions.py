@@ -1,4 +1,5 @@
-"""Sessions created by TOTP/recovery, authenticated by token or JWT, revoked, listed; JWTs verify with the JWKS."""
+"""Sessions created by TOTP/recovery, authenticated by token or JWT, revoked, listed; JWTs verify with
+the JWKS."""
 
 from __future__ import annotations
 
@@ -40,12 +41,18 @@ def _decode_with_jwks(deps: services.Deps, project: Project, token: str, *, veri
         algorithms=["RS256"],
         audience=project.project_id,
         issuer=f"stytch.com/{project.project_id}",
-        options={"verify_exp": verify_exp, "verify_iat": False, "verify_nbf": False,
-                 "require": ["aud", "iss", "exp", "iat", "nbf"]},
+        options={
+            "verify_exp": verify_exp,
+            "verify_iat": False,
+            "verify_nbf": False,
+            "require": ["aud", "iss", "exp", "iat", "nbf"],
+        },
     )
 
 
-def test_session_jwt_verifies_with_the_jwks(deps: services.Deps, project: Project, signed_in: AuthResult, clock) -> None:  # type: ignore[no-untyped-def]
+def test_session_jwt_verifies_with_the_jwks(
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock
+) -> None:  # type: ignore[no-untyped-def]
     assert signed_in.session is not None
     assert len(signed_in.session_token) == 44
     claims = _decode_with_jwks(deps, project, signed_in.session_jwt)
@@ -67,7 +74,9 @@ def test_jwks_is_stable_per_project(deps: services.Deps, project: Project) -> No
         services.get_jwks(deps, "project-test-00000000-0000-4000-8000-000000000000")
 
 
-def test_authenticate_by_token_updates_last_access(deps: services.Deps, project: Project, signed_in: AuthResult, clock) -> None:  # type: ignore[no-untyped-def]
+def test_authenticate_by_token_updates_last_access(
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock
+) -> None:  # type: ignore[no-untyped-def]
     clock.advance(minutes=10)
     result = services.authenticate_session(deps, project, session_token=signed_in.session_token)
     assert result.session is not None and signed_in.session is not None
@@ -78,17 +87,25 @@ def test_authenticate_by_token_updates_last_access(deps: services.Deps, project:
     assert result.session.custom_claims == {"tier": "gold"}
 
 
-def test_expired_jwt_is_accepted_while_the_session_is_active(deps: services.Deps, project: Project, signed_in: AuthResult, clock) -> None:  # type: ignore[no-untyped-def]
+def test_expired_jwt_is_accepted_while_the_session_is_active(
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock
+) -> None:  # type: ignore[no-untyped-def]
     clock.advance(minutes=30)  # the JWT's exp (5 min) is long past, the session (60 min) is not
-    result = services.authenticate_session(deps, project, session_jwt=signed_in.session_jwt, session_duration_minutes=120)
+    result = services.authenticate_session(
+        deps, project, session_jwt=signed_in.session_jwt, session_duration_minutes=120
+    )
     assert result.session is not None
-    assert result.session.expires_at == clock.now.replace(microsecond=0) + __import__("datetime").timedelta(minutes=120)
+    assert result.session.expires_at == clock.now.replace(microsecond=0) + __import__("datetime").timedelta(
+        minutes=120
+    )
     assert result.session_token == ""  # only a hash of the token is stored
     fresh = _decode_with_jwks(deps, project, result.session_jwt)
     assert fresh["iat"] == int(clock.now.timestamp())
 
 
-def test_expired_session_is_not_found(deps: services.Deps, project: Project, signed_in: AuthResult, clock) -> None:  # type: ignore[no-untyped-def]
+def test_expired_session_is_not_found(
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock
+) -> None:  # type: ignore[no-untyped-def]
     clock.advance(minutes=61)
     with pytest.raises(errors.SessionNotFound):
         services.authenticate_session(deps, project, session_token=signed_in.session_token)
@@ -104,7 +121,9 @@ def test_session_argument_rules(deps: services.Deps, project: Project, signed_in
             deps, project, session_token=signed_in.session_token, session_jwt=signed_in.session_jwt
         )
     with pytest.raises(errors.InvalidSessionDuration):
-        services.authenticate_session(deps, project, session_token=signed_in.session_token, session_duration_minutes=4)
+        services.authenticate_session(
+            deps, project, session_token=signed_in.session_token, session_duration_minutes=4
+        )
     with pytest.raises(errors.InvalidCustomClaims):
         services.authenticate_session(
             deps, project, session_token=signed_in.session_token, session_custom_claims={"sub": "x"}
@@ -115,11 +134,17 @@ def test_session_argument_rules(deps: services.Deps, project: Project, signed_in
         services.authenticate_session(deps, project, session_jwt="not.a.jwt")
 
 
-def test_factor_added_to_existing_session(deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], signed_in: AuthResult) -> None:
+def test_factor_added_to_existing_session(
+    deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], signed_in: AuthResult
+) -> None:
     user, created = enrolled
     result = services.recover(
-        deps, project, user_id=user.user_id, recovery_code=created.recovery_codes[0],
-        session_token=signed_in.session_token, session_custom_claims={"tier": None, "k": 1},
+        deps,
+        project,
+        user_id=user.user_id,
+        recovery_code=created.recovery_codes[0],
+        session_token=signed_in.session_token,
+        session_custom_claims={"tier": None, "k": 1},
     )
     assert result.session is not None and signed_in.session is not None
     assert result.session.session_id == signed_in.session.session_id
@@ -128,10 +153,17 @@ def test_factor_added_to_existing_session(deps: services.Deps, project: Project,
     assert result.session_token == signed_in.session_token
 
 
-def test_revoke_and_list(deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], signed_in: AuthResult) -> None:
+def test_revoke_and_list(
+    deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], signed_in: AuthResult
+) -> None:
     user, _ = enrolled
-    second = services.recover(deps, project, user_id=user.user_id, recovery_code=enrolled[1].recovery_codes[1],
-                              session_duration_minutes=5)
+    second = services.recover(
+        deps,
+        project,
+        user_id=user.user_id,
+        recovery_code=enrolled[1].recovery_codes[1],
+        session_duration_minutes=5,
+    )
     assert second.session is not None and signed_in.session is not None
     listed = services.get_sessions(deps, project, user_id=user.user_id)
     assert {s.session_id for s in listed} == {signed_in.session.session_id, second.session.session_id}
@@ -148,7 +180,9 @@ def test_revoke_and_list(deps: services.Deps, project: Project, enrolled: tuple[
         services.revoke_session(deps, project, session_id=second.session.session_id)
 
 
-def test_delete_user_revokes_sessions(deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], signed_in: AuthResult) -> None:
+def test_delete_user_revokes_sessions(
+    deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], signed_in: AuthResult
+) -> None:
     user, _ = enrolled
     assert services.delete_user(deps, project, user.user_id) == user.user_id
     with pytest.raises(errors.SessionNotFound):

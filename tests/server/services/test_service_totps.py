@@ -29,11 +29,15 @@ def test_one_active_totp_per_user(deps: services.Deps, project: Project, user: U
         services.create_totp(deps, project, user_id=user.user_id)
 
 
-def test_expired_unverified_totp_is_replaced(deps: services.Deps, project: Project, user: User, clock) -> None:  # type: ignore[no-untyped-def]
+def test_expired_unverified_totp_is_replaced(
+    deps: services.Deps, project: Project, user: User, clock
+) -> None:  # type: ignore[no-untyped-def]
     first = services.create_totp(deps, project, user_id=user.user_id, expiration_minutes=5)
     clock.advance(minutes=5)
     with pytest.raises(errors.ExpiredTotp):
-        services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=code_for(first.secret, clock.now))
+        services.authenticate_totp(
+            deps, project, user_id=user.user_id, totp_code=code_for(first.secret, clock.now)
+        )
     second = services.create_totp(deps, project, user_id=user.user_id)
     assert [t.totp_id for t in second.user.totps] == [second.totp_id]
 
@@ -44,7 +48,9 @@ def test_expiration_range(deps: services.Deps, project: Project, user: User, min
         services.create_totp(deps, project, user_id=user.user_id, expiration_minutes=minutes)
 
 
-def test_first_success_verifies_and_replay_is_refused(deps: services.Deps, project: Project, user: User, clock) -> None:  # type: ignore[no-untyped-def]
+def test_first_success_verifies_and_replay_is_refused(
+    deps: services.Deps, project: Project, user: User, clock
+) -> None:  # type: ignore[no-untyped-def]
     created = services.create_totp(deps, project, user_id=user.user_id)
     code = code_for(created.secret, clock.now)
     result = services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=code)
@@ -59,7 +65,9 @@ def test_first_success_verifies_and_replay_is_refused(deps: services.Deps, proje
             deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now, -1)
         )
     # The next step is newer: accepted once.
-    services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now, 1))
+    services.authenticate_totp(
+        deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now, 1)
+    )
 
 
 def test_pending_user_becomes_active(deps: services.Deps, project: Project, clock) -> None:  # type: ignore[no-untyped-def]
@@ -84,17 +92,23 @@ def test_no_totp(deps: services.Deps, project: Project, user: User) -> None:
         services.authenticate_totp(deps, project, user_id=user.user_id, totp_code="123456")
 
 
-def test_lock_after_ten_failures_and_unlock_after_ttl(deps: services.Deps, project: Project, user: User, clock) -> None:  # type: ignore[no-untyped-def]
+def test_lock_after_ten_failures_and_unlock_after_ttl(
+    deps: services.Deps, project: Project, user: User, clock
+) -> None:  # type: ignore[no-untyped-def]
     created = services.create_totp(deps, project, user_id=user.user_id)
     bad = wrong_code(created.secret, clock.now)
     for _ in range(10):
         with pytest.raises(errors.UnableToAuthenticateTotp):
             services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=bad)
     locked = services.get_user(deps, project, user.user_id)
-    assert locked.is_locked and locked.lock_expires_at == clock.now.replace(microsecond=0) + timedelta(hours=1)
+    assert locked.is_locked and locked.lock_expires_at == clock.now.replace(microsecond=0) + timedelta(
+        hours=1
+    )
     # While locked even the right code is refused, and so are recovery codes.
     with pytest.raises(errors.UserLockLimitReached):
-        services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now))
+        services.authenticate_totp(
+            deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now)
+        )
     with pytest.raises(errors.UserLockLimitReached):
         services.recover(deps, project, user_id=user.user_id, recovery_code=created.recovery_codes[0])
     clock.advance(hours=1)
@@ -112,7 +126,9 @@ def test_success_resets_the_failure_count(deps: services.Deps, project: Project,
         for _ in range(9):
             with pytest.raises(errors.UnableToAuthenticateTotp):
                 services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=bad)
-        services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now))
+        services.authenticate_totp(
+            deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now)
+        )
         clock.advance(seconds=30)
         assert not services.get_user(deps, project, user.user_id).is_locked, round_
 
@@ -120,7 +136,9 @@ def test_success_resets_the_failure_count(deps: services.Deps, project: Project,
 def test_recovery_codes_are_single_use(deps: services.Deps, project: Project, user: User) -> None:
     created = services.create_totp(deps, project, user_id=user.user_id)
     code = created.recovery_codes[3]
-    result = services.recover(deps, project, user_id=user.user_id, recovery_code=code, session_duration_minutes=30)
+    result = services.recover(
+        deps, project, user_id=user.user_id, recovery_code=code, session_duration_minutes=30
+    )
     assert result.session is not None
     factor = result.session.authentication_factors[0]
     assert (factor.type, factor.delivery_method) == ("recovery_codes", "recovery_code")

@@ -10,8 +10,14 @@ from totpflow.server.domain.models import Name, Project
 
 def test_create_and_get(deps: services.Deps, project: Project) -> None:
     user = services.create_user(
-        deps, project, email="Ada@Example.com", phone_number="+15555550100", name=Name(first_name="Ada"),
-        external_id="ext-1", roles=["admin"], trusted_metadata={"a": 1},
+        deps,
+        project,
+        email="Ada@Example.com",
+        phone_number="+15555550100",
+        name=Name(first_name="Ada"),
+        external_id="ext-1",
+        roles=["admin"],
+        trusted_metadata={"a": 1},
     )
     assert user.user_id.startswith("user-test-") and user.status == "active"
     assert user.emails[0].email == "Ada@Example.com" and not user.emails[0].verified
@@ -30,7 +36,9 @@ def test_create_and_get(deps: services.Deps, project: Project) -> None:
         ({"email": "a@example.com", "external_id": "has space"}, errors.InvalidExternalId),
     ],
 )
-def test_invalid_create(deps: services.Deps, project: Project, kwargs: dict[str, str], error: type[Exception]) -> None:
+def test_invalid_create(
+    deps: services.Deps, project: Project, kwargs: dict[str, str], error: type[Exception]
+) -> None:
     with pytest.raises(error):
         services.create_user(deps, project, **kwargs)  # type: ignore[arg-type]
 
@@ -81,15 +89,23 @@ def test_project_authentication(deps: services.Deps, project_and_secret: tuple[P
     assert services.any_project_exists(deps)
     again = services.ensure_project(deps, project_id=project.project_id, secret="new-secret", name="renamed")
     assert again.name == "renamed"
-    assert services.authenticate_project(deps, project.project_id, "new-secret").project_id == project.project_id
+    assert (
+        services.authenticate_project(deps, project.project_id, "new-secret").project_id == project.project_id
+    )
 
 
 def test_search_filters_and_pagination(deps: services.Deps, project: Project, clock) -> None:  # type: ignore[no-untyped-def]
     made = []
     for i in range(5):
         clock.advance(seconds=1)
-        made.append(services.create_user(deps, project, email=f"u{i}@{'corp' if i % 2 else 'home'}.example",
-                                         create_user_as_pending=i == 4))
+        made.append(
+            services.create_user(
+                deps,
+                project,
+                email=f"u{i}@{'corp' if i % 2 else 'home'}.example",
+                create_user_as_pending=i == 4,
+            )
+        )
     page = services.search_users(deps, project, query=None, limit=2)
     assert [u.user_id for u in page.users] == [u.user_id for u in made[:2]] and page.total == 5
     assert page.next_cursor is not None
@@ -104,10 +120,21 @@ def test_search_filters_and_pagination(deps: services.Deps, project: Project, cl
     corp = {"filter_name": "email_domain", "filter_value": ["corp.example"]}
     pending = {"filter_name": "status", "filter_value": "pending"}
     assert ids({"operator": "AND", "operands": [corp]}) == [made[1].user_id, made[3].user_id]
-    assert ids({"operator": "OR", "operands": [corp, pending]}) == [made[1].user_id, made[3].user_id, made[4].user_id]
+    assert ids({"operator": "OR", "operands": [corp, pending]}) == [
+        made[1].user_id,
+        made[3].user_id,
+        made[4].user_id,
+    ]
     assert ids({"operator": "AND", "operands": [corp, pending]}) == []
-    assert ids({"operator": "AND", "operands": [{"filter_name": "email_address", "filter_value": ["U0@home.example"]}]}) == [made[0].user_id]
-    assert ids({"operator": "AND", "operands": [{"filter_name": "user_id", "filter_value": [made[2].user_id]}]}) == [made[2].user_id]
+    assert ids(
+        {
+            "operator": "AND",
+            "operands": [{"filter_name": "email_address", "filter_value": ["U0@home.example"]}],
+        }
+    ) == [made[0].user_id]
+    assert ids(
+        {"operator": "AND", "operands": [{"filter_name": "user_id", "filter_value": [made[2].user_id]}]}
+    ) == [made[2].user_id]
 
 
 @pytest.mark.parametrize(
@@ -121,6 +148,8 @@ def test_search_filters_and_pagination(deps: services.Deps, project: Project, cl
         (None, 10, "garbage!"),
     ],
 )
-def test_invalid_search(deps: services.Deps, project: Project, query: dict[str, object] | None, limit: int, cursor: str | None) -> None:
+def test_invalid_search(
+    deps: services.Deps, project: Project, query: dict[str, object] | None, limit: int, cursor: str | None
+) -> None:
     with pytest.raises(errors.InvalidSearchQuery):
         services.search_users(deps, project, query=query, limit=limit, cursor=cursor)

@@ -25,7 +25,9 @@ def test_failure_counter_locks_at_threshold_and_refuses_while_locked(store: Stor
     outcomes = []
     for _ in range(4):
         with store.transaction() as tx:
-            outcomes.append(tx.record_failure("project-test-a", uid, now=NOW, threshold=3, lock_ttl=timedelta(hours=1)))
+            outcomes.append(
+                tx.record_failure("project-test-a", uid, now=NOW, threshold=3, lock_ttl=timedelta(hours=1))
+            )
     assert outcomes == ["counted", "counted", "locked_now", "already_locked"]
     with store.transaction() as tx:
         assert not tx.reset_failures("project-test-a", uid, now=NOW)
@@ -36,7 +38,9 @@ def test_failure_counting_is_scoped_by_project(store: Store) -> None:
     uid = _user(store)
     with store.transaction() as tx:
         tx.insert_project(Project("project-test-b", "p", NOW), b"h")
-        assert tx.record_failure("project-test-b", uid, now=NOW, threshold=1, lock_ttl=timedelta(hours=1)) == (
+        assert tx.record_failure(
+            "project-test-b", uid, now=NOW, threshold=1, lock_ttl=timedelta(hours=1)
+        ) == (
             "already_locked"  # no such user in project b: nothing is updated
         )
         assert tx.get_user("project-test-b", uid, NOW) is None

@@ -38,7 +38,9 @@ def test_keyed_hashes_differ_by_purpose_and_key(cipher: crypto.Cipher) -> None:
     assert len(by_purpose) == len(crypto.HashPurpose)
     other = crypto.Cipher(bytes(32)).keyed_hash(crypto.HashPurpose.SESSION_TOKEN, token)
     assert other != cipher.keyed_hash(crypto.HashPurpose.SESSION_TOKEN, token)
-    assert cipher.matches(crypto.HashPurpose.SESSION_TOKEN, token, cipher.keyed_hash(crypto.HashPurpose.SESSION_TOKEN, token))
+    assert cipher.matches(
+        crypto.HashPurpose.SESSION_TOKEN, token, cipher.keyed_hash(crypto.HashPurpose.SESSION_TOKEN, token)
+    )
 
 
 def test_cipher_repr_hides_keys(cipher: crypto.Cipher) -> None:
@@ -56,7 +58,9 @@ def test_key_file_is_created_0600_and_reused(tmp_path: Path) -> None:
 
 def test_environment_key_wins_and_postgres_requires_it(tmp_path: Path) -> None:
     text = crypto.new_master_key_text()
-    assert crypto.master_key_for_url("postgresql://h/db", {crypto.MASTER_KEY_ENV: text}) == base64.b64decode(text)
+    assert crypto.master_key_for_url("postgresql://h/db", {crypto.MASTER_KEY_ENV: text}) == base64.b64decode(
+        text
+    )
     with pytest.raises(crypto.MasterKeyError):
         crypto.master_key_for_url("postgresql://h/db", {})
 
@@ -72,7 +76,13 @@ def test_jwk_has_the_nine_fields_and_a_matching_certificate() -> None:
     key = crypto.generate_signing_key("jwk-test-1", datetime(2026, 1, 1, tzinfo=UTC))
     jwk = key.public_jwk
     assert set(jwk) == {"kty", "use", "key_ops", "alg", "kid", "x5c", "x5tS256", "n", "e"}
-    assert (jwk["kty"], jwk["use"], jwk["key_ops"], jwk["alg"], jwk["e"]) == ("RSA", "sig", ["verify"], "RS256", "AQAB")
+    assert (jwk["kty"], jwk["use"], jwk["key_ops"], jwk["alg"], jwk["e"]) == (
+        "RSA",
+        "sig",
+        ["verify"],
+        "RS256",
+        "AQAB",
+    )
     der = base64.b64decode(jwk["x5c"][0])
     cert = x509.load_der_x509_certificate(der)
     assert cert.public_key().public_numbers() == key.private_key.public_key().public_numbers()  # type: ignore[union-attr]

@@ -39,5 +39,7 @@ def test_data_uri_png_decodes_back_to_the_uri(issuer: str, account: str) -> None
 def test_quiet_zone_is_white() -> None:
     png = qr.qr_png("otpauth://totp/x:y?secret=ABC")
     image = Image.open(io.BytesIO(png))
-    border = [image.getpixel((x, 0)) for x in range(qr.SIZE)] + [image.getpixel((0, y)) for y in range(qr.SIZE)]
+    border = [image.getpixel((x, 0)) for x in range(qr.SIZE)] + [
+        image.getpixel((0, y)) for y in range(qr.SIZE)
+    ]
     assert set(border) == {255}

@@ -16,12 +16,17 @@ KEY = crypto.generate_signing_key("jwk-test-unit", NOW)
 
 def _session(**claims: object) -> Session:
     factor = AuthenticationFactor("totp", "authenticator_app", NOW, NOW, NOW, totp_id="totp-test-1")
-    return Session("session-test-1", "user-test-1", NOW, NOW, NOW + timedelta(hours=1), (factor,), custom_claims=claims)
+    return Session(
+        "session-test-1", "user-test-1", NOW, NOW, NOW + timedelta(hours=1), (factor,), custom_claims=claims
+    )
 
 
 def _token(now: datetime = NOW, **claims: object) -> str:
     built = jwt.session_claims(
-        project_id="project-test-1", issuer="stytch.com/project-test-1", session=_session(**claims), now=now,
+        project_id="project-test-1",
+        issuer="stytch.com/project-test-1",
+        session=_session(**claims),
+        now=now,
         lifetime_seconds=300,
     )
     return jwt.sign(built, KEY.private_key, KEY.kid)
@@ -29,8 +34,12 @@ def _token(now: datetime = NOW, **claims: object) -> str:
 
 def _verify(token: str, now: datetime = NOW, **kw: bool) -> dict[str, object]:
     return jwt.verify(
-        token, KEY.private_key.public_key(), project_id="project-test-1", issuer="stytch.com/project-test-1",
-        now=now, **kw,
+        token,
+        KEY.private_key.public_key(),
+        project_id="project-test-1",
+        issuer="stytch.com/project-test-1",
+        now=now,
+        **kw,
     )
 
 
@@ -45,8 +54,15 @@ def test_claims_shape() -> None:
     assert claims["role"] == "admin"
     session = claims[jwt.SESSION_CLAIM]
     assert isinstance(session, dict)
-    assert set(session) == {"id", "started_at", "last_accessed_at", "expires_at", "attributes",
-                            "authentication_factors", "roles"}
+    assert set(session) == {
+        "id",
+        "started_at",
+        "last_accessed_at",
+        "expires_at",
+        "attributes",
+        "authentication_factors",
+        "roles",
+    }
     assert session["started_at"] == "2026-01-01T12:00:00Z"
     assert session["authentication_factors"][0]["authenticator_app_factor"] == {"totp_id": "totp-test-1"}
 
@@ -62,8 +78,13 @@ def test_expired_token_is_refused_unless_exp_is_not_checked() -> None:
 def test_wrong_audience_or_tampering_is_refused() -> None:
     token = _token()
     with pytest.raises(jwt.InvalidJwt):
-        jwt.verify(token, KEY.private_key.public_key(), project_id="project-test-2",
-                   issuer="stytch.com/project-test-1", now=NOW)
+        jwt.verify(
+            token,
+            KEY.private_key.public_key(),
+            project_id="project-test-2",
+            issuer="stytch.com/project-test-1",
+            now=NOW,
+        )
     head, body, sig = token.split(".")
     with pytest.raises(jwt.InvalidJwt):
         _verify(f"{head}.{body}x.{sig}")

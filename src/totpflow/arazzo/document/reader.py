@@ -46,13 +46,16 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
-            where = f"line {key_node.start_mark.line + 1}, column {key_node.start_mark.column + 1}"
             if not isinstance(key, str):
-                raise LoadError("", f"{where}: mapping key {key_node.value!r} is not a string")
+                raise LoadError("", f"{_where(key_node)}: mapping key {key_node.value!r} is not a string")
             if key in mapping:
-                raise LoadError("", f"{where}: duplicate key {key!r}")
+                raise LoadError("", f"{_where(key_node)}: duplicate key {key!r}")
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
+
+
+def _where(node: yaml.Node) -> str:
+    return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
 
 
 _StrictLoader.yaml_implicit_resolvers = {

@@ -230,16 +230,17 @@ class _Checker:
     # -- expressions -----------------------------------------------------------------------------------------
 
     def _criteria(self, criteria: tuple[Criterion, ...], workflow: Workflow | None) -> None:
+        from totpflow.arazzo.criteria import compile_criterion
+
         for criterion in criteria:
             try:
-                compiled = _compile_criterion(criterion)
+                compiled = compile_criterion(criterion)
             except ExpressionError as exc:
                 self.findings.problem(exc.location or criterion.location + "/condition", _position(exc))
                 continue
-            if criterion.context is not None:
-                self._expression_text(criterion.context, criterion.location + "/context", workflow)
             for expression in _expressions_of(compiled):
-                self._expression(expression, criterion.location + "/condition", workflow)
+                field_name = "context" if str(expression) == criterion.context else "condition"
+                self._expression(expression, f"{criterion.location}/{field_name}", workflow)
 
     def _value(self, value: Any, location: str, workflow: Workflow | None) -> None:
         """Check every string leaf of a literal-or-expression value (payloads, parameter values, outputs)."""
@@ -259,16 +260,6 @@ class _Checker:
                 return
             for expression in _expressions_of(compiled):
                 self._expression(expression, location, workflow)
-
-    def _expression_text(self, text: str, location: str, workflow: Workflow | None) -> None:
-        from totpflow.arazzo.expressions import parse
-
-        try:
-            expression = parse(text)
-        except ExpressionError as exc:
-            self.findings.problem(location, _position(exc))
-            return
-        self._expression(expression, location, workflow)
 
     def _expression(self, expression: Any, location: str, workflow: Workflow | None) -> None:
         for warning in getattr(expression, "warnings", ()) or ():
@@ -323,18 +314,6 @@ class _Checker:
                     )
                 return
         self.findings.problem(location, f"{owner} declares no output {'.'.join(names)!r}")
-
-
-def _compile_criterion(criterion: Criterion) -> Any:
-    try:
-        from totpflow.arazzo.criteria import compile_criterion  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # the criteria module not built into this tree yet: check simple conditions only
-        from totpflow.arazzo.expressions import parse, parse_condition
-
-        if criterion.context is not None:
-            parse(criterion.context)
-        return parse_condition(criterion.condition) if criterion.type == "simple" else None
-    return compile_criterion(criterion)
 
 
 def _has_step(workflow: Workflow, step_id: str) -> bool:

@@ -13,7 +13,6 @@ Responses are parsed as JSON when the content type is ``application/json`` or an
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import msgspec
 
 from totpflow.arazzo import body as bodies
 from totpflow.arazzo import params
@@ -171,8 +171,8 @@ def parse_body(response: httpx.Response) -> Any:
     content_type = response.headers.get("content-type", "")
     if bodies.is_json(content_type):
         try:
-            return json.loads(raw)
-        except ValueError:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError:
             return response.text
     try:
         return raw.decode(response.encoding or "utf-8")
@@ -205,7 +205,7 @@ def record_response(response: httpx.Response, body: Any, masker: Masker) -> Reco
     elif isinstance(body, str):
         text = masker.mask_text(body)
     else:
-        text = json.dumps(masker.mask_json(body), ensure_ascii=False)
+        text = msgspec.json.encode(masker.mask_json(body)).decode()
     return RecordedResponse(
         status_code=response.status_code,
         headers=masker.mask_headers(response.headers.multi_items()),

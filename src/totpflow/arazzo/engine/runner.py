@@ -36,7 +36,7 @@ from totpflow.arazzo.engine.options import RunOptions
 from totpflow.arazzo.engine.plan import Plan, StepPlan
 from totpflow.arazzo.engine.request import Attempt, prepare, send
 from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, UsageError
-from totpflow.arazzo.inputs import Computation
+from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import CheckResult, Exchange, RunResult, StepResult, WorkflowResult
 from totpflow.arazzo.sources import SourceSet
@@ -125,13 +125,18 @@ class _Run:
                 known = ", ".join(w.workflow_id for w in self.doc.workflows)
                 raise UsageError(f"no workflow {workflow_id!r} in the document (workflows: {known})")
             targets = [workflow]
+        checked: dict[str, InputResolver] = {}
         for workflow in targets:  # missing required inputs stop the run before any request
-            make_resolver(self, self.doc, workflow, self.given, self.computed).check_upfront()
+            resolver = make_resolver(self, self.doc, workflow, self.given, self.computed)
+            resolver.check_upfront()
+            checked[workflow.workflow_id] = resolver
         started_at = self.options.clock()
         begin = self.options.timer()
         for workflow in targets:
             if (self.doc.url, workflow.workflow_id) not in self.finished:
-                self.workflow(self.doc, workflow, self.given, self.computed, depth=0)
+                self.workflow(
+                    self.doc, workflow, self.given, self.computed, 0, checked.pop(workflow.workflow_id)
+                )
         return RunResult(
             document=self.runner.ref,
             ok=all(result.ok for result in self.results),
@@ -155,6 +160,7 @@ class _Run:
         given: Mapping[str, Any],
         computed: Mapping[str, Computation],
         depth: int,
+        resolver: InputResolver | None = None,
     ) -> Finished:
         """Run one workflow to completion; every failure becomes a failed WorkflowResult."""
         key = (doc.url, workflow.workflow_id)
@@ -174,8 +180,9 @@ class _Run:
                 done = self.dependency(dep_doc, dep_workflow, depth)
                 if not done.result.ok:
                     raise _Stop(f"dependency {dependency!r} failed")
-            resolver = make_resolver(self, doc, workflow, given, computed)
-            resolver.check_upfront()
+            if resolver is None:  # top-level workflows were checked before the run started
+                resolver = make_resolver(self, doc, workflow, given, computed)
+                resolver.check_upfront()
             frame = Frame(doc, workflow, resolver, given, depth)
             index = {step.step_id: i for i, step in enumerate(workflow.steps)}
             position = 0

@@ -1,7 +1,7 @@
 """Identifier and secret formats of the Stytch API (stytch-api.md §2.3).
 
-Every id is ``<kind>-test-<uuid4>``; the ``test`` environment is the only one a self-hosted server offers. Ids are
-not secrets: they are random only so that they cannot be guessed across projects.
+Every id is ``<kind>-test-<uuid4>``; the ``test`` environment is the only one a self-hosted server
+offers. Ids are not secrets: they are random only so that they cannot be guessed across projects.
 """
 
 from __future__ import annotations

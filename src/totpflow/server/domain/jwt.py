@@ -1,7 +1,7 @@
 """Session JWTs in Stytch's shape (stytch-api.md §3.3): RS256 with a ``kid`` header, ``aud=[project_id]``,
-``iss="stytch.com/{project_id}"``, ``sub=user_id``, ``iat=nbf=now``, ``exp=now+lifetime`` (five minutes) and the
-session in the claim ``https://stytch.com/session``. Custom claims are top-level claims (RFC 7519 §4.3 private
-claim names); the registered names (RFC 7519 §4.1) and the session claim are refused.
+``iss="stytch.com/{project_id}"``, ``sub=user_id``, ``iat=nbf=now``, ``exp=now+lifetime`` (five minutes)
+and the session in the claim ``https://stytch.com/session``. Custom claims are top-level claims (RFC 7519
+§4.3 private claim names); the registered names (RFC 7519 §4.1) and the session claim are refused.
 """
 
 from __future__ import annotations
@@ -116,9 +116,10 @@ def verify(
 ) -> dict[str, Any]:
     """Verify signature, ``aud`` and ``iss`` (and ``exp`` unless ``verify_exp`` is false) against ``now``.
 
-    PyJWT checks signature, audience and issuer; ``exp`` is compared with the injected clock so that tests with a
-    frozen clock and services agree on time. Services pass ``verify_exp=False`` for ``/v1/sessions/authenticate``, which accepts a JWT past its ``exp``
-    while the underlying session is still active (stytch-api.md §4.9).
+    PyJWT checks signature, audience and issuer; ``exp`` is compared with the injected clock so that
+    tests with a frozen clock and services agree on time. Services pass ``verify_exp=False`` for
+    ``/v1/sessions/authenticate``, which accepts a JWT past its ``exp`` while the underlying session is
+    still active (stytch-api.md §4.9).
     """
     try:
         claims: dict[str, Any] = pyjwt.decode(

@@ -1,11 +1,12 @@
 """otpauth:// provisioning URIs and their QR codes as PNG data URIs.
 
 The URI follows Google Authenticator's Key-Uri-Format
-(https://github.com/google/google-authenticator/wiki/Key-Uri-Format): the label is ``Issuer:account`` with both
-parts percent-encoded, and the ``issuer`` parameter repeats the issuer. The QR code is encoded by zxing-cpp and
-written as an 8-bit grayscale PNG (PNG spec §11.2.2 IHDR, colour type 0) of exactly ``SIZE``×``SIZE`` pixels,
-the size of Stytch's own images, with at least the 4-module quiet zone ISO/IEC 18004 §6.3.8 requires. Writing the
-PNG by hand from zxing-cpp's module matrix avoids an imaging library on the request path.
+(https://github.com/google/google-authenticator/wiki/Key-Uri-Format): the label is ``Issuer:account``
+with both parts percent-encoded, and the ``issuer`` parameter repeats the issuer. The QR code is encoded
+by zxing-cpp and written as an 8-bit grayscale PNG (PNG spec §11.2.2 IHDR, colour type 0) of exactly
+``SIZE``×``SIZE`` pixels, the size of Stytch's own images, with at least the 4-module quiet zone ISO/IEC
+18004 §6.3.8 requires. Writing the PNG by hand from zxing-cpp's module matrix avoids an imaging library
+on the request path.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """TOTP recovery codes: 10 single-use look-up secrets ``xxxx-xxxx-xxxx`` of ``[a-z0-9]`` (stytch-api.md §6).
 
-Each code carries 12·log2(36) ≈ 62 bits from ``secrets`` (NIST SP 800-63B §5.1.2.1 asks for ≥ 20 bits). Because
-that is below 112 bits, the store never keeps a plain hash: lookup goes through an HMAC keyed by a subkey of the
-master key (see ``crypto.Cipher.keyed_hash``), so a stolen database alone does not allow an offline search.
+Each code carries 12·log2(36) ≈ 62 bits from ``secrets`` (NIST SP 800-63B §5.1.2.1 asks for ≥ 20 bits).
+Because that is below 112 bits, the store never keeps a plain hash: lookup goes through an HMAC keyed by
+a subkey of the master key (see ``crypto.Cipher.keyed_hash``), so a stolen database alone does not allow
+an offline search.
 """
 
 from __future__ import annotations

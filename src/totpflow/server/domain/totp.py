@@ -1,10 +1,10 @@
 """RFC 6238 time-based one-time passwords on top of RFC 4226 HOTP.
 
-The server issues SHA-1 / 6 digits / 30 s authenticators (Stytch's documented parameters, stytch-api.md §6) and
-accepts the previous, current and next time step (RFC 6238 §5.2 network-delay window; Stytch: "codes from the
-previous and next 30-second windows"). Replay protection is the caller's job: ``verify`` returns the matched time
-step so the store can refuse any step that is not newer than the last one used (RFC 6238 §5.2, "MUST NOT accept
-the second attempt").
+The server issues SHA-1 / 6 digits / 30 s authenticators (Stytch's documented parameters, stytch-api.md
+§6) and accepts the previous, current and next time step (RFC 6238 §5.2 network-delay window; Stytch:
+"codes from the previous and next 30-second windows"). Replay protection is the caller's job: ``verify``
+returns the matched time step so the store can refuse any step that is not newer than the last one used
+(RFC 6238 §5.2, "MUST NOT accept the second attempt").
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def code_at(
 def verify(key: bytes, code: str, unix_time: float, *, window: int = 1, period: int = PERIOD) -> int | None:
     """The time step within ±``window`` steps whose code equals ``code``, else ``None``.
 
-    Every candidate is computed and compared with ``hmac.compare_digest`` without an early exit, so the time taken
-    does not reveal which step (if any) matched. If two steps share a code (probability 10^-6) the newest wins,
-    which is the conservative choice for replay protection.
+    Every candidate is computed and compared with ``hmac.compare_digest`` without an early exit, so the
+    time taken does not reveal which step (if any) matched. If two steps share a code (probability 10^-6)
+    the newest wins, which is the conservative choice for replay protection.
     """
     now = time_step(unix_time, period=period)
     matched: int | None = None

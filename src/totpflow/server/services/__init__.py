@@ -1,5 +1,6 @@
 """Use cases of the server. Every function takes its collaborators (store, clock, cipher, settings) through
-``Deps`` and returns domain records from ``totpflow.server.domain.models`` or raises ``totpflow.server.errors``.
+``Deps`` and returns domain records from ``totpflow.server.domain.models`` or raises
+``totpflow.server.errors``.
 
 The HTTP layer has already checked JSON types (strict: ``"60"`` is not an int); services check meaning
 (ranges, formats, existence, ownership by the calling project) and enforce every cross-process invariant in
@@ -15,7 +16,8 @@ CONTRACT (implemented in the modules of this package, re-exported here):
         policy: Policy = Policy()   # totpflow.server.policy: lock threshold/ttl, issuer, JWT lifetime, ranges
 
     # projects
-    create_project(deps, *, name="totpflow", project_id=None, secret=None) -> tuple[Project, str]   # returns the secret once
+    create_project(deps, *, name="totpflow", project_id=None, secret=None)
+        -> tuple[Project, str]                                                      # returns the secret once
     ensure_project(deps, *, project_id, secret, name="totpflow") -> Project        # idempotent; sets secret
     authenticate_project(deps, project_id: str, secret: str) -> Project             # UnauthorizedCredentials
     any_project_exists(deps) -> bool

@@ -19,6 +19,6 @@ class Deps:
     policy: Policy = field(default_factory=Policy)
 
     def now(self) -> datetime:
-        """The clock's time, truncated to whole seconds: Stytch's timestamps have second precision, and storing
-        what is shown keeps stored and returned values equal."""
+        """The clock's time, truncated to whole seconds: Stytch's timestamps have second precision, and
+        storing what is shown keeps stored and returned values equal."""
         return self.clock().replace(microsecond=0)

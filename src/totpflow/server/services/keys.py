@@ -1,9 +1,9 @@
 """Per-project RSA signing keys: created on first use, shared by every process through the database.
 
 Two processes that both find no key each generate one; the unique (project_id, generation) constraint lets
-exactly one insert win (``ON CONFLICT DO NOTHING``) and both then use the stored key. Generation happens outside
-any transaction because RSA key generation takes tens of milliseconds. Decrypted private keys are cached per
-process by ``kid``: they never change once stored.
+exactly one insert win (``ON CONFLICT DO NOTHING``) and both then use the stored key. Generation happens
+outside any transaction because RSA key generation takes tens of milliseconds. Decrypted private keys are
+cached per process by ``kid``: they never change once stored.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Projects: the tenants of the server, authenticated by HTTP Basic ``project_id:secret`` (stytch-api.md §2.2).
+"""Projects: the tenants of the server, authenticated by HTTP Basic ``project_id:secret`` (stytch-api.md
+§2.2).
 
 The secret is stored only as an HMAC under the project-secret subkey and compared in constant time. An unknown
 project id costs the same hash and comparison as a wrong secret, so response time does not tell them apart.
@@ -30,7 +31,8 @@ def create_project(
 
 
 def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "totpflow") -> Project:
-    """Create the project if absent, else set its name and secret. Safe to run from several processes at once."""
+    """Create the project if absent, else set its name and secret. Safe to run from several processes at
+    once."""
     if not secret:
         raise errors.InvalidArgument("secret", "must not be empty")
     secret_hash = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)

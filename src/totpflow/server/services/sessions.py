@@ -1,9 +1,10 @@
 """Sessions: creation and extension after a successful factor, ``/v1/sessions/authenticate``, ``revoke`` and
 ``get`` (stytch-api.md §4.9–4.11).
 
-A session is found by the keyed hash of its token or by a session JWT whose RS256 signature verifies with one of
-the project's keys. A JWT past its ``exp`` is still accepted while its session is active (§4.9); the five-minute
-JWT lifetime only bounds local verification by clients. A session is active while not revoked and not expired.
+A session is found by the keyed hash of its token or by a session JWT whose RS256 signature verifies with
+one of the project's keys. A JWT past its ``exp`` is still accepted while its session is active (§4.9);
+the five-minute JWT lifetime only bounds local verification by clients. A session is active while not
+revoked and not expired.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from totpflow.server.storage import SessionRow, SigningKeyRow, Tx
 
 @dataclass(frozen=True, slots=True)
 class SessionRequest:
-    """The session arguments of an authenticate call, validated; ``keys`` are loaded before the transaction."""
+    """The session arguments of an authenticate call, validated; ``keys`` are loaded before the
+    transaction."""
 
     token: str | None
     jwt: str | None
@@ -145,8 +147,9 @@ def attach_factor(
     factor_id: str,
     now: datetime,
 ) -> tuple[Session | None, str, str]:
-    """After a successful factor: extend ``existing`` or create a session (when a duration is given) and add the
-    factor. Returns (session, session_token, session_jwt); ``(None, "", "")`` when no session is involved."""
+    """After a successful factor: extend ``existing`` or create a session (when a duration is given) and
+    add the factor. Returns (session, session_token, session_jwt); ``(None, "", "")`` when no session is
+    involved."""
     factor = AuthenticationFactor(
         type="totp" if factor_type == "totp" else "recovery_codes",
         delivery_method="authenticator_app" if factor_type == "totp" else "recovery_code",
@@ -205,7 +208,8 @@ def authenticate_session(
 ) -> AuthResult:
     """Check a session, update ``last_accessed_at`` (and expiry/claims when asked) and return a fresh JWT.
 
-    Only a hash of each token is stored, so a session authenticated by JWT comes back with ``session_token=""``.
+    Only a hash of each token is stored, so a session authenticated by JWT comes back with
+    ``session_token=""``.
     """
     request = session_request(
         deps,
@@ -250,7 +254,8 @@ def revoke_session(
     session_token: str | None = None,
     session_jwt: str | None = None,
 ) -> None:
-    """Revoke one session named by exactly one of id, token or JWT (an expired JWT still names its session)."""
+    """Revoke one session named by exactly one of id, token or JWT (an expired JWT still names its
+    session)."""
     given = [v for v in (session_id, session_token, session_jwt) if v is not None]
     if not given:
         raise errors.NoSessionRevokeArguments("session_id, session_token, session_jwt")

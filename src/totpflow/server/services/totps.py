@@ -1,12 +1,13 @@
 """TOTP enrolment and authentication, recovery codes (stytch-api.md §4.4–4.7, §6).
 
-* One live TOTP per user; an unverified one still inside its ``expiration_minutes`` counts as active, an expired
-  unverified one is replaced. The database's partial unique index settles concurrent creates.
+* One live TOTP per user; an unverified one still inside its ``expiration_minutes`` counts as active, an
+  expired unverified one is replaced. The database's partial unique index settles concurrent creates.
 * ``authenticate`` accepts the previous, current and next 30 s step (RFC 6238 §5.2). A step not newer than the
-  last accepted one is a replay (``TotpCodeAlreadyAuthenticated``), refused by one conditional UPDATE so that of
-  any number of concurrent requests with one valid code exactly one succeeds.
+  last accepted one is a replay (``TotpCodeAlreadyAuthenticated``), refused by one conditional UPDATE so
+  that of any number of concurrent requests with one valid code exactly one succeeds.
 * Failures (wrong TOTP code, unknown or used recovery code) are counted per user in the database; reaching the
-  policy threshold locks the user for the lock TTL (Stytch User Locks). A success while unlocked resets the count.
+  policy threshold locks the user for the lock TTL (Stytch User Locks). A success while unlocked resets
+  the count.
 * The first success verifies the TOTP and activates a pending user.
 """
 

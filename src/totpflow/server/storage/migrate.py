@@ -1,7 +1,8 @@
 """Schema migrations, run programmatically on start-up (no ``alembic.ini`` needed at runtime).
 
-On PostgreSQL the migration runs under a transaction-level advisory lock, so any number of server processes can
-start at once against one database: the first migrates, the others wait and then find nothing to do.
+On PostgreSQL the migration runs under a transaction-level advisory lock, so any number of server
+processes can start at once against one database: the first migrates, the others wait and then find
+nothing to do.
 """
 
 from __future__ import annotations

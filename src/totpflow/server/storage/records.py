@@ -1,4 +1,5 @@
-"""Rows the store hands to services that carry stored (encrypted or hashed) material. Domain records never do."""
+"""Rows the store hands to services that carry stored (encrypted or hashed) material. Domain records
+never do."""
 
 from __future__ import annotations
 

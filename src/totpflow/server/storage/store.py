@@ -1,9 +1,10 @@
 """The store: one SQLAlchemy Core implementation for SQLite and PostgreSQL.
 
 ``Store.transaction()`` yields a ``Tx`` whose methods are the queries services need. Every method takes the
-calling project's id and filters on it, so one project never reads or changes another's rows. Invariants that must
-hold across processes are single statements: a conditional UPDATE whose row count decides (TOTP replay, recovery
-code use, failure counting and locking) or a constraint (unique email, one live TOTP per user).
+calling project's id and filters on it, so one project never reads or changes another's rows. Invariants
+that must hold across processes are single statements: a conditional UPDATE whose row count decides (TOTP
+replay, recovery code use, failure counting and locking) or a constraint (unique email, one live TOTP per
+user).
 """
 
 from __future__ import annotations
@@ -310,7 +311,8 @@ class Tx:
         after: tuple[datetime, str] | None,
         now: datetime,
     ) -> tuple[list[User], int]:
-        """One page of users ordered by (created_at, user_id), after the keyset ``after``, and the total count."""
+        """One page of users ordered by (created_at, user_id), after the keyset ``after``, and the total
+        count."""
         conditions = [self._filter_condition(f) for f in filters]
         where = [users.c.project_id == project_id]
         if conditions:
@@ -522,7 +524,8 @@ class Tx:
         )
 
     def delete_totp(self, project_id: str, totp_id: str) -> str | None:
-        """Soft-delete a live TOTP and drop its recovery codes; returns its user's id, or None if not found."""
+        """Soft-delete a live TOTP and drop its recovery codes; returns its user's id, or None if not
+        found."""
         row = self._c.execute(
             select(totps.c.user_id).where(
                 totps.c.project_id == project_id, totps.c.totp_id == totp_id, ~totps.c.deleted
@@ -644,8 +647,8 @@ class Tx:
         )
 
     def upsert_factor(self, session_id: str, factor: AuthenticationFactor) -> None:
-        """Add the factor, or refresh ``last_authenticated_at``/``updated_at`` and its id if the session already
-        has a factor of that type and delivery method (stytch-api.md §3.2)."""
+        """Add the factor, or refresh ``last_authenticated_at``/``updated_at`` and its id if the session
+        already has a factor of that type and delivery method (stytch-api.md §3.2)."""
         factor_id = factor.totp_id if factor.totp_id is not None else factor.totp_recovery_code_id
         stmt = self._insert(session_factors).values(
             session_id=session_id,
@@ -749,9 +752,9 @@ class Store:
     def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
         """A transaction; committed when the block ends normally, rolled back on any exception.
 
-        On SQLite a read-write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up front, so
-        concurrent writers queue on ``busy_timeout`` instead of failing on a lock upgrade); ``readonly`` ones use
-        a deferred ``BEGIN`` and, in WAL mode, never block.
+        On SQLite a read-write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up
+        front, so concurrent writers queue on ``busy_timeout`` instead of failing on a lock upgrade);
+        ``readonly`` ones use a deferred ``BEGIN`` and, in WAL mode, never block.
         """
         with self.engine.connect() as connection:
             if readonly:

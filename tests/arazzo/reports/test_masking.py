@@ -1,0 +1,86 @@
+"""The Masker: secret values everywhere, credential headers, readable JSON bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from totpflow.arazzo.masking import MASK, Masker
+
+
+@pytest.mark.parametrize(
+    ("secrets", "text", "expected"),
+    [
+        (["s3cr3t"], "token=s3cr3t&x=1", f"token={MASK}&x=1"),
+        (["s3cr3t"], "s3cr3ts3cr3t", MASK * 2),
+        (["abc", "abcdef"], "abcdef abc", f"{MASK} {MASK}"),  # the longest secret first
+        (["a.b*c(d)"], "x a.b*c(d) aXbbc", f"x {MASK} aXbbc"),  # regex metacharacters are literal
+        ([123456], '{"code": 123456}', f'{{"code": {MASK}}}'),
+        (["ab"], "ab", MASK),  # a short secret: only as a whole value
+        (["ab"], "cab", "cab"),
+        ([None, "", True], "None True", "None True"),
+    ],
+)
+def test_mask_text(secrets: list[object], text: str, expected: str) -> None:
+    assert Masker(secrets).mask_text(text) == expected
+
+
+def test_the_pattern_is_rebuilt_when_a_secret_is_added() -> None:
+    masker = Masker(["first-secret"])
+    assert masker.mask_text("second-secret") == "second-secret"
+    masker.add("second-secret")
+    assert masker.mask_text("first-secret second-secret") == f"{MASK} {MASK}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("Authorization", "Basic dXNlcjpwYXNz", f"Basic {MASK}"),
+        ("authorization", "opaque", MASK),
+        ("Proxy-Authorization", "Bearer t", f"Bearer {MASK}"),
+        ("Cookie", "a=1; b=2", f"a={MASK}; b={MASK}"),
+        ("Set-Cookie", "sid=abc; Path=/; HttpOnly", f"sid={MASK}; Path=/; HttpOnly"),
+        ("X-API-Key", "k", MASK),
+        ("Content-Type", "application/json", "application/json"),
+        ("X-Echo", "has my-password-1 inside", f"has {MASK} inside"),
+    ],
+)
+def test_mask_headers(name: str, value: str, expected: str) -> None:
+    assert Masker(["my-password-1"]).mask_headers([(name, value)]) == ((name, expected),)
+
+
+def test_extra_sensitive_header() -> None:
+    masker = Masker()
+    masker.add_header("X-Custom-Key")
+    assert masker.mask_headers([("x-custom-key", "v")]) == (("x-custom-key", MASK),)
+
+
+def test_mask_json_keeps_bodies_readable() -> None:
+    masker = Masker(["tok-123456"])
+    body = {
+        "user_id": "user-1",
+        "session_token": "tok-123456",
+        "nested": [{"note": "Bearer tok-123456"}, 7, None, True],
+        "password": "anything",
+        "client_secret": None,
+    }
+    assert masker.mask_json(body) == {
+        "user_id": "user-1",
+        "session_token": MASK,
+        "nested": [{"note": f"Bearer {MASK}"}, 7, None, True],
+        "password": MASK,  # a credential by definition
+        "client_secret": None,
+    }
+    assert body["session_token"] == "tok-123456"  # a copy; the original is untouched
+
+
+def test_containers_register_their_leaves() -> None:
+    masker = Masker()
+    masker.add({"codes": ["rc-1111", "rc-2222"], "n": 3})
+    assert masker.secrets == {"rc-1111", "rc-2222", "3"}
+    assert masker.is_secret("rc-1111") and not masker.is_secret("rc-3333")
+
+
+def test_sensitive_fields_can_be_extended() -> None:
+    masker = Masker()
+    masker.add_field("Recovery_Codes")
+    assert masker.mask_json({"recovery_codes": ["a", "b"]}) == {"recovery_codes": MASK}
