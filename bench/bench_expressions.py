@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 from totpflow.arazzo.criteria import compile_criterion
@@ -124,25 +125,25 @@ def main() -> None:
     print(f"{'sample':70} {'parse µs':>9} {'eval µs':>9}")
     for text in EXPRESSIONS:
         expression = parse(text)
-        parse_us = best_of(number, lambda text=text: parse(text), clear_caches)
-        eval_us = best_of(number, lambda e=expression: e.evaluate(json_ctx))
+        parse_us = best_of(number, partial(parse, text), clear_caches)
+        eval_us = best_of(number, partial(expression.evaluate, json_ctx))
         print(f"expression  {text:58} {parse_us:9.2f} {eval_us:9.2f}")
     for text in TEMPLATES:
         template = parse_template(text)
-        parse_us = best_of(number, lambda text=text: parse_template(text), clear_caches)
-        eval_us = best_of(number, lambda t=template: t.render(json_ctx))
+        parse_us = best_of(number, partial(parse_template, text), clear_caches)
+        eval_us = best_of(number, partial(template.render, json_ctx))
         print(f"template    {text:58} {parse_us:9.2f} {eval_us:9.2f}")
     for text in CONDITIONS:
         condition = parse_condition(text)
-        parse_us = best_of(number, lambda text=text: parse_condition(text), clear_caches)
-        eval_us = best_of(number, lambda c=condition: c.evaluate(json_ctx))
+        parse_us = best_of(number, partial(parse_condition, text), clear_caches)
+        eval_us = best_of(number, partial(condition.evaluate, json_ctx))
         print(f"condition   {text[:58]:58} {parse_us:9.2f} {eval_us:9.2f}")
     for criterion in CRITERIA:
         ctx = xml_ctx if criterion.type == "xpath" else json_ctx
         compiled = compile_criterion(criterion)
         assert compiled.evaluate(ctx).passed, criterion
-        compile_us = best_of(max(number // 10, 1), lambda c=criterion: compile_criterion(c))
-        eval_us = best_of(max(number // 10, 1), lambda c=compiled, x=ctx: c.evaluate(x))
+        compile_us = best_of(max(number // 10, 1), partial(compile_criterion, criterion))
+        eval_us = best_of(max(number // 10, 1), partial(compiled.evaluate, ctx))
         label = f"{criterion.type} {criterion.condition}"
         print(f"criterion   {label[:58]:58} {compile_us:9.2f} {eval_us:9.2f}")
     print(

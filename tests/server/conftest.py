@@ -8,10 +8,11 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from frozen_clock import FrozenClock
 
 from totpflow.server import services
 from totpflow.server.crypto import Cipher
@@ -20,19 +21,6 @@ from totpflow.server.storage import Store, open_store
 
 PG_ENV = "TOTPFLOW_TEST_DATABASE_URL"
 DATA = Path(__file__).parent / "data"
-
-
-class FrozenClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def postgres_base_url() -> str:

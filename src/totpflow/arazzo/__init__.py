@@ -47,12 +47,15 @@ expressions (package ``totpflow.arazzo.expressions``)::
         # a str that is one whole expression → its value (type kept); a str with {$…} → rendered string;
         # dict/list → recursively; anything else → literal.   .evaluate(ctx) -> Any; .expressions() -> list
     pointer.resolve(value, pointer) -> Any; pointer.replace(value, pointer, new) -> Any   (RFC 6901)
+        # PointerError (an EvaluationError); replace returns a copy, never mutates
     parse_condition(text) -> Condition          # the `simple` language; .evaluate(ctx) -> bool
+        Condition.explain(ctx, mask=None) -> (bool, why-it-failed | None); .expressions; .warnings
 
 criteria::
 
     compile_criterion(criterion: document.model.Criterion) -> CompiledCriterion   # ConditionError w/ location
-        CompiledCriterion.evaluate(ctx) -> results.CheckResult
+        CompiledCriterion.evaluate(ctx, *, mask=None) -> results.CheckResult   # mask: str -> str for messages
+        .expressions (tuple, context first); .warnings
 
 document (package ``totpflow.arazzo.document``)::
 
@@ -80,7 +83,26 @@ engine::
         -> RunResult
 """
 
-from totpflow.arazzo.api import Loaded, load
-from totpflow.arazzo.engine import PromptRequest, RunOptions, Runner
+# The public API, imported on first use (PEP 562) so that ``import totpflow.arazzo.errors`` stays light.
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.api import Loaded, load
+    from totpflow.arazzo.engine import PromptRequest, Runner, RunOptions
 
 __all__ = ["Loaded", "PromptRequest", "RunOptions", "Runner", "load"]
+_LAZY = {
+    "Loaded": "api",
+    "load": "api",
+    "PromptRequest": "engine",
+    "RunOptions": "engine",
+    "Runner": "engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"totpflow.arazzo.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'totpflow.arazzo' has no attribute {name!r}")

@@ -28,9 +28,11 @@ Types and what passes (pass/fail rules from 1.1.0 §"Condition Evaluation", whic
 (1.1.0 §"Runtime Expressions in Conditions"), their values inserted as text, unescaped.
 
 A syntax error found at compile time (the condition, the context expression, a missing context, an unknown
-type or version) is a ConditionError carrying the criterion's location. At run time nothing raises: a null
-or unresolvable context, a condition that became invalid after substitution, or a query error fails the
-check, and ``CheckResult.message`` says why, quoting values only through the caller's ``mask`` and truncated.
+type or version) is a ConditionError carrying the criterion's location. At run time a null or unresolvable
+context, a condition that became invalid after substitution, or a query error fails the check (1.1.0
+§"Evaluation Errors") instead of raising, and ``CheckResult.message`` says why, quoting values only through
+the caller's ``mask`` and truncated. (Errors the context itself raises other than EvaluationError, such as
+an input that cannot be prompted for, propagate.)
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def _xpath_parser(version: str | None) -> Any:
 @dataclass(frozen=True, slots=True)
 class _XPath:
     text: str
-    parser: Any
+    boolean: Any  # the parsed ``boolean((text))``: its result is the Effective Boolean Value of ``text``
 
 
 @lru_cache(maxsize=2048)
@@ -170,7 +172,11 @@ def _compile_xpath(text: str, version: str | None) -> Any:
         raise ConditionError(
             text, position, f"invalid XPath ({version or 'xpath-31'}): {exc.message}"
         ) from None
-    return _XPath(text, parser)
+    try:
+        boolean = parser().parse(f"boolean(({text}))")
+    except elementpath.ElementPathError as exc:  # e.g. a constant sequence with no boolean value (FORG0006)
+        raise ConditionError(text, 0, f"XPath condition has no boolean value: {exc.message}") from None
+    return _XPath(text, boolean)
 
 
 _COMPILERS: dict[str, Callable[[str, str | None], Any]] = {
@@ -229,7 +235,7 @@ def _check_xpath(xpath: Any, context: str, value: Any, mask: Mask | None) -> tup
     except ET.ParseError as exc:
         return False, f"context {context} is not well-formed XML: {exc}"
     try:
-        result = elementpath.select(ET.ElementTree(root), f"boolean(({xpath.text}))", parser=xpath.parser)
+        result = xpath.boolean.get_results(elementpath.XPathContext(ET.ElementTree(root)))
     except elementpath.ElementPathError as exc:
         return False, f"XPath evaluation failed: {_masked(str(exc.message), mask)}"
     if result is True:

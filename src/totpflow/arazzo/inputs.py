@@ -19,7 +19,9 @@ Public API::
     coerce(value, schema) -> Any            a command-line string → the schema's type (integer, number,
                                             boolean, null, object/array via JSON), as Redocly respect does
     totp_code(secret_base32, at, *, digits=6, period=30, algorithm="SHA1") -> str     RFC 6238
-    terminal_prompt(preamble=None, *, ask=input, ask_secret=getpass.getpass) -> prompt callback
+    Prompt = Callable[[name, property_schema, ctx], raw value]       what InputResolver calls to ask
+    terminal_prompt(preamble=None, *, ask=input, ask_secret=getpass.getpass) -> Callable[[PromptSubject], str]
+        PromptSubject: anything with ``.name`` and ``.schema`` (engine.options.PromptRequest fits)
 
 Order, on first use of ``$inputs.NAME``: the given value (``--inputs FILE``, ``--input k=v``, or a calling
 step's parameters) → the computed value → the schema's ``default`` → the prompt (only when a prompt callback
@@ -38,7 +40,7 @@ Computed inputs (``--compute NAME=SPEC``; SPEC is parsed once, when the option i
 ``totp(EXPR, …)`` evaluates EXPR (a base32 secret, as returned by an authenticator enrollment) and returns the
 TOTP code for the current time (RFC 6238 §4: SHA1 by default, 6 digits, 30 s steps, T0 = 0; algorithm one of
 SHA1, SHA256, SHA512). This is how an unattended run passes the first code of a TOTP enrollment: the secret
-exists only after an earlier step, so the input cannot be given up front (DESIGN.md "The first TOTP code").
+exists only after an earlier step, so the input cannot be given up front.
 
 Secrets: a ``format: password`` property, a name in ``secret_names`` (``--secret-input``) and every computed
 TOTP code are registered with the Masker as soon as their value is known.
@@ -274,6 +276,10 @@ class InputResolver:
         self._properties: dict[str, Mapping[str, Any]] = effective[0]
         self.required: tuple[str, ...] = effective[1]
         self.declared: tuple[str, ...] = tuple(self._properties)
+        if masker is not None:  # secrets given up front are masked from the first recorded byte on
+            for name, value in self._given.items():
+                if self._is_secret(name):
+                    masker.add(coerce(value, self._properties.get(name, {})))
 
     # -- schema ----------------------------------------------------------------------------------------
 
@@ -352,10 +358,7 @@ class InputResolver:
     def check_upfront(self) -> None:
         for name, value in self._given.items():
             schema = self._properties.get(name, {})
-            coerced = coerce(value, schema)
-            if self._masker is not None and self._is_secret(name):
-                self._masker.add(coerced)
-            self._check(name, coerced)
+            self._check(name, coerce(value, schema))
         others = {
             k: v
             for k, v in self._deref(self._schema).items()

@@ -32,8 +32,9 @@ Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and the "Style Examples" table; R
 - Primitive values render as JSON scalars do: ``true``/``false``, numbers as written, ``null`` as the empty
   string. A nested object or array inside an array or object (which OpenAPI leaves undefined) is sent as
   compact JSON text.
-- headers are not percent-encoded; cookies follow ``form`` but percent-encode only the characters RFC 6265
-  §4.1.1 forbids in a cookie value (space, ``"``, ``,``, ``;``, ``\\``, controls, non-ASCII).
+- headers are not percent-encoded (a value with CR, LF or NUL is rejected, RFC 9110 §5.5); cookies follow
+  ``form`` but percent-encode only the characters RFC 6265 §4.1.1 forbids in a cookie value (space, ``"``,
+  ``,``, ``;``, ``\\``, controls, non-ASCII).
 """
 
 from __future__ import annotations
@@ -127,7 +128,12 @@ def serialize_parameter(
     elif in_ == "query":
         parts.query.extend(_query_pairs(name, value, style, explode, allow_reserved))
     elif in_ == "header":
-        parts.headers.append((name, _simple(value, explode, lambda text: text)))
+        text = _simple(value, explode, lambda text: text)
+        if any(ch in text for ch in "\r\n\0"):
+            # RFC 9110 §5.5: a field value never contains CR, LF or NUL; sending one would split the header
+            # (request smuggling). The value is not quoted in the message: it may be a credential.
+            raise ExecutionError(f"header parameter {name!r}: the value contains a line break or NUL")
+        parts.headers.append((name, text))
     else:
         parts.cookies.extend(_cookie_pairs(name, value, explode))
 

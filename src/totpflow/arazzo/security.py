@@ -7,9 +7,10 @@ Public API::
         .add(source, scheme, credential)           scheme None = "whatever scheme the operation asks for"
         .for_source(source) -> SourceCredentials
     parse_auth_option(text) -> (source, scheme | None, Credential)        one ``--auth`` argument
-    load_credentials(options, environ, masker, *, source_names=()) -> Credentials
-        the ``--auth`` options plus the TOTPFLOW_AUTH_* environment variables; every value is registered
-        with the Masker (and the base64 ``user:password`` form of a basic credential)
+    load_credentials(options, environ, masker=None, *, source_names=(), scheme_names=None) -> Credentials
+        the ``--auth`` options plus the TOTPFLOW_AUTH_* environment variables of the named sources
+        (scheme_names: source → its securitySchemes names); every value is registered with the Masker
+        (and the base64 ``user:password`` form of a basic credential)
     apply_security(requirements, schemes, credentials, *, source=None, explicit=None, masker=None)
         -> RequestParts
         the headers / query parameters / cookies to add to one request
@@ -37,8 +38,9 @@ credential is applied (an empty requirement ``{}`` means anonymous access is all
 the operation declares no security at all, a basic or bearer credential given for the source is still sent
 as an ``Authorization`` header, so a workflow runs against an API whose description omits its security. An
 ``Authorization`` header (or the same apiKey header/query/cookie) that the step sets explicitly as a
-parameter wins: nothing is added over it. Unsupported schemes (mutualTLS; oauth2 flows that would need a
-token request) take an access token given on the command line.
+parameter wins: nothing is added over it. The runner does not run OAuth 2.0 / OpenID Connect flows: those
+schemes take an access token given on the command line. ``mutualTLS`` is not supported (it needs a client
+certificate on the HTTP client, not a header).
 """
 
 from __future__ import annotations
@@ -206,6 +208,10 @@ def _credential_for(
 def _place(
     name: str, scheme: Mapping[str, Any], credential: Credential, parts: RequestParts, explicit: RequestParts
 ) -> None:
+    if any(ch in credential.value + (credential.username or "") for ch in "\r\n\0"):
+        raise UsageError(
+            f"the credential for security scheme {name or 'Authorization'!r} contains a line break"
+        )
     kind = str(scheme.get("type", ""))
     if kind == "apiKey":
         where = str(scheme.get("in", "header"))

@@ -232,12 +232,17 @@ def _draw_qr_codes(subject: PromptRequest) -> None:
 
 
 def _qr_drawing(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.startswith(("otpauth://", "data:image/png;base64,")):
+    if not isinstance(value, str):
         return None
     try:
         from totpflow import qrterm
 
-        text = value if value.startswith("otpauth://") else qrterm.decode_data_uri(value)
+        if value.startswith("data:image/png;base64,"):
+            text = qrterm.decode_data_uri(value)
+        elif "otpauth://" in value:  # a URI alone or inside a longer text
+            text = value[value.index("otpauth://") :].split()[0].strip("\"'<>")
+        else:
+            return None
         return qrterm.render(text) if text else None
     except Exception:  # zxing-cpp or Pillow unavailable, or not a QR code: ask without the drawing
         return None

@@ -112,3 +112,45 @@ def test_help_shows_the_computed_input_syntax() -> None:
         [sys.executable, "-m", "totpflow", "run", "--help"], capture_output=True, text=True, check=True
     )
     assert "--compute 'totp_code=totp($steps.createTotp.outputs.secret)'" in done.stdout
+
+
+def test_prompt_preamble_draws_the_qr_code_an_earlier_step_returned(capsys: Any) -> None:
+    import base64
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from totpflow.arazzo import PromptRequest
+    from totpflow.cli.run import _draw_qr_codes
+
+    uri = "otpauth://totp/Tinypets:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tinypets"
+    image = zxingcpp.create_barcode(uri, zxingcpp.BarcodeFormat.QRCode).to_image(scale=4)
+    png = io.BytesIO()
+    Image.frombytes("L", (image.shape[1], image.shape[0]), memoryview(image).tobytes()).save(png, "PNG")
+    data_uri = "data:image/png;base64, " + base64.b64encode(png.getvalue()).decode()
+    for value in (uri, data_uri, f"scan {uri} now"):
+        _draw_qr_codes(PromptRequest("totp_code", {}, (("createTotp", {"secret": "S", "qr": value}),)))
+        drawn = capsys.readouterr().err
+        assert "█" in drawn and len(drawn.splitlines()) > 10, value[:40]
+    _draw_qr_codes(PromptRequest("totp_code", {}, (("createUser", {"userId": "user-1"}),)))
+    assert capsys.readouterr().err == ""
+
+
+def test_seed_workflow_against_a_real_server(totpflow_server: Any, tmp_path: Path) -> None:
+    """The shipped TOTP enrollment, unattended: the first code is computed from the secret step 2 returned."""
+    seed = Path(__file__).parents[3] / "arazzo" / "totp-enrollment.arazzo.yaml"
+    report = tmp_path / "run.json"
+    done = totpflow(
+        str(seed), "--input", "email=ada@example.com", "--input", "session_duration_minutes=60",
+        "--compute", "totp_code=totp($steps.createTotp.outputs.secret)",
+        "--server", f"stytchConsumerApi={totpflow_server.base_url}",
+        "--auth", f"stytchConsumerApi={totpflow_server.project_id}:{totpflow_server.secret}",
+        "--secret-output", "sessionToken", "--json-output", str(report),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = json.loads(report.read_text())["workflows"][0]["outputs"]
+    assert outputs["userId"].startswith("user-test-")
+    assert outputs["sessionToken"] == "********"
+    for text in (done.stdout, done.stderr, report.read_text()):
+        assert totpflow_server.secret not in text

@@ -98,3 +98,12 @@ def test_the_seed_layout_validates(tmp_path: Path) -> None:
     result = _validate(str(seed))
     assert result.returncode == 0, result.stdout
     assert "valid (1 workflow(s), 3 step(s), 1 source(s))" in result.stderr
+
+
+def test_the_shipped_seed_validates_against_the_shipped_openapi() -> None:
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "openapi" / "stytch-consumer-openapi.yml").is_file():
+        pytest.skip("openapi/stytch-consumer-openapi.yml (generated from the server) is not in this tree")
+    result = _validate(str(root / "arazzo" / "totp-enrollment.arazzo.yaml"))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == ""  # no problems and no warnings

@@ -3,6 +3,7 @@ sub-workflows, dependencies, budgets), through ``httpx.MockTransport`` with a fa
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,11 @@ def loaded() -> Loaded:
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_case(case: dict[str, Any], loaded: Loaded, pets_api: Any, pets_client: httpx.Client) -> None:
     sleeps: list[float] = []
-    options = RunOptions(sleep=sleeps.append, timeout=5.0, **case.get("options", {}))
+    extra: dict[str, Any] = dict(case.get("options", {}))
+    if "clock" in case:
+        moment = datetime.fromisoformat(case["clock"])
+        extra["clock"] = lambda: moment
+    options = RunOptions(sleep=sleeps.append, timeout=5.0, **extra)
     result = loaded.run(case["workflow"], inputs=case.get("inputs"), options=options, client=pets_client)
     top = result.workflows[-1]
     assert top.workflow_id == case["workflow"]
@@ -112,3 +117,45 @@ def test_loaded_document_runs_repeatedly(loaded: Loaded, pets_client: httpx.Clie
     second = loaded.run("loginAndGetPet", inputs=inputs, client=pets_client)
     assert first.ok and second.ok
     assert first.workflows[0].outputs == second.workflows[0].outputs
+
+
+def test_dry_run_sends_nothing(loaded: Loaded, pets_api: Any, pets_client: httpx.Client) -> None:
+    inputs = {"username": "alice", "password": "s3cr3t-pw"}
+    result = loaded.run("loginAndGetPet", inputs=inputs, options=RunOptions(dry_run=True), client=pets_client)
+    assert pets_api.seen == []
+    steps = result.workflows[0].steps
+    assert [step.action for step in steps] == ["dry-run"] * 3
+    assert steps[0].exchanges[0].request.url == "http://pets.test/login"
+    assert steps[0].exchanges[0].response is None
+
+
+def test_unknown_workflow_is_a_usage_error(loaded: Loaded, pets_client: httpx.Client) -> None:
+    from totpflow.arazzo.errors import UsageError
+
+    with pytest.raises(UsageError):
+        loaded.run("noSuchWorkflow", client=pets_client)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "token"),
+    [
+        ("application/json", "tok-1"),
+        ("application/problem+json; charset=utf-8", "tok-1"),
+        ("text/plain", None),  # text stays text: a JSON Pointer into "not json" cannot be evaluated
+    ],
+)
+def test_response_bodies_are_json_only_for_json_media_types(
+    loaded: Loaded, content_type: str, token: str | None
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = b"not json" if content_type == "text/plain" else b'{"token": "tok-1"}'
+        return httpx.Response(200, headers={"Content-Type": content_type}, content=body)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        result = loaded.run("endEarly", client=client)
+    workflow = result.workflows[0]
+    if token is None:
+        assert not result.ok
+        assert workflow.error is not None and "outputs/token" in workflow.error
+    else:
+        assert workflow.outputs == {"token": token}

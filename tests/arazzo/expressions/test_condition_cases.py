@@ -11,6 +11,7 @@ from dict_context import DictContext
 
 from totpflow.arazzo.errors import ConditionError
 from totpflow.arazzo.expressions import parse_condition
+from totpflow.arazzo.expressions.lexer import tokenize_condition
 
 TABLE = load("conditions.yaml")
 
@@ -44,3 +45,13 @@ def test_explain_masks_and_truncates() -> None:
     assert not passed and message is not None
     assert "secret" not in message and "****" in message
     assert len(message) < 200
+
+
+@pytest.mark.parametrize("row", params(TABLE, "tokens", "condition"))
+def test_condition_tokens(row: dict[str, Any]) -> None:
+    tokens = tokenize_condition(row["condition"])
+    assert tokens[-1].kind == "EOF"
+    assert [[t.kind, t.text, t.pos] for t in tokens[:-1]] == row["tokens"]
+    for token in tokens[:-1]:
+        if token.kind != "STRING":
+            assert row["condition"][token.pos : token.end] == token.text

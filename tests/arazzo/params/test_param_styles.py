@@ -97,6 +97,7 @@ def test_an_absent_optional_value_is_left_out() -> None:
         ([(Info("pipeDelimited", False), "f", "query", "a")], "needs an array or object"),
         ([(Info("matrix", False), "f", "query", "a")], "not allowed in query"),
         ([(None, "f", "body", "a")], "unsupported location"),
+        ([(None, "X-A", "header", "a\r\nX-Injected: 1")], "line break"),
     ],
 )
 def test_invalid_combinations_are_rejected(items: list[Any], message: str) -> None:

@@ -83,3 +83,10 @@ def test_whole_credentials_without_a_source_use_every_source() -> None:
     parts = apply_security([{"basicAuth": []}], DATA["schemes"], credentials)
     assert parts.headers == [("Authorization", "Basic dTpw")]
     assert apply_security([{"basicAuth": []}], DATA["schemes"], None).headers == []
+
+
+def test_a_credential_with_a_line_break_is_refused_without_echoing_it() -> None:
+    credentials = load_credentials(["api=bearer:tok\r\nX-Evil: 1"], {})
+    with pytest.raises(UsageError, match="line break") as info:
+        apply_security([{"bearerAuth": []}], DATA["schemes"], credentials, source="api")
+    assert "tok" not in str(info.value)

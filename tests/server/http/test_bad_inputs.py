@@ -142,6 +142,9 @@ def body_bytes(case: dict[str, Any], enrolled: Enrolled) -> bytes | Iterator[byt
         if case.get("chunked"):  # no Content-Length: the server must count what arrives
             return iter([payload[i : i + 65536] for i in range(0, len(payload), 65536)])
         return payload
+    if "nested" in case:  # within the size limit, deeper than any parser's stack
+        depth = case["nested"]
+        return b'{"user_id": "u", "a": ' + b"[" * depth + b"]" * depth + b"}"
     if "raw_hex" in case:
         return bytes.fromhex(case["raw_hex"])
     if "raw" in case:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from frozen_clock import FrozenClock
 from sqlalchemy import inspect, text
 from svc_totp_codes import code_for
 
@@ -16,7 +17,7 @@ from totpflow.server.services import keys
 from totpflow.server.storage import sqlite_path
 
 
-def _full_flow(deps: services.Deps, clock) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _full_flow(deps: services.Deps, clock: FrozenClock) -> list[bytes]:
     project, project_secret = services.create_project(deps, name="Leak Check")
     user = services.create_user(deps, project, email="leak@example.com")
     created = services.create_totp(deps, project, user_id=user.user_id)
@@ -53,7 +54,7 @@ def _full_flow(deps: services.Deps, clock) -> list[bytes]:  # type: ignore[no-un
     return secrets_ + [s.hex().encode() for s in secrets_]
 
 
-def test_nothing_secret_at_rest(deps: services.Deps, clock, database_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_secret_at_rest(deps: services.Deps, clock: FrozenClock, database_url: str) -> None:
     needles = _full_flow(deps, clock)
     path = sqlite_path(database_url)
     if path is not None:

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from frozen_clock import FrozenClock
 from svc_totp_codes import code_for, wrong_code
 
 from totpflow.server import errors, services
@@ -41,7 +42,9 @@ def race(action: Callable[[], Any]) -> Counter[str]:
     return Counter(outcomes)
 
 
-def test_same_valid_code_succeeds_exactly_once(deps: services.Deps, project: Project, clock) -> None:  # type: ignore[no-untyped-def]
+def test_same_valid_code_succeeds_exactly_once(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
     user = services.create_user(deps, project, email="race@example.com")
     created = services.create_totp(deps, project, user_id=user.user_id)
     code = code_for(created.secret, clock.now)
@@ -66,7 +69,9 @@ def test_same_recovery_code_succeeds_exactly_once(deps: services.Deps, project: 
     assert outcomes["UnableToAuthenticateRecoveryCode"] <= 10
 
 
-def test_parallel_guessing_is_stopped_at_the_threshold(deps: services.Deps, project: Project, clock) -> None:  # type: ignore[no-untyped-def]
+def test_parallel_guessing_is_stopped_at_the_threshold(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
     user = services.create_user(deps, project, email="race@example.com")
     created = services.create_totp(deps, project, user_id=user.user_id)
     bad = wrong_code(created.secret, clock.now)

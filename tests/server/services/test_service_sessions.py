@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jwt as pyjwt
 import pytest
+from frozen_clock import FrozenClock
 from svc_totp_codes import code_for
 
 from totpflow.server import errors, services
@@ -20,7 +21,9 @@ def enrolled(deps: services.Deps, project: Project) -> tuple[User, TotpCreated]:
 
 
 @pytest.fixture
-def signed_in(deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], clock) -> AuthResult:  # type: ignore[no-untyped-def]
+def signed_in(
+    deps: services.Deps, project: Project, enrolled: tuple[User, TotpCreated], clock: FrozenClock
+) -> AuthResult:
     user, created = enrolled
     return services.authenticate_totp(
         deps,
@@ -35,7 +38,7 @@ def signed_in(deps: services.Deps, project: Project, enrolled: tuple[User, TotpC
 def _decode_with_jwks(deps: services.Deps, project: Project, token: str, *, verify_exp: bool = False) -> dict:  # type: ignore[type-arg]
     jwks = pyjwt.PyJWKSet.from_dict({"keys": services.get_jwks(deps, project.project_id)})
     key = jwks[pyjwt.get_unverified_header(token)["kid"]]
-    return pyjwt.decode(  # type: ignore[no-any-return]
+    return pyjwt.decode(
         token,
         key,
         algorithms=["RS256"],
@@ -51,8 +54,8 @@ def _decode_with_jwks(deps: services.Deps, project: Project, token: str, *, veri
 
 
 def test_session_jwt_verifies_with_the_jwks(
-    deps: services.Deps, project: Project, signed_in: AuthResult, clock
-) -> None:  # type: ignore[no-untyped-def]
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock: FrozenClock
+) -> None:
     assert signed_in.session is not None
     assert len(signed_in.session_token) == 44
     claims = _decode_with_jwks(deps, project, signed_in.session_jwt)
@@ -75,8 +78,8 @@ def test_jwks_is_stable_per_project(deps: services.Deps, project: Project) -> No
 
 
 def test_authenticate_by_token_updates_last_access(
-    deps: services.Deps, project: Project, signed_in: AuthResult, clock
-) -> None:  # type: ignore[no-untyped-def]
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock: FrozenClock
+) -> None:
     clock.advance(minutes=10)
     result = services.authenticate_session(deps, project, session_token=signed_in.session_token)
     assert result.session is not None and signed_in.session is not None
@@ -88,8 +91,8 @@ def test_authenticate_by_token_updates_last_access(
 
 
 def test_expired_jwt_is_accepted_while_the_session_is_active(
-    deps: services.Deps, project: Project, signed_in: AuthResult, clock
-) -> None:  # type: ignore[no-untyped-def]
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock: FrozenClock
+) -> None:
     clock.advance(minutes=30)  # the JWT's exp (5 min) is long past, the session (60 min) is not
     result = services.authenticate_session(
         deps, project, session_jwt=signed_in.session_jwt, session_duration_minutes=120
@@ -104,8 +107,8 @@ def test_expired_jwt_is_accepted_while_the_session_is_active(
 
 
 def test_expired_session_is_not_found(
-    deps: services.Deps, project: Project, signed_in: AuthResult, clock
-) -> None:  # type: ignore[no-untyped-def]
+    deps: services.Deps, project: Project, signed_in: AuthResult, clock: FrozenClock
+) -> None:
     clock.advance(minutes=61)
     with pytest.raises(errors.SessionNotFound):
         services.authenticate_session(deps, project, session_token=signed_in.session_token)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from frozen_clock import FrozenClock
 from svc_totp_codes import code_for, wrong_code
 
 from totpflow.server import errors, services
@@ -30,8 +31,8 @@ def test_one_active_totp_per_user(deps: services.Deps, project: Project, user: U
 
 
 def test_expired_unverified_totp_is_replaced(
-    deps: services.Deps, project: Project, user: User, clock
-) -> None:  # type: ignore[no-untyped-def]
+    deps: services.Deps, project: Project, user: User, clock: FrozenClock
+) -> None:
     first = services.create_totp(deps, project, user_id=user.user_id, expiration_minutes=5)
     clock.advance(minutes=5)
     with pytest.raises(errors.ExpiredTotp):
@@ -49,8 +50,8 @@ def test_expiration_range(deps: services.Deps, project: Project, user: User, min
 
 
 def test_first_success_verifies_and_replay_is_refused(
-    deps: services.Deps, project: Project, user: User, clock
-) -> None:  # type: ignore[no-untyped-def]
+    deps: services.Deps, project: Project, user: User, clock: FrozenClock
+) -> None:
     created = services.create_totp(deps, project, user_id=user.user_id)
     code = code_for(created.secret, clock.now)
     result = services.authenticate_totp(deps, project, user_id=user.user_id, totp_code=code)
@@ -70,7 +71,7 @@ def test_first_success_verifies_and_replay_is_refused(
     )
 
 
-def test_pending_user_becomes_active(deps: services.Deps, project: Project, clock) -> None:  # type: ignore[no-untyped-def]
+def test_pending_user_becomes_active(deps: services.Deps, project: Project, clock: FrozenClock) -> None:
     pending = services.create_user(deps, project, email="p@example.com", create_user_as_pending=True)
     assert pending.status == "pending"
     created = services.create_totp(deps, project, user_id=pending.user_id)
@@ -93,8 +94,8 @@ def test_no_totp(deps: services.Deps, project: Project, user: User) -> None:
 
 
 def test_lock_after_ten_failures_and_unlock_after_ttl(
-    deps: services.Deps, project: Project, user: User, clock
-) -> None:  # type: ignore[no-untyped-def]
+    deps: services.Deps, project: Project, user: User, clock: FrozenClock
+) -> None:
     created = services.create_totp(deps, project, user_id=user.user_id)
     bad = wrong_code(created.secret, clock.now)
     for _ in range(10):
@@ -119,7 +120,9 @@ def test_lock_after_ten_failures_and_unlock_after_ttl(
     assert not result.user.is_locked
 
 
-def test_success_resets_the_failure_count(deps: services.Deps, project: Project, user: User, clock) -> None:  # type: ignore[no-untyped-def]
+def test_success_resets_the_failure_count(
+    deps: services.Deps, project: Project, user: User, clock: FrozenClock
+) -> None:
     created = services.create_totp(deps, project, user_id=user.user_id)
     for round_ in range(2):
         bad = wrong_code(created.secret, clock.now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from frozen_clock import FrozenClock
 
 from totpflow.server import errors, services
 from totpflow.server.domain.models import Name, Project
@@ -94,7 +95,7 @@ def test_project_authentication(deps: services.Deps, project_and_secret: tuple[P
     )
 
 
-def test_search_filters_and_pagination(deps: services.Deps, project: Project, clock) -> None:  # type: ignore[no-untyped-def]
+def test_search_filters_and_pagination(deps: services.Deps, project: Project, clock: FrozenClock) -> None:
     made = []
     for i in range(5):
         clock.advance(seconds=1)

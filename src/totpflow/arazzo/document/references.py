@@ -48,40 +48,35 @@ def source_qualified(reference: str) -> tuple[str, str] | None:
     return (source, ident) if source and ident else None
 
 
-def component_exists(doc: ArazzoDocument, kind: ComponentKind, name: str) -> bool:
+def component_table(doc: ArazzoDocument, kind: ComponentKind) -> Mapping[str, object]:
+    """The Components Object map of one kind (``inputs``, ``parameters``, ``successActions``, …)."""
     components = doc.components
-    table = {
+    tables: dict[str, Mapping[str, object]] = {
         "inputs": components.inputs,
         "parameters": components.parameters,
         "successActions": components.success_actions,
         "failureActions": components.failure_actions,
-    }[kind]
-    return name in table
+    }
+    return tables[kind]
 
 
-def _lookup(doc: ArazzoDocument, item: ReusableRef, kind: ComponentKind) -> object:
+def lookup_component(doc: ArazzoDocument, item: ReusableRef, kind: ComponentKind) -> object:
+    """The component a Reusable Object names; DocumentError (at ``item.location``) when absent or of
+    another kind."""
     parsed = component_reference(item.reference)
     if parsed is None or parsed[0] != kind:
-        raise DocumentError(
-            item.location, f"reference {item.reference!r} must name $components.{kind}.<name>"
-        )
-    name = parsed[1]
-    tables: dict[str, Mapping[str, object]] = {
-        "parameters": doc.components.parameters,
-        "successActions": doc.components.success_actions,
-        "failureActions": doc.components.failure_actions,
-    }
-    table = tables.get(kind, {})
-    if name not in table:
-        raise DocumentError(item.location, f"reference {item.reference!r}: no such component")
-    return table[name]
+        raise DocumentError(item.location, f"must be $components.{kind}.<name>, not {item.reference!r}")
+    table = component_table(doc, kind)
+    if parsed[1] not in table:
+        raise DocumentError(item.location, f"no component {item.reference!r}")
+    return table[parsed[1]]
 
 
 def resolve_parameter(doc: ArazzoDocument, item: Parameter | ReusableRef) -> Parameter:
     """The Parameter an item stands for; a reference's ``value`` overrides the component's value."""
     if isinstance(item, Parameter):
         return item
-    parameter = _lookup(doc, item, "parameters")
+    parameter = lookup_component(doc, item, "parameters")
     assert isinstance(parameter, Parameter)
     return dataclasses.replace(parameter, value=item.value) if item.has_value else parameter
 
@@ -89,7 +84,7 @@ def resolve_parameter(doc: ArazzoDocument, item: Parameter | ReusableRef) -> Par
 def resolve_success_action(doc: ArazzoDocument, item: SuccessAction | ReusableRef) -> SuccessAction:
     if isinstance(item, SuccessAction):
         return item
-    action = _lookup(doc, item, "successActions")
+    action = lookup_component(doc, item, "successActions")
     assert isinstance(action, SuccessAction)
     return action
 
@@ -97,6 +92,6 @@ def resolve_success_action(doc: ArazzoDocument, item: SuccessAction | ReusableRe
 def resolve_failure_action(doc: ArazzoDocument, item: FailureAction | ReusableRef) -> FailureAction:
     if isinstance(item, FailureAction):
         return item
-    action = _lookup(doc, item, "failureActions")
+    action = lookup_component(doc, item, "failureActions")
     assert isinstance(action, FailureAction)
     return action

@@ -1,7 +1,9 @@
 """Structural validation of an Arazzo document against the Arazzo 1.0 JSON Schema (Draft 2020-12).
 
 The schema is the maintained ``v1.0-dev`` version (``schema-1.0.yaml`` beside this module), which matches the
-1.0.1 text on failure actions (OAI/Arazzo-Specification#341: ``retry`` needs no target and no ``retryAfter``).
+1.0.1 text on failure actions (OAI/Arazzo-Specification#341: ``retry`` needs no target and no ``retryAfter``),
+with two marked amendments: a Criterion's ``type`` may be a Criterion Expression Type Object as the spec text
+says (OAI #336), and ``type: simple`` needs no ``context`` (OAI PR #499, as in the 1.1 schema).
 The validator is compiled once per process, on first use. Every violation is reported, each at the RFC 6901
 JSON Pointer of the offending node; a failed ``oneOf``/``anyOf`` is explained by the errors of the alternative
 that came closest instead of by one summary line.

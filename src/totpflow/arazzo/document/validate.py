@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
@@ -31,12 +31,17 @@ from totpflow.arazzo.document.model import (
     Workflow,
 )
 from totpflow.arazzo.document.references import (
-    component_exists,
+    ComponentKind,
     component_reference,
+    component_table,
+    lookup_component,
     source_qualified,
 )
 from totpflow.arazzo.document.schema import location_key, pointer
 from totpflow.arazzo.errors import DocumentError, ExpressionError
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.expressions import Expression
 
 _OPERATION_PATH_PREFIX = "{$sourceDescriptions."
 _OPERATION_PATH_SUFFIX = ".url}"
@@ -188,18 +193,17 @@ class _Checker:
             self._value(item.value, item.location + "/value", workflow)
 
     def _actions(
-        self, items: tuple[SuccessAction | FailureAction | ReusableRef, ...], workflow: Workflow, kind: str
+        self,
+        items: tuple[SuccessAction | FailureAction | ReusableRef, ...],
+        workflow: Workflow,
+        kind: ComponentKind,
     ) -> None:
         for item in items:
             action = self._reference(item, kind) if isinstance(item, ReusableRef) else item
             if not isinstance(action, SuccessAction | FailureAction):
                 continue
             where = item.location
-            if (
-                action.step_id is not None
-                and workflow.workflow_id
-                and not _has_step(workflow, action.step_id)
-            ):
+            if action.step_id is not None and not _has_step(workflow, action.step_id):
                 self.findings.problem(
                     where + ("/stepId" if item is action else ""),
                     f"no step {action.step_id!r} in workflow {workflow.workflow_id!r}",
@@ -209,23 +213,12 @@ class _Checker:
             if item is action:  # a component's criteria are checked once, with the component
                 self._criteria(action.criteria, workflow)
 
-    def _reference(self, item: ReusableRef, kind: str) -> object:
-        parsed = component_reference(item.reference)
-        location = item.location + "/reference"
-        if parsed is None or parsed[0] != kind:
-            self.findings.problem(location, f"must be $components.{kind}.<name>, not {item.reference!r}")
+    def _reference(self, item: ReusableRef, kind: ComponentKind) -> object:
+        try:
+            return lookup_component(self.doc, item, kind)
+        except DocumentError as exc:
+            self.findings.problem(item.location + "/reference", exc.message)
             return None
-        components = self.doc.components
-        tables: dict[str, dict[str, Any]] = {
-            "parameters": components.parameters,
-            "successActions": components.success_actions,
-            "failureActions": components.failure_actions,
-        }
-        table = tables[kind]
-        if parsed[1] not in table:
-            self.findings.problem(location, f"no component {item.reference!r}")
-            return None
-        return table[parsed[1]]
 
     # -- expressions -----------------------------------------------------------------------------------------
 
@@ -238,7 +231,7 @@ class _Checker:
             except ExpressionError as exc:
                 self.findings.problem(exc.location or criterion.location + "/condition", _position(exc))
                 continue
-            for expression in _expressions_of(compiled):
+            for expression in compiled.expressions:
                 field_name = "context" if str(expression) == criterion.context else "condition"
                 self._expression(expression, f"{criterion.location}/{field_name}", workflow)
 
@@ -258,14 +251,14 @@ class _Checker:
             except ExpressionError as exc:
                 self.findings.problem(location, _position(exc))
                 return
-            for expression in _expressions_of(compiled):
+            for expression in compiled.expressions():
                 self._expression(expression, location, workflow)
 
-    def _expression(self, expression: Any, location: str, workflow: Workflow | None) -> None:
-        for warning in getattr(expression, "warnings", ()) or ():
-            self.findings.warn(location, str(warning))
-        text = str(getattr(expression, "text", expression))
-        head = text.partition("#")[0]
+    def _expression(self, expression: Expression, location: str, workflow: Workflow | None) -> None:
+        """Check what a parsed expression refers to (the parser has checked its syntax)."""
+        for warning in expression.warnings:
+            self.findings.warn(location, warning)
+        head = expression.text.partition("#")[0]
         parts = head.split(".")
         root = parts[0]
         if root == "$steps" and workflow is not None and len(parts) >= 2:
@@ -274,9 +267,7 @@ class _Checker:
             self._workflow_reference(parts, location)
         elif root == "$components" and len(parts) >= 3:
             parsed = component_reference(head)
-            if parsed is None:
-                self.findings.problem(location, f"{head!r}: unknown component kind {parts[1]!r}")
-            elif not component_exists(self.doc, *parsed):
+            if parsed is not None and parsed[1] not in component_table(self.doc, parsed[0]):
                 self.findings.problem(location, f"{head!r}: no such component")
         elif (
             root == "$sourceDescriptions"
@@ -318,13 +309,6 @@ class _Checker:
 
 def _has_step(workflow: Workflow, step_id: str) -> bool:
     return any(step.step_id == step_id for step in workflow.steps)
-
-
-def _expressions_of(compiled: Any) -> list[Any]:
-    expressions = getattr(compiled, "expressions", None)
-    if callable(expressions):
-        return list(expressions())
-    return list(expressions or ())
 
 
 def _position(exc: ExpressionError) -> str:

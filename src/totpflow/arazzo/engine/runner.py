@@ -132,14 +132,17 @@ class _Run:
             checked[workflow.workflow_id] = resolver
         started_at = self.options.clock()
         begin = self.options.timer()
+        outcomes: list[bool] = []
         for workflow in targets:
-            if (self.doc.url, workflow.workflow_id) not in self.finished:
-                self.workflow(
-                    self.doc, workflow, self.given, self.computed, 0, checked.pop(workflow.workflow_id)
-                )
+            done = self.finished.get((self.doc.url, workflow.workflow_id))
+            if done is None:
+                resolver = checked.pop(workflow.workflow_id)
+                done = self.workflow(self.doc, workflow, self.given, self.computed, 0, resolver)
+            outcomes.append(done.result.ok)
         return RunResult(
             document=self.runner.ref,
-            ok=all(result.ok for result in self.results),
+            # the workflows asked for decide; a sub-workflow whose failure a retry or goto handled does not
+            ok=all(outcomes),
             workflows=tuple(self.results),
             started_at=started_at,
             elapsed_ms=(self.options.timer() - begin) * 1000,
@@ -206,7 +209,7 @@ class _Run:
                 else:
                     status, error = "failed", outcome.error
                     break
-            if status == "succeeded" or ended_failed:
+            if (status == "succeeded" or ended_failed) and not self.options.dry_run:
                 problem = self.workflow_outputs(frame, workflow)
                 if problem is not None and status == "succeeded":
                     status, error = "failed", problem
@@ -304,12 +307,11 @@ class _Run:
                 self.take_step()
                 if step.workflow_id is not None:
                     failure = self.call_workflow(frame, step, step_plan, ctx)
+                elif self.options.dry_run:
+                    note = self.dry_run(step, step_plan, ctx, exchanges)
+                    return Outcome("next", [*extra, finish(True, "dry-run", note)])
                 else:
                     attempt, failure = self.call_operation(frame, step, step_plan, ctx)
-                    if self.options.dry_run:
-                        if attempt is not None:
-                            exchanges.append(attempt.record(self.masker))
-                        return Outcome("next", [*extra, finish(True, "dry-run", failure)])
             except BudgetExceeded as exc:
                 return Outcome("fail", [*extra, finish(False, "fail", str(exc))], error=str(exc))
             except ArazzoError as exc:  # a value could not be produced: the step fails, no action applies
@@ -369,11 +371,25 @@ class _Run:
         )
         ctx.set_request(prepared.request.method, str(prepared.request.url), prepared.message)
         started_at = self.options.clock()
-        if self.options.dry_run:
-            return Attempt(prepared, started_at, 0.0, None, None), None
         attempt = send(step.step_id, prepared, self.client, started_at)
         ctx.set_response(attempt.status, attempt.message)
         return attempt, attempt.error
+
+    def dry_run(
+        self, step: Step, step_plan: StepPlan, ctx: StepContext, exchanges: list[Exchange]
+    ) -> str | None:
+        """``--dry-run``: build the request and record it unsent. Values that only a real response would
+        provide (outputs of earlier steps) cannot be evaluated; that is noted, not a failure."""
+        assert step_plan.operation is not None
+        try:
+            prepared = prepare(
+                step, step_plan.operation, step_plan.parameters, ctx, self.plan, self.client, self.options,
+                self.masker,
+            )  # fmt: skip
+        except ArazzoError as exc:
+            return f"request not built in a dry run: {exc}"
+        exchanges.append(Attempt(prepared, self.options.clock(), 0.0, None, None).record(self.masker))
+        return None
 
     def call_workflow(self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext) -> str | None:
         """A ``workflowId`` step: parameters → the child's inputs; the child's outputs → ``$outputs``."""
@@ -392,7 +408,7 @@ class _Run:
         results = []
         for criterion in step.success_criteria:
             try:
-                results.append(self.plan.criterion(criterion).evaluate(ctx))
+                results.append(self.plan.criterion(criterion).evaluate(ctx, mask=self.masker.mask_text))
             except ArazzoError as exc:
                 results.append(
                     CheckResult(criterion.condition, False, criterion.type, self.masker.mask_text(str(exc)))

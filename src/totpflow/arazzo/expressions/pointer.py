@@ -64,7 +64,9 @@ def resolve_tokens(value: Any, tokens: tuple[str, ...], pointer: str = "") -> An
     """Follow already-decoded reference tokens through objects and arrays."""
     current = value
     for depth, token in enumerate(tokens):
-        if isinstance(current, Mapping):
+        if type(current) is dict and token in current:  # the common case, without the ABC check
+            current = current[token]
+        elif isinstance(current, Mapping):
             if token not in current:
                 raise PointerError(pointer or join(tokens), f"no member {join(tokens[: depth + 1])!r}")
             current = current[token]

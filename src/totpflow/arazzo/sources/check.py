@@ -9,12 +9,11 @@ the operation that no parameter supplies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
     FailureAction,
     Parameter,
+    ReusableRef,
     Step,
     SuccessAction,
     Workflow,
@@ -24,35 +23,32 @@ from totpflow.arazzo.document.references import (
     resolve_parameter,
     resolve_success_action,
 )
+from totpflow.arazzo.document.schema import location_key
+from totpflow.arazzo.document.validate import Findings
 from totpflow.arazzo.errors import DocumentError
 from totpflow.arazzo.sources.openapi import Operation
 from totpflow.arazzo.sources.sourceset import SourceSet
 
-
-@dataclass
-class SourceCheck:
-    problems: list[DocumentError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+SourceCheck = Findings  # problems and warnings, as the document-local checks report them
 
 
 def check_sources(doc: ArazzoDocument, sources: SourceSet) -> SourceCheck:
-    """Every source-dependent problem and warning of ``doc``, in document order."""
+    """Every source-dependent problem (in location order) and warning of ``doc``."""
     report = SourceCheck()
     for workflow in doc.workflows:
         for index, target in enumerate(workflow.depends_on):
             _workflow_target(sources, doc, target, f"{workflow.location}/dependsOn/{index}", report)
-        for item in (*workflow.success_actions, *workflow.failure_actions):
-            _action(sources, doc, item, report)
+        _actions(sources, doc, workflow.success_actions, workflow.failure_actions, report)
         for step in workflow.steps:
             _step(sources, doc, workflow, step, report)
+    report.problems.sort(key=lambda problem: location_key(problem.location))
     return report
 
 
 def _step(
     sources: SourceSet, doc: ArazzoDocument, workflow: Workflow, step: Step, report: SourceCheck
 ) -> None:
-    for item in (*(step.on_success or ()), *(step.on_failure or ())):
-        _action(sources, doc, item, report)
+    _actions(sources, doc, step.on_success or (), step.on_failure or (), report)
     if step.workflow_id is not None:
         _workflow_target(sources, doc, step.workflow_id, step.location + "/workflowId", report)
         return
@@ -79,15 +75,17 @@ def _parameters(
         identity = _identity(parameter.name, parameter.in_)
         given.add(identity)
         if identity not in declared and item in step.parameters and not _credential(parameter, operation):
-            report.warnings.append(
-                f"{item.location}: operation {operation.operation_id or operation.path!r} declares no "
-                f"{parameter.in_} parameter {parameter.name!r}"
+            report.warn(
+                item.location,
+                f"operation {operation.operation_id or operation.path!r} declares no "
+                f"{parameter.in_} parameter {parameter.name!r}",
             )
     for declared_parameter in operation.parameters:
         if declared_parameter.in_ == "path" and _identity(declared_parameter.name, "path") not in given:
-            report.warnings.append(
-                f"{step.location}: required path parameter {declared_parameter.name!r} of operation "
-                f"{operation.operation_id or operation.path!r} is not given"
+            report.warn(
+                step.location,
+                f"required path parameter {declared_parameter.name!r} of operation "
+                f"{operation.operation_id or operation.path!r} is not given",
             )
 
 
@@ -107,27 +105,26 @@ def _credential(parameter: Parameter, operation: Operation) -> bool:
 
 
 def _identity(name: str, where: str) -> tuple[str, str]:
-    return (
-        name.lower() if where == "header" else name,
-        where,
-    )  # header names are case-insensitive (RFC 9110)
+    # header names are case-insensitive (RFC 9110 §5.1)
+    return (name.lower() if where == "header" else name, where)
 
 
-def _action(sources: SourceSet, doc: ArazzoDocument, item: object, report: SourceCheck) -> None:
+def _actions(
+    sources: SourceSet,
+    doc: ArazzoDocument,
+    successes: tuple[SuccessAction | ReusableRef, ...],
+    failures: tuple[FailureAction | ReusableRef, ...],
+    report: SourceCheck,
+) -> None:
+    actions: list[SuccessAction | FailureAction] = []
     try:
-        action: SuccessAction | FailureAction
-        if isinstance(item, SuccessAction | FailureAction):
-            action = item
-        else:
-            action = (
-                resolve_success_action(doc, item)  # type: ignore[arg-type]
-                if "successActions" in getattr(item, "reference", "")
-                else resolve_failure_action(doc, item)  # type: ignore[arg-type]
-            )
+        actions += [resolve_success_action(doc, item) for item in successes]
+        actions += [resolve_failure_action(doc, item) for item in failures]
     except DocumentError:
-        return  # reported by the document's own checks
-    if action.workflow_id is not None:
-        _workflow_target(sources, doc, action.workflow_id, action.location + "/workflowId", report)
+        return  # an unresolvable reference is reported by the document's own checks
+    for action in actions:
+        if action.workflow_id is not None:
+            _workflow_target(sources, doc, action.workflow_id, action.location + "/workflowId", report)
 
 
 def _workflow_target(

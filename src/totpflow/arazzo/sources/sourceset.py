@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
+from totpflow.arazzo.document.loader import document_from_data
 from totpflow.arazzo.document.model import ArazzoDocument, Step, Workflow
-from totpflow.arazzo.document.reader import absolute_url, load_data, without_fragment
+from totpflow.arazzo.document.reader import absolute_url, load_data, new_client, without_fragment
 from totpflow.arazzo.document.references import source_qualified
 from totpflow.arazzo.errors import DocumentError, DocumentInvalid, LoadError, OperationNotFound
 from totpflow.arazzo.sources.openapi import (
@@ -73,8 +74,6 @@ class SourceSet:
 
     def _shared_client(self) -> httpx.Client:
         if self._own_client is None:
-            from totpflow.arazzo.document.reader import new_client
-
             self._own_client = new_client()
         return self._own_client
 
@@ -118,8 +117,6 @@ class SourceSet:
             raise LoadError(location + "/url", f"source description {name!r}: {exc.message}") from None
         kind = declared or _detect(content)
         if kind == "arazzo":
-            from totpflow.arazzo.document.loader import document_from_data
-
             try:
                 document = document_from_data(content, url)
             except DocumentInvalid as exc:

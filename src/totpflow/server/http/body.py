@@ -48,3 +48,5 @@ async def decode(request: Request, type_: type[T]) -> T:
         raise MalformedBody(str(exc)) from None
     except msgspec.DecodeError:
         raise MalformedBody("the body is not valid JSON") from None
+    except RecursionError:  # msgspec's guard against deeply nested input (a stack-exhaustion attempt)
+        raise MalformedBody("the JSON is nested too deeply") from None

@@ -1,0 +1,258 @@
+"""Enrollment flows per second and flow latency of ``totpflow serve`` on loopback, against its in-process floor
+and against Prism mocking Stytch's OpenAPI.
+
+    .venv/bin/python bench/bench_server.py [--smoke] [--seconds S] [--concurrency C] [--rate R] [--no-pg]
+
+One flow is the enrollment of stytch-api.md §4: ``POST /v1/users`` (a fresh user) → ``POST /v1/totps`` →
+``POST /v1/totps/authenticate`` with the RFC 6238 code of the returned secret (pyotp) and
+``session_duration_minutes`` (so a session is minted). Measured for SQLite and PostgreSQL, 1 and 2 workers:
+
+* throughput: closed loop, ``--concurrency`` keep-alive connections (flows/s, p50/p95/p99);
+* latency at a fixed arrival rate (``--rate``, default 250 flows/s; open loop, so queueing is charged);
+* the in-process floor: the same service calls (``authenticate_project`` + the use case, three times per
+  flow) made directly on ``totpflow.server.services`` in this process, no HTTP — the ratio says how much of a
+  worker's time the HTTP stack keeps;
+* Prism (``prism mock`` of the upstream OpenAPI): the same three requests, closed loop, requests/s.
+
+The load generator (``bench/loadgen.py``) shares the machine; its own CPU is reported next to every figure,
+and so is the server's (from /proc). Results go to ``bench/results/server.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pyotp
+import servers
+from loadgen import Connection, HttpError, LoadResult, closed_loop, open_loop
+
+from totpflow.testing import StytchServer
+
+Flow = Callable[[Connection, int], Any]
+REQUESTS_PER_FLOW = 3
+
+
+def enrollment_flow(server: StytchServer, tag: str, *, check: bool = True) -> Flow:
+    """The three-request enrollment against ``server``; ``check=False`` accepts any 2xx (Prism's canned
+    answers carry example ids and secrets)."""
+    auth = b"Authorization: Basic %s\r\n" % base64.b64encode(f"{server.project_id}:{server.secret}".encode())
+    encode = msgspec.json.encode
+    decode = msgspec.json.decode
+
+    async def flow(connection: Connection, number: int) -> None:
+        status, body = await connection.request(
+            "POST", "/v1/users", encode({"email": f"bench-{tag}-{number}@example.com"}), auth
+        )
+        if status != 200:
+            raise HttpError(f"create user: {status}")
+        user_id = decode(body)["user_id"]
+        status, body = await connection.request("POST", "/v1/totps", encode({"user_id": user_id}), auth)
+        if status != 200:
+            raise HttpError(f"create totp: {status}")
+        secret = decode(body)["secret"]
+        try:
+            code = pyotp.TOTP(secret).now()
+        except Exception:  # Prism's example secret need not be base32
+            code = "123456"
+        payload = {"user_id": user_id, "totp_code": code, "session_duration_minutes": 60}
+        status, body = await connection.request("POST", "/v1/totps/authenticate", encode(payload), auth)
+        if status != 200:
+            raise HttpError(f"authenticate: {status}")
+        if check and not decode(body).get("session_token"):
+            raise HttpError("authenticate: no session token")
+
+    return flow
+
+
+def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str, float | int]:
+    """Enrollment flows/s with the service calls of the three routes made directly, one thread, no HTTP."""
+    from totpflow.server import services
+    from totpflow.server.app import build_deps
+    from totpflow.server.config import Settings
+
+    env = {"TOTPFLOW_DATABASE_URL": database_url, **os.environ}
+    env["TOTPFLOW_DATABASE_URL"] = database_url
+    if not database_url.startswith("sqlite"):
+        env.update(servers.pg_env(database_url))
+    deps = build_deps(Settings.load(env))
+    try:
+        project, secret = services.create_project(deps)
+        pid = project.project_id
+        tag = uuid.uuid4().hex[:8]
+
+        def one(number: int) -> None:
+            user = services.create_user(
+                deps, services.authenticate_project(deps, pid, secret), email=f"floor-{tag}-{number}@example.com"
+            )
+            totp = services.create_totp(
+                deps, services.authenticate_project(deps, pid, secret), user_id=user.user_id
+            )
+            result = services.authenticate_totp(
+                deps,
+                services.authenticate_project(deps, pid, secret),
+                user_id=user.user_id,
+                totp_code=pyotp.TOTP(totp.secret).now(),
+                session_duration_minutes=60,
+            )
+            assert result.session_token
+
+        for number in range(min(50, flows)):  # warm-up: caches, connection pool, first JIT-free paths
+            one(-1 - number)
+        done = 0
+        cpu0 = time.process_time()
+        begin = time.perf_counter()
+        deadline = begin + seconds
+        while done < flows and time.perf_counter() < deadline:
+            one(done)
+            done += 1
+        wall = time.perf_counter() - begin
+        cpu = time.process_time() - cpu0
+    finally:
+        deps.store.dispose()
+    return {
+        "flows": done,
+        "wall_s": round(wall, 3),
+        "flows_per_s": round(done / wall, 1),
+        "us_per_flow": round(wall / done * 1e6, 1),
+        "cpu_s": round(cpu, 3),
+    }
+
+
+async def _measure(
+    server: StytchServer, pid: int, kind: str, args: argparse.Namespace, tag: str
+) -> dict[str, Any]:
+    flow = enrollment_flow(server, tag)
+    pids = servers.descendants(pid)
+    # warm-up: JIT-free but caches, pools and the first sessions; not counted
+    await closed_loop(server.base_url, flow, concurrency=4, max_flows=args.warmup, max_seconds=10)
+    server_cpu0 = servers.cpu_seconds(pids)
+    result: LoadResult
+    if kind == "closed":
+        result = await closed_loop(
+            server.base_url,
+            enrollment_flow(server, tag + "c"),
+            concurrency=args.concurrency,
+            max_flows=args.max_flows,
+            max_seconds=args.seconds,
+            requests_per_flow=REQUESTS_PER_FLOW,
+        )
+    else:
+        result = await open_loop(
+            server.base_url,
+            enrollment_flow(server, tag + "o"),
+            rate=args.rate,
+            max_flows=args.max_flows,
+            max_seconds=args.seconds,
+            requests_per_flow=REQUESTS_PER_FLOW,
+        )
+    server_cpu = servers.cpu_seconds(pids) - server_cpu0
+    return {
+        **result.summary(),
+        "server_cpu_s": round(server_cpu, 3),
+        "server_cpu_share": round(server_cpu / result.wall_s, 3) if result.wall_s else 0.0,
+    }
+
+
+def run_config(db: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        directory = Path(tmp)
+        if db == "sqlite":
+            return _run_config(directory, workers, None, args)
+        with servers.pg_schema(args.pg_url) as url:
+            return _run_config(directory, workers, url, args)
+
+
+def _run_config(directory: Path, workers: int, url: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    with servers.totpflow_server(directory, workers=workers, database_url=url) as (server, pid):
+        tag = uuid.uuid4().hex[:8]
+        closed = asyncio.run(_measure(server, pid, "closed", args, tag))
+        opened = asyncio.run(_measure(server, pid, "open", args, tag + "r"))
+        peak = max((servers.peak_rss_kib(p) for p in servers.descendants(pid)), default=0)
+        return {"closed_loop": closed, "open_loop": opened, "peak_rss_mib": round(peak / 1024, 1)}
+
+
+def run_prism(args: argparse.Namespace) -> dict[str, Any] | None:
+    openapi = servers.upstream_openapi()
+    if servers.prism() is None or openapi is None:
+        return None
+    with servers.prism_server(openapi) as base_url:
+        fake = StytchServer(base_url, "project-test-00000000-0000-0000-0000-000000000000", "secret", "")
+        flow = enrollment_flow(fake, "prism", check=False)
+
+        async def measure() -> LoadResult:
+            await closed_loop(base_url, flow, concurrency=4, max_flows=args.warmup, max_seconds=10)
+            return await closed_loop(
+                base_url,
+                flow,
+                concurrency=args.concurrency,
+                max_flows=args.max_flows,
+                max_seconds=args.seconds,
+                requests_per_flow=REQUESTS_PER_FLOW,
+            )
+
+        return asyncio.run(measure()).summary()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a few seconds: SQLite, 1 worker, tiny loads")
+    parser.add_argument("--seconds", type=float, default=10.0, help="bound of each load run (default 10)")
+    parser.add_argument("--max-flows", type=int, default=20_000, help="bound of each load run")
+    parser.add_argument("--concurrency", type=int, default=32, help="closed-loop connections (default 32)")
+    parser.add_argument("--rate", type=float, default=250.0, help="open-loop flows/s (default 250)")
+    parser.add_argument("--warmup", type=int, default=200, help="flows before each measurement")
+    parser.add_argument("--pg-url", default=os.environ.get("TOTPFLOW_TEST_DATABASE_URL", servers.PG_DEFAULT))
+    parser.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--no-prism", action="store_true", help="skip Prism")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
+    parser.add_argument("--output", type=Path, default=servers.RESULTS / "server.json")
+    args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.max_flows, args.warmup, args.concurrency, args.rate = 2.0, 60, 10, 4, 20.0
+        args.no_pg, args.no_prism, args.workers = True, True, "1"
+    workers = [int(w) for w in args.workers.split(",")]
+    databases = ["sqlite"] + ([] if args.no_pg else ["postgresql"])
+
+    results: dict[str, Any] = {"machine": servers.machine(), "args": {**vars(args), "output": str(args.output)}}
+    floor: dict[str, Any] = {}
+    for db in databases:
+        with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+            if db == "sqlite":
+                floor[db] = in_process_floor(f"sqlite:///{tmp}/floor.db", args.max_flows, args.seconds)
+            else:
+                with servers.pg_schema(args.pg_url) as url:
+                    floor[db] = in_process_floor(url, args.max_flows, args.seconds)
+        print(f"in-process floor {db}: {floor[db]}", flush=True)
+    results["in_process_floor"] = floor
+    configs: dict[str, Any] = {}
+    for db in databases:
+        for count in workers:
+            name = f"{db}-{count}w"
+            configs[name] = run_config(db, count, args)
+            closed = configs[name]["closed_loop"]
+            closed["ratio_to_floor"] = round(closed["flows_per_s"] / floor[db]["flows_per_s"], 3)
+            print(f"{name}: {json.dumps(configs[name])}", flush=True)
+    results["http"] = configs
+    if not args.no_prism:
+        results["prism"] = run_prism(args)
+        print(f"prism: {results['prism']}", flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    errors = sum(c["closed_loop"]["errors"] + c["open_loop"]["errors"] for c in configs.values())
+    print(f"wrote {args.output}; errors: {errors}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""What params, body and security produce, sent over real HTTP on loopback and decoded by a standard server:
+the receiving side must recover exactly the values the workflow meant."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httpx
+import pytest
+
+from totpflow.arazzo.body import encode_body
+from totpflow.arazzo.params import cookie_header, expand_path, query_string, serialize_parameters
+from totpflow.arazzo.security import apply_security, load_credentials
+
+
+class Echo(BaseHTTPRequestHandler):
+    """Decodes the request the way a typical server framework would and answers with what it understood."""
+
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length)
+        auth = self.headers.get("Authorization", "")
+        decoded: dict[str, Any] = {
+            "segments": [unquote(segment) for segment in url.path.split("/")[1:]],
+            "query": parse_qsl(url.query, keep_blank_values=True),
+            "cookie": self.headers.get("Cookie"),
+            "trace": self.headers.get("X-Trace"),
+            "basic": base64.b64decode(auth.removeprefix("Basic ")).decode()
+            if auth.startswith("Basic ")
+            else None,
+        }
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            message = BytesParser(policy=HTTP).parsebytes(
+                f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+            )
+            decoded["parts"] = {
+                str(part.get_param("name", header="content-disposition")): str(part.get_content())
+                for part in message.iter_parts()
+            }
+        elif content_type == "application/x-www-form-urlencoded":
+            decoded["form"] = parse_qsl(raw.decode(), keep_blank_values=True)
+        body = json.dumps(decoded).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        return
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _send(base: str, *, body: Any, content_type: str) -> dict[str, Any]:
+    parts = serialize_parameters(
+        [
+            (None, "userId", "path", "user/1 ü"),
+            (None, "tags", "query", ["a&b", "c d", "e=f"]),
+            (None, "q", "query", "100% sure?"),
+            (None, "X-Trace", "header", "t-1"),
+            (None, "theme", "cookie", "dark mode"),
+        ]
+    )
+    credentials = load_credentials(["api=project-test-1:p@ss:word"], {})
+    parts.extend(
+        apply_security([{"basicAuth": []}], {"basicAuth": {"type": "http", "scheme": "basic"}}, credentials)
+    )
+    content, sent_type = encode_body(content_type, body)
+    headers = [*parts.headers, ("Cookie", cookie_header(parts.cookies))]
+    if sent_type:
+        headers.append(("Content-Type", sent_type))
+    url = f"{base}{expand_path('/users/{userId}/items', parts.path_params)}?{query_string(parts.query)}"
+    with httpx.Client() as client:
+        response = client.post(url, headers=headers, content=content)
+    response.raise_for_status()
+    decoded: dict[str, Any] = response.json()
+    return decoded
+
+
+def test_parameters_and_credentials_arrive_intact(server: str) -> None:
+    got = _send(server, body={"name": "Rex", "n": 2}, content_type="multipart/form-data")
+    assert got["segments"] == ["users", "user/1 ü", "items"]
+    assert got["query"] == [["tags", "a&b"], ["tags", "c d"], ["tags", "e=f"], ["q", "100% sure?"]]
+    assert got["trace"] == "t-1"
+    assert got["cookie"] == "theme=dark%20mode"
+    assert got["basic"] == "project-test-1:p@ss:word"
+    assert got["parts"] == {"name": "Rex", "n": "2"}
+
+
+def test_a_form_body_arrives_intact(server: str) -> None:
+    got = _send(
+        server, body={"a": "x y&z", "list": ["1", "2"]}, content_type="application/x-www-form-urlencoded"
+    )
+    assert got["form"] == [["a", "x y&z"], ["list", "1"], ["list", "2"]]
