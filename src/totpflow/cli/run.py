@@ -119,6 +119,9 @@ def handle(args: argparse.Namespace) -> int:
     except ArazzoError as exc:  # UsageError, InputError, a malformed --compute
         _err(f"error: {exc}")
         return 2
+    except OSError as exc:  # a report file that cannot be written
+        _err(f"error: {exc.filename or ''}: {exc.strerror or exc}")
+        return 2
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -20,6 +20,9 @@ from stytch.core.response_base import StytchError
 
 LOCK_THRESHOLD = 3
 
+# The SDK builds an aiohttp.BasicAuth for its async client, which aiohttp deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:

@@ -10,13 +10,27 @@ first … shall be executed"); an action without criteria always matches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from totpflow.arazzo.document.model import ArazzoDocument, FailureAction, Step, SuccessAction, Workflow
+from totpflow.arazzo.document.model import (
+    ArazzoDocument,
+    Criterion,
+    FailureAction,
+    Step,
+    SuccessAction,
+    Workflow,
+)
 from totpflow.arazzo.document.references import resolve_failure_action, resolve_success_action
+from totpflow.arazzo.errors import ArazzoError
+from totpflow.arazzo.expressions import EvaluationContext
+from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.results import CheckResult
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.engine.plan import Plan
 
 A = TypeVar("A", SuccessAction, FailureAction)
 
@@ -53,3 +67,53 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def check_criteria(
+    plan: Plan, criteria: Sequence[Criterion], ctx: EvaluationContext, masker: Masker
+) -> tuple[CheckResult, ...]:
+    """Every success criterion, evaluated (a criterion that cannot be evaluated fails, with the reason)."""
+    results = []
+    for criterion in criteria:
+        try:
+            results.append(plan.criterion(criterion).evaluate(ctx, mask=masker.mask_text))
+        except ArazzoError as exc:
+            results.append(
+                CheckResult(criterion.condition, False, criterion.type, masker.mask_text(str(exc)))
+            )
+    return tuple(results)
+
+
+def matches(plan: Plan, action: SuccessAction | FailureAction, ctx: EvaluationContext) -> bool:
+    """All of the action's criteria pass (an action without criteria always matches)."""
+    for criterion in action.criteria:
+        try:
+            if not plan.criterion(criterion).evaluate(ctx).passed:
+                return False
+        except ArazzoError:
+            return False
+    return True
+
+
+def choose_failure(
+    plan: Plan, actions: Sequence[FailureAction], retries: Mapping[str, int], ctx: EvaluationContext
+) -> FailureAction | None:
+    """The first matching failure action; a retry whose ``retryLimit`` (default 1) is used up is skipped, so
+    control falls through to the next matching action (Failure Action Object: the limit "MUST be exhausted"
+    before later actions run)."""
+    for action in actions:
+        if action.type == "retry":
+            limit = 1 if action.retry_limit is None else action.retry_limit
+            if retries.get(action.name, 0) >= limit:
+                continue
+        if matches(plan, action, ctx):
+            return action
+    return None
+
+
+def retry_wait(action: FailureAction, retry_after: str | None, now: datetime, cap: float) -> float:
+    """Seconds to wait before a retry: ``retryAfter``, overridden by a ``Retry-After`` header (the spec's
+    SHOULD), capped at ``cap``."""
+    header = retry_after_seconds(retry_after, now)
+    seconds = header if header is not None else (action.retry_after or 0.0)
+    return min(seconds, cap)

@@ -1,0 +1,275 @@
+"""One step of a workflow, with its retries: request or sub-workflow → success criteria → the action taken.
+
+``StepRunner`` is the step half of a run; ``runner._Run`` (the workflow half) inherits it and provides
+``workflow()`` for ``workflowId`` steps and retry targets. Every failure of a step ends as a failed
+``StepResult`` and an ``Outcome``, never as an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from totpflow.arazzo.document.model import ArazzoDocument, FailureAction, Step, SuccessAction, Workflow
+from totpflow.arazzo.engine.actions import check_criteria, choose_failure, matches, retry_wait
+from totpflow.arazzo.engine.context import Frame, Shared, StepContext
+from totpflow.arazzo.engine.options import RunOptions
+from totpflow.arazzo.engine.plan import Plan, StepPlan
+from totpflow.arazzo.engine.request import Attempt, prepare, send
+from totpflow.arazzo.errors import ArazzoError, BudgetExceeded
+from totpflow.arazzo.inputs import Computation, InputResolver
+from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.results import CheckResult, Exchange, StepResult, WorkflowResult
+
+Control = Literal["next", "end", "end-failed", "goto-step", "goto-workflow", "fail"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a step ended and where control goes next."""
+
+    control: Control
+    results: list[StepResult]
+    target: str | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Finished:
+    """A finished workflow: its (masked) result record and its raw outputs for expressions."""
+
+    result: WorkflowResult
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class StepRunner:
+    """The step loop's state and behaviour shared with the workflow half of a run."""
+
+    options: RunOptions
+    plan: Plan
+    masker: Masker
+    shared: Shared
+    client: httpx.Client
+    steps_taken: int
+    active: list[tuple[str, str]]
+
+    def workflow(
+        self,
+        doc: ArazzoDocument,
+        workflow: Workflow,
+        given: Mapping[str, Any],
+        computed: Mapping[str, Computation],
+        depth: int,
+        resolver: InputResolver | None = None,
+    ) -> Finished:
+        raise NotImplementedError  # provided by runner._Run
+
+    def take_step(self) -> None:
+        self.steps_taken += 1
+        if self.steps_taken > self.options.max_steps:
+            raise BudgetExceeded(f"step budget exhausted: more than {self.options.max_steps} step attempts")
+
+    # -- workflows--------------------------------------------------------------------------------------------
+
+    def step(self, frame: Frame, step: Step) -> Outcome:
+        """Run one step with its retries; never raises for a failure of the step itself."""
+        begin = self.options.timer()
+        exchanges: list[Exchange] = []
+        extra: list[StepResult] = []
+        checks: tuple[CheckResult, ...] = ()
+        retries: dict[str, int] = {}
+        attempts = 0
+        outputs: dict[str, Any] = {}
+        label = step.operation_id or step.operation_path or step.workflow_id
+
+        def finish(ok: bool, action: str, error: str | None = None) -> StepResult:
+            return StepResult(
+                workflow_id=frame.workflow.workflow_id,
+                step_id=step.step_id,
+                ok=ok,
+                attempts=attempts,
+                exchanges=tuple(exchanges),
+                checks=checks,
+                outputs=self.masked(outputs),
+                elapsed_ms=(self.options.timer() - begin) * 1000,
+                operation=label,
+                action=action,
+                error=None if error is None else self.masker.mask_text(error),
+            )
+
+        try:
+            step_plan = self.plan.step(frame.document, frame.workflow, step)
+        except ArazzoError as exc:
+            return Outcome("fail", [finish(False, "fail", str(exc))], error=f"step {step.step_id}: {exc}")
+        while True:
+            attempts += 1
+            ctx = StepContext(frame, self.shared)
+            attempt: Attempt | None = None
+            try:
+                self.take_step()
+                if step.workflow_id is not None:
+                    failure = self.call_workflow(frame, step, step_plan, ctx)
+                elif self.options.dry_run:
+                    note = self.dry_run(step, step_plan, ctx, exchanges)
+                    return Outcome("next", [*extra, finish(True, "dry-run", note)])
+                else:
+                    attempt, failure = self.call_operation(frame, step, step_plan, ctx)
+            except BudgetExceeded as exc:
+                return Outcome("fail", [*extra, finish(False, "fail", str(exc))], error=str(exc))
+            except ArazzoError as exc:  # a value could not be produced: the step fails, no action applies
+                if attempt is not None:
+                    exchanges.append(attempt.record(self.masker))
+                message = f"{step.location}: {exc}"
+                return Outcome("fail", [*extra, finish(False, "fail", message)], error=message)
+            except Exception as exc:  # a defect below the engine still ends as a failed step, not a traceback
+                message = f"{step.location}: internal error: {type(exc).__name__}: {exc}"
+                return Outcome("fail", [*extra, finish(False, "fail", message)], error=message)
+            checks = () if failure is not None else self.criteria(step, ctx)
+            ok = failure is None and all(check.passed for check in checks)
+            if ok:
+                try:
+                    outputs = self.step_outputs(step, ctx)
+                except ArazzoError as exc:
+                    if attempt is not None:
+                        exchanges.append(attempt.record(self.masker))
+                    return Outcome("fail", [*extra, finish(False, "fail", str(exc))], error=str(exc))
+                if attempt is not None:
+                    exchanges.append(attempt.record(self.masker))
+                frame.step_outputs[step.step_id] = outputs
+                chosen = self.choose(step_plan.success_actions, ctx)
+                if chosen is None:
+                    return Outcome("next", [*extra, finish(True, "next")])
+                if chosen.type == "end":
+                    return Outcome("end", [*extra, finish(True, "end")])
+                target = chosen.step_id or chosen.workflow_id
+                control: Control = "goto-step" if chosen.step_id else "goto-workflow"
+                return Outcome(control, [*extra, finish(True, f"goto:{target}")], target=target)
+            if attempt is not None:
+                exchanges.append(attempt.record(self.masker))
+            reason = failure or self.failed_checks(checks)
+            failure_action = self.choose_failure(step_plan.failure_actions, retries, ctx)
+            if failure_action is None:
+                message = f"step {step.step_id} failed: {reason}"
+                return Outcome("fail", [*extra, finish(False, "fail", reason)], error=message)
+            if failure_action.type == "end":
+                message = (
+                    f"step {step.step_id} failed: {reason}; failure action {failure_action.name!r} ended"
+                )
+                return Outcome("end-failed", [*extra, finish(False, "end", reason)], error=message)
+            if failure_action.type == "goto":
+                target = failure_action.step_id or failure_action.workflow_id
+                control = "goto-step" if failure_action.step_id else "goto-workflow"
+                return Outcome(control, [*extra, finish(False, f"goto:{target}", reason)], target=target)
+            retries[failure_action.name] = retries.get(failure_action.name, 0) + 1
+            self.wait(failure_action, attempt)
+            problem = self.retry_target(frame, failure_action, extra)
+            if problem is not None:
+                return Outcome("fail", [*extra, finish(False, "fail", problem)], error=problem)
+
+    def call_operation(
+        self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext
+    ) -> tuple[Attempt | None, str | None]:
+        operation = step_plan.operation
+        assert operation is not None
+        prepared = prepare(
+            step, operation, step_plan.parameters, ctx, self.plan, self.client, self.options, self.masker
+        )
+        ctx.set_request(prepared.request.method, str(prepared.request.url), prepared.message)
+        started_at = self.options.clock()
+        attempt = send(step.step_id, prepared, self.client, started_at)
+        ctx.set_response(attempt.status, attempt.message)
+        return attempt, attempt.error
+
+    def dry_run(
+        self, step: Step, step_plan: StepPlan, ctx: StepContext, exchanges: list[Exchange]
+    ) -> str | None:
+        """``--dry-run``: build the request and record it unsent. Values that only a real response would
+        provide (outputs of earlier steps) cannot be evaluated; that is noted, not a failure."""
+        assert step_plan.operation is not None
+        try:
+            prepared = prepare(
+                step, step_plan.operation, step_plan.parameters, ctx, self.plan, self.client, self.options,
+                self.masker,
+            )  # fmt: skip
+        except ArazzoError as exc:
+            return f"request not built in a dry run: {exc}"
+        exchanges.append(Attempt(prepared, self.options.clock(), 0.0, None, None).record(self.masker))
+        return None
+
+    def call_workflow(self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext) -> str | None:
+        """A ``workflowId`` step: parameters → the child's inputs; the child's outputs → ``$outputs``."""
+        child_inputs = {p.name: self.plan.value(p, p.value).evaluate(ctx) for p in step_plan.parameters}
+        child_doc, child = self.shared.sources.resolve_workflow(str(step.workflow_id), frame.document)
+        key = (child_doc.url, child.workflow_id)
+        if key in self.active:
+            raise BudgetExceeded(f"workflow cycle: {child.workflow_id!r} is already running")
+        done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1)
+        ctx.child_outputs = done.outputs
+        if not done.result.ok:
+            return f"workflow {child.workflow_id!r} failed: {done.result.error}"
+        return None
+
+    def criteria(self, step: Step, ctx: StepContext) -> tuple[CheckResult, ...]:
+        return check_criteria(self.plan, step.success_criteria, ctx, self.masker)
+
+    def choose(self, actions: tuple[SuccessAction, ...], ctx: StepContext) -> SuccessAction | None:
+        return next((action for action in actions if matches(self.plan, action, ctx)), None)
+
+    def choose_failure(
+        self, actions: tuple[FailureAction, ...], retries: Mapping[str, int], ctx: StepContext
+    ) -> FailureAction | None:
+        return choose_failure(self.plan, actions, retries, ctx)
+
+    def wait(self, action: FailureAction, attempt: Attempt | None) -> None:
+        header = attempt.retry_after if attempt else None
+        seconds = retry_wait(action, header, self.options.clock(), self.options.max_retry_wait)
+        if seconds > 0:
+            self.options.sleep(seconds)
+
+    def retry_target(self, frame: Frame, action: FailureAction, extra: list[StepResult]) -> str | None:
+        """Run a retry's ``stepId`` or ``workflowId`` target before the re-attempt; its failure fails the
+        step."""
+        if action.step_id is not None:
+            target = next(s for s in frame.workflow.steps if s.step_id == action.step_id)
+            outcome = self.step(frame, target)
+            extra.extend(outcome.results)
+            if outcome.control in ("fail", "end-failed"):
+                return f"retry target step {action.step_id!r} failed: {outcome.error}"
+        elif action.workflow_id is not None:
+            doc, workflow = self.shared.sources.resolve_workflow(action.workflow_id, frame.document)
+            done = self.workflow(doc, workflow, frame.given, {}, frame.depth + 1)
+            if not done.result.ok:
+                return f"retry target workflow {action.workflow_id!r} failed: {done.result.error}"
+        return None
+
+    def step_outputs(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        for name, expression in step.outputs.items():
+            try:
+                value = self.plan.value(step.outputs, expression, name).evaluate(ctx)
+            except ArazzoError as exc:
+                raise _OutputError(f"{step.location}/outputs/{name}: output {name!r}: {exc}") from exc
+            self.register_secret(name, value)
+            outputs[name] = value
+        return outputs
+
+    # -- helpers----------------------------------------------------------------------------------------------
+
+    def register_secret(self, name: str, value: Any) -> None:
+        if name in self.options.secret_outputs:
+            self.masker.add(value)
+
+    def masked(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: self.masker.mask_json(value) for name, value in values.items()}
+
+    def failed_checks(self, checks: tuple[CheckResult, ...]) -> str:
+        failed = [check for check in checks if not check.passed]
+        parts = [f"{c.condition}" + (f" ({c.message})" if c.message else "") for c in failed]
+        return "success criteria not met: " + "; ".join(parts) if parts else "success criteria not met"
+
+
+class _OutputError(ArazzoError):
+    pass
