@@ -1,5 +1,5 @@
-"""Enrollment flows per second and flow latency of ``totpflow serve`` on loopback, against its in-process floor
-and against Prism mocking Stytch's OpenAPI.
+"""Enrollment flows per second and flow latency of ``totpflow serve`` on loopback, against its in-process
+floor and against Prism mocking Stytch's OpenAPI.
 
     .venv/bin/python bench/bench_server.py [--smoke] [--seconds S] [--concurrency C] [--rate R] [--no-pg]
 
@@ -77,6 +77,8 @@ def enrollment_flow(server: StytchServer, tag: str, *, check: bool = True) -> Fl
 
 def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str, float | int]:
     """Enrollment flows/s with the service calls of the three routes made directly, one thread, no HTTP."""
+    from sqlalchemy import event
+
     from totpflow.server import services
     from totpflow.server.app import build_deps
     from totpflow.server.config import Settings
@@ -93,7 +95,9 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
 
         def one(number: int) -> None:
             user = services.create_user(
-                deps, services.authenticate_project(deps, pid, secret), email=f"floor-{tag}-{number}@example.com"
+                deps,
+                services.authenticate_project(deps, pid, secret),
+                email=f"floor-{tag}-{number}@example.com",
             )
             totp = services.create_totp(
                 deps, services.authenticate_project(deps, pid, secret), user_id=user.user_id
@@ -107,8 +111,14 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             )
             assert result.session_token
 
-        for number in range(min(50, flows)):  # warm-up: caches, connection pool, first JIT-free paths
+        for number in range(min(50, flows)):  # warm-up: caches, connection pool, compiled statements
             one(-1 - number)
+        statements = [0]
+
+        def count(*_: object) -> None:
+            statements[0] += 1
+
+        event.listen(deps.store.engine, "before_cursor_execute", count)
         done = 0
         cpu0 = time.process_time()
         begin = time.perf_counter()
@@ -118,6 +128,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             done += 1
         wall = time.perf_counter() - begin
         cpu = time.process_time() - cpu0
+        event.remove(deps.store.engine, "before_cursor_execute", count)
     finally:
         deps.store.dispose()
     return {
@@ -126,6 +137,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         "flows_per_s": round(done / wall, 1),
         "us_per_flow": round(wall / done * 1e6, 1),
         "cpu_s": round(cpu, 3),
+        "sql_statements_per_flow": round(statements[0] / done, 1) if done else 0,
     }
 
 
@@ -224,7 +236,10 @@ def main() -> int:
     workers = [int(w) for w in args.workers.split(",")]
     databases = ["sqlite"] + ([] if args.no_pg else ["postgresql"])
 
-    results: dict[str, Any] = {"machine": servers.machine(), "args": {**vars(args), "output": str(args.output)}}
+    results: dict[str, Any] = {
+        "machine": servers.machine(),
+        "args": {**vars(args), "output": str(args.output)},
+    }
     floor: dict[str, Any] = {}
     for db in databases:
         with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:

@@ -55,7 +55,7 @@ class Connection:
     async def request(
         self, method: str, path: str, body: bytes | None = None, headers: bytes = b""
     ) -> tuple[int, bytes]:
-        """Send one request; return ``(status, body)``. ``headers`` are preformatted ``Name: value\\r\\n`` lines."""
+        """Send one request; return ``(status, body)``. ``headers``: ready ``Name: value\\r\\n`` lines."""
         head = b"%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (method.encode(), path.encode(), self._host, headers)
         if body is not None:
             head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
@@ -117,6 +117,14 @@ class Pool:
         self._all.append(connection)
         return connection
 
+    async def replace(self, broken: Connection) -> None:
+        """Close a connection left in an unknown state and put a fresh one in its slot."""
+        await broken.close()
+        self._all.remove(broken)
+        fresh = await Connection.open(self._base_url)
+        self._all.append(fresh)
+        self.release(fresh)
+
     def release(self, connection: Connection) -> None:
         self._idle.append(connection)
         self._slots.release()
@@ -139,6 +147,7 @@ class LoadResult:
     latencies: list[float] = field(repr=False)
     errors: int = 0
     requests_per_flow: int = 1
+    unfinished: int = 0  # open loop: flows still running at the drain deadline (latency = a lower bound)
 
     @property
     def flows_per_s(self) -> float:
@@ -165,6 +174,7 @@ class LoadResult:
         return {
             "flows": self.flows,
             "errors": self.errors,
+            "unfinished": self.unfinished,
             "wall_s": round(self.wall_s, 3),
             "flows_per_s": round(self.flows_per_s, 1),
             "requests_per_s": round(self.requests_per_s, 1),
@@ -182,7 +192,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
 
 
@@ -237,11 +247,14 @@ async def open_loop(
     max_seconds: float,
     max_connections: int = 256,
     requests_per_flow: int = 1,
+    drain_seconds: float = 10.0,
 ) -> LoadResult:
     """Start one flow every ``1/rate`` s (fixed schedule) for ``min(max_flows, rate*max_seconds)`` flows.
 
     Each latency runs from the flow's scheduled start to its end, so time spent waiting for a free connection
-    or behind a slow server is counted.
+    or behind a slow server is counted. Flows still running ``drain_seconds`` after the last start are
+    cancelled and counted as ``unfinished``, with their age so far as latency (an underestimate), so an
+    overloaded server shows up in the percentiles instead of stretching the run without bound.
     """
     total = min(max_flows, int(rate * max_seconds))
     pool = Pool(base_url, max_connections)
@@ -256,7 +269,7 @@ async def open_loop(
             await flow(connection, number)
         except (HttpError, KeyError, ValueError, ConnectionError, asyncio.IncompleteReadError):
             errors += 1
-            pool.release(await Connection.open(base_url))
+            await pool.replace(connection)
             return
         pool.release(connection)
         latencies.append(loop.time() - scheduled)
@@ -265,7 +278,7 @@ async def open_loop(
     warm = [await pool.acquire() for _ in range(min(8, max_connections))]
     for connection in warm:
         pool.release(connection)
-    tasks: list[asyncio.Task[None]] = []
+    tasks: dict[asyncio.Task[None], float] = {}  # flow → its scheduled start
     cpu0, wall0 = _cpu(), time.perf_counter()
     start = loop.time()
     for number in range(total):
@@ -273,8 +286,16 @@ async def open_loop(
         delay = scheduled - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(number, scheduled)))
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=max_seconds + 60)
+        tasks[asyncio.create_task(one(number, scheduled))] = scheduled
+    _, pending = await asyncio.wait(tasks, timeout=drain_seconds)
+    now = loop.time()
+    for task in pending:
+        task.cancel()
+        latencies.append(now - tasks[task])
+    if pending:
+        await asyncio.wait(pending)
     wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
     await pool.close()
-    return LoadResult(len(latencies), wall, cpu, latencies, errors, requests_per_flow)
+    result = LoadResult(len(latencies), wall, cpu, latencies, errors, requests_per_flow, len(pending))
+    result.flows -= len(pending)  # throughput counts finished flows only
+    return result

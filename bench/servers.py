@@ -62,7 +62,8 @@ def jentic() -> Path | None:
 
 
 def machine() -> dict[str, str | int]:
-    """Cores, CPU model and Python version of this machine, for every results table."""
+    """Cores, CPU model, Python version and current load of this machine, for every results table (the
+    benchmark machine is shared: a load average above the core count means other work competed)."""
     model = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -74,6 +75,7 @@ def machine() -> dict[str, str | int]:
         "cpu": model,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "loadavg_1m_5m_15m": " ".join(f"{value:.2f}" for value in os.getloadavg()),
     }
 
 
@@ -88,7 +90,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, log: 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"{process.args!r} exited with {process.returncode}:\n{log.read_text()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status < 500:
@@ -150,10 +154,11 @@ def totpflow_server(
     url = database_url or f"sqlite:///{directory / 'totpflow.db'}"
     port = free_port()
     log_path = directory / f"server-{port}.log"
+    argv = [sys.executable, "-m", "totpflow", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(workers)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "totpflow", "serve", "--host", "127.0.0.1", "--port", str(port)]
-            + ["--workers", str(workers)],
+            argv,
             env={
                 **os.environ,
                 "TOTPFLOW_PROJECT_ID": project_id,

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -84,8 +85,6 @@ def load_or_create_key_file(path: Path) -> bytes:
     except FileExistsError:
         text = path.read_text(encoding="ascii")
         if not text.strip():  # another process created it and has not written yet
-            import time
-
             for _ in range(50):
                 time.sleep(0.01)
                 text = path.read_text(encoding="ascii")

@@ -68,6 +68,14 @@ def test_missing_required_input_stops_before_any_request(
     assert pets_api.seen == []
 
 
+def test_dependency_inputs_are_checked_before_any_request(
+    loaded: Loaded, pets_api: Any, pets_client: httpx.Client
+) -> None:
+    with pytest.raises(InputError):
+        loaded.run("needsLogin", inputs={"username": "alice"}, client=pets_client)
+    assert pets_api.seen == []
+
+
 def test_password_input_is_masked_in_every_record(loaded: Loaded, pets_client: httpx.Client) -> None:
     masker = Masker()
     result = loaded.run(

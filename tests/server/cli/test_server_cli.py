@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,3 +112,47 @@ def test_serve_ensures_the_project_from_the_environment(tmp_path: Path) -> None:
         with run_server(tmp_path, env=env) as server:
             response = httpx.post(server.base_url + "/v1/users/search", json={}, auth=(project_id, secret))
             assert response.status_code == 200, response.text
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    """``--workers 2``: uvicorn's factory mode builds one app per process from the environment."""
+    port = _free_port()
+    project_id = f"project-test-{uuid.uuid4()}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")},
+        "TOTPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "TOTPFLOW_PROJECT_ID": project_id,
+        "TOTPFLOW_PROJECT_SECRET": "secret-test-workers",
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "totpflow", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(base + "/openapi.json").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        auth = (project_id, "secret-test-workers")
+        for _ in range(4):  # connections land on either worker
+            with httpx.Client(base_url=base, auth=auth) as client:
+                assert client.post("/v1/users/search", json={}).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+    assert (tmp_path / "serve.log").read_text().count("Started server process") == 2
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from serverkit import backend, backend_server, http, sqlite_server
+from serverkit import backend, sqlite_server
 
-__all__ = ["backend", "backend_server", "http", "sqlite_server"]
+__all__ = ["backend", "sqlite_server"]

@@ -1,7 +1,7 @@
 """Fixtures and helpers starting a real ``totpflow serve`` process on a free loopback port, on SQLite and on
-PostgreSQL. Shared by ``tests/server/http`` and ``tests/server/sdk`` (their conftest files import it).
+PostgreSQL. Shared by ``tests/server/http`` and ``tests/server/sdk`` (importable from both).
 
-``backend_server`` is parametrised over both backends; the PostgreSQL run needs ``TOTPFLOW_TEST_DATABASE_URL``
+``backend`` is parametrised over both backends; the PostgreSQL run needs ``TOTPFLOW_TEST_DATABASE_URL``
 and gets a schema of its own (selected through libpq's ``options=-csearch_path=…``) that is dropped
 afterwards, so parallel runs never see each other's tables.
 """
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from totpflow.testing import StytchServer, run_server
@@ -84,11 +83,6 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield running
 
 
-@pytest.fixture(scope="module")
-def backend_server(backend: Backend) -> StytchServer:
-    return backend.server
-
-
 def create_project(backend: Backend) -> tuple[str, str]:
     """A second project in the same database, made with ``totpflow project create``."""
     out = subprocess.run(
@@ -112,17 +106,6 @@ def create_project(backend: Backend) -> tuple[str, str]:
 
 def basic(project_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{project_id}:{secret}".encode()).decode()
-
-
-@pytest.fixture
-def http(backend_server: StytchServer) -> Iterator[httpx.Client]:
-    """A raw HTTP client with the project's Basic credentials."""
-    with httpx.Client(
-        base_url=backend_server.base_url,
-        headers={"Authorization": basic(backend_server.project_id, backend_server.secret)},
-        timeout=30,
-    ) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Server fixtures for the SDK tests, shared with the HTTP tests (``tests/server/http/serverkit.py``)."""
+"""The SDK tests share the server helpers of the HTTP tests (``tests/server/http/serverkit.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,3 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "http"))
-
-from serverkit import backend, backend_server
-
-__all__ = ["backend", "backend_server"]

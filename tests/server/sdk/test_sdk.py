@@ -15,7 +15,7 @@ from typing import Any
 import pyotp
 import pytest
 import stytch
-from serverkit import Backend, create_project, start
+from serverkit import BACKENDS, Backend, create_project, start
 from stytch.core.response_base import StytchError
 
 LOCK_THRESHOLD = 3
@@ -24,7 +24,7 @@ LOCK_THRESHOLD = 3
 pytestmark = pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     env = {"TOTPFLOW_LOCK_THRESHOLD": str(LOCK_THRESHOLD)}
     with start(request.param, tmp_path_factory.mktemp(f"sdk-{request.param}"), env) as running:

@@ -66,7 +66,7 @@ class StepContext:
     def set_response(self, status: int | None, response: Message | None) -> None:
         self._status, self._response = status, response
 
-    # -- EvaluationContext------------------------------------------------------------------------------------
+    # -- EvaluationContext -----------------------------------------------------------------------------------
 
     def url(self) -> str | None:
         return self._url

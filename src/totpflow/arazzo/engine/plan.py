@@ -23,7 +23,7 @@ from totpflow.arazzo.document.model import (
 from totpflow.arazzo.document.references import resolve_parameter
 from totpflow.arazzo.engine.actions import failure_actions, success_actions
 from totpflow.arazzo.expressions import Compiled, compile_value
-from totpflow.arazzo.sources import Operation, SourceSet
+from totpflow.arazzo.sources import Operation, OperationParameter, SourceSet
 
 
 class Plan:
@@ -76,7 +76,7 @@ class Plan:
 class StepPlan:
     """What never changes between runs for one step: its merged parameters and actions, resolved once."""
 
-    __slots__ = ("failure_actions", "operation", "parameters", "success_actions")
+    __slots__ = ("failure_actions", "operation", "parameters", "success_actions", "targets")
 
     def __init__(
         self,
@@ -89,6 +89,15 @@ class StepPlan:
         self.success_actions = success_actions
         self.failure_actions = failure_actions
         self.operation = operation
+        # the OpenAPI parameter each Arazzo parameter fills (style/explode), None when the operation has none
+        by_identity = {_identity(p.name, p.in_): p for p in operation.parameters} if operation else {}
+        self.targets: tuple[OperationParameter | None, ...] = tuple(
+            by_identity.get(_identity(p.name, p.in_)) for p in parameters
+        )
+
+
+def _identity(name: str, in_: str | None) -> tuple[str, str | None]:
+    return (name.lower() if in_ == "header" else name), in_
 
 
 def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tuple[Parameter, ...]:
@@ -97,8 +106,7 @@ def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tup
     ``workflowId`` step only parameters without ``in`` apply; they become the called workflow's inputs."""
 
     def identity(parameter: Parameter) -> tuple[str, str | None]:
-        name = parameter.name.lower() if parameter.in_ == "header" else parameter.name
-        return name, parameter.in_
+        return _identity(parameter.name, parameter.in_)
 
     own = [resolve_parameter(doc, item) for item in step.parameters]
     taken = {identity(parameter) for parameter in own}

@@ -24,17 +24,17 @@ import msgspec
 
 from totpflow.arazzo import body as bodies
 from totpflow.arazzo import params
-from totpflow.arazzo.errors import ExecutionError
+from totpflow.arazzo.errors import ExecutionError, TransportError
 from totpflow.arazzo.expressions import Headers, Message
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import Exchange, RecordedRequest, RecordedResponse
 from totpflow.arazzo.security import apply_security
 
 if TYPE_CHECKING:
-    from totpflow.arazzo.document.model import Parameter, Step
+    from totpflow.arazzo.document.model import Step
     from totpflow.arazzo.engine.context import StepContext
     from totpflow.arazzo.engine.options import RunOptions
-    from totpflow.arazzo.engine.plan import Plan
+    from totpflow.arazzo.engine.plan import Plan, StepPlan
     from totpflow.arazzo.sources import Operation
 
 
@@ -92,8 +92,7 @@ def base_url(operation: Operation, servers: Mapping[str, str]) -> str:
 
 def prepare(
     step: Step,
-    operation: Operation,
-    parameters: tuple[Parameter, ...],
+    step_plan: StepPlan,
     ctx: StepContext,
     plan: Plan,
     client: httpx.Client,
@@ -102,14 +101,12 @@ def prepare(
 ) -> Prepared:
     """Evaluate the step's parameters and body against ``ctx`` and build the httpx request (EvaluationError,
     ExecutionError when a value cannot be produced)."""
-    by_identity: dict[tuple[str, str | None], Any] = {
-        (p.name.lower() if p.in_ == "header" else p.name, p.in_): p for p in operation.parameters
-    }
-    items = []
-    for parameter in parameters:
-        value = plan.value(parameter, parameter.value).evaluate(ctx)
-        key = (parameter.name.lower() if parameter.in_ == "header" else parameter.name, parameter.in_)
-        items.append((by_identity.get(key), parameter.name, parameter.in_ or "query", value))
+    operation = step_plan.operation
+    assert operation is not None
+    items = [
+        (target, p.name, p.in_ or "query", plan.value(p, p.value).evaluate(ctx))
+        for p, target in zip(step_plan.parameters, step_plan.targets, strict=True)
+    ]
     parts = params.serialize_parameters(items)
     if options.credentials is not None:
         extra = apply_security(
@@ -188,12 +185,12 @@ def send(step_id: str, prepared: Prepared, client: httpx.Client, started_at: dat
         response.read()
     except httpx.TimeoutException:
         elapsed = (time.perf_counter() - begin) * 1000
-        return Attempt(prepared, started_at, elapsed, None, None, f"step {step_id}: request timed out")
-    except httpx.HTTPError as exc:
+        problem = TransportError(step_id, "request timed out")
+        return Attempt(prepared, started_at, elapsed, None, None, str(problem))
+    except httpx.HTTPError as exc:  # connection refused, DNS, protocol errors
         elapsed = (time.perf_counter() - begin) * 1000
-        return Attempt(
-            prepared, started_at, elapsed, None, None, f"step {step_id}: {type(exc).__name__}: {exc}"
-        )
+        problem = TransportError(step_id, f"{type(exc).__name__}: {exc}")
+        return Attempt(prepared, started_at, elapsed, None, None, str(problem))
     elapsed = (time.perf_counter() - begin) * 1000
     message = Message(headers=Headers(response.headers.multi_items()), body=parse_body(response))
     return Attempt(prepared, started_at, elapsed, response, message)

@@ -92,7 +92,7 @@ class _Run(StepRunner):
         self.finished: dict[tuple[str, str], Finished] = {}
         self.active: list[tuple[str, str]] = []
 
-    # -- run--------------------------------------------------------------------------------------------------
+    # -- run -------------------------------------------------------------------------------------------------
 
     def execute(self, workflow_id: str | None) -> RunResult:
         if workflow_id is None:
@@ -108,6 +108,7 @@ class _Run(StepRunner):
             resolver = make_resolver(self, self.doc, workflow, self.given, self.computed)
             resolver.check_upfront()
             checked[workflow.workflow_id] = resolver
+            self.check_dependencies(self.doc, workflow, set())
         started_at = self.options.clock()
         begin = self.options.timer()
         outcomes: list[bool] = []
@@ -212,6 +213,16 @@ class _Run(StepRunner):
         self.shared.workflows[workflow.workflow_id] = (dict(inputs), dict(outputs))
         return done
 
+    def check_dependencies(self, doc: ArazzoDocument, workflow: Workflow, seen: set[tuple[str, str]]) -> None:
+        """Dependencies run with the caller's given inputs, so theirs are checked up front too."""
+        for reference in workflow.depends_on:
+            dep_doc, dependency = self.shared.sources.resolve_workflow(reference, doc)
+            key = (dep_doc.url, dependency.workflow_id)
+            if key not in seen:
+                seen.add(key)
+                make_resolver(self, dep_doc, dependency, self.given, {}).check_upfront()
+                self.check_dependencies(dep_doc, dependency, seen)
+
     def dependency(self, doc: ArazzoDocument, workflow: Workflow, depth: int) -> Finished:
         """``dependsOn``: run once per run (a diamond runs the shared dependency once), with the caller's
         given
@@ -238,10 +249,10 @@ class _Run(StepRunner):
             frame.outputs[name] = value
         return None
 
-    # -- steps------------------------------------------------------------------------------------------------
-
 
 class _Stop(Exception):
+    """Ends a workflow early as failed (a dependency failed or forms a cycle)."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

@@ -72,7 +72,7 @@ class StepRunner:
         if self.steps_taken > self.options.max_steps:
             raise BudgetExceeded(f"step budget exhausted: more than {self.options.max_steps} step attempts")
 
-    # -- workflows--------------------------------------------------------------------------------------------
+    # -- steps -----------------------------------------------------------------------------------------------
 
     def step(self, frame: Frame, step: Step) -> Outcome:
         """Run one step with its retries; never raises for a failure of the step itself."""
@@ -172,11 +172,7 @@ class StepRunner:
     def call_operation(
         self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext
     ) -> tuple[Attempt | None, str | None]:
-        operation = step_plan.operation
-        assert operation is not None
-        prepared = prepare(
-            step, operation, step_plan.parameters, ctx, self.plan, self.client, self.options, self.masker
-        )
+        prepared = prepare(step, step_plan, ctx, self.plan, self.client, self.options, self.masker)
         ctx.set_request(prepared.request.method, str(prepared.request.url), prepared.message)
         started_at = self.options.clock()
         attempt = send(step.step_id, prepared, self.client, started_at)
@@ -188,12 +184,8 @@ class StepRunner:
     ) -> str | None:
         """``--dry-run``: build the request and record it unsent. Values that only a real response would
         provide (outputs of earlier steps) cannot be evaluated; that is noted, not a failure."""
-        assert step_plan.operation is not None
         try:
-            prepared = prepare(
-                step, step_plan.operation, step_plan.parameters, ctx, self.plan, self.client, self.options,
-                self.masker,
-            )  # fmt: skip
+            prepared = prepare(step, step_plan, ctx, self.plan, self.client, self.options, self.masker)
         except ArazzoError as exc:
             return f"request not built in a dry run: {exc}"
         exchanges.append(Attempt(prepared, self.options.clock(), 0.0, None, None).record(self.masker))
@@ -256,7 +248,7 @@ class StepRunner:
             outputs[name] = value
         return outputs
 
-    # -- helpers----------------------------------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------------------------
 
     def register_secret(self, name: str, value: Any) -> None:
         if name in self.options.secret_outputs:

@@ -1,2 +1,5 @@
-"""Pure domain code: records, ids, RFC 6238 TOTP, recovery codes, tokens, QR. Standard library only
-(plus pyotp and the QR encoder), no framework or database imports."""
+"""Pure domain code: records, ids, RFC 6238 TOTP, recovery codes, tokens, session JWT claims, QR codes.
+
+No framework or database imports: the standard library plus PyJWT/cryptography (``jwt``) and zxing-cpp
+(``qr``). Time is always an argument.
+"""

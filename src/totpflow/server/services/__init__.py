@@ -45,6 +45,10 @@ CONTRACT (implemented in the modules of this package, re-exported here):
     revoke_session(deps, project, *, session_id=None, session_token=None, session_jwt=None) -> None
     get_sessions(deps, project, *, user_id: str) -> list[Session]
     get_jwks(deps, project_id: str) -> list[dict[str, object]]    # ProjectNotFound; no auth needed
+
+NOTES: session tokens are stored only as keyed hashes, so ``authenticate_session`` (and a TOTP/recover call)
+given only a ``session_jwt`` returns ``session_token=""``; wrong codes, unknown or used recovery codes count
+towards the user lock; ``get_recovery_codes`` lists the live TOTP's unused codes (``TotpNotFound`` if none).
 """
 
 from __future__ import annotations

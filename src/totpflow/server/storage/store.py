@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Engine,
     Insert,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -71,6 +73,48 @@ def _constraint_of(exc: IntegrityError) -> str:
     diag = getattr(exc.orig, "diag", None)
     name = getattr(diag, "constraint_name", None)
     return (name or str(exc.orig)).lower()
+
+
+# Prebuilt statements for the per-request hot paths: building a Core construct costs more than running the
+# query on SQLite, so these are built once and executed with bound parameters.
+_PID: BindParameter[str] = bindparam("pid")
+_UID: BindParameter[str] = bindparam("uid")
+_RESOLVE_USER = (
+    select(users.c.user_id)
+    .where(
+        users.c.project_id == _PID,
+        or_(users.c.user_id == bindparam("ref"), users.c.external_id == bindparam("ref")),
+    )
+    .order_by((users.c.user_id == bindparam("ref")).desc())
+    .limit(1)
+)
+_ONE_USER = select(users).where(users.c.project_id == _PID, users.c.user_id == _UID)
+_ONE_USER_EMAILS = (
+    select(emails).where(emails.c.project_id == _PID, emails.c.user_id == _UID).order_by(emails.c.email_id)
+)
+_ONE_USER_PHONES = (
+    select(phone_numbers)
+    .where(phone_numbers.c.project_id == _PID, phone_numbers.c.user_id == _UID)
+    .order_by(phone_numbers.c.phone_id)
+)
+_ONE_USER_TOTPS = (
+    select(totps.c.totp_id, totps.c.user_id, totps.c.verified)
+    .where(totps.c.project_id == _PID, totps.c.user_id == _UID, ~totps.c.deleted)
+    .order_by(totps.c.created_at)
+)
+_LIVE_TOTP = select(totps).where(totps.c.project_id == _PID, totps.c.user_id == _UID, ~totps.c.deleted)
+_SESSION_BY_ID = select(sessions).where(
+    sessions.c.project_id == _PID, sessions.c.session_id == bindparam("sid")
+)
+_SESSION_BY_TOKEN = select(sessions).where(
+    sessions.c.project_id == _PID, sessions.c.token_hash == bindparam("th")
+)
+_SESSION_FACTORS = (
+    select(session_factors)
+    .where(session_factors.c.session_id == bindparam("sid"))
+    .order_by(session_factors.c.created_at, session_factors.c.type)
+)
+_USER_ROLES = select(users.c.roles).where(users.c.user_id == _UID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,15 +248,7 @@ class Tx:
 
     def resolve_user_id(self, project_id: str, user_id_or_external_id: str) -> str | None:
         """The user_id of a user named by its id or its external id, within the project."""
-        row = self._c.execute(
-            select(users.c.user_id)
-            .where(
-                users.c.project_id == project_id,
-                or_(users.c.user_id == user_id_or_external_id, users.c.external_id == user_id_or_external_id),
-            )
-            .order_by((users.c.user_id == user_id_or_external_id).desc())
-            .limit(1)
-        ).first()
+        row = self._c.execute(_RESOLVE_USER, {"pid": project_id, "ref": user_id_or_external_id}).first()
         return None if row is None else str(row.user_id)
 
     def get_user(self, project_id: str, user_id: str, now: datetime) -> User | None:
@@ -222,24 +258,31 @@ class Tx:
     def _load_users(self, project_id: str, user_ids: Sequence[str], now: datetime) -> list[User]:
         if not user_ids:
             return []
-        rows = self._c.execute(
-            select(users).where(users.c.project_id == project_id, users.c.user_id.in_(user_ids))
-        ).all()
-        email_rows = self._c.execute(
-            select(emails)
-            .where(emails.c.project_id == project_id, emails.c.user_id.in_(user_ids))
-            .order_by(emails.c.email_id)
-        ).all()
-        phone_rows = self._c.execute(
-            select(phone_numbers)
-            .where(phone_numbers.c.project_id == project_id, phone_numbers.c.user_id.in_(user_ids))
-            .order_by(phone_numbers.c.phone_id)
-        ).all()
-        totp_rows = self._c.execute(
-            select(totps.c.totp_id, totps.c.user_id, totps.c.verified)
-            .where(totps.c.project_id == project_id, totps.c.user_id.in_(user_ids), ~totps.c.deleted)
-            .order_by(totps.c.created_at)
-        ).all()
+        if len(user_ids) == 1:  # the hot path: prebuilt statements, compiled once per process
+            params: dict[str, Any] = {"pid": project_id, "uid": user_ids[0]}
+            rows = self._c.execute(_ONE_USER, params).all()
+            email_rows = self._c.execute(_ONE_USER_EMAILS, params).all()
+            phone_rows = self._c.execute(_ONE_USER_PHONES, params).all()
+            totp_rows = self._c.execute(_ONE_USER_TOTPS, params).all()
+        else:
+            rows = self._c.execute(
+                select(users).where(users.c.project_id == project_id, users.c.user_id.in_(user_ids))
+            ).all()
+            email_rows = self._c.execute(
+                select(emails)
+                .where(emails.c.project_id == project_id, emails.c.user_id.in_(user_ids))
+                .order_by(emails.c.email_id)
+            ).all()
+            phone_rows = self._c.execute(
+                select(phone_numbers)
+                .where(phone_numbers.c.project_id == project_id, phone_numbers.c.user_id.in_(user_ids))
+                .order_by(phone_numbers.c.phone_id)
+            ).all()
+            totp_rows = self._c.execute(
+                select(totps.c.totp_id, totps.c.user_id, totps.c.verified)
+                .where(totps.c.project_id == project_id, totps.c.user_id.in_(user_ids), ~totps.c.deleted)
+                .order_by(totps.c.created_at)
+            ).all()
         by_user: dict[str, User] = {}
         for r in rows:
             locked = r.lock_expires_at is not None and r.lock_expires_at > now
@@ -437,11 +480,7 @@ class Tx:
     # --- TOTPs and recovery codes -------------------------------------------------------------------------
 
     def live_totp(self, project_id: str, user_id: str) -> TotpRow | None:
-        row = self._c.execute(
-            select(totps).where(
-                totps.c.project_id == project_id, totps.c.user_id == user_id, ~totps.c.deleted
-            )
-        ).first()
+        row = self._c.execute(_LIVE_TOTP, {"pid": project_id, "uid": user_id}).first()
         return None if row is None else _totp_row(row)
 
     def retire_expired_totp(self, project_id: str, user_id: str, now: datetime) -> None:
@@ -591,29 +630,20 @@ class Tx:
         )
 
     def session_by_token_hash(self, project_id: str, token_hash: bytes) -> SessionRow | None:
-        return self._one_session(
-            and_(sessions.c.project_id == project_id, sessions.c.token_hash == token_hash)
-        )
+        return self._one_session(_SESSION_BY_TOKEN, {"pid": project_id, "th": token_hash})
 
     def session_by_id(self, project_id: str, session_id: str) -> SessionRow | None:
-        return self._one_session(
-            and_(sessions.c.project_id == project_id, sessions.c.session_id == session_id)
-        )
+        return self._one_session(_SESSION_BY_ID, {"pid": project_id, "sid": session_id})
 
-    def _one_session(self, condition: Any) -> SessionRow | None:
-        row = self._c.execute(select(sessions).where(condition)).first()
+    def _one_session(self, statement: Any, params: dict[str, Any]) -> SessionRow | None:
+        row = self._c.execute(statement, params).first()
         if row is None:
             return None
         return SessionRow(self._session(row), bytes(row.token_hash), row.revoked_at)
 
-    def _session(self, row: Any, factors: Sequence[Any] | None = None) -> Session:
-        if factors is None:
-            factors = self._c.execute(
-                select(session_factors)
-                .where(session_factors.c.session_id == row.session_id)
-                .order_by(session_factors.c.created_at, session_factors.c.type)
-            ).all()
-        roles = self._c.execute(select(users.c.roles).where(users.c.user_id == row.user_id)).scalar()
+    def _session(self, row: Any) -> Session:
+        factors = self._c.execute(_SESSION_FACTORS, {"sid": row.session_id}).all()
+        roles = self._c.execute(_USER_ROLES, {"uid": row.user_id}).scalar()
         return Session(
             session_id=row.session_id,
             user_id=row.user_id,

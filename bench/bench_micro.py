@@ -1,0 +1,189 @@
+"""Micro-benchmarks of the costs on the enrollment path and of CLI start-up.
+
+    .venv/bin/python bench/bench_micro.py [--smoke]
+
+* QR: the server's ``totpflow.server.domain.qr.qr_png`` (zxing-cpp modules, PNG written by hand) against
+  segno's PNG of the same otpauth URI (security.md §3.4: ~0.2 ms vs ~7 ms).
+* RS256 signing of a Stytch-shaped session JWT with PyJWT (RFC 7518 §3.3), with ES256 for reference, and RS256
+  verification; plus the one-off cost of loading the PEM private key (what a per-request key load would pay).
+* JSON encoding of a typical ``POST /v1/totps/authenticate`` response: ``json.dumps`` against msgspec.
+* CLI import time: ``python -X importtime -m totpflow run --help`` (median wall time of whole runs, and the
+  heaviest imports by cumulative time from one importtime trace).
+
+Each figure is the best of several batches (noise from other processes only ever adds time). Results go to
+``bench/results/micro.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import servers
+
+URI = (
+    "otpauth://totp/totpflow:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    "&issuer=totpflow&algorithm=SHA1&digits=6&period=30"
+)
+
+
+def best_us(action: Callable[[], object], number: int, repeats: int) -> float:
+    """Best mean microseconds per call over ``repeats`` batches of ``number`` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        for _ in range(number):
+            action()
+        best = min(best, (time.perf_counter() - begin) / number)
+    return round(best * 1e6, 2)
+
+
+def qr(number: int, repeats: int) -> dict[str, Any]:
+    import io
+
+    import segno
+
+    from totpflow.server.domain.qr import qr_png
+
+    def with_segno() -> bytes:
+        out = io.BytesIO()
+        segno.make(URI, error="m", micro=False).save(out, kind="png", scale=5, border=4)
+        return out.getvalue()
+
+    ours = best_us(lambda: qr_png(URI), number, repeats)
+    peer = best_us(with_segno, max(1, number // 10), repeats)
+    return {"zxing_cpp_qr_png_us": ours, "segno_png_us": peer, "ratio_segno_over_ours": round(peer / ours, 1)}
+
+
+def jwt_signing(number: int, repeats: int) -> dict[str, Any]:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    now = int(time.time())
+    claims = {
+        "sub": "user-test-1",
+        "iss": "stytch.com/project-test-1",
+        "aud": ["project-test-1"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "https://stytch.com/session": {"id": "session-test-1", "authentication_factors": [{"type": "totp"}]},
+    }
+    token = jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k1"})
+    public = rsa_key.public_key()
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "rs256_sign_us": best_us(
+            lambda: jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k1"}), number, repeats
+        ),
+        "es256_sign_us": best_us(lambda: jwt.encode(claims, ec_key, algorithm="ES256"), number, repeats),
+        "rs256_verify_us": best_us(
+            lambda: jwt.decode(token, public, algorithms=["RS256"], audience="project-test-1"),
+            number,
+            repeats,
+        ),
+        "rsa2048_pem_load_us": best_us(
+            lambda: serialization.load_pem_private_key(pem, password=None), max(1, number // 10), repeats
+        ),
+    }
+
+
+def json_encoding(number: int, repeats: int) -> dict[str, Any]:
+    import msgspec
+
+    body = {
+        "request_id": "request-id-test-0b8d3c3e-1f1c-4b8c-9a51-2d4c5c6e7f80",
+        "status_code": 200,
+        "user_id": "user-test-16d9ba61-97a1-4ba4-9720-b03761dc50c6",
+        "session_token": "mZAYn5aLEqKUlZ_Ad9U_fWr38GaAQ1oFAhT8ds245v7Q",
+        "session_jwt": "eyJ" + "x" * 900,
+        "session": {
+            "session_id": "session-test-fe6c042b-6286-479f-8a4f-b046a6c46509",
+            "user_id": "user-test-16d9ba61-97a1-4ba4-9720-b03761dc50c6",
+            "started_at": "2026-11-26T14:00:00Z",
+            "last_accessed_at": "2026-11-26T14:00:00Z",
+            "expires_at": "2026-11-26T15:00:00Z",
+            "attributes": {"ip_address": "", "user_agent": ""},
+            "authentication_factors": [
+                {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": "x"}
+            ],
+            "custom_claims": {},
+            "roles": ["stytch_user"],
+        },
+        "user": {"user_id": "user-test-1", "emails": [{"email": "ada@example.com", "verified": False}]},
+    }
+    ours = best_us(lambda: msgspec.json.encode(body), number, repeats)
+    stdlib = best_us(lambda: json.dumps(body).encode(), number, repeats)
+    return {
+        "msgspec_encode_us": ours,
+        "json_dumps_us": stdlib,
+        "ratio_json_over_msgspec": round(stdlib / ours, 1),
+    }
+
+
+def import_time(runs: int) -> dict[str, Any]:
+    argv = [sys.executable, "-X", "importtime", "-m", "totpflow", "run", "--help"]
+    walls = []
+    trace = ""
+    for _ in range(runs):
+        begin = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+        walls.append(time.perf_counter() - begin)
+        trace = done.stderr
+    rows = []
+    for line in trace.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line.split(":", 1)[1].split("|")
+        rows.append((int(cumulative_us), int(self_us), name[1:].rstrip()))
+    top_level = [row for row in rows if not row[2].startswith(" ")]
+    heaviest = sorted(rows, reverse=True)[:15]
+    bare = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - begin)
+    return {
+        "median_wall_ms": round(statistics.median(walls) * 1000, 1),
+        "bare_python_median_wall_ms": round(statistics.median(bare) * 1000, 1),
+        "total_import_ms": round(sum(r[0] for r in top_level) / 1000, 1),
+        "heaviest_cumulative": [
+            {"module": n.strip(), "cumulative_ms": round(c / 1000, 1)} for c, _, n in heaviest
+        ],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny batches")
+    parser.add_argument("--output", type=Path, default=servers.RESULTS / "micro.json")
+    args = parser.parse_args()
+    number, repeats, runs = (20, 2, 1) if args.smoke else (500, 7, 9)
+    results: dict[str, Any] = {
+        "machine": servers.machine(),
+        "qr": qr(number, repeats),
+        "jwt": jwt_signing(number, repeats),
+        "json": json_encoding(number * 10, repeats),
+        "cli_import": import_time(runs),
+    }
+    output: Path = args.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
