@@ -8,7 +8,8 @@ One flow is the enrollment of stytch-api.md §4: ``POST /v1/users`` (a fresh use
 ``session_duration_minutes`` (so a session is minted). Measured for SQLite and PostgreSQL, 1 and 2 workers:
 
 * throughput: closed loop, ``--concurrency`` keep-alive connections (flows/s, p50/p95/p99);
-* latency at a fixed arrival rate (``--rate``, default 250 flows/s; open loop, so queueing is charged);
+* latency at a fixed arrival rate (``--rate``, default 250 flows/s; open loop, so queueing is charged), and
+  at half the closed-loop throughput just measured (latency of a server that is busy but not overloaded);
 * the in-process floor: the same service calls (``authenticate_project`` + the use case, three times per
   flow) made directly on ``totpflow.server.services`` in this process, no HTTP — the ratio says how much of a
   worker's time the HTTP stack keeps;
@@ -142,7 +143,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
 
 
 async def _measure(
-    server: StytchServer, pid: int, kind: str, args: argparse.Namespace, tag: str
+    server: StytchServer, pid: int, kind: str, args: argparse.Namespace, tag: str, rate: float = 0.0
 ) -> dict[str, Any]:
     flow = enrollment_flow(server, tag)
     pids = servers.descendants(pid)
@@ -163,7 +164,7 @@ async def _measure(
         result = await open_loop(
             server.base_url,
             enrollment_flow(server, tag + "o"),
-            rate=args.rate,
+            rate=rate,
             max_flows=args.max_flows,
             max_seconds=args.seconds,
             requests_per_flow=REQUESTS_PER_FLOW,
@@ -173,6 +174,7 @@ async def _measure(
         **result.summary(),
         "server_cpu_s": round(server_cpu, 3),
         "server_cpu_share": round(server_cpu / result.wall_s, 3) if result.wall_s else 0.0,
+        **({"rate": rate} if kind == "open" else {}),
     }
 
 
@@ -189,9 +191,17 @@ def _run_config(directory: Path, workers: int, url: str | None, args: argparse.N
     with servers.totpflow_server(directory, workers=workers, database_url=url) as (server, pid):
         tag = uuid.uuid4().hex[:8]
         closed = asyncio.run(_measure(server, pid, "closed", args, tag))
-        opened = asyncio.run(_measure(server, pid, "open", args, tag + "r"))
+        opened = asyncio.run(_measure(server, pid, "open", args, tag + "r", args.rate))
+        # and at half the measured capacity, where a server that misses the fixed rate is not overloaded
+        half = max(1.0, round(closed["flows_per_s"] / 2))
+        at_half = asyncio.run(_measure(server, pid, "open", args, tag + "h", half))
         peak = max((servers.peak_rss_kib(p) for p in servers.descendants(pid)), default=0)
-        return {"closed_loop": closed, "open_loop": opened, "peak_rss_mib": round(peak / 1024, 1)}
+        return {
+            "closed_loop": closed,
+            "open_loop": opened,
+            "open_loop_half_capacity": at_half,
+            "peak_rss_mib": round(peak / 1024, 1),
+        }
 
 
 def run_prism(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -264,7 +274,11 @@ def main() -> int:
         print(f"prism: {results['prism']}", flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    errors = sum(c["closed_loop"]["errors"] + c["open_loop"]["errors"] for c in configs.values())
+    errors = sum(
+        c[kind]["errors"]
+        for c in configs.values()
+        for kind in ("closed_loop", "open_loop", "open_loop_half_capacity")
+    )
     print(f"wrote {args.output}; errors: {errors}")
     return 1 if errors else 0
 

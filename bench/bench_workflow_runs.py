@@ -43,6 +43,9 @@ from totpflow.testing import StytchServer
 WORKFLOW = servers.BENCH / "workflows" / "user-create-search-delete.arazzo.yaml"
 WORKFLOW_ID = "user-create-search-delete"
 INPROCESS = servers.BENCH / "inprocess_runs.py"
+# respect's response-schema checks stay on but only warn: Stytch's upstream schemas declare some fields our
+# server returns as null (e.g. lock_created_at) as plain strings, which would end the run after step 1.
+RESPECT_SEVERITY = json.dumps({"SCHEMA_CHECK": "warn"})
 TOTPFLOW = Path(os.environ.get("VIRTUAL_ENV", str(servers.ROOT / ".venv"))) / "bin" / "totpflow"
 
 
@@ -83,9 +86,9 @@ def commands(doc: Path, values: dict[str, str]) -> dict[str, tuple[list[str], Ca
     }
     redocly = servers.redocly()
     if redocly is not None:
+        respect = [str(redocly), "respect", str(doc), "--workflow", WORKFLOW_ID]
         found["respect"] = (
-            [str(redocly), "respect", str(doc), "--workflow", WORKFLOW_ID, "--input", json.dumps(values)]
-            + ["--severity", json.dumps({"SCHEMA_CHECK": "warn"})],
+            [*respect, "--input", json.dumps(values), "--severity", RESPECT_SEVERITY],
             lambda rc, out: rc == 0,
         )
     jentic = servers.jentic()

@@ -208,6 +208,7 @@ def _run(
     http: httpx.Client,
 ) -> RunResult:
     from totpflow.arazzo import RunOptions
+    from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
     from totpflow.arazzo.security import Credential, Credentials
 
     credentials = Credentials()
@@ -227,6 +228,9 @@ def _run(
         credentials=credentials,
         prompt=prompt if read_code is not None else None,
         secret_inputs=frozenset({"totp_code"}),
+        # Enrollment hands the session token and recovery codes to the person enrolling: only the
+        # project's credentials are masked in what the run records.
+        masker=Masker(sensitive_fields=CREDENTIAL_FIELDS),
     )
     return loaded.run(WORKFLOW_ID, inputs=inputs, computed=computed, options=options, client=http)
 

@@ -31,6 +31,7 @@ SMOKE = {
     "bench_workflow_runs.py": (["--smoke"], "workflow_runs.json"),
     "profile_floor.py": (["--smoke"], None),
     "profile_server.py": (["--smoke"], None),
+    "profile_run.py": (["--smoke"], None),
     # owned elsewhere; they have no --smoke flag, small counts do the same
     "bench_runner.py": (["--runs", "3", "--repeats", "1"], None),
     "bench_expressions.py": (["--number", "20"], None),

@@ -27,7 +27,7 @@ expressions (package ``totpflow.arazzo.expressions``)::
         query: Mapping[str, str]; path: Mapping[str, str]
         body: Any             # parsed JSON value; str for text/XML; None when empty
 
-    class EvaluationContext(Protocol):               # what an expression may read; raise EvaluationError if absent
+    class EvaluationContext(Protocol):     # what an expression may read; raise EvaluationError if absent
         def url(self) -> str | None
         def method(self) -> str | None
         def status_code(self) -> int | None
@@ -66,7 +66,7 @@ document (package ``totpflow.arazzo.document``)::
 
 sources::
 
-    SourceSet.load(doc, *, client=None) -> SourceSet      # loads every source description once (cached by URL)
+    SourceSet.load(doc, *, client=None) -> SourceSet   # loads every source description once (cached by URL)
         .resolve_operation(step) -> Operation            # OperationNotFound (with the step's location)
         .resolve_workflow(ref, doc) -> tuple[ArazzoDocument, Workflow]   # "wf" or "$sourceDescriptions.x.wf"
         .source(name) -> LoadedSource(name, url, type, content)

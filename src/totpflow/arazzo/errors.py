@@ -3,13 +3,13 @@ JSON Pointer) so messages read ``/workflows/0/steps/2/successCriteria/0/conditio
 
     ArazzoError
     ├── DocumentError            (location, message)      the document or a source description is invalid
-    │   ├── LoadError                                     cannot read / parse YAML or JSON / unsupported version
+    │   ├── LoadError                                     unreadable, not YAML/JSON, unsupported version
     │   ├── DocumentInvalid      (problems)               every schema / semantic problem found at load
     │   └── OperationNotFound                             operationId / operationPath / workflowId unresolved
     ├── ExpressionError          (expression, position, message)   syntax error in a runtime expression
-    │   └── ConditionError                                syntax error in a simple / regex / jsonpath / xpath criterion
-    ├── EvaluationError          (expression, message)    a valid expression could not be evaluated at run time
-    ├── InputError               (name, message)          inputs missing or not valid against the workflow's schema
+    │   └── ConditionError                                syntax error in a criterion
+    ├── EvaluationError          (expression, message)    could not be evaluated at run time
+    ├── InputError               (name, message)          missing, or invalid against the schema
     ├── UsageError               (message)                bad command-line or API usage (exit code 2)
     └── ExecutionError           (message)                the run could not proceed
         ├── TransportError       (step_id, message)       connection failure, timeout

@@ -26,12 +26,13 @@ Redocly ``respect`` masks secrets the same way):
   (``Basic ********``) so a reader can still see which scheme was used; ``Cookie`` and ``Set-Cookie`` keep
   cookie names and attributes but mask cookie values; the other sensitive headers (``X-API-Key``…) are
   masked whole.
-- **JSON bodies stay readable.** Object keys are never masked, and field values are kept except (a) values
-  that are registered secrets and (b) values of a small set of keys that are credentials by definition
-  (``password``, ``client_secret``; extend with ``add_field``). Tokens a server returns (``session_token``,
-  ``session_jwt``…) are masked when the caller declares the output that holds them secret: the engine
-  registers a secret output's value before it records the exchange, so the response that carried it is
-  masked too.
+- **JSON bodies stay readable, secrets do not.** Object keys are never masked; field values are kept except
+  (a) values that are registered secrets and (b) values of sensitive keys: credentials by definition
+  (``password``, ``client_secret``) and secrets an API hands out (``secret``, ``session_token``,
+  ``session_jwt``, ``recovery_codes``, ``qr_code``…; see ``ISSUED_SECRET_FIELDS``; extend with
+  ``add_field``). A sensitive key's value is registered as a secret when it is masked, so the same value is
+  masked in the step outputs and later requests that carry it. Outputs the caller declares secret are
+  registered before the exchange is recorded, so the response that carried them is masked too.
 
 Masking is fast: the registered secrets are compiled into one regular expression (longest first, escaped),
 rebuilt only when the set changes.
@@ -62,7 +63,31 @@ DEFAULT_SENSITIVE_HEADERS = frozenset(
         "x-xsrf-token",
     }
 )
-DEFAULT_SENSITIVE_FIELDS = frozenset({"password", "client_secret"})
+#: JSON object keys whose values are credentials by definition: always masked.
+CREDENTIAL_FIELDS = frozenset({"password", "client_secret"})
+#: Keys whose values are secrets an API hands out (tokens, TOTP secrets and their QR codes, recovery codes):
+#: masked by default, and the value is registered so it is masked wherever else it appears (outputs, later
+#: requests). ``totpflow run --show-secrets`` keeps only ``CREDENTIAL_FIELDS``.
+ISSUED_SECRET_FIELDS = frozenset(
+    {
+        "secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "session_token",
+        "session_jwt",
+        "jwt",
+        "api_key",
+        "apikey",
+        "private_key",
+        "totp_code",
+        "recovery_code",
+        "recovery_codes",
+        "qr_code",
+    }
+)
+DEFAULT_SENSITIVE_FIELDS = CREDENTIAL_FIELDS | ISSUED_SECRET_FIELDS
 
 _SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
@@ -169,14 +194,14 @@ class Masker:
         if isinstance(value, str):
             return self.mask_text(value)
         if isinstance(value, Mapping):
-            return {
-                key: (
-                    MASK
-                    if isinstance(key, str) and key.lower() in self._fields and value[key] is not None
-                    else self.mask_json(item)
-                )
-                for key, item in value.items()
-            }
+            masked: dict[Any, Any] = {}
+            for key, item in value.items():
+                if item is not None and isinstance(key, str) and key.lower() in self._fields:
+                    self.add(item)  # masked here, so masked wherever else it shows up
+                    masked[key] = MASK
+                else:
+                    masked[key] = self.mask_json(item)
+            return masked
         if isinstance(value, list | tuple):
             return [self.mask_json(item) for item in value]
         if isinstance(value, int | float) and not isinstance(value, bool) and self.is_secret(value):

@@ -61,7 +61,9 @@ class StepResult:
     outputs: dict[str, Any]  # masked
     elapsed_ms: float
     operation: str | None = None  # operationId, operationPath or workflowId as written
-    action: str | None = None  # the action taken after the step: "next", "end", "goto:<target>", "retry", "fail"
+    action: str | None = (
+        None  # the action taken after the step: "next", "end", "goto:<target>", "retry", "fail"
+    )
     error: str | None = None  # why the step failed, with the document location where there is one
 
 

@@ -274,3 +274,46 @@ def apply_security(
                 _place(name, scheme, credential, parts, explicit)
             return parts
     return parts
+
+
+def x_security_credential(scheme: Mapping[str, Any], values: Mapping[str, Any]) -> Credential:
+    """The credential of one entry of Redocly's ``x-security`` step extension, whose ``values`` name what
+    the scheme needs: ``username``/``password`` (http basic), ``token`` (http bearer), ``apiKey`` (apiKey),
+    ``accessToken`` (oauth2, openIdConnect). UsageError when a value is missing."""
+    kind = str(scheme.get("type", "")).lower()
+    http_scheme = str(scheme.get("scheme", "")).lower()
+
+    def need(key: str) -> str:
+        value = values.get(key)
+        if value is None or isinstance(value, dict | list):
+            raise UsageError(f"x-security: the {kind or 'security'} scheme needs a {key!r} value")
+        return str(value)
+
+    if kind == "http" and http_scheme == "basic":
+        return Credential("basic", need("password"), need("username"))
+    if kind == "http" and http_scheme == "bearer":
+        return Credential("bearer", need("token"))
+    if kind == "apikey":
+        return Credential("value", need("apiKey"))
+    if kind in ("oauth2", "openidconnect"):
+        return Credential("bearer", need("accessToken"))
+    raise UsageError(f"x-security: unsupported security scheme type {kind!r} {http_scheme!r}".rstrip())
+
+
+def apply_x_security(
+    entries: Sequence[tuple[str, Mapping[str, Any], Credential]],
+    *,
+    explicit: RequestParts | None = None,
+    masker: Masker | None = None,
+) -> RequestParts:
+    """The parts for a step's ``x-security`` entries (scheme name, scheme object, credential). They take
+    precedence over ``--auth`` credentials; an explicit parameter still wins over both."""
+    explicit = explicit or RequestParts()
+    parts = RequestParts()
+    for name, scheme, credential in entries:
+        if masker is not None:
+            register(masker, credential)
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+                masker.add_header(str(scheme.get("name", "")))
+        _place(name, scheme, credential, parts, explicit)
+    return parts

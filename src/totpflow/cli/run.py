@@ -69,6 +69,12 @@ def register(subparsers: Any) -> None:
     add("--auth", action="append", default=[], metavar="SOURCE=CREDENTIAL", help="credentials (see below)")
     add("--secret-input", action="append", default=[], metavar="NAME", help="mask this input in all output")
     add("--secret-output", action="append", default=[], metavar="NAME", help="mask this output in all output")
+    add(
+        "--show-secrets",
+        action="store_true",
+        help="show the tokens, TOTP secrets and recovery codes the API returns (masked by default; "
+        "credentials and password inputs stay masked)",
+    )
     add("--json-output", metavar="FILE", help="write a JSON report (with outputs)")
     add("--junit", metavar="FILE", help="write a JUnit XML report")
     add("--har", metavar="FILE", help="write every HTTP exchange as a HAR 1.2 file")
@@ -131,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from totpflow.arazzo import RunOptions, load
     from totpflow.arazzo.inputs import merge_inputs, parse_compute_option, terminal_prompt
-    from totpflow.arazzo.masking import Masker
+    from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
     from totpflow.arazzo.security import load_credentials
 
     computed = dict(parse_compute_option(option) for option in args.compute)
@@ -141,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
         from totpflow.arazzo.errors import UsageError
 
         raise UsageError("--timeout and --max-steps must be positive")
-    masker = Masker()
+    masker = Masker(sensitive_fields=CREDENTIAL_FIELDS) if args.show_secrets else Masker()
     with httpx.Client() as client:
         loaded = load(args.document, client=client)
         for warning in loaded.warnings:

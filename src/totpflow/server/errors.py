@@ -1,5 +1,6 @@
-"""Errors raised by the server's services. They carry facts, never HTTP codes: ``http/errors.py`` holds the one
-table mapping each class (by MRO) to an HTTP status, a Stytch ``error_type`` and a message.
+"""Errors raised by the server's services. They carry facts, never HTTP codes:
+``http/errors.py`` holds the one table mapping each class (by MRO) to an HTTP status, a Stytch
+``error_type`` and a message.
 
     ServerError
     ├── BadRequest                      bad_request

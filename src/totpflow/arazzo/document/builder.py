@@ -109,6 +109,7 @@ def _step(data: dict[str, Any], location: str) -> Step:
         on_success=_list(data.get("onSuccess"), f"{location}/onSuccess", _success_action),
         on_failure=_list(data.get("onFailure"), f"{location}/onFailure", _failure_action),
         outputs=dict(data.get("outputs") or {}),
+        x_security=tuple(e for e in data.get("x-security") or () if isinstance(e, dict)),
     )
 
 

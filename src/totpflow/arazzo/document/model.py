@@ -110,6 +110,8 @@ class Step:
     on_success: tuple[SuccessAction | ReusableRef, ...] | None = None  # None: not given (inherit workflow's)
     on_failure: tuple[FailureAction | ReusableRef, ...] | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    # Redocly's ``x-security`` extension: [{schemeName | scheme, values}], values may hold expressions.
+    x_security: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

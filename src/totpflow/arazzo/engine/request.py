@@ -28,7 +28,7 @@ from totpflow.arazzo.errors import ExecutionError, TransportError
 from totpflow.arazzo.expressions import Headers, Message
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import Exchange, RecordedRequest, RecordedResponse
-from totpflow.arazzo.security import apply_security
+from totpflow.arazzo.security import Credential, apply_security, apply_x_security, x_security_credential
 
 if TYPE_CHECKING:
     from totpflow.arazzo.document.model import Step
@@ -90,6 +90,24 @@ def base_url(operation: Operation, servers: Mapping[str, str]) -> str:
     return str(operation.servers[0]).rstrip("/")
 
 
+def x_security_entries(
+    step: Step, operation: Operation, ctx: StepContext, plan: Plan
+) -> list[tuple[str, Mapping[str, Any], Credential]]:
+    """Redocly's ``x-security`` entries of a step, their values evaluated (a ``schemeName`` names one of
+    the operation's ``securitySchemes``; ``scheme`` is an inline one)."""
+    entries: list[tuple[str, Mapping[str, Any], Credential]] = []
+    for index, entry in enumerate(step.x_security):
+        name = str(entry.get("schemeName", ""))
+        scheme = entry.get("scheme") if not name else operation.security_schemes.get(name)
+        if not isinstance(scheme, Mapping):
+            raise ExecutionError(f"{step.location}/x-security/{index}: unknown security scheme {name!r}")
+        values = plan.value(entry, entry.get("values") or {}, "x-security").evaluate(ctx)
+        if not isinstance(values, Mapping):
+            raise ExecutionError(f"{step.location}/x-security/{index}/values: must be an object")
+        entries.append((name, scheme, x_security_credential(scheme, values)))
+    return entries
+
+
 def prepare(
     step: Step,
     step_plan: StepPlan,
@@ -108,6 +126,10 @@ def prepare(
         for p, target in zip(step_plan.parameters, step_plan.targets, strict=True)
     ]
     parts = params.serialize_parameters(items)
+    if step.x_security:
+        parts.extend(
+            apply_x_security(x_security_entries(step, operation, ctx, plan), explicit=parts, masker=masker)
+        )
     if options.credentials is not None:
         extra = apply_security(
             operation.security,
