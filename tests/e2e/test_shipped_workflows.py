@@ -40,23 +40,20 @@ def test_the_seed_is_shipped_unchanged() -> None:
 
 
 def _inputs(server: StytchServer, name: str) -> list[str]:
+    """The seed takes credentials with --auth; our workflows take them as inputs (their x-security)."""
     email = f"wf-{uuid.uuid4().hex[:12]}@example.com"
     args = ["--input", f"email={email}"]
     if name in NEEDS_TOTP_CODE:
         args += ["--compute", "totp_code=totp($steps.createTotp.outputs.secret)"]
         args += ["--input", "session_duration_minutes=60"]
+        args += ["--auth", f"{SOURCE}={server.project_id}:{server.secret}"]
     else:
         args += ["--input", f"project_id={server.project_id}", "--input", f"secret={server.secret}"]
     return args
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_totpflow_run_passes_every_shipped_workflow(
-    totpflow_server: StytchServer, tmp_path: Path, name: str
-) -> None:
-    workflow_id, outputs = SHIPPED[name]
-    report = tmp_path / "report.json"
-    done = subprocess.run(
+def _run(server: StytchServer, name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -65,17 +62,23 @@ def test_totpflow_run_passes_every_shipped_workflow(
             str(ARAZZO / name),
             "--no-prompt",
             "--server",
-            f"{SOURCE}={totpflow_server.base_url}",
-            "--auth",
-            f"{SOURCE}={totpflow_server.project_id}:{totpflow_server.secret}",
-            "--json-output",
-            str(report),
-            *_inputs(totpflow_server, name),
+            f"{SOURCE}={server.base_url}",
+            *_inputs(server, name),
+            *extra,
         ],
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_totpflow_run_passes_every_shipped_workflow(
+    totpflow_server: StytchServer, tmp_path: Path, name: str
+) -> None:
+    workflow_id, outputs = SHIPPED[name]
+    report, har = tmp_path / "report.json", tmp_path / "run.har"
+    done = _run(totpflow_server, name, "--json-output", str(report), "--har", str(har))
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(report.read_text())
     assert data["ok"] is True
@@ -83,9 +86,26 @@ def test_totpflow_run_passes_every_shipped_workflow(
     assert workflow["workflowId"] == workflow_id
     assert outputs <= set(workflow["outputs"])
     assert all(v not in (None, "") for v in workflow["outputs"].values())
-    # The project secret never reaches a report or the terminal.
-    assert totpflow_server.secret not in report.read_text()
-    assert totpflow_server.secret not in done.stdout + done.stderr
+    # The project secret never reaches a report or the terminal; secrets the API hands out (tokens, the
+    # TOTP secret, recovery codes) are masked in reports unless --show-secrets is given.
+    for text in (report.read_text(), har.read_text(), done.stdout + done.stderr):
+        assert totpflow_server.secret not in text
+    if "sessionToken" in workflow["outputs"]:
+        assert workflow["outputs"]["sessionToken"] == "********"
+    assert '"recovery_codes": [' not in har.read_text()
+
+
+def test_show_secrets_reveals_the_session_token_the_server_accepts(
+    totpflow_server: StytchServer, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    name = "totp-enrollment.arazzo.yaml"
+    done = _run(totpflow_server, name, "--json-output", str(report), "--show-secrets")
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = json.loads(report.read_text())["workflows"][0]["outputs"]
+    assert totpflow_server.secret not in report.read_text()  # credentials stay masked
+    session = totpflow_server.client().sessions.authenticate(session_token=outputs["sessionToken"])
+    assert session.user.user_id == outputs["userId"]
 
 
 def _redocly() -> str | None:

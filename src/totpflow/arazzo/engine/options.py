@@ -42,7 +42,7 @@ class RunOptions:
     max_steps: int = 1000  # step attempts over the whole run, sub-workflows included
     max_depth: int = 32  # nesting of sub-workflows, dependencies and workflow gotos
     max_retry_wait: float = 60.0  # cap on one retry wait (retryAfter or a Retry-After header), seconds
-    masker: Masker | None = None
+    masker: Masker | None = None  # None: mask credentials only (the CLI masks issued secrets too)
     prompt: Callable[[PromptRequest], Any] | None = None  # None: unattended, never ask
     secret_inputs: frozenset[str] = frozenset()  # input names whose values are masked (``--secret-input``)
     secret_outputs: frozenset[str] = frozenset()  # output names whose values are masked

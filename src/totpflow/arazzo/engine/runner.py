@@ -35,7 +35,7 @@ from totpflow.arazzo.engine.plan import Plan
 from totpflow.arazzo.engine.steps import Finished, StepRunner
 from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, UsageError
 from totpflow.arazzo.inputs import Computation, InputResolver
-from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
 from totpflow.arazzo.results import RunResult, StepResult, WorkflowResult
 from totpflow.arazzo.sources import SourceSet
 
@@ -85,7 +85,9 @@ class _Run(StepRunner):
         self.plan = runner.plan
         self.given = given
         self.computed = computed
-        self.masker = runner.options.masker or Masker()
+        # A library caller gets the values it asked for; only credentials are masked unless it passes a
+        # Masker (the CLI passes one that masks the secrets an API hands out as well).
+        self.masker = runner.options.masker or Masker(sensitive_fields=CREDENTIAL_FIELDS)
         self.shared = Shared(runner.sources, runner.plan)
         self.steps_taken = 0
         self.results: list[WorkflowResult] = []
