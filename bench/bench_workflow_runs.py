@@ -74,6 +74,12 @@ def inputs(server: StytchServer) -> dict[str, str]:
     return {"email": f"run-{uuid.uuid4().hex[:16]}@example.com", "authorization": f"Basic {token}"}
 
 
+def mask(text: str, values: dict[str, str]) -> str:
+    """``text`` without the credentials: a peer's output may echo its inputs (jentic prints them all)."""
+    token = values["authorization"].removeprefix("Basic ")
+    return text.replace(token, "********")
+
+
 def commands(doc: Path, values: dict[str, str]) -> dict[str, tuple[list[str], Callable[[int, str], bool]]]:
     """Each available runner's command line for one run, and how to tell that the run succeeded."""
     found: dict[str, tuple[list[str], Callable[[int, str], bool]]] = {
@@ -129,14 +135,15 @@ def whole_process(server: StytchServer, doc: Path, runs: int) -> dict[str, Any]:
         names = list(commands(doc, inputs(server)))
         names = names[round_number % len(names) :] + names[: round_number % len(names)]
         for name in names:
-            argv, ok = commands(doc, inputs(server))[name]  # a fresh email: a failed run leaves its user
+            values = inputs(server)  # a fresh email per run: a failed run leaves its user behind
+            argv, ok = commands(doc, values)[name]
             wall, rc, peak, output = timed_run(argv, doc.parent)
             if ok(rc, output):
                 walls.setdefault(name, []).append(wall)
                 rss.setdefault(name, []).append(peak)
             else:
                 failures[name] = failures.get(name, 0) + 1
-                last_failure[name] = output[-1500:]
+                last_failure[name] = mask(output, values)[-1500:]
     result: dict[str, Any] = {}
     for name in sorted(set(walls) | set(failures)):
         times = walls.get(name, [])

@@ -70,7 +70,7 @@ def main() -> int:
             if args.smoke or importlib.util.find_spec("pyinstrument") is None:
                 return 0
             argv = bench_workflow_runs.commands(doc, bench_workflow_runs.inputs(server))["totpflow"][0]
-            pyinstrument = [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-i", "0.0005"]
+            pyinstrument = [sys.executable, "-m", "pyinstrument", "-r", "text", "-i", "0.0005"]
             profiled = subprocess.run(
                 [*pyinstrument, "-m", "totpflow", *argv[1:]],
                 capture_output=True,
@@ -80,13 +80,14 @@ def main() -> int:
             )
             lines = profiled.stdout.splitlines()
             start = next((i for i, line in enumerate(lines) if "Recorded:" in line), 0)
-            print("\n".join(line for line in lines[start:] if _significant(line)))
+            shown = (line for line in lines[start:] if _significant(line) and not line.startswith("Program:"))
+            print("\n".join(shown))  # "Program:" would repeat the command line and its credentials
     return 0
 
 
 def _significant(line: str) -> bool:
     """Tree lines of at least 10 ms (pyinstrument prints the seconds first)."""
-    stripped = line.lstrip(" |`-")
+    stripped = line.lstrip(" |`-\u2502\u251c\u2514\u2500")
     head = stripped.split(" ", 1)[0]
     try:
         return float(head) >= 0.010

@@ -275,6 +275,7 @@ class InputResolver:
         self._secret_names = frozenset(secret_names)
         self._clock = clock
         self._cache: dict[str, Any] = {}
+        self._checked: dict[str, Any] = {}  # given values validated by check_upfront, coerced
         self._validators: dict[str, Any] = {}
         effective = self._effective(self._schema)
         self._properties: dict[str, Mapping[str, Any]] = effective[0]
@@ -345,6 +346,12 @@ class InputResolver:
         schema = self._properties.get(name)
         if schema is None:
             return
+        simple = _simple_type_check(schema, value)
+        if simple is not None:  # a bare type schema: decided without the validator (the common case)
+            if simple:
+                return
+        elif self._validator(name, schema).is_valid(value):
+            return
         errors = sorted(self._validator(name, schema).iter_errors(value), key=lambda e: list(e.path))
         if errors:
             error = errors[0]
@@ -372,7 +379,9 @@ class InputResolver:
     def check_upfront(self) -> None:
         for name, value in self._given.items():
             schema = self._properties.get(name, {})
-            self._check(name, coerce(value, schema))
+            coerced = coerce(value, schema)
+            self._check(name, coerced)
+            self._checked[name] = coerced
         others = {
             k: v
             for k, v in self._deref(self._schema).items()
@@ -403,6 +412,8 @@ class InputResolver:
         if name in self._cache:
             return self._cache[name]
         schema = self._properties.get(name, {})
+        if name in self._checked:  # given and already validated by check_upfront
+            return self._remember(name, self._checked[name])
         if name in self._given:
             value = coerce(self._given[name], schema)
         elif name in self._computed:
@@ -433,6 +444,30 @@ class InputResolver:
         values = {name: coerce(value, self._properties.get(name, {})) for name, value in self._given.items()}
         values.update(self._cache)
         return values
+
+
+_ANNOTATIONS = frozenset({"type", "description", "title", "format", "default", "examples", "deprecated"})
+_SIMPLE_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    ),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+
+
+def _simple_type_check(schema: Mapping[str, Any], value: Any) -> bool | None:
+    """Whether ``value`` satisfies a schema made only of ``type`` and annotations (``format`` is an annotation
+    in JSON Schema 2020-12 unless a format vocabulary is asserted); None when the schema needs the
+    validator."""
+    kind = schema.get("type")
+    if not isinstance(kind, str) or kind not in _SIMPLE_TYPES or not schema.keys() <= _ANNOTATIONS:
+        return None
+    return _SIMPLE_TYPES[kind](value)
 
 
 # -- terminal prompt -----------------------------------------------------------------------------------

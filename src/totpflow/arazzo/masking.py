@@ -96,7 +96,7 @@ _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 class Masker:
     """A set of secret strings plus sensitive header and field names; see the module docstring."""
 
-    __slots__ = ("_fields", "_headers", "_pattern", "_short", "_substrings")
+    __slots__ = ("_fields", "_fields_pattern", "_headers", "_pattern", "_short", "_substrings")
 
     def __init__(
         self,
@@ -110,6 +110,7 @@ class Masker:
         self._headers = {name.lower() for name in sensitive_headers}
         self._fields = {name.lower() for name in sensitive_fields}
         self._pattern: re.Pattern[str] | None = None
+        self._fields_pattern: tuple[set[str], re.Pattern[str] | None] | None = None
         for secret in secrets:
             self.add(secret)
 
@@ -210,6 +211,19 @@ class Masker:
 
     def mask_value(self, value: Any) -> Any:
         return self.mask_json(value)
+
+    def may_need_json_masking(self, text: str) -> bool:
+        """False when ``text`` (a JSON document) names no sensitive key, so ``mask_text`` alone masks it
+        exactly as ``mask_json`` would: one scan instead of a parse, a walk and a re-encode. (Short secrets
+        are masked only as whole values, which only the structured walk can see.)"""
+        if self._short:
+            return True
+        if self._fields_pattern is None or self._fields_pattern[0] != self._fields:
+            names = "|".join(map(re.escape, sorted(self._fields)))
+            pattern = re.compile(rf'"(?i:{names})"\s*:') if names else None
+            self._fields_pattern = (set(self._fields), pattern)
+        pattern = self._fields_pattern[1]
+        return pattern is not None and pattern.search(text) is not None
 
 
 def _mask_cookie(value: str, *, set_cookie: bool) -> str:

@@ -224,7 +224,11 @@ def record_response(response: httpx.Response, body: Any, masker: Masker) -> Reco
     elif isinstance(body, str):
         text = masker.mask_text(body)
     else:
-        text = msgspec.json.encode(masker.mask_json(body)).decode()
+        raw = response.text
+        if masker.may_need_json_masking(raw):
+            text = msgspec.json.encode(masker.mask_json(body)).decode()
+        else:
+            text = masker.mask_text(raw)
     return RecordedResponse(
         status_code=response.status_code,
         headers=masker.mask_headers(response.headers.multi_items()),
