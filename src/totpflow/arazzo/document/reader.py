@@ -18,58 +18,63 @@ are identified by ``file://`` URLs so that one resolution rule serves both.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
-from urllib.request import url2pathname
-
-import yaml
+from urllib.parse import unquote, urljoin, urlsplit
 
 from totpflow.arazzo.errors import LoadError
 
 if TYPE_CHECKING:
     import httpx
 
-try:
-    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # PyYAML built without libyaml
-    _BaseLoader = yaml.SafeLoader
-
 _TIMEOUT_SECONDS = 30.0
 _YAML_BOOL = "tag:yaml.org,2002:bool"
 _YAML_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """YAML loader close to YAML 1.2's JSON schema: string keys, no duplicates, no dates, true/false only."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
-        self.flatten_mapping(node)
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):
-                raise LoadError("", f"{_where(key_node)}: mapping key {key_node.value!r} is not a string")
-            if key in mapping:
-                raise LoadError("", f"{_where(key_node)}: duplicate key {key!r}")
-            mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
-
-
-def _where(node: yaml.Node) -> str:
+def _where(node: Any) -> str:
     return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
 
 
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_YAML_BOOL, _YAML_TIMESTAMP)]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-_StrictLoader.add_implicit_resolver(
-    _YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+@functools.cache
+def _strict_loader() -> Any:
+    """The YAML loader class, built on first use so that a run served from the parse cache never imports
+    PyYAML."""
+    import yaml
+
+    try:
+        _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+    except AttributeError:  # PyYAML built without libyaml
+        _BaseLoader = yaml.SafeLoader
+
+    class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+        """YAML close to YAML 1.2's JSON schema: string keys, no duplicates, no dates, true/false only."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+            self.flatten_mapping(node)
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, str):
+                    raise LoadError("", f"{_where(key_node)}: mapping key {key_node.value!r} is not a string")
+                if key in mapping:
+                    raise LoadError("", f"{_where(key_node)}: duplicate key {key!r}")
+                mapping[key] = self.construct_object(value_node, deep=deep)
+            return mapping
+
+    _StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_YAML_BOOL, _YAML_TIMESTAMP)]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+    _StrictLoader.add_implicit_resolver(
+        _YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    return _StrictLoader
+
 
 _file_cache: dict[tuple[str, int, int], Any] = {}
 
@@ -88,7 +93,11 @@ def file_path(url: str) -> Path | None:
     parts = urlsplit(url)
     if parts.scheme != "file":
         return None
-    return Path(url2pathname(parts.path))
+    if os.name == "nt":  # drive letters and backslashes
+        from urllib.request import url2pathname
+
+        return Path(url2pathname(parts.path))
+    return Path(unquote(parts.path))  # what url2pathname does on POSIX, without importing urllib.request
 
 
 def shown(url: str) -> str:
@@ -112,12 +121,14 @@ def parse_text(text: str, name: str = "") -> Any:
         except json.JSONDecodeError:
             pass  # YAML flow style is a superset of JSON: let the YAML parser report the problem
     cache = _ParseCache.for_text(text)
+    import yaml
+
     if cache is not None:
         hit = cache.get()
         if hit is not _MISS:
             return hit
     try:
-        data = yaml.load(text, Loader=_StrictLoader)
+        data = yaml.load(text, Loader=_strict_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -130,7 +141,7 @@ def parse_text(text: str, name: str = "") -> Any:
 
 
 _MISS = object()
-_CACHE_MIN_BYTES = 64 * 1024
+_CACHE_MIN_BYTES = 1024  # below this, hashing and a file read cost more than they save
 _CACHE_FORMAT = b"totpflow-yaml-1"  # bump when the loader's output for a given text changes
 
 
@@ -144,7 +155,7 @@ class _ParseCache:
     def for_text(cls, text: str) -> _ParseCache | None:
         if len(text) < _CACHE_MIN_BYTES:
             return None
-        directory = _cache_dir()
+        directory = cache_dir()
         if directory is None:
             return None
         import hashlib
@@ -175,7 +186,8 @@ class _ParseCache:
             pass  # a cache that cannot be written is only a slower run
 
 
-def _cache_dir() -> Path | None:
+def cache_dir() -> Path | None:
+    """The cross-process cache directory, or None when ``TOTPFLOW_CACHE_DIR`` is set empty."""
     configured = os.environ.get("TOTPFLOW_CACHE_DIR")
     if configured is not None:
         return Path(configured) if configured else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.errors import DocumentError
@@ -30,14 +31,56 @@ def _validator() -> Validator:
     import yaml
     from jsonschema import Draft202012Validator
 
-    text = files("totpflow.arazzo.document").joinpath("schema-1.0.yaml").read_text(encoding="utf-8")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    schema = yaml.load(text, Loader=loader)
+    schema = yaml.load(_schema_text(), Loader=loader)
     return Draft202012Validator(schema)
 
 
 def schema_problems(data: Any) -> list[DocumentError]:
-    """Every JSON Schema violation of ``data``, in document order, without duplicates."""
+    """Every JSON Schema violation of ``data``, in document order, without duplicates.
+
+    A document found valid once is remembered (by a hash of its content, the schema and this version of
+    totpflow) in the cache directory of ``reader``, so running the same unchanged workflow again skips the
+    validator (and the cost of importing ``jsonschema``)."""
+    marker = _valid_marker(data)
+    if marker is not None and marker.exists():
+        return []
+    problems = _problems(data)
+    if not problems and marker is not None:
+        try:
+            marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # only a slower next run
+    return problems
+
+
+def _valid_marker(data: Any) -> Path | None:
+    import hashlib
+
+    import msgspec
+
+    from totpflow import __version__
+    from totpflow.arazzo.document.reader import cache_dir
+
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        content = msgspec.json.encode(data, order="deterministic")
+    except (TypeError, msgspec.EncodeError):
+        return None
+    digest = hashlib.blake2b(content, digest_size=20, key=f"arazzo-1.0/{__version__}".encode())
+    digest.update(_schema_text().encode())
+    return directory / "valid" / digest.hexdigest()
+
+
+@cache
+def _schema_text() -> str:
+    return files("totpflow.arazzo.document").joinpath("schema-1.0.yaml").read_text(encoding="utf-8")
+
+
+def _problems(data: Any) -> list[DocumentError]:
     problems: dict[tuple[str, str], DocumentError] = {}
     unevaluated: list[tuple[str, list[str], str]] = []
     for error in _validator().iter_errors(data):
