@@ -115,11 +115,16 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         for number in range(min(50, flows)):  # warm-up: caches, connection pool, compiled statements
             one(-1 - number)
         statements = [0]
+        transactions = [0]
 
         def count(*_: object) -> None:
             statements[0] += 1
 
+        def count_transaction(*_: object) -> None:
+            transactions[0] += 1
+
         event.listen(deps.store.engine, "before_cursor_execute", count)
+        event.listen(deps.store.engine, "begin", count_transaction)
         done = 0
         cpu0 = time.process_time()
         begin = time.perf_counter()
@@ -130,6 +135,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         wall = time.perf_counter() - begin
         cpu = time.process_time() - cpu0
         event.remove(deps.store.engine, "before_cursor_execute", count)
+        event.remove(deps.store.engine, "begin", count_transaction)
     finally:
         deps.store.dispose()
     return {
@@ -139,6 +145,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         "us_per_flow": round(wall / done * 1e6, 1),
         "cpu_s": round(cpu, 3),
         "sql_statements_per_flow": round(statements[0] / done, 1) if done else 0,
+        "transactions_per_flow": round(transactions[0] / done, 1) if done else 0,
     }
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the peer tools the benchmarks compare against, into git-ignored directories of bench/:
 #   bench/.venv-jentic   jentic arazzo-runner 0.9.6 (PyPI), in its own virtualenv
-#   bench/node           @stoplight/prism-cli (Prism mock server) and @redocly/cli 2.77.0 (respect)
+#   bench/node           @stoplight/prism-cli 5.14.2 (Prism mock server) and @redocly/cli 2.77.0 (respect)
 # Re-running is cheap: each tool is skipped when already installed. Needs python3 (3.11+), node >= 20.19, npm.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,7 +16,7 @@ mkdir -p "$here/node"
 if [ ! -x "$here/node/node_modules/.bin/prism" ] || [ ! -x "$here/node/node_modules/.bin/redocly" ]; then
   cd "$here/node"
   [ -f package.json ] || npm init -y >/dev/null
-  npm install --no-audit --no-fund --loglevel=error @stoplight/prism-cli @redocly/cli@2.77.0
+  npm install --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5.14.2 @redocly/cli@2.77.0
 fi
 
 "$here/.venv-jentic/bin/arazzo-runner" --help >/dev/null

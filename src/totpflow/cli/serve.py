@@ -5,6 +5,9 @@ At start it prints where the database is (never a password or key). With ``TOTPF
 when the database has no project at all, it creates one and prints its id and secret, once.
 ``--print-openapi`` writes the server's OpenAPI document as YAML and exits (this is how
 ``openapi/stytch-consumer-openapi.yml`` is regenerated).
+
+While it runs, one structured line per request goes to stderr (``totpflow.server.http.access_log``: JSON by
+default, ``--log-format text``, none with ``--quiet``); it never holds a query string, header or body.
 """
 
 from __future__ import annotations
@@ -36,6 +39,24 @@ def register(subparsers: Any) -> None:
         "$TOTPFLOW_LOCK_THRESHOLD)",
     )
     parser.add_argument(
+        "--rate-limit-user",
+        metavar="N/PERIOD",
+        help="authenticate/recover requests per user_id and fixed window, e.g. 30/60s, or off "
+        "(default 60/60s or $TOTPFLOW_RATE_LIMIT_USER)",
+    )
+    parser.add_argument(
+        "--rate-limit-project",
+        metavar="N/PERIOD",
+        help="authenticate/recover requests per project and fixed window, e.g. 5000/1m, or off (default off "
+        "or $TOTPFLOW_RATE_LIMIT_PROJECT)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        help="request log lines on stderr (default json, or $TOTPFLOW_LOG_FORMAT)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="write no request log")
+    parser.add_argument(
         "--print-openapi", action="store_true", help="print the OpenAPI document as YAML and exit"
     )
     parser.set_defaults(handler=run)
@@ -63,11 +84,15 @@ def run(args: argparse.Namespace) -> int:
     from totpflow.server.config import (
         DATABASE_URL_ENV,
         LOCK_THRESHOLD_ENV,
+        LOG_FORMAT_ENV,
         PROJECT_ID_ENV,
         PROJECT_SECRET_ENV,
+        RATE_LIMIT_PROJECT_ENV,
+        RATE_LIMIT_USER_ENV,
         ConfigError,
         Settings,
         display_url,
+        rate_limit_text,
     )
 
     try:
@@ -78,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             lock_threshold=args.lock_threshold,
+            rate_limit_user=args.rate_limit_user,
+            rate_limit_project=args.rate_limit_project,
+            log_format="off" if args.quiet else (args.log_format or os.environ.get(LOG_FORMAT_ENV, "json")),
         )
     except ConfigError as exc:
         return fail(str(exc))
@@ -106,14 +134,20 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from totpflow.server.http import access_log
+
     say(f"totpflow serve: listening on http://{settings.host}:{settings.port}")
     if settings.workers == 1:
+        access_log.configure(settings.log_format)
         uvicorn.run(create_app(settings, deps), host=settings.host, port=settings.port, access_log=False)
         return 0
     # Each worker process builds its own app from the environment (uvicorn's factory mode).
     deps.store.dispose()
     os.environ[DATABASE_URL_ENV] = settings.database_url
     os.environ[LOCK_THRESHOLD_ENV] = str(settings.policy.lock_threshold)
+    os.environ[RATE_LIMIT_USER_ENV] = rate_limit_text(settings.policy.rate_limit_user)
+    os.environ[RATE_LIMIT_PROJECT_ENV] = rate_limit_text(settings.policy.rate_limit_project)
+    os.environ[LOG_FORMAT_ENV] = settings.log_format
     uvicorn.run(
         "totpflow.server.app:create_app_from_env",
         factory=True,

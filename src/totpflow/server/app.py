@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from totpflow.server import errors, services
 from totpflow.server.config import Settings
 from totpflow.server.crypto import Cipher, utc_now
+from totpflow.server.http import access_log
 from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
 from totpflow.server.http.routes import ServerState, routes
 from totpflow.server.openapi import document_json
@@ -44,7 +45,8 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
 
     app = Starlette(
         routes=routes(),
-        middleware=[Middleware(CatchUnexpected)],
+        # Outermost first: the request log sees the 500 that CatchUnexpected renders.
+        middleware=[Middleware(access_log.AccessLog), Middleware(CatchUnexpected)],
         exception_handlers={
             errors.ServerError: server_error_handler,
             HTTPException: http_exception_handler,
@@ -56,5 +58,8 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
 
 
 def create_app_from_env() -> Starlette:
-    """For ``uvicorn --factory totpflow.server.app:create_app_from_env``; settings from the environment."""
-    return create_app(Settings.from_env())
+    """For ``uvicorn --factory totpflow.server.app:create_app_from_env``; settings from the environment,
+    including the request log's format (each worker process configures its own logging)."""
+    settings = Settings.from_env()
+    access_log.configure(settings.log_format)
+    return create_app(settings)

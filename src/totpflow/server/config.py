@@ -10,7 +10,15 @@ database URL                ``--database-url``                     ``TOTPFLOW_DA
 master key                                                         ``TOTPFLOW_MASTER_KEY`` (32 bytes, base64)
 worker processes            ``--workers`` (1)
 user-lock threshold         ``--lock-threshold`` (10)              ``TOTPFLOW_LOCK_THRESHOLD``
+per-user rate limit         ``--rate-limit-user`` (60/60s)         ``TOTPFLOW_RATE_LIMIT_USER``
+per-project rate limit      ``--rate-limit-project`` (off)         ``TOTPFLOW_RATE_LIMIT_PROJECT``
+request log                 ``--log-format json|text``, ``--quiet``  ``TOTPFLOW_LOG_FORMAT`` (json|text|off)
 ==========================  =====================================  ==========================================
+
+Rate limits are ``N/PERIOD`` (``30/60s``, ``1000/minute``, ``5000/1h``) or ``off``; they apply to
+``/v1/totps/authenticate`` and ``/v1/totps/recover`` in fixed windows counted in the database
+(``totpflow.server.services.rate_limits``). The defaults never bother a person or an enrolment flow: 60
+attempts a minute for one user, no project-wide cap.
 
 On SQLite a missing master key is created as a 0600 key file beside the database; PostgreSQL is shared by many
 processes and hosts, so it refuses to start without ``TOTPFLOW_MASTER_KEY`` (``totpflow.server.crypto``).
@@ -25,12 +33,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from totpflow.server.policy import Policy
+from totpflow.server.policy import Policy, RateLimit
 
 DATABASE_URL_ENV: Final = "TOTPFLOW_DATABASE_URL"
 PROJECT_ID_ENV: Final = "TOTPFLOW_PROJECT_ID"
 PROJECT_SECRET_ENV: Final = "TOTPFLOW_PROJECT_SECRET"
 LOCK_THRESHOLD_ENV: Final = "TOTPFLOW_LOCK_THRESHOLD"
+RATE_LIMIT_USER_ENV: Final = "TOTPFLOW_RATE_LIMIT_USER"
+RATE_LIMIT_PROJECT_ENV: Final = "TOTPFLOW_RATE_LIMIT_PROJECT"
+LOG_FORMAT_ENV: Final = "TOTPFLOW_LOG_FORMAT"
+LOG_FORMATS: Final = ("json", "text", "off")
 
 SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
 
@@ -47,6 +59,7 @@ class Settings:
     port: int = 8000
     workers: int = 1
     policy: Policy = field(default_factory=Policy)
+    log_format: str = "off"  # request log on stderr: json, text or off (``totpflow.server.http.access_log``)
 
     @classmethod
     def load(
@@ -58,6 +71,9 @@ class Settings:
         port: int = 8000,
         workers: int = 1,
         lock_threshold: int | None = None,
+        rate_limit_user: str | None = None,
+        rate_limit_project: str | None = None,
+        log_format: str | None = None,
     ) -> Settings:
         """Settings from flags (the keyword arguments) over the environment; resolves the master key."""
         from totpflow.server import crypto
@@ -73,17 +89,51 @@ class Settings:
             if not str(threshold).isdigit() or not 1 <= int(threshold) <= 100:
                 raise ConfigError(f"the lock threshold must be an integer from 1 to 100, got {threshold!r}")
             policy = replace(policy, lock_threshold=int(threshold))
+        user_limit = rate_limit_user if rate_limit_user is not None else environ.get(RATE_LIMIT_USER_ENV)
+        if user_limit is not None:
+            policy = replace(policy, rate_limit_user=parse_rate_limit("--rate-limit-user", user_limit))
+        project_limit = (
+            rate_limit_project if rate_limit_project is not None else environ.get(RATE_LIMIT_PROJECT_ENV)
+        )
+        if project_limit is not None:
+            policy = replace(
+                policy, rate_limit_project=parse_rate_limit("--rate-limit-project", project_limit)
+            )
+        fmt = log_format if log_format is not None else environ.get(LOG_FORMAT_ENV, "off")
+        if fmt not in LOG_FORMATS:
+            raise ConfigError(f"the log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
         try:
             key = crypto.master_key_for_url(url, dict(environ))
         except crypto.MasterKeyError as exc:
             raise ConfigError(str(exc)) from None
         except OSError as exc:
             raise ConfigError(f"cannot read or create the master key file: {exc.strerror}") from None
-        return cls(database_url=url, master_key=key, host=host, port=port, workers=workers, policy=policy)
+        return cls(
+            database_url=url,
+            master_key=key,
+            host=host,
+            port=port,
+            workers=workers,
+            policy=policy,
+            log_format=fmt,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         return cls.load(os.environ if environ is None else environ)
+
+
+def parse_rate_limit(setting: str, text: str) -> RateLimit | None:
+    """A rate limit setting (``N/PERIOD`` or ``off``); :class:`ConfigError` naming the setting otherwise."""
+    try:
+        return RateLimit.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{setting}: {exc}, got {text!r}") from None
+
+
+def rate_limit_text(limit: RateLimit | None) -> str:
+    """The setting's text for a rate limit (what ``parse_rate_limit`` reads back)."""
+    return "off" if limit is None else str(limit)
 
 
 def default_database_url() -> str:

@@ -5,19 +5,73 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_NAMED_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``limit`` requests per fixed window of ``period_seconds``.
+
+    Windows are aligned to multiples of the period since the Unix epoch ("intervals are not rolling, but are
+    top of the hour", stytch-api.md §9), so every process computes the same window for the same instant.
+    """
+
+    limit: int
+    period_seconds: int
+
+    def window_start(self, epoch_seconds: float) -> int:
+        """The first second of the window holding ``epoch_seconds``."""
+        return int(epoch_seconds) // self.period_seconds * self.period_seconds
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period_seconds}s"
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit | None:
+        """``"N/PERIOD"`` → a limit; ``"off"`` (or ``"0"``) → None. ``ValueError`` names the expected shape.
+
+        PERIOD is a number of seconds with an optional unit (``30``, ``60s``, ``5m``, ``1h``, ``1d``) or one
+        of ``second``, ``minute``, ``hour``, ``day``: ``"30/60s"``, ``"1000/minute"``.
+        """
+        value = text.strip().lower()
+        if value in ("off", "0", "none"):
+            return None
+        count, slash, period = value.partition("/")
+        if not slash or not count.isdigit() or int(count) < 1:
+            raise ValueError("expected N/PERIOD such as 30/60s, 100/minute or 1000/1h, or off")
+        if period in _NAMED_PERIODS:
+            seconds = _NAMED_PERIODS[period]
+        else:
+            unit = period[-1:] if period[-1:] in _UNITS else "s"
+            number = period[:-1] if period[-1:] in _UNITS else period
+            if not number.isdigit() or int(number) < 1:
+                raise ValueError("expected N/PERIOD such as 30/60s, 100/minute or 1000/1h, or off")
+            seconds = int(number) * _UNITS[unit]
+        if seconds > 7 * 86400:
+            raise ValueError("the period must be at most 7 days")
+        return cls(int(count), seconds)
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """User locks, TOTP window, session and JWT lifetimes.
+    """User locks, rate limits, TOTP window, session and JWT lifetimes.
 
     * ``lock_threshold`` consecutive failed TOTP/recovery attempts lock the user for ``lock_ttl`` (Stytch User
       Locks: default 10 attempts, 1 hour; RFC 4226 §7.3 asks for such a throttle "across login sessions").
+    * ``rate_limit_user`` / ``rate_limit_project`` cap the requests to ``/v1/totps/authenticate`` and
+      ``/v1/totps/recover`` per ``user_id`` and per project, successful or not (stytch-api.md §9: 429
+      ``too_many_requests``). Default: 60 a minute per user, which no human and no enrolment flow reaches;
+      no project-wide cap (a deployment sets one that fits its traffic). None turns a limit off.
     * ``totp_window`` steps either side of the current one are accepted (RFC 6238 §5.2; Stytch: ±1).
-    * Session JWTs live ``jwt_lifetime_seconds`` (Stytch: five minutes regardless of the session's duration).
+    * Session JWTs live ``jwt_lifetime_seconds`` (Stytch: five minutes regardless of the session's duration);
+      a rotated-out signing key stays in the JWKS that long after it stopped signing.
     """
 
     lock_threshold: int = 10
     lock_ttl: timedelta = timedelta(hours=1)
+    rate_limit_user: RateLimit | None = RateLimit(60, 60)
+    rate_limit_project: RateLimit | None = None
     totp_window: int = 1
     jwt_lifetime_seconds: int = 300
     totp_expiration_minutes_default: int = 1440

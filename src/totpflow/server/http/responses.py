@@ -8,20 +8,20 @@ a field here.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
 
 from totpflow.server.domain import models
+from totpflow.server.http import request_context
 
 Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 
 
 def request_id() -> str:
-    """A fresh ``request-id-test-<uuid4>`` (§2.3)."""
-    return f"request-id-test-{uuid.uuid4()}"
+    """The current request's ``request-id-test-<uuid4>`` (§2.3), the one its log line carries."""
+    return request_context.request_id()
 
 
 def timestamp(value: datetime) -> str:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from totpflow.server import services
 from totpflow.server.domain import models
+from totpflow.server.http import request_context
 from totpflow.server.http import requests as rq
 from totpflow.server.http import responses as rs
 from totpflow.server.http.auth import basic_credentials
@@ -66,6 +67,7 @@ async def call(
 
     def run() -> R:
         project = services.authenticate_project(deps, project_id, secret)
+        request_context.authenticated(project.project_id)
         return service(deps, project, *args, **kwargs)
 
     return await run_in_threadpool(run)

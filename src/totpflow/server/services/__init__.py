@@ -45,6 +45,11 @@ CONTRACT (implemented in the modules of this package, re-exported here):
     revoke_session(deps, project, *, session_id=None, session_token=None, session_jwt=None) -> None
     get_sessions(deps, project, *, user_id: str) -> list[Session]
     get_jwks(deps, project_id: str) -> list[dict[str, object]]    # ProjectNotFound; no auth needed
+    rotate_signing_key(deps, project_id: str) -> str              # the new kid; ProjectNotFound
+    list_project_ids(deps, limit: int) -> list[str]
+
+    # rate limits (called by authenticate_totp and recover)
+    rate_limits.check(deps, project, user_id: str) -> None        # RateLimited (429 too_many_requests)
 
 NOTES: session tokens are stored only as keyed hashes, so ``authenticate_session`` (and a TOTP/recover call)
 given only a ``session_jwt`` returns ``session_token=""``; wrong codes, unknown or used recovery codes count
@@ -55,12 +60,13 @@ from __future__ import annotations
 
 from totpflow.server.policy import Policy
 from totpflow.server.services.deps import Deps
-from totpflow.server.services.keys import get_jwks
+from totpflow.server.services.keys import get_jwks, rotate_signing_key
 from totpflow.server.services.projects import (
     any_project_exists,
     authenticate_project,
     create_project,
     ensure_project,
+    list_project_ids,
 )
 from totpflow.server.services.sessions import authenticate_session, get_sessions, revoke_session
 from totpflow.server.services.totps import authenticate_totp, create_totp, get_recovery_codes, recover
@@ -83,7 +89,9 @@ __all__ = [
     "get_recovery_codes",
     "get_sessions",
     "get_user",
+    "list_project_ids",
     "recover",
     "revoke_session",
+    "rotate_signing_key",
     "search_users",
 ]

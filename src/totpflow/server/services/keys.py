@@ -1,15 +1,24 @@
-"""Per-project RSA signing keys: created on first use, shared by every process through the database.
+"""Per-project RSA signing keys: created on first use, rotated on demand, shared by every process through the
+database.
 
 Two processes that both find no key each generate one; the unique (project_id, generation) constraint lets
 exactly one insert win (``ON CONFLICT DO NOTHING``) and both then use the stored key. Generation happens
 outside any transaction because RSA key generation takes tens of milliseconds. Decrypted private keys are
 cached per process by ``kid``: they never change once stored.
+
+Rotation (``rotate_signing_key``, ``totpflow keys rotate``) inserts the next generation, which signs from then
+on, and stamps the older keys ``superseded_at``. A superseded key stays in the JWKS, and keeps verifying
+session JWTs here, until every JWT it signed has expired: the JWT lifetime (five minutes, stytch-api.md §3.3)
+plus ``ROTATION_GRACE_SECONDS`` for requests that read the keys just before the rotation and signed just
+after. Then it is retired: neither served nor trusted (a JWT past its ``exp`` signed with it no longer
+authenticates a session; the session token still does).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -19,28 +28,53 @@ from totpflow.server.domain import ids
 from totpflow.server.services.deps import Deps
 from totpflow.server.storage import SigningKeyRow
 
+ROTATION_GRACE_SECONDS: Final = 30
+_ROTATION_ATTEMPTS: Final = 5
+
 _cache_lock = threading.Lock()
 _private_keys: dict[str, RSAPrivateKey] = {}
 
 
 def _rows(deps: Deps, project_id: str) -> list[SigningKeyRow]:
+    retired_before = deps.now() - timedelta(seconds=deps.policy.jwt_lifetime_seconds + ROTATION_GRACE_SECONDS)
     with deps.store.transaction(readonly=True) as tx:
         if tx.get_project(project_id) is None:
             raise errors.ProjectNotFound("project_id")
-        return tx.signing_keys(project_id)
+        return tx.signing_keys(project_id, superseded_after=retired_before)
+
+
+def _new_key(deps: Deps) -> SigningKeyRow:
+    generated = generate_signing_key(ids.jwk_id(), deps.now())
+    return SigningKeyRow(generated.kid, encrypt_private_key(deps.cipher, generated), generated.public_jwk)
 
 
 def ensure_signing_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
-    """The project's active keys, newest first; creates the first one if there is none."""
+    """The project's live keys, the signing one first; creates the first one if there is none."""
     rows = _rows(deps, project_id)
     if rows:
         return rows
-    now = deps.now()
-    generated = generate_signing_key(ids.jwk_id(), now)
-    row = SigningKeyRow(generated.kid, encrypt_private_key(deps.cipher, generated), generated.public_jwk)
+    row = _new_key(deps)
     with deps.store.transaction() as tx:
-        tx.insert_signing_key(project_id, 1, row, now)
+        tx.insert_signing_key(project_id, 1, row, deps.now())
     return _rows(deps, project_id)
+
+
+def rotate_signing_key(deps: Deps, project_id: str) -> str:
+    """Make a new key the project's signing key; returns its ``kid``. ``ProjectNotFound`` for an unknown id.
+
+    The new generation is the highest stored plus one; when a concurrent rotation takes that number first the
+    insert does nothing and the next number is tried, so concurrent rotations each add a generation."""
+    row = _new_key(deps)
+    for _ in range(_ROTATION_ATTEMPTS):
+        now = deps.now()
+        with deps.store.transaction() as tx:
+            if tx.get_project(project_id) is None:
+                raise errors.ProjectNotFound("project_id")
+            generation = tx.latest_signing_generation(project_id) + 1
+            if tx.insert_signing_key(project_id, generation, row, now):
+                tx.supersede_signing_keys(project_id, generation, now)
+                return row.kid
+    raise errors.ServerError("signing key rotation kept colliding with concurrent rotations")
 
 
 def private_key(deps: Deps, row: SigningKeyRow) -> RSAPrivateKey:
@@ -55,5 +89,6 @@ def private_key(deps: Deps, row: SigningKeyRow) -> RSAPrivateKey:
 
 
 def get_jwks(deps: Deps, project_id: str) -> list[dict[str, Any]]:
-    """Public JWKs of the project's signing keys (no authentication needed: stytch-api.md §4.12)."""
+    """Public JWKs of the project's live signing keys, the signing one first (no authentication needed:
+    stytch-api.md §4.12)."""
     return [dict(row.public_jwk) for row in ensure_signing_keys(deps, project_id)]

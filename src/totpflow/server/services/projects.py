@@ -58,3 +58,9 @@ def authenticate_project(deps: Deps, project_id: str, secret: str) -> Project:
 def any_project_exists(deps: Deps) -> bool:
     with deps.store.transaction(readonly=True) as tx:
         return tx.any_project()
+
+
+def list_project_ids(deps: Deps, limit: int) -> list[str]:
+    """Up to ``limit`` project ids, oldest first (for command-line tools that default to the only project)."""
+    with deps.store.transaction(readonly=True) as tx:
+        return tx.project_ids(limit)

@@ -9,6 +9,8 @@
   policy threshold locks the user for the lock TTL (Stytch User Locks). A success while unlocked resets
   the count.
 * The first success verifies the TOTP and activates a pending user.
+* Before any of this, each attempt counts against the per-user and per-project rate limits
+  (``services.rate_limits``); past either, 429 ``too_many_requests``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from totpflow.server import errors
 from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids, qr, recovery, totp
 from totpflow.server.domain.models import AuthResult, Project, TotpCreated, TotpRecoveryCodes, User
-from totpflow.server.services import validation
+from totpflow.server.services import rate_limits, validation
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.sessions import (
     SessionRequest,
@@ -170,6 +172,7 @@ def authenticate_totp(
     session_custom_claims: Mapping[str, Any] | None = None,
 ) -> AuthResult:
     validation.totp_code(totp_code)
+    rate_limits.check(deps, project, user_id)
     request = session_request(
         deps,
         project,
@@ -237,6 +240,7 @@ def recover(
     """Authenticate with a single-use recovery code, found through its keyed hash."""
     if not recovery.is_well_formed(recovery_code):
         raise errors.InvalidRecoveryCode("recovery_code", "must look like xxxx-xxxx-xxxx")
+    rate_limits.check(deps, project, user_id)
     request = session_request(
         deps,
         project,

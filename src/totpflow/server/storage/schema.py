@@ -2,8 +2,8 @@
 
 Invariants that must hold across processes live here as constraints: unique email, phone number and external
 id per project; one non-deleted TOTP per user (a partial unique index); unique session-token hashes; one
-signing key per project and generation. The Alembic migrations in ``migrations/versions`` create exactly this
-schema (a test compares them).
+signing key per project and generation; one rate counter per project, bucket and window. The Alembic
+migrations in ``migrations/versions`` create exactly this schema (a test compares them).
 """
 
 from __future__ import annotations
@@ -56,7 +56,21 @@ signing_keys = Table(
     Column("public_jwk", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("active", Boolean, nullable=False),
+    # When the next generation took over signing; the key stays in the JWKS one JWT lifetime longer.
+    Column("superseded_at", UtcDateTime, nullable=True),
     UniqueConstraint("project_id", "generation"),
+)
+
+# Fixed-window request counters of the rate limits (``totpflow.server.services.rate_limits``): one row per
+# project, bucket (``user:<user_id>`` or ``project``) and window, incremented by one upsert.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("project_id", ID, primary_key=True),
+    Column("bucket", String(160), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),  # Unix seconds
+    Column("expires_at", BigInteger, nullable=False, index=True),  # Unix seconds: window_start + period
+    Column("hits", Integer, nullable=False),
 )
 
 users = Table(

@@ -59,6 +59,7 @@ from totpflow.server.storage.schema import (
     emails,
     phone_numbers,
     projects,
+    rate_counters,
     recovery_codes,
     session_factors,
     sessions,
@@ -115,6 +116,26 @@ _SESSION_FACTORS = (
     .order_by(session_factors.c.created_at, session_factors.c.type)
 )
 _USER_ROLES = select(users.c.roles).where(users.c.user_id == _UID)
+_PRUNE_EXPIRED = delete(rate_counters).where(rate_counters.c.expires_at <= bindparam("now"))
+
+
+def _hit_statement(dialect: Any) -> Any:
+    """``INSERT … ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = hits + 1 RETURNING
+    hits``: one atomic statement on SQLite (3.35+) and PostgreSQL."""
+    stmt = dialect.insert(rate_counters).values(
+        project_id=_PID,
+        bucket=bindparam("bucket"),
+        window_start=bindparam("window"),
+        expires_at=bindparam("expires"),
+        hits=1,
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["project_id", "bucket", "window_start"],
+        set_={"hits": rate_counters.c.hits + 1},
+    ).returning(rate_counters.c.hits)
+
+
+_HIT = {"postgresql": _hit_statement(pg_dialect), "sqlite": _hit_statement(sqlite_dialect)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +193,51 @@ class Tx:
     def any_project(self) -> bool:
         return bool(self._c.execute(select(exists().select_from(projects))).scalar())
 
-    def signing_keys(self, project_id: str) -> list[SigningKeyRow]:
-        rows = self._c.execute(
-            select(signing_keys)
-            .where(signing_keys.c.project_id == project_id, signing_keys.c.active)
-            .order_by(signing_keys.c.generation.desc())
-        ).all()
+    def project_ids(self, limit: int) -> list[str]:
+        """Up to ``limit`` project ids, oldest first."""
+        query = select(projects.c.project_id).order_by(projects.c.created_at, projects.c.project_id)
+        return [str(r.project_id) for r in self._c.execute(query.limit(limit)).all()]
+
+    def signing_keys(
+        self, project_id: str, *, superseded_after: datetime | None = None
+    ) -> list[SigningKeyRow]:
+        """The project's keys, newest generation (the signing one) first: the key that signs and those
+        superseded after ``superseded_after`` (every key when None)."""
+        query = select(signing_keys).where(signing_keys.c.project_id == project_id, signing_keys.c.active)
+        if superseded_after is not None:
+            query = query.where(
+                or_(signing_keys.c.superseded_at.is_(None), signing_keys.c.superseded_at > superseded_after)
+            )
+        rows = self._c.execute(query.order_by(signing_keys.c.generation.desc())).all()
         return [SigningKeyRow(r.kid, bytes(r.private_key_enc), dict(r.public_jwk)) for r in rows]
+
+    def latest_signing_generation(self, project_id: str) -> int:
+        """The highest generation of the project's keys, 0 when it has none."""
+        query = select(func.max(signing_keys.c.generation)).where(signing_keys.c.project_id == project_id)
+        return int(self._c.execute(query).scalar() or 0)
+
+    def supersede_signing_keys(self, project_id: str, below_generation: int, now: datetime) -> None:
+        """Mark the keys older than ``below_generation`` as no longer signing, from ``now`` (kept if set)."""
+        self._c.execute(
+            update(signing_keys)
+            .where(
+                signing_keys.c.project_id == project_id,
+                signing_keys.c.generation < below_generation,
+                signing_keys.c.superseded_at.is_(None),
+            )
+            .values(superseded_at=now)
+        )
+
+    # --- rate counters ------------------------------------------------------------------------------------
+
+    def hit_counter(self, project_id: str, bucket: str, window_start: int, expires_at: int) -> int:
+        """Count one request in the (project, bucket, window) counter; returns the new count."""
+        params = {"pid": project_id, "bucket": bucket, "window": window_start, "expires": expires_at}
+        return int(self._c.execute(_HIT[self._c.dialect.name], params).scalar_one())
+
+    def prune_expired_counters(self, now_epoch: int) -> int:
+        """Delete every counter whose window has ended (an index range on ``expires_at``)."""
+        return int(self._c.execute(_PRUNE_EXPIRED, {"now": now_epoch}).rowcount or 0)
 
     def insert_signing_key(
         self, project_id: str, generation: int, key: SigningKeyRow, created_at: datetime
@@ -773,6 +832,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Unix time after which this process next deletes ended rate-counter windows (services.rate_limits).
+        self.next_counter_prune = 0.0
 
     @property
     def dialect(self) -> str:
