@@ -30,7 +30,8 @@ from totpflow.testing import StytchServer, run_server
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
-UPSTREAM_OPENAPI = Path("/work/shared/reference/stytch-consumer-openapi.upstream.yml")
+# The shared reference material sits beside the checkout.
+UPSTREAM_OPENAPI = ROOT.parent / "shared" / "reference" / "stytch-consumer-openapi.upstream.yml"
 OUR_OPENAPI = ROOT / "openapi" / "stytch-consumer-openapi.yml"
 JENTIC = BENCH / ".venv-jentic" / "bin"
 NODE_BIN = BENCH / "node" / "node_modules" / ".bin"
