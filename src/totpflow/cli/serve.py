@@ -135,11 +135,18 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from totpflow.server.http import access_log
+    from totpflow.server.http.protocol import PROTOCOL
 
     say(f"totpflow serve: listening on http://{settings.host}:{settings.port}")
     if settings.workers == 1:
         access_log.configure(settings.log_format)
-        uvicorn.run(create_app(settings, deps), host=settings.host, port=settings.port, access_log=False)
+        uvicorn.run(
+            create_app(settings, deps),
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            http=PROTOCOL,
+        )
         return 0
     # Each worker process builds its own app from the environment (uvicorn's factory mode).
     deps.store.dispose()
@@ -155,5 +162,6 @@ def run(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         access_log=False,
+        http=PROTOCOL,
     )
     return 0

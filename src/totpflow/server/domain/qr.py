@@ -57,7 +57,7 @@ def qr_png(text: str, *, size: int = SIZE) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(b"".join(rows), 6))
+        + _chunk(b"IDAT", zlib.compress(b"".join(rows), 1))
         + _chunk(b"IEND", b"")
     )
 

@@ -17,8 +17,14 @@ FORMAT = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}")
 
 
 def new_code() -> str:
-    chars = "".join(secrets.choice(ALPHABET) for _ in range(12))
-    return f"{chars[0:4]}-{chars[4:8]}-{chars[8:12]}"
+    # One uniform draw below 36**12 (``randbelow`` rejects rather than reduces modulo, so no bias), written
+    # in base 36: the same distribution as twelve ``secrets.choice`` calls at a twelfth of the cost.
+    number = secrets.randbelow(len(ALPHABET) ** 12)
+    chars = []
+    for _ in range(12):
+        number, digit = divmod(number, len(ALPHABET))
+        chars.append(ALPHABET[digit])
+    return f"{''.join(chars[0:4])}-{''.join(chars[4:8])}-{''.join(chars[8:12])}"
 
 
 def new_codes(count: int = COUNT) -> tuple[str, ...]:
