@@ -9,8 +9,9 @@ user).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -832,6 +833,12 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Threads of this process queue for it on a lock, in order and
+        # without sleeping; only other processes wait in SQLite's busy handler, whose growing sleeps made
+        # the tail latency of concurrent writers seconds long.
+        self._write_lock: threading.Lock | nullcontext[None] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
         # Unix time after which this process next deletes ended rate-counter windows (services.rate_limits).
         self.next_counter_prune = 0.0
 
@@ -847,7 +854,7 @@ class Store:
         front, so concurrent writers queue on ``busy_timeout`` instead of failing on a lock upgrade);
         ``readonly`` ones use a deferred ``BEGIN`` and, in WAL mode, never block.
         """
-        with self.engine.connect() as connection:
+        with nullcontext() if readonly else self._write_lock, self.engine.connect() as connection:
             if readonly:
                 connection.execution_options(totpflow_readonly=True)
             with connection.begin():
