@@ -41,6 +41,7 @@ from xml.etree import ElementTree
 
 from totpflow.arazzo.errors import EvaluationError, ExecutionError
 from totpflow.arazzo.expressions import pointer
+from totpflow.arazzo.params import scalar_text
 
 DEFAULT_CONTENT_TYPE = "application/json"
 
@@ -122,7 +123,7 @@ def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]]) 
         if len(tokens) != 1:
             raise ExecutionError(f"payload replacement: form field target {target!r} must name one field")
         name = tokens[0]
-        text = _form_scalar(value)
+        text = scalar_text(value)
         if any(key == name for key, _ in pairs):
             pairs = [(key, text if key == name else item) for key, item in pairs]
         else:
@@ -140,7 +141,7 @@ def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
     except ElementTree.ParseError as exc:
         raise ExecutionError(f"payload replacement: the XML payload does not parse ({exc})") from exc
     for target, value in replacements:
-        text = value if isinstance(value, str) else _form_scalar(value)
+        text = value if isinstance(value, str) else scalar_text(value)
         try:
             # ``select`` on the parsed token yields nodes (element and attribute nodes), where the top-level
             # ``elementpath.select`` would give an attribute's string value, which cannot be written back.
@@ -200,7 +201,7 @@ def _as_bytes(payload: Any, content_type: str) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8")
     if isinstance(payload, bool | int | float):
-        return _form_scalar(payload).encode("utf-8")
+        return scalar_text(payload).encode("utf-8")
     if hasattr(payload, "read"):
         data = payload.read()
         return data if isinstance(data, bytes) else str(data).encode("utf-8")
@@ -225,20 +226,6 @@ def _encode_json(payload: Any) -> bytes:
         raise ExecutionError(f"request body: the payload is not JSON-serialisable ({exc})") from exc
 
 
-def _form_scalar(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", "replace")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _encode_form(payload: Any) -> bytes:
     if isinstance(payload, bytes | bytearray):
         return bytes(payload)
@@ -249,9 +236,9 @@ def _encode_form(payload: Any) -> bytes:
     pairs: list[tuple[str, str]] = []
     for key, value in payload.items():
         if isinstance(value, list | tuple):
-            pairs.extend((str(key), _form_scalar(item)) for item in value)
+            pairs.extend((str(key), scalar_text(item)) for item in value)
         else:
-            pairs.append((str(key), _form_scalar(value)))
+            pairs.append((str(key), scalar_text(value)))
     return urlencode(pairs).encode("ascii")
 
 
@@ -283,7 +270,7 @@ def _encode_multipart(payload: Mapping[str, Any], boundary: str) -> bytes:
             filename = basename(str(getattr(value, "name", "") or name))
             part(name, raw, "application/octet-stream", filename)
         elif isinstance(value, str | bool | int | float):
-            part(name, _form_scalar(value).encode("utf-8"), None, None)
+            part(name, scalar_text(value).encode("utf-8"), None, None)
         else:
             part(name, _encode_json(value), "application/json", None)
 

@@ -141,7 +141,8 @@ def serialize_parameter(
 # -- rendering -----------------------------------------------------------------------------------------
 
 
-def _scalar(value: Any) -> str:
+def scalar_text(value: Any) -> str:
+    """A value as parameter or form text: booleans lower-case, numbers and containers as compact JSON."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -169,11 +170,11 @@ def _simple(value: Any, explode: bool, enc: Callable[[str], str]) -> str:
     """``simple`` style (RFC 6570 ``{var}`` / ``{var*}``), also the body of label and matrix."""
     if isinstance(value, Mapping):
         if explode:
-            return ",".join(f"{enc(key)}={enc(_scalar(item))}" for key, item in _items(value))
-        return ",".join(f"{enc(key)},{enc(_scalar(item))}" for key, item in _items(value))
+            return ",".join(f"{enc(key)}={enc(scalar_text(item))}" for key, item in _items(value))
+        return ",".join(f"{enc(key)},{enc(scalar_text(item))}" for key, item in _items(value))
     if isinstance(value, list | tuple):
-        return ",".join(enc(_scalar(item)) for item in value)
-    return enc(_scalar(value))
+        return ",".join(enc(scalar_text(item)) for item in value)
+    return enc(scalar_text(value))
 
 
 def _path_value(name: str, value: Any, style: str, explode: bool) -> str:
@@ -184,24 +185,24 @@ def _path_value(name: str, value: Any, style: str, explode: bool) -> str:
         return _simple(value, explode, enc)
     if style == "label":
         if explode and isinstance(value, Mapping):
-            return "".join(f".{enc(key)}={enc(_scalar(item))}" for key, item in _items(value))
+            return "".join(f".{enc(key)}={enc(scalar_text(item))}" for key, item in _items(value))
         if explode and isinstance(value, list | tuple):
-            return "".join(f".{enc(_scalar(item))}" for item in value)
+            return "".join(f".{enc(scalar_text(item))}" for item in value)
         return "." + _simple(value, False, enc)
     # matrix
     key = enc(name)
     if isinstance(value, Mapping):
         if explode:
             return "".join(
-                f";{enc(k)}" + (f"={enc(_scalar(item))}" if _scalar(item) else "")
+                f";{enc(k)}" + (f"={enc(scalar_text(item))}" if scalar_text(item) else "")
                 for k, item in _items(value)
             )
         return f";{key}=" + _simple(value, False, enc)
     if isinstance(value, list | tuple):
         if explode:
-            return "".join(f";{key}={enc(_scalar(item))}" for item in value)
+            return "".join(f";{key}={enc(scalar_text(item))}" for item in value)
         return f";{key}=" + _simple(value, False, enc)
-    text = _scalar(value)
+    text = scalar_text(value)
     return f";{key}={enc(text)}" if text else f";{key}"
 
 
@@ -216,27 +217,28 @@ def _query_pairs(
         if not isinstance(value, Mapping):
             raise ExecutionError(f"query parameter {name!r}: deepObject needs an object value")
         return [
-            (f"{key}[{_encode(k, allow_reserved=False)}]", enc(_scalar(item))) for k, item in _items(value)
+            (f"{key}[{_encode(k, allow_reserved=False)}]", enc(scalar_text(item)))
+            for k, item in _items(value)
         ]
     if style in ("spaceDelimited", "pipeDelimited") and not explode:
         delimiter = "%20" if style == "spaceDelimited" else "%7C"
         if isinstance(value, Mapping):
-            flat = [text for k, item in _items(value) for text in (k, _scalar(item))]
+            flat = [text for k, item in _items(value) for text in (k, scalar_text(item))]
         elif isinstance(value, list | tuple):
-            flat = [_scalar(item) for item in value]
+            flat = [scalar_text(item) for item in value]
         else:
             raise ExecutionError(f"query parameter {name!r}: {style} needs an array or object value")
         return [(key, delimiter.join(enc(text) for text in flat))]
     # form (and exploded space/pipe-delimited, which OpenAPI 3.1.1 renders like exploded form)
     if isinstance(value, Mapping):
         if explode:
-            return [(_encode(k, allow_reserved=False), enc(_scalar(item))) for k, item in _items(value)]
+            return [(_encode(k, allow_reserved=False), enc(scalar_text(item))) for k, item in _items(value)]
         return [(key, _simple(value, False, enc))]
     if isinstance(value, list | tuple):
         if explode:
-            return [(key, enc(_scalar(item))) for item in value]
+            return [(key, enc(scalar_text(item))) for item in value]
         return [(key, _simple(value, False, enc))]
-    return [(key, enc(_scalar(value)))]
+    return [(key, enc(scalar_text(value)))]
 
 
 def _cookie_pairs(name: str, value: Any, explode: bool) -> list[tuple[str, str]]:
@@ -245,13 +247,13 @@ def _cookie_pairs(name: str, value: Any, explode: bool) -> list[tuple[str, str]]
 
     if isinstance(value, Mapping):
         if explode:
-            return [(k, enc(_scalar(item))) for k, item in _items(value)]
+            return [(k, enc(scalar_text(item))) for k, item in _items(value)]
         return [(name, _simple(value, False, enc))]
     if isinstance(value, list | tuple):
         if explode:
-            return [(name, enc(_scalar(item))) for item in value]
+            return [(name, enc(scalar_text(item))) for item in value]
         return [(name, _simple(value, False, enc))]
-    return [(name, enc(_scalar(value)))]
+    return [(name, enc(scalar_text(value)))]
 
 
 # -- assembling ----------------------------------------------------------------------------------------
