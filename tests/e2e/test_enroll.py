@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -64,55 +65,25 @@ def test_unattended_json_on_the_embedded_store_mints_a_session_the_server_accept
         assert session.session.authentication_factors[0].type.value == "totp"
 
 
+def _against(server: StytchServer) -> list[str]:
+    return ["--base-url", server.base_url, "--project-id", server.project_id, "--secret", server.secret]
+
+
+def _enroll(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "totpflow", "enroll", *args], capture_output=True, text=True, timeout=120
+    )
+
+
 def test_unattended_against_a_running_server(totpflow_server: StytchServer) -> None:
     email = _email()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "totpflow",
-            "enroll",
-            "--email",
-            email,
-            "--unattended",
-            "--json",
-            "--base-url",
-            totpflow_server.base_url,
-            "--project-id",
-            totpflow_server.project_id,
-            "--secret",
-            totpflow_server.secret,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _enroll("--email", email, "--unattended", "--json", *_against(totpflow_server))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     session = totpflow_server.client().sessions.authenticate(session_token=result["sessionToken"])
     assert session.session.user_id == result["userId"]
     # A second enrollment of the same, now confirmed, email is refused without touching the user.
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "totpflow",
-            "enroll",
-            "--email",
-            email,
-            "--unattended",
-            "--json",
-            "--base-url",
-            totpflow_server.base_url,
-            "--project-id",
-            totpflow_server.project_id,
-            "--secret",
-            totpflow_server.secret,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = _enroll("--email", email, "--unattended", "--json", "--restart", *_against(totpflow_server))
     assert again.returncode == 1
     assert json.loads(again.stdout)["ok"] is False
     assert "already has a confirmed authenticator" in again.stderr
@@ -229,3 +200,41 @@ def test_interactive_enrollment_by_scanning_the_terminal(
     token = re.search(r"session token\s+(\S+)", screen).group(1)  # type: ignore[union-attr]
     session = totpflow_server.client().sessions.authenticate(session_token=token)
     assert session.user.emails[0].email == email
+
+
+def test_an_interrupted_enrollment_can_be_finished_or_restarted(totpflow_server: StytchServer) -> None:
+    email = _email()
+    argv = [sys.executable, "-m", "totpflow", "enroll", "--email", email, *_against(totpflow_server)]
+    first = Terminal(argv, env={**os.environ, "TERM": "xterm"})
+    secret = re.search(r"secret=([A-Z2-7]+)", scan(first.read_until(r"Enter the 6-digit code")))
+    assert secret is not None
+    first.process.send_signal(signal.SIGINT)  # Ctrl-C at the prompt
+    assert first.close() != 0
+
+    # Unattended, the pending registration cannot be finished (no code): a clear way out is given.
+    stuck = _enroll("--email", email, "--unattended", *_against(totpflow_server))
+    assert stuck.returncode == 1
+    assert "--restart" in stuck.stderr
+
+    # Interactively, the app that scanned the first QR code finishes it.
+    second = Terminal(argv, env={**os.environ, "TERM": "xterm"})
+    second.read_until(r"never confirmed|unconfirmed")
+    second.read_until(r"Enter the 6-digit code[^\n]*$")
+    second.type(pyotp.TOTP(secret.group(1)).now() + "\n")
+    screen = second.read_until(r"Recovery codes")
+    assert second.close() == 0
+    assert "finished the pending registration" in screen
+    user_id = re.search(r"user id\s+(\S+)", screen).group(1)  # type: ignore[union-attr]
+    assert [t.verified for t in totpflow_server.client().users.get(user_id=user_id).totps] == [True]
+
+
+def test_restart_replaces_an_unconfirmed_enrollment(totpflow_server: StytchServer) -> None:
+    email = _email()
+    client = totpflow_server.client()
+    pending = client.users.create(email=email)
+    client.totps.create(user_id=pending.user_id)  # created, never confirmed (an interrupted enrollment)
+    done = _enroll("--email", email, "--unattended", "--json", "--restart", *_against(totpflow_server))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["userId"] != pending.user_id
+    assert [t.verified for t in client.users.get(user_id=result["userId"]).totps] == [True]
