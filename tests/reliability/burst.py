@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-
 from cluster import Cluster
 
 REQUEST_TIMEOUT = 60.0
@@ -51,6 +50,10 @@ def error_types(responses: list[httpx.Response]) -> dict[str, int]:
     """``{"200": n, error_type: n, …}`` of a burst's answers."""
     counts: dict[str, int] = {}
     for response in responses:
-        key = "200" if response.status_code == 200 else f"{response.status_code} {response.json()['error_type']}"
+        key = (
+            "200"
+            if response.status_code == 200
+            else f"{response.status_code} {response.json()['error_type']}"
+        )
         counts[key] = counts.get(key, 0) + 1
     return counts

@@ -1,5 +1,6 @@
-"""Several ``totpflow serve`` processes on ONE store (a SQLite file or a PostgreSQL schema) serving ONE project,
-for the reliability suites: races across processes, ``kill -9`` and restart, killed database connections.
+"""Several ``totpflow serve`` processes on ONE store (a SQLite file or a PostgreSQL schema) serving ONE
+project, for the reliability suites: races across processes, ``kill -9`` and restart, killed database
+connections.
 
 Every process gets the same ``TOTPFLOW_PROJECT_ID``/``TOTPFLOW_PROJECT_SECRET`` and ``TOTPFLOW_MASTER_KEY``
 (PostgreSQL refuses to start without the key; on SQLite sharing it explicitly keeps the key file out of the
@@ -112,8 +113,15 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(backend: str, directory: Path, size: int = 2, env: dict[str, str] | None = None) -> Iterator[Cluster]:
-    """``size`` server processes on one fresh store of ``backend`` ("sqlite" or "postgres")."""
+def cluster(
+    backend: str,
+    directory: Path,
+    size: int = 2,
+    env: dict[str, str] | None = None,
+    application_name: str | None = None,
+) -> Iterator[Cluster]:
+    """``size`` server processes on one fresh store of ``backend`` ("sqlite" or "postgres"); on PostgreSQL
+    their connections carry ``application_name`` when given (so a test can find and terminate them)."""
     extra = {"TOTPFLOW_MASTER_KEY": master_key(), **(env or {})}
     project_id = f"project-test-{uuid.uuid4()}"
     secret = "secret-test-" + base64.urlsafe_b64encode(secrets.token_bytes(27)).decode()
@@ -122,6 +130,8 @@ def cluster(backend: str, directory: Path, size: int = 2, env: dict[str, str] | 
             url = f"sqlite:///{directory / 'totpflow.db'}"
         else:
             url = stack.enter_context(postgres_schema_url())
+            if application_name:
+                url += f"&application_name={application_name}"
         running = Cluster(backend, url, project_id, secret, extra, directory)
         try:
             for _ in range(size):

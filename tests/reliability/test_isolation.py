@@ -2,10 +2,10 @@
 project A's ids reach nothing of A's, on every route, on both backends.
 
 A enrolls a user (verified TOTP, recovery codes, a session with its token and JWT). B, a second project in the
-same database (``totpflow project create``), then tries every route with A's ids, codes and tokens. Each answer
-is the route's ``*_not_found`` error, never A's data; and nothing B tried changed A (A's code of this step,
-A's recovery code and A's session still work afterwards, A's snapshot is unchanged). The expected answer of
-every route is in ``data/isolation.yaml``.
+same database (``totpflow project create``), then tries every route with A's ids, codes and tokens. Each
+answer is the route's ``*_not_found`` error, never A's data; and nothing B tried changed A (A's code of this
+step, A's recovery code and A's session still work afterwards, A's snapshot is unchanged). The expected
+answer of every route is in ``data/isolation.yaml``.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ What must hold however the requests interleave (security.md; RFC 6238 §5.2; NIS
 * an email belongs to one user: 50 concurrent creates with the same email → exactly one user, the others
   ``duplicate_email``;
 * a recovery code is single-use: 50 concurrent recovers with the same code → exactly one 200;
-* failures are capped: failed attempts racing toward the lock threshold are never admitted beyond the threshold
-  plus the number in flight, the user ends up locked, and a user who stays below the threshold is never locked.
+* failures are capped: failed attempts racing toward the lock threshold are never admitted beyond the
+  threshold plus the number in flight, the user ends up locked, and a user who stays below the threshold is
+  never locked.
 
 Requests alternate between the two processes, so only the database can serialise them.
 """
@@ -20,8 +21,8 @@ from typing import Any
 
 import pyotp
 import pytest
-from cluster import Cluster, cluster
 from burst import burst, error_types
+from cluster import Cluster, cluster
 from figures import record
 
 RACERS = 50
@@ -32,7 +33,9 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 @pytest.fixture(scope="module", params=BACKENDS)
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp(f"races-{request.param}")
-    with cluster(request.param, directory, 2, env={"TOTPFLOW_LOCK_THRESHOLD": str(LOCK_THRESHOLD)}) as running:
+    with cluster(
+        request.param, directory, 2, env={"TOTPFLOW_LOCK_THRESHOLD": str(LOCK_THRESHOLD)}
+    ) as running:
         yield running
         assert "Traceback" not in running.logs()
 
@@ -79,8 +82,12 @@ def test_same_email_creates_one_user(pair: Cluster) -> None:
     with pair.client(1) as client:
         found = client.post(
             "/v1/users/search",
-            json={"query": {"operator": "AND", "operands": [{"filter_name": "email_address",
-                                                              "filter_value": [email]}]}},
+            json={
+                "query": {
+                    "operator": "AND",
+                    "operands": [{"filter_name": "email_address", "filter_value": [email]}],
+                }
+            },
         )
     assert found.status_code == 200, found.text
     assert found.json()["results_metadata"]["total"] == 1

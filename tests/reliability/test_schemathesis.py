@@ -1,11 +1,12 @@
-"""Schemathesis against the ``/openapi.json`` served by a real ``totpflow serve`` process (SQLite store).
+"""Schemathesis against the ``/openapi.json`` served by a real ``totpflow serve`` process, on SQLite and on
+PostgreSQL.
 
-Every operation of the document, with generated valid (positive) and invalid (negative) inputs, sent once with
-the project's credentials and once with a wrong secret. Each response must pass Schemathesis's
-``not_a_server_error`` (no 5xx), ``status_code_conformance`` (the status is documented for the operation),
-``content_type_conformance`` and ``response_schema_conformance`` (the body matches the documented schema), and,
-with a wrong secret, be the Stytch ``unauthorized_credentials`` error (the credentials are checked before the
-body is read, stytch-api.md §5).
+Every operation of the document, with generated valid (positive) and invalid (negative) inputs, each sent with
+three credential kinds: the project's (``valid``), the project's with the ids of an enrolled user put into the
+case (``valid-seeded``, so requests reach real objects), and a wrong secret. Each response must pass
+Schemathesis's ``not_a_server_error`` (no 5xx), ``status_code_conformance`` (the status is documented for the
+operation), ``content_type_conformance`` and ``response_schema_conformance`` (the body matches the documented
+schema), and, with a wrong secret, never reach data (no 2xx, no ``*_not_found``; stytch-api.md §5).
 
 One pytest item per operation, generation mode and credential kind; inside it Hypothesis draws the cases from
 the operation's strategy in the SERVED schema. (Schemathesis's own lazy pytest integration,
@@ -13,20 +14,25 @@ the operation's strategy in the SERVED schema. (Schemathesis's own lazy pytest i
 built here; the operation list for collection comes from the same document the server serves, and the test
 fails if the served document lacks an operation.)
 
-Quick profile (default, CI): :data:`QUICK_EXAMPLES` generated cases per operation, mode and credential.
-Long profile: ``TOTPFLOW_SCHEMATHESIS_LONG=1 pytest -m slow tests/reliability/test_schemathesis.py`` runs
-:data:`LONG_EXAMPLES` per operation, mode and credential (>= 1,000 per operation).
+Quick profile (default, CI): :data:`QUICK_EXAMPLES` cases per operation, mode and credential kind.
+Long profile (marked ``slow``, skipped unless ``TOTPFLOW_SCHEMATHESIS_LONG=1``; docs/reliability.md has the
+command) runs :data:`LONG_EXAMPLES` per operation, mode and credential kind (6,000 per operation).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pyotp
 import pytest
 import schemathesis
+import yaml
 from figures import record
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -36,16 +42,19 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serverkit import basic
+from serverkit import BACKENDS, basic, start
 
 from totpflow.server.openapi import build_document
-from totpflow.testing import StytchServer, run_server
+from totpflow.testing import StytchServer
 
-QUICK_EXAMPLES = 40
+QUICK_EXAMPLES = 25
 LONG_EXAMPLES = 1000
 LONG_ENV = "TOTPFLOW_SCHEMATHESIS_LONG"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-CREDENTIALS = ["valid", "wrong-secret"]
+# "valid-seeded": valid credentials, and every id, token and code the case carries replaced by one of a user
+# enrolled for the purpose, so generated requests reach existing objects (and 200s) rather than only 404s.
+CREDENTIALS = ["valid", "valid-seeded", "wrong-secret"]
+SEEDED_FIELDS = ("user_id", "totp_id", "project_id", "session_id", "session_token", "session_jwt")
 WRONG_SECRET_ERRORS = {
     "unauthorized_credentials",
     "invalid_authorization_header",
@@ -59,27 +68,73 @@ WRONG_SECRET_ERRORS = {
 TALLY: dict[str, Counter[str]] = {"quick": Counter(), "long": Counter()}
 
 
-@pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StytchServer]:
-    with run_server(tmp_path_factory.mktemp("schemathesis")) as server:
-        yield server
+@pytest.fixture(scope="module", params=BACKENDS)
+def api_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StytchServer]:
+    with start(request.param, tmp_path_factory.mktemp(f"schemathesis-{request.param}")) as running:
+        yield running.server
     for profile, tally in TALLY.items():
         if tally:
-            record("schemathesis", profile=profile, **dict(sorted(tally.items())))
+            record("schemathesis", backend=request.param, profile=profile, **dict(sorted(tally.items())))
+        tally.clear()
 
 
 @pytest.fixture(scope="module")
 def served_schema(api_server: StytchServer) -> Any:
-    return schemathesis.openapi.from_url(api_server.base_url + "/openapi.json")
+    schema = schemathesis.openapi.from_url(api_server.base_url + "/openapi.json")
+    if api_server.database_url.startswith("postgresql") and nul_bug_open():
+        # While the PostgreSQL NUL-in-id bug is open (tracked as a strict xfail by test_hostile_inputs.py),
+        # strings with U+0000 are not generated here; deleting its known_bugs entry turns them back on.
+        schema.config.generation.update(allow_x00=False)
+    return schema
+
+
+def nul_bug_open() -> bool:
+    hostile = yaml.safe_load((Path(__file__).parent / "data" / "hostile_inputs.yaml").read_text("utf-8"))
+    return any(
+        bug.get("backend") == "postgres" and "nul-byte" in bug.get("values", ())
+        for bug in hostile["known_bugs"]
+    )
 
 
 def authorization(server: StytchServer, credentials: str) -> str:
-    if credentials == "valid":
+    if credentials.startswith("valid"):
         return basic(server.project_id, server.secret)
     return basic(server.project_id, "secret-test-wrong")
 
 
-def exercise(case: Any, server: StytchServer, credentials: str, profile: str) -> None:
+def enroll(server: StytchServer) -> dict[str, str]:
+    """A fresh user with a verified TOTP and a session: the ids a seeded case is given."""
+    auth = {"Authorization": basic(server.project_id, server.secret)}
+    with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
+        user = client.post("/v1/users", json={"email": f"seed-{uuid.uuid4().hex[:12]}@example.com"}).json()
+        totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
+        body = {"user_id": user["user_id"], "totp_code": pyotp.TOTP(totp["secret"]).now()}
+        session = client.post("/v1/totps/authenticate", json={**body, "session_duration_minutes": 60}).json()
+    return {
+        "user_id": user["user_id"],
+        "totp_id": totp["totp_id"],
+        "project_id": server.project_id,
+        "session_id": session["session"]["session_id"],
+        "session_token": session["session_token"],
+        "session_jwt": session["session_jwt"],
+    }
+
+
+def seed(case: Any, ids: dict[str, str]) -> None:
+    """Put the enrolled user's ids into the case wherever it has a field of that name."""
+    for container in (case.path_parameters, case.query, case.body):
+        if isinstance(container, dict):
+            for name in SEEDED_FIELDS:
+                if name in container:
+                    container[name] = ids[name]
+
+
+def exercise(case: Any, server: StytchServer, credentials: str, profile: str, ids: dict[str, str]) -> None:
+    if credentials == "valid-seeded":
+        # One user per test item; a DELETE consumes it, so those operations get a fresh one per case.
+        seed(case, enroll(server) if case.method.upper() == "DELETE" else ids)
     headers = {"Authorization": authorization(server, credentials)}
     response = case.call(base_url=server.base_url, headers=headers)
     tally = TALLY[profile]
@@ -88,7 +143,7 @@ def exercise(case: Any, server: StytchServer, credentials: str, profile: str) ->
     if response.status_code >= 500:
         tally["5xx"] += 1
     case.validate_response(response, checks=CHECKS, headers=headers)
-    if credentials != "valid" and case.operation.definition.raw.get("security"):
+    if credentials == "wrong-secret" and case.operation.definition.raw.get("security"):
         # A wrong secret never reaches data: no 2xx, no `*_not_found` of a user/TOTP/session. The header is
         # parsed first and the secret verified together with the service call, after the body is decoded
         # (routes.py), so a malformed body is still a 400 bad_request / 413 rather than a 401.
@@ -96,10 +151,13 @@ def exercise(case: Any, server: StytchServer, credentials: str, profile: str) ->
         assert response.json()["error_type"] in WRONG_SECRET_ERRORS, response.text
 
 
-def run(served_schema: Any, server: StytchServer, label: str, mode: str, credentials: str, profile: str) -> None:
+def run(
+    served_schema: Any, server: StytchServer, label: str, mode: str, credentials: str, profile: str
+) -> None:
     operation = served_schema.find_operation_by_label(label)
     assert operation is not None, f"{label} is missing from the served /openapi.json"
     strategy = operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode))
+    ids = enroll(server) if credentials == "valid-seeded" else {}
 
     @given(case=strategy)
     @settings(
@@ -111,7 +169,7 @@ def run(served_schema: Any, server: StytchServer, label: str, mode: str, credent
         suppress_health_check=list(HealthCheck),
     )
     def property_holds(case: Any) -> None:
-        exercise(case, server, credentials, profile)
+        exercise(case, server, credentials, profile, ids)
 
     try:
         property_holds()
@@ -121,7 +179,7 @@ def run(served_schema: Any, server: StytchServer, label: str, mode: str, credent
         pytest.skip(f"{label}: its parameters admit no negative value (a path string is any string)")
 
 
-LABELS = [op.ok().label for op in schemathesis.openapi.from_dict(build_document()).get_all_operations()]
+LABELS = [op.ok().label for op in schemathesis.openapi.from_dict(build_document()).get_all_operations()]  # type: ignore[union-attr]
 MATRIX = [
     pytest.param(label, mode, credentials, id=f"{label}-{mode}-{credentials}")
     for label in LABELS

@@ -42,6 +42,7 @@ def rotate_key(args: argparse.Namespace) -> int:
     from totpflow.server import errors, services
     from totpflow.server.app import build_deps
     from totpflow.server.config import PROJECT_ID_ENV, ConfigError, Settings, display_url
+    from totpflow.server.services.keys import ForeignMasterKey
 
     try:
         settings = Settings.load(os.environ, database_url=args.database_url)
@@ -63,6 +64,11 @@ def rotate_key(args: argparse.Namespace) -> int:
             kid = services.rotate_signing_key(deps, project_id)
         except errors.ProjectNotFound:
             return fail(f"no project {project_id!r} in {display_url(settings.database_url)}")
+        except ForeignMasterKey:
+            return fail(
+                "this master key does not decrypt the project's signing key; run with the servers' "
+                "TOTPFLOW_MASTER_KEY (nothing was changed)"
+            )
     finally:
         deps.store.dispose()
     sys.stdout.write(json.dumps({"project_id": project_id, "kid": kid}) + "\n")

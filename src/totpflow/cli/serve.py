@@ -118,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         deps = build_deps(settings)
+    except ConfigError as exc:
+        return fail(str(exc))
     except Exception as exc:  # a driver's message can quote the URL; name the class only
         return fail(f"cannot open the database {display_url(settings.database_url)}: {type(exc).__name__}")
     say(f"totpflow serve: database {display_url(settings.database_url)}")

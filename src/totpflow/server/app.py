@@ -15,22 +15,40 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from totpflow.server import errors, services
-from totpflow.server.config import Settings
+from totpflow.server.config import RATE_LIMIT_REDIS_ENV, ConfigError, Settings
 from totpflow.server.crypto import Cipher, utc_now
 from totpflow.server.http import access_log
 from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
 from totpflow.server.http.routes import ServerState, routes
 from totpflow.server.openapi import document_json
+from totpflow.server.rate_counters import RateCounters, RedisCounters
 from totpflow.server.storage import open_store
 
 
+def rate_counters(settings: Settings) -> RateCounters | None:
+    """Redis counters when configured (checked with a PING now, so a wrong URL fails at start); else None,
+    meaning the store's."""
+    if settings.rate_limit_redis_url is None:
+        return None
+    try:
+        counters = RedisCounters(settings.rate_limit_redis_url)
+        counters.ping()
+    except Exception as exc:  # ImportError, or the client's errors (whose messages may quote the URL)
+        raise ConfigError(
+            f"cannot use the rate-limit Redis ({RATE_LIMIT_REDIS_ENV}): {type(exc).__name__}"
+        ) from None
+    return counters
+
+
 def build_deps(settings: Settings) -> services.Deps:
-    """Open the store (migrating it) and derive the keys, for one process."""
+    """Open the store (migrating it), the rate counters and derive the keys, for one process."""
+    counters = rate_counters(settings)
     return services.Deps(
         store=open_store(settings.database_url),
         clock=utc_now,
         cipher=Cipher(settings.master_key),
         policy=settings.policy,
+        counters=counters,
     )
 
 
@@ -42,6 +60,8 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         resolved.store.dispose()
+        if resolved.counters is not None:
+            resolved.counters.close()
 
     app = Starlette(
         routes=routes(),

@@ -12,6 +12,8 @@ worker processes            ``--workers`` (1)
 user-lock threshold         ``--lock-threshold`` (10)              ``TOTPFLOW_LOCK_THRESHOLD``
 per-user rate limit         ``--rate-limit-user`` (60/60s)         ``TOTPFLOW_RATE_LIMIT_USER``
 per-project rate limit      ``--rate-limit-project`` (off)         ``TOTPFLOW_RATE_LIMIT_PROJECT``
+rate-limit counters in                                             ``TOTPFLOW_RATE_LIMIT_REDIS`` (redis://…;
+Redis (default: the store)                                         needs ``totpflow[redis]``)
 request log                 ``--log-format json|text``, ``--quiet``  ``TOTPFLOW_LOG_FORMAT`` (json|text|off)
 ==========================  =====================================  ==========================================
 
@@ -42,6 +44,7 @@ LOCK_THRESHOLD_ENV: Final = "TOTPFLOW_LOCK_THRESHOLD"
 RATE_LIMIT_USER_ENV: Final = "TOTPFLOW_RATE_LIMIT_USER"
 RATE_LIMIT_PROJECT_ENV: Final = "TOTPFLOW_RATE_LIMIT_PROJECT"
 LOG_FORMAT_ENV: Final = "TOTPFLOW_LOG_FORMAT"
+RATE_LIMIT_REDIS_ENV: Final = "TOTPFLOW_RATE_LIMIT_REDIS"
 LOG_FORMATS: Final = ("json", "text", "off")
 
 SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
@@ -60,6 +63,7 @@ class Settings:
     workers: int = 1
     policy: Policy = field(default_factory=Policy)
     log_format: str = "off"  # request log on stderr: json, text or off (``totpflow.server.http.access_log``)
+    rate_limit_redis_url: str | None = field(default=None, repr=False)  # may hold a password
 
     @classmethod
     def load(
@@ -99,6 +103,9 @@ class Settings:
             policy = replace(
                 policy, rate_limit_project=parse_rate_limit("--rate-limit-project", project_limit)
             )
+        redis_url = environ.get(RATE_LIMIT_REDIS_ENV) or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"{RATE_LIMIT_REDIS_ENV} must be a redis://, rediss:// or unix:// URL")
         fmt = log_format if log_format is not None else environ.get(LOG_FORMAT_ENV, "off")
         if fmt not in LOG_FORMATS:
             raise ConfigError(f"the log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
@@ -116,6 +123,7 @@ class Settings:
             workers=workers,
             policy=policy,
             log_format=fmt,
+            rate_limit_redis_url=redis_url,
         )
 
     @classmethod

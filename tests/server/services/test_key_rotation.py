@@ -3,6 +3,8 @@ until its last JWT has expired, then retires it; with a frozen clock on SQLite a
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,8 +15,9 @@ from sqlalchemy import select
 from svc_totp_codes import code_for
 
 from totpflow.server import errors, services
+from totpflow.server.crypto import Cipher
 from totpflow.server.domain.models import AuthResult, Project
-from totpflow.server.services.keys import ROTATION_GRACE_SECONDS
+from totpflow.server.services.keys import ROTATION_GRACE_SECONDS, ForeignMasterKey
 from totpflow.server.storage.schema import signing_keys
 
 LIFETIME = 300  # Policy.jwt_lifetime_seconds
@@ -135,3 +138,11 @@ def test_private_keys_stay_encrypted_at_rest(deps: services.Deps, project: Proje
     assert len(stored) == 2
     for blob in stored:
         assert b"PRIVATE KEY" not in bytes(blob) and b"\x30\x82" not in bytes(blob)[:4]
+
+
+def test_rotation_under_another_master_key_stores_nothing(deps: services.Deps, project: Project) -> None:
+    before = kids(deps, project)
+    foreign = dataclasses.replace(deps, cipher=Cipher(secrets.token_bytes(32)))
+    with pytest.raises(ForeignMasterKey):
+        services.rotate_signing_key(foreign, project.project_id)
+    assert kids(deps, project) == before

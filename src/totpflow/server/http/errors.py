@@ -223,7 +223,8 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 class CatchUnexpected:
     """ASGI middleware: any exception no handler took becomes a Stytch 500 body, and is not re-raised.
 
-    The log line names the method, path, exception class and the traceback's frames, but never the exception's
+    The log line names the request id, method, route template (as the request log does: never the raw path,
+    which is caller-chosen text), exception class and the traceback's frames, but never the exception's
     message (a database driver's message can quote bound parameters) nor the request body.
     """
 
@@ -246,8 +247,14 @@ class CatchUnexpected:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             frames = "".join(traceback.format_tb(exc.__traceback__))
+            route = getattr(scope.get("route"), "path", None) or "(no route)"
             logger.error(
-                "unexpected %s on %s %s\n%s", type(exc).__name__, scope["method"], scope["path"], frames
+                "unexpected %s on %s %s (%s)\n%s",
+                type(exc).__name__,
+                scope["method"],
+                route,
+                request_id(),
+                frames,
             )
             if started:
                 raise

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from totpflow.server.crypto import Cipher
 from totpflow.server.policy import Policy
+from totpflow.server.rate_counters import RateCounters
 from totpflow.server.storage import Store
 
 
@@ -17,6 +18,7 @@ class Deps:
     clock: Callable[[], datetime]  # aware UTC; ``totpflow.server.crypto.utc_now`` in production
     cipher: Cipher
     policy: Policy = field(default_factory=Policy)
+    counters: RateCounters | None = None  # where rate limits count; None: the store (rate_counters table)
 
     def now(self) -> datetime:
         """The clock's time, truncated to whole seconds: Stytch's timestamps have second precision, and

@@ -20,6 +20,7 @@ import threading
 from datetime import timedelta
 from typing import Any, Final
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from totpflow.server import errors
@@ -30,6 +31,12 @@ from totpflow.server.storage import SigningKeyRow
 
 ROTATION_GRACE_SECONDS: Final = 30
 _ROTATION_ATTEMPTS: Final = 5
+
+
+class ForeignMasterKey(Exception):
+    """This process's master key does not decrypt the project's signing key: a key it stored would be
+    unreadable to the servers, so it stores none."""
+
 
 _cache_lock = threading.Lock()
 _private_keys: dict[str, RSAPrivateKey] = {}
@@ -63,7 +70,15 @@ def rotate_signing_key(deps: Deps, project_id: str) -> str:
     """Make a new key the project's signing key; returns its ``kid``. ``ProjectNotFound`` for an unknown id.
 
     The new generation is the highest stored plus one; when a concurrent rotation takes that number first the
-    insert does nothing and the next number is tried, so concurrent rotations each add a generation."""
+    insert does nothing and the next number is tried, so concurrent rotations each add a generation.
+    ``ForeignMasterKey`` when this process's master key is not the one the project's keys are stored under
+    (checked by decrypting the current signing key)."""
+    current = _rows(deps, project_id)
+    if current:
+        try:
+            decrypt_private_key(deps.cipher, current[0].kid, current[0].private_key_enc)
+        except InvalidTag:
+            raise ForeignMasterKey(project_id) from None
     row = _new_key(deps)
     for _ in range(_ROTATION_ATTEMPTS):
         now = deps.now()

@@ -3,19 +3,49 @@
 
 The secret is stored only as an HMAC under the project-secret subkey and compared in constant time. An unknown
 project id costs the same hash and comparison as a wrong secret, so response time does not tell them apart.
+
+Every API request authenticates its project, so a successful check is remembered per process and store for
+``VERIFIED_TTL_SECONDS``: the project and the HMAC of the secret that matched, compared in constant time
+again on each hit (a read-only transaction saved per request; about 0.13 ms of a 3 ms enrollment request on
+SQLite). Failures are never remembered, so an attacker can neither fill the memory nor skip the database
+check. ``create_project`` and ``ensure_project`` forget the project at once in their process; a secret
+changed by another process stops working here within ``VERIFIED_TTL_SECONDS``.
 """
 
 from __future__ import annotations
 
 import hmac
+import threading
+import time
+from typing import Final, NamedTuple
+from weakref import WeakKeyDictionary
 
 from totpflow.server import errors
 from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids
 from totpflow.server.domain.models import Project
 from totpflow.server.services.deps import Deps
+from totpflow.server.storage import Store
 
 _UNKNOWN_PROJECT_HASH = bytes(32)
+VERIFIED_TTL_SECONDS: Final = 5.0
+
+
+class _Verified(NamedTuple):
+    secret_hash: bytes
+    project: Project
+    until: float  # time.monotonic()
+
+
+_verified_lock = threading.Lock()
+_verified: WeakKeyDictionary[Store, dict[str, _Verified]] = WeakKeyDictionary()
+_forgotten = [0]  # how many times a project was forgotten: a check that read before one does not remember
+
+
+def _forget(store: Store, project_id: str) -> None:
+    with _verified_lock:
+        _verified.get(store, {}).pop(project_id, None)
+        _forgotten[0] += 1
 
 
 def create_project(
@@ -27,6 +57,7 @@ def create_project(
     with deps.store.transaction() as tx:
         if not tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)):
             raise errors.InvalidArgument("project_id", "a project with this id already exists")
+    _forget(deps.store, project.project_id)
     return project, secret
 
 
@@ -41,17 +72,28 @@ def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "tot
             tx.update_project(project_id, name=name, secret_hash=secret_hash)
         row = tx.get_project(project_id)
     assert row is not None
+    _forget(deps.store, project_id)
     return row.project
 
 
 def authenticate_project(deps: Deps, project_id: str, secret: str) -> Project:
     """The project whose id and secret these are; ``UnauthorizedCredentials`` otherwise."""
+    given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
+    with _verified_lock:
+        known = _verified.get(deps.store, {}).get(project_id)
+        forgotten = _forgotten[0]
+    if known is not None and known.until > time.monotonic() and hmac.compare_digest(given, known.secret_hash):
+        return known.project
     with deps.store.transaction(readonly=True) as tx:
         row = tx.get_project(project_id)
     stored = row.secret_hash if row is not None else _UNKNOWN_PROJECT_HASH
-    given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
     if not hmac.compare_digest(given, stored) or row is None:
         raise errors.UnauthorizedCredentials("credentials")
+    with _verified_lock:
+        if _forgotten[0] == forgotten:
+            _verified.setdefault(deps.store, {})[project_id] = _Verified(
+                stored, row.project, time.monotonic() + VERIFIED_TTL_SECONDS
+            )
     return row.project
 
 

@@ -9,8 +9,9 @@ revoked and not expired.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from totpflow.server.domain import jwt as session_jwt_codec
 from totpflow.server.domain.models import AuthenticationFactor, AuthResult, Project, Session
 from totpflow.server.services import keys, validation
 from totpflow.server.services.deps import Deps
-from totpflow.server.services.users import resolve_user
+from totpflow.server.services.users import DEFAULT_ROLE, resolve_user
 from totpflow.server.storage import SessionRow, SigningKeyRow, Tx
 
 
@@ -112,6 +113,11 @@ def _session_id_from_jwt(deps: Deps, project: Project, request: SessionRequest, 
     return session_id if isinstance(session_id, str) else None
 
 
+def _as_stored(claims: dict[str, Any]) -> dict[str, Any]:
+    """Custom claims as their JSON column returns them (keys become strings, tuples lists)."""
+    return dict(json.loads(json.dumps(claims))) if claims else {}
+
+
 def merge_claims(current: Mapping[str, Any], update: Mapping[str, Any] | None) -> dict[str, Any]:
     """Stytch semantics: keys given replace, a ``null`` value deletes the key."""
     merged = dict(current)
@@ -145,11 +151,13 @@ def attach_factor(
     existing: SessionRow | None,
     factor_type: str,
     factor_id: str,
+    roles: tuple[str, ...],
     now: datetime,
 ) -> tuple[Session | None, str, str]:
     """After a successful factor: extend ``existing`` or create a session (when a duration is given) and
     add the factor. Returns (session, session_token, session_jwt); ``(None, "", "")`` when no session is
-    involved."""
+    involved. ``roles`` are the user's, as loaded in this transaction: a new session is returned as
+    inserted, with them, rather than read back."""
     factor = AuthenticationFactor(
         type="totp" if factor_type == "totp" else "recovery_codes",
         delivery_method="authenticator_app" if factor_type == "totp" else "recovery_code",
@@ -187,14 +195,14 @@ def attach_factor(
         started_at=now,
         last_accessed_at=now,
         expires_at=now + timedelta(minutes=request.duration_minutes),
-        authentication_factors=(),
+        authentication_factors=(factor,),
+        roles=roles or (DEFAULT_ROLE,),
         custom_claims=merge_claims({}, request.custom_claims),
     )
     tx.insert_session(pid, session, deps.cipher.keyed_hash(HashPurpose.SESSION_TOKEN, token))
     tx.upsert_factor(session.session_id, factor)
-    stored = tx.session_by_id(pid, session.session_id)
-    assert stored is not None
-    return stored.session, token, sign(deps, project, request, stored.session, now)
+    session = replace(session, custom_claims=_as_stored(session.custom_claims))
+    return session, token, sign(deps, project, request, session, now)
 
 
 def authenticate_session(
@@ -223,27 +231,33 @@ def authenticate_session(
     now = deps.now()
     with deps.store.transaction() as tx:
         row = find_active_session(deps, tx, project, request, now)
-        sid = row.session.session_id
+        expires_at = (
+            None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
+        )
+        claims = (
+            None
+            if request.custom_claims is None
+            else merge_claims(row.session.custom_claims, request.custom_claims)
+        )
         tx.update_session(
             project.project_id,
-            sid,
+            row.session.session_id,
             last_accessed_at=now,
-            expires_at=None
-            if request.duration_minutes is None
-            else now + timedelta(minutes=request.duration_minutes),
-            custom_claims=merge_claims(row.session.custom_claims, request.custom_claims)
-            if request.custom_claims is not None
-            else None,
+            expires_at=expires_at,
+            custom_claims=claims,
         )
-        refreshed = tx.session_by_id(project.project_id, sid)
-        assert refreshed is not None
-        user = tx.get_user(project.project_id, refreshed.session.user_id, now)
+        # The session as updated, not read back: the row was read and written in this transaction.
+        refreshed = replace(
+            row.session,
+            last_accessed_at=now,
+            expires_at=row.session.expires_at if expires_at is None else expires_at,
+            custom_claims=row.session.custom_claims if claims is None else _as_stored(claims),
+        )
+        user = tx.get_user(project.project_id, refreshed.user_id, now)
         if user is None:
             raise errors.SessionNotFound("session")
-        jwt_text = sign(deps, project, request, refreshed.session, now)
-    return AuthResult(
-        user=user, session=refreshed.session, session_token=session_token or "", session_jwt=jwt_text
-    )
+        jwt_text = sign(deps, project, request, refreshed, now)
+    return AuthResult(user=user, session=refreshed, session_token=session_token or "", session_jwt=jwt_text)
 
 
 def revoke_session(

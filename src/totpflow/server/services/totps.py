@@ -16,13 +16,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from totpflow.server import errors
 from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids, qr, recovery, totp
-from totpflow.server.domain.models import AuthResult, Project, TotpCreated, TotpRecoveryCodes, User
+from totpflow.server.domain.models import AuthResult, Project, TotpCreated, TotpRecoveryCodes, TotpRef, User
 from totpflow.server.services import rate_limits, validation
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.sessions import (
@@ -31,7 +32,7 @@ from totpflow.server.services.sessions import (
     find_active_session,
     session_request,
 )
-from totpflow.server.services.users import load_user, resolve_user
+from totpflow.server.services.users import load_user
 from totpflow.server.storage import RecoveryCodeRow, SessionRow, TotpRow, Tx
 
 
@@ -78,7 +79,8 @@ def create_totp(
         )
     with deps.store.transaction() as tx:
         user = load_user(tx, project, user_id, now)
-        tx.retire_expired_totp(project.project_id, user.user_id, now)
+        if any(not t.verified for t in user.totps):  # only an unverified TOTP can have expired
+            tx.retire_expired_totp(project.project_id, user.user_id, now)
         tx.insert_totp(
             project.project_id,
             TotpRow(
@@ -92,7 +94,8 @@ def create_totp(
             ),
         )
         tx.insert_recovery_codes(project.project_id, code_rows)
-        user = load_user(tx, project, user.user_id, now)
+    # The insert succeeded, so the partial unique index guarantees the new TOTP is the user's only live one.
+    user = replace(user, totps=(TotpRef(totp_id, verified=False),))
     uri = qr.otpauth_uri(issuer=project.name, account=_account_label(user), secret=secret)
     return TotpCreated(
         totp_id=totp_id, secret=secret, qr_code=qr.qr_data_uri(uri), recovery_codes=codes, user=user
@@ -127,11 +130,13 @@ def _succeed(
     factor_type: str,
     factor_id: str,
     totp_id: str,
+    verified_totp_id: str | None,
     now: datetime,
 ) -> AuthResult:
-    if not tx.reset_failures(project.project_id, user.user_id, now=now):
+    """Reset the failure count, activate a pending user, attach the factor to a session; the returned user
+    is ``user`` (loaded in this transaction, unlocked) with those changes, not read back."""
+    if not tx.record_success(project.project_id, user.user_id, now=now):
         raise errors.UserLockLimitReached("user_id")  # locked concurrently: roll the whole attempt back
-    tx.activate_user(project.project_id, user.user_id)
     session, token, jwt_text = attach_factor(
         deps,
         tx,
@@ -141,10 +146,11 @@ def _succeed(
         existing=existing,
         factor_type=factor_type,
         factor_id=factor_id,
+        roles=user.roles,
         now=now,
     )
-    fresh = tx.get_user(project.project_id, user.user_id, now)
-    assert fresh is not None
+    verified = tuple(TotpRef(t.totp_id, True) if t.totp_id == verified_totp_id else t for t in user.totps)
+    fresh = replace(user, status="active", totps=verified)
     return AuthResult(user=fresh, session=session, session_token=token, session_jwt=jwt_text, totp_id=totp_id)
 
 
@@ -194,10 +200,8 @@ def authenticate_totp(
         if step is not None:
             if row.last_used_step is not None and step <= row.last_used_step:
                 raise errors.TotpCodeAlreadyAuthenticated("totp_code")
-            if not tx.consume_totp_step(project.project_id, row.totp_id, step):
+            if not tx.consume_totp_step(project.project_id, row.totp_id, step):  # also verifies the TOTP
                 raise errors.TotpCodeAlreadyAuthenticated("totp_code")
-            if not row.verified:
-                tx.mark_totp_verified(project.project_id, row.totp_id)
             return _succeed(
                 deps,
                 tx,
@@ -208,6 +212,7 @@ def authenticate_totp(
                 factor_type="totp",
                 factor_id=row.totp_id,
                 totp_id=row.totp_id,
+                verified_totp_id=row.totp_id,
                 now=now,
             )
     raise _fail(deps, project, user.user_id, now, errors.UnableToAuthenticateTotp("totp_code"))
@@ -251,9 +256,8 @@ def recover(
     )
     now = deps.now()
     with deps.store.transaction() as tx:
-        uid = resolve_user(tx, project, user_id)
-        user = tx.get_user(project.project_id, uid, now)
-        assert user is not None
+        user = load_user(tx, project, user_id, now)
+        uid = user.user_id
         if user.is_locked:
             raise errors.UserLockLimitReached("user_id")
         row = _live_totp(tx, project, uid, now)
@@ -277,6 +281,7 @@ def recover(
                 factor_type="recovery_codes",
                 factor_id=code_row.recovery_code_id,
                 totp_id=row.totp_id,
+                verified_totp_id=None,
                 now=now,
             )
     raise _fail(deps, project, uid, now, errors.UnableToAuthenticateRecoveryCode("recovery_code"))

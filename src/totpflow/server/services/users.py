@@ -34,10 +34,13 @@ def resolve_user(tx: Tx, project: Project, user_id: str) -> str:
 
 
 def load_user(tx: Tx, project: Project, user_id: str, now: datetime) -> User:
-    user = tx.get_user(project.project_id, resolve_user(tx, project, user_id), now)
-    if user is None:
-        raise errors.UserNotFound("user_id")
-    return user
+    """The project's user named by ``user_id`` (its id or its external id); errors as :func:`resolve_user`."""
+    user = tx.find_user(project.project_id, user_id, now) if user_id else None
+    if user is not None:
+        return user
+    if ids.USER_ID.fullmatch(user_id) is None and validation.EXTERNAL_ID.fullmatch(user_id) is None:
+        raise errors.InvalidUserId("user_id", "format is invalid")
+    raise errors.UserNotFound("user_id")
 
 
 def create_user(
@@ -80,9 +83,31 @@ def create_user(
     )
     with deps.store.transaction() as tx:
         tx.insert_user(project.project_id, new)
-        user = tx.get_user(project.project_id, new.user_id, now)
-    assert user is not None
-    return user
+    return created_user(project, new)
+
+
+def _as_stored(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata as a JSON column returns it (keys become strings, tuples lists)."""
+    return dict(json.loads(json.dumps(metadata))) if metadata else {}
+
+
+def created_user(project: Project, new: NewUser) -> User:
+    """The user just inserted from ``new``, as reading it back would return it (nothing else can have
+    changed a row created in the same transaction), without reading it back."""
+    return User(
+        project_id=project.project_id,
+        user_id=new.user_id,
+        status="pending" if new.status == "pending" else "active",
+        created_at=new.created_at,
+        emails=() if new.email is None else (new.email,),
+        phone_numbers=() if new.phone_number is None else (new.phone_number,),
+        totps=(),
+        name=new.name,
+        trusted_metadata=_as_stored(new.trusted_metadata),
+        untrusted_metadata=_as_stored(new.untrusted_metadata),
+        external_id=new.external_id,
+        roles=new.roles,
+    )
 
 
 def get_user(deps: Deps, project: Project, user_id: str) -> User:

@@ -21,15 +21,20 @@ from sqlalchemy import (
     Connection,
     Engine,
     Insert,
+    String,
     Table,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     exists,
     func,
+    literal_column,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -68,6 +73,7 @@ from totpflow.server.storage.schema import (
     totps,
     users,
 )
+from totpflow.server.storage.types import UtcDateTime
 
 
 def _constraint_of(exc: IntegrityError) -> str:
@@ -91,19 +97,6 @@ _RESOLVE_USER = (
     .limit(1)
 )
 _ONE_USER = select(users).where(users.c.project_id == _PID, users.c.user_id == _UID)
-_ONE_USER_EMAILS = (
-    select(emails).where(emails.c.project_id == _PID, emails.c.user_id == _UID).order_by(emails.c.email_id)
-)
-_ONE_USER_PHONES = (
-    select(phone_numbers)
-    .where(phone_numbers.c.project_id == _PID, phone_numbers.c.user_id == _UID)
-    .order_by(phone_numbers.c.phone_id)
-)
-_ONE_USER_TOTPS = (
-    select(totps.c.totp_id, totps.c.user_id, totps.c.verified)
-    .where(totps.c.project_id == _PID, totps.c.user_id == _UID, ~totps.c.deleted)
-    .order_by(totps.c.created_at)
-)
 _LIVE_TOTP = select(totps).where(totps.c.project_id == _PID, totps.c.user_id == _UID, ~totps.c.deleted)
 _SESSION_BY_ID = select(sessions).where(
     sessions.c.project_id == _PID, sessions.c.session_id == bindparam("sid")
@@ -117,6 +110,82 @@ _SESSION_FACTORS = (
     .order_by(session_factors.c.created_at, session_factors.c.type)
 )
 _USER_ROLES = select(users.c.roles).where(users.c.user_id == _UID)
+# A user named by its id or its external id, the whole row in one statement (the id wins when a value is
+# both: one user's id can be another's external id).
+_USER_BY_REF = (
+    select(users)
+    .where(
+        users.c.project_id == _PID,
+        or_(users.c.user_id == bindparam("ref"), users.c.external_id == bindparam("ref")),
+    )
+    .order_by((users.c.user_id == bindparam("ref")).desc())
+    .limit(1)
+)
+# A user's emails, phone numbers and live TOTPs in one statement: rows of (kind, part_id, value, verified,
+# created_at), TOTPs first so the compound's column types (and SQLite's result processing) are the TOTPs'.
+_ONE_USER_PARTS = union_all(
+    select(
+        literal_column("'t'").label("kind"),
+        totps.c.totp_id.label("part_id"),
+        cast(null(), String).label("value"),
+        totps.c.verified,
+        totps.c.created_at,
+    ).where(totps.c.project_id == _PID, totps.c.user_id == _UID, ~totps.c.deleted),
+    select(
+        literal_column("'e'"),
+        emails.c.email_id,
+        emails.c.email,
+        emails.c.verified,
+        cast(null(), UtcDateTime),
+    ).where(emails.c.project_id == _PID, emails.c.user_id == _UID),
+    select(
+        literal_column("'p'"),
+        phone_numbers.c.phone_id,
+        phone_numbers.c.phone_number,
+        phone_numbers.c.verified,
+        cast(null(), UtcDateTime),
+    ).where(phone_numbers.c.project_id == _PID, phone_numbers.c.user_id == _UID),
+)
+_GET_PROJECT = select(projects).where(projects.c.project_id == _PID)
+_ALL_SIGNING_KEYS = (
+    select(signing_keys)
+    .where(signing_keys.c.project_id == _PID, signing_keys.c.active)
+    .order_by(signing_keys.c.generation.desc())
+)
+_LIVE_SIGNING_KEYS = _ALL_SIGNING_KEYS.where(
+    or_(signing_keys.c.superseded_at.is_(None), signing_keys.c.superseded_at > bindparam("after"))
+)
+# Writes of the enrollment flow, built once; values travel as bound parameters.
+_INSERT_USER = users.insert()
+_INSERT_EMAIL = emails.insert()
+_INSERT_PHONE = phone_numbers.insert()
+_INSERT_TOTP = totps.insert()
+_INSERT_RECOVERY_CODES = recovery_codes.insert()
+_INSERT_SESSION = sessions.insert()
+_CONSUME_STEP = (
+    update(totps)
+    .where(
+        totps.c.project_id == _PID,
+        totps.c.totp_id == bindparam("tid"),
+        ~totps.c.deleted,
+        or_(totps.c.last_used_step.is_(None), totps.c.last_used_step < bindparam("step")),
+    )
+    .values(last_used_step=bindparam("step"), verified=True)
+)
+_RECORD_SUCCESS = (
+    update(users)
+    .where(
+        users.c.project_id == _PID,
+        users.c.user_id == _UID,
+        or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= bindparam("now")),
+    )
+    .values(
+        failed_attempts=0,
+        lock_created_at=None,
+        lock_expires_at=None,
+        status=case((users.c.status == "pending", "active"), else_=users.c.status),
+    )
+)
 _PRUNE_EXPIRED = delete(rate_counters).where(rate_counters.c.expires_at <= bindparam("now"))
 
 
@@ -137,6 +206,26 @@ def _hit_statement(dialect: Any) -> Any:
 
 
 _HIT = {"postgresql": _hit_statement(pg_dialect), "sqlite": _hit_statement(sqlite_dialect)}
+
+
+def _upsert_factor_statement(dialect: Any) -> Any:
+    """Insert a session factor or, when the session has one of that type and delivery method, take the new
+    factor id and times but keep its ``created_at``."""
+    stmt = dialect.insert(session_factors)
+    return stmt.on_conflict_do_update(
+        index_elements=["session_id", "type", "delivery_method"],
+        set_={
+            "factor_id": stmt.excluded.factor_id,
+            "last_authenticated_at": stmt.excluded.last_authenticated_at,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+
+
+_UPSERT_FACTOR = {
+    "postgresql": _upsert_factor_statement(pg_dialect),
+    "sqlite": _upsert_factor_statement(sqlite_dialect),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +275,7 @@ class Tx:
         )
 
     def get_project(self, project_id: str) -> ProjectRow | None:
-        row = self._c.execute(select(projects).where(projects.c.project_id == project_id)).first()
+        row = self._c.execute(_GET_PROJECT, {"pid": project_id}).first()
         if row is None:
             return None
         return ProjectRow(Project(row.project_id, row.name, row.created_at), bytes(row.secret_hash))
@@ -204,12 +293,11 @@ class Tx:
     ) -> list[SigningKeyRow]:
         """The project's keys, newest generation (the signing one) first: the key that signs and those
         superseded after ``superseded_after`` (every key when None)."""
-        query = select(signing_keys).where(signing_keys.c.project_id == project_id, signing_keys.c.active)
-        if superseded_after is not None:
-            query = query.where(
-                or_(signing_keys.c.superseded_at.is_(None), signing_keys.c.superseded_at > superseded_after)
-            )
-        rows = self._c.execute(query.order_by(signing_keys.c.generation.desc())).all()
+        if superseded_after is None:
+            rows = self._c.execute(_ALL_SIGNING_KEYS, {"pid": project_id}).all()
+        else:
+            params = {"pid": project_id, "after": superseded_after}
+            rows = self._c.execute(_LIVE_SIGNING_KEYS, params).all()
         return [SigningKeyRow(r.kid, bytes(r.private_key_enc), dict(r.public_jwk)) for r in rows]
 
     def latest_signing_generation(self, project_id: str) -> int:
@@ -230,6 +318,14 @@ class Tx:
         )
 
     # --- rate counters ------------------------------------------------------------------------------------
+
+    def skip_commit_flush(self) -> None:
+        """PostgreSQL: this transaction's commit does not wait for its WAL flush (``synchronous_commit =
+        off``, for this transaction only). For rate counters: a crash may lose the last few hits, never
+        corrupt anything, and a request saves the flush wait (about a millisecond). SQLite in WAL mode with
+        ``synchronous=NORMAL`` already commits without a flush."""
+        if self._c.dialect.name == "postgresql":
+            self._c.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
     def hit_counter(self, project_id: str, bucket: str, window_start: int, expires_at: int) -> int:
         """Count one request in the (project, bucket, window) counter; returns the new count."""
@@ -263,45 +359,48 @@ class Tx:
         ``DuplicateExternalId``, ``DuplicateEmail`` or ``DuplicatePhoneNumber``."""
         try:
             self._c.execute(
-                users.insert().values(
-                    user_id=new.user_id,
-                    project_id=project_id,
-                    status=new.status,
-                    created_at=new.created_at,
-                    name=None if new.name is None else _name_json(new.name),
-                    trusted_metadata=new.trusted_metadata,
-                    untrusted_metadata=new.untrusted_metadata,
-                    external_id=new.external_id,
-                    roles=list(new.roles),
-                    failed_attempts=0,
-                )
+                _INSERT_USER,
+                {
+                    "user_id": new.user_id,
+                    "project_id": project_id,
+                    "status": new.status,
+                    "created_at": new.created_at,
+                    "name": None if new.name is None else _name_json(new.name),
+                    "trusted_metadata": new.trusted_metadata,
+                    "untrusted_metadata": new.untrusted_metadata,
+                    "external_id": new.external_id,
+                    "roles": list(new.roles),
+                    "failed_attempts": 0,
+                },
             )
         except IntegrityError as exc:
             raise errors.DuplicateExternalId("external_id") from exc
         if new.email is not None:
             try:
                 self._c.execute(
-                    emails.insert().values(
-                        email_id=new.email.email_id,
-                        project_id=project_id,
-                        user_id=new.user_id,
-                        email=new.email.email,
-                        email_key=new.email.email.lower(),
-                        verified=new.email.verified,
-                    )
+                    _INSERT_EMAIL,
+                    {
+                        "email_id": new.email.email_id,
+                        "project_id": project_id,
+                        "user_id": new.user_id,
+                        "email": new.email.email,
+                        "email_key": new.email.email.lower(),
+                        "verified": new.email.verified,
+                    },
                 )
             except IntegrityError as exc:
                 raise errors.DuplicateEmail("email") from exc
         if new.phone_number is not None:
             try:
                 self._c.execute(
-                    phone_numbers.insert().values(
-                        phone_id=new.phone_number.phone_id,
-                        project_id=project_id,
-                        user_id=new.user_id,
-                        phone_number=new.phone_number.phone_number,
-                        verified=new.phone_number.verified,
-                    )
+                    _INSERT_PHONE,
+                    {
+                        "phone_id": new.phone_number.phone_id,
+                        "project_id": project_id,
+                        "user_id": new.user_id,
+                        "phone_number": new.phone_number.phone_number,
+                        "verified": new.phone_number.verified,
+                    },
                 )
             except IntegrityError as exc:
                 raise errors.DuplicatePhoneNumber("phone_number") from exc
@@ -311,46 +410,60 @@ class Tx:
         row = self._c.execute(_RESOLVE_USER, {"pid": project_id, "ref": user_id_or_external_id}).first()
         return None if row is None else str(row.user_id)
 
+    def find_user(self, project_id: str, user_id_or_external_id: str, now: datetime) -> User | None:
+        """The user named by its id or its external id (the id wins when a value is both), within the
+        project: two statements, the user's row and its parts."""
+        row = self._c.execute(_USER_BY_REF, {"pid": project_id, "ref": user_id_or_external_id}).first()
+        return None if row is None else self._user_with_parts(project_id, row, now)
+
     def get_user(self, project_id: str, user_id: str, now: datetime) -> User | None:
-        found = self._load_users(project_id, [user_id], now)
-        return found[0] if found else None
+        row = self._c.execute(_ONE_USER, {"pid": project_id, "uid": user_id}).first()
+        return None if row is None else self._user_with_parts(project_id, row, now)
+
+    def _user_with_parts(self, project_id: str, row: Any, now: datetime) -> User:
+        """The user of a ``users`` row with its emails, phone numbers and live TOTPs (one statement)."""
+        parts = self._c.execute(_ONE_USER_PARTS, {"pid": project_id, "uid": row.user_id}).all()
+        by_id = sorted(parts, key=lambda p: str(p.part_id))
+        return _user(
+            project_id,
+            row,
+            now,
+            emails=tuple(Email(p.part_id, p.value, bool(p.verified)) for p in by_id if p.kind == "e"),
+            phone_numbers=tuple(
+                PhoneNumber(p.part_id, p.value, bool(p.verified)) for p in by_id if p.kind == "p"
+            ),
+            totps=tuple(
+                TotpRef(p.part_id, bool(p.verified))
+                for p in sorted((p for p in parts if p.kind == "t"), key=lambda p: (p.created_at, p.part_id))
+            ),
+        )
 
     def _load_users(self, project_id: str, user_ids: Sequence[str], now: datetime) -> list[User]:
         if not user_ids:
             return []
-        if len(user_ids) == 1:  # the hot path: prebuilt statements, compiled once per process
-            params: dict[str, Any] = {"pid": project_id, "uid": user_ids[0]}
-            rows = self._c.execute(_ONE_USER, params).all()
-            email_rows = self._c.execute(_ONE_USER_EMAILS, params).all()
-            phone_rows = self._c.execute(_ONE_USER_PHONES, params).all()
-            totp_rows = self._c.execute(_ONE_USER_TOTPS, params).all()
-        else:
-            rows = self._c.execute(
-                select(users).where(users.c.project_id == project_id, users.c.user_id.in_(user_ids))
-            ).all()
-            email_rows = self._c.execute(
-                select(emails)
-                .where(emails.c.project_id == project_id, emails.c.user_id.in_(user_ids))
-                .order_by(emails.c.email_id)
-            ).all()
-            phone_rows = self._c.execute(
-                select(phone_numbers)
-                .where(phone_numbers.c.project_id == project_id, phone_numbers.c.user_id.in_(user_ids))
-                .order_by(phone_numbers.c.phone_id)
-            ).all()
-            totp_rows = self._c.execute(
-                select(totps.c.totp_id, totps.c.user_id, totps.c.verified)
-                .where(totps.c.project_id == project_id, totps.c.user_id.in_(user_ids), ~totps.c.deleted)
-                .order_by(totps.c.created_at)
-            ).all()
-        by_user: dict[str, User] = {}
-        for r in rows:
-            locked = r.lock_expires_at is not None and r.lock_expires_at > now
-            by_user[r.user_id] = User(
-                project_id=project_id,
-                user_id=r.user_id,
-                status=r.status,
-                created_at=r.created_at,
+        rows = self._c.execute(
+            select(users).where(users.c.project_id == project_id, users.c.user_id.in_(user_ids))
+        ).all()
+        email_rows = self._c.execute(
+            select(emails)
+            .where(emails.c.project_id == project_id, emails.c.user_id.in_(user_ids))
+            .order_by(emails.c.email_id)
+        ).all()
+        phone_rows = self._c.execute(
+            select(phone_numbers)
+            .where(phone_numbers.c.project_id == project_id, phone_numbers.c.user_id.in_(user_ids))
+            .order_by(phone_numbers.c.phone_id)
+        ).all()
+        totp_rows = self._c.execute(
+            select(totps.c.totp_id, totps.c.user_id, totps.c.verified)
+            .where(totps.c.project_id == project_id, totps.c.user_id.in_(user_ids), ~totps.c.deleted)
+            .order_by(totps.c.created_at)
+        ).all()
+        by_user = {
+            r.user_id: _user(
+                project_id,
+                r,
+                now,
                 emails=tuple(
                     Email(e.email_id, e.email, e.verified) for e in email_rows if e.user_id == r.user_id
                 ),
@@ -360,15 +473,9 @@ class Tx:
                     if p.user_id == r.user_id
                 ),
                 totps=tuple(TotpRef(t.totp_id, t.verified) for t in totp_rows if t.user_id == r.user_id),
-                name=None if r.name is None else Name(**r.name),
-                trusted_metadata=dict(r.trusted_metadata),
-                untrusted_metadata=dict(r.untrusted_metadata),
-                external_id=r.external_id,
-                roles=tuple(r.roles),
-                is_locked=locked,
-                lock_created_at=r.lock_created_at if locked else None,
-                lock_expires_at=r.lock_expires_at if locked else None,
             )
+            for r in rows
+        }
         return [by_user[u] for u in user_ids if u in by_user]
 
     def activate_user(self, project_id: str, user_id: str) -> None:
@@ -524,6 +631,12 @@ class Tx:
             "locked_now" if result.lock_expires_at is not None and result.lock_expires_at > now else "counted"
         )
 
+    def record_success(self, project_id: str, user_id: str, *, now: datetime) -> bool:
+        """After a successful factor, in one UPDATE: reset the failure counter and activate a pending user.
+        False (nothing changed) when the user is locked or gone."""
+        result = self._c.execute(_RECORD_SUCCESS, {"pid": project_id, "uid": user_id, "now": now})
+        return result.rowcount == 1
+
     def reset_failures(self, project_id: str, user_id: str, *, now: datetime) -> bool:
         """Reset the counter after a success; False (nothing changed) when the user is locked."""
         result = self._c.execute(
@@ -569,24 +682,25 @@ class Tx:
         """Raises ``ActiveTotpExists`` when the user already has a live TOTP (partial unique index)."""
         try:
             self._c.execute(
-                totps.insert().values(
-                    totp_id=row.totp_id,
-                    project_id=project_id,
-                    user_id=row.user_id,
-                    secret_enc=row.secret_enc,
-                    verified=row.verified,
-                    created_at=row.created_at,
-                    expires_at=row.expires_at,
-                    last_used_step=row.last_used_step,
-                    deleted=False,
-                )
+                _INSERT_TOTP,
+                {
+                    "totp_id": row.totp_id,
+                    "project_id": project_id,
+                    "user_id": row.user_id,
+                    "secret_enc": row.secret_enc,
+                    "verified": row.verified,
+                    "created_at": row.created_at,
+                    "expires_at": row.expires_at,
+                    "last_used_step": row.last_used_step,
+                    "deleted": False,
+                },
             )
         except IntegrityError as exc:
             raise errors.ActiveTotpExists("user_id") from exc
 
     def insert_recovery_codes(self, project_id: str, rows: Sequence[RecoveryCodeRow]) -> None:
         self._c.execute(
-            recovery_codes.insert(),
+            _INSERT_RECOVERY_CODES,
             [
                 {
                     "recovery_code_id": r.recovery_code_id,
@@ -602,17 +716,9 @@ class Tx:
         )
 
     def consume_totp_step(self, project_id: str, totp_id: str, step: int) -> bool:
-        """RFC 6238 §5.2 one-time use: record ``step`` only if it is newer than the last used one."""
-        result = self._c.execute(
-            update(totps)
-            .where(
-                totps.c.project_id == project_id,
-                totps.c.totp_id == totp_id,
-                ~totps.c.deleted,
-                or_(totps.c.last_used_step.is_(None), totps.c.last_used_step < step),
-            )
-            .values(last_used_step=step)
-        )
+        """RFC 6238 §5.2 one-time use: record ``step`` only if it is newer than the last used one. A code
+        that is accepted also verifies its TOTP, in the same statement (a verified one stays verified)."""
+        result = self._c.execute(_CONSUME_STEP, {"pid": project_id, "tid": totp_id, "step": step})
         return result.rowcount == 1
 
     def mark_totp_verified(self, project_id: str, totp_id: str) -> None:
@@ -675,18 +781,19 @@ class Tx:
 
     def insert_session(self, project_id: str, session: Session, token_hash: bytes) -> None:
         self._c.execute(
-            sessions.insert().values(
-                session_id=session.session_id,
-                project_id=project_id,
-                user_id=session.user_id,
-                token_hash=token_hash,
-                started_at=session.started_at,
-                last_accessed_at=session.last_accessed_at,
-                expires_at=session.expires_at,
-                revoked_at=None,
-                custom_claims=session.custom_claims,
-                attributes=session.attributes,
-            )
+            _INSERT_SESSION,
+            {
+                "session_id": session.session_id,
+                "project_id": project_id,
+                "user_id": session.user_id,
+                "token_hash": token_hash,
+                "started_at": session.started_at,
+                "last_accessed_at": session.last_accessed_at,
+                "expires_at": session.expires_at,
+                "revoked_at": None,
+                "custom_claims": session.custom_claims,
+                "attributes": session.attributes,
+            },
         )
 
     def session_by_token_hash(self, project_id: str, token_hash: bytes) -> SessionRow | None:
@@ -740,24 +847,18 @@ class Tx:
         """Add the factor, or refresh ``last_authenticated_at``/``updated_at`` and its id if the session
         already has a factor of that type and delivery method (stytch-api.md §3.2)."""
         factor_id = factor.totp_id if factor.totp_id is not None else factor.totp_recovery_code_id
-        stmt = self._insert(session_factors).values(
-            session_id=session_id,
-            type=factor.type,
-            delivery_method=factor.delivery_method,
-            factor_id=factor_id,
-            created_at=factor.created_at,
-            last_authenticated_at=factor.last_authenticated_at,
-            updated_at=factor.updated_at,
-        )
-        stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=["session_id", "type", "delivery_method"],
-            set_={
+        self._c.execute(
+            _UPSERT_FACTOR[self._c.dialect.name],
+            {
+                "session_id": session_id,
+                "type": factor.type,
+                "delivery_method": factor.delivery_method,
                 "factor_id": factor_id,
+                "created_at": factor.created_at,
                 "last_authenticated_at": factor.last_authenticated_at,
                 "updated_at": factor.updated_at,
             },
         )
-        self._c.execute(stmt)
 
     def revoke_session(self, project_id: str, session_id: str, now: datetime) -> bool:
         result = self._c.execute(
@@ -791,6 +892,36 @@ def _escape_like(value: str) -> str:
 
 def _name_json(name: Name) -> dict[str, str]:
     return {"first_name": name.first_name, "middle_name": name.middle_name, "last_name": name.last_name}
+
+
+def _user(
+    project_id: str,
+    r: Any,
+    now: datetime,
+    *,
+    emails: tuple[Email, ...],
+    phone_numbers: tuple[PhoneNumber, ...],
+    totps: tuple[TotpRef, ...],
+) -> User:
+    """The domain user of a ``users`` row and its parts; a lock shows only while it lasts."""
+    locked = r.lock_expires_at is not None and r.lock_expires_at > now
+    return User(
+        project_id=project_id,
+        user_id=r.user_id,
+        status=r.status,
+        created_at=r.created_at,
+        emails=emails,
+        phone_numbers=phone_numbers,
+        totps=totps,
+        name=None if r.name is None else Name(**r.name),
+        trusted_metadata=dict(r.trusted_metadata),
+        untrusted_metadata=dict(r.untrusted_metadata),
+        external_id=r.external_id,
+        roles=tuple(r.roles),
+        is_locked=locked,
+        lock_created_at=r.lock_created_at if locked else None,
+        lock_expires_at=r.lock_expires_at if locked else None,
+    )
 
 
 def _totp_row(row: Any) -> TotpRow:
