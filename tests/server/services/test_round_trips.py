@@ -203,10 +203,21 @@ def test_records_built_without_reading_back_equal_the_stored_ones(
         project,
         user_id=user.user_id,
         recovery_code=created.recovery_codes[0],
+        session_token=first.session_token,
+        session_custom_claims={"via": "recovery"},
+    )
+    assert recovered.session is not None
+    assert [f.type for f in recovered.session.authentication_factors] == ["totp", "recovery_codes"]
+    assert services.get_user(deps, project, user.user_id) == recovered.user
+    assert services.get_sessions(deps, project, user_id=user.user_id) == [recovered.session]
+    fresh = services.recover(
+        deps,
+        project,
+        user_id=user.user_id,
+        recovery_code=created.recovery_codes[1],
         session_duration_minutes=5,
     )
-    assert services.get_user(deps, project, user.user_id) == recovered.user
-    assert recovered.session in services.get_sessions(deps, project, user_id=user.user_id)
+    assert fresh.session in services.get_sessions(deps, project, user_id=user.user_id)
 
 
 def test_an_expired_unverified_totp_is_still_replaced(

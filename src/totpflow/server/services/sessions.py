@@ -118,6 +118,17 @@ def _as_stored(claims: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(json.dumps(claims))) if claims else {}
 
 
+def _with_factor(
+    factors: tuple[AuthenticationFactor, ...], factor: AuthenticationFactor
+) -> tuple[AuthenticationFactor, ...]:
+    """The factors after ``Tx.upsert_factor``: one of the same type and delivery method takes the new factor's
+    ids and times but keeps its ``created_at``; ordered as the store orders them (created_at, type)."""
+    same = [f for f in factors if (f.type, f.delivery_method) == (factor.type, factor.delivery_method)]
+    others = [f for f in factors if (f.type, f.delivery_method) != (factor.type, factor.delivery_method)]
+    merged = replace(factor, created_at=same[0].created_at) if same else factor
+    return tuple(sorted([*others, merged], key=lambda f: (f.created_at, f.type)))
+
+
 def merge_claims(current: Mapping[str, Any], update: Mapping[str, Any] | None) -> dict[str, Any]:
     """Stytch semantics: keys given replace, a ``null`` value deletes the key."""
     merged = dict(current)
@@ -172,20 +183,30 @@ def attach_factor(
         if existing.session.user_id != user_id:
             raise errors.SessionNotFound("session")
         tx.upsert_factor(existing.session.session_id, factor)
+        expires_at = (
+            None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
+        )
+        claims = (
+            None
+            if request.custom_claims is None
+            else merge_claims(existing.session.custom_claims, request.custom_claims)
+        )
         tx.update_session(
             pid,
             existing.session.session_id,
             last_accessed_at=now,
-            expires_at=None
-            if request.duration_minutes is None
-            else now + timedelta(minutes=request.duration_minutes),
-            custom_claims=merge_claims(existing.session.custom_claims, request.custom_claims)
-            if request.custom_claims is not None
-            else None,
+            expires_at=expires_at,
+            custom_claims=claims,
         )
-        refreshed = tx.session_by_id(pid, existing.session.session_id)
-        assert refreshed is not None
-        return refreshed.session, request.token or "", sign(deps, project, request, refreshed.session, now)
+        # The session as written, not read back (it was read in this transaction).
+        refreshed = replace(
+            existing.session,
+            last_accessed_at=now,
+            expires_at=existing.session.expires_at if expires_at is None else expires_at,
+            authentication_factors=_with_factor(existing.session.authentication_factors, factor),
+            custom_claims=existing.session.custom_claims if claims is None else _as_stored(claims),
+        )
+        return refreshed, request.token or "", sign(deps, project, request, refreshed, now)
     if request.duration_minutes is None:
         return None, "", ""
     token = tokens.new_session_token()
