@@ -8,6 +8,7 @@ before reading. Decoding is msgspec's strict JSON into the endpoint's Struct
 
 from __future__ import annotations
 
+import re
 from typing import Final, TypeVar
 
 import msgspec
@@ -16,6 +17,9 @@ from starlette.requests import Request
 from totpflow.server.http.errors import BodyTooLarge, MalformedBody
 
 MAX_BODY_BYTES: Final = 1024 * 1024
+NUL_MESSAGE: Final = "strings must not contain the NUL character (U+0000)"
+# A JSON ``\u0000`` escape that is not itself escaped (preceded by an even number of backslashes).
+_NUL_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 T = TypeVar("T")
 
@@ -43,10 +47,16 @@ async def decode(request: Request, type_: type[T]) -> T:
     """
     raw = await read_body(request)
     try:
-        return msgspec.json.decode(raw, type=type_, strict=True)
+        decoded = msgspec.json.decode(raw, type=type_, strict=True)
     except msgspec.ValidationError as exc:
         raise MalformedBody(str(exc)) from None
     except msgspec.DecodeError:
         raise MalformedBody("the body is not valid JSON") from None
+    except UnicodeDecodeError:  # JSON text is UTF-8 (RFC 8259 §8.1)
+        raise MalformedBody("the body is not valid UTF-8") from None
     except RecursionError:  # msgspec's guard against deeply nested input (a stack-exhaustion attempt)
         raise MalformedBody("the JSON is nested too deeply") from None
+    # No field of this API holds NUL, and PostgreSQL text and jsonb cannot store it: refused on every backend.
+    if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
+        raise MalformedBody(NUL_MESSAGE)
+    return decoded

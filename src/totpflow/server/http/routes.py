@@ -25,7 +25,7 @@ from totpflow.server.http import request_context
 from totpflow.server.http import requests as rq
 from totpflow.server.http import responses as rs
 from totpflow.server.http.auth import basic_credentials
-from totpflow.server.http.body import decode
+from totpflow.server.http.body import NUL_MESSAGE, decode
 from totpflow.server.http.errors import MalformedBody
 
 P = ParamSpec("P")
@@ -64,6 +64,11 @@ async def call(
     process (``services.projects``: successes only, forgotten when this process changes the secret)."""
     project_id, secret = request.state.credentials
     deps = state(request).deps
+    # Path and query values (body strings are checked by ``decode``): no id or field of this API holds NUL,
+    # and PostgreSQL text cannot, so it is refused here rather than reaching a query.
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, str) and "\x00" in value:
+            raise MalformedBody(NUL_MESSAGE)
 
     def run() -> R:
         project = services.authenticate_project(deps, project_id, secret)
@@ -298,7 +303,10 @@ async def get_sessions(request: Request) -> Response:
 async def get_jwks(request: Request) -> Response:
     """No authentication: ``PyJWKClient`` fetches this without credentials (§2.2); credentials are ignored."""
     deps = state(request).deps
-    keys = await run_in_threadpool(services.get_jwks, deps, request.path_params["project_id"])
+    project_id = request.path_params["project_id"]
+    if "\x00" in project_id:
+        raise MalformedBody(NUL_MESSAGE)
+    keys = await run_in_threadpool(services.get_jwks, deps, project_id)
     return reply(
         rs.GetJwksResponse(
             request_id=rs.request_id(), status_code=200, keys=msgspec.convert(keys, list[rs.JWK])
