@@ -61,12 +61,12 @@ class Loaded:
     ) -> RunResult:
         """Run one workflow (with its dependencies) or, when ``workflow_id`` is None, every workflow in
         document order. InputError when required inputs are missing (before any request); UsageError for an
-        unknown
-        workflow or a malformed computation. A workflow failure is reported in the result, never raised."""
-        import httpx
+        unknown workflow or a malformed computation. A workflow failure is reported in the result, never
+        raised."""
+        from totpflow.arazzo.transport import new_client
 
         own = client is None
-        http = client if client is not None else httpx.Client()
+        http = client if client is not None else new_client()
         try:
             runner = Runner(
                 self.document, self.sources, client=http, options=options, plan=self.plan, ref=self.ref

@@ -133,12 +133,11 @@ def handle(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import os
 
-    import httpx
-
     from totpflow.arazzo import RunOptions, load
     from totpflow.arazzo.inputs import merge_inputs, parse_compute_option, terminal_prompt
     from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
     from totpflow.arazzo.security import load_credentials
+    from totpflow.arazzo.transport import new_client
 
     computed = dict(parse_compute_option(option) for option in args.compute)
     servers = _pairs(args.server, "--server")
@@ -148,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
 
         raise UsageError("--timeout and --max-steps must be positive")
     masker = Masker(sensitive_fields=CREDENTIAL_FIELDS) if args.show_secrets else Masker()
-    with httpx.Client() as client:
+    with new_client() as client:
         loaded = load(args.document, client=client)
         for warning in loaded.warnings:
             _err(f"warning: {warning}")

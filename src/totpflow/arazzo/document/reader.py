@@ -237,9 +237,9 @@ def _load_file(path: Path) -> Any:
 
 def new_client() -> httpx.Client:
     """A short-lived client for reading documents: redirects followed, bounded by a timeout."""
-    import httpx
+    from totpflow.arazzo.transport import new_client as client
 
-    return httpx.Client(timeout=_TIMEOUT_SECONDS, follow_redirects=True)
+    return client(timeout=_TIMEOUT_SECONDS, follow_redirects=True)
 
 
 def _fetch(url: str, client: httpx.Client | None) -> str:
