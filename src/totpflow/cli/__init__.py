@@ -36,7 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _without_httpx_command_line() -> None:
+    """httpx imports its own command-line client (click, rich, pygments: ~35 ms of start-up) whenever those
+    packages are installed; totpflow never uses it. A ``None`` entry in ``sys.modules`` makes that optional
+    import fail at once, and httpx falls back to its stub ``httpx.main``."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _without_httpx_command_line()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -121,12 +121,12 @@ def parse_text(text: str, name: str = "") -> Any:
         except json.JSONDecodeError:
             pass  # YAML flow style is a superset of JSON: let the YAML parser report the problem
     cache = _ParseCache.for_text(text)
-    import yaml
-
     if cache is not None:
         hit = cache.get()
         if hit is not _MISS:
             return hit
+    import yaml
+
     try:
         data = yaml.load(text, Loader=_strict_loader())
     except yaml.MarkedYAMLError as exc:
