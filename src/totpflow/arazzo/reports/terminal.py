@@ -28,16 +28,33 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import IO, Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import IO, TYPE_CHECKING, Any
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import Exchange, RunResult, StepResult, WorkflowResult
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 PASS, FAIL = "✓", "✗"
+
+
+class Text:
+    """A line of styled segments. Plain output joins the text and never imports rich (a piped or CI run
+    saves its start-up cost); coloured output hands the segments to rich. Segments are text, never markup."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, text: str = "", style: str | None = None) -> None:
+        self.parts: list[tuple[str, str | None]] = [(text, style)] if text else []
+
+    def append(self, text: str, style: str | None = None) -> None:
+        self.parts.append((text, style))
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self.parts)
 
 
 def _ms(value: float) -> str:
@@ -157,23 +174,38 @@ def summary_line(result: RunResult) -> Text:
     return line
 
 
-def _render(console: Console, result: RunResult, verbose: bool) -> None:
-    for warning in result.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+def _lines(result: RunResult, verbose: bool) -> list[Text]:
+    lines = [Text(f"warning: {warning}", style="yellow") for warning in result.warnings]
     for workflow in result.workflows:
-        for line in _workflow_lines(workflow, verbose):
-            console.print(line)
-    console.print(summary_line(result))
+        lines.extend(_workflow_lines(workflow, verbose))
+    lines.append(summary_line(result))
+    return lines
 
 
-def _console(file: IO[str], color: bool | None, width: int | None) -> Console:
+def _render(file: IO[str], color: bool | None, width: int | None, result: RunResult, verbose: bool) -> None:
     if color is None:
         color = file.isatty() and not os.environ.get("NO_COLOR")
+    lines = _lines(result, verbose)
+    if not color:
+        file.write("".join(line.plain + "\n" for line in lines))
+        return
+    from rich.text import Text as RichText
+
+    console = _console(file, width)
+    for line in lines:
+        rich_line = RichText()
+        for text, style in line.parts:
+            rich_line.append(text, style=style or "")
+        console.print(rich_line)
+
+
+def _console(file: IO[str], width: int | None) -> Console:
+    from rich.console import Console
+
     return Console(
         file=file,
-        force_terminal=color,
-        no_color=not color,
-        color_system="auto" if color else None,
+        force_terminal=True,
+        color_system="auto",
         width=width,
         highlight=False,
         emoji=False,
@@ -190,7 +222,7 @@ def render_terminal(
     masker: Masker | None = None,
     width: int | None = None,
 ) -> None:
-    _render(_console(file or sys.stdout, color, width), mask_result(result, masker), verbose)
+    _render(file or sys.stdout, color, width, mask_result(result, masker), verbose)
 
 
 def format_terminal(
@@ -204,5 +236,5 @@ def format_terminal(
     import io
 
     buffer = io.StringIO()
-    _render(_console(buffer, color, width), mask_result(result, masker), verbose)
+    _render(buffer, color, width, mask_result(result, masker), verbose)
     return buffer.getvalue()
