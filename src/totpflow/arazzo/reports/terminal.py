@@ -98,6 +98,8 @@ def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
         if last.response is not None:
             line.append(" → ")
             line.append(str(last.response.status_code), style=_status_style(last.response.status_code))
+        elif step.action == "dry-run":
+            line.append("  (not sent)", style="dim")
         else:
             line.append(" → no response", style="red")
     elif step.operation:
@@ -118,7 +120,8 @@ def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
             check_line.append(f" — {check.message}", style="dim")
         lines.append(check_line)
     if step.error:
-        lines.append(Text(f"      error: {step.error}", style="red"))
+        label, style = ("note", "yellow") if step.action == "dry-run" else ("error", "red")
+        lines.append(Text(f"      {label}: {step.error}", style=style))
     if verbose:
         for attempt, exchange in enumerate(step.exchanges, 1):
             lines.extend(_exchange_lines(exchange, attempt, "      "))
