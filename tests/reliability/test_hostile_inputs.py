@@ -165,6 +165,7 @@ def enrolled(backend: Backend) -> Iterator[dict[str, str]]:
         "project_id": server.project_id,
     }
     record("hostile_inputs", backend=backend.name, **dict(sorted(TALLY.items())))
+    TALLY.clear()
 
 
 def auth(backend: Backend) -> dict[str, str]:

@@ -67,6 +67,7 @@ def projects(backend: Backend) -> Iterator[tuple[Backend, dict[str, str], dict[s
         {"Authorization": basic(*b)},
     )
     record("isolation", backend=backend.name, **TALLY)
+    TALLY.clear()
 
 
 def a_snapshot(server: Any, values: dict[str, str]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The HTTP/1.1 protocol uvicorn runs the app with: httptools' C parser when installed (h11 otherwise), and
-``TCP_NODELAY`` on every accepted connection.
+``TCP_NODELAY`` on every accepted connection, and the Stytch error body for requests its parser rejects.
 
 asyncio turns Nagle's algorithm off only for sockets created with ``proto=IPPROTO_TCP``; the listening socket
 uvicorn shares between ``--workers`` processes is created with ``proto=0``, so without this every response
@@ -34,3 +34,18 @@ class NoDelayProtocol(_Base):  # type: ignore[misc]
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser rejects (e.g. a non-numeric ``Content-Length``) never reaches the app;
+        answer it with the Stytch error body too, not uvicorn's plain-text one."""
+        import msgspec
+
+        from totpflow.server import errors
+        from totpflow.server.http.errors import error_body
+
+        body = msgspec.json.encode(error_body(errors.BadRequest()))
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self.transport.close()
