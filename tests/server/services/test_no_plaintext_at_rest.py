@@ -1,6 +1,7 @@
-"""After a full flow, the database holds no TOTP secret, recovery code, session token, project secret or
-private key in any recognisable form: SQLite's raw files (main, -wal, -shm) are scanned byte for byte,
-and on PostgreSQL every row of every table is read back as text."""
+"""After a full flow (recovery, sessions, a signing-key rotation), the database holds no TOTP secret,
+recovery code, session token, project secret or private key in any recognisable form: SQLite's raw files
+(main, -wal, -shm) are scanned byte for byte, and on PostgreSQL every row of every table is read back as
+text."""
 
 from __future__ import annotations
 
@@ -36,19 +37,23 @@ def _full_flow(deps: services.Deps, clock: FrozenClock) -> list[bytes]:
         session_token=signed_in.session_token,
     )
     services.authenticate_session(deps, project, session_token=signed_in.session_token)
-    [row] = keys.ensure_signing_keys(deps, project.project_id)
-    pem = keys.private_key(deps, row).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    pem_body = b"".join(pem.splitlines()[1:-1])
+    services.rotate_signing_key(deps, project.project_id)  # two keys at rest: the new and the previous
+    rows = keys.ensure_signing_keys(deps, project.project_id)
+    assert len(rows) == 2
+    pem_parts: list[bytes] = []
+    for row in rows:
+        pem = keys.private_key(deps, row).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        pem_body = b"".join(pem.splitlines()[1:-1])
+        pem_parts += [pem_body[:64], pem_body[-64:]]
     secrets_ = [
         created.secret.encode(),
         totp.decode_secret(created.secret),
         signed_in.session_token.encode(),
         project_secret.encode(),
         b"PRIVATE KEY",
-        pem_body[:64],
-        pem_body[-64:],
+        *pem_parts,
         *(c.encode() for c in created.recovery_codes),
     ]
     return secrets_ + [s.hex().encode() for s in secrets_]
