@@ -177,7 +177,17 @@ class Masker:
         return pattern.sub(MASK, text)
 
     def mask_headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-        return tuple((name, self.mask_header(name, value)) for name, value in headers)
+        # ``mask_header`` per pair, inlined for the common case (a recorded exchange masks every header).
+        pattern, short, sensitive = self._compiled(), self._short, self._headers
+        masked: list[tuple[str, str]] = []
+        for name, value in headers:
+            if name.lower() in sensitive:
+                masked.append((name, self.mask_header(name, value)))
+            elif value in short:
+                masked.append((name, MASK))
+            else:
+                masked.append((name, value if pattern is None else pattern.sub(MASK, value)))
+        return tuple(masked)
 
     def mask_header(self, name: str, value: str) -> str:
         lower = name.lower()

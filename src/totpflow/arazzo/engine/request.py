@@ -224,7 +224,7 @@ def record_response(response: httpx.Response, body: Any, masker: Masker) -> Reco
     elif isinstance(body, str):
         text = masker.mask_text(body)
     else:
-        raw = response.text
+        raw = response.content.decode("utf-8", "replace")  # a parsed body is JSON, which is UTF-8 (RFC 8259)
         if masker.may_need_json_masking(raw):
             text = msgspec.json.encode(masker.mask_json(body)).decode()
         else:

@@ -20,15 +20,21 @@ class Headers(Mapping[str, str]):
     ``get_all`` gives every occurrence.
     """
 
-    __slots__ = ("_fields", "_pairs")
+    __slots__ = ("_index", "_pairs")
 
     def __init__(self, pairs: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
-        items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
+        items = pairs.items() if isinstance(pairs, Mapping) else pairs
         self._pairs: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in items)
-        fields: dict[str, list[str]] = {}
-        for name, value in self._pairs:
-            fields.setdefault(name.lower(), []).append(value)
-        self._fields = fields
+        self._index: dict[str, list[str]] | None = None  # built on the first lookup: most are never read
+
+    @property
+    def _fields(self) -> dict[str, list[str]]:
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for name, value in self._pairs:
+                index.setdefault(name.lower(), []).append(value)
+            self._index = index
+        return self._index
 
     def __getitem__(self, name: str) -> str:
         values = self._fields[name.lower()]
