@@ -39,19 +39,15 @@ def fail(message: str) -> int:
 
 
 def rotate_key(args: argparse.Namespace) -> int:
+    from totpflow.cli._store import CommandFailed, open_deps
     from totpflow.server import errors, services
-    from totpflow.server.app import build_deps
-    from totpflow.server.config import PROJECT_ID_ENV, ConfigError, Settings, display_url
+    from totpflow.server.config import PROJECT_ID_ENV
     from totpflow.server.services.keys import ForeignMasterKey
 
     try:
-        settings = Settings.load(os.environ, database_url=args.database_url)
-    except ConfigError as exc:
+        deps, shown = open_deps(args.database_url)
+    except CommandFailed as exc:
         return fail(str(exc))
-    try:
-        deps = build_deps(settings)
-    except Exception as exc:  # a driver's message can quote the URL; name the class only
-        return fail(f"cannot open the database {display_url(settings.database_url)}: {type(exc).__name__}")
     try:
         project_id = args.project_id or os.environ.get(PROJECT_ID_ENV)
         if not project_id:
@@ -63,7 +59,7 @@ def rotate_key(args: argparse.Namespace) -> int:
         try:
             kid = services.rotate_signing_key(deps, project_id)
         except errors.ProjectNotFound:
-            return fail(f"no project {project_id!r} in {display_url(settings.database_url)}")
+            return fail(f"no project {project_id!r} in {shown}")
         except ForeignMasterKey:
             return fail(
                 "this master key does not decrypt the project's signing key; run with the servers' "

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -31,18 +30,13 @@ def fail(message: str) -> int:
 
 
 def create_project(args: argparse.Namespace) -> int:
+    from totpflow.cli._store import CommandFailed, open_deps
     from totpflow.server import errors, services
-    from totpflow.server.app import build_deps
-    from totpflow.server.config import ConfigError, Settings, display_url
 
     try:
-        settings = Settings.load(os.environ, database_url=args.database_url)
-    except ConfigError as exc:
+        deps, _shown = open_deps(args.database_url)
+    except CommandFailed as exc:
         return fail(str(exc))
-    try:
-        deps = build_deps(settings)
-    except Exception as exc:  # a driver's message can quote the URL; name the class only
-        return fail(f"cannot open the database {display_url(settings.database_url)}: {type(exc).__name__}")
     try:
         project, secret = services.create_project(deps, name=args.name)
     except errors.InvalidArgument as exc:
