@@ -156,47 +156,58 @@ def enroll(
     client: httpx.Client | None = None,
 ) -> Enrollment:
     """Enroll ``email``'s authenticator app. ``read_code=None`` runs unattended (the code is computed)."""
-    import httpx
+    if client is not None:
+        return _enroll(client, target, email, read_code, session_minutes, restart, loaded or load_workflow())
+    from totpflow.arazzo.transport import new_client
 
-    with contextlib.ExitStack() as stack:
-        http = client or stack.enter_context(httpx.Client(timeout=30))
-        api = _Api(http, target)
-        loaded = loaded or load_workflow()
+    with new_client(timeout=30) as http:
+        return _enroll(http, target, email, read_code, session_minutes, restart, loaded or load_workflow())
+
+
+def _enroll(
+    http: httpx.Client,
+    target: Target,
+    email: str,
+    read_code: CodeReader | None,
+    session_minutes: int | None,
+    restart: bool,
+    loaded: Loaded,
+) -> Enrollment:
+    api = _Api(http, target)
+    result = _run(loaded, target, email, read_code, session_minutes, http)
+    failed = _failed_step(result)
+    if failed is None:
+        return _from_result(result)
+    body = _last_body(failed)
+    if failed.step_id == "createUser" and body.get("error_type") == "duplicate_email":
+        user = api.user_by_email(email)
+        pending = [t for t in user.get("totps", []) if not t.get("verified")]
+        if any(t.get("verified") for t in user.get("totps", [])):
+            raise EnrollError(
+                f"{email} already has a confirmed authenticator (user {user['user_id']}); delete it with "
+                f"DELETE /v1/users/totps/<totp_id> before enrolling a new one"
+            )
+        if pending and read_code is not None and not restart:
+            return _resume(api, user["user_id"], pending[0]["totp_id"], read_code, session_minutes)
+        if not restart:
+            raise EnrollError(
+                f"{email} has an enrollment that was never confirmed (user {user['user_id']}); run again "
+                "with --restart to delete that unconfirmed user and start over"
+                + ("" if read_code is None else ", or finish it with a code from the app that scanned it")
+            )
+        api.delete_user(user["user_id"])
         result = _run(loaded, target, email, read_code, session_minutes, http)
         failed = _failed_step(result)
         if failed is None:
             return _from_result(result)
         body = _last_body(failed)
-        if failed.step_id == "createUser" and body.get("error_type") == "duplicate_email":
-            user = api.user_by_email(email)
-            pending = [t for t in user.get("totps", []) if not t.get("verified")]
-            if any(t.get("verified") for t in user.get("totps", [])):
-                raise EnrollError(
-                    f"{email} already has a confirmed authenticator (user {user['user_id']}); delete it with "
-                    f"DELETE /v1/users/totps/<totp_id> before enrolling a new one"
-                )
-            if pending and read_code is not None and not restart:
-                return _resume(api, user["user_id"], pending[0]["totp_id"], read_code, session_minutes)
-            if not restart:
-                raise EnrollError(
-                    f"{email} has an enrollment that was never confirmed (user {user['user_id']}); run again "
-                    "with --restart to delete that unconfirmed user and start over"
-                    + ("" if read_code is None else ", or finish it with a code from the app that scanned it")
-                )
-            api.delete_user(user["user_id"])
-            result = _run(loaded, target, email, read_code, session_minutes, http)
-            failed = _failed_step(result)
-            if failed is None:
-                return _from_result(result)
-            body = _last_body(failed)
-        if failed.step_id == "authenticateTotp" and read_code is not None and _status(failed) == 401:
-            steps = {s.step_id: s for s in result.workflows[0].steps}
-            user_id = str(steps["createUser"].outputs["userId"])
-            totp_id = str(steps["createTotp"].outputs["totpId"])
-            codes = tuple(steps["createTotp"].outputs.get("recoveryCodes") or ())
-            return _retry_codes(api, user_id, totp_id, codes, read_code, session_minutes, attempt=2)
-        raise EnrollError(_describe(failed, body))
-    raise AssertionError("unreachable")  # pragma: no cover
+    if failed.step_id == "authenticateTotp" and read_code is not None and _status(failed) == 401:
+        steps = {s.step_id: s for s in result.workflows[0].steps}
+        user_id = str(steps["createUser"].outputs["userId"])
+        totp_id = str(steps["createTotp"].outputs["totpId"])
+        codes = tuple(steps["createTotp"].outputs.get("recoveryCodes") or ())
+        return _retry_codes(api, user_id, totp_id, codes, read_code, session_minutes, attempt=2)
+    raise EnrollError(_describe(failed, body))
 
 
 def _run(
