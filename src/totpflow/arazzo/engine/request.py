@@ -71,8 +71,8 @@ class Attempt:
     def record(self, masker: Masker) -> Exchange:
         recorded = None
         if self.response is not None:
-            body = None if self.message is None else self.message.body
-            recorded = record_response(self.response, body, masker)
+            message = self.message if self.message is not None else Message()
+            recorded = record_response(self.response, message, masker)
         error = None if self.error is None else masker.mask_text(self.error)
         return Exchange(
             record_request(self.prepared, masker), recorded, self.started_at, self.elapsed_ms, error
@@ -182,12 +182,12 @@ def record_request(prepared: Prepared, masker: Masker) -> RecordedRequest:
     )
 
 
-def parse_body(response: httpx.Response) -> Any:
+def parse_body(response: httpx.Response, headers: Headers) -> Any:
     """JSON for ``application/json`` and ``*+json`` (RFC 6839), text otherwise; None when empty."""
     raw = response.content
     if not raw:
         return None
-    content_type = response.headers.get("content-type", "")
+    content_type = headers.get("content-type") or ""
     if bodies.is_json(content_type):
         try:
             return msgspec.json.decode(raw)
@@ -214,11 +214,13 @@ def send(step_id: str, prepared: Prepared, client: httpx.Client, started_at: dat
         problem = TransportError(step_id, f"{type(exc).__name__}: {exc}")
         return Attempt(prepared, started_at, elapsed, None, None, str(problem))
     elapsed = (time.perf_counter() - begin) * 1000
-    message = Message(headers=Headers(response.headers.multi_items()), body=parse_body(response))
+    headers = Headers(response.headers.multi_items())  # read once: httpx's own lookups are costly
+    message = Message(headers=headers, body=parse_body(response, headers))
     return Attempt(prepared, started_at, elapsed, response, message)
 
 
-def record_response(response: httpx.Response, body: Any, masker: Masker) -> RecordedResponse:
+def record_response(response: httpx.Response, message: Message, masker: Masker) -> RecordedResponse:
+    body = message.body
     if body is None:
         text = None
     elif isinstance(body, str):
@@ -231,8 +233,8 @@ def record_response(response: httpx.Response, body: Any, masker: Masker) -> Reco
             text = masker.mask_text(raw)
     return RecordedResponse(
         status_code=response.status_code,
-        headers=masker.mask_headers(response.headers.multi_items()),
+        headers=masker.mask_headers(message.headers.pairs),
         body=text,
-        content_type=response.headers.get("content-type"),
+        content_type=message.headers.get("content-type"),
         http_version=response.http_version,
     )
