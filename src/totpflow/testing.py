@@ -86,19 +86,21 @@ def run_server(
     directory: Path | None = None,
     *,
     database_url: str | None = None,
+    project_id: str | None = None,
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 30.0,
 ) -> Iterator[StytchServer]:
     """Start ``totpflow serve`` on a free loopback port with a fresh project; stop it on exit.
 
     The store is a new SQLite file in ``directory`` (a temporary directory when omitted) unless
-    ``database_url`` is given (PostgreSQL then needs ``TOTPFLOW_MASTER_KEY`` in ``env``).
+    ``database_url`` is given (PostgreSQL then needs ``TOTPFLOW_MASTER_KEY`` in ``env``). ``project_id`` names
+    the project to serve (created, or given a new secret, when the server starts); a new one by default.
     """
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="totpflow-")))
         url = database_url or f"sqlite:///{directory / 'totpflow.db'}"
-        project_id = f"project-test-{uuid.uuid4()}"
+        project_id = project_id or f"project-test-{uuid.uuid4()}"
         secret = "secret-test-" + base64.urlsafe_b64encode(secrets.token_bytes(27)).decode()
         port = _free_port()
         child_env = {

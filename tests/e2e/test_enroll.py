@@ -54,13 +54,10 @@ def test_unattended_json_on_the_embedded_store_mints_a_session_the_server_accept
 
     database = tmp_path / "totpflow.db"
     assert database.exists(), list(tmp_path.iterdir())
-    env = _env(tmp_path)
-    env["TOTPFLOW_PROJECT_ID"] = ENROLL_PROJECT_ID
     with run_server(
-        tmp_path, database_url=f"sqlite:///{database}", env={**env, "TOTPFLOW_PROJECT_ID": ENROLL_PROJECT_ID}
+        tmp_path, database_url=f"sqlite:///{database}", project_id=ENROLL_PROJECT_ID, env=_env(tmp_path)
     ) as server:
-        client = StytchServer(server.base_url, ENROLL_PROJECT_ID, server.secret, server.database_url).client()
-        session = client.sessions.authenticate(session_token=result["sessionToken"])
+        session = server.client().sessions.authenticate(session_token=result["sessionToken"])
         assert session.user.user_id == result["userId"]
         assert session.session.authentication_factors[0].type.value == "totp"
 
