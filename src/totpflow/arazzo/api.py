@@ -63,10 +63,13 @@ class Loaded:
         document order. InputError when required inputs are missing (before any request); UsageError for an
         unknown workflow or a malformed computation. A workflow failure is reported in the result, never
         raised."""
-        from totpflow.arazzo.transport import new_client
-
         own = client is None
-        http = client if client is not None else new_client()
+        if client is None:
+            from totpflow.arazzo.transport import new_client
+
+            http = new_client()
+        else:
+            http = client
         try:
             runner = Runner(
                 self.document, self.sources, client=http, options=options, plan=self.plan, ref=self.ref

@@ -39,6 +39,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 from xml.etree import ElementTree
 
+import msgspec
+
 from totpflow.arazzo.errors import EvaluationError, ExecutionError
 from totpflow.arazzo.expressions import pointer
 from totpflow.arazzo.params import scalar_text
@@ -220,6 +222,10 @@ def _encode_json(payload: Any) -> bytes:
         except ValueError:
             return json.dumps(payload, ensure_ascii=False).encode("utf-8")
         return payload.encode("utf-8")
+    try:
+        return msgspec.json.encode(payload)  # compact, UTF-8: as json.dumps(ensure_ascii=False, separators=…)
+    except (TypeError, msgspec.EncodeError, OverflowError):
+        pass  # what msgspec does not take (NaN is null there; odd key types): the standard library decides
     try:
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError) as exc:

@@ -77,6 +77,10 @@ class CompiledCriterion:
     compiled: Any = None  # regex / jsonpath / xpath compiled when the condition has no {$…}
     version: str | None = None
     expressions: tuple[Expression, ...] = field(default=())
+    passed: CheckResult = field(init=False, compare=False, repr=False)  # the result when it passes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "passed", CheckResult(self.criterion.condition, True, self.kind, None))
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -84,6 +88,8 @@ class CompiledCriterion:
 
     def evaluate(self, ctx: EvaluationContext, *, mask: Mask | None = None) -> CheckResult:
         """Evaluate against an ``EvaluationContext``; ``mask`` redacts secrets from quoted values."""
+        if self.condition is not None and self.condition.evaluate(ctx):
+            return self.passed  # a passing simple condition: nothing to explain
         passed, message = self._check(ctx, mask)
         return CheckResult(self.criterion.condition, passed, self.kind, message)
 

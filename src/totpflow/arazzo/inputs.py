@@ -250,6 +250,7 @@ def coerce(value: Any, schema: Mapping[str, Any]) -> Any:
 
 
 _SHARED_VALIDATORS: dict[tuple[int, int], tuple[Mapping[str, Any], Any, Any]] = {}
+_SHARED_SCHEMAS: dict[tuple[int, int], tuple[Any, Any, tuple[Any, ...]]] = {}
 
 
 class InputResolver:
@@ -277,9 +278,20 @@ class InputResolver:
         self._cache: dict[str, Any] = {}
         self._checked: dict[str, Any] = {}  # given values validated by check_upfront, coerced
         self._validators: dict[str, Any] = {}
-        effective = self._effective(self._schema)
+        key = (id(schema), id(components_inputs))
+        hit = _SHARED_SCHEMAS.get(key)
+        if hit is not None and hit[0] is schema and hit[1] is components_inputs:
+            effective = hit[2]
+        else:
+            # Shared across resolvers (one per run) while the schema objects are the document's own, like the
+            # validators below.
+            effective = (*self._effective(self._schema), self._whole_object_keywords())
+            if len(_SHARED_SCHEMAS) > 512:
+                _SHARED_SCHEMAS.clear()
+            _SHARED_SCHEMAS[key] = (schema, components_inputs, effective)
         self._properties: dict[str, Mapping[str, Any]] = effective[0]
         self.required: tuple[str, ...] = effective[1]
+        self._whole_object: dict[str, Any] = effective[2]
         self.declared: tuple[str, ...] = tuple(self._properties)
         if masker is not None:  # secrets given up front are masked from the first recorded byte on
             for name, value in self._given.items():
@@ -319,6 +331,13 @@ class InputResolver:
             properties[str(name)] = self._deref(prop) if isinstance(prop, Mapping) else {}
         required.extend(str(name) for name in resolved.get("required", ()))
         return properties, tuple(dict.fromkeys(required))
+
+    def _whole_object_keywords(self) -> dict[str, Any]:
+        return {
+            k: v
+            for k, v in self._deref(self._schema).items()
+            if k in ("additionalProperties", "propertyNames", "maxProperties", "dependentRequired")
+        }
 
     def _validator(self, key: str, schema: Mapping[str, Any]) -> Any:
         validator = self._validators.get(key)
@@ -382,11 +401,7 @@ class InputResolver:
             coerced = coerce(value, schema)
             self._check(name, coerced)
             self._checked[name] = coerced
-        others = {
-            k: v
-            for k, v in self._deref(self._schema).items()
-            if k in ("additionalProperties", "propertyNames", "maxProperties", "dependentRequired")
-        }
+        others = self._whole_object
         if others and self._given:  # whole-object keywords, checked over what is given now
             given = {
                 name: coerce(value, self._properties.get(name, {})) for name, value in self._given.items()
@@ -441,7 +456,11 @@ class InputResolver:
         return self._remember(name, value)
 
     def values(self) -> dict[str, Any]:
-        values = {name: coerce(value, self._properties.get(name, {})) for name, value in self._given.items()}
+        checked = self._checked
+        values = {
+            name: checked[name] if name in checked else coerce(value, self._properties.get(name, {}))
+            for name, value in self._given.items()
+        }
         values.update(self._cache)
         return values
 

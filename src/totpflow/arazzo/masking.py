@@ -42,10 +42,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 MASK = "********"
 MIN_SUBSTRING_LENGTH = 3
+_SCAN_LIMIT = 8  # up to this many secrets, ``mask_text`` looks for each with ``in`` before any regex work
 
 DEFAULT_SENSITIVE_HEADERS = frozenset(
     {
@@ -107,10 +109,10 @@ class Masker:
     ) -> None:
         self._substrings: set[str] = set()
         self._short: set[str] = set()
-        self._headers = {name.lower() for name in sensitive_headers}
-        self._fields = {name.lower() for name in sensitive_fields}
+        self._headers = _lowered(sensitive_headers)
+        self._fields = _lowered(sensitive_fields)
         self._pattern: re.Pattern[str] | None = None
-        self._fields_pattern: tuple[set[str], re.Pattern[str] | None] | None = None
+        self._fields_pattern: tuple[frozenset[str], re.Pattern[str] | None] | None = None
         for secret in secrets:
             self.add(secret)
 
@@ -163,18 +165,22 @@ class Masker:
 
     def _compiled(self) -> re.Pattern[str] | None:
         if self._pattern is None and self._substrings:
-            ordered = sorted(self._substrings, key=len, reverse=True)  # longest first: "abcd" before "abc"
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._pattern = _secrets_pattern(frozenset(self._substrings))
         return self._pattern
 
     def mask_text(self, text: str) -> str:
         """Replace every registered secret in ``text``; a text equal to a short secret is masked whole."""
         if text in self._short:
             return MASK
+        substrings = self._substrings
+        if len(substrings) <= _SCAN_LIMIT:  # a few secrets: substring tests beat the regex when none occurs
+            for secret in substrings:
+                if secret in text:
+                    break
+            else:
+                return text
         pattern = self._compiled()
-        if pattern is None:
-            return text
-        return pattern.sub(MASK, text)
+        return text if pattern is None else pattern.sub(MASK, text)
 
     def mask_headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         # ``mask_header`` per pair, inlined for the common case (a recorded exchange masks every header).
@@ -186,7 +192,7 @@ class Masker:
             elif value in short:
                 masked.append((name, MASK))
             else:
-                masked.append((name, value if pattern is None else pattern.sub(MASK, value)))
+                masked.append((name, value if pattern is None else self.mask_text(value)))
         return tuple(masked)
 
     def mask_header(self, name: str, value: str) -> str:
@@ -229,11 +235,28 @@ class Masker:
         if self._short:
             return True
         if self._fields_pattern is None or self._fields_pattern[0] != self._fields:
-            names = "|".join(map(re.escape, sorted(self._fields)))
-            pattern = re.compile(rf'"(?i:{names})"\s*:') if names else None
-            self._fields_pattern = (set(self._fields), pattern)
+            fields = frozenset(self._fields)
+            self._fields_pattern = (fields, _fields_pattern(fields))
         pattern = self._fields_pattern[1]
         return pattern is not None and pattern.search(text) is not None
+
+
+@lru_cache(maxsize=256)
+def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
+    ordered = sorted(secrets, key=len, reverse=True)  # longest first: "abcd" before "abc"
+    return re.compile("|".join(map(re.escape, ordered)))
+
+
+@lru_cache(maxsize=64)
+def _fields_pattern(fields: frozenset[str]) -> re.Pattern[str] | None:
+    names = "|".join(map(re.escape, sorted(fields)))
+    return re.compile(rf'"(?i:{names})"\s*:') if names else None
+
+
+def _lowered(names: Iterable[str]) -> set[str]:
+    if names is DEFAULT_SENSITIVE_HEADERS or names is CREDENTIAL_FIELDS or names is DEFAULT_SENSITIVE_FIELDS:
+        return set(names)  # already lower case
+    return {name.lower() for name in names}
 
 
 def _mask_cookie(value: str, *, set_cookie: bool) -> str:

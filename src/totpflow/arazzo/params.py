@@ -40,6 +40,7 @@ Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and the "Style Examples" table; R
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -111,31 +112,68 @@ def serialize_parameters(items: Iterable[tuple[ParameterInfo | None, str, str, A
 def serialize_parameter(
     info: ParameterInfo | None, name: str, in_: str, value: Any, parts: RequestParts
 ) -> None:
+    parameter_spec(info, name, in_).serialize(value, parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSpec:
+    """How one parameter is serialised, decided once per step (``parameter_spec``) and applied per request.
+    ``problem`` is a location or style the parameter may not have; it is raised when a value is serialised,
+    so it fails the step that sends it."""
+
+    name: str
+    in_: str
+    style: str
+    explode: bool
+    allow_reserved: bool
+    problem: str | None = None
+
+    def serialize(self, value: Any, parts: RequestParts) -> None:
+        if self.problem is not None:
+            raise ExecutionError(self.problem)
+        name, in_ = self.name, self.in_
+        if value is None:
+            if in_ == "path":
+                raise ExecutionError(f"path parameter {name!r} has no value")
+            return
+        if in_ == "path":
+            if type(value) is str and self.style == "simple":
+                parts.path_params[name] = quote(value, safe="")
+            else:
+                parts.path_params[name] = _path_value(name, value, self.style, self.explode)
+        elif in_ == "query":
+            if type(value) is str and self.style == "form":
+                parts.query.append((quote(name, safe=""), _encode(value, allow_reserved=self.allow_reserved)))
+            else:
+                parts.query.extend(_query_pairs(name, value, self.style, self.explode, self.allow_reserved))
+        elif in_ == "header":
+            text = value if type(value) is str else _simple(value, self.explode, _same)
+            if "\r" in text or "\n" in text or "\0" in text:
+                # RFC 9110 §5.5: a field value never contains CR, LF or NUL; sending one would split the
+                # header (request smuggling). The value is not quoted in the message: it may be a credential.
+                raise ExecutionError(f"header parameter {name!r}: the value contains a line break or NUL")
+            parts.headers.append((name, text))
+        else:
+            parts.cookies.extend(_cookie_pairs(name, value, self.explode))
+
+
+def parameter_spec(info: ParameterInfo | None, name: str, in_: str) -> ParameterSpec:
+    """The serialisation of a parameter named ``name`` in ``in_``, from its OpenAPI Parameter Object (style,
+    explode, allowReserved) or, with ``info`` None, the location's defaults."""
     if in_ not in DEFAULT_STYLE:
-        raise ExecutionError(f"parameter {name!r}: unsupported location {in_!r}")
+        return ParameterSpec(name, in_, "", False, False, f"parameter {name!r}: unsupported location {in_!r}")
     style = (info.style if info is not None else None) or DEFAULT_STYLE[in_]
-    if style not in STYLES[in_]:
-        raise ExecutionError(f"parameter {name!r}: style {style!r} is not allowed in {in_}")
     explode_given = info.explode if info is not None else None
     explode = explode_given if explode_given is not None else style == "form"
     allow_reserved = bool(info.allow_reserved) if info is not None else False
-    if value is None:
-        if in_ == "path":
-            raise ExecutionError(f"path parameter {name!r} has no value")
-        return
-    if in_ == "path":
-        parts.path_params[name] = _path_value(name, value, style, explode)
-    elif in_ == "query":
-        parts.query.extend(_query_pairs(name, value, style, explode, allow_reserved))
-    elif in_ == "header":
-        text = _simple(value, explode, lambda text: text)
-        if any(ch in text for ch in "\r\n\0"):
-            # RFC 9110 §5.5: a field value never contains CR, LF or NUL; sending one would split the header
-            # (request smuggling). The value is not quoted in the message: it may be a credential.
-            raise ExecutionError(f"header parameter {name!r}: the value contains a line break or NUL")
-        parts.headers.append((name, text))
-    else:
-        parts.cookies.extend(_cookie_pairs(name, value, explode))
+    problem = None
+    if style not in STYLES[in_]:
+        problem = f"parameter {name!r}: style {style!r} is not allowed in {in_}"
+    return ParameterSpec(name, in_, style, explode, allow_reserved, problem)
+
+
+def _same(text: str) -> str:
+    return text
 
 
 # -- rendering -----------------------------------------------------------------------------------------
@@ -149,8 +187,10 @@ def scalar_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float):
-        return json.dumps(value)
+    if isinstance(value, int):
+        return int.__repr__(value)  # JSON's rendering of an integer (an IntEnum's too)
+    if isinstance(value, float):
+        return float.__repr__(value) if math.isfinite(value) else json.dumps(value)
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", "replace")
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -266,6 +306,9 @@ def expand_path(template: str, path_params: Mapping[str, str]) -> str:
 
     A variable without a value raises ``ExecutionError``: a literal ``{id}`` would hit the wrong resource.
     """
+
+    if "{" not in template:
+        return template
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)

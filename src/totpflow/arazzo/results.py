@@ -1,11 +1,15 @@
 """What a run produced: records the engine builds and every report (terminal, JSON, JUnit, HAR) renders.
 
-Secrets are masked when these records are built (``Exchange`` holds already-masked headers and bodies), so no
-report can leak a credential, a ``password``-format input or a value the caller declared secret.
+Secrets are masked when these records are built, so no report can leak a credential, a ``password``-format
+input or a value the caller declared secret. An ``Exchange`` of a run is built when it is first read: until
+then it holds the request and response as sent and received, and reading ``request`` or ``response`` masks
+them with the run's ``Masker`` as it is then (secrets only ever get added to it, so a record built late masks
+at least what one built at once would have). A run that nobody inspects in detail does not pay for records.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -29,15 +33,72 @@ class RecordedResponse:
     http_version: str = "HTTP/1.1"
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One HTTP attempt of a step."""
+Recorder = Callable[[], tuple[RecordedRequest, RecordedResponse | None]]
 
-    request: RecordedRequest
-    response: RecordedResponse | None  # None when the request failed (timeout, connection error)
-    started_at: datetime
-    elapsed_ms: float
-    error: str | None = None
+
+class Exchange:
+    """One HTTP attempt of a step: ``request``, ``response`` (None when the request failed: timeout,
+    connection error), ``started_at``, ``elapsed_ms`` and ``error``. Built from finished records, or
+    ``deferred`` with a ``Recorder`` that builds them on first read."""
+
+    __slots__ = ("_recorder", "_request", "_response", "elapsed_ms", "error", "started_at")
+
+    def __init__(
+        self,
+        request: RecordedRequest,
+        response: RecordedResponse | None,
+        started_at: datetime,
+        elapsed_ms: float,
+        error: str | None = None,
+    ) -> None:
+        self._request: RecordedRequest | None = request
+        self._response = response
+        self._recorder: Recorder | None = None
+        self.started_at = started_at
+        self.elapsed_ms = elapsed_ms
+        self.error = error
+
+    @classmethod
+    def deferred(
+        cls, recorder: Recorder, started_at: datetime, elapsed_ms: float, error: str | None = None
+    ) -> Exchange:
+        exchange = cls.__new__(cls)
+        exchange._request, exchange._response, exchange._recorder = None, None, recorder
+        exchange.started_at, exchange.elapsed_ms, exchange.error = started_at, elapsed_ms, error
+        return exchange
+
+    def _record(self) -> RecordedRequest:
+        recorder = self._recorder
+        if recorder is not None:
+            self._request, self._response = recorder()
+            self._recorder = None
+        assert self._request is not None
+        return self._request
+
+    @property
+    def request(self) -> RecordedRequest:
+        return self._request if self._recorder is None and self._request is not None else self._record()
+
+    @property
+    def response(self) -> RecordedResponse | None:
+        if self._recorder is not None:
+            self._record()
+        return self._response
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.request, self.response, self.started_at, self.elapsed_ms, self.error)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Exchange) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Exchange(request={self.request!r}, response={self.response!r}, started_at={self.started_at!r},"
+            f" elapsed_ms={self.elapsed_ms!r}, error={self.error!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

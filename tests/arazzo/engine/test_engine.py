@@ -90,6 +90,32 @@ def test_password_input_is_masked_in_every_record(loaded: Loaded, pets_client: h
     assert login.exchanges[0].request.body is not None and "********" in login.exchanges[0].request.body
 
 
+def test_records_read_in_any_order_mask_what_an_earlier_response_revealed(loaded: Loaded) -> None:
+    """Exchange records are built when first read; a token that the login response carried under a
+    sensitive key is masked in a later step's record even when that record is read first."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/login":
+            return httpx.Response(200, headers={"X-Rate-Limit": "100"}, json={"token": "tok-123"})
+        if request.url.path == "/pets":
+            return httpx.Response(200, json=[{"id": 1, "name": "echo tok-123"}])
+        return httpx.Response(200, json={"id": 1, "name": "Rex"})
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        result = loaded.run(
+            "loginAndGetPet",
+            inputs={"username": "alice", "password": "s3cr3t-pw"},
+            options=RunOptions(masker=Masker()),
+            client=client,
+        )
+    assert result.ok, result.workflows[0].error
+    listed = result.workflows[0].steps[1].exchanges[0]
+    assert listed.response is not None and listed.response.body == '[{"id":1,"name":"echo ********"}]'
+    assert "tok-123" not in repr(result)
+    login = result.workflows[0].steps[0].exchanges[0]
+    assert login.response is not None and login.response.body == '{"token":"********"}'
+
+
 def test_secret_outputs_are_masked_in_the_response_that_carried_them(
     loaded: Loaded, pets_client: httpx.Client
 ) -> None:

@@ -22,7 +22,9 @@ from totpflow.arazzo.document.model import (
 )
 from totpflow.arazzo.document.references import resolve_parameter
 from totpflow.arazzo.engine.actions import failure_actions, success_actions
+from totpflow.arazzo.errors import ArazzoError
 from totpflow.arazzo.expressions import Compiled, compile_value
+from totpflow.arazzo.params import ParameterSpec, parameter_spec
 from totpflow.arazzo.sources import Operation, OperationParameter, SourceSet
 
 
@@ -60,6 +62,19 @@ class Plan:
             failure_actions(doc, workflow, step),
             operation,
         )
+        plan.specs = tuple(
+            parameter_spec(target, p.name, p.in_ or "query")
+            for p, target in zip(plan.parameters, plan.targets, strict=True)
+        )
+        try:
+            plan.values = tuple(self.value(p, p.value) for p in plan.parameters)
+            plan.outputs = tuple(
+                (name, self.value(step.outputs, expression, name))
+                for name, expression in step.outputs.items()
+            )
+            plan.criteria = tuple(self.criterion(criterion) for criterion in step.success_criteria)
+        except ArazzoError:  # a value that does not compile fails where it is used, with its location
+            plan.values = plan.outputs = plan.criteria = None
         self._steps[id(step)] = (step, plan)
         return plan
 
@@ -76,7 +91,17 @@ class Plan:
 class StepPlan:
     """What never changes between runs for one step: its merged parameters and actions, resolved once."""
 
-    __slots__ = ("failure_actions", "operation", "parameters", "success_actions", "targets")
+    __slots__ = (
+        "criteria",
+        "failure_actions",
+        "operation",
+        "outputs",
+        "parameters",
+        "specs",
+        "success_actions",
+        "targets",
+        "values",
+    )
 
     def __init__(
         self,
@@ -94,6 +119,13 @@ class StepPlan:
         self.targets: tuple[OperationParameter | None, ...] = tuple(
             by_identity.get(_identity(p.name, p.in_)) for p in parameters
         )
+        # filled by ``Plan.step``: each parameter's compiled value and serialisation, the compiled outputs and
+        # success criteria
+        # (None when one of them does not compile: the step then compiles each where it is used)
+        self.specs: tuple[ParameterSpec, ...] = ()
+        self.values: tuple[Compiled, ...] | None = None
+        self.outputs: tuple[tuple[str, Compiled], ...] | None = None
+        self.criteria: tuple[CompiledCriterion, ...] | None = None
 
 
 def _identity(name: str, in_: str | None) -> tuple[str, str | None]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from totpflow.arazzo.sources import Operation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prepared:
     """A request ready to send, and how expressions see it."""
 
@@ -48,7 +49,7 @@ class Prepared:
     content_type: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attempt:
     """One sent request and what came back. The ``Exchange`` record is built by ``record`` after the step's
     outputs are known, so a value the caller declared secret is masked in the response that carried it."""
@@ -69,14 +70,22 @@ class Attempt:
         return None if self.response is None else self.response.headers.get("retry-after")
 
     def record(self, masker: Masker) -> Exchange:
-        recorded = None
-        if self.response is not None:
-            message = self.message if self.message is not None else Message()
-            recorded = record_response(self.response, message, masker)
+        """The attempt's ``Exchange``, built when first read. Values under sensitive keys of a JSON response
+        are registered with ``masker`` now, so they are masked wherever they show up later in the run."""
+        response, message = self.response, self.message
+        if response is not None and message is not None and isinstance(message.body, dict | list):
+            if masker.may_need_json_masking(response.content.decode("utf-8", "replace")):
+                masker.mask_json(message.body)
         error = None if self.error is None else masker.mask_text(self.error)
-        return Exchange(
-            record_request(self.prepared, masker), recorded, self.started_at, self.elapsed_ms, error
-        )
+        return Exchange.deferred(partial(_record, self, masker), self.started_at, self.elapsed_ms, error)
+
+
+def _record(attempt: Attempt, masker: Masker) -> tuple[RecordedRequest, RecordedResponse | None]:
+    recorded = None
+    if attempt.response is not None:
+        message = attempt.message if attempt.message is not None else Message()
+        recorded = record_response(attempt.response, message, masker)
+    return record_request(attempt.prepared, masker), recorded
 
 
 def base_url(operation: Operation, servers: Mapping[str, str]) -> str:
@@ -121,11 +130,12 @@ def prepare(
     ExecutionError when a value cannot be produced)."""
     operation = step_plan.operation
     assert operation is not None
-    items = [
-        (target, p.name, p.in_ or "query", plan.value(p, p.value).evaluate(ctx))
-        for p, target in zip(step_plan.parameters, step_plan.targets, strict=True)
-    ]
-    parts = params.serialize_parameters(items)
+    parts = params.RequestParts()
+    values = step_plan.values
+    if values is None:
+        values = tuple(plan.value(p, p.value) for p in step_plan.parameters)
+    for spec, value in zip(step_plan.specs, values, strict=True):
+        spec.serialize(value.evaluate(ctx), parts)
     if step.x_security:
         parts.extend(
             apply_x_security(x_security_entries(step, operation, ctx, plan), explicit=parts, masker=masker)
@@ -167,7 +177,7 @@ def prepare(
         operation.method.upper(), url, headers=headers, content=content, timeout=options.timeout
     )
     query = dict(parts.query)
-    message = Message(headers=Headers(headers), query=query, path=dict(parts.path_params), body=payload)
+    message = Message(Headers.of_text(headers), query, parts.path_params, payload)
     return Prepared(request, message, body_text, content_type)
 
 
@@ -214,8 +224,8 @@ def send(step_id: str, prepared: Prepared, client: httpx.Client, started_at: dat
         problem = TransportError(step_id, f"{type(exc).__name__}: {exc}")
         return Attempt(prepared, started_at, elapsed, None, None, str(problem))
     elapsed = (time.perf_counter() - begin) * 1000
-    headers = Headers(response.headers.multi_items())  # read once: httpx's own lookups are costly
-    message = Message(headers=headers, body=parse_body(response, headers))
+    headers = Headers.of_text(response.headers.multi_items())  # read once: httpx's own lookups are costly
+    message = Message(headers, {}, {}, parse_body(response, headers))
     return Attempt(prepared, started_at, elapsed, response, message)
 
 

@@ -87,17 +87,17 @@ class StepRunner:
 
         def finish(ok: bool, action: str, error: str | None = None) -> StepResult:
             return StepResult(
-                workflow_id=frame.workflow.workflow_id,
-                step_id=step.step_id,
-                ok=ok,
-                attempts=attempts,
-                exchanges=tuple(exchanges),
-                checks=checks,
-                outputs=self.masked(outputs),
-                elapsed_ms=(self.options.timer() - begin) * 1000,
-                operation=label,
-                action=action,
-                error=None if error is None else self.masker.mask_text(error),
+                frame.workflow.workflow_id,
+                step.step_id,
+                ok,
+                attempts,
+                tuple(exchanges),
+                checks,
+                self.masked(outputs) if outputs else {},
+                (self.options.timer() - begin) * 1000,
+                label,
+                action,
+                None if error is None else self.masker.mask_text(error),
             )
 
         try:
@@ -127,11 +127,11 @@ class StepRunner:
             except Exception as exc:  # a defect below the engine still ends as a failed step, not a traceback
                 message = f"{step.location}: internal error: {type(exc).__name__}: {exc}"
                 return Outcome("fail", [*extra, finish(False, "fail", message)], error=message)
-            checks = () if failure is not None else self.criteria(step, ctx)
+            checks = () if failure is not None else self.criteria(step, step_plan, ctx)
             ok = failure is None and all(check.passed for check in checks)
             if ok:
                 try:
-                    outputs = self.step_outputs(step, ctx)
+                    outputs = self.step_outputs(step, step_plan, ctx)
                 except ArazzoError as exc:
                     if attempt is not None:
                         exchanges.append(attempt.record(self.masker))
@@ -204,8 +204,15 @@ class StepRunner:
             return f"workflow {child.workflow_id!r} failed: {done.result.error}"
         return None
 
-    def criteria(self, step: Step, ctx: StepContext) -> tuple[CheckResult, ...]:
-        return check_criteria(self.plan, step.success_criteria, ctx, self.masker)
+    def criteria(self, step: Step, step_plan: StepPlan, ctx: StepContext) -> tuple[CheckResult, ...]:
+        compiled = step_plan.criteria
+        if compiled is None:
+            return check_criteria(self.plan, step.success_criteria, ctx, self.masker)
+        mask = self.masker.mask_text
+        try:
+            return tuple(criterion.evaluate(ctx, mask=mask) for criterion in compiled)
+        except ArazzoError:  # one cannot be evaluated: each again, so that one fails with the reason
+            return check_criteria(self.plan, step.success_criteria, ctx, self.masker)
 
     def choose(self, actions: tuple[SuccessAction, ...], ctx: StepContext) -> SuccessAction | None:
         return next((action for action in actions if matches(self.plan, action, ctx)), None)
@@ -237,15 +244,22 @@ class StepRunner:
                 return f"retry target workflow {action.workflow_id!r} failed: {done.result.error}"
         return None
 
-    def step_outputs(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+    def step_outputs(self, step: Step, step_plan: StepPlan, ctx: StepContext) -> dict[str, Any]:
+        compiled = step_plan.outputs
         outputs: dict[str, Any] = {}
-        for name, expression in step.outputs.items():
+        secret = self.options.secret_outputs
+        for index, (name, expression) in enumerate(step.outputs.items()):
             try:
-                value = self.plan.value(step.outputs, expression, name).evaluate(ctx)
+                value = (
+                    compiled[index][1]
+                    if compiled is not None
+                    else self.plan.value(step.outputs, expression, name)
+                )
+                outputs[name] = value.evaluate(ctx)
             except ArazzoError as exc:
                 raise _OutputError(f"{step.location}/outputs/{name}: output {name!r}: {exc}") from exc
-            self.register_secret(name, value)
-            outputs[name] = value
+            if secret and name in secret:
+                self.masker.add(outputs[name])
         return outputs
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -255,7 +269,8 @@ class StepRunner:
             self.masker.add(value)
 
     def masked(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: self.masker.mask_json(value) for name, value in values.items()}
+        mask = self.masker.mask_json
+        return {name: mask(value) for name, value in values.items()}
 
     def failed_checks(self, checks: tuple[CheckResult, ...]) -> str:
         failed = [check for check in checks if not check.passed]

@@ -27,6 +27,14 @@ class Headers(Mapping[str, str]):
         self._pairs: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in items)
         self._index: dict[str, list[str]] | None = None  # built on the first lookup: most are never read
 
+    @classmethod
+    def of_text(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
+        """From pairs that are already ``str`` (an HTTP client's decoded headers): nothing to convert."""
+        headers = cls.__new__(cls)
+        headers._pairs = tuple(pairs)
+        headers._index = None
+        return headers
+
     @property
     def _fields(self) -> dict[str, list[str]]:
         if self._index is None:

@@ -39,11 +39,12 @@ def mask_response(response: RecordedResponse, masker: Masker) -> RecordedRespons
 
 
 def mask_exchange(exchange: Exchange, masker: Masker) -> Exchange:
-    return replace(
-        exchange,
-        request=mask_request(exchange.request, masker),
-        response=None if exchange.response is None else mask_response(exchange.response, masker),
-        error=_text(masker, exchange.error),
+    return Exchange(
+        mask_request(exchange.request, masker),
+        None if exchange.response is None else mask_response(exchange.response, masker),
+        exchange.started_at,
+        exchange.elapsed_ms,
+        _text(masker, exchange.error),
     )
 
 
