@@ -22,7 +22,7 @@ Internal API contracts between these modules:
 
 expressions (package ``totpflow.arazzo.expressions``)::
 
-    @dataclass(frozen=True) class Message:            # a request or response as expressions see it
+    class Message(msgspec.Struct, frozen=True):        # a request or response as expressions see it
         headers: Headers      # case-insensitive mapping (Headers(pairs)); .get(name) -> str | None
         query: Mapping[str, str]; path: Mapping[str, str]
         body: Any             # parsed JSON value; str for text/XML; None when empty

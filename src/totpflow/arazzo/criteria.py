@@ -40,9 +40,10 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from totpflow.arazzo.errors import ConditionError, EvaluationError, ExpressionError
 from totpflow.arazzo.expressions import Expression, Template, parse, parse_condition, parse_template
@@ -65,8 +66,7 @@ def _masked(text: str, mask: Mask | None) -> str:
     return mask(text) if mask is not None else text
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledCriterion:
+class CompiledCriterion(msgspec.Struct, frozen=True):
     """A criterion ready to evaluate. ``expressions`` lists every runtime expression it reads."""
 
     criterion: Criterion
@@ -76,11 +76,7 @@ class CompiledCriterion:
     template: Template | None = None  # regex / jsonpath / xpath with embedded {$…}
     compiled: Any = None  # regex / jsonpath / xpath compiled when the condition has no {$…}
     version: str | None = None
-    expressions: tuple[Expression, ...] = field(default=())
-    passed: CheckResult = field(init=False, compare=False, repr=False)  # the result when it passes
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "passed", CheckResult(self.criterion.condition, True, self.kind, None))
+    expressions: tuple[Expression, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -89,7 +85,7 @@ class CompiledCriterion:
     def evaluate(self, ctx: EvaluationContext, *, mask: Mask | None = None) -> CheckResult:
         """Evaluate against an ``EvaluationContext``; ``mask`` redacts secrets from quoted values."""
         if self.condition is not None and self.condition.evaluate(ctx):
-            return self.passed  # a passing simple condition: nothing to explain
+            return CheckResult(self.criterion.condition, True, self.kind, None)  # nothing to explain
         passed, message = self._check(ctx, mask)
         return CheckResult(self.criterion.condition, passed, self.kind, message)
 
@@ -159,8 +155,7 @@ def _xpath_parser(version: str | None) -> Any:
     return XPath31Parser
 
 
-@dataclass(frozen=True, slots=True)
-class _XPath:
+class _XPath(msgspec.Struct, frozen=True):
     text: str
     boolean: Any  # the parsed ``boolean((text))``: its result is the Effective Boolean Value of ``text``
 

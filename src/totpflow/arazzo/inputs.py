@@ -55,9 +55,10 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import msgspec
 
 from totpflow.arazzo.errors import InputError, UsageError
 from totpflow.arazzo.masking import Masker
@@ -98,8 +99,7 @@ def totp_code(secret: str, at: float, *, digits: int = 6, period: int = 30, algo
 # -- computations --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Computation:
+class Computation(msgspec.Struct, frozen=True):
     text: str
     value: _Evaluable
     is_totp: bool = False

@@ -43,9 +43,10 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
+
+import msgspec
 
 from totpflow.arazzo.errors import ExecutionError
 
@@ -77,12 +78,11 @@ class ParameterInfo(Protocol):
     def allow_reserved(self) -> bool: ...
 
 
-@dataclass(slots=True)
-class RequestParts:
-    path_params: dict[str, str] = field(default_factory=dict)
-    query: list[tuple[str, str]] = field(default_factory=list)
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    cookies: list[tuple[str, str]] = field(default_factory=list)
+class RequestParts(msgspec.Struct):
+    path_params: dict[str, str] = msgspec.field(default_factory=dict)
+    query: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    cookies: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
     def extend(self, other: RequestParts) -> None:
         self.path_params.update(other.path_params)
@@ -115,8 +115,7 @@ def serialize_parameter(
     parameter_spec(info, name, in_).serialize(value, parts)
 
 
-@dataclass(frozen=True, slots=True)
-class ParameterSpec:
+class ParameterSpec(msgspec.Struct, frozen=True):
     """How one parameter is serialised, decided once per step (``parameter_spec``) and applied per request.
     ``problem`` is a location or style the parameter may not have; it is raised when a value is serialised,
     so it fails the step that sends it."""

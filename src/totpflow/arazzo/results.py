@@ -10,13 +10,13 @@ at least what one built at once would have). A run that nobody inspects in detai
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
+
+class RecordedRequest(msgspec.Struct, frozen=True):
     method: str
     url: str
     headers: tuple[tuple[str, str], ...]  # masked
@@ -24,8 +24,7 @@ class RecordedRequest:
     content_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedResponse:
+class RecordedResponse(msgspec.Struct, frozen=True):
     status_code: int
     headers: tuple[tuple[str, str], ...]  # masked
     body: str | None  # text (masked); binary bodies are summarised
@@ -101,8 +100,7 @@ class Exchange:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(msgspec.Struct, frozen=True):
     """One success criterion (or action criterion) as evaluated."""
 
     condition: str
@@ -111,8 +109,7 @@ class CheckResult:
     message: str | None = None  # why it failed, e.g. the left and right values (masked)
 
 
-@dataclass(frozen=True, slots=True)
-class StepResult:
+class StepResult(msgspec.Struct, frozen=True):
     workflow_id: str
     step_id: str
     ok: bool
@@ -128,8 +125,7 @@ class StepResult:
     error: str | None = None  # why the step failed, with the document location where there is one
 
 
-@dataclass(frozen=True, slots=True)
-class WorkflowResult:
+class WorkflowResult(msgspec.Struct, frozen=True):
     workflow_id: str
     ok: bool
     status: Literal["succeeded", "failed", "transferred", "skipped"]
@@ -141,11 +137,10 @@ class WorkflowResult:
     transferred_to: str | None = None  # a goto to another workflow ends this one
 
 
-@dataclass(frozen=True, slots=True)
-class RunResult:
+class RunResult(msgspec.Struct, frozen=True):
     document: str  # the document's path or URL as given
     ok: bool
     workflows: tuple[WorkflowResult, ...]
     started_at: datetime
     elapsed_ms: float
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()

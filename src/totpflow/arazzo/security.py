@@ -48,8 +48,9 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 from totpflow.arazzo.errors import UsageError
 from totpflow.arazzo.masking import Masker
@@ -59,8 +60,7 @@ ENV_PREFIX = "TOTPFLOW_AUTH_"
 CredentialKind = Literal["basic", "bearer", "value"]
 
 
-@dataclass(frozen=True, slots=True)
-class Credential:
+class Credential(msgspec.Struct, frozen=True):
     kind: CredentialKind
     value: str  # the password (basic), the token (bearer) or the bare value
     username: str | None = None
@@ -73,10 +73,9 @@ class Credential:
         return base64.b64encode(raw).decode("ascii")
 
 
-@dataclass(slots=True)
-class SourceCredentials:
+class SourceCredentials(msgspec.Struct):
     default: Credential | None = None
-    by_scheme: dict[str, Credential] = field(default_factory=dict)
+    by_scheme: dict[str, Credential] = msgspec.field(default_factory=dict)
 
 
 class Credentials:

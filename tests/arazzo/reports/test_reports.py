@@ -133,7 +133,7 @@ def test_junit_structure() -> None:
 
 
 def test_junit_keeps_only_xml_characters(tmp_path: Path) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     run = sample_run()
     step = replace(run.workflows[1].steps[0], error="bad \x00\x1b byte")
@@ -247,7 +247,7 @@ def test_terminal_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest
 
 
 def test_terminal_does_not_interpret_markup_in_values() -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     run = sample_run()
     workflow = replace(run.workflows[0], outputs={"x": "[bold red]not markup[/]"})

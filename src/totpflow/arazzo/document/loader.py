@@ -8,9 +8,10 @@ with a ``LoadError``; otherwise every schema problem, or else every semantic pro
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from totpflow.arazzo.document.builder import build_document
 from totpflow.arazzo.document.model import ArazzoDocument
@@ -46,4 +47,8 @@ def document_from_data(data: object, url: str) -> ArazzoDocument:
     findings = check_semantics(document)
     if findings.problems:
         raise DocumentInvalid(findings.problems, findings.warnings)
-    return dataclasses.replace(document, warnings=tuple(findings.warnings)) if findings.warnings else document
+    return (
+        msgspec.structs.replace(document, warnings=tuple(findings.warnings))
+        if findings.warnings
+        else document
+    )

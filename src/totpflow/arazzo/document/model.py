@@ -8,31 +8,29 @@ validated at load, so execution never meets a syntax error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 ParameterIn = Literal["path", "query", "header", "cookie"]
 CriterionType = Literal["simple", "regex", "jsonpath", "xpath"]
 
 
-@dataclass(frozen=True, slots=True)
-class Info:
+class Info(msgspec.Struct, frozen=True):
     title: str
     version: str
     summary: str | None = None
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SourceDescription:
+class SourceDescription(msgspec.Struct, frozen=True):
     name: str
     url: str  # as written
     type: Literal["openapi", "arazzo"] | None
     location: str
 
 
-@dataclass(frozen=True, slots=True)
-class Criterion:
+class Criterion(msgspec.Struct, frozen=True):
     condition: str
     context: str | None = None
     type: CriterionType = "simple"
@@ -40,16 +38,14 @@ class Criterion:
     location: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Parameter:
+class Parameter(msgspec.Struct, frozen=True):
     name: str
     value: Any
     in_: ParameterIn | None = None  # spec field "in"; None when the step targets a workflow
     location: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ReusableRef:
+class ReusableRef(msgspec.Struct, frozen=True):
     """A Reusable Object (``reference: $components.parameters.x`` + optional ``value``), unresolved."""
 
     reference: str
@@ -58,8 +54,7 @@ class ReusableRef:
     location: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class SuccessAction:
+class SuccessAction(msgspec.Struct, frozen=True):
     name: str
     type: Literal["end", "goto"]
     workflow_id: str | None = None
@@ -68,8 +63,7 @@ class SuccessAction:
     location: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class FailureAction:
+class FailureAction(msgspec.Struct, frozen=True):
     name: str
     type: Literal["end", "goto", "retry"]
     workflow_id: str | None = None
@@ -80,15 +74,13 @@ class FailureAction:
     location: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class PayloadReplacement:
+class PayloadReplacement(msgspec.Struct, frozen=True):
     target: str
     value: Any
     location: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class RequestBody:
+class RequestBody(msgspec.Struct, frozen=True):
     content_type: str | None = None
     payload: Any = None
     has_payload: bool = False
@@ -96,8 +88,7 @@ class RequestBody:
     location: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(msgspec.Struct, frozen=True):
     step_id: str
     location: str
     description: str | None = None
@@ -109,13 +100,12 @@ class Step:
     success_criteria: tuple[Criterion, ...] = ()
     on_success: tuple[SuccessAction | ReusableRef, ...] | None = None  # None: not given (inherit workflow's)
     on_failure: tuple[FailureAction | ReusableRef, ...] | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = msgspec.field(default_factory=dict)
     # Redocly's ``x-security`` extension: [{schemeName | scheme, values}], values may hold expressions.
     x_security: tuple[dict[str, Any], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Workflow:
+class Workflow(msgspec.Struct, frozen=True):
     workflow_id: str
     location: str
     steps: tuple[Step, ...]
@@ -125,30 +115,32 @@ class Workflow:
     depends_on: tuple[str, ...] = ()
     success_actions: tuple[SuccessAction | ReusableRef, ...] = ()
     failure_actions: tuple[FailureAction | ReusableRef, ...] = ()
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = msgspec.field(default_factory=dict)
     parameters: tuple[Parameter | ReusableRef, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Components:
-    inputs: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, Parameter] = field(default_factory=dict)
-    success_actions: dict[str, SuccessAction] = field(default_factory=dict)
-    failure_actions: dict[str, FailureAction] = field(default_factory=dict)
+class Components(msgspec.Struct, frozen=True):
+    inputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    parameters: dict[str, Parameter] = msgspec.field(default_factory=dict)
+    success_actions: dict[str, SuccessAction] = msgspec.field(default_factory=dict)
+    failure_actions: dict[str, FailureAction] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class ArazzoDocument:
+class ArazzoDocument(msgspec.Struct, frozen=True):
     arazzo: str
     info: Info
     source_descriptions: tuple[SourceDescription, ...]
     workflows: tuple[Workflow, ...]
     components: Components
     url: str  # absolute URL (file:// or http(s)://) the document was loaded from; base for relative URLs
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    raw: dict[str, Any] = msgspec.field(default_factory=dict)
     warnings: tuple[
         str, ...
     ] = ()  # non-fatal findings ("<location>: <message>"), e.g. non-spec forms accepted
+
+    def __repr__(self) -> str:  # without ``raw``: the whole parsed document
+        ids = [workflow.workflow_id for workflow in self.workflows]
+        return f"ArazzoDocument(url={self.url!r}, arazzo={self.arazzo!r}, workflows={ids!r})"
 
     def source_description(self, name: str) -> SourceDescription | None:
         for source in self.source_descriptions:

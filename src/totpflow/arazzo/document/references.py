@@ -8,9 +8,10 @@ components of document A. Also parses the source-qualified forms ``$sourceDescri
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Literal
+
+import msgspec
 
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
@@ -78,7 +79,7 @@ def resolve_parameter(doc: ArazzoDocument, item: Parameter | ReusableRef) -> Par
         return item
     parameter = lookup_component(doc, item, "parameters")
     assert isinstance(parameter, Parameter)
-    return dataclasses.replace(parameter, value=item.value) if item.has_value else parameter
+    return msgspec.structs.replace(parameter, value=item.value) if item.has_value else parameter
 
 
 def resolve_success_action(doc: ArazzoDocument, item: SuccessAction | ReusableRef) -> SuccessAction:

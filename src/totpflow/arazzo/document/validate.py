@@ -17,8 +17,9 @@ and dot access into step outputs (``$steps.x.outputs.user.id``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
@@ -47,12 +48,11 @@ _OPERATION_PATH_PREFIX = "{$sourceDescriptions."
 _OPERATION_PATH_SUFFIX = ".url}"
 
 
-@dataclass
-class Findings:
+class Findings(msgspec.Struct):
     """Problems (the document is invalid) and warnings (accepted, worth knowing), in the order found."""
 
-    problems: list[DocumentError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    problems: list[DocumentError] = msgspec.field(default_factory=list)
+    warnings: list[str] = msgspec.field(default_factory=list)
 
     def problem(self, location: str, message: str) -> None:
         self.problems.append(DocumentError(location, message))

@@ -10,8 +10,9 @@ outputs are evaluated against the child's results).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 from totpflow.arazzo.document.model import ArazzoDocument, Workflow
 from totpflow.arazzo.errors import EvaluationError
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from totpflow.arazzo.sources import SourceSet
 
 
-@dataclass(slots=True)
-class Frame:
+class Frame(msgspec.Struct):
     """The state of one running workflow."""
 
     document: ArazzoDocument
@@ -32,17 +32,16 @@ class Frame:
     inputs: InputResolver
     given: Mapping[str, Any]
     depth: int
-    step_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
+    step_outputs: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class Shared:
+class Shared(msgspec.Struct):
     """State shared by every frame of one run: finished workflows' inputs and outputs (``$workflows.*``)."""
 
     sources: SourceSet
     plan: Plan
-    workflows: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
+    workflows: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = msgspec.field(default_factory=dict)
 
 
 class StepContext:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from totpflow.arazzo.masking import Masker
 
@@ -19,8 +20,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class PromptRequest:
+class PromptRequest(msgspec.Struct, frozen=True):
     """What the prompt callback is asked for: one input, its JSON Schema, and the values earlier steps of the
     current workflow produced (latest step first), so a terminal can show e.g. the QR code a step just
     returned
@@ -31,12 +31,11 @@ class PromptRequest:
     recent_outputs: tuple[tuple[str, Mapping[str, Any]], ...]  # (stepId, outputs), latest first
 
 
-@dataclass(frozen=True, slots=True)
-class RunOptions:
+class RunOptions(msgspec.Struct, frozen=True):
     """How to run. ``servers`` maps a source description name to a base URL replacing the OpenAPI servers;
     ``credentials`` is whatever ``totpflow.arazzo.security`` parses (``None``: no credentials)."""
 
-    servers: Mapping[str, str] = field(default_factory=dict)
+    servers: Mapping[str, str] = msgspec.field(default_factory=dict)
     credentials: Any = None
     timeout: float = 30.0  # seconds, per HTTP request
     max_steps: int = 1000  # step attempts over the whole run, sub-workflows included

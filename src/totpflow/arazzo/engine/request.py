@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -39,8 +38,7 @@ if TYPE_CHECKING:
     from totpflow.arazzo.sources import Operation
 
 
-@dataclass(slots=True)
-class Prepared:
+class Prepared(msgspec.Struct):
     """A request ready to send, and how expressions see it."""
 
     request: httpx.Request
@@ -49,8 +47,7 @@ class Prepared:
     content_type: str | None
 
 
-@dataclass(slots=True)
-class Attempt:
+class Attempt(msgspec.Struct):
     """One sent request and what came back. The ``Exchange`` record is built by ``record`` after the step's
     outputs are known, so a value the caller declared secret is masked in the response that carried it."""
 

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+import msgspec
 
 from totpflow.arazzo.document.model import ArazzoDocument, FailureAction, Step, SuccessAction, Workflow
 from totpflow.arazzo.engine.actions import check_criteria, choose_failure, matches, retry_wait
@@ -27,8 +27,7 @@ from totpflow.arazzo.results import CheckResult, Exchange, StepResult, WorkflowR
 Control = Literal["next", "end", "end-failed", "goto-step", "goto-workflow", "fail"]
 
 
-@dataclass(slots=True)
-class Outcome:
+class Outcome(msgspec.Struct):
     """How a step ended and where control goes next."""
 
     control: Control
@@ -37,12 +36,11 @@ class Outcome:
     error: str | None = None
 
 
-@dataclass(slots=True)
-class Finished:
+class Finished(msgspec.Struct):
     """A finished workflow: its (masked) result record and its raw outputs for expressions."""
 
     result: WorkflowResult
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class StepRunner:

@@ -16,8 +16,9 @@ API. Other strings that start with ``$`` (``"$5.00"``, ``"$USD"``) are literals.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from totpflow.arazzo.expressions.context import EvaluationContext
 from totpflow.arazzo.expressions.parser import ROOTS, Expression, parse
@@ -38,8 +39,7 @@ def is_expression(text: str) -> bool:
     return text[1:end].lower() in _ROOT_WORDS or (end < len(text) and text[end] in ".#")
 
 
-@dataclass(frozen=True, slots=True)
-class LiteralValue:
+class LiteralValue(msgspec.Struct, frozen=True):
     value: Any
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -49,8 +49,7 @@ class LiteralValue:
         return []
 
 
-@dataclass(frozen=True, slots=True)
-class ExpressionValue:
+class ExpressionValue(msgspec.Struct, frozen=True):
     expression: Expression
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -60,8 +59,7 @@ class ExpressionValue:
         return [self.expression]
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateValue:
+class TemplateValue(msgspec.Struct, frozen=True):
     template: Template
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -71,8 +69,7 @@ class TemplateValue:
         return list(self.template.expressions)
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectValue:
+class ObjectValue(msgspec.Struct, frozen=True):
     members: tuple[tuple[str, Compiled], ...]
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -82,8 +79,7 @@ class ObjectValue:
         return [e for _, value in self.members for e in value.expressions()]
 
 
-@dataclass(frozen=True, slots=True)
-class ArrayValue:
+class ArrayValue(msgspec.Struct, frozen=True):
     items: tuple[Compiled, ...]
 
     def evaluate(self, ctx: EvaluationContext) -> Any:

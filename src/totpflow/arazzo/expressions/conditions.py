@@ -34,9 +34,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import msgspec
 
 from totpflow.arazzo.errors import ConditionError, EvaluationError, ExpressionError
 from totpflow.arazzo.expressions.context import EvaluationContext
@@ -125,8 +126,7 @@ def show(value: Any, mask: Mask | None = None) -> str:
 
 
 # -- AST ----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Lit:
+class Lit(msgspec.Struct, frozen=True):
     value: Any
     text: str
 
@@ -137,8 +137,7 @@ class Lit:
         return self.text
 
 
-@dataclass(frozen=True, slots=True)
-class Operand:
+class Operand(msgspec.Struct, frozen=True):
     expression: Expression
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -155,8 +154,7 @@ class Operand:
         return f"{self.expression.text} ({show(value, mask)})"
 
 
-@dataclass(frozen=True, slots=True)
-class Not:
+class Not(msgspec.Struct, frozen=True):
     operand: CondNode
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -166,8 +164,7 @@ class Not:
         return f"!{self.operand.describe(ctx, mask)}"
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(msgspec.Struct, frozen=True):
     op: str
     left: CondNode
     right: CondNode
@@ -179,8 +176,7 @@ class Compare:
         return f"{self.left.describe(ctx, mask)} {self.op} {self.right.describe(ctx, mask)}"
 
 
-@dataclass(frozen=True, slots=True)
-class And:
+class And(msgspec.Struct, frozen=True):
     items: tuple[CondNode, ...]
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -193,8 +189,7 @@ class And:
         return " && ".join(item.describe(ctx, mask) for item in self.items)
 
 
-@dataclass(frozen=True, slots=True)
-class Or:
+class Or(msgspec.Struct, frozen=True):
     items: tuple[CondNode, ...]
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
@@ -207,13 +202,12 @@ class Or:
 CondNode = Lit | Operand | Not | Compare | And | Or
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
+class Condition(msgspec.Struct, frozen=True):
     """A parsed ``simple`` condition."""
 
     text: str
     root: CondNode
-    expressions: tuple[Expression, ...] = field(default=())
+    expressions: tuple[Expression, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -7,8 +7,9 @@ they can be tested from plain dictionaries.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+import msgspec
 
 
 class Headers(Mapping[str, str]):
@@ -70,13 +71,12 @@ class Headers(Mapping[str, str]):
         return f"Headers({[name for name, _ in self._pairs]!r})"  # names only: values may be credentials
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(msgspec.Struct, frozen=True):
     """A request or a response as ``$request.*`` / ``$response.*`` see it."""
 
-    headers: Headers = field(default_factory=Headers)
-    query: Mapping[str, str] = field(default_factory=dict)
-    path: Mapping[str, str] = field(default_factory=dict)
+    headers: Headers = msgspec.field(default_factory=Headers)
+    query: Mapping[str, str] = msgspec.field(default_factory=dict)
+    path: Mapping[str, str] = msgspec.field(default_factory=dict)
     body: Any = None  # parsed JSON value; str for text / XML; None when empty
 
 

@@ -22,8 +22,9 @@ written explicitly.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+
+import msgspec
 
 _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
 _IGNORED_FLAGS = frozenset("gduvy")
@@ -36,8 +37,7 @@ class RegexSyntaxError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class EcmaRegex:
+class EcmaRegex(msgspec.Struct, frozen=True):
     source: str  # the pattern as written (without /…/ delimiters)
     flags: str
     compiled: re.Pattern[str]

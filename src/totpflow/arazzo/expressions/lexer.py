@@ -20,8 +20,9 @@ tokens) and EOF.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
+
+import msgspec
 
 from totpflow.arazzo.errors import ConditionError, ExpressionError
 
@@ -44,13 +45,12 @@ TokenKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(msgspec.Struct, frozen=True):
     kind: TokenKind
     text: str  # as written, except STRING, whose quotes are removed and '' unescaped
     pos: int  # 0-based offset of the token's first character in the scanned text
     end: int  # offset just past the token
-    parts: tuple[Token, ...] = field(default=())  # EXPR only: the runtime expression's tokens
+    parts: tuple[Token, ...] = ()  # EXPR only: the runtime expression's tokens
 
 
 NO_STOP: frozenset[str] = frozenset()

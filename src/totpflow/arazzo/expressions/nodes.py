@@ -1,4 +1,4 @@
-"""The runtime-expression AST: one frozen dataclass per alternative of the ABNF (Arazzo 1.0.1 §"Runtime
+"""The runtime-expression AST: one frozen record (msgspec Struct) per alternative of the ABNF (Arazzo 1.0.1 §"Runtime
 Expressions", with the 1.1.0 refinements), each able to evaluate itself against an ``EvaluationContext``.
 
 ``pointer`` fields hold the JSON Pointer written after ``#`` (``None`` when there is none). The non-spec dot
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from totpflow.arazzo.errors import EvaluationError
 from totpflow.arazzo.expressions import pointer as json_pointer
@@ -57,8 +58,7 @@ def _lookup_named(lookup: Callable[[str], Any], name: str, pointer: str | None, 
     return _apply_pointer(value, pointer, text)
 
 
-@dataclass(frozen=True, slots=True)
-class Url:
+class Url(msgspec.Struct, frozen=True):
     def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
         value = ctx.url()
         if value is None:
@@ -66,8 +66,7 @@ class Url:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class Method:
+class Method(msgspec.Struct, frozen=True):
     def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
         value = ctx.method()
         if value is None:
@@ -75,8 +74,7 @@ class Method:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class StatusCode:
+class StatusCode(msgspec.Struct, frozen=True):
     def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
         value = ctx.status_code()
         if value is None:
@@ -103,8 +101,7 @@ def _read_message(
     return source[name]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRef:
+class RequestRef(msgspec.Struct, frozen=True):
     """``$request.header.<token>`` | ``.query.<name>`` | ``.path.<name>`` | ``.body[#<pointer>]``."""
 
     part: MessagePart
@@ -115,8 +112,7 @@ class RequestRef:
         return _read_message(ctx.request(), "request", self.part, self.name, self.pointer, text)
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseRef:
+class ResponseRef(msgspec.Struct, frozen=True):
     """``$response.header.<token>`` | ``.query.<name>`` | ``.path.<name>`` | ``.body[#<pointer>]``."""
 
     part: MessagePart
@@ -127,8 +123,7 @@ class ResponseRef:
         return _read_message(ctx.response(), "response", self.part, self.name, self.pointer, text)
 
 
-@dataclass(frozen=True, slots=True)
-class Inputs:
+class Inputs(msgspec.Struct, frozen=True):
     """``$inputs.<name>[#<pointer>]``: an input of the current workflow."""
 
     name: str
@@ -138,8 +133,7 @@ class Inputs:
         return _lookup_named(ctx.input, self.name, self.pointer, text)
 
 
-@dataclass(frozen=True, slots=True)
-class Outputs:
+class Outputs(msgspec.Struct, frozen=True):
     """``$outputs.<name>[#<pointer>]``: an output of the current workflow."""
 
     name: str
@@ -149,8 +143,7 @@ class Outputs:
         return _lookup_named(ctx.output, self.name, self.pointer, text)
 
 
-@dataclass(frozen=True, slots=True)
-class Steps:
+class Steps(msgspec.Struct, frozen=True):
     """``$steps.<stepId>.outputs.<name>[#<pointer>]``."""
 
     step: str
@@ -161,8 +154,7 @@ class Steps:
         return _lookup_named(lambda name: ctx.step_output(self.step, name), self.output, self.pointer, text)
 
 
-@dataclass(frozen=True, slots=True)
-class Workflows:
+class Workflows(msgspec.Struct, frozen=True):
     """``$workflows.<workflowId>.(inputs|outputs).<name>[#<pointer>]``."""
 
     workflow: str
@@ -176,8 +168,7 @@ class Workflows:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SourceDescriptions:
+class SourceDescriptions(msgspec.Struct, frozen=True):
     """``$sourceDescriptions.<name>.<reference>``: an operationId / workflowId, else a field (``url``)."""
 
     name: str
@@ -190,8 +181,7 @@ class SourceDescriptions:
             raise EvaluationError(text, exc.message) from None
 
 
-@dataclass(frozen=True, slots=True)
-class Components:
+class Components(msgspec.Struct, frozen=True):
     """``$components.(parameters|successActions|failureActions).<name>``."""
 
     kind: Literal["parameters", "successActions", "failureActions"]

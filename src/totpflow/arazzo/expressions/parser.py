@@ -23,9 +23,10 @@ Parsing is cached (``functools.lru_cache``): each distinct text is parsed once p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, cast
+
+import msgspec
 
 from totpflow.arazzo.errors import ExpressionError
 from totpflow.arazzo.expressions import nodes
@@ -53,15 +54,14 @@ ROOTS = (
 _NOT_IN_1_0 = ("$self", "$message")
 
 
-@dataclass(frozen=True, slots=True)
-class Expression:
+class Expression(msgspec.Struct, frozen=True):
     """A parsed runtime expression. ``evaluate`` keeps the referenced value's type (1.0.1: "Runtime
     expressions preserve the type of the referenced value") and raises ``EvaluationError`` when the value
     does not exist."""
 
     text: str
     node: nodes.Node
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
         return self.node.evaluate(ctx, self.text)

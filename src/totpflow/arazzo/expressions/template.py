@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import msgspec
 
 from totpflow.arazzo.errors import ExpressionError
 from totpflow.arazzo.expressions.context import EvaluationContext
@@ -45,8 +46,7 @@ def stringify(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-@dataclass(frozen=True, slots=True)
-class Template:
+class Template(msgspec.Struct, frozen=True):
     """Literal text and embedded expressions, in order."""
 
     text: str

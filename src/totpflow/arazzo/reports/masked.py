@@ -7,7 +7,7 @@ in the records of earlier steps too. Masking is idempotent, so applying it twice
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import (

@@ -17,9 +17,10 @@ Covers OpenAPI 3.0 and 3.1, and Swagger 2.0 best-effort (``schemes``/``host``/``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urljoin
+
+import msgspec
 
 from totpflow.arazzo.errors import DocumentError
 
@@ -27,8 +28,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
 
 
-@dataclass(frozen=True, slots=True)
-class OperationParameter:
+class OperationParameter(msgspec.Struct, frozen=True):
     name: str
     in_: str  # path | query | header | cookie
     style: str
@@ -39,8 +39,7 @@ class OperationParameter:
     content_type: str | None = None  # a parameter described by `content` instead of `schema` (its media type)
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
+class Operation(msgspec.Struct, frozen=True):
     source_name: str
     operation_id: str | None
     method: str  # lower case, as in the Path Item
@@ -53,7 +52,7 @@ class Operation:
     responses: dict[str, Any]
     request_body_required: bool = False
     location: str = ""  # JSON Pointer of the Operation Object in its OpenAPI document
-    source_url: str = field(default="", repr=False)
+    source_url: str = ""
 
 
 def is_swagger2(content: Mapping[str, Any]) -> bool:
