@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from os.path import basename
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
@@ -58,6 +59,7 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+@lru_cache(maxsize=256)
 def is_json(content_type: str | None) -> bool:
     kind = media_type(content_type)
     return kind == "application/json" or kind.endswith("+json")

@@ -285,13 +285,18 @@ class InputResolver:
         else:
             # Shared across resolvers (one per run) while the schema objects are the document's own, like the
             # validators below.
-            effective = (*self._effective(self._schema), self._whole_object_keywords())
+            properties, required = self._effective(self._schema)
+            passwords = frozenset(
+                name for name, prop in properties.items() if prop.get("format") == "password"
+            )
+            effective = (properties, required, self._whole_object_keywords(), passwords)
             if len(_SHARED_SCHEMAS) > 512:
                 _SHARED_SCHEMAS.clear()
             _SHARED_SCHEMAS[key] = (schema, components_inputs, effective)
         self._properties: dict[str, Mapping[str, Any]] = effective[0]
         self.required: tuple[str, ...] = effective[1]
         self._whole_object: dict[str, Any] = effective[2]
+        self._passwords: frozenset[str] = effective[3]
         self.declared: tuple[str, ...] = tuple(self._properties)
         if masker is not None:  # secrets given up front are masked from the first recorded byte on
             for name, value in self._given.items():
@@ -384,8 +389,7 @@ class InputResolver:
             raise InputError(name, f"the value{where} fails the schema keyword '{error.validator}'{shown}")
 
     def _is_secret(self, name: str) -> bool:
-        schema = self._properties.get(name) or {}
-        return name in self._secret_names or schema.get("format") == "password"
+        return name in self._secret_names or name in self._passwords
 
     def _remember(self, name: str, value: Any, *, secret: bool = False) -> Any:
         if self._masker is not None and (secret or self._is_secret(name)):

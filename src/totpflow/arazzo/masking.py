@@ -228,7 +228,7 @@ class Masker:
     def mask_value(self, value: Any) -> Any:
         return self.mask_json(value)
 
-    def may_need_json_masking(self, text: str) -> bool:
+    def may_need_json_masking(self, text: str | bytes) -> bool:
         """False when ``text`` (a JSON document) names no sensitive key, so ``mask_text`` alone masks it
         exactly as ``mask_json`` would: one scan instead of a parse, a walk and a re-encode. (Short secrets
         are masked only as whole values, which only the structured walk can see.)"""
@@ -238,7 +238,11 @@ class Masker:
             fields = frozenset(self._fields)
             self._fields_pattern = (fields, _fields_pattern(fields))
         pattern = self._fields_pattern[1]
-        return pattern is not None and pattern.search(text) is not None
+        if pattern is None:
+            return False
+        if isinstance(text, bytes):  # UTF-8 JSON: the key names are ASCII, so the bytes can be searched as is
+            return _bytes_pattern(pattern.pattern).search(text) is not None
+        return pattern.search(text) is not None
 
 
 @lru_cache(maxsize=256)
@@ -251,6 +255,11 @@ def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
 def _fields_pattern(fields: frozenset[str]) -> re.Pattern[str] | None:
     names = "|".join(map(re.escape, sorted(fields)))
     return re.compile(rf'"(?i:{names})"\s*:') if names else None
+
+
+@lru_cache(maxsize=64)
+def _bytes_pattern(pattern: str) -> re.Pattern[bytes]:
+    return re.compile(pattern.encode())
 
 
 def _lowered(names: Iterable[str]) -> set[str]:

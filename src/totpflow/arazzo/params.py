@@ -43,6 +43,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -198,6 +199,8 @@ def scalar_text(value: Any) -> str:
 def _encode(text: str, *, allow_reserved: bool) -> str:
     # quote() keeps ALPHA / DIGIT / "_.-~" always; with allowReserved the reserved set too, and an existing
     # percent-triplet is then kept as written (OpenAPI: "allowReserved … without percent-encoding").
+    if text.isascii() and text.isalnum():  # nothing to encode (the common case)
+        return text
     return quote(text, safe=_RESERVED + "%" if allow_reserved else "")
 
 
@@ -306,16 +309,24 @@ def expand_path(template: str, path_params: Mapping[str, str]) -> str:
     A variable without a value raises ``ExecutionError``: a literal ``{id}`` would hit the wrong resource.
     """
 
-    if "{" not in template:
+    pieces = _template_pieces(template)
+    if len(pieces) == 1:
         return template
+    out = []
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            out.append(piece)
+        elif piece in path_params:
+            out.append(path_params[piece])
+        else:
+            raise ExecutionError(f"path parameter {piece!r} of {template!r} has no value")
+    return "".join(out)
 
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in path_params:
-            raise ExecutionError(f"path parameter {name!r} of {template!r} has no value")
-        return path_params[name]
 
-    return _TEMPLATE_VARIABLE.sub(substitute, template)
+@lru_cache(maxsize=1024)
+def _template_pieces(template: str) -> list[str]:
+    """``"/a/{x}/b"`` → ``["/a/", "x", "/b"]``: literal text at even positions, variable names at odd ones."""
+    return _TEMPLATE_VARIABLE.split(template)
 
 
 def query_string(pairs: Iterable[tuple[str, str]]) -> str:

@@ -71,7 +71,7 @@ class Attempt(msgspec.Struct):
         are registered with ``masker`` now, so they are masked wherever they show up later in the run."""
         response, message = self.response, self.message
         if response is not None and message is not None and isinstance(message.body, dict | list):
-            if masker.may_need_json_masking(response.content.decode("utf-8", "replace")):
+            if masker.may_need_json_masking(response.content):
                 masker.mask_json(message.body)
         error = None if self.error is None else masker.mask_text(self.error)
         return Exchange.deferred(partial(_record, self, masker), self.started_at, self.elapsed_ms, error)

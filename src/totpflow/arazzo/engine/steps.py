@@ -208,11 +208,13 @@ class StepRunner:
             return check_criteria(self.plan, step.success_criteria, ctx, self.masker)
         mask = self.masker.mask_text
         try:
-            return tuple(criterion.evaluate(ctx, mask=mask) for criterion in compiled)
+            return tuple([criterion.evaluate(ctx, mask=mask) for criterion in compiled])
         except ArazzoError:  # one cannot be evaluated: each again, so that one fails with the reason
             return check_criteria(self.plan, step.success_criteria, ctx, self.masker)
 
     def choose(self, actions: tuple[SuccessAction, ...], ctx: StepContext) -> SuccessAction | None:
+        if not actions:
+            return None
         return next((action for action in actions if matches(self.plan, action, ctx)), None)
 
     def choose_failure(

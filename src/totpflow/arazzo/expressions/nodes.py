@@ -1,5 +1,6 @@
-"""The runtime-expression AST: one frozen record (msgspec Struct) per alternative of the ABNF (Arazzo 1.0.1 §"Runtime
-Expressions", with the 1.1.0 refinements), each able to evaluate itself against an ``EvaluationContext``.
+"""The runtime-expression AST: one frozen record (msgspec Struct) per alternative of the ABNF
+(Arazzo 1.0.1 §"Runtime Expressions", with the 1.1.0 refinements), each able to evaluate itself against an
+``EvaluationContext``.
 
 ``pointer`` fields hold the JSON Pointer written after ``#`` (``None`` when there is none). The non-spec dot
 form (``$response.body.a.b``) is turned into the equivalent pointer by the parser, so evaluation has one path.
