@@ -79,8 +79,14 @@ params / body / security / masking / inputs / reports: see each module's docstri
 
 engine::
 
-    Runner(document, sources, *, client: httpx.Client, options: RunOptions).run(workflow_id=None, inputs=…)
+    Runner(document, sources, *, client: httpx.Client | Sender, options: RunOptions).run(workflow_id=None, …)
         -> RunResult
+
+senders (package ``totpflow.arazzo.senders``): the HTTP seam of the engine::
+
+    Sender.build(method, url, headers, content, timeout) -> Outgoing   # .method .url .headers as sent
+    Sender.send(outgoing) -> Reply(status_code, headers, content, http_version)   # HttpFailure: no response
+    HttpxSender(httpx.Client) | PlainSender() (http.client, http:// only) | RoutingSender() (the default)
 """
 
 # The public API, imported on first use (PEP 562) so that ``import totpflow.arazzo.errors`` stays light.

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from totpflow.arazzo.document.model import ArazzoDocument
     from totpflow.arazzo.inputs import Computation
     from totpflow.arazzo.results import RunResult
+    from totpflow.arazzo.senders import Sender
     from totpflow.arazzo.sources import SourceSet
 
 
@@ -57,27 +58,26 @@ class Loaded:
         inputs: Mapping[str, Any] | None = None,
         computed: Mapping[str, str | Computation] | None = None,
         options: RunOptions | None = None,
-        client: httpx.Client | None = None,
+        client: httpx.Client | Sender | None = None,
     ) -> RunResult:
         """Run one workflow (with its dependencies) or, when ``workflow_id`` is None, every workflow in
         document order. InputError when required inputs are missing (before any request); UsageError for an
         unknown workflow or a malformed computation. A workflow failure is reported in the result, never
         raised."""
-        own = client is None
         if client is None:
-            from totpflow.arazzo.transport import new_client
+            from totpflow.arazzo.senders import RoutingSender
 
-            http = new_client()
+            sender: httpx.Client | Sender = RoutingSender()
         else:
-            http = client
+            sender = client
         try:
             runner = Runner(
-                self.document, self.sources, client=http, options=options, plan=self.plan, ref=self.ref
+                self.document, self.sources, client=sender, options=options, plan=self.plan, ref=self.ref
             )
             return runner.run(workflow_id, inputs, computed)
         finally:
-            if own:
-                http.close()
+            if client is None:
+                sender.close()  # the default sender's connections
 
 
 def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:

@@ -32,19 +32,20 @@ Encodings by media type (parameters such as ``; charset=utf-8`` are kept in the 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from os.path import basename
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode
-from xml.etree import ElementTree
 
 import msgspec
 
 from totpflow.arazzo.errors import EvaluationError, ExecutionError
 from totpflow.arazzo.expressions import pointer
 from totpflow.arazzo.params import scalar_text
+
+if TYPE_CHECKING:
+    from xml.etree import ElementTree
 
 DEFAULT_CONTENT_TYPE = "application/json"
 
@@ -57,6 +58,16 @@ class _HasRequestBody(Protocol):
 def media_type(content_type: str | None) -> str:
     """``"Application/JSON; charset=utf-8"`` → ``"application/json"``."""
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+@lru_cache(maxsize=256)
+def charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a content type (RFC 9110 §8.3.1), unquoted; None when absent."""
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
 
 
 @lru_cache(maxsize=256)
@@ -136,6 +147,8 @@ def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]]) 
 
 
 def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
+    from xml.etree import ElementTree
+
     import elementpath  # XPath 1.0–3.1 over ElementTree; imported only when an XML body needs it
     from elementpath.xpath31 import XPath31Parser
 
@@ -162,6 +175,8 @@ def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
 
 
 def _set_xml_node(root: ElementTree.Element, node: Any, text: str, target: str) -> None:
+    from xml.etree import ElementTree
+
     element = getattr(node, "elem", None)  # an element node wraps the ElementTree element it selected
     if isinstance(element, ElementTree.Element):
         element.text = text
@@ -194,6 +209,8 @@ def encode_body(
             return _as_bytes(payload, content_type), content_type  # pre-encoded; boundary must be in the type
         if not isinstance(payload, Mapping):
             raise ExecutionError("request body: multipart/form-data needs an object payload")
+        import secrets
+
         boundary = boundary or secrets.token_hex(16)
         return _encode_multipart(payload, boundary), f"multipart/form-data; boundary={boundary}"
     return _as_bytes(payload, content_type), content_type

@@ -38,7 +38,6 @@ an input that cannot be prompted for, propagate.)
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -223,6 +222,8 @@ def _check_jsonpath(
 
 
 def _check_xpath(xpath: Any, context: str, value: Any, mask: Mask | None) -> tuple[bool, str | None]:
+    import xml.etree.ElementTree as ET
+
     import elementpath
 
     if isinstance(value, bytes):

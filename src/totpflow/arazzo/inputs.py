@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import base64
 import getpass
-import hmac
 import json
 import re
 import time
@@ -90,6 +89,8 @@ def totp_code(secret: str, at: float, *, digits: int = 6, period: int = 30, algo
     except ValueError as exc:
         raise InputError("", "totp(): the secret is not base32") from exc
     counter = int(at // period)
+    import hmac  # only when a TOTP code is computed
+
     mac = hmac.new(key, counter.to_bytes(8, "big"), digest).digest()
     offset = mac[-1] & 0x0F
     number = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF

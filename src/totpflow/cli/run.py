@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     from totpflow.arazzo.inputs import merge_inputs, parse_compute_option, terminal_prompt
     from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
     from totpflow.arazzo.security import load_credentials
-    from totpflow.arazzo.transport import new_client
+    from totpflow.arazzo.senders import RoutingSender
 
     computed = dict(parse_compute_option(option) for option in args.compute)
     servers = _pairs(args.server, "--server")
@@ -147,8 +147,8 @@ def _run(args: argparse.Namespace) -> int:
 
         raise UsageError("--timeout and --max-steps must be positive")
     masker = Masker(sensitive_fields=CREDENTIAL_FIELDS) if args.show_secrets else Masker()
-    with new_client() as client:
-        loaded = load(args.document, client=client)
+    with RoutingSender() as sender:
+        loaded = load(args.document)
         for warning in loaded.warnings:
             _err(f"warning: {warning}")
         names = [source.name for source in loaded.document.source_descriptions]
@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
         )
         results = [
-            loaded.run(workflow_id, inputs=given, computed=computed, options=options, client=client)
+            loaded.run(workflow_id, inputs=given, computed=computed, options=options, client=sender)
             for workflow_id in (args.workflow or [None])
         ]
     result = _combine(results)

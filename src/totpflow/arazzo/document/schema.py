@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +76,8 @@ def _valid_marker(data: Any) -> Path | None:
 
 @cache
 def _schema_text() -> str:
+    from importlib.resources import files  # only when the schema is needed: most loads skip it
+
     return files("totpflow.arazzo.document").joinpath("schema-1.0.yaml").read_text(encoding="utf-8")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from totpflow.arazzo.document.model import (
@@ -61,6 +60,8 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     if text.isdigit():
         return float(text)
     try:
+        from email.utils import parsedate_to_datetime  # an HTTP-date Retry-After: rare
+
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None

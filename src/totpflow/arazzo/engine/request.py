@@ -19,7 +19,6 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from totpflow.arazzo import body as bodies
@@ -29,6 +28,7 @@ from totpflow.arazzo.expressions import Headers, Message
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import Exchange, RecordedRequest, RecordedResponse
 from totpflow.arazzo.security import Credential, apply_security, apply_x_security, x_security_credential
+from totpflow.arazzo.senders import HttpFailure, Outgoing, Reply, Sender
 
 if TYPE_CHECKING:
     from totpflow.arazzo.document.model import Step
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 class Prepared(msgspec.Struct):
     """A request ready to send, and how expressions see it."""
 
-    request: httpx.Request
+    request: Outgoing
     message: Message
     body_text: str | None
     content_type: str | None
@@ -54,7 +54,7 @@ class Attempt(msgspec.Struct):
     prepared: Prepared
     started_at: datetime
     elapsed_ms: float
-    response: httpx.Response | None
+    response: Reply | None
     message: Message | None  # the response as expressions see it
     error: str | None = None
 
@@ -64,7 +64,7 @@ class Attempt(msgspec.Struct):
 
     @property
     def retry_after(self) -> str | None:
-        return None if self.response is None else self.response.headers.get("retry-after")
+        return None if self.message is None else self.message.headers.get("retry-after")
 
     def record(self, masker: Masker) -> Exchange:
         """The attempt's ``Exchange``, built when first read. Values under sensitive keys of a JSON response
@@ -119,11 +119,11 @@ def prepare(
     step_plan: StepPlan,
     ctx: StepContext,
     plan: Plan,
-    client: httpx.Client,
+    sender: Sender,
     options: RunOptions,
     masker: Masker,
 ) -> Prepared:
-    """Evaluate the step's parameters and body against ``ctx`` and build the httpx request (EvaluationError,
+    """Evaluate the step's parameters and body against ``ctx`` and build the request (EvaluationError,
     ExecutionError when a value cannot be produced)."""
     operation = step_plan.operation
     assert operation is not None
@@ -170,9 +170,10 @@ def prepare(
     url = base_url(operation, options.servers) + params.expand_path(operation.path, parts.path_params)
     if parts.query:
         url = f"{url}?{params.query_string(parts.query)}"
-    request = client.build_request(
-        operation.method.upper(), url, headers=headers, content=content, timeout=options.timeout
-    )
+    try:
+        request = sender.build(operation.method.upper(), url, headers, content, options.timeout)
+    except HttpFailure as exc:
+        raise ExecutionError(f"the request cannot be built: {exc.message}") from None
     query = dict(parts.query)
     message = Message(Headers.of_text(headers), query, parts.path_params, payload)
     return Prepared(request, message, body_text, content_type)
@@ -182,15 +183,16 @@ def record_request(prepared: Prepared, masker: Masker) -> RecordedRequest:
     request = prepared.request
     return RecordedRequest(
         method=request.method,
-        url=masker.mask_text(str(request.url)),
-        headers=masker.mask_headers(request.headers.multi_items()),
+        url=masker.mask_text(request.url),
+        headers=masker.mask_headers(request.headers),
         body=None if prepared.body_text is None else masker.mask_text(prepared.body_text),
         content_type=prepared.content_type,
     )
 
 
-def parse_body(response: httpx.Response, headers: Headers) -> Any:
-    """JSON for ``application/json`` and ``*+json`` (RFC 6839), text otherwise; None when empty."""
+def parse_body(response: Reply, headers: Headers) -> Any:
+    """JSON for ``application/json`` and ``*+json`` (RFC 6839), text otherwise (in the ``charset`` of the
+    content type, UTF-8 when it names none); None when empty."""
     raw = response.content
     if not raw:
         return None
@@ -199,34 +201,29 @@ def parse_body(response: httpx.Response, headers: Headers) -> Any:
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError:
-            return response.text
+            return raw.decode(bodies.charset(content_type) or "utf-8", "replace")
     try:
-        return raw.decode(response.encoding or "utf-8")
+        return raw.decode(bodies.charset(content_type) or "utf-8")
     except (UnicodeDecodeError, LookupError):
         return f"<{len(raw)} bytes of {bodies.media_type(content_type) or 'binary data'}>"
 
 
-def send(step_id: str, prepared: Prepared, client: httpx.Client, started_at: datetime) -> Attempt:
+def send(step_id: str, prepared: Prepared, sender: Sender, started_at: datetime) -> Attempt:
     """Send once; a timeout or connection failure becomes the attempt's error, never an exception."""
     begin = time.perf_counter()
     try:
-        response = client.send(prepared.request)
-        response.read()
-    except httpx.TimeoutException:
+        response = sender.send(prepared.request)
+    except HttpFailure as exc:
         elapsed = (time.perf_counter() - begin) * 1000
-        problem = TransportError(step_id, "request timed out")
-        return Attempt(prepared, started_at, elapsed, None, None, str(problem))
-    except httpx.HTTPError as exc:  # connection refused, DNS, protocol errors
-        elapsed = (time.perf_counter() - begin) * 1000
-        problem = TransportError(step_id, f"{type(exc).__name__}: {exc}")
+        problem = TransportError(step_id, exc.message)
         return Attempt(prepared, started_at, elapsed, None, None, str(problem))
     elapsed = (time.perf_counter() - begin) * 1000
-    headers = Headers.of_text(response.headers.multi_items())  # read once: httpx's own lookups are costly
+    headers = Headers.of_text(response.headers)
     message = Message(headers, {}, {}, parse_body(response, headers))
     return Attempt(prepared, started_at, elapsed, response, message)
 
 
-def record_response(response: httpx.Response, message: Message, masker: Masker) -> RecordedResponse:
+def record_response(response: Reply, message: Message, masker: Masker) -> RecordedResponse:
     body = message.body
     if body is None:
         text = None

@@ -25,8 +25,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import httpx
-
 from totpflow.arazzo.document.model import ArazzoDocument, Workflow
 from totpflow.arazzo.engine.context import Frame, Shared, StepContext
 from totpflow.arazzo.engine.inputs import computations, make_resolver
@@ -37,6 +35,7 @@ from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, UsageError
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
 from totpflow.arazzo.results import RunResult, StepResult, WorkflowResult
+from totpflow.arazzo.senders import Sender, as_sender
 from totpflow.arazzo.sources import SourceSet
 
 
@@ -50,14 +49,14 @@ class Runner:
         document: ArazzoDocument,
         sources: SourceSet,
         *,
-        client: httpx.Client,
+        client: Any,
         options: RunOptions | None = None,
         plan: Plan | None = None,
         ref: str | None = None,
     ) -> None:
         self.document = document
         self.sources = sources
-        self.client = client
+        self.sender: Sender = as_sender(client)  # an httpx.Client, or any Sender
         self.options = options or RunOptions()
         self.plan = plan or Plan(sources)
         self.ref = ref or document.url
@@ -81,7 +80,7 @@ class _Run(StepRunner):
         self.runner = runner
         self.doc = runner.document
         self.options = runner.options
-        self.client = runner.client
+        self.sender = runner.sender
         self.plan = runner.plan
         self.given = given
         self.computed = computed

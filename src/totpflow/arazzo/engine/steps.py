@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import httpx
 import msgspec
 
 from totpflow.arazzo.document.model import ArazzoDocument, FailureAction, Step, SuccessAction, Workflow
@@ -23,6 +22,7 @@ from totpflow.arazzo.errors import ArazzoError, BudgetExceeded
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import CheckResult, Exchange, StepResult, WorkflowResult
+from totpflow.arazzo.senders import Sender
 
 Control = Literal["next", "end", "end-failed", "goto-step", "goto-workflow", "fail"]
 
@@ -50,7 +50,7 @@ class StepRunner:
     plan: Plan
     masker: Masker
     shared: Shared
-    client: httpx.Client
+    sender: Sender
     steps_taken: int
     active: list[tuple[str, str]]
 
@@ -170,10 +170,10 @@ class StepRunner:
     def call_operation(
         self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext
     ) -> tuple[Attempt | None, str | None]:
-        prepared = prepare(step, step_plan, ctx, self.plan, self.client, self.options, self.masker)
-        ctx.set_request(prepared.request.method, str(prepared.request.url), prepared.message)
+        prepared = prepare(step, step_plan, ctx, self.plan, self.sender, self.options, self.masker)
+        ctx.set_request(prepared.request.method, prepared.request.url, prepared.message)
         started_at = self.options.clock()
-        attempt = send(step.step_id, prepared, self.client, started_at)
+        attempt = send(step.step_id, prepared, self.sender, started_at)
         ctx.set_response(attempt.status, attempt.message)
         return attempt, attempt.error
 
@@ -183,7 +183,7 @@ class StepRunner:
         """``--dry-run``: build the request and record it unsent. Values that only a real response would
         provide (outputs of earlier steps) cannot be evaluated; that is noted, not a failure."""
         try:
-            prepared = prepare(step, step_plan, ctx, self.plan, self.client, self.options, self.masker)
+            prepared = prepare(step, step_plan, ctx, self.plan, self.sender, self.options, self.masker)
         except ArazzoError as exc:
             return f"request not built in a dry run: {exc}"
         exchanges.append(Attempt(prepared, self.options.clock(), 0.0, None, None).record(self.masker))

@@ -1,0 +1,47 @@
+"""``HttpxSender``: the engine's ``Sender`` over an ``httpx.Client``."""
+
+from __future__ import annotations
+
+import httpx
+
+from totpflow.arazzo.senders.wire import HttpFailure, Outgoing, Reply
+
+
+class HttpxSender:
+    """Sends through ``client``; closes it on ``close`` only when ``own`` (a client the caller injected stays
+    the caller's)."""
+
+    def __init__(self, client: httpx.Client, *, own: bool = False) -> None:
+        self.client = client
+        self._own = own
+
+    def build(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None, timeout: float
+    ) -> Outgoing:
+        try:
+            request = self.client.build_request(
+                method, url, headers=headers, content=content, timeout=timeout
+            )
+        except httpx.InvalidURL as exc:
+            raise HttpFailure(f"InvalidURL: {exc}") from None
+        return Outgoing(request.method, str(request.url), None, content, native=request, sender=self)
+
+    def send(self, request: Outgoing) -> Reply:
+        try:
+            response = self.client.send(request.native)
+            response.read()
+        except httpx.TimeoutException:
+            raise HttpFailure("request timed out", timeout=True) from None
+        except httpx.HTTPError as exc:  # connection refused, DNS, TLS, protocol errors
+            raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
+        # the fields read once: httpx's own header lookups are costly
+        return Reply(
+            response.status_code,
+            tuple(response.headers.multi_items()),
+            response.content,
+            response.http_version,
+        )
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()

@@ -1,0 +1,104 @@
+"""``PlainSender``: plain ``http://`` requests with the standard library's ``http.client``.
+
+One kept-alive connection per origin. The request line and header fields are written as given (``Host``,
+``User-Agent``, ``Accept``, ``Connection`` and ``Content-Length`` are added unless the caller set them), so
+``Outgoing.headers`` is exactly what went out. No ``Accept-Encoding`` is sent, so bodies arrive unencoded.
+``timeout`` bounds the connect and every read and write on the socket. A kept-alive connection the server
+has closed meanwhile fails before any response byte arrives; the request is then sent once more on a new
+connection (the server never saw it), as HTTP clients do.
+"""
+
+from __future__ import annotations
+
+import http.client
+from urllib.parse import quote, urlsplit
+
+from totpflow import __version__
+from totpflow.arazzo.senders.wire import HttpFailure, Outgoing, Reply
+
+USER_AGENT = f"totpflow/{__version__}"
+# characters allowed unescaped in a request target (RFC 3986 pchar, "/" and "?", and "%" of an escape)
+_TARGET_SAFE = "/?:@!$&'()*+,;=-._~%"
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+class PlainSender:
+    def __init__(self) -> None:
+        self._connections: dict[tuple[str, int], http.client.HTTPConnection] = {}
+
+    def build(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None, timeout: float
+    ) -> Outgoing:
+        try:
+            parts = urlsplit(url)
+            port = parts.port or 80
+        except ValueError as exc:
+            raise HttpFailure(f"InvalidURL: {exc}") from None
+        if parts.scheme.lower() != "http" or not parts.hostname:
+            raise HttpFailure(f"InvalidURL: {url!r} is not an http:// URL with a host")
+        given = {name.lower() for name, _ in headers}
+        host = parts.netloc.rpartition("@")[2]
+        out = [("Host", host)] if "host" not in given else []
+        out.extend(
+            (name, value)
+            for name, value in (("Accept", "*/*"), ("Connection", "keep-alive"), ("User-Agent", USER_AGENT))
+            if name.lower() not in given
+        )
+        out.extend(headers)
+        if content is not None and "content-length" not in given and "transfer-encoding" not in given:
+            out.append(("Content-Length", str(len(content))))
+        target = parts.path or "/"
+        if parts.query:
+            target = f"{target}?{parts.query}"
+        if not (target.isascii() and target.isprintable() and " " not in target):
+            target = quote(target, safe=_TARGET_SAFE)
+        normalized = f"http://{host}{target}"
+        request = Outgoing(method, normalized, tuple(out), content, sender=self)
+        request.native = (parts.hostname, port, target, timeout)
+        return request
+
+    def send(self, request: Outgoing) -> Reply:
+        hostname, port, target, timeout = request.native
+        key = (hostname, port)
+        connection = self._connections.get(key)
+        reused = connection is not None and connection.sock is not None
+        if connection is None:
+            connection = self._connections[key] = http.client.HTTPConnection(hostname, port, timeout=timeout)
+        connection.timeout = timeout
+        try:
+            return self._exchange(connection, request, target)
+        except _STALE as exc:
+            connection.close()
+            if not reused:
+                raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
+        try:  # the kept-alive connection had been closed by the server: once more, on a new one
+            return self._exchange(connection, request, target)
+        except _STALE as exc:
+            connection.close()
+            raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
+
+    def _exchange(self, connection: http.client.HTTPConnection, request: Outgoing, target: str) -> Reply:
+        try:
+            connection.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in request.headers:
+                connection.putheader(name, value)
+            connection.endheaders(request.content)
+            response = connection.getresponse()
+            body = response.read()
+        except _STALE:
+            raise
+        except TimeoutError:
+            connection.close()
+            raise HttpFailure("request timed out", timeout=True) from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # refused, DNS, bad header, protocol
+            connection.close()
+            raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
+        if response.will_close:
+            connection.close()
+        version = "HTTP/1.0" if response.version == 10 else "HTTP/1.1"
+        return Reply(response.status, tuple(response.getheaders()), body, version)
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()

@@ -1,0 +1,67 @@
+"""``RoutingSender``: the default sender (see the package docstring), and ``as_sender``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from totpflow.arazzo.senders.plain import PlainSender
+from totpflow.arazzo.senders.wire import Outgoing, Reply, Sender
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+def as_sender(client: Any) -> Sender:
+    """``client`` as a ``Sender``: a Sender as it is, an ``httpx.Client`` wrapped in an ``HttpxSender``."""
+    if not hasattr(client, "build_request"):
+        return client  # type: ignore[no-any-return]
+    from totpflow.arazzo.senders.httpx_sender import HttpxSender
+
+    return HttpxSender(client)
+
+
+def proxies_configured(environ: Any = os.environ) -> bool:
+    """Whether the environment names a proxy (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, any case), as
+    httpx would honour it."""
+    return any(environ.get(name) or environ.get(name.upper()) for name in _PROXY_VARIABLES)
+
+
+class RoutingSender:
+    """Plain ``http://`` without a proxy through a ``PlainSender``; the rest through httpx (see the module
+    docstring). ``httpx_options`` are passed to the ``httpx.Client`` made for the rest."""
+
+    def __init__(self, **httpx_options: Any) -> None:
+        self._plain = None if proxies_configured() else PlainSender()
+        self._httpx_options = httpx_options
+        self._httpx: Sender | None = None
+
+    def _httpx_sender(self) -> Sender:
+        if self._httpx is None:
+            from totpflow.arazzo.senders.httpx_sender import HttpxSender
+            from totpflow.arazzo.transport import new_client
+
+            self._httpx = HttpxSender(new_client(**self._httpx_options), own=True)
+        return self._httpx
+
+    def build(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None, timeout: float
+    ) -> Outgoing:
+        plain = self._plain
+        if plain is not None and url[:7].lower() == "http://":
+            return plain.build(method, url, headers, content, timeout)
+        return self._httpx_sender().build(method, url, headers, content, timeout)
+
+    def send(self, request: Outgoing) -> Reply:
+        assert request.sender is not None
+        return request.sender.send(request)
+
+    def close(self) -> None:
+        for sender in (self._plain, self._httpx):
+            if sender is not None:
+                sender.close()
+
+    def __enter__(self) -> RoutingSender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

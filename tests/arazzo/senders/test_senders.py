@@ -1,0 +1,191 @@
+"""The engine's HTTP seam over real loopback servers: ``PlainSender`` (http.client) sends exactly what it
+reports, keeps connections alive, resends once on a connection the server closed, and turns every failure
+into ``HttpFailure``; ``RoutingSender`` keeps httpx for ``https`` and proxied requests."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+
+from totpflow.arazzo.senders import HttpFailure, RoutingSender, as_sender
+from totpflow.arazzo.senders.httpx_sender import HttpxSender
+from totpflow.arazzo.senders.plain import USER_AGENT, PlainSender
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """Answers with what it received; counts connections; ``/slow`` sleeps, ``/close`` closes after."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    seen: ClassVar[list[dict[str, Any]]] = []
+    connections: ClassVar[set[tuple[str, int]]] = set()
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        type(self).connections.add(self.client_address)
+        type(self).seen.append(
+            {"method": self.command, "path": self.path, "headers": list(self.headers.items()), "body": body}
+        )
+        if self.path == "/slow":
+            time.sleep(1.0)
+        payload = b'{"ok": true}'
+        self.send_response(201 if self.command == "POST" else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Set-Cookie", "a=1")
+        self.send_header("Set-Cookie", "b=2")
+        self.send_header("Content-Length", str(len(payload)))
+        if self.path == "/close":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    _Echo.seen, _Echo.connections = [], set()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_plain_sender_sends_exactly_what_it_reports(server: str) -> None:
+    sender = PlainSender()
+    try:
+        request = sender.build(
+            "POST", f"{server}/v1/users?q=a%20b", [("Content-Type", "application/json")], b'{"x":1}', 5.0
+        )
+        reply = sender.send(request)
+    finally:
+        sender.close()
+    seen = _Echo.seen[0]
+    assert (seen["method"], seen["path"], seen["body"]) == ("POST", "/v1/users?q=a%20b", b'{"x":1}')
+    assert [(k.lower(), v) for k, v in seen["headers"]] == [(k.lower(), v) for k, v in request.headers]
+    names = {name.lower() for name, _ in request.headers}
+    assert {"host", "user-agent", "content-length", "content-type"} <= names
+    assert dict(request.headers)["User-Agent"] == USER_AGENT
+    assert request.url == f"{server}/v1/users?q=a%20b"
+    assert (reply.status_code, reply.content, reply.http_version) == (201, b'{"ok": true}', "HTTP/1.1")
+    assert [v for k, v in reply.headers if k.lower() == "set-cookie"] == [
+        "a=1",
+        "b=2",
+    ]  # repeated fields kept
+
+
+def test_plain_sender_keeps_the_connection_alive(server: str) -> None:
+    sender = PlainSender()
+    try:
+        for _ in range(3):
+            assert sender.send(sender.build("GET", f"{server}/a", [], None, 5.0)).status_code == 200
+    finally:
+        sender.close()
+    assert len(_Echo.connections) == 1
+
+
+def test_a_connection_the_server_closed_is_replaced(server: str) -> None:
+    sender = PlainSender()
+    try:
+        assert sender.send(sender.build("GET", f"{server}/close", [], None, 5.0)).status_code == 200
+        assert sender.send(sender.build("DELETE", f"{server}/after", [], None, 5.0)).status_code == 200
+    finally:
+        sender.close()
+    assert [seen["path"] for seen in _Echo.seen] == ["/close", "/after"]
+    assert len(_Echo.connections) == 2
+
+
+def test_a_stale_kept_alive_connection_is_retried_once() -> None:
+    """The server closes an idle kept-alive connection without saying so: the next request goes out again on
+    a new connection, once."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def serve() -> None:
+        for index in range(2):
+            conn, _ = listener.accept()
+            accepted.append(index)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            if index == 0:
+                time.sleep(0.1)
+                conn.close()  # idle close, no "Connection: close"
+            else:
+                conn.recv(65536)  # wait until the client is done
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    sender = PlainSender()
+    try:
+        assert sender.send(sender.build("GET", f"http://127.0.0.1:{port}/1", [], None, 5.0)).content == b"ok"
+        time.sleep(0.3)
+        assert sender.send(sender.build("GET", f"http://127.0.0.1:{port}/2", [], None, 5.0)).content == b"ok"
+    finally:
+        sender.close()
+        listener.close()
+    assert accepted == [0, 1]
+
+
+def test_failures_are_http_failures(server: str) -> None:
+    sender = PlainSender()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    try:
+        with pytest.raises(HttpFailure) as refused:
+            sender.send(sender.build("GET", f"http://127.0.0.1:{closed_port}/", [], None, 5.0))
+        assert not refused.value.timeout and "ConnectionRefused" in refused.value.message
+        with pytest.raises(HttpFailure) as slow:
+            sender.send(sender.build("GET", f"{server}/slow", [], None, 0.2))
+        assert slow.value.timeout
+        with pytest.raises(HttpFailure, match="not an http:// URL"):
+            sender.build("GET", "ftp://127.0.0.1/x", [], None, 5.0)
+        with pytest.raises(HttpFailure):
+            sender.send(sender.build("GET", f"{server}/x", [("X-Bad", "a\r\nInjected: 1")], None, 5.0))
+    finally:
+        sender.close()
+
+
+def test_routing_sends_plain_http_without_httpx_and_the_rest_with_it(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with RoutingSender() as routing:
+        plain = routing.build("GET", f"{server}/p", [], None, 5.0)
+        assert isinstance(plain.sender, PlainSender)
+        assert routing.send(plain).status_code == 200
+        tls = routing.build("GET", "https://127.0.0.1:1/x", [], None, 5.0)
+        assert isinstance(tls.sender, HttpxSender)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    with RoutingSender() as proxied:
+        assert isinstance(proxied.build("GET", f"{server}/p", [], None, 5.0).sender, HttpxSender)
+
+
+def test_an_httpx_client_is_wrapped_and_reports_the_same_fields(server: str) -> None:
+    with httpx.Client() as client:
+        sender = as_sender(client)
+        assert isinstance(sender, HttpxSender)
+        request = sender.build("POST", f"{server}/h", [("Content-Type", "application/json")], b"{}", 5.0)
+        reply = sender.send(request)
+    assert reply.status_code == 201 and reply.content == b'{"ok": true}'
+    assert {name.lower() for name, _ in request.headers} >= {"host", "content-length", "content-type"}
+    assert as_sender(sender) is sender
