@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.engine import Plan, Runner, RunOptions
 from totpflow.arazzo.errors import DocumentInvalid
+from totpflow.arazzo.senders import Sender, as_sender
 
 if TYPE_CHECKING:
     import httpx
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from totpflow.arazzo.document.model import ArazzoDocument
     from totpflow.arazzo.inputs import Computation
     from totpflow.arazzo.results import RunResult
-    from totpflow.arazzo.senders import Sender
     from totpflow.arazzo.sources import SourceSet
 
 
@@ -47,9 +47,19 @@ class Loaded:
     sources: SourceSet
     warnings: tuple[str, ...] = ()
     plan: Plan = field(init=False, repr=False)
+    _wrapped: tuple[Any, Sender] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.plan = Plan(self.sources)
+
+    def _sender(self, client: Any) -> Sender:
+        """The ``Sender`` for ``client``; an httpx.Client is wrapped once for all the runs that pass it."""
+        wrapped = self._wrapped
+        if wrapped is not None and wrapped[0] is client:
+            return wrapped[1]
+        sender = as_sender(client)
+        self._wrapped = (client, sender)
+        return sender
 
     def run(
         self,
@@ -69,7 +79,7 @@ class Loaded:
 
             sender: httpx.Client | Sender = RoutingSender()
         else:
-            sender = client
+            sender = self._sender(client)
         try:
             runner = Runner(
                 self.document, self.sources, client=sender, options=options, plan=self.plan, ref=self.ref

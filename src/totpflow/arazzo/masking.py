@@ -147,6 +147,7 @@ class Masker:
 
     def add_field(self, name: str) -> None:
         self._fields.add(name.lower())
+        self._fields_pattern = None
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -210,7 +211,7 @@ class Masker:
         """A copy of a JSON-like value with secret values, and the values of sensitive keys, masked."""
         if isinstance(value, str):
             return self.mask_text(value)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict) or isinstance(value, Mapping):
             masked: dict[Any, Any] = {}
             for key, item in value.items():
                 if item is not None and isinstance(key, str) and key.lower() in self._fields:
@@ -234,7 +235,7 @@ class Masker:
         are masked only as whole values, which only the structured walk can see.)"""
         if self._short:
             return True
-        if self._fields_pattern is None or self._fields_pattern[0] != self._fields:
+        if self._fields_pattern is None:  # reset by add_field
             fields = frozenset(self._fields)
             self._fields_pattern = (fields, _fields_pattern(fields))
         pattern = self._fields_pattern[1]

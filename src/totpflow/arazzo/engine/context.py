@@ -21,6 +21,7 @@ from totpflow.arazzo.expressions import Message
 if TYPE_CHECKING:
     from totpflow.arazzo.engine.plan import Plan
     from totpflow.arazzo.inputs import InputResolver
+    from totpflow.arazzo.senders import Outgoing
     from totpflow.arazzo.sources import SourceSet
 
 
@@ -52,14 +53,15 @@ class StepContext:
     def __init__(self, frame: Frame, shared: Shared) -> None:
         self.frame = frame
         self.shared = shared
-        self._url: str | None = None
+        self._url: str | Outgoing | None = None
         self._method: str | None = None
         self._status: int | None = None
         self._request: Message | None = None
         self._response: Message | None = None
         self.child_outputs: Mapping[str, Any] | None = None
 
-    def set_request(self, method: str, url: str, request: Message) -> None:
+    def set_request(self, method: str, url: str | Outgoing, request: Message) -> None:
+        """``url`` may be the request as sent, whose URL is then read only if ``$url`` is."""
         self._method, self._url, self._request = method, url, request
 
     def set_response(self, status: int | None, response: Message | None) -> None:
@@ -68,7 +70,8 @@ class StepContext:
     # -- EvaluationContext -----------------------------------------------------------------------------------
 
     def url(self) -> str | None:
-        return self._url
+        url = self._url
+        return url if url is None or isinstance(url, str) else url.url
 
     def method(self) -> str | None:
         return self._method

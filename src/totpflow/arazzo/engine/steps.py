@@ -171,7 +171,7 @@ class StepRunner:
         self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext
     ) -> tuple[Attempt | None, str | None]:
         prepared = prepare(step, step_plan, ctx, self.plan, self.sender, self.options, self.masker)
-        ctx.set_request(prepared.request.method, prepared.request.url, prepared.message)
+        ctx.set_request(prepared.request.method, prepared.request, prepared.message)
         started_at = self.options.clock()
         attempt = send(step.step_id, prepared, self.sender, started_at)
         ctx.set_response(attempt.status, attempt.message)

@@ -152,7 +152,12 @@ class Steps(msgspec.Struct, frozen=True):
     pointer: str | None = None
 
     def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
-        return _lookup_named(lambda name: ctx.step_output(self.step, name), self.output, self.pointer, text)
+        try:  # the common case: an output of that exact name
+            value = ctx.step_output(self.step, self.output)
+        except EvaluationError:  # maybe a dotted name into an output (see _lookup_named)
+            lookup = lambda name: ctx.step_output(self.step, name)  # noqa: E731
+            return _lookup_named(lookup, self.output, self.pointer, text)
+        return _apply_pointer(value, self.pointer, text) if self.pointer else value
 
 
 class Workflows(msgspec.Struct, frozen=True):

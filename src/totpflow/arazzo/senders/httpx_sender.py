@@ -24,20 +24,20 @@ class HttpxSender:
             )
         except httpx.InvalidURL as exc:
             raise HttpFailure(f"InvalidURL: {exc}") from None
-        return Outgoing(request.method, str(request.url), None, content, native=request, sender=self)
+        return Outgoing(request.method, None, None, content, native=request, sender=self)
 
     def send(self, request: Outgoing) -> Reply:
         try:
-            response = self.client.send(request.native)
-            response.read()
+            response = self.client.send(request.native)  # the body is read (not streamed)
         except httpx.TimeoutException:
             raise HttpFailure("request timed out", timeout=True) from None
         except httpx.HTTPError as exc:  # connection refused, DNS, TLS, protocol errors
             raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
-        # the fields read once: httpx's own header lookups are costly
+        # the fields read once, decoded as httpx decodes them: its own header lookups are costly
+        encoding = response.headers.encoding
         return Reply(
             response.status_code,
-            tuple(response.headers.multi_items()),
+            tuple((name.decode(encoding), value.decode(encoding)) for name, value in response.headers.raw),
             response.content,
             response.http_version,
         )

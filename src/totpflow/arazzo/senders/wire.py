@@ -12,12 +12,12 @@ class Outgoing:
     """A request as it will be sent. ``headers`` are every field that goes out, client defaults included;
     ``native`` is the sending client's own request object, if it has one."""
 
-    __slots__ = ("_headers", "content", "method", "native", "sender", "url")
+    __slots__ = ("_headers", "_url", "content", "method", "native", "sender")
 
     def __init__(
         self,
         method: str,
-        url: str,
+        url: str | None,
         headers: tuple[tuple[str, str], ...] | None,
         content: bytes | None,
         *,
@@ -25,11 +25,17 @@ class Outgoing:
         sender: Sender | None = None,
     ) -> None:
         self.method = method
-        self.url = url
+        self._url = url
         self._headers = headers
         self.content = content
         self.native = native
         self.sender = sender
+
+    @property
+    def url(self) -> str:
+        if self._url is None:  # the native request's, normalised by its client, on demand
+            self._url = str(self.native.url)
+        return self._url
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
