@@ -175,6 +175,8 @@ def test_routing_sends_plain_http_without_httpx_and_the_rest_with_it(
         assert routing.send(plain).status_code == 200
         tls = routing.build("GET", "https://127.0.0.1:1/x", [], None, 5.0)
         assert isinstance(tls.sender, HttpxSender)
+        userinfo = routing.build("GET", "http://user:pw@127.0.0.1:1/x", [], None, 5.0)
+        assert isinstance(userinfo.sender, HttpxSender)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
     with RoutingSender() as proxied:
         assert isinstance(proxied.build("GET", f"{server}/p", [], None, 5.0).sender, HttpxSender)

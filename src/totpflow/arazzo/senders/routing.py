@@ -27,8 +27,9 @@ def proxies_configured(environ: Any = os.environ) -> bool:
 
 
 class RoutingSender:
-    """Plain ``http://`` without a proxy through a ``PlainSender``; the rest through httpx (see the module
-    docstring). ``httpx_options`` are passed to the ``httpx.Client`` made for the rest."""
+    """Plain ``http://`` without a proxy (or userinfo in the URL) through a ``PlainSender``; the rest through
+    httpx, which sends a URL's userinfo as Basic credentials (see the package docstring). Not for concurrent
+    use: one run at a time. ``httpx_options`` are passed to the ``httpx.Client`` made for the rest."""
 
     def __init__(self, **httpx_options: Any) -> None:
         self._plain = None if proxies_configured() else PlainSender()
@@ -47,7 +48,7 @@ class RoutingSender:
         self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None, timeout: float
     ) -> Outgoing:
         plain = self._plain
-        if plain is not None and url[:7].lower() == "http://":
+        if plain is not None and url[:7].lower() == "http://" and "@" not in url[7:].partition("/")[0]:
             return plain.build(method, url, headers, content, timeout)
         return self._httpx_sender().build(method, url, headers, content, timeout)
 
