@@ -191,3 +191,12 @@ def test_an_httpx_client_is_wrapped_and_reports_the_same_fields(server: str) -> 
     assert reply.status_code == 201 and reply.content == b'{"ok": true}'
     assert {name.lower() for name, _ in request.headers} >= {"host", "content-length", "content-type"}
     assert as_sender(sender) is sender
+
+
+def test_the_httpx_sender_applies_the_timeout_of_each_request(server: str) -> None:
+    with httpx.Client(timeout=30.0) as client:
+        sender = as_sender(client)
+        assert sender.send(sender.build("GET", f"{server}/quick", [], None, 0.5)).status_code == 200
+        with pytest.raises(HttpFailure) as slow:
+            sender.send(sender.build("GET", f"{server}/slow", [], None, 0.2))
+    assert slow.value.timeout

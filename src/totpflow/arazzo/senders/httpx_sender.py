@@ -14,13 +14,18 @@ class HttpxSender:
     def __init__(self, client: httpx.Client, *, own: bool = False) -> None:
         self.client = client
         self._own = own
+        self._timeouts: dict[float, dict[str, float | None]] = {}  # seconds → httpx's per-request form
 
     def build(
         self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None, timeout: float
     ) -> Outgoing:
         try:
+            timeouts = self._timeouts.get(timeout)
+            if timeouts is None:
+                timeouts = self._timeouts[timeout] = httpx.Timeout(timeout).as_dict()
+            # the timeout as httpx stores it on a request, built once rather than per request
             request = self.client.build_request(
-                method, url, headers=headers, content=content, timeout=timeout
+                method, url, headers=headers, content=content, extensions={"timeout": timeouts}
             )
         except httpx.InvalidURL as exc:
             raise HttpFailure(f"InvalidURL: {exc}") from None
