@@ -14,16 +14,16 @@ Tinypets:
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import loopback
 import pyotp
 import pytest
 
@@ -133,12 +133,5 @@ def pets_server() -> Iterator[tuple[str, PetsApi]]:
 
         do_GET = do_POST = _serve
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", api
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback.serve(Handler) as url:
+        yield url, api

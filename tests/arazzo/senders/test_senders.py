@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import httpx
+import loopback
 import pytest
 
 from totpflow.arazzo.senders import HttpFailure, RoutingSender, as_sender
@@ -57,14 +58,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     _Echo.seen, _Echo.connections = [], set()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback.serve(_Echo) as url:
+        yield url
 
 
 def test_plain_sender_sends_exactly_what_it_reports(server: str) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime
 import http.server
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import loopback
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,20 +57,12 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def _serve(tls: tuple[Path, Path] | None) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    scheme = "http"
+    context = None
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{scheme}://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback.serve(_Hello, tls=context) as url:
+        yield f"{url}/"
 
 
 @pytest.fixture
