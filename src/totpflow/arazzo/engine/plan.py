@@ -119,9 +119,9 @@ class StepPlan:
         self.targets: tuple[OperationParameter | None, ...] = tuple(
             by_identity.get(_identity(p.name, p.in_)) for p in parameters
         )
-        # filled by ``Plan.step``: each parameter's compiled value and serialisation, the compiled outputs and
-        # success criteria
-        # (None when one of them does not compile: the step then compiles each where it is used)
+        # Filled by ``Plan.step``: each parameter's serialisation and compiled value, the compiled outputs and
+        # success criteria (None when one of them does not compile: the step then compiles each where it is
+        # used, so the error carries that place's location).
         self.specs: tuple[ParameterSpec, ...] = ()
         self.values: tuple[Compiled, ...] | None = None
         self.outputs: tuple[tuple[str, Compiled], ...] | None = None
