@@ -211,6 +211,10 @@ class Masker:
         """A copy of a JSON-like value with secret values, and the values of sensitive keys, masked."""
         if isinstance(value, str):
             return self.mask_text(value)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int | float):
+            return MASK if self.is_secret(value) else value
         if isinstance(value, dict) or isinstance(value, Mapping):
             masked: dict[Any, Any] = {}
             for key, item in value.items():
@@ -222,8 +226,6 @@ class Masker:
             return masked
         if isinstance(value, list | tuple):
             return [self.mask_json(item) for item in value]
-        if isinstance(value, int | float) and not isinstance(value, bool) and self.is_secret(value):
-            return MASK
         return value
 
     def mask_value(self, value: Any) -> Any:

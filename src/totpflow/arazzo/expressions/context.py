@@ -46,7 +46,15 @@ class Headers(Mapping[str, str]):
         return self._index
 
     def __getitem__(self, name: str) -> str:
-        values = self._fields[name.lower()]
+        value: str | None = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        values = self._fields.get(name.lower())
+        if values is None:
+            return default
         if len(values) == 1 or name.lower() == "set-cookie":
             return values[0]
         return ", ".join(values)
