@@ -16,7 +16,9 @@ Example::
 ``load`` does all parsing and checking (JSON Schema, semantic checks, source descriptions, operations
 resolve); ``Loaded.run`` only executes. Compiled expressions and resolved steps are cached on the ``Loaded``
 object, so a second run parses nothing. For tests, inject the HTTP layer:
-``loaded.run(client=httpx.Client(transport=httpx.MockTransport(handler)))``.
+``loaded.run(client=httpx.Client(transport=httpx.MockTransport(handler)))`` (or any ``senders.Sender``).
+Without a client a run sends with a ``senders.RoutingSender``: plain ``http://`` through the standard
+library's ``http.client``, ``https`` and proxied requests through httpx.
 """
 
 from __future__ import annotations
