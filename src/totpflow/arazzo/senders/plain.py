@@ -3,14 +3,18 @@
 One kept-alive connection per origin. The request line and header fields are written as given (``Host``,
 ``User-Agent``, ``Accept``, ``Connection`` and ``Content-Length`` are added unless the caller set them), so
 ``Outgoing.headers`` is exactly what went out. No ``Accept-Encoding`` is sent, so bodies arrive unencoded.
-``timeout`` bounds the connect and every read and write on the socket. A kept-alive connection the server
-has closed meanwhile fails before any response byte arrives; the request is then sent once more on a new
-connection (the server never saw it), as HTTP clients do.
+``timeout`` bounds the connect and every read and write on the socket. A kept-alive connection is checked
+before it is used again: one the server has closed (it is readable while idle) is replaced by a new one.
+Should the server close it in the instant between that check and the request, an idempotent request
+(RFC 9110 §9.2.2) is sent once more on a new connection; any other fails with the error, as it may have
+been processed.
 """
 
 from __future__ import annotations
 
 import http.client
+import select
+import socket
 from urllib.parse import quote, urlsplit
 
 from totpflow import __version__
@@ -20,6 +24,16 @@ USER_AGENT = f"totpflow/{__version__}"
 # characters allowed unescaped in a request target (RFC 3986 pchar, "/" and "?", and "%" of an escape)
 _TARGET_SAFE = "/?:@!$&'()*+,;=-._~%"
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive connection was closed by the server (it then reads as end of file)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class PlainSender:
@@ -61,17 +75,19 @@ class PlainSender:
         hostname, port, target, timeout = request.native
         key = (hostname, port)
         connection = self._connections.get(key)
-        reused = connection is not None and connection.sock is not None
         if connection is None:
             connection = self._connections[key] = http.client.HTTPConnection(hostname, port, timeout=timeout)
+        elif connection.sock is not None and _dropped(connection.sock):
+            connection.close()  # reconnects on the next request
+        reused = connection.sock is not None
         connection.timeout = timeout
         try:
             return self._exchange(connection, request, target)
         except _STALE as exc:
             connection.close()
-            if not reused:
+            if not (reused and request.method.upper() in _IDEMPOTENT):
                 raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
-        try:  # the kept-alive connection had been closed by the server: once more, on a new one
+        try:  # closed by the server just now: an idempotent request once more, on a new connection
             return self._exchange(connection, request, target)
         except _STALE as exc:
             connection.close()
