@@ -241,12 +241,15 @@ class _Run(StepRunner):
         with
         the output's name and location (returned)."""
         ctx = StepContext(frame, self.shared)
-        for name, expression in workflow.outputs.items():
+        secret = self.options.secret_outputs
+        outputs = workflow.outputs
+        for name, expression in outputs.items():
             try:
-                value = self.plan.value(workflow.outputs, expression, name).evaluate(ctx)
+                value = self.plan.value(outputs, expression, name).evaluate(ctx)
             except ArazzoError as exc:
                 return f"{workflow.location}/outputs/{name}: output {name!r}: {exc}"
-            self.register_secret(name, value)
+            if secret and name in secret:
+                self.masker.add(value)
             frame.outputs[name] = value
         return None
 

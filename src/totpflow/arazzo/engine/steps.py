@@ -264,10 +264,6 @@ class StepRunner:
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
-    def register_secret(self, name: str, value: Any) -> None:
-        if name in self.options.secret_outputs:
-            self.masker.add(value)
-
     def masked(self, values: Mapping[str, Any]) -> dict[str, Any]:
         mask = self.masker.mask_json
         return {name: mask(value) for name, value in values.items()}
