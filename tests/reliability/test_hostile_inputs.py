@@ -20,11 +20,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pyotp
 import pytest
 import yaml
 from figures import record
-from serverkit import Backend, basic
+from serverkit import Backend, basic, enroll
 
 from totpflow.server.openapi import build_document
 
@@ -148,22 +147,7 @@ def unknown_cases() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def enrolled(backend: Backend) -> Iterator[dict[str, str]]:
-    server = backend.server
-    with httpx.Client(base_url=server.base_url, headers=auth(backend), timeout=30) as client:
-        email = f"hostile-{backend.name}@example.com"
-        user = client.post("/v1/users", json={"email": email}).json()
-        totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
-        body = {"user_id": user["user_id"], "totp_code": pyotp.TOTP(totp["secret"]).now(),
-                "session_duration_minutes": 60}  # fmt: skip
-        session = client.post("/v1/totps/authenticate", json=body).json()
-    yield {
-        "email": email,
-        "user_id": user["user_id"],
-        "totp_id": totp["totp_id"],
-        "session_id": session["session"]["session_id"],
-        "session_token": session["session_token"],
-        "project_id": server.project_id,
-    }
+    yield enroll(backend, f"hostile-{backend.name}@example.com")
     record("hostile_inputs", backend=backend.name, **dict(sorted(TALLY.items())))
     TALLY.clear()
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
+import pyotp
 import pytest
 
 from totpflow.testing import StytchServer, run_server
@@ -106,6 +108,27 @@ def create_project(backend: Backend) -> tuple[str, str]:
 
 def basic(project_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{project_id}:{secret}".encode()).decode()
+
+
+def enroll(backend: Backend, email: str) -> dict[str, str]:
+    """A user with a TOTP and a 60-minute session, made over HTTP: the ids and token a test can aim at."""
+    server = backend.server
+    auth = {"Authorization": basic(server.project_id, server.secret)}
+    with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
+        user = client.post("/v1/users", json={"email": email}).json()
+        totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
+        code = pyotp.TOTP(totp["secret"]).now()
+        body = {"user_id": user["user_id"], "totp_code": code, "session_duration_minutes": 60}
+        session = client.post("/v1/totps/authenticate", json=body).json()
+        assert session["session_token"], session
+    return {
+        "email": email,
+        "user_id": user["user_id"],
+        "totp_id": totp["totp_id"],
+        "session_id": session["session"]["session_id"],
+        "session_token": session["session_token"],
+        "project_id": server.project_id,
+    }
 
 
 @pytest.fixture(scope="module")

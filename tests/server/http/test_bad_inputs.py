@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
 import yaml
-from serverkit import Backend, basic, create_project
+from serverkit import Backend, basic, create_project, enroll
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text(encoding="utf-8"))
 ONE_MIB = 1024 * 1024
@@ -48,29 +47,8 @@ def b64(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def enrolled(backend: Backend) -> Iterator[Enrolled]:
-    server = backend.server
-    auth = {"Authorization": basic(server.project_id, server.secret)}
-    with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
-        email = "bad-inputs@example.com"
-        user = client.post("/v1/users", json={"email": email}).json()
-        totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
-        code = pyotp.TOTP(totp["secret"]).now()
-        auth_body = {"user_id": user["user_id"], "totp_code": code, "session_duration_minutes": 60}
-        session = client.post("/v1/totps/authenticate", json=auth_body).json()
-        assert session["session_token"], session
-    other = create_project(backend)
-    yield Enrolled(
-        values={
-            "email": email,
-            "user_id": user["user_id"],
-            "totp_id": totp["totp_id"],
-            "session_id": session["session"]["session_id"],
-            "session_token": session["session_token"],
-            "project_id": server.project_id,
-            "secret": server.secret,
-        },
-        other_project=other,
-    )
+    values = {**enroll(backend, "bad-inputs@example.com"), "secret": backend.server.secret}
+    yield Enrolled(values=values, other_project=create_project(backend))
 
 
 def snapshot(backend: Backend, enrolled: Enrolled) -> dict[str, Any]:

@@ -183,28 +183,9 @@ def attach_factor(
         if existing.session.user_id != user_id:
             raise errors.SessionNotFound("session")
         tx.upsert_factor(existing.session.session_id, factor)
-        expires_at = (
-            None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
-        )
-        claims = (
-            None
-            if request.custom_claims is None
-            else merge_claims(existing.session.custom_claims, request.custom_claims)
-        )
-        tx.update_session(
-            pid,
-            existing.session.session_id,
-            last_accessed_at=now,
-            expires_at=expires_at,
-            custom_claims=claims,
-        )
-        # The session as written, not read back (it was read in this transaction).
+        refreshed = _extend(tx, pid, existing.session, request, now)
         refreshed = replace(
-            existing.session,
-            last_accessed_at=now,
-            expires_at=existing.session.expires_at if expires_at is None else expires_at,
-            authentication_factors=_with_factor(existing.session.authentication_factors, factor),
-            custom_claims=existing.session.custom_claims if claims is None else _as_stored(claims),
+            refreshed, authentication_factors=_with_factor(refreshed.authentication_factors, factor)
         )
         return refreshed, request.token or "", sign(deps, project, request, refreshed, now)
     if request.duration_minutes is None:
@@ -224,6 +205,26 @@ def attach_factor(
     tx.upsert_factor(session.session_id, factor)
     session = replace(session, custom_claims=_as_stored(session.custom_claims))
     return session, token, sign(deps, project, request, session, now)
+
+
+def _extend(tx: Tx, project_id: str, session: Session, request: SessionRequest, now: datetime) -> Session:
+    """Touch a session read in this transaction: ``last_accessed_at``, and the expiry and custom claims when
+    the request sets them. Returns the session as written, not read back."""
+    expires_at = (
+        None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
+    )
+    claims = (
+        None if request.custom_claims is None else merge_claims(session.custom_claims, request.custom_claims)
+    )
+    tx.update_session(
+        project_id, session.session_id, last_accessed_at=now, expires_at=expires_at, custom_claims=claims
+    )
+    return replace(
+        session,
+        last_accessed_at=now,
+        expires_at=session.expires_at if expires_at is None else expires_at,
+        custom_claims=session.custom_claims if claims is None else _as_stored(claims),
+    )
 
 
 def authenticate_session(
@@ -252,28 +253,7 @@ def authenticate_session(
     now = deps.now()
     with deps.store.transaction() as tx:
         row = find_active_session(deps, tx, project, request, now)
-        expires_at = (
-            None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
-        )
-        claims = (
-            None
-            if request.custom_claims is None
-            else merge_claims(row.session.custom_claims, request.custom_claims)
-        )
-        tx.update_session(
-            project.project_id,
-            row.session.session_id,
-            last_accessed_at=now,
-            expires_at=expires_at,
-            custom_claims=claims,
-        )
-        # The session as updated, not read back: the row was read and written in this transaction.
-        refreshed = replace(
-            row.session,
-            last_accessed_at=now,
-            expires_at=row.session.expires_at if expires_at is None else expires_at,
-            custom_claims=row.session.custom_claims if claims is None else _as_stored(claims),
-        )
+        refreshed = _extend(tx, project.project_id, row.session, request, now)
         user = tx.get_user(project.project_id, refreshed.user_id, now)
         if user is None:
             raise errors.SessionNotFound("session")
