@@ -63,6 +63,34 @@ class Loaded:
         self._wrapped = (client, sender)
         return sender
 
+    def scheme_names(self) -> dict[str, list[str]]:
+        """The named security schemes of every OpenAPI source a step can call (source → scheme names)."""
+        from totpflow.arazzo.sources.openapi import security_schemes
+
+        return {
+            name: list(security_schemes(source.content))
+            for name, source in self.sources.openapi_sources().items()
+        }
+
+    def check_options(self, options: RunOptions | None) -> None:
+        """UsageError when ``options`` sets a server or credentials for a name that is no OpenAPI source of
+        the run, a server URL the runner cannot send to, or credentials for an undeclared security scheme
+        (``sources.overrides``); nothing has been sent."""
+        if options is None:
+            return
+        from totpflow.arazzo.security import Credentials
+        from totpflow.arazzo.sources.overrides import check_overrides
+
+        credentials = options.credentials
+        given = isinstance(credentials, Credentials)
+        check_overrides(
+            self.sources.openapi_sources(),
+            options.servers,
+            credentials.sources() if given else (),
+            credentials.schemes() if given else (),
+            self.scheme_names(),
+        )
+
     def run(
         self,
         workflow_id: str | None = None,
@@ -74,8 +102,9 @@ class Loaded:
     ) -> RunResult:
         """Run one workflow (with its dependencies) or, when ``workflow_id`` is None, every workflow in
         document order. InputError when required inputs are missing (before any request); UsageError for an
-        unknown workflow or a malformed computation. A workflow failure is reported in the result, never
-        raised."""
+        unknown workflow, a malformed computation, or a server or credential ``check_options`` refuses. A
+        workflow failure is reported in the result, never raised."""
+        self.check_options(options)
         if client is None:
             from totpflow.arazzo.senders import RoutingSender
 

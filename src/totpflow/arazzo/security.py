@@ -95,6 +95,10 @@ class Credentials:
     def sources(self) -> list[str]:
         return list(self._sources)
 
+    def schemes(self) -> list[tuple[str, str]]:
+        """(source, scheme) of every credential given for one named security scheme."""
+        return [(source, scheme) for source, entry in self._sources.items() for scheme in entry.by_scheme]
+
     def merged(self) -> SourceCredentials:
         """Every source's credentials in one (for a caller that does not say which source a request is
         for; with one source this is exactly that source's credentials)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,6 +37,8 @@ example (the seed TOTP enrollment, unattended):
 
 credentials (--auth, repeatable): SOURCE=user:password (HTTP Basic), SOURCE=bearer:TOKEN, SOURCE=VALUE (an
 apiKey), SOURCE.SCHEME=VALUE (one named security scheme); or the TOTPFLOW_AUTH_<SOURCE>[_<SCHEME>] variables.
+--server and --auth must name an OpenAPI source of the document (and a scheme it declares); a server URL is
+http(s)://host[:port][/path]. Anything else is a command-line error.
 
 exit codes: 0 all workflows succeeded, 1 a workflow failed, 2 invalid document, command line or inputs
 (nothing is sent).
@@ -151,9 +152,9 @@ def _run(args: argparse.Namespace) -> int:
         loaded = load(args.document)
         for warning in loaded.warnings:
             _err(f"warning: {warning}")
-        names = [source.name for source in loaded.document.source_descriptions]
+        schemes = loaded.scheme_names()
         credentials = load_credentials(
-            args.auth, os.environ, masker, source_names=names, scheme_names=_scheme_names(loaded, names)
+            args.auth, os.environ, masker, source_names=list(schemes), scheme_names=schemes
         )
         prompt = None
         if not args.no_prompt and sys.stdin.isatty():
@@ -176,19 +177,6 @@ def _run(args: argparse.Namespace) -> int:
     result = _combine(results)
     _report(result, args, masker)
     return 0 if result.ok else 1
-
-
-def _scheme_names(loaded: Any, names: list[str]) -> dict[str, list[str]]:
-    schemes: dict[str, list[str]] = {}
-    for name in names:
-        try:
-            content = loaded.sources.source(name).content
-        except Exception:  # an arazzo source or an unreadable one has no security schemes
-            continue
-        components = content.get("components", {}) if isinstance(content, Mapping) else {}
-        table = components.get("securitySchemes", {}) if isinstance(components, Mapping) else {}
-        schemes[name] = list(table) if isinstance(table, Mapping) else []
-    return schemes
 
 
 def _combine(results: list[RunResult]) -> RunResult:

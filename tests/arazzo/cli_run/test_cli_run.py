@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+import pytest
+
 DATA = Path(__file__).parents[1] / "engine" / "data"
 PETS = str(DATA / "pets.arazzo.yaml")
 LOGIN = ["--input", "username=alice", "--input", "password=s3cr3t-pw"]
@@ -154,3 +156,55 @@ def test_seed_workflow_against_a_real_server(totpflow_server: Any, tmp_path: Pat
     assert outputs["sessionToken"] == "********"
     for text in (done.stdout, done.stderr, report.read_text()):
         assert totpflow_server.secret not in text
+
+
+def _pets_served_by(url: str, directory: Path) -> str:
+    """A copy of the Tinypets document whose OpenAPI source names ``url`` as its own server."""
+    openapi = (DATA / "pets.openapi.yaml").read_text().replace("http://pets.test", url)
+    (directory / "pets.openapi.yaml").write_text(openapi)
+    document = directory / "pets.arazzo.yaml"
+    document.write_text((DATA / "pets.arazzo.yaml").read_text())
+    return str(document)
+
+
+UNUSABLE_OVERRIDES = [
+    pytest.param(
+        ["--server", "nosuchsource=http://127.0.0.1:9"], "'nosuchsource'", id="unknown-server-source"
+    ),
+    pytest.param(["--auth", "nosuch=user:pw"], "'nosuch'", id="unknown-auth-source"),
+    pytest.param(["--auth", "nosuch.basicAuth=user:pw"], "'nosuch'", id="unknown-auth-source-with-scheme"),
+    pytest.param(["--auth", "pets.noSuchScheme=tok"], "noSuchScheme", id="unknown-auth-scheme"),
+    pytest.param(["--server", "pets=htp:/host"], "'htp'", id="unknown-scheme"),
+    pytest.param(["--server", "pets=http:/host"], "no host", id="no-host"),
+    pytest.param(["--server", "pets=127.0.0.1:8000"], "127.0.0.1:8000", id="no-scheme"),
+    pytest.param(["--server", "pets=ftp://127.0.0.1/"], "'ftp'", id="ftp"),
+    pytest.param(["--server", "pets=http://127.0.0.1:99999"], "not a valid URL", id="bad-port"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), UNUSABLE_OVERRIDES)
+def test_a_server_or_credential_the_run_cannot_use_is_a_usage_error(
+    pets_server: tuple[str, Any], tmp_path: Path, args: list[str], named: str
+) -> None:
+    """Exit 2 before any request, naming the culprit and the document's sources — never a run against the
+    document's own server, or without the credentials asked for."""
+    url, api = pets_server
+    document = _pets_served_by(url, tmp_path)
+    for dry_run in ([], ["--dry-run"]):
+        done = totpflow(document, "-w", "loginAndGetPet", *LOGIN, *args, *dry_run)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert named in done.stderr
+        assert "Traceback" not in done.stderr
+        if "--auth" in args and "Scheme" not in named:
+            assert "(sources: pets)" in done.stderr
+        assert "pw" not in done.stderr.replace(named, "")  # a credential is never echoed
+    assert api.seen == []  # the document's own server received nothing
+
+
+def test_the_document_server_is_used_when_no_override_is_given(
+    pets_server: tuple[str, Any], tmp_path: Path
+) -> None:
+    url, api = pets_server
+    done = totpflow(_pets_served_by(url, tmp_path), "-w", "loginAndGetPet", *LOGIN)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert api.seen[0] == "POST /login"

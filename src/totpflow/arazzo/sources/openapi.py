@@ -109,6 +109,17 @@ def operation_index(content: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return index
 
 
+def security_schemes(content: Mapping[str, Any]) -> dict[str, Any]:
+    """The named security schemes of an OpenAPI document (``components.securitySchemes``; Swagger 2.0's
+    ``securityDefinitions``)."""
+    if is_swagger2(content):
+        table = content.get("securityDefinitions")
+    else:
+        components = content.get("components")
+        table = components.get("securitySchemes") if isinstance(components, Mapping) else None
+    return dict(table) if isinstance(table, Mapping) else {}
+
+
 def build_operation(
     source_name: str, source_url: str, content: Mapping[str, Any], path: str, method: str
 ) -> Operation:
@@ -126,14 +137,7 @@ def build_operation(
         parameters=_parameters(content, item, operation, swagger),
         request_content_types=_content_types(content, operation, swagger),
         security=tuple(operation.get("security", content.get("security")) or ()),
-        security_schemes=dict(
-            (
-                content.get("securityDefinitions")
-                if swagger
-                else (content.get("components") or {}).get("securitySchemes")
-            )
-            or {}
-        ),
+        security_schemes=security_schemes(content),
         responses=dict(operation.get("responses") or {}),
         request_body_required=bool(
             follow_ref(content, operation.get("requestBody") or {}).get("required", False)

@@ -140,6 +140,11 @@ class SourceSet:
         """The root document and every Arazzo document loaded as a source, root first."""
         return tuple(self._documents.values())
 
+    def openapi_sources(self) -> dict[str, LoadedSource]:
+        """Every OpenAPI source a step of the run can call, of the root document or an Arazzo document it
+        uses, by the name its operations carry (the name it was first loaded under)."""
+        return {source.name: source for source in self._by_url.values() if source.type == "openapi"}
+
     def sources(self, doc: ArazzoDocument | None = None) -> dict[str, LoadedSource]:
         """The sources of ``doc`` (default: the root document) by name."""
         return dict(self._by_document.get((doc or self.root).url, {}))

@@ -1,0 +1,68 @@
+"""What a run may set per source description — a base URL and credentials — checked before anything is sent.
+
+A server URL or a credential for a name that is not one of the document's OpenAPI sources would otherwise be
+ignored without a word: the run would go to the document's own server, or without credentials. So every name
+must be an OpenAPI source the run can send to (of the root document or of an Arazzo document it uses; the
+message lists them), every server URL must be an absolute ``http``/``https`` URL with a host (the schemes the
+senders speak), and a credential for a named security scheme must name one the source declares. Any other
+value is a ``UsageError``: the command line exits 2 and no request is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
+
+from totpflow.arazzo.errors import UsageError
+
+SCHEMES = ("http", "https")
+
+
+def check_overrides(
+    known: Iterable[str],
+    servers: Mapping[str, str],
+    credential_sources: Iterable[str] = (),
+    credential_schemes: Iterable[tuple[str, str]] = (),
+    scheme_names: Mapping[str, Iterable[str]] | None = None,
+) -> None:
+    """UsageError for the first server or credential that names no known source, a malformed or unsupported
+    server URL, or a ``(source, scheme)`` credential naming a scheme the source does not declare."""
+    names = sorted(set(known))
+    listing = ", ".join(names) if names else "none"
+    for name in (*servers, *credential_sources):
+        if name not in names:
+            what = "server" if name in servers else "credentials"
+            raise UsageError(
+                f"{what} for {name!r}: the document has no OpenAPI source of that name (sources: {listing})"
+            )
+    for name, url in servers.items():
+        problem = url_problem(url)
+        if problem is not None:
+            raise UsageError(f"server for {name!r}: {problem}")
+    for source, scheme in credential_schemes:
+        declared = sorted((scheme_names or {}).get(source, ()))
+        if scheme not in declared:
+            schemes = ", ".join(declared) if declared else "none"
+            raise UsageError(
+                f"credentials for {source}.{scheme}: source {source!r} declares no security scheme "
+                f"{scheme!r} (schemes: {schemes})"
+            )
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server's base URL, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc})"
+    scheme = parts.scheme.lower()
+    if not scheme:
+        return f"{url!r} is not an absolute URL (expected http://host[:port][/path])"
+    if scheme not in SCHEMES:
+        return f"{url!r}: the runner speaks {' and '.join(SCHEMES)}, not {scheme!r}"
+    if not parts.hostname:
+        return f"{url!r} has no host (expected {scheme}://host[:port][/path])"
+    if parts.query or parts.fragment:
+        return f"{url!r}: a base URL has no query or fragment"
+    return None
