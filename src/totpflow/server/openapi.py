@@ -9,10 +9,14 @@ regenerate it with ``totpflow serve --print-openapi > openapi/stytch-consumer-op
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 import msgspec
+import msgspec.inspect as mi
 
 from totpflow import __version__
 from totpflow.server.http.responses import ErrorResponse
@@ -31,6 +35,59 @@ ERROR_STATUSES: Final = {
 }
 
 
+def description(cls: type) -> str:
+    """A class's own docstring as one description: indentation removed and each paragraph joined into one
+    line, so the text is the same whatever the Python release (3.13 dedents docstrings when compiling) and
+    whatever the schema library does with docstrings."""
+    doc = cls.__dict__.get("__doc__")
+    if not isinstance(doc, str):
+        return ""
+    paragraphs = re.split(r"\n\s*\n", inspect.cleandoc(doc))
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs).strip()
+
+
+def struct_classes(types: Iterable[Any]) -> dict[str, type[msgspec.Struct]]:
+    """Every Struct class reachable from ``types`` (fields, items, unions …), by its component's name."""
+    found: dict[str, type[msgspec.Struct]] = {}
+
+    def nested(value: Any) -> Iterator[mi.Type]:
+        if isinstance(value, mi.Type):
+            yield value
+        elif isinstance(value, mi.Field):
+            yield value.type
+        elif isinstance(value, tuple):
+            for item in value:
+                yield from nested(item)
+
+    def visit(info: mi.Type) -> None:
+        if isinstance(info, mi.StructType):
+            if info.cls.__name__ in found:
+                return
+            found[info.cls.__name__] = info.cls
+        for field in msgspec.structs.fields(info):
+            for child in nested(getattr(info, field.name)):
+                visit(child)
+
+    for info in mi.multi_type_info(list(types)):
+        visit(info)
+    return found
+
+
+def own_descriptions(components: dict[str, Any], types: Iterable[Any]) -> dict[str, Any]:
+    """The components with each description replaced by :func:`description` of its class (or removed): the
+    document then holds our text, not the schema library's rendering of it."""
+    classes = struct_classes(types)
+    result: dict[str, Any] = {}
+    for name, schema in components.items():
+        text = description(classes[name]) if name in classes else ""
+        head = {"title": schema["title"]} if "title" in schema else {}
+        if text:
+            head["description"] = text
+        rest = {key: value for key, value in schema.items() if key not in ("title", "description")}
+        result[name] = head | rest
+    return result
+
+
 def build_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document as plain JSON-compatible data."""
     types: list[Any] = [ErrorResponse]
@@ -39,6 +96,7 @@ def build_document() -> dict[str, Any]:
             types.append(op.request)
         types.append(op.response)
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
+    components = own_descriptions(components, types)
     ref = dict(zip(types, schemas, strict=True))
     errors = {
         status: {"description": text, "content": {"application/json": {"schema": ref[ErrorResponse]}}}

@@ -5,13 +5,18 @@ Regenerate the shipped file with ``totpflow serve --print-openapi > openapi/styt
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import yaml
 
+from totpflow.server import openapi
+from totpflow.server.http import requests, responses
 from totpflow.server.openapi import build_document
 from totpflow.testing import StytchServer
 
@@ -91,3 +96,71 @@ def test_required_fields_match_the_sdk() -> None:
 def test_every_operation_has_a_success_schema(operation_id: str) -> None:
     op = operations(build_document())[operation_id]
     assert op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].startswith("#/components/")
+
+
+class Indented(msgspec.Struct):
+    """First line of a description that goes on
+    over a second, indented line.
+
+        A second paragraph, indented further."""
+
+
+class Dedented(msgspec.Struct):
+    """First line of a description that goes on
+    over a second, indented line.
+
+    A second paragraph, indented further."""
+
+
+def test_description_is_the_same_however_the_docstring_is_indented() -> None:
+    """Python 3.13 dedents docstrings when compiling; earlier releases keep the indentation."""
+    expected = (
+        "First line of a description that goes on over a second, indented line.\n\n"
+        "A second paragraph, indented further."
+    )
+    assert openapi.description(Indented) == openapi.description(Dedented) == expected
+
+
+def test_description_is_the_class_own_docstring() -> None:
+    class Undocumented(Indented):
+        pass
+
+    assert openapi.description(Undocumented) == ""
+
+
+# What a schema library might do with a docstring: each release of msgspec has done one of these.
+RENDERINGS: dict[str, Callable[[str], str | None]] = {
+    "raw": lambda doc: doc,
+    "stripped": lambda doc: doc.strip(),
+    "cleandoc": inspect.cleandoc,
+    "first line": lambda doc: doc.strip().splitlines()[0],
+    "none": lambda doc: None,
+}
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_document_does_not_depend_on_the_schema_library_docstring_rendering(
+    rendering: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = build_document()
+    real = msgspec.json.schema_components
+    render = RENDERINGS[rendering]
+
+    def rendered_differently(types: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        schemas, components = real(types, **kwargs)
+        classes = {
+            name: cls
+            for module in (requests, responses)
+            for name, cls in vars(module).items()
+            if isinstance(cls, type) and issubclass(cls, msgspec.Struct)
+        }
+        changed: dict[str, Any] = {}
+        for name, schema in components.items():
+            doc = classes[name].__doc__ if name in classes else None
+            text = render(doc) if doc else None
+            schema = {k: v for k, v in schema.items() if k != "description"}
+            changed[name] = schema if text is None else {"description": text, **schema}
+        return schemas, changed
+
+    monkeypatch.setattr(openapi.msgspec.json, "schema_components", rendered_differently)
+    assert build_document() == expected
