@@ -4,6 +4,7 @@ exit codes (0 succeeded, 1 a workflow failed, 2 invalid document / command line 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,19 @@ def test_the_document_server_is_used_when_no_override_is_given(
     done = totpflow(_pets_served_by(url, tmp_path), "-w", "loginAndGetPet", *LOGIN)
     assert done.returncode == 0, done.stdout + done.stderr
     assert api.seen[0] == "POST /login"
+
+
+def test_a_failed_step_shows_the_api_answer(totpflow_server: Any) -> None:
+    """Without -v, a failing step says what the server answered: status, error_type and error_message."""
+    seed = Path(__file__).parents[3] / "arazzo" / "totp-enrollment.arazzo.yaml"
+    done = totpflow(
+        str(seed), "--input", "email=not-an-email", "--input", "totp_code=123456",
+        "--server", f"stytchConsumerApi={totpflow_server.base_url}",
+        "--auth", f"stytchConsumerApi={totpflow_server.project_id}:{totpflow_server.secret}",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.startswith("  ✗ createUser"))
+    answer = next(line for line in lines[failed:] if line.startswith("      response: "))
+    assert re.fullmatch(r"      response: 400 invalid_email — \S.*", answer), answer
+    assert totpflow_server.secret not in done.stdout + done.stderr

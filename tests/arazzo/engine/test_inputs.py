@@ -46,3 +46,25 @@ def test_unattended_without_the_input_stops_before_any_request(
     with pytest.raises(InputError):
         load(DOC).run("enroll", client=pets_client)
     assert pets_api.seen == []
+
+
+def test_time_at_a_prompt_is_not_counted_in_any_timing(pets_client: httpx.Client) -> None:
+    """The prompt opens in the middle of step ``verify`` (its body reads ``$inputs.totp_code``); the ten
+    minutes a person takes to type are left out of the step's, the workflow's and the run's time."""
+    now = [0.0]
+
+    def timer() -> float:
+        now[0] += 0.001  # every reading of the clock: one millisecond of work
+        return now[0]
+
+    def prompt(request: PromptRequest) -> str:
+        now[0] += 600.0  # ten minutes at the keyboard
+        return str(pyotp.TOTP(request.recent_outputs[0][1]["secret"]).now())
+
+    result = load(DOC).run("enroll", options=RunOptions(prompt=prompt, timer=timer), client=pets_client)
+    assert result.ok, result.workflows[0].error
+    workflow = result.workflows[0]
+    verify = workflow.steps[1]
+    assert verify.step_id == "verify"
+    for elapsed_ms in (verify.elapsed_ms, workflow.elapsed_ms, result.elapsed_ms):
+        assert 0 < elapsed_ms < 1000, (verify.elapsed_ms, workflow.elapsed_ms, result.elapsed_ms)

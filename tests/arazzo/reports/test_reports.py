@@ -19,6 +19,7 @@ from totpflow.arazzo.reports.har import to_har, write_har
 from totpflow.arazzo.reports.json_report import to_json, write_json
 from totpflow.arazzo.reports.junit import junit_text, to_junit, write_junit
 from totpflow.arazzo.reports.terminal import format_terminal, render_terminal
+from totpflow.arazzo.results import Exchange
 
 HAR_SCHEMA = json.loads(
     (Path(__file__).parents[1] / "data" / "har-1.2.schema.json").read_text(encoding="utf-8")
@@ -220,6 +221,52 @@ def test_terminal_verbose_shows_every_attempt() -> None:
     text = format_terminal(sample_run(), masker=masker(), verbose=True)
     assert "attempt 1: POST http://127.0.0.1:8765/v1/totps" in text and "< 503" in text
     assert f"> Authorization: Basic {MASK}" in text
+
+
+FAILED_STEP_ANSWERS = [
+    pytest.param(
+        '{"status_code": 404, "error_type": "user_not_found", "error_message": "User could not be found.",'
+        ' "error_url": "https://stytch.com/docs/api/errors/404"}',
+        "404 user_not_found — User could not be found.",
+        id="stytch-error",
+    ),
+    pytest.param(
+        '{"type": "about:blank", "title": "Not Found", "detail": "no user user-1"}',
+        "404 Not Found — no user user-1",
+        id="rfc9457-problem",
+    ),
+    pytest.param('{"error": "no such pet"}', '404 {"error": "no such pet"}', id="other-json"),
+    pytest.param(
+        "<html>\n  <h1>Bad   Gateway</h1>\n</html>", "404 <html> <h1>Bad Gateway</h1> </html>", id="text"
+    ),
+    pytest.param("x" * 500, "404 " + "x" * 199 + "…", id="long-body"),
+    pytest.param("", "404 (empty body)", id="empty"),
+    pytest.param(
+        f'{{"error_type": "unauthorized", "error_message": "bad secret {SECRETS[0]}"}}',
+        f"404 unauthorized — bad secret {MASK}",
+        id="masked",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "shown"), FAILED_STEP_ANSWERS)
+def test_a_failed_step_shows_the_api_answer_without_verbose(body: str, shown: str) -> None:
+    from msgspec.structs import replace
+
+    run = sample_run()
+    broken = run.workflows[1]
+    exchange = broken.steps[0].exchanges[0]
+    response = replace(exchange.response, body=body)
+    failed = replace(
+        broken.steps[0], exchanges=(Exchange(exchange.request, response, exchange.started_at, 3),)
+    )
+    workflow = replace(broken, steps=(failed, *broken.steps[1:]))
+    lines = format_terminal(replace(run, workflows=(workflow,)), masker=masker()).splitlines()
+    at = lines.index("      ✗ $statusCode == 200 — left 404, right 200")
+    assert lines[at + 2] == f"      response: {shown}"  # after the criteria, before the step's error
+    assert lines[at + 3].startswith("      error: ")
+    # a step that passed, and one without a response, show no answer line
+    assert sum(line.startswith("      response: ") for line in lines) == 1
 
 
 class Terminal(io.StringIO):

@@ -44,7 +44,8 @@ def make_resolver(
             recent: tuple[tuple[str, Mapping[str, Any]], ...] = ()
             if isinstance(ctx, StepContext):
                 recent = tuple(reversed(list(ctx.frame.step_outputs.items())))
-            return ask(PromptRequest(name, schema, recent))
+            with run.stopwatch.paused():  # a person's typing time is not the step's
+                return ask(PromptRequest(name, schema, recent))
 
     return InputResolver(
         workflow.inputs,

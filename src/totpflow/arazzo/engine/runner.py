@@ -31,6 +31,7 @@ from totpflow.arazzo.engine.inputs import computations, make_resolver
 from totpflow.arazzo.engine.options import RunOptions
 from totpflow.arazzo.engine.plan import Plan
 from totpflow.arazzo.engine.steps import Finished, StepRunner
+from totpflow.arazzo.engine.stopwatch import Stopwatch
 from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, UsageError
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
@@ -89,6 +90,7 @@ class _Run(StepRunner):
         self.masker = runner.options.masker or Masker(sensitive_fields=CREDENTIAL_FIELDS)
         self.shared = Shared(runner.sources, runner.plan)
         self.steps_taken = 0
+        self.stopwatch = Stopwatch(runner.options.timer)
         self.results: list[WorkflowResult] = []
         self.finished: dict[tuple[str, str], Finished] = {}
         self.active: list[tuple[str, str]] = []
@@ -111,7 +113,7 @@ class _Run(StepRunner):
             checked[workflow.workflow_id] = resolver
             self.check_dependencies(self.doc, workflow, set())
         started_at = self.options.clock()
-        begin = self.options.timer()
+        begin = self.stopwatch.now()
         outcomes: list[bool] = []
         for workflow in targets:
             done = self.finished.get((self.doc.url, workflow.workflow_id))
@@ -125,7 +127,7 @@ class _Run(StepRunner):
             ok=all(outcomes),
             workflows=tuple(self.results),
             started_at=started_at,
-            elapsed_ms=(self.options.timer() - begin) * 1000,
+            elapsed_ms=(self.stopwatch.now() - begin) * 1000,
             warnings=tuple(getattr(self.doc, "warnings", ())),
         )
 
@@ -140,7 +142,7 @@ class _Run(StepRunner):
     ) -> Finished:
         """Run one workflow to completion; every failure becomes a failed WorkflowResult."""
         key = (doc.url, workflow.workflow_id)
-        begin = self.options.timer()
+        begin = self.stopwatch.now()
         frame: Frame | None = None
         steps: list[StepResult] = []
         status: Literal["succeeded", "failed", "transferred"] = "succeeded"
@@ -204,7 +206,7 @@ class _Run(StepRunner):
             steps=tuple(steps),
             outputs=self.masked(outputs),
             inputs=self.masked(inputs),
-            elapsed_ms=(self.options.timer() - begin) * 1000,
+            elapsed_ms=(self.stopwatch.now() - begin) * 1000,
             error=None if error is None else self.masker.mask_text(error),
             transferred_to=transferred.result.workflow_id if transferred is not None else None,
         )

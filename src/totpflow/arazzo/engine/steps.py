@@ -18,6 +18,7 @@ from totpflow.arazzo.engine.context import Frame, Shared, StepContext
 from totpflow.arazzo.engine.options import RunOptions
 from totpflow.arazzo.engine.plan import Plan, StepPlan
 from totpflow.arazzo.engine.request import Attempt, prepare, send
+from totpflow.arazzo.engine.stopwatch import Stopwatch
 from totpflow.arazzo.errors import ArazzoError, BudgetExceeded
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import Masker
@@ -53,6 +54,7 @@ class StepRunner:
     sender: Sender
     steps_taken: int
     active: list[tuple[str, str]]
+    stopwatch: Stopwatch  # timings leave out the time spent at a prompt
 
     def workflow(
         self,
@@ -74,7 +76,7 @@ class StepRunner:
 
     def step(self, frame: Frame, step: Step) -> Outcome:
         """Run one step with its retries; never raises for a failure of the step itself."""
-        begin = self.options.timer()
+        begin = self.stopwatch.now()
         exchanges: list[Exchange] = []
         extra: list[StepResult] = []
         checks: tuple[CheckResult, ...] = ()
@@ -92,7 +94,7 @@ class StepRunner:
                 tuple(exchanges),
                 checks,
                 self.masked(outputs) if outputs else {},
-                (self.options.timer() - begin) * 1000,
+                (self.stopwatch.now() - begin) * 1000,
                 label,
                 action,
                 None if error is None else self.masker.mask_text(error),
