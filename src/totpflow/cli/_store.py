@@ -16,7 +16,8 @@ class CommandFailed(Exception):
 def open_deps(database_url: str | None) -> tuple[services.Deps, str]:
     """The services' dependencies over the configured store, and the store's URL as it may be shown."""
     from totpflow.server.app import build_deps
-    from totpflow.server.config import ConfigError, Settings, display_url
+    from totpflow.server.config import Settings, display_url
+    from totpflow.server.errors import ConfigError
 
     try:
         settings = Settings.load(os.environ, database_url=database_url)

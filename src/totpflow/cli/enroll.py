@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config_errors() -> tuple[type[Exception], ...]:
-    from totpflow.server.config import ConfigError
+    from totpflow.server.errors import ConfigError
 
     return (ConfigError,)
 

@@ -89,11 +89,11 @@ def run(args: argparse.Namespace) -> int:
         PROJECT_SECRET_ENV,
         RATE_LIMIT_PROJECT_ENV,
         RATE_LIMIT_USER_ENV,
-        ConfigError,
         Settings,
         display_url,
         rate_limit_text,
     )
+    from totpflow.server.errors import ConfigError
 
     try:
         settings = Settings.load(

@@ -15,13 +15,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from totpflow.server import errors, services
-from totpflow.server.config import RATE_LIMIT_REDIS_ENV, ConfigError, Settings
+from totpflow.server.config import RATE_LIMIT_REDIS_ENV, Settings
 from totpflow.server.crypto import Cipher, utc_now
+from totpflow.server.errors import ConfigError
 from totpflow.server.http import access_log
 from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
 from totpflow.server.http.routes import ServerState, routes
 from totpflow.server.openapi import document_json
-from totpflow.server.rate_counters import RateCounters, RedisCounters
+from totpflow.server.rate_limits import RateCounters, RedisCounters
 from totpflow.server.storage import open_store
 
 

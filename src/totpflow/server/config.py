@@ -19,7 +19,7 @@ request log                 ``--log-format json|text``, ``--quiet``  ``TOTPFLOW_
 
 Rate limits are ``N/PERIOD`` (``30/60s``, ``1000/minute``, ``5000/1h``) or ``off``; they apply to
 ``/v1/totps/authenticate`` and ``/v1/totps/recover`` in fixed windows counted in the database
-(``totpflow.server.services.rate_limits``). The defaults never bother a person or an enrolment flow: 60
+(``totpflow.server.rate_limits``). The defaults never bother a person or an enrolment flow: 60
 attempts a minute for one user, no project-wide cap.
 
 On SQLite a missing master key is created as a 0600 key file beside the database; PostgreSQL is shared by many
@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+from totpflow.server.errors import ConfigError
 from totpflow.server.policy import Policy, RateLimit
 
 DATABASE_URL_ENV: Final = "TOTPFLOW_DATABASE_URL"
@@ -48,10 +49,6 @@ RATE_LIMIT_REDIS_ENV: Final = "TOTPFLOW_RATE_LIMIT_REDIS"
 LOG_FORMATS: Final = ("json", "text", "off")
 
 SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed (exit code 2 at the command line)."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +108,6 @@ class Settings:
             raise ConfigError(f"the log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
         try:
             key = crypto.master_key_for_url(url, dict(environ))
-        except crypto.MasterKeyError as exc:
-            raise ConfigError(str(exc)) from None
         except OSError as exc:
             raise ConfigError(f"cannot read or create the master key file: {exc.strerror}") from None
         return cls(

@@ -37,13 +37,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
+from totpflow.server.errors import MasterKeyError
+
 MASTER_KEY_ENV = "TOTPFLOW_MASTER_KEY"
 MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12
-
-
-class MasterKeyError(Exception):
-    """The master key is missing or malformed. The message never contains key material."""
 
 
 class HashPurpose(Enum):

@@ -26,6 +26,7 @@
     │   └── NoSessionRevokeArguments / TooManySessionRevokeArguments
     ├── Unauthorized
     │   ├── UnauthorizedCredentials     (bad/missing Basic auth, unknown project)
+    │   ├── InvalidJwt                  (malformed, badly signed, foreign or expired session JWT)
     │   ├── UnableToAuthenticateTotp    (wrong code)
     │   └── UnableToAuthenticateRecoveryCode
     ├── NotFound
@@ -33,9 +34,11 @@
     │   ├── TotpNotFound
     │   ├── SessionNotFound
     │   └── ProjectNotFound
-    └── TooManyRequests
-        ├── UserLockLimitReached
-        └── RateLimited                 too_many_requests
+    ├── TooManyRequests
+    │   ├── UserLockLimitReached
+    │   └── RateLimited                 too_many_requests
+    └── ConfigError                     a setting is missing or malformed (start-up: exit code 2)
+        └── MasterKeyError              the master key is missing or malformed (never quotes key material)
 """
 
 from __future__ import annotations
@@ -152,6 +155,10 @@ class UnauthorizedCredentials(Unauthorized):
     pass
 
 
+class InvalidJwt(Unauthorized):
+    """The token is malformed, badly signed, for another audience/issuer, or (when checked) expired."""
+
+
 class UnableToAuthenticateTotp(Unauthorized):
     pass
 
@@ -190,3 +197,12 @@ class UserLockLimitReached(TooManyRequests):
 
 class RateLimited(TooManyRequests):
     pass
+
+
+class ConfigError(ServerError):
+    """A setting is missing or malformed (exit code 2 at the command line). The message names the setting,
+    never its value when that value is secret."""
+
+
+class MasterKeyError(ConfigError):
+    """The master key is missing or malformed. The message never contains key material."""

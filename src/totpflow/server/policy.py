@@ -57,8 +57,8 @@ class RateLimit:
 class Policy:
     """User locks, rate limits, TOTP window, session and JWT lifetimes.
 
-    * ``lock_threshold`` consecutive failed TOTP/recovery attempts lock the user for ``lock_ttl`` (Stytch User
-      Locks: default 10 attempts, 1 hour; RFC 4226 §7.3 asks for such a throttle "across login sessions").
+    * ``lock_threshold`` consecutive failed TOTP/recovery attempts lock the user for ``lock_ttl``
+      (``totpflow.server.lockout``: Stytch's default 10 attempts, 1 hour).
     * ``rate_limit_user`` / ``rate_limit_project`` cap the requests to ``/v1/totps/authenticate`` and
       ``/v1/totps/recover`` per ``user_id`` and per project, successful or not (stytch-api.md §9: 429
       ``too_many_requests``). Default: 60 a minute per user, which no human and no enrolment flow reaches;

@@ -14,11 +14,11 @@ from frozen_clock import FrozenClock
 from sqlalchemy import func, select
 from svc_totp_codes import code_for, wrong_code
 
-from totpflow.server import errors, services
-from totpflow.server.config import ConfigError, Settings
+from totpflow.server import errors, rate_limits, services
+from totpflow.server.config import Settings
 from totpflow.server.domain.models import Project, TotpCreated, User
+from totpflow.server.errors import ConfigError
 from totpflow.server.policy import Policy, RateLimit
-from totpflow.server.services import rate_limits
 from totpflow.server.storage import Store
 from totpflow.server.storage.schema import rate_counters
 
@@ -170,9 +170,11 @@ def test_ended_windows_are_pruned(deps: services.Deps, project: Project, clock: 
 def test_hit_is_one_atomic_statement_under_concurrency(store: Store, project: Project) -> None:
     """Concurrent hits on one counter each see a distinct count: 1..N, none lost, none repeated."""
 
+    counters = rate_limits.StoreCounters(store)
+
     def hit(_: int) -> int:
-        with store.transaction() as tx:
-            return tx.hit_counter(project.project_id, "user:racer", 1_767_225_600, 1_767_225_660)
+        hits = [(project.project_id, "user:racer", 1_767_225_600, 1_767_225_660)]
+        return counters.hit(hits, 1_767_225_600)[0]
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         counts = sorted(pool.map(hit, range(64)))

@@ -23,7 +23,7 @@ from svc_totp_codes import code_for, wrong_code
 from totpflow.server import errors, services
 from totpflow.server.domain.models import Project
 from totpflow.server.policy import Policy, RateLimit
-from totpflow.server.rate_counters import REDIS_KEY_PREFIX, RedisCounters
+from totpflow.server.rate_limits import REDIS_KEY_PREFIX, RedisCounters
 from totpflow.server.storage import open_store
 from totpflow.server.storage.schema import rate_counters
 from totpflow.testing import run_server

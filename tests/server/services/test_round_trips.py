@@ -5,7 +5,7 @@ cases build instead of reading back are checked against what reading them back r
 Counts come from SQLAlchemy's ``before_cursor_execute`` and ``begin`` events on the store's engine: SQLite's
 ``BEGIN``/``BEGIN IMMEDIATE`` is a statement there, PostgreSQL's implicit one is not, so each bound is the
 SQLite count and PostgreSQL stays at or below it. Rate limits count in statements of their own
-(``services.rate_limits``, tested there); they are off here so the bounds measure the use cases alone.
+(``totpflow.server.rate_limits``, tested there); they are off here so the bounds measure the use cases alone.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from totpflow.server import errors, lockout
 from totpflow.server.domain.models import Project
 from totpflow.server.storage import NewUser, Store
 
@@ -26,20 +29,44 @@ def test_failure_counter_locks_at_threshold_and_refuses_while_locked(store: Stor
     for _ in range(4):
         with store.transaction() as tx:
             outcomes.append(
-                tx.record_failure("project-test-a", uid, now=NOW, threshold=3, lock_ttl=timedelta(hours=1))
+                lockout.record_failure(
+                    tx, "project-test-a", uid, now=NOW, threshold=3, lock_ttl=timedelta(hours=1)
+                )
             )
     assert outcomes == ["counted", "counted", "locked_now", "already_locked"]
+    with pytest.raises(errors.UserLockLimitReached), store.transaction() as tx:
+        lockout.clear_after_success(tx, "project-test-a", uid, now=NOW)
     with store.transaction() as tx:
-        assert not tx.reset_failures("project-test-a", uid, now=NOW)
-        assert tx.reset_failures("project-test-a", uid, now=NOW + timedelta(hours=1))
+        lockout.clear_after_success(tx, "project-test-a", uid, now=NOW + timedelta(hours=1))
+
+
+def test_unlock_lifts_a_lock_and_clears_the_count(store: Store) -> None:
+    uid = _user(store)
+    with store.transaction() as tx:
+        assert (
+            lockout.record_failure(
+                tx, "project-test-a", uid, now=NOW, threshold=1, lock_ttl=timedelta(hours=1)
+            )
+            == "locked_now"
+        )
+        assert lockout.unlock(tx, "project-test-a", uid)
+        assert not lockout.unlock(tx, "project-test-a", "user-test-missing")
+        user = tx.get_user("project-test-a", uid, NOW)
+        assert user is not None and not user.is_locked
+        assert (
+            lockout.record_failure(
+                tx, "project-test-a", uid, now=NOW, threshold=2, lock_ttl=timedelta(hours=1)
+            )
+            == "counted"
+        )
 
 
 def test_failure_counting_is_scoped_by_project(store: Store) -> None:
     uid = _user(store)
     with store.transaction() as tx:
         tx.insert_project(Project("project-test-b", "p", NOW), b"h")
-        assert tx.record_failure(
-            "project-test-b", uid, now=NOW, threshold=1, lock_ttl=timedelta(hours=1)
+        assert lockout.record_failure(
+            tx, "project-test-b", uid, now=NOW, threshold=1, lock_ttl=timedelta(hours=1)
         ) == (
             "already_locked"  # no such user in project b: nothing is updated
         )

@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 
-from totpflow.server import crypto
+from totpflow.server import crypto, errors
 
 
 def test_ciphertext_is_bound_to_its_associated_data(cipher: crypto.Cipher) -> None:
@@ -61,13 +61,13 @@ def test_environment_key_wins_and_postgres_requires_it(tmp_path: Path) -> None:
     assert crypto.master_key_for_url("postgresql://h/db", {crypto.MASTER_KEY_ENV: text}) == base64.b64decode(
         text
     )
-    with pytest.raises(crypto.MasterKeyError):
+    with pytest.raises(errors.MasterKeyError):
         crypto.master_key_for_url("postgresql://h/db", {})
 
 
 @pytest.mark.parametrize("bad", ["not base64!", base64.b64encode(b"short").decode()])
 def test_malformed_master_key_is_refused_without_echoing_it(bad: str) -> None:
-    with pytest.raises(crypto.MasterKeyError) as info:
+    with pytest.raises(errors.MasterKeyError) as info:
         crypto.decode_master_key(bad)
     assert bad not in str(info.value)
 

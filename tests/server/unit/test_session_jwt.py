@@ -70,14 +70,14 @@ def test_claims_shape() -> None:
 def test_expired_token_is_refused_unless_exp_is_not_checked() -> None:
     token = _token()
     later = NOW + timedelta(seconds=301)
-    with pytest.raises(jwt.InvalidJwt):
+    with pytest.raises(errors.InvalidJwt):
         _verify(token, later)
     assert _verify(token, later, verify_exp=False)["sub"] == "user-test-1"
 
 
 def test_wrong_audience_or_tampering_is_refused() -> None:
     token = _token()
-    with pytest.raises(jwt.InvalidJwt):
+    with pytest.raises(errors.InvalidJwt):
         jwt.verify(
             token,
             KEY.private_key.public_key(),
@@ -86,7 +86,7 @@ def test_wrong_audience_or_tampering_is_refused() -> None:
             now=NOW,
         )
     head, body, sig = token.split(".")
-    with pytest.raises(jwt.InvalidJwt):
+    with pytest.raises(errors.InvalidJwt):
         _verify(f"{head}.{body}x.{sig}")
 
 

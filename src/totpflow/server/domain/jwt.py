@@ -15,17 +15,13 @@ import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from totpflow.server.domain.models import AuthenticationFactor, Session
-from totpflow.server.errors import InvalidCustomClaims
+from totpflow.server.errors import InvalidCustomClaims, InvalidJwt
 
 SESSION_CLAIM = "https://stytch.com/session"
 RESERVED_CLAIMS = frozenset({"aud", "exp", "iat", "iss", "jti", "nbf", "sub", SESSION_CLAIM})
 MAX_CUSTOM_CLAIMS_BYTES = (
     4096  # Stytch SDK docstring: "total custom claims size cannot exceed four kilobytes"
 )
-
-
-class InvalidJwt(Exception):
-    """The token is malformed, badly signed, for another audience/issuer, or (when checked) expired."""
 
 
 def _utc(moment: datetime) -> str:

@@ -144,6 +144,7 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     # 401
     errors.Unauthorized: (401, "unauthorized_credentials", "Unauthorized credentials."),
     errors.UnauthorizedCredentials: (401, "unauthorized_credentials", "Unauthorized credentials."),
+    errors.InvalidJwt: (401, "unauthorized_credentials", "Unauthorized credentials."),
     errors.UnableToAuthenticateTotp: (
         401,
         "unable_to_authenticate_totp",
@@ -173,6 +174,9 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
         "Please try again later.",
     ),
     errors.RateLimited: (429, "too_many_requests", "Too many requests have been made."),
+    # start-up errors; a request never meets them, and would see a plain 500 if it did
+    errors.ConfigError: (500, "internal_server_error", INTERNAL_MESSAGE),
+    errors.MasterKeyError: (500, "internal_server_error", INTERNAL_MESSAGE),
 }
 
 

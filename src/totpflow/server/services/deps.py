@@ -8,7 +8,7 @@ from datetime import datetime
 
 from totpflow.server.crypto import Cipher
 from totpflow.server.policy import Policy
-from totpflow.server.rate_counters import RateCounters
+from totpflow.server.rate_limits import RateCounters
 from totpflow.server.storage import Store
 
 

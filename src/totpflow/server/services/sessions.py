@@ -107,7 +107,7 @@ def _session_id_from_jwt(deps: Deps, project: Project, request: SessionRequest, 
             now=now,
             verify_exp=False,
         )
-    except session_jwt_codec.InvalidJwt:
+    except errors.InvalidJwt:
         return None
     session_id = claims[session_jwt_codec.SESSION_CLAIM]["id"]
     return session_id if isinstance(session_id, str) else None

@@ -5,12 +5,11 @@
 * ``authenticate`` accepts the previous, current and next 30 s step (RFC 6238 §5.2). A step not newer than the
   last accepted one is a replay (``TotpCodeAlreadyAuthenticated``), refused by one conditional UPDATE so
   that of any number of concurrent requests with one valid code exactly one succeeds.
-* Failures (wrong TOTP code, unknown or used recovery code) are counted per user in the database; reaching the
-  policy threshold locks the user for the lock TTL (Stytch User Locks). A success while unlocked resets
-  the count.
+* Failures (wrong TOTP code, unknown or used recovery code) count towards the user lock, and a success while
+  unlocked resets the count (``totpflow.server.lockout``).
 * The first success verifies the TOTP and activates a pending user.
 * Before any of this, each attempt counts against the per-user and per-project rate limits
-  (``services.rate_limits``); past either, 429 ``too_many_requests``.
+  (``totpflow.server.rate_limits``); past either, 429 ``too_many_requests``.
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from totpflow.server import errors
+from totpflow.server import errors, lockout, rate_limits
 from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids, qr, recovery, totp
 from totpflow.server.domain.models import AuthResult, Project, TotpCreated, TotpRecoveryCodes, TotpRef, User
-from totpflow.server.services import rate_limits, validation
+from totpflow.server.services import validation
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.sessions import (
     SessionRequest,
@@ -135,8 +134,7 @@ def _succeed(
 ) -> AuthResult:
     """Reset the failure count, activate a pending user, attach the factor to a session; the returned user
     is ``user`` (loaded in this transaction, unlocked) with those changes, not read back."""
-    if not tx.record_success(project.project_id, user.user_id, now=now):
-        raise errors.UserLockLimitReached("user_id")  # locked concurrently: roll the whole attempt back
+    lockout.clear_after_success(tx, project.project_id, user.user_id, now=now)
     session, token, jwt_text = attach_factor(
         deps,
         tx,
@@ -152,18 +150,6 @@ def _succeed(
     verified = tuple(TotpRef(t.totp_id, True) if t.totp_id == verified_totp_id else t for t in user.totps)
     fresh = replace(user, status="active", totps=verified)
     return AuthResult(user=fresh, session=session, session_token=token, session_jwt=jwt_text, totp_id=totp_id)
-
-
-def _fail(
-    deps: Deps, project: Project, user_id: str, now: datetime, error: errors.ServerError
-) -> errors.ServerError:
-    """Count the failure in its own committed transaction and return the error to raise."""
-    policy = deps.policy
-    with deps.store.transaction() as tx:
-        outcome = tx.record_failure(
-            project.project_id, user_id, now=now, threshold=policy.lock_threshold, lock_ttl=policy.lock_ttl
-        )
-    return errors.UserLockLimitReached("user_id") if outcome == "already_locked" else error
 
 
 def authenticate_totp(
@@ -191,8 +177,7 @@ def authenticate_totp(
     now = clock_time.replace(microsecond=0)
     with deps.store.transaction() as tx:
         user = load_user(tx, project, user_id, now)
-        if user.is_locked:
-            raise errors.UserLockLimitReached("user_id")
+        lockout.refuse_if_locked(user)
         row = _live_totp(tx, project, user.user_id, now)
         existing = _existing_session(deps, tx, project, request, now)
         key = totp.decode_secret(deps.cipher.decrypt_text(row.secret_enc, _secret_aad(row.totp_id)))
@@ -215,7 +200,8 @@ def authenticate_totp(
                 verified_totp_id=row.totp_id,
                 now=now,
             )
-    raise _fail(deps, project, user.user_id, now, errors.UnableToAuthenticateTotp("totp_code"))
+    error = errors.UnableToAuthenticateTotp("totp_code")
+    raise lockout.count_failure(deps.store, deps.policy, project.project_id, user.user_id, now, error)
 
 
 def get_recovery_codes(deps: Deps, project: Project, *, user_id: str) -> tuple[User, list[TotpRecoveryCodes]]:
@@ -258,8 +244,7 @@ def recover(
     with deps.store.transaction() as tx:
         user = load_user(tx, project, user_id, now)
         uid = user.user_id
-        if user.is_locked:
-            raise errors.UserLockLimitReached("user_id")
+        lockout.refuse_if_locked(user)
         row = _live_totp(tx, project, uid, now)
         existing = _existing_session(deps, tx, project, request, now)
         hash_input = _code_hash_input(row.totp_id, recovery_code)
@@ -284,4 +269,5 @@ def recover(
                 verified_totp_id=None,
                 now=now,
             )
-    raise _fail(deps, project, uid, now, errors.UnableToAuthenticateRecoveryCode("recovery_code"))
+    error = errors.UnableToAuthenticateRecoveryCode("recovery_code")
+    raise lockout.count_failure(deps.store, deps.policy, project.project_id, uid, now, error)

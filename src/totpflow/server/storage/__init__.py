@@ -13,7 +13,6 @@ from sqlalchemy import create_engine, event
 
 from totpflow.server.storage.migrate import upgrade
 from totpflow.server.storage.records import (
-    FailureOutcome,
     ProjectRow,
     RecoveryCodeRow,
     SearchFilter,
@@ -24,7 +23,6 @@ from totpflow.server.storage.records import (
 from totpflow.server.storage.store import NewUser, Store, Tx
 
 __all__ = [
-    "FailureOutcome",
     "NewUser",
     "ProjectRow",
     "RecoveryCodeRow",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from totpflow.server.domain.models import Project, Session
 
@@ -48,9 +48,6 @@ class SessionRow:
     session: Session
     token_hash: bytes
     revoked_at: datetime | None
-
-
-FailureOutcome = Literal["counted", "locked_now", "already_locked"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ signing_keys = Table(
     UniqueConstraint("project_id", "generation"),
 )
 
-# Fixed-window request counters of the rate limits (``totpflow.server.services.rate_limits``): one row per
+# Fixed-window request counters of the rate limits (``totpflow.server.rate_limits``): one row per
 # project, bucket (``user:<user_id>`` or ``project``) and window, incremented by one upsert.
 rate_counters = Table(
     "rate_counters",

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +25,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     cast,
     delete,
     exists,
@@ -41,7 +40,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
-from totpflow.server import errors
+from totpflow.server import errors, lockout
 from totpflow.server.domain.models import (
     AuthenticationFactor,
     Email,
@@ -53,7 +52,6 @@ from totpflow.server.domain.models import (
     User,
 )
 from totpflow.server.storage.records import (
-    FailureOutcome,
     ProjectRow,
     RecoveryCodeRow,
     SearchFilter,
@@ -65,7 +63,6 @@ from totpflow.server.storage.schema import (
     emails,
     phone_numbers,
     projects,
-    rate_counters,
     recovery_codes,
     session_factors,
     sessions,
@@ -172,40 +169,6 @@ _CONSUME_STEP = (
     )
     .values(last_used_step=bindparam("step"), verified=True)
 )
-_RECORD_SUCCESS = (
-    update(users)
-    .where(
-        users.c.project_id == _PID,
-        users.c.user_id == _UID,
-        or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= bindparam("now")),
-    )
-    .values(
-        failed_attempts=0,
-        lock_created_at=None,
-        lock_expires_at=None,
-        status=case((users.c.status == "pending", "active"), else_=users.c.status),
-    )
-)
-_PRUNE_EXPIRED = delete(rate_counters).where(rate_counters.c.expires_at <= bindparam("now"))
-
-
-def _hit_statement(dialect: Any) -> Any:
-    """``INSERT … ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = hits + 1 RETURNING
-    hits``: one atomic statement on SQLite (3.35+) and PostgreSQL."""
-    stmt = dialect.insert(rate_counters).values(
-        project_id=_PID,
-        bucket=bindparam("bucket"),
-        window_start=bindparam("window"),
-        expires_at=bindparam("expires"),
-        hits=1,
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=["project_id", "bucket", "window_start"],
-        set_={"hits": rate_counters.c.hits + 1},
-    ).returning(rate_counters.c.hits)
-
-
-_HIT = {"postgresql": _hit_statement(pg_dialect), "sqlite": _hit_statement(sqlite_dialect)}
 
 
 def _upsert_factor_statement(dialect: Any) -> Any:
@@ -247,6 +210,18 @@ class Tx:
 
     def __init__(self, connection: Connection) -> None:
         self._c = connection
+
+    @property
+    def dialect(self) -> str:
+        return self._c.dialect.name
+
+    def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
+        """Run a statement of a module that owns its own queries (``totpflow.server.lockout``,
+        ``totpflow.server.rate_limits``)."""
+        return self._c.execute(statement, params)
+
+    def execute_driver_sql(self, sql: str) -> None:
+        self._c.exec_driver_sql(sql)
 
     def _insert(self, table: Table) -> Insert:
         if self._c.dialect.name == "postgresql":
@@ -316,25 +291,6 @@ class Tx:
             )
             .values(superseded_at=now)
         )
-
-    # --- rate counters ------------------------------------------------------------------------------------
-
-    def skip_commit_flush(self) -> None:
-        """PostgreSQL: this transaction's commit does not wait for its WAL flush (``synchronous_commit =
-        off``, for this transaction only). For rate counters: a crash may lose the last few hits, never
-        corrupt anything, and a request saves the flush wait (about a millisecond). SQLite in WAL mode with
-        ``synchronous=NORMAL`` already commits without a flush."""
-        if self._c.dialect.name == "postgresql":
-            self._c.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-
-    def hit_counter(self, project_id: str, bucket: str, window_start: int, expires_at: int) -> int:
-        """Count one request in the (project, bucket, window) counter; returns the new count."""
-        params = {"pid": project_id, "bucket": bucket, "window": window_start, "expires": expires_at}
-        return int(self._c.execute(_HIT[self._c.dialect.name], params).scalar_one())
-
-    def prune_expired_counters(self, now_epoch: int) -> int:
-        """Delete every counter whose window has ended (an index range on ``expires_at``)."""
-        return int(self._c.execute(_PRUNE_EXPIRED, {"now": now_epoch}).rowcount or 0)
 
     def insert_signing_key(
         self, project_id: str, generation: int, key: SigningKeyRow, created_at: datetime
@@ -600,56 +556,6 @@ class Tx:
                 return and_(users.c.created_at > values[0], users.c.created_at < values[1])
         raise errors.InvalidSearchQuery("query.operands", f"unsupported filter_name {f.name}")
 
-    # --- failure counting and locks (RFC 4226 §7.3: across sessions and processes) ------------------------
-
-    def record_failure(
-        self, project_id: str, user_id: str, *, now: datetime, threshold: int, lock_ttl: timedelta
-    ) -> FailureOutcome:
-        """Count one failed attempt and lock the user when the count reaches ``threshold``, in one UPDATE.
-
-        The row is only updated while the user is not locked; the counter restarts at zero when a lock is set,
-        so after the lock expires the user again has ``threshold`` attempts.
-        """
-        reaches = users.c.failed_attempts + 1 >= threshold
-        result = self._c.execute(
-            update(users)
-            .where(
-                users.c.project_id == project_id,
-                users.c.user_id == user_id,
-                or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= now),
-            )
-            .values(
-                failed_attempts=case((reaches, 0), else_=users.c.failed_attempts + 1),
-                lock_created_at=case((reaches, now), else_=users.c.lock_created_at),
-                lock_expires_at=case((reaches, now + lock_ttl), else_=users.c.lock_expires_at),
-            )
-            .returning(users.c.lock_expires_at)
-        ).first()
-        if result is None:
-            return "already_locked"
-        return (
-            "locked_now" if result.lock_expires_at is not None and result.lock_expires_at > now else "counted"
-        )
-
-    def record_success(self, project_id: str, user_id: str, *, now: datetime) -> bool:
-        """After a successful factor, in one UPDATE: reset the failure counter and activate a pending user.
-        False (nothing changed) when the user is locked or gone."""
-        result = self._c.execute(_RECORD_SUCCESS, {"pid": project_id, "uid": user_id, "now": now})
-        return result.rowcount == 1
-
-    def reset_failures(self, project_id: str, user_id: str, *, now: datetime) -> bool:
-        """Reset the counter after a success; False (nothing changed) when the user is locked."""
-        result = self._c.execute(
-            update(users)
-            .where(
-                users.c.project_id == project_id,
-                users.c.user_id == user_id,
-                or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= now),
-            )
-            .values(failed_attempts=0, lock_created_at=None, lock_expires_at=None)
-        )
-        return result.rowcount == 1
-
     # --- TOTPs and recovery codes -------------------------------------------------------------------------
 
     def live_totp(self, project_id: str, user_id: str) -> TotpRow | None:
@@ -904,7 +810,7 @@ def _user(
     totps: tuple[TotpRef, ...],
 ) -> User:
     """The domain user of a ``users`` row and its parts; a lock shows only while it lasts."""
-    locked = r.lock_expires_at is not None and r.lock_expires_at > now
+    locked = lockout.is_locked(r.lock_expires_at, now)
     return User(
         project_id=project_id,
         user_id=r.user_id,
@@ -970,7 +876,8 @@ class Store:
         self._write_lock: threading.Lock | nullcontext[None] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
-        # Unix time after which this process next deletes ended rate-counter windows (services.rate_limits).
+        # Unix time after which this process next deletes ended rate-counter windows
+        # (``totpflow.server.rate_limits``).
         self.next_counter_prune = 0.0
 
     @property

@@ -1,0 +1,128 @@
+"""User lockout: consecutive failed second-factor attempts lock a user (Stytch User Locks).
+
+RFC 4226 §7.3 asks that such a throttle hold "across login sessions", so the count and the lock live in the
+user's row (``failed_attempts``, ``lock_created_at``, ``lock_expires_at``), never in process memory, and every
+change to them is ONE conditional UPDATE whose outcome the database decides. The whole rule, in order:
+
+1. A user is locked while ``lock_expires_at`` lies in the future (:func:`is_locked`). An ended lock simply
+   stops showing; nothing has to clear it.
+2. An attempt on a locked user is refused before its code is judged (:func:`refuse_if_locked`: 429
+   ``user_lock_limit_reached``).
+3. A failed attempt (a wrong TOTP code, an unknown or used recovery code) is counted in a transaction of
+   its own, committed even though the attempt failed (:func:`count_failure`). Its UPDATE only touches a user
+   who is not locked; it adds one to the count, and when the count reaches the threshold it sets the lock and
+   restarts the count at zero (so after the lock ends the user again has ``threshold`` attempts). Of any
+   number of concurrent failures, exactly one sets the lock and the later ones find the user locked.
+4. A success, inside the attempt's own transaction, resets the count and activates a pending user, by an
+   UPDATE that changes nothing while the user is locked (:func:`clear_after_success`). A success that raced a
+   lock is therefore refused, and its whole transaction (the consumed TOTP step or recovery code, the
+   session) rolls back.
+5. An operator can lift a lock and clear the count (:func:`unlock`).
+
+The threshold and duration are ``Policy.lock_threshold`` and ``Policy.lock_ttl`` (Stytch's defaults: 10
+attempts, one hour). With a ±1 step window a guess covers three codes, so one
+lock cycle gives a 6-digit code a 3×10⁻⁵ chance per user (RFC 4226 §7.4's formula).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import bindparam, case, or_, update
+
+from totpflow.server import errors
+from totpflow.server.storage.schema import users
+
+if TYPE_CHECKING:
+    from totpflow.server.domain.models import User
+    from totpflow.server.policy import Policy
+    from totpflow.server.storage import Store, Tx
+
+FailureOutcome = Literal["counted", "locked_now", "already_locked"]
+
+
+def is_locked(lock_expires_at: datetime | None, now: datetime) -> bool:
+    """Rule 1: a lock holds until its expiry."""
+    return lock_expires_at is not None and lock_expires_at > now
+
+
+def refuse_if_locked(user: User) -> None:
+    """Rule 2: ``UserLockLimitReached`` for a user locked when it was loaded."""
+    if user.is_locked:
+        raise errors.UserLockLimitReached("user_id")
+
+
+# --- rule 3: counting a failure ---------------------------------------------------------------------------
+
+_NOT_LOCKED = or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= bindparam("now"))
+_REACHES = users.c.failed_attempts + 1 >= bindparam("threshold")
+_COUNT_FAILURE = (
+    update(users)
+    .where(users.c.project_id == bindparam("pid"), users.c.user_id == bindparam("uid"), _NOT_LOCKED)
+    .values(
+        failed_attempts=case((_REACHES, 0), else_=users.c.failed_attempts + 1),
+        lock_created_at=case((_REACHES, bindparam("now")), else_=users.c.lock_created_at),
+        lock_expires_at=case((_REACHES, bindparam("until")), else_=users.c.lock_expires_at),
+    )
+    .returning(users.c.lock_expires_at)
+)
+
+
+def record_failure(
+    tx: Tx, project_id: str, user_id: str, *, now: datetime, threshold: int, lock_ttl: timedelta
+) -> FailureOutcome:
+    """Count one failed attempt and lock the user when the count reaches ``threshold``, in one UPDATE.
+    ``"already_locked"`` when nothing was updated (the user is locked, or not in this project)."""
+    params = {"pid": project_id, "uid": user_id, "now": now, "threshold": threshold, "until": now + lock_ttl}
+    row = tx.execute(_COUNT_FAILURE, params).first()
+    if row is None:
+        return "already_locked"
+    return "locked_now" if is_locked(row.lock_expires_at, now) else "counted"
+
+
+def count_failure(
+    store: Store, policy: Policy, project_id: str, user_id: str, now: datetime, error: errors.ServerError
+) -> errors.ServerError:
+    """Count the failure in its own committed transaction and return the error to raise: ``error`` itself,
+    or ``UserLockLimitReached`` when the user was already locked."""
+    with store.transaction() as tx:
+        outcome = record_failure(
+            tx, project_id, user_id, now=now, threshold=policy.lock_threshold, lock_ttl=policy.lock_ttl
+        )
+    return errors.UserLockLimitReached("user_id") if outcome == "already_locked" else error
+
+
+# --- rule 4: a success ------------------------------------------------------------------------------------
+
+_CLEAR_AFTER_SUCCESS = (
+    update(users)
+    .where(users.c.project_id == bindparam("pid"), users.c.user_id == bindparam("uid"), _NOT_LOCKED)
+    .values(
+        failed_attempts=0,
+        lock_created_at=None,
+        lock_expires_at=None,
+        status=case((users.c.status == "pending", "active"), else_=users.c.status),
+    )
+)
+
+
+def clear_after_success(tx: Tx, project_id: str, user_id: str, *, now: datetime) -> None:
+    """Reset the count and activate a pending user, in the attempt's transaction; ``UserLockLimitReached``
+    (which rolls the attempt back) when the user is locked, or gone, by now."""
+    if tx.execute(_CLEAR_AFTER_SUCCESS, {"pid": project_id, "uid": user_id, "now": now}).rowcount != 1:
+        raise errors.UserLockLimitReached("user_id")
+
+
+# --- rule 5: an operator lifts a lock ---------------------------------------------------------------------
+
+_UNLOCK = (
+    update(users)
+    .where(users.c.project_id == bindparam("pid"), users.c.user_id == bindparam("uid"))
+    .values(failed_attempts=0, lock_created_at=None, lock_expires_at=None)
+)
+
+
+def unlock(tx: Tx, project_id: str, user_id: str) -> bool:
+    """Lift the user's lock, if any, and clear its failure count; False when there is no such user."""
+    return bool(tx.execute(_UNLOCK, {"pid": project_id, "uid": user_id}).rowcount == 1)

@@ -1,0 +1,171 @@
+"""Rate limits on ``/v1/totps/authenticate`` and ``/v1/totps/recover``, per user and per project
+(stytch-api.md §9: 429 ``too_many_requests``), beyond the per-user failure lock (``totpflow.server.lockout``).
+
+The rule, in order:
+
+1. Every request, successful or not, counts one hit in a fixed window ("intervals are not rolling", §9) of
+   each limit the policy sets (``Policy.rate_limit_user``, ``Policy.rate_limit_project``; the window
+   arithmetic is ``policy.RateLimit``). A request whose hit takes a counter past its limit is refused.
+2. The user bucket is the ``user_id`` as the caller sent it (a user id or an external id; an unknown one
+   counts too, so probing for users is limited as well); values longer than 128 characters or with
+   characters other than printable ASCII are bucketed by their SHA-256 (:func:`user_bucket`).
+3. The hits are counted, and committed, before the attempt is judged, so a failed or rolled-back attempt
+   still counts. They count atomically across processes and hosts, in one of two places
+   (:class:`RateCounters`):
+
+   * :class:`StoreCounters` (the default): one ``INSERT … ON CONFLICT DO UPDATE SET hits = hits + 1
+     RETURNING hits`` per counter in the ``rate_counters`` table, all of a request's counters in one
+     transaction that does not wait for its WAL flush on PostgreSQL (counters need atomicity, not
+     durability: a crash may forget the last hits, never corrupt anything). Ended windows are deleted by
+     whichever process first finds, at most once a minute, that it is its turn: one indexed range delete.
+   * :class:`RedisCounters` (``TOTPFLOW_RATE_LIMIT_REDIS``): ``INCR`` and ``EXPIRE`` (to the window's end)
+     per counter, all in one ``MULTI``/``EXEC`` round trip; Redis drops ended windows itself. Needs the
+     optional ``redis`` package (``pip install 'totpflow[redis]'``). If Redis is unreachable the request
+     fails (500) rather than going unlimited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from sqlalchemy import bindparam, delete
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from totpflow.server import errors
+from totpflow.server.storage.schema import rate_counters
+
+if TYPE_CHECKING:
+    from totpflow.server.domain.models import Project
+    from totpflow.server.services.deps import Deps
+    from totpflow.server.storage import Store
+
+PROJECT_BUCKET: Final = "project"
+PRUNE_EVERY_SECONDS: Final = 60
+REDIS_KEY_PREFIX: Final = "totpflow:rate:"
+_MAX_RAW_ID: Final = 128
+
+Hit = tuple[str, str, int, int]  # project_id, bucket, window start, window end (Unix seconds)
+
+
+# --- rule 1: count and judge ------------------------------------------------------------------------------
+
+
+def check(deps: Deps, project: Project, user_ref: str) -> None:
+    """Count this request against the user's and the project's limits; ``RateLimited`` past either."""
+    user_limit, project_limit = deps.policy.rate_limit_user, deps.policy.rate_limit_project
+    active = []
+    if user_limit is not None:
+        active.append((user_bucket(user_ref), user_limit))
+    if project_limit is not None:
+        active.append((PROJECT_BUCKET, project_limit))
+    if not active:
+        return
+    epoch = deps.clock().timestamp()
+    hits: list[Hit] = []
+    for bucket, limit in active:
+        window = limit.window_start(epoch)
+        hits.append((project.project_id, bucket, window, window + limit.period_seconds))
+    counters = deps.counters if deps.counters is not None else StoreCounters(deps.store)
+    counts = counters.hit(hits, epoch)
+    if any(count > limit.limit for count, (_, limit) in zip(counts, active, strict=True)):
+        raise errors.RateLimited("user_id")
+
+
+# --- rule 2: the user bucket ------------------------------------------------------------------------------
+
+
+def user_bucket(value: str) -> str:
+    """The counter bucket of a value: itself when it is short printable ASCII (every well-formed id is),
+    else its SHA-256, so that no length, NUL byte or lone surrogate a caller sends can fail the counter's
+    insert."""
+    if len(value) <= _MAX_RAW_ID and value.isascii() and value.isprintable():
+        return f"user:{value}"
+    return "user#" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# --- rule 3: where the hits are counted -------------------------------------------------------------------
+
+
+class RateCounters(Protocol):
+    def hit(self, hits: Sequence[Hit], now_epoch: float) -> list[int]:
+        """Count one request in each counter; the new counts, in order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _hit_statement(dialect: Any) -> Any:
+    """``INSERT … ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = hits + 1 RETURNING
+    hits``: one atomic statement on SQLite (3.35+) and PostgreSQL."""
+    stmt = dialect.insert(rate_counters).values(
+        project_id=bindparam("pid"),
+        bucket=bindparam("bucket"),
+        window_start=bindparam("window"),
+        expires_at=bindparam("expires"),
+        hits=1,
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["project_id", "bucket", "window_start"],
+        set_={"hits": rate_counters.c.hits + 1},
+    ).returning(rate_counters.c.hits)
+
+
+_HIT = {"postgresql": _hit_statement(pg_dialect), "sqlite": _hit_statement(sqlite_dialect)}
+_PRUNE_ENDED = delete(rate_counters).where(rate_counters.c.expires_at <= bindparam("now"))
+
+
+class StoreCounters:
+    """Counters in the ``rate_counters`` table of the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def hit(self, hits: Sequence[Hit], now_epoch: float) -> list[int]:
+        with self.store.transaction() as tx:
+            if tx.dialect == "postgresql":  # this transaction only; SQLite's NORMAL commits never flush
+                tx.execute_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            statement = _HIT[tx.dialect]
+            counts = [
+                int(
+                    tx.execute(
+                        statement, {"pid": pid, "bucket": bucket, "window": window, "expires": end}
+                    ).scalar_one()
+                )
+                for pid, bucket, window, end in hits
+            ]
+            if now_epoch >= self.store.next_counter_prune:
+                self.store.next_counter_prune = now_epoch + PRUNE_EVERY_SECONDS
+                tx.execute(_PRUNE_ENDED, {"now": int(now_epoch)})
+        return counts
+
+    def close(self) -> None:
+        pass
+
+
+class RedisCounters:
+    """Counters in Redis under ``totpflow:rate:{project_id}:{bucket}:{window start}``."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+    def ping(self) -> None:
+        self.client.ping()
+
+    def hit(self, hits: Sequence[Hit], now_epoch: float) -> list[int]:
+        pipe = self.client.pipeline(transaction=True)
+        for project_id, bucket, window, end in hits:
+            key = f"{REDIS_KEY_PREFIX}{project_id}:{bucket}:{window}"
+            pipe.incr(key)
+            # Relative to the server's clock, so the key lives until its window ends whatever Redis's clock
+            # says; a second more so it never vanishes before the last hit of its window is judged.
+            pipe.expire(key, max(1, int(end - now_epoch) + 1))
+        results = pipe.execute()
+        return [int(count) for count in results[0::2]]
+
+    def close(self) -> None:
+        self.client.close()
