@@ -6,9 +6,11 @@ The rule, in order:
 1. Every request, successful or not, counts one hit in a fixed window ("intervals are not rolling", §9) of
    each limit the policy sets (``Policy.rate_limit_user``, ``Policy.rate_limit_project``; the window
    arithmetic is ``policy.RateLimit``). A request whose hit takes a counter past its limit is refused.
-2. The user bucket is the ``user_id`` as the caller sent it (a user id or an external id; an unknown one
-   counts too, so probing for users is limited as well); values longer than 128 characters or with
-   characters other than printable ASCII are bucketed by their SHA-256 (:func:`user_bucket`).
+2. The user bucket is the user the request names, resolved: a user addressed by its ``user_id`` and by its
+   ``external_id`` has one budget (:func:`user_bucket_of`). A value that names no user counts under the
+   value itself, so probing for users is limited too; values that cannot be an id (longer than 128
+   characters, not printable ASCII) are bucketed by their SHA-256 (:func:`user_bucket`) and never reach a
+   query.
 3. The hits are counted, and committed, before the attempt is judged, so a failed or rolled-back attempt
    still counts. They count atomically across processes and hosts, in one of two places
    (:class:`RateCounters`):
@@ -35,6 +37,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from totpflow.server import errors
+from totpflow.server.domain import ids
 from totpflow.server.storage.schema import rate_counters
 
 if TYPE_CHECKING:
@@ -58,7 +61,7 @@ def check(deps: Deps, project: Project, user_ref: str) -> None:
     user_limit, project_limit = deps.policy.rate_limit_user, deps.policy.rate_limit_project
     active = []
     if user_limit is not None:
-        active.append((user_bucket(user_ref), user_limit))
+        active.append((user_bucket_of(deps.store, project.project_id, user_ref), user_limit))
     if project_limit is not None:
         active.append((PROJECT_BUCKET, project_limit))
     if not active:
@@ -84,6 +87,22 @@ def user_bucket(value: str) -> str:
     if len(value) <= _MAX_RAW_ID and value.isascii() and value.isprintable():
         return f"user:{value}"
     return "user#" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _may_name_a_user(value: str) -> bool:
+    from totpflow.server.services.validation import EXTERNAL_ID
+
+    return ids.USER_ID.fullmatch(value) is not None or EXTERNAL_ID.fullmatch(value) is not None
+
+
+def user_bucket_of(store: Store, project_id: str, user_ref: str) -> str:
+    """The bucket of the user ``user_ref`` names (by its id or its external id), else of the value sent."""
+    if _may_name_a_user(user_ref):
+        with store.transaction(readonly=True) as tx:
+            resolved = tx.resolve_user_id(project_id, user_ref)
+        if resolved is not None:
+            return user_bucket(resolved)
+    return user_bucket(user_ref)
 
 
 # --- rule 3: where the hits are counted -------------------------------------------------------------------

@@ -113,6 +113,25 @@ def test_authenticate_and_recover_share_the_user_budget(
     services.recover(deps, project, user_id=user.user_id, recovery_code=created.recovery_codes[1])
 
 
+def test_one_user_has_one_budget_whether_named_by_user_id_or_external_id(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """The bucket is the resolved user, not the id as sent: alternating the two names gains nothing."""
+    deps = limited(deps, user=RateLimit(3, 60), project=None)
+    user = services.create_user(deps, project, email="ada@example.com", external_id="ada-ext-1")
+    created = services.create_totp(deps, project, user_id=user.user_id)
+    for name in (user.user_id, "ada-ext-1", user.user_id):
+        with pytest.raises(errors.UnableToAuthenticateTotp):
+            services.authenticate_totp(
+                deps, project, user_id=name, totp_code=wrong_code(created.secret, clock.now)
+            )
+    for name in ("ada-ext-1", user.user_id):
+        with pytest.raises(errors.RateLimited):
+            services.authenticate_totp(
+                deps, project, user_id=name, totp_code=code_for(created.secret, clock.now)
+            )
+
+
 def test_unknown_and_oversized_user_ids_are_limited_too(deps: services.Deps, project: Project) -> None:
     deps = limited(deps, user=RateLimit(2, 60), project=None)
     for user_id in ("user-test-00000000-0000-4000-8000-000000000000", "x" * 100_000):
