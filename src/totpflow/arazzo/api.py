@@ -121,6 +121,20 @@ class Loaded:
                 sender.close()  # the default sender's connections
 
 
+def _refuse_what_is_not_executed(document: ArazzoDocument, *, root: bool) -> None:
+    """A 1.1 document (the one run, or one of its Arazzo sources) using a 1.1 feature not executed yet."""
+    if document.minor == "1.0":
+        return
+    from totpflow.arazzo.document.versions import not_executed
+    from totpflow.arazzo.errors import DocumentError
+
+    problems = not_executed(document.raw)
+    if not root:
+        problems = [DocumentError(p.location, f"{p.message} (in {document.url})") for p in problems]
+    if problems:
+        raise DocumentInvalid(problems, document.warnings)
+
+
 def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:
     """Load, validate and resolve a document (file path or http(s) URL). Raises ``LoadError`` or
     ``DocumentInvalid`` (every problem, with its location) — nothing is sent."""
@@ -128,7 +142,10 @@ def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:
     from totpflow.arazzo.sources import SourceSet, check_sources
 
     document = load_document(ref, client=client)
+    _refuse_what_is_not_executed(document, root=True)
     sources = SourceSet.load(document, client=client)
+    for child in sources.documents()[1:]:
+        _refuse_what_is_not_executed(child, root=False)
     report = check_sources(document, sources)
     warnings = (*getattr(document, "warnings", ()), *report.warnings)
     if report.problems:

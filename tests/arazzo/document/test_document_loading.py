@@ -94,15 +94,15 @@ def test_yaml_scalars_follow_the_json_schema_tag_set(tmp_path: Path) -> None:
     assert document.workflows[0].steps[0].request_body.payload == {"flag": True}  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("version", ["1.0.0", "1.0.1", "1.0.2", "1.0.1-rc.1"])
-def test_every_1_0_patch_version_is_accepted(tmp_path: Path, version: str) -> None:
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.1", "1.0.2", "1.0.1-rc.1", "1.1.0", "1.1.7"])
+def test_every_1_0_and_1_1_patch_version_is_accepted(tmp_path: Path, version: str) -> None:
     assert (
         load_document(_write(tmp_path, MINIMAL.format(version=version, info_version="v1", flag=1))).arazzo
         == version
     )
 
 
-@pytest.mark.parametrize("version", ["1.1.0", "'1.0'", "2.0.0", "1", "1.0.x", "null"])
+@pytest.mark.parametrize("version", ["1.2.0", "'1.1'", "'1.0'", "2.0.0", "1", "1.0.x", "null"])
 def test_other_versions_are_refused(tmp_path: Path, version: str) -> None:
     with pytest.raises(LoadError) as raised:
         load_document(_write(tmp_path, MINIMAL.format(version=version, info_version="v1", flag=1)))

@@ -69,6 +69,7 @@ def build_document(data: dict[str, Any], url: str) -> ArazzoDocument:
         ),
         url=url,
         raw=data,
+        self_uri=data.get("$self"),
     )
 
 
@@ -110,6 +111,11 @@ def _step(data: dict[str, Any], location: str) -> Step:
         on_failure=_list(data.get("onFailure"), f"{location}/onFailure", _failure_action),
         outputs=dict(data.get("outputs") or {}),
         x_security=tuple(e for e in data.get("x-security") or () if isinstance(e, dict)),
+        channel_path=data.get("channelPath"),
+        action=data.get("action"),
+        correlation_id=data.get("correlationId"),
+        timeout=data.get("timeout"),
+        depends_on=tuple(data.get("dependsOn") or ()),
     )
 
 
@@ -146,6 +152,7 @@ def _success_action(data: dict[str, Any], location: str) -> SuccessAction | Reus
         step_id=data.get("stepId"),
         criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
         location=location,
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
     )
 
 
@@ -162,6 +169,7 @@ def _failure_action(data: dict[str, Any], location: str) -> FailureAction | Reus
         retry_limit=data.get("retryLimit"),
         criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
         location=location,
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
     )
 
 
@@ -191,7 +199,10 @@ def _request_body(data: dict[str, Any], location: str) -> RequestBody:
         has_payload="payload" in data,
         replacements=tuple(
             PayloadReplacement(
-                target=item["target"], value=item["value"], location=f"{location}/replacements/{i}"
+                target=item["target"],
+                value=item["value"],
+                location=f"{location}/replacements/{i}",
+                target_selector_type=item.get("targetSelectorType"),
             )
             for i, item in enumerate(data.get("replacements") or ())
         ),

@@ -1,4 +1,4 @@
-"""The Arazzo 1.0.1 document as frozen records, one class per spec object, field names as in the spec
+"""The Arazzo 1.0.1 / 1.1.0 document as frozen records, one class per spec object, field names as in the spec
 (snake_case). Values that may hold runtime expressions are kept as written (``Any``); they are compiled by
 ``totpflow.arazzo.expressions`` (cached, so each distinct expression is parsed once) when the document is
 validated at load, so execution never meets a syntax error.
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
-ParameterIn = Literal["path", "query", "header", "cookie"]
+ParameterIn = Literal["path", "query", "header", "cookie", "querystring", "channel"]  # last two: 1.1
 CriterionType = Literal["simple", "regex", "jsonpath", "xpath"]
 
 
@@ -26,7 +26,7 @@ class Info(msgspec.Struct, frozen=True):
 class SourceDescription(msgspec.Struct, frozen=True):
     name: str
     url: str  # as written
-    type: Literal["openapi", "arazzo"] | None
+    type: Literal["openapi", "arazzo", "asyncapi"] | None  # asyncapi: 1.1
     location: str
 
 
@@ -61,6 +61,7 @@ class SuccessAction(msgspec.Struct, frozen=True):
     step_id: str | None = None
     criteria: tuple[Criterion, ...] = ()
     location: str = ""
+    parameters: tuple[Parameter | ReusableRef, ...] = ()  # 1.1: inputs of the target workflow
 
 
 class FailureAction(msgspec.Struct, frozen=True):
@@ -72,12 +73,14 @@ class FailureAction(msgspec.Struct, frozen=True):
     retry_limit: int | None = None  # None means the spec default: a single retry
     criteria: tuple[Criterion, ...] = ()
     location: str = ""
+    parameters: tuple[Parameter | ReusableRef, ...] = ()  # 1.1: inputs of the target workflow
 
 
 class PayloadReplacement(msgspec.Struct, frozen=True):
     target: str
     value: Any
     location: str = ""
+    target_selector_type: Any = None  # 1.1: "jsonpointer" | "jsonpath" | "xpath" or an Expression Type Object
 
 
 class RequestBody(msgspec.Struct, frozen=True):
@@ -100,9 +103,15 @@ class Step(msgspec.Struct, frozen=True):
     success_criteria: tuple[Criterion, ...] = ()
     on_success: tuple[SuccessAction | ReusableRef, ...] | None = None  # None: not given (inherit workflow's)
     on_failure: tuple[FailureAction | ReusableRef, ...] | None = None
-    outputs: dict[str, str] = msgspec.field(default_factory=dict)
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)  # expression, or 1.1 Selector Object
     # Redocly's ``x-security`` extension: [{schemeName | scheme, values}], values may hold expressions.
     x_security: tuple[dict[str, Any], ...] = ()
+    # Arazzo 1.1: AsyncAPI steps, step-level ordering and timeouts.
+    channel_path: str | None = None
+    action: Literal["send", "receive"] | None = None
+    correlation_id: Any = None
+    timeout: int | None = None  # milliseconds
+    depends_on: tuple[str, ...] = ()
 
 
 class Workflow(msgspec.Struct, frozen=True):
@@ -115,7 +124,7 @@ class Workflow(msgspec.Struct, frozen=True):
     depends_on: tuple[str, ...] = ()
     success_actions: tuple[SuccessAction | ReusableRef, ...] = ()
     failure_actions: tuple[FailureAction | ReusableRef, ...] = ()
-    outputs: dict[str, str] = msgspec.field(default_factory=dict)
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)  # expression, or 1.1 Selector Object
     parameters: tuple[Parameter | ReusableRef, ...] = ()
 
 
@@ -137,6 +146,12 @@ class ArazzoDocument(msgspec.Struct, frozen=True):
     warnings: tuple[
         str, ...
     ] = ()  # non-fatal findings ("<location>: <message>"), e.g. non-spec forms accepted
+    self_uri: str | None = None  # 1.1 ``$self`` as written
+
+    @property
+    def minor(self) -> str:
+        """The minor version whose schema, grammar and rules apply: ``"1.0"`` or ``"1.1"``."""
+        return self.arazzo[:3]
 
     def __repr__(self) -> str:  # without ``raw``: the whole parsed document
         ids = [workflow.workflow_id for workflow in self.workflows]

@@ -1,6 +1,7 @@
-"""Structural validation of an Arazzo document against the Arazzo 1.0 JSON Schema (Draft 2020-12).
+"""Structural validation of an Arazzo document against the JSON Schema (Draft 2020-12) of its minor version.
 
-The schema is the maintained ``v1.0-dev`` version (``schema-1.0.yaml`` beside this module), which matches the
+1.1.x documents are checked with the official 1.1 schema (``schema-1.1.yaml``, unchanged). For 1.0.x documents
+the schema is the maintained ``v1.0-dev`` version (``schema-1.0.yaml`` beside this module), which matches the
 1.0.1 text on failure actions (OAI/Arazzo-Specification#341: ``retry`` needs no target and no ``retryAfter``),
 with two marked amendments: a Criterion's ``type`` may be a Criterion Expression Type Object as the spec text
 says (OAI #336), and ``type: simple`` needs no ``context`` (OAI PR #499, as in the 1.1 schema).
@@ -26,25 +27,25 @@ _MAX_VALUE_CHARS = 60
 
 
 @cache
-def _validator() -> Validator:
+def _validator(minor: str) -> Validator:
     import yaml
     from jsonschema import Draft202012Validator
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    schema = yaml.load(_schema_text(), Loader=loader)
+    schema = yaml.load(_schema_text(minor), Loader=loader)
     return Draft202012Validator(schema)
 
 
-def schema_problems(data: Any) -> list[DocumentError]:
+def schema_problems(data: Any, minor: str = "1.0") -> list[DocumentError]:
     """Every JSON Schema violation of ``data``, in document order, without duplicates.
 
     A document found valid once is remembered (by a hash of its content, the schema and this version of
     totpflow) in the cache directory of ``reader``, so running the same unchanged workflow again skips the
     validator (and the cost of importing ``jsonschema``)."""
-    marker = _valid_marker(data)
+    marker = _valid_marker(data, minor)
     if marker is not None and marker.exists():
         return []
-    problems = _problems(data)
+    problems = _problems(data, minor)
     if not problems and marker is not None:
         try:
             marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -54,7 +55,7 @@ def schema_problems(data: Any) -> list[DocumentError]:
     return problems
 
 
-def _valid_marker(data: Any) -> Path | None:
+def _valid_marker(data: Any, minor: str) -> Path | None:
     import hashlib
 
     import msgspec
@@ -69,22 +70,22 @@ def _valid_marker(data: Any) -> Path | None:
         content = msgspec.json.encode(data, order="deterministic")
     except (TypeError, msgspec.EncodeError):
         return None
-    digest = hashlib.blake2b(content, digest_size=20, key=f"arazzo-1.0/{__version__}".encode())
-    digest.update(_schema_text().encode())
+    digest = hashlib.blake2b(content, digest_size=20, key=f"arazzo-{minor}/{__version__}".encode())
+    digest.update(_schema_text(minor).encode())
     return directory / "valid" / digest.hexdigest()
 
 
 @cache
-def _schema_text() -> str:
+def _schema_text(minor: str) -> str:
     from importlib.resources import files  # only when the schema is needed: most loads skip it
 
-    return files("totpflow.arazzo.document").joinpath("schema-1.0.yaml").read_text(encoding="utf-8")
+    return files("totpflow.arazzo.document").joinpath(f"schema-{minor}.yaml").read_text(encoding="utf-8")
 
 
-def _problems(data: Any) -> list[DocumentError]:
+def _problems(data: Any, minor: str) -> list[DocumentError]:
     problems: dict[tuple[str, str], DocumentError] = {}
     unevaluated: list[tuple[str, list[str], str]] = []
-    for error in _validator().iter_errors(data):
+    for error in _validator(minor).iter_errors(data):
         for leaf in _leaves(error):
             location = pointer(leaf.absolute_path)
             message = _describe(leaf)
@@ -95,12 +96,38 @@ def _problems(data: Any) -> list[DocumentError]:
             problems.setdefault((location, message), DocumentError(location, message))
     for location, names, message in unevaluated:
         # A field whose own value failed (say a malformed `type`) is also "unevaluated" by the enclosing
-        # object; report it once, at the field.
-        if not all(
+        # object; report it once, at the field. When an object failed otherwise (a `oneOf` of step kinds, a
+        # field's value), fields the schema knows are "unevaluated" only because that failure discarded
+        # them: then only names the schema declares nowhere (typos) are reported.
+        if all(
             any(key[0].startswith(f"{location}/{pointer([name])[1:]}") for key in problems) for name in names
         ):
-            problems.setdefault((location, message), DocumentError(location, message))
+            continue
+        failed_otherwise = any(key[0] == location or key[0].startswith(location + "/") for key in problems)
+        if failed_otherwise and all(name in _declared_names(minor) for name in names):
+            continue
+        problems.setdefault((location, message), DocumentError(location, message))
     return sorted(problems.values(), key=lambda problem: location_key(problem.location))
+
+
+@cache
+def _declared_names(minor: str) -> frozenset[str]:
+    """Every field name some object of the schema declares."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                names.update(properties)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(_validator(minor).schema)
+    return frozenset(names)
 
 
 def pointer(path: Any) -> str:

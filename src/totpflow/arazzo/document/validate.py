@@ -39,23 +39,33 @@ from totpflow.arazzo.document.references import (
     source_qualified,
 )
 from totpflow.arazzo.document.schema import location_key, pointer
+from totpflow.arazzo.document.versions import UPGRADE_HINT, is_selector
 from totpflow.arazzo.errors import DocumentError, ExpressionError
 
 if TYPE_CHECKING:
     from totpflow.arazzo.expressions import Expression
 
+_ROOTS_1_1 = ("$self", "$message")
 _OPERATION_PATH_PREFIX = "{$sourceDescriptions."
 _OPERATION_PATH_SUFFIX = ".url}"
 
 
 class Findings(msgspec.Struct):
-    """Problems (the document is invalid) and warnings (accepted, worth knowing), in the order found."""
+    """Problems (the document is invalid) and warnings (accepted, worth knowing), in the order found.
+
+    ``references`` are the problems of what expressions and steps refer to (expression syntax, steps,
+    outputs, components and sources they name, how a step binds to its source); checking a document
+    without its sources (``totpflow validate --skip-sources``) reports them as warnings."""
 
     problems: list[DocumentError] = msgspec.field(default_factory=list)
     warnings: list[str] = msgspec.field(default_factory=list)
+    references: list[DocumentError] = msgspec.field(default_factory=list)
 
     def problem(self, location: str, message: str) -> None:
         self.problems.append(DocumentError(location, message))
+
+    def reference(self, location: str, message: str) -> None:
+        self.references.append(DocumentError(location, message))
 
     def warn(self, location: str, message: str) -> None:
         text = f"{location}: {message}"
@@ -63,12 +73,18 @@ class Findings(msgspec.Struct):
             self.warnings.append(text)
 
 
-def check_semantics(doc: ArazzoDocument) -> Findings:
+def check_semantics(doc: ArazzoDocument, *, references_as_warnings: bool = False) -> Findings:
     """Every document-local problem of ``doc`` (which passed the JSON Schema check)."""
     checker = _Checker(doc)
     checker.run()
-    checker.findings.problems.sort(key=lambda problem: location_key(problem.location))
-    return checker.findings
+    findings = checker.findings
+    if references_as_warnings:
+        findings.warnings.extend(f"{p.location}: {p.message}" for p in findings.references)
+    else:
+        findings.problems.extend(findings.references)
+    findings.references = []
+    findings.problems.sort(key=lambda problem: location_key(problem.location))
+    return findings
 
 
 class _Checker:
@@ -90,8 +106,10 @@ class _Checker:
             self._value(parameter.value, parameter.location + "/value", None)
         for success in components.success_actions.values():
             self._criteria(success.criteria, None)
+            self._action_parameters(success, None)
         for failure in components.failure_actions.values():
             self._criteria(failure.criteria, None)
+            self._action_parameters(failure, None)
 
     # -- structure -------------------------------------------------------------------------------------------
 
@@ -117,13 +135,15 @@ class _Checker:
 
     def _step(self, step: Step, workflow: Workflow) -> None:
         location = step.location
-        if step.operation_id is not None:
+        if self.doc.minor != "1.0":
+            self._step_1_1(step, workflow)
+        elif step.operation_id is not None:
             qualified = source_qualified(step.operation_id)
             if qualified is not None:
                 self._source(qualified[0], location + "/operationId", want="openapi")
         elif step.operation_path is not None:
             self._operation_path(step.operation_path, location + "/operationPath")
-        elif step.workflow_id is not None:
+        if step.workflow_id is not None:
             self._workflow_target(step.workflow_id, location + "/workflowId")
         self._parameters(step.parameters, workflow, operation_step=step.workflow_id is None)
         if step.request_body is not None:
@@ -138,10 +158,49 @@ class _Checker:
         for name, value in step.outputs.items():
             self._value(value, f"{location}/outputs{pointer([name])}", workflow)
 
+    def _step_1_1(self, step: Step, workflow: Workflow) -> None:
+        """1.1: how a step binds to its source is only known with the source (an operationId may even be
+        named ``url``, 1.1.0 "Source Description Expression Resolution"), so without it a mismatch between
+        the step's form and its source's type is a warning; the run and a full ``validate`` check it."""
+        from totpflow.arazzo.document.binding import step_binding
+
+        for kind, where, message in step_binding(self.doc, step):
+            if kind == "problem":
+                self.findings.reference(where, message)
+            else:
+                self.findings.warn(where, message)
+        for index, target in enumerate(step.depends_on):
+            self._step_dependency(target, workflow, f"{step.location}/dependsOn/{index}")
+
+    def _step_dependency(self, target: str, workflow: Workflow, location: str) -> None:
+        """A step ``dependsOn`` entry: a stepId of this workflow, ``$workflows.<id>.steps.<id>`` or
+        ``$sourceDescriptions.<arazzo source>.<workflowId>.steps.<id>`` (1.1.0 Step Object)."""
+        if not target.startswith("$"):
+            if not _has_step(workflow, target):
+                self.findings.problem(location, f"no step {target!r} in workflow {workflow.workflow_id!r}")
+            return
+        head, _, step_id = target.partition(".steps.")
+        if head.startswith("$workflows."):
+            other = self.doc.workflow(head.removeprefix("$workflows."))
+            if other is None:
+                self.findings.problem(location, f"{head}: no such workflow")
+            elif not _has_step(other, step_id):
+                self.findings.problem(location, f"no step {step_id!r} in workflow {other.workflow_id!r}")
+            return
+        qualified = source_qualified(head)
+        if qualified is not None and step_id:
+            self._source(qualified[0], location, want="arazzo")
+            return
+        self.findings.problem(
+            location,
+            "must be a stepId, $workflows.<workflowId>.steps.<stepId> or "
+            "$sourceDescriptions.<name>.<workflowId>.steps.<stepId>",
+        )
+
     def _operation_path(self, text: str, location: str) -> None:
         head, hash_, fragment = text.partition("#")
         if not hash_ or not fragment.startswith("/"):
-            self.findings.problem(location, "must be {$sourceDescriptions.<name>.url}#<JSON Pointer>")
+            self.findings.reference(location, "must be {$sourceDescriptions.<name>.url}#<JSON Pointer>")
             return
         if head.startswith(_OPERATION_PATH_PREFIX) and head.endswith(_OPERATION_PATH_SUFFIX):
             self._source(
@@ -154,14 +213,14 @@ class _Checker:
                 f"the spec form is {{$sourceDescriptions.{head}.url}}#…",
             )
         elif not any(head == source.url for source in self.doc.source_descriptions):
-            self.findings.problem(location, f"operationPath names no source description ({head!r})")
+            self.findings.reference(location, f"operationPath names no source description ({head!r})")
 
     def _source(self, name: str, location: str, want: str) -> None:
         source = self.doc.source_description(name)
         if source is None:
-            self.findings.problem(location, f"no source description named {name!r}")
+            self.findings.reference(location, f"no source description named {name!r}")
         elif source.type is not None and source.type != want:
-            self.findings.problem(
+            self.findings.reference(
                 location, f"source description {name!r} is of type {source.type}, not {want}"
             )
 
@@ -212,6 +271,23 @@ class _Checker:
                 self._workflow_target(action.workflow_id, where + ("/workflowId" if item is action else ""))
             if item is action:  # a component's criteria are checked once, with the component
                 self._criteria(action.criteria, workflow)
+                self._action_parameters(action, workflow)
+
+    def _action_parameters(self, action: SuccessAction | FailureAction, workflow: Workflow | None) -> None:
+        """1.1 action ``parameters``: inputs of the workflow the action goes to; ``in`` MUST NOT be used."""
+        if not action.parameters:
+            return
+        if action.workflow_id is None:
+            self.findings.problem(
+                action.location + "/parameters", "'parameters' need a 'workflowId' to pass them to"
+            )
+        for item in action.parameters:
+            if isinstance(item, Parameter) and item.in_ is not None:
+                self.findings.problem(
+                    item.location + "/in", "'in' must not be used in an action's parameters"
+                )
+            value = item.value if isinstance(item, Parameter) else item.value if item.has_value else None
+            self._value(value, item.location + "/value", workflow)
 
     def _reference(self, item: ReusableRef, kind: ComponentKind) -> object:
         try:
@@ -229,7 +305,7 @@ class _Checker:
             try:
                 compiled = compile_criterion(criterion)
             except ExpressionError as exc:
-                self.findings.problem(exc.location or criterion.location + "/condition", _position(exc))
+                self.findings.reference(exc.location or criterion.location + "/condition", _position(exc))
                 continue
             for expression in compiled.expressions:
                 field_name = "context" if str(expression) == criterion.context else "condition"
@@ -237,7 +313,9 @@ class _Checker:
 
     def _value(self, value: Any, location: str, workflow: Workflow | None) -> None:
         """Check every string leaf of a literal-or-expression value (payloads, parameter values, outputs)."""
-        if isinstance(value, dict):
+        if self.doc.minor != "1.0" and is_selector(value):
+            self._selector(value, location, workflow)
+        elif isinstance(value, dict):
             for key, item in value.items():
                 self._value(item, location + pointer([key]), workflow)
         elif isinstance(value, list):
@@ -249,10 +327,23 @@ class _Checker:
             try:
                 compiled = compile_value(value)
             except ExpressionError as exc:
-                self.findings.problem(location, _position(exc))
+                self.findings.reference(location, _position(exc))
                 return
             for expression in compiled.expressions():
                 self._expression(expression, location, workflow)
+
+    def _selector(self, selector: dict[str, Any], location: str, workflow: Workflow | None) -> None:
+        """A 1.1 Selector Object (the schema checks its ``type``): ``context`` is a runtime expression."""
+        from totpflow.arazzo.expressions import parse
+
+        context = selector["context"]
+        try:
+            expression = parse(context) if isinstance(context, str) else None
+        except ExpressionError as exc:
+            self.findings.reference(location + "/context", _position(exc))
+            expression = None
+        if expression is not None:
+            self._expression(expression, location + "/context", workflow)
 
     def _expression(self, expression: Expression, location: str, workflow: Workflow | None) -> None:
         """Check what a parsed expression refers to (the parser has checked its syntax)."""
@@ -261,26 +352,32 @@ class _Checker:
         head = expression.text.partition("#")[0]
         parts = head.split(".")
         root = parts[0]
-        if root == "$steps" and workflow is not None and len(parts) >= 2:
+        if root in _ROOTS_1_1 and self.doc.minor == "1.0":
+            self.findings.problem(
+                location,
+                f"{root} is an Arazzo 1.1 expression, but the document declares arazzo {self.doc.arazzo}: "
+                f"{UPGRADE_HINT}",
+            )
+        elif root == "$steps" and workflow is not None and len(parts) >= 2:
             self._step_reference(parts, workflow, location)
         elif root == "$workflows" and len(parts) >= 2:
             self._workflow_reference(parts, location)
         elif root == "$components" and len(parts) >= 3:
             parsed = component_reference(head)
             if parsed is not None and parsed[1] not in component_table(self.doc, parsed[0]):
-                self.findings.problem(location, f"{head!r}: no such component")
+                self.findings.reference(location, f"{head!r}: no such component")
         elif (
             root == "$sourceDescriptions"
             and len(parts) >= 2
             and self.doc.source_description(parts[1]) is None
         ):
-            self.findings.problem(location, f"{head!r}: no source description named {parts[1]!r}")
+            self.findings.reference(location, f"{head!r}: no source description named {parts[1]!r}")
 
     def _step_reference(self, parts: list[str], workflow: Workflow, location: str) -> None:
         step_id = parts[1]
         step = next((s for s in workflow.steps if s.step_id == step_id), None)
         if step is None:
-            self.findings.problem(location, f"$steps.{step_id}: no step {step_id!r} in this workflow")
+            self.findings.reference(location, f"$steps.{step_id}: no step {step_id!r} in this workflow")
             return
         if len(parts) >= 4 and parts[2] == "outputs":
             self._declared(parts[3:], step.outputs, f"step {step_id!r}", location)
@@ -288,7 +385,7 @@ class _Checker:
     def _workflow_reference(self, parts: list[str], location: str) -> None:
         target = self.doc.workflow(parts[1])
         if target is None:
-            self.findings.problem(location, f"$workflows.{parts[1]}: no workflow {parts[1]!r}")
+            self.findings.reference(location, f"$workflows.{parts[1]}: no workflow {parts[1]!r}")
             return
         if len(parts) >= 4 and parts[2] == "outputs":
             self._declared(parts[3:], target.outputs, f"workflow {parts[1]!r}", location)
@@ -304,7 +401,7 @@ class _Checker:
                         "the spec form is a JSON Pointer after '#'",
                     )
                 return
-        self.findings.problem(location, f"{owner} declares no output {'.'.join(names)!r}")
+        self.findings.reference(location, f"{owner} declares no output {'.'.join(names)!r}")
 
 
 def _has_step(workflow: Workflow, step_id: str) -> bool:

@@ -200,6 +200,26 @@ class Components(msgspec.Struct, frozen=True):
             raise EvaluationError(text, exc.message) from None
 
 
+class Self(msgspec.Struct, frozen=True):
+    """1.1 ``$self``: the identity of the document that holds the expression."""
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        raise EvaluationError(text, "$self (Arazzo 1.1) is not evaluated by this runner yet")
+
+
+class MessageRef(msgspec.Struct, frozen=True):
+    """1.1 ``$message.header.<token>`` | ``$message.payload[#<pointer>]`` of an AsyncAPI step."""
+
+    part: Literal["header", "payload"]
+    name: str | None = None
+    pointer: str | None = None
+
+    def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
+        raise EvaluationError(
+            text, "$message (Arazzo 1.1 AsyncAPI steps) is not evaluated by this runner yet"
+        )
+
+
 Node = (
     Url
     | Method
@@ -212,4 +232,6 @@ Node = (
     | Workflows
     | SourceDescriptions
     | Components
+    | Self
+    | MessageRef
 )

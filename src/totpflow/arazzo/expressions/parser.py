@@ -11,7 +11,8 @@ grammar, which is a strict refinement for everything 1.0.1 defines:
 * header names are RFC 9110 ``token``s (case-insensitive); query and path parameter names are any characters;
 * ``{`` and ``}`` never belong to an expression, so ``{$…}`` templates are unambiguous.
 
-1.1.0's ``$self``, ``$message`` and ``payload`` references do not exist in 1.0 and are rejected.
+1.1.0's ``$self`` and ``$message`` (``.header.<token>``, ``.payload[#<pointer>]``) are parsed here; a 1.0
+document that uses them is refused by the document checks, which know the document's version.
 
 Accepted with a warning (``Expression.warnings``), because real documents use them: dot access after the body
 (``$response.body.a.b`` ≡ ``$response.body#/a/b``) and index access after a name or body
@@ -51,7 +52,7 @@ ROOTS = (
     "$sourceDescriptions",
     "$components",
 )
-_NOT_IN_1_0 = ("$self", "$message")
+ROOTS_1_1 = ("$self", "$message")
 
 
 class Expression(msgspec.Struct, frozen=True):
@@ -175,15 +176,17 @@ class _Parser:
             return nodes.Method()
         if name == "$statusCode":
             return nodes.StatusCode()
-        if name in _NOT_IN_1_0:
-            raise self.error(root.pos, f"{name} is an Arazzo 1.1 expression; Arazzo 1.0 has no {name}")
-        if name not in ROOTS:
+        if name == "$self":
+            return nodes.Self()
+        if name not in ROOTS and name not in ROOTS_1_1:
             hint = next((r for r in ROOTS if r.lower() == name.lower()), None)
             suggestion = f" (names are case-sensitive: {hint})" if hint else ""
             raise self.error(root.pos, f"unknown runtime expression {name!r}{suggestion}")
         self.take("DOT", f"'.' after {name}")
         if name in ("$request", "$response"):
             return self.message(name)
+        if name == "$message":
+            return self.async_message()
         if name == "$inputs":
             input_name = self.identifier("an input name")
             return nodes.Inputs(input_name, self.tail())
@@ -240,6 +243,20 @@ class _Parser:
         if part == "header":
             self.check_chars(name, pos, _TCHAR, "a header name (RFC 9110 token)")
         return cls(cast(nodes.MessagePart, part), name, None)
+
+    def async_message(self) -> nodes.Node:
+        part = self.take("WORD", "'header' or 'payload'")
+        if part.text == "payload":
+            nxt = self.peek()
+            if nxt is not None and nxt.kind in ("DOT", "LBRACKET"):
+                return nodes.MessageRef("payload", None, self.access("$message.payload"))
+            return nodes.MessageRef("payload", None, self.hash_pointer())
+        if part.text != "header":
+            raise self.error(part.pos, "expected 'header' or 'payload' after $message.")
+        self.take("DOT", "'.' and a name after 'header'")
+        name, pos = self.rest_text("a header name")
+        self.check_chars(name, pos, _TCHAR, "a header name (RFC 9110 token)")
+        return nodes.MessageRef("header", name, None)
 
     def hash_pointer(self) -> str | None:
         tok = self.peek()
