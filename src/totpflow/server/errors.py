@@ -14,8 +14,14 @@
     │   │   ├── InvalidTotpCode         (not 6 digits)
     │   │   ├── InvalidRecoveryCode     (not xxxx-xxxx-xxxx)
     │   │   ├── InvalidExternalId
-    │   │   ├── InvalidSearchQuery
-    │   │   └── InvalidCustomClaims     (reserved names, too large)
+    │   │   ├── InvalidSearchQuery      (and one subclass per ``user_search_*`` error type)
+    │   │   ├── MetadataTooManyKeys / MetadataTooLarge
+    │   │   ├── InvalidCustomClaims     (registered claim names)
+    │   │   │   ├── StytchClaimsInCustomClaims   (keys under https://stytch.com/)
+    │   │   │   ├── CustomClaimsTooLarge         (more than 4,096 bytes)
+    │   │   │   └── UnrepresentableCustomClaims
+    │   │   ├── RecoveryCodeUsedAsTotpCode
+    │   │   └── TotpCodeUsedAsRecoveryCode
     │   ├── DuplicateEmail
     │   ├── DuplicatePhoneNumber
     │   ├── DuplicateExternalId
@@ -104,6 +110,34 @@ class InvalidSearchQuery(InvalidArgument):
 
 
 class InvalidCustomClaims(InvalidArgument):
+    pass
+
+
+class StytchClaimsInCustomClaims(InvalidCustomClaims):
+    pass
+
+
+class CustomClaimsTooLarge(InvalidCustomClaims):
+    pass
+
+
+class UnrepresentableCustomClaims(InvalidCustomClaims):
+    pass
+
+
+class MetadataTooManyKeys(InvalidArgument):
+    pass
+
+
+class MetadataTooLarge(InvalidArgument):
+    pass
+
+
+class RecoveryCodeUsedAsTotpCode(InvalidArgument):
+    pass
+
+
+class TotpCodeUsedAsRecoveryCode(InvalidArgument):
     pass
 
 

@@ -47,7 +47,11 @@ def b64(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def enrolled(backend: Backend) -> Iterator[Enrolled]:
-    values = {**enroll(backend, "bad-inputs@example.com"), "secret": backend.server.secret}
+    values = {
+        **enroll(backend, "bad-inputs@example.com"),
+        "secret": backend.server.secret,
+        "four_kib": "x" * 4096,  # a claim value that alone exceeds the 4,096-byte custom-claims limit
+    }
     yield Enrolled(values=values, other_project=create_project(backend))
 
 
@@ -98,7 +102,7 @@ def send(
 
 def cases() -> Iterator[Any]:
     for name, route in DATA["routes"].items():
-        takes_body = route["method"] == "POST"
+        takes_body = route["method"] in ("POST", "PUT")
         for case in route["body"]:
             yield pytest.param(route, case, "body", id=f"{name}-{case['id']}")
         for case in route.get("requests", []):

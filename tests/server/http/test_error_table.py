@@ -36,7 +36,7 @@ def test_rendered_body_is_the_stytch_error_body(cls: type[errors.ServerError]) -
     assert set(body) == {"status_code", "request_id", "error_type", "error_message", "error_url"}
     assert body["status_code"] == status and body["error_type"] == error_type
     assert body["request_id"].startswith("request-id-test-")
-    assert body["error_url"].endswith(f"/{status}")
+    assert body["error_url"] == f"https://stytch.com/docs/api/errors/{status}#{error_type}"
     assert "{" not in body["error_message"] and body["error_message"].strip()
 
 

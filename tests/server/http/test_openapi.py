@@ -25,6 +25,7 @@ SHIPPED = Path(__file__).resolve().parents[3] / "openapi" / "stytch-consumer-ope
 OPERATION_IDS = {
     "api_user_v1_Create",
     "api_user_v1_Get",
+    "api_user_v1_Update",
     "api_user_v1_Delete",
     "api_user_v1_Search",
     "api_user_v1_DeleteTOTP",

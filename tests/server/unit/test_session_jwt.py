@@ -90,12 +90,24 @@ def test_wrong_audience_or_tampering_is_refused() -> None:
         _verify(f"{head}.{body}x.{sig}")
 
 
-@pytest.mark.parametrize("name", ["aud", "exp", "iat", "iss", "jti", "nbf", "sub", jwt.SESSION_CLAIM])
-def test_reserved_custom_claims_are_refused(name: str) -> None:
-    with pytest.raises(errors.InvalidCustomClaims):
+@pytest.mark.parametrize("name", ["aud", "exp", "iat", "iss", "jti", "nbf", "sub"])
+def test_registered_claim_names_are_refused(name: str) -> None:
+    with pytest.raises(errors.InvalidCustomClaims) as exc:
+        jwt.check_custom_claims({name: "x"})
+    assert type(exc.value) is errors.InvalidCustomClaims  # reserved_claims_in_custom_claims
+
+
+@pytest.mark.parametrize("name", [jwt.SESSION_CLAIM, "https://stytch.com/", "https://stytch.com/anything"])
+def test_stytch_claim_names_are_refused(name: str) -> None:
+    with pytest.raises(errors.StytchClaimsInCustomClaims):
         jwt.check_custom_claims({name: "x"})
 
 
-def test_custom_claims_over_4kb_are_refused() -> None:
-    with pytest.raises(errors.InvalidCustomClaims):
-        jwt.check_custom_claims({"big": "x" * 4100})
+def test_custom_claims_over_4096_bytes_are_refused() -> None:
+    # {"big":"…"} is 10 bytes of syntax around the value.
+    jwt.check_custom_claims({"big": "x" * 4086})
+    with pytest.raises(errors.CustomClaimsTooLarge):
+        jwt.check_custom_claims({"big": "x" * 4087})
+    jwt.check_custom_claims({"big": "é" * 2043})  # UTF-8 bytes: "é" is two, not a six-byte \u escape
+    with pytest.raises(errors.CustomClaimsTooLarge):
+        jwt.check_custom_claims({"big": "é" * 2044})

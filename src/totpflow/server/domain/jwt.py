@@ -15,10 +15,17 @@ import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from totpflow.server.domain.models import AuthenticationFactor, Session
-from totpflow.server.errors import InvalidCustomClaims, InvalidJwt
+from totpflow.server.errors import (
+    CustomClaimsTooLarge,
+    InvalidCustomClaims,
+    InvalidJwt,
+    StytchClaimsInCustomClaims,
+    UnrepresentableCustomClaims,
+)
 
 SESSION_CLAIM = "https://stytch.com/session"
-RESERVED_CLAIMS = frozenset({"aud", "exp", "iat", "iss", "jti", "nbf", "sub", SESSION_CLAIM})
+STYTCH_CLAIM_PREFIX = "https://stytch.com/"
+REGISTERED_CLAIMS = frozenset({"aud", "exp", "iat", "iss", "jti", "nbf", "sub"})  # RFC 7519 §4.1
 MAX_CUSTOM_CLAIMS_BYTES = (
     4096  # Stytch SDK docstring: "total custom claims size cannot exceed four kilobytes"
 )
@@ -30,16 +37,20 @@ def _utc(moment: datetime) -> str:
 
 
 def check_custom_claims(claims: Mapping[str, Any]) -> None:
-    """Refuse reserved names and claims larger than 4 KB once serialised."""
-    reserved = sorted(RESERVED_CLAIMS.intersection(claims))
-    if reserved:
-        raise InvalidCustomClaims("session_custom_claims", "reserved claim names: " + ", ".join(reserved))
+    """Refuse registered claim names (``reserved_claims_in_custom_claims``), names under
+    ``https://stytch.com/`` (``stytch_claims_in_custom_claims``), claims that are not JSON and claims larger
+    than 4,096 bytes once serialised compactly as UTF-8 (``custom_claims_too_large``)."""
+    registered = sorted(REGISTERED_CLAIMS.intersection(claims))
+    if registered:
+        raise InvalidCustomClaims("session_custom_claims", "reserved claim names: " + ", ".join(registered))
+    if any(str(name).startswith(STYTCH_CLAIM_PREFIX) for name in claims):
+        raise StytchClaimsInCustomClaims("session_custom_claims", "names under https://stytch.com/")
     try:
-        size = len(json.dumps(dict(claims), separators=(",", ":")).encode("utf-8"))
+        size = len(json.dumps(dict(claims), separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     except (TypeError, ValueError) as exc:
-        raise InvalidCustomClaims("session_custom_claims", "not representable as JSON") from exc
+        raise UnrepresentableCustomClaims("session_custom_claims", "not representable as JSON") from exc
     if size > MAX_CUSTOM_CLAIMS_BYTES:
-        raise InvalidCustomClaims("session_custom_claims", "larger than 4 KB")
+        raise CustomClaimsTooLarge("session_custom_claims", "larger than 4,096 bytes")
 
 
 def factor_claim(factor: AuthenticationFactor) -> dict[str, Any]:

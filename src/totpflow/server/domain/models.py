@@ -29,6 +29,22 @@ class Name:
 
 
 @dataclass(frozen=True, slots=True)
+class NameUpdate:
+    """The parts of a name an update gives; ``None`` keeps the stored part."""
+
+    first_name: str | None = None
+    middle_name: str | None = None
+    last_name: str | None = None
+
+    def applied_to(self, name: Name) -> Name:
+        return Name(
+            first_name=name.first_name if self.first_name is None else self.first_name,
+            middle_name=name.middle_name if self.middle_name is None else self.middle_name,
+            last_name=name.last_name if self.last_name is None else self.last_name,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Email:
     email_id: str
     email: str

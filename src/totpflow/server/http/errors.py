@@ -9,7 +9,8 @@ HTTP edge, its ``detail`` (built from the parser's description, which names a lo
 secret, code or token ever reaches a message.
 
 The edge adds a few classes of its own (malformed body, oversize body, bad Authorization header, unknown
-route, wrong method), placed under the server's tree so the same table serves them.
+route, route of a Stytch product not served here, wrong method), placed under the server's tree so the
+same table serves them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from totpflow.server import errors
 from totpflow.server.http.responses import ErrorResponse, request_id
+from totpflow.server.http.unserved import product_of
 
 logger = logging.getLogger("totpflow.server.http")
 
@@ -45,6 +47,10 @@ class InvalidAuthorizationHeader(errors.BadRequest):
 
 class RouteNotFound(errors.NotFound):
     pass
+
+
+class UnservedProduct(RouteNotFound):
+    """A route of a Stytch product this server does not serve; ``detail`` is the product's name."""
 
 
 class MethodNotAllowed(errors.ServerError):
@@ -95,8 +101,43 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.InvalidCustomClaims: (
         400,
         "reserved_claims_in_custom_claims",
-        "session_custom_claims is invalid: reserved claim names are not allowed and the total must be at "
-        "most 4 KB.",
+        "session_custom_claims may not use the registered JWT claim names iss, sub, aud, exp, nbf, iat or "
+        "jti.",
+    ),
+    errors.StytchClaimsInCustomClaims: (
+        400,
+        "stytch_claims_in_custom_claims",
+        "session_custom_claims may not use claim names starting with https://stytch.com/.",
+    ),
+    errors.CustomClaimsTooLarge: (
+        400,
+        "custom_claims_too_large",
+        "session_custom_claims may be at most 4,096 bytes once serialised as JSON.",
+    ),
+    errors.UnrepresentableCustomClaims: (
+        400,
+        "unable_to_represent_custom_claims_json",
+        "session_custom_claims could not be represented as JSON.",
+    ),
+    errors.MetadataTooManyKeys: (
+        400,
+        "metadata_too_many_keys",
+        "{field} may have at most 20 top-level keys.",
+    ),
+    errors.MetadataTooLarge: (
+        400,
+        "metadata_too_large",
+        "{field} may be at most 4,096 bytes once serialised as JSON.",
+    ),
+    errors.RecoveryCodeUsedAsTotpCode: (
+        400,
+        "recovery_code_used_as_totp_code",
+        "A recovery code was sent as a TOTP code; send it to /v1/totps/recover instead.",
+    ),
+    errors.TotpCodeUsedAsRecoveryCode: (
+        400,
+        "totp_code_used_as_recovery_code",
+        "A TOTP code was sent as a recovery code; send it to /v1/totps/authenticate instead.",
     ),
     errors.DuplicateEmail: (400, "duplicate_email", "A user with the specified email already exists."),
     errors.DuplicatePhoneNumber: (
@@ -158,6 +199,12 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     # 404
     errors.NotFound: (404, "not_found", "The requested resource could not be found."),
     RouteNotFound: (404, "route_not_found", "The requested route could not be found."),
+    UnservedProduct: (
+        404,
+        "route_not_found",
+        "This server does not serve Stytch's {detail} product; it serves users, TOTPs, recovery codes, "
+        "sessions and RBAC.",
+    ),
     errors.UserNotFound: (404, "user_not_found", "User could not be found."),
     errors.TotpNotFound: (404, "totp_not_found", "TOTP could not be found."),
     errors.SessionNotFound: (404, "session_not_found", "Session could not be found."),
@@ -197,7 +244,7 @@ def error_body(exc: errors.ServerError) -> ErrorResponse:
         request_id=request_id(),
         error_type=error_type,
         error_message=message,
-        error_url=f"https://stytch.com/docs/api/errors/{status}",
+        error_url=f"https://stytch.com/docs/api/errors/{status}#{error_type}",
     )
 
 
@@ -220,7 +267,8 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         return render(MethodNotAllowed(), headers=exc.headers)
     if exc.status_code == 404:
-        return render(RouteNotFound())
+        product = product_of(request.url.path)
+        return render(RouteNotFound() if product is None else UnservedProduct(product))
     return render(errors.BadRequest())
 
 

@@ -41,6 +41,20 @@ class CreateUserRequest(Request, kw_only=True):
     roles: list[str] | None = None
 
 
+class UpdateUserRequest(Request, kw_only=True):
+    """``PUT /v1/users/{user_id}`` (stytch-rbac-users-sessions.md §2.1). The Python SDK repeats ``user_id``
+    in the body; the path is authoritative and the body's copy is ignored. Metadata values may be ``null``
+    (which deletes the key)."""
+
+    user_id: str | None = None
+    name: NameIn | None = None
+    attributes: AttributesIn | None = None
+    trusted_metadata: dict[str, Any] | None = None
+    untrusted_metadata: dict[str, Any] | None = None
+    external_id: str | None = None
+    roles: list[str] | None = None
+
+
 class SearchUsersRequest(Request, kw_only=True):
     """``POST /v1/users/search``; an absent ``query`` returns every user of the project."""
 

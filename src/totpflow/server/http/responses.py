@@ -67,7 +67,9 @@ class NameOut(msgspec.Struct, kw_only=True):
 
 
 class UserFields(msgspec.Struct, kw_only=True):
-    """The User object (§3.1). The arrays of factors this server does not offer are always empty."""
+    """The User object (§3.1). The arrays of factors this server does not offer are always empty. ``name``
+    is always an object and an unset part is ``""``; an unset ``external_id`` is ``""``, as in Stytch's own
+    samples (stytch-rbac-users-sessions.md §2.3)."""
 
     user_id: str
     emails: list[EmailOut]
@@ -80,12 +82,12 @@ class UserFields(msgspec.Struct, kw_only=True):
     biometric_registrations: list[dict[str, Any]]
     is_locked: bool
     roles: list[str]
-    name: NameOut | None
+    name: NameOut
     created_at: Timestamp | None
     password: None
     trusted_metadata: dict[str, Any]
     untrusted_metadata: dict[str, Any]
-    external_id: str | None
+    external_id: str
     lock_created_at: Timestamp | None
     lock_expires_at: Timestamp | None
 
@@ -174,6 +176,17 @@ class GetUserResponse(UserFields, kw_only=True):
     status_code: int
 
 
+class UpdateUserResponse(Envelope, kw_only=True):
+    """``PUT /v1/users/{user_id}``: the user nested under ``user``, its emails, phone numbers and crypto
+    wallets repeated at the top level (upstream OpenAPI ``api_user_v1_UpdateResponse``)."""
+
+    user_id: str
+    emails: list[EmailOut]
+    phone_numbers: list[PhoneNumberOut]
+    crypto_wallets: list[dict[str, Any]]
+    user: User
+
+
 class DeleteUserResponse(Envelope, kw_only=True):
     user_id: str
 
@@ -249,7 +262,7 @@ class ErrorResponse(Envelope, kw_only=True):
 
 def user_fields(user: models.User) -> dict[str, Any]:
     """The User object's fields, for nesting (``User(**…)``) or flattening (``GetUserResponse(**…)``)."""
-    name = user.name
+    name = user.name or models.Name()
     return {
         "user_id": user.user_id,
         "emails": [EmailOut(email_id=e.email_id, email=e.email, verified=e.verified) for e in user.emails],
@@ -265,14 +278,12 @@ def user_fields(user: models.User) -> dict[str, Any]:
         "biometric_registrations": [],
         "is_locked": user.is_locked,
         "roles": list(user.roles),
-        "name": None
-        if name is None
-        else NameOut(first_name=name.first_name, middle_name=name.middle_name, last_name=name.last_name),
+        "name": NameOut(first_name=name.first_name, middle_name=name.middle_name, last_name=name.last_name),
         "created_at": timestamp(user.created_at),
         "password": None,
         "trusted_metadata": user.trusted_metadata,
         "untrusted_metadata": user.untrusted_metadata,
-        "external_id": user.external_id,
+        "external_id": user.external_id or "",
         "lock_created_at": optional_timestamp(user.lock_created_at),
         "lock_expires_at": optional_timestamp(user.lock_expires_at),
     }

@@ -146,6 +146,41 @@ async def get_user(request: Request) -> Response:
     return reply(rs.GetUserResponse(request_id=rs.request_id(), status_code=200, **rs.user_fields(user)))
 
 
+def name_update(value: rq.NameIn | None) -> models.NameUpdate | None:
+    if value is None:
+        return None
+    return models.NameUpdate(
+        first_name=value.first_name, middle_name=value.middle_name, last_name=value.last_name
+    )
+
+
+async def update_user(request: Request) -> Response:
+    body = await decode(request, rq.UpdateUserRequest)
+    user = await call(
+        request,
+        services.update_user,
+        request.path_params["user_id"],
+        name=name_update(body.name),
+        attributes=attributes(body.attributes),
+        trusted_metadata=body.trusted_metadata,
+        untrusted_metadata=body.untrusted_metadata,
+        external_id=body.external_id,
+        roles=body.roles,
+    )
+    nested = rs.user(user)
+    return reply(
+        rs.UpdateUserResponse(
+            request_id=rs.request_id(),
+            status_code=200,
+            user_id=user.user_id,
+            emails=nested.emails,
+            phone_numbers=nested.phone_numbers,
+            crypto_wallets=nested.crypto_wallets,
+            user=nested,
+        )
+    )
+
+
 async def delete_user(request: Request) -> Response:
     user_id = await call(request, services.delete_user, request.path_params["user_id"])
     return reply(rs.DeleteUserResponse(request_id=rs.request_id(), status_code=200, user_id=user_id))
@@ -351,6 +386,8 @@ OPERATIONS: Final = (
               rq.SearchUsersRequest, rs.SearchUsersResponse),
     Operation("/v1/users/{user_id}", "GET", get_user, "api_user_v1_Get", "Get a user",
               None, rs.GetUserResponse, parameters=(_path("user_id"),)),
+    Operation("/v1/users/{user_id}", "PUT", update_user, "api_user_v1_Update", "Update a user",
+              rq.UpdateUserRequest, rs.UpdateUserResponse, parameters=(_path("user_id"),)),
     Operation("/v1/users/{user_id}", "DELETE", delete_user, "api_user_v1_Delete", "Delete a user",
               None, rs.DeleteUserResponse, parameters=(_path("user_id"),)),
     Operation("/v1/users/totps/{totp_id}", "DELETE", delete_totp, "api_user_v1_DeleteTOTP", "Delete a TOTP",

@@ -27,6 +27,8 @@ CONTRACT (implemented in the modules of this package, re-exported here):
                 create_user_as_pending=False, trusted_metadata=None, untrusted_metadata=None,
                 external_id=None, roles=None) -> User
     get_user(deps, project, user_id: str) -> User                 # user_id or external_id
+    update_user(deps, project, user_id: str, *, name: NameUpdate|None=None, attributes=None,
+                trusted_metadata=None, untrusted_metadata=None, external_id=None, roles=None) -> User
     delete_user(deps, project, user_id: str) -> str               # returns user_id; revokes its sessions
     search_users(deps, project, *, query: dict|None, limit: int=100, cursor: str|None=None) -> UserPage
     delete_totp(deps, project, totp_id: str) -> User
@@ -70,7 +72,14 @@ from totpflow.server.services.projects import (
 )
 from totpflow.server.services.sessions import authenticate_session, get_sessions, revoke_session
 from totpflow.server.services.totps import authenticate_totp, create_totp, get_recovery_codes, recover
-from totpflow.server.services.users import create_user, delete_totp, delete_user, get_user, search_users
+from totpflow.server.services.users import (
+    create_user,
+    delete_totp,
+    delete_user,
+    get_user,
+    search_users,
+    update_user,
+)
 
 __all__ = [
     "Deps",
@@ -94,4 +103,5 @@ __all__ = [
     "revoke_session",
     "rotate_signing_key",
     "search_users",
+    "update_user",
 ]

@@ -163,6 +163,8 @@ def authenticate_totp(
     session_duration_minutes: int | None = None,
     session_custom_claims: Mapping[str, Any] | None = None,
 ) -> AuthResult:
+    if recovery.is_well_formed(totp_code):
+        raise errors.RecoveryCodeUsedAsTotpCode("totp_code", "a recovery code")
     validation.totp_code(totp_code)
     rate_limits.check(deps, project, user_id)
     request = session_request(
@@ -229,6 +231,8 @@ def recover(
     session_custom_claims: Mapping[str, Any] | None = None,
 ) -> AuthResult:
     """Authenticate with a single-use recovery code, found through its keyed hash."""
+    if validation.TOTP_CODE.fullmatch(recovery_code) is not None:
+        raise errors.TotpCodeUsedAsRecoveryCode("recovery_code", "a TOTP code")
     if not recovery.is_well_formed(recovery_code):
         raise errors.InvalidRecoveryCode("recovery_code", "must look like xxxx-xxxx-xxxx")
     rate_limits.check(deps, project, user_id)

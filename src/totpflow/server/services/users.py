@@ -1,4 +1,5 @@
-"""Users: create, get, delete, search, and deleting a user's TOTP (stytch-api.md §4.1–4.3, §4.8)."""
+"""Users: create, get, update, delete, search, and deleting a user's TOTP (stytch-api.md §4.1–4.3, §4.8;
+stytch-rbac-users-sessions.md §2)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from totpflow.server import errors
-from totpflow.server.domain import ids
-from totpflow.server.domain.models import Email, Name, PhoneNumber, Project, User, UserPage
+from totpflow.server.domain import ids, metadata
+from totpflow.server.domain.models import Email, Name, NameUpdate, PhoneNumber, Project, User, UserPage
 from totpflow.server.services import validation
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage import NewUser, SearchFilter, Tx
+from totpflow.server.storage import NewUser, SearchFilter, Tx, UserChanges
 
 DEFAULT_ROLE = "stytch_user"
 
@@ -66,16 +67,15 @@ def create_user(
     if email is None and phone_number is None:
         raise errors.InvalidArgument("email", "an email or a phone_number is required")
     now = deps.now()
-    all_roles = (DEFAULT_ROLE, *dict.fromkeys(r for r in roles or () if r != DEFAULT_ROLE))
     new = NewUser(
         user_id=ids.user_id(),
         status="pending" if create_user_as_pending else "active",
         created_at=now,
         name=name,
-        trusted_metadata=dict(trusted_metadata or {}),
-        untrusted_metadata=dict(untrusted_metadata or {}),
+        trusted_metadata=metadata.check("trusted_metadata", trusted_metadata or {}),
+        untrusted_metadata=metadata.check("untrusted_metadata", untrusted_metadata or {}),
         external_id=None if external_id is None else validation.external_id(external_id),
-        roles=all_roles,
+        roles=user_roles(roles),
         email=None if email is None else Email(ids.email_id(), validation.email(email), False),
         phone_number=None
         if phone_number is None
@@ -86,9 +86,14 @@ def create_user(
     return created_user(project, new)
 
 
-def _as_stored(metadata: dict[str, Any]) -> dict[str, Any]:
+def user_roles(explicit: Sequence[str] | None) -> tuple[str, ...]:
+    """A user's roles: the implicit ``stytch_user`` and then the explicitly assigned ones, each once."""
+    return (DEFAULT_ROLE, *dict.fromkeys(r for r in explicit or () if r != DEFAULT_ROLE))
+
+
+def _as_stored(value: dict[str, Any]) -> dict[str, Any]:
     """Metadata as a JSON column returns it (keys become strings, tuples lists)."""
-    return dict(json.loads(json.dumps(metadata))) if metadata else {}
+    return dict(json.loads(json.dumps(value))) if value else {}
 
 
 def created_user(project: Project, new: NewUser) -> User:
@@ -108,6 +113,50 @@ def created_user(project: Project, new: NewUser) -> User:
         external_id=new.external_id,
         roles=new.roles,
     )
+
+
+def update_user(
+    deps: Deps,
+    project: Project,
+    user_id: str,
+    *,
+    name: NameUpdate | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    trusted_metadata: Mapping[str, Any] | None = None,
+    untrusted_metadata: Mapping[str, Any] | None = None,
+    external_id: str | None = None,
+    roles: Sequence[str] | None = None,
+) -> User:
+    """``PUT /v1/users/{user_id}`` (the id or the external id): change what is given, keep the rest.
+
+    ``name``: the parts given replace the stored ones, the others are kept. Metadata: a top-level merge
+    where ``None`` deletes a key, then Stytch's limits on the result. ``roles`` replaces the explicitly
+    assigned roles (``stytch_user`` stays). ``external_id`` stays unique per project
+    (``DuplicateExternalId``). ``attributes`` are accepted for compatibility and not stored. The user's row
+    is locked for the read-merge-write, so concurrent updates of one user never lose each other's keys.
+    """
+    del attributes
+    new_external_id = None if external_id is None else validation.external_id(external_id)
+    now = deps.now()
+    with deps.store.transaction() as tx:
+        uid = resolve_user(tx, project, user_id)
+        current = tx.get_user(project.project_id, uid, now, for_update=True)
+        assert current is not None  # resolved in this transaction, under the row lock
+        changes = UserChanges(
+            name=None if name is None else name.applied_to(current.name or Name()),
+            trusted_metadata=None
+            if trusted_metadata is None
+            else metadata.merge("trusted_metadata", current.trusted_metadata, trusted_metadata),
+            untrusted_metadata=None
+            if untrusted_metadata is None
+            else metadata.merge("untrusted_metadata", current.untrusted_metadata, untrusted_metadata),
+            external_id=new_external_id,
+            roles=None if roles is None else user_roles(roles),
+        )
+        tx.update_user(project.project_id, uid, changes)
+        updated = tx.get_user(project.project_id, uid, now)
+    assert updated is not None
+    return updated
 
 
 def get_user(deps: Deps, project: Project, user_id: str) -> User:

@@ -20,7 +20,7 @@ from totpflow.server.storage.records import (
     SigningKeyRow,
     TotpRow,
 )
-from totpflow.server.storage.store import NewUser, Store, Tx
+from totpflow.server.storage.store import NewUser, Store, Tx, UserChanges
 
 __all__ = [
     "NewUser",
@@ -32,6 +32,7 @@ __all__ = [
     "Store",
     "TotpRow",
     "Tx",
+    "UserChanges",
     "default_database_path",
     "default_database_url",
     "open_store",

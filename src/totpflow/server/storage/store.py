@@ -205,6 +205,17 @@ class NewUser:
     phone_number: PhoneNumber | None
 
 
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """The new values of an updated user's fields; ``None`` leaves a field as it is."""
+
+    name: Name | None = None
+    trusted_metadata: dict[str, Any] | None = None
+    untrusted_metadata: dict[str, Any] | None = None
+    external_id: str | None = None
+    roles: tuple[str, ...] | None = None
+
+
 class Tx:
     """Queries inside one database transaction."""
 
@@ -372,9 +383,37 @@ class Tx:
         row = self._c.execute(_USER_BY_REF, {"pid": project_id, "ref": user_id_or_external_id}).first()
         return None if row is None else self._user_with_parts(project_id, row, now)
 
-    def get_user(self, project_id: str, user_id: str, now: datetime) -> User | None:
-        row = self._c.execute(_ONE_USER, {"pid": project_id, "uid": user_id}).first()
+    def get_user(
+        self, project_id: str, user_id: str, now: datetime, *, for_update: bool = False
+    ) -> User | None:
+        """The user with its parts; ``for_update`` also locks its row until the transaction ends
+        (PostgreSQL ``FOR UPDATE``; a SQLite write transaction holds the database's write lock already)."""
+        query = _ONE_USER.with_for_update() if for_update else _ONE_USER
+        row = self._c.execute(query, {"pid": project_id, "uid": user_id}).first()
         return None if row is None else self._user_with_parts(project_id, row, now)
+
+    def update_user(self, project_id: str, user_id: str, changes: UserChanges) -> None:
+        """Write the given fields; a taken external id is ``DuplicateExternalId``."""
+        values: dict[str, Any] = {}
+        if changes.name is not None:
+            values["name"] = _name_json(changes.name)
+        if changes.trusted_metadata is not None:
+            values["trusted_metadata"] = changes.trusted_metadata
+        if changes.untrusted_metadata is not None:
+            values["untrusted_metadata"] = changes.untrusted_metadata
+        if changes.external_id is not None:
+            values["external_id"] = changes.external_id
+        if changes.roles is not None:
+            values["roles"] = list(changes.roles)
+        if not values:
+            return
+        statement = (
+            update(users).where(users.c.project_id == project_id, users.c.user_id == user_id).values(**values)
+        )
+        try:
+            self._c.execute(statement)
+        except IntegrityError as exc:  # the transaction is rolled back as the error leaves it
+            raise errors.DuplicateExternalId("external_id") from exc
 
     def _user_with_parts(self, project_id: str, row: Any, now: datetime) -> User:
         """The user of a ``users`` row with its emails, phone numbers and live TOTPs (one statement)."""

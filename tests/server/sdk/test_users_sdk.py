@@ -1,0 +1,167 @@
+"""``users.update``, the User object's shape and the error types of custom claims and crossed factors, through
+the official ``stytch`` SDK's sync and async methods against a real ``totpflow serve`` (SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pyotp
+import pytest
+import stytch
+from serverkit import BACKENDS, Backend, start
+from stytch.core.response_base import StytchError
+
+# The SDK's async client passes aiohttp a BasicAuth, which aiohttp deprecates; not ours to fix.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning"),
+]
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with start(request.param, tmp_path_factory.mktemp(f"users-sdk-{request.param}")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(backend: Backend) -> stytch.Client:
+    return backend.server.client()
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def run(mode: str, client: stytch.Client, group: str, method: str, **kwargs: Any) -> Any:
+    """Call ``client.<group>.<method>`` or its ``_async`` twin, by ``mode``."""
+    api = getattr(client, group)
+    if mode == "sync":
+        return getattr(api, method)(**kwargs)
+    coroutine: Callable[..., Awaitable[T]] = getattr(api, f"{method}_async")
+
+    async def call() -> T:
+        try:
+            return await coroutine(**kwargs)
+        finally:  # the SDK's aiohttp session belongs to this event loop; the next call makes a new one
+            await api.async_client.close()
+
+    return asyncio.run(call())
+
+
+def error_of(exc: pytest.ExceptionInfo[StytchError]) -> tuple[int, str | None]:
+    return exc.value.details.status_code, exc.value.details.error_type
+
+
+def new_email() -> str:
+    return f"users-sdk-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def test_a_never_named_user_has_an_empty_name_and_external_id(client: stytch.Client, mode: str) -> None:
+    created = run(mode, client, "users", "create", email=new_email())
+    got = run(mode, client, "users", "get", user_id=created.user_id)
+    assert got.name is not None
+    assert (got.name.first_name, got.name.middle_name, got.name.last_name) == ("", "", "")
+    assert got.external_id == "" and got.roles == ["stytch_user"]
+    assert got.trusted_metadata == {} and got.untrusted_metadata == {} and got.password is None
+
+
+def test_update(client: stytch.Client, mode: str) -> None:
+    address = new_email()
+    created = client.users.create(email=address, trusted_metadata={"plan": "free", "seats": 1})
+    external = f"ext-{uuid.uuid4().hex[:8]}"
+    updated = run(
+        mode,
+        client,
+        "users",
+        "update",
+        user_id=created.user_id,
+        name={"first_name": "Ada", "last_name": "Lovelace"},
+        attributes={"ip_address": "203.0.113.7", "user_agent": "tests"},
+        trusted_metadata={"plan": "pro", "seats": None},
+        untrusted_metadata={"theme": "dark"},
+        external_id=external,
+        roles=["editor"],
+    )
+    assert updated.status_code == 200 and updated.user_id == created.user_id
+    assert [e.email for e in updated.emails] == [address] and updated.phone_numbers == []
+    assert updated.crypto_wallets == []
+    user = updated.user
+    assert user.name is not None and (user.name.first_name, user.name.last_name) == ("Ada", "Lovelace")
+    assert user.name.middle_name == ""
+    assert user.trusted_metadata == {"plan": "pro"} and user.untrusted_metadata == {"theme": "dark"}
+    assert user.external_id == external and user.roles == ["stytch_user", "editor"]
+
+    # The external id names the user too; a partial name keeps the other parts.
+    again = run(mode, client, "users", "update", user_id=external, name={"middle_name": "B"})
+    assert again.user_id == created.user_id and again.user.name is not None
+    assert (again.user.name.first_name, again.user.name.middle_name) == ("Ada", "B")
+    assert client.users.get(user_id=created.user_id).name.middle_name == "B"
+
+
+def test_update_errors(client: stytch.Client, mode: str) -> None:
+    taken = f"taken-{uuid.uuid4().hex[:8]}"
+    client.users.create(email=new_email(), external_id=taken)
+    user = client.users.create(email=new_email())
+    cases: list[tuple[dict[str, Any], tuple[int, str]]] = [
+        ({"user_id": "user-test-00000000-0000-4000-8000-000000000000"}, (404, "user_not_found")),
+        ({"user_id": "not a user id!"}, (400, "invalid_user_id")),
+        ({"user_id": user.user_id, "external_id": taken}, (400, "duplicate_user_external_id")),
+        ({"user_id": user.user_id, "external_id": "has space"}, (400, "invalid_argument")),
+        (
+            {"user_id": user.user_id, "trusted_metadata": {f"k{i}": i for i in range(21)}},
+            (400, "metadata_too_many_keys"),
+        ),
+        ({"user_id": user.user_id, "untrusted_metadata": {"big": "x" * 4100}}, (400, "metadata_too_large")),
+    ]
+    for kwargs, expected in cases:
+        with pytest.raises(StytchError) as exc:
+            run(mode, client, "users", "update", **kwargs)
+        assert error_of(exc) == expected, kwargs
+        assert exc.value.details.error_url.endswith(f"/{expected[0]}#{expected[1]}")
+    got = client.users.get(user_id=user.user_id)
+    assert got.external_id == "" and got.trusted_metadata == {} and got.untrusted_metadata == {}
+
+
+def test_claims_and_crossed_factor_error_types(client: stytch.Client, mode: str) -> None:
+    user = client.users.create(email=new_email())
+    totp = client.totps.create(user_id=user.user_id)
+    code = pyotp.TOTP(totp.secret).now()
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("authenticate", {"totp_code": totp.recovery_codes[0]}, "recovery_code_used_as_totp_code"),
+        ("recover", {"recovery_code": code}, "totp_code_used_as_recovery_code"),
+        (
+            "authenticate",
+            {"totp_code": code, "session_duration_minutes": 60, "session_custom_claims": {"sub": "x"}},
+            "reserved_claims_in_custom_claims",
+        ),
+        (
+            "authenticate",
+            {
+                "totp_code": code,
+                "session_duration_minutes": 60,
+                "session_custom_claims": {"https://stytch.com/roles": ["admin"]},
+            },
+            "stytch_claims_in_custom_claims",
+        ),
+        (
+            "authenticate",
+            {"totp_code": code, "session_duration_minutes": 60, "session_custom_claims": {"b": "x" * 4096}},
+            "custom_claims_too_large",
+        ),
+    ]
+    for method, kwargs, error_type in cases:
+        with pytest.raises(StytchError) as exc:
+            run(mode, client, "totps", method, user_id=user.user_id, **kwargs)
+        assert error_of(exc) == (400, error_type)
+        assert exc.value.details.error_url == f"https://stytch.com/docs/api/errors/400#{error_type}"
+    # None of these was an attempt: the code still authenticates and the recovery code still recovers.
+    assert client.totps.authenticate(user_id=user.user_id, totp_code=code).user_id == user.user_id
+    assert client.totps.recover(user_id=user.user_id, recovery_code=totp.recovery_codes[0]).status_code == 200
