@@ -1,6 +1,12 @@
-"""A pytest plugin for applications that test against totpflow.
+"""A totpflow server for an application's tests: :func:`run_server`, and the ``totpflow`` pytest plugin.
 
-Installed with totpflow and registered as the ``totpflow`` pytest plugin, it offers:
+:func:`run_server` starts a fresh server as a context manager and needs nothing but totpflow (no pytest)::
+
+    with run_server() as server:
+        client = server.client()      # an official stytch.Client (needs the ``stytch`` package)
+
+Installed with totpflow and registered as the ``totpflow`` pytest plugin (its fixtures live in
+``totpflow.pytest_plugin`` and are loaded from here only when pytest is installed), it offers:
 
 ``totpflow_server``
     a fresh, isolated ``totpflow serve`` process on a free loopback port with its own SQLite store in the
@@ -19,8 +25,6 @@ Example::
             user_id=user.user_id, totp_code=totp_code(totp.secret), session_duration_minutes=60
         )
         assert resp.session_token
-
-:func:`run_server` is the same server as a context manager, for use outside pytest.
 """
 
 from __future__ import annotations
@@ -37,12 +41,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pytest
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import stytch
@@ -148,20 +150,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture
-def totpflow_server(tmp_path: Path) -> Iterator[StytchServer]:
-    """A fresh ``totpflow serve`` process with its own store and project."""
-    with run_server(tmp_path) as server:
-        yield server
-
-
-@pytest.fixture
-def stytch_client(totpflow_server: StytchServer) -> Any:
-    """An official ``stytch.Client`` pointed at :func:`totpflow_server`."""
-    return totpflow_server.client()
-
-
-@pytest.fixture
-def totp_code() -> Callable[[str], str]:
-    """``totp_code(secret)`` → the current 6-digit code for a base32 secret."""
-    return current_totp
+try:  # the pytest plugin's fixtures, registered through this module's entry point
+    from totpflow.pytest_plugin import stytch_client, totp_code, totpflow_server  # noqa: F401
+except ModuleNotFoundError as exc:  # no pytest: run_server and current_totp still work
+    if exc.name != "pytest":
+        raise

@@ -26,5 +26,9 @@ def open_deps(database_url: str | None) -> tuple[services.Deps, str]:
     shown = display_url(settings.database_url)
     try:
         return build_deps(settings), shown
-    except Exception as exc:  # a driver's message can quote the URL; name the class only
-        raise CommandFailed(f"cannot open the database {shown}: {type(exc).__name__}") from None
+    except ConfigError as exc:
+        raise CommandFailed(str(exc)) from None
+    except Exception as exc:  # what failed to connect, where and why; never the password
+        from totpflow.server.storage.unreachable import describe
+
+        raise CommandFailed(describe(settings.database_url, exc)) from None

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from totpflow.server import services
+    from totpflow.server.config import Settings
 
 
 def register(subparsers: Any) -> None:
@@ -82,16 +87,11 @@ def run(args: argparse.Namespace) -> int:
 
     from totpflow.server import errors, services
     from totpflow.server.config import (
-        DATABASE_URL_ENV,
-        LOCK_THRESHOLD_ENV,
         LOG_FORMAT_ENV,
         PROJECT_ID_ENV,
         PROJECT_SECRET_ENV,
-        RATE_LIMIT_PROJECT_ENV,
-        RATE_LIMIT_USER_ENV,
         Settings,
         display_url,
-        rate_limit_text,
     )
     from totpflow.server.errors import ConfigError
 
@@ -114,14 +114,16 @@ def run(args: argparse.Namespace) -> int:
     if bool(project_id) != bool(secret):
         return fail(f"set both {PROJECT_ID_ENV} and {PROJECT_SECRET_ENV}, or neither")
 
-    from totpflow.server.app import build_deps, create_app
+    from totpflow.server.app import build_deps
 
     try:
         deps = build_deps(settings)
     except ConfigError as exc:
         return fail(str(exc))
-    except Exception as exc:  # a driver's message can quote the URL; name the class only
-        return fail(f"cannot open the database {display_url(settings.database_url)}: {type(exc).__name__}")
+    except Exception as exc:  # what failed to connect, where and why; never the password
+        from totpflow.server.storage.unreachable import describe
+
+        return fail(describe(settings.database_url, exc))
     say(f"totpflow serve: database {display_url(settings.database_url)}")
     try:
         if project_id and secret:
@@ -134,36 +136,65 @@ def run(args: argparse.Namespace) -> int:
         deps.store.dispose()
         return fail(f"{PROJECT_ID_ENV}/{PROJECT_SECRET_ENV}: {exc.field} is invalid")
 
-    import uvicorn
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        deps.store.dispose()
+        return fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or type(exc).__name__}")
+    say(f"totpflow serve: listening on http://{settings.host}:{settings.port}")
+    return serve(settings, deps, sock)
 
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here (as uvicorn would bind it) so that a busy port is an error before
+    anything claims to listen; the workers inherit it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
+    """Run uvicorn on ``sock``: the app in this process, or ``settings.workers`` processes that each build it
+    from the environment (uvicorn's factory mode). uvicorn's own log lines use the request log's format."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from totpflow.server.app import create_app
+    from totpflow.server.config import (
+        DATABASE_URL_ENV,
+        LOCK_THRESHOLD_ENV,
+        LOG_FORMAT_ENV,
+        RATE_LIMIT_PROJECT_ENV,
+        RATE_LIMIT_USER_ENV,
+        rate_limit_text,
+    )
     from totpflow.server.http import access_log
     from totpflow.server.http.protocol import PROTOCOL
 
-    say(f"totpflow serve: listening on http://{settings.host}:{settings.port}")
+    common: dict[str, Any] = {
+        "access_log": False,
+        "http": PROTOCOL,
+        "log_config": access_log.logging_config(settings.log_format),
+    }
     if settings.workers == 1:
-        access_log.configure(settings.log_format)
-        uvicorn.run(
-            create_app(settings, deps),
-            host=settings.host,
-            port=settings.port,
-            access_log=False,
-            http=PROTOCOL,
-        )
-        return 0
-    # Each worker process builds its own app from the environment (uvicorn's factory mode).
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, deps), **common))
+        server.run(sockets=[sock])
+        return 0 if server.started else 1
     deps.store.dispose()
     os.environ[DATABASE_URL_ENV] = settings.database_url
     os.environ[LOCK_THRESHOLD_ENV] = str(settings.policy.lock_threshold)
     os.environ[RATE_LIMIT_USER_ENV] = rate_limit_text(settings.policy.rate_limit_user)
     os.environ[RATE_LIMIT_PROJECT_ENV] = rate_limit_text(settings.policy.rate_limit_project)
     os.environ[LOG_FORMAT_ENV] = settings.log_format
-    uvicorn.run(
-        "totpflow.server.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=False,
-        http=PROTOCOL,
+    config = uvicorn.Config(
+        "totpflow.server.app:create_app_from_env", factory=True, workers=settings.workers, **common
     )
+    Multiprocess(config, sockets=[sock]).run()
     return 0

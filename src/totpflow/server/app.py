@@ -8,6 +8,7 @@ environment.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -59,6 +60,7 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logging.getLogger(access_log.SERVER_LOGGER_NAME).info("serving requests")
         yield
         resolved.store.dispose()
         if resolved.counters is not None:

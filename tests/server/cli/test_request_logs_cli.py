@@ -3,7 +3,9 @@ request log on stderr."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -57,4 +59,24 @@ def test_text_format_flag(tmp_path: Path) -> None:
 
 def test_quiet_flag(tmp_path: Path) -> None:
     log = served_log(tmp_path, "--quiet")
-    assert "request-id-test-" not in log and "Uvicorn running" in log
+    assert "request-id-test-" not in log
+    assert " INFO " not in log and '"info"' not in log  # only warnings and errors
+
+
+def test_json_log_is_json_throughout(tmp_path: Path) -> None:
+    """uvicorn's own lines are rendered like the request lines: every line on stderr is one JSON object."""
+    lines = [json.loads(line) for line in served_log(tmp_path, "--log-format", "json").splitlines()]
+    assert all(isinstance(line, dict) and "ts" in line for line in lines)
+    assert any(line.get("route") == "/v1/sessions/jwks/{project_id}" for line in lines)
+    server = [line for line in lines if "route" not in line]
+    assert {line["logger"].split(".")[0] for line in server} == {"totpflow", "uvicorn"}
+    assert all({"level", "logger", "pid", "message"} <= set(line) for line in server)
+
+
+def test_text_log_has_no_json_lines(tmp_path: Path) -> None:
+    lines = served_log(tmp_path, "--log-format", "text").splitlines()
+    assert lines and all(TEXT_LINE.match(line) for line in lines), lines
+    assert any(line.split()[2].startswith("uvicorn") for line in lines)
+
+
+TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+ \S+")

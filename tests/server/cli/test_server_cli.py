@@ -66,7 +66,8 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
         (["serve", "--database-url", "postgresql://postgres@127.0.0.1:5432/test"], {},
          ["TOTPFLOW_MASTER_KEY"]),
         (["serve", "--database-url", "postgresql://postgres:hunter2@127.0.0.1:1/none"],
-         {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()}, ["cannot open the database", "***"]),
+         {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()},
+         ["PostgreSQL at 127.0.0.1:1/none as postgres", "connection refused"]),
         (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x"}, ["TOTPFLOW_PROJECT_SECRET"]),
         (["serve"], {"TOTPFLOW_MASTER_KEY": "short"}, ["TOTPFLOW_MASTER_KEY"]),
     ],
@@ -148,7 +149,8 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
         log.close()
-    assert (tmp_path / "serve.log").read_text().count("Started server process") == 2
+    started = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if "{" in line]
+    assert len({line["pid"] for line in started if line.get("logger") == "totpflow.server"}) == 2
 
 
 def _free_port() -> int:
@@ -156,3 +158,28 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def test_serve_on_a_busy_port_fails_without_claiming_to_listen(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = totpflow("serve", "--port", str(port), env={"TOTPFLOW_HOME": str(tmp_path)})
+    assert_usage_error(result, f"127.0.0.1:{port}")
+    assert "listening" not in result.stdout + result.stderr
+
+
+def test_serve_says_which_database_it_cannot_reach_and_why(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:  # bound, never listening: refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        url = f"postgresql://ops:hunter2@127.0.0.1:{port}/accounts"
+        env = {"TOTPFLOW_HOME": str(tmp_path), "TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()}
+        for command in (["serve", "--database-url", url], ["project", "create", "--database-url", url]):
+            result = totpflow(*command, env=env)
+            assert_usage_error(
+                result, f"PostgreSQL at 127.0.0.1:{port}/accounts as ops", "connection refused"
+            )
+            assert "hunter2" not in result.stderr + result.stdout
+            assert "listening" not in result.stdout

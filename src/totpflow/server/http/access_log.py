@@ -9,17 +9,20 @@ counted, and keeps attacker-chosen text (anything sent to an unknown path) out o
 headers (``Authorization`` above all) and bodies are never read here, so no secret, code or token can reach a
 line (OWASP ASVS 5.0 §16.2.5 / §7: do not log session tokens or credentials).
 
-``configure(fmt)`` attaches a stderr handler with the JSON or text formatter (``totpflow serve
---log-format``); with the logger below INFO the middleware does no more than time the request.
+The server's other log lines (uvicorn's start-up and shutdown messages, its errors) are rendered by the same
+formatter, so stderr holds one format: ``{"ts", "level", "logger", "pid", "message"}`` (plus ``exception``) in
+JSON, ``ts LEVEL logger[pid] message`` in text. :func:`logging_config` is the ``logging.config.dictConfig``
+for both, given to uvicorn as its ``log_config`` so every worker process applies it; with ``off`` only the
+server's warnings and errors are written (as text). :func:`configure` applies it in this process.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
+import logging.config
 import time
 from datetime import UTC, datetime
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from totpflow.server.http import request_context
 
 LOGGER_NAME: Final = "totpflow.server.access"
+SERVER_LOGGER_NAME: Final = "totpflow.server"  # the server's own messages (start-up of each process …)
 logger = logging.getLogger(LOGGER_NAME)
 _encode = msgspec.json.Encoder().encode
 
@@ -76,33 +80,65 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: ``{"ts", "request_id", "method", "route", "status", "latency_ms",
-    "project_id"}``."""
+    "project_id"}`` for a request, ``{"ts", "level", "logger", "pid", "message"}`` (and ``exception``)
+    otherwise."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = getattr(record, "access", {})
-        return _encode({"ts": _timestamp(record), **fields}).decode()
+        access: dict[str, Any] | None = getattr(record, "access", None)
+        if access is not None:
+            return _encode({"ts": _timestamp(record), **access}).decode()
+        line: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return _encode(line).decode()
 
 
 class TextFormatter(logging.Formatter):
-    """``ts request_id METHOD route status latency_ms project_id`` (``-`` for a missing value)."""
+    """``ts request_id METHOD route status latency_ms project_id`` (``-`` for a missing value) for a request,
+    ``ts LEVEL logger[pid] message`` (then any traceback) otherwise."""
 
     def format(self, record: logging.LogRecord) -> str:
-        f: dict[str, Any] = getattr(record, "access", {})
+        f: dict[str, Any] | None = getattr(record, "access", None)
+        if f is None:
+            source = f"{record.name}[{record.process}]"
+            text = f"{_timestamp(record)} {record.levelname} {source} {record.getMessage()}"
+            if record.exc_info:
+                text += "\n" + self.formatException(record.exc_info)
+            return text
         return (
             f"{_timestamp(record)} {f.get('request_id')} {f.get('method')} {f.get('route') or '-'} "
             f"{f.get('status')} {f.get('latency_ms')}ms {f.get('project_id') or '-'}"
         )
 
 
-def configure(fmt: str, stream: IO[str] | None = None) -> None:
-    """Send the request log to ``stream`` (stderr) as ``json`` or ``text`` lines, or turn it ``off``."""
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    logger.propagate = False
-    if fmt == "off":
-        logger.setLevel(logging.WARNING)
-        return
-    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+def logging_config(fmt: str) -> dict[str, Any]:
+    """The ``dictConfig`` of the request log and uvicorn's loggers for ``json``, ``text`` or ``off``."""
+    formatter = JsonFormatter if fmt == "json" else TextFormatter
+    level = "WARNING" if fmt == "off" else "INFO"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"()": f"{__name__}.{formatter.__name__}"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            LOGGER_NAME: {"handlers": ["stderr"], "level": level, "propagate": False},
+            SERVER_LOGGER_NAME: {"handlers": ["stderr"], "level": level, "propagate": False},
+            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level, "propagate": True},
+            # uvicorn's own access lines stay off: the request log above replaces them.
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def configure(fmt: str) -> None:
+    """Apply :func:`logging_config` in this process."""
+    logging.config.dictConfig(logging_config(fmt))
