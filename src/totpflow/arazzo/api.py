@@ -136,18 +136,16 @@ def _refuse_what_is_not_executed(document: ArazzoDocument, *, root: bool) -> Non
 
 
 def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:
-    """Load, validate and resolve a document (file path or http(s) URL). Raises ``LoadError`` or
-    ``DocumentInvalid`` (every problem, with its location) — nothing is sent."""
-    from totpflow.arazzo.document import load_document
-    from totpflow.arazzo.sources import SourceSet, check_sources
+    """Load, validate and resolve a document (file path or http(s) URL), in the rounds of
+    ``totpflow.arazzo.validation``. Raises ``LoadError`` or ``DocumentInvalid`` (every problem of the first
+    round that found any, with its location) — nothing is sent."""
+    from totpflow.arazzo.validation import validate
 
-    document = load_document(ref, client=client)
+    validation = validate(ref, client=client)
+    validation.raise_problems()
+    document, sources = validation.document, validation.sources
+    assert document is not None and sources is not None
     _refuse_what_is_not_executed(document, root=True)
-    sources = SourceSet.load(document, client=client)
     for child in sources.documents()[1:]:
         _refuse_what_is_not_executed(child, root=False)
-    report = check_sources(document, sources)
-    warnings = (*getattr(document, "warnings", ()), *report.warnings)
-    if report.problems:
-        raise DocumentInvalid(report.problems, warnings)
-    return Loaded(ref, document, sources, tuple(warnings))
+    return Loaded(ref, document, sources, validation.warnings)

@@ -338,6 +338,11 @@ class InputResolver:
         required.extend(str(name) for name in resolved.get("required", ()))
         return properties, tuple(dict.fromkeys(required))
 
+    def schema_keyword(self, keyword: str) -> Any:
+        """A keyword of the whole (dereferenced) inputs schema: ``additionalProperties``,
+        ``propertyNames``, ``maxProperties`` or ``dependentRequired``; None when absent."""
+        return self._whole_object.get(keyword)
+
     def _whole_object_keywords(self) -> dict[str, Any]:
         return {
             k: v

@@ -1,11 +1,15 @@
 """``totpflow validate DOC [--json] [--skip-sources]``: check an Arazzo document and its source descriptions.
 
-With ``--skip-sources`` only the document itself is checked (schema and version rules, expressions, internal
-references), without loading its source descriptions.
+The checks run in rounds (``totpflow.arazzo.validation``): the document is read, then checked against the
+JSON Schema, then its semantics (ids, targets, and what every expression refers to: declared inputs, steps,
+outputs), then its sources are read, then every operation is resolved in them. A round runs only once the
+previous ones are clean, and reports every problem it finds. Each is printed as ``<location>: <message>``
+(JSON Pointer into the document), then the warnings; with ``--json`` one object ``{"valid", "document",
+"round", "problems": [{"location", "message"}], "warnings"}`` (``round`` is null for a valid document). Exit
+code 0 when the document is valid (warnings allowed), 2 when it is invalid or cannot be read.
 
-Prints every problem as ``<location>: <message>`` (JSON Pointer into the document), then the warnings; with
-``--json`` one object ``{"valid", "document", "problems": [{"location", "message"}], "warnings"}``. Exit code
-0 when the document is valid (warnings allowed), 2 when it is invalid or cannot be read.
+With ``--skip-sources`` only the document itself is checked (the first three rounds), without loading its
+source descriptions; what expressions and steps refer to is then reported as warnings.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="check an Arazzo document: schema, ids, expressions, and that every operation resolves",
-        description="Validate an Arazzo 1.0.x or 1.1.x document and resolve its operations in its sources.",
+        description="Validate an Arazzo 1.0.x or 1.1.x document and resolve its operations in its sources. "
+        "The checks run in rounds (schema, semantics, sources, operations); each round runs once the "
+        "previous ones are clean and reports every problem it finds.",
     )
     parser.add_argument("document", metavar="DOC", help="path or http(s) URL of the Arazzo document")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -34,11 +40,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    problems, warnings, summary = _validate(args.document, skip_sources=args.skip_sources)
+    round_name, problems, warnings, summary = _validate(args.document, skip_sources=args.skip_sources)
     if args.json:
         result = {
             "valid": not problems,
             "document": args.document,
+            "round": round_name,
             "problems": [{"location": location, "message": message} for location, message in problems],
             "warnings": warnings,
         }
@@ -48,36 +55,45 @@ def run(args: argparse.Namespace) -> int:
         lines += [f"warning: {warning}" for warning in warnings]
         sys.stdout.write("".join(line + "\n" for line in lines))
         count = len(problems)
-        verdict = f"invalid, {count} problem{'s' if count != 1 else ''}" if problems else f"valid ({summary})"
+        if problems:
+            verdict = f"invalid, {count} problem{'s' if count != 1 else ''} ({round_name} round"
+            later = _later_rounds(round_name)
+            verdict += (
+                f"; {', '.join(later)} follow once {'it is' if count == 1 else 'these are'} fixed)"
+                if later
+                else ")"
+            )
+        else:
+            verdict = f"valid ({summary})"
         sys.stderr.write(f"{args.document}: {verdict}\n")
     return 2 if problems else 0
 
 
-def _validate(ref: str, *, skip_sources: bool = False) -> tuple[list[tuple[str, str]], list[str], str]:
-    """(problems as (location, message), warnings, summary of a valid document)."""
-    from totpflow.arazzo.document import load_document
-    from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid
-    from totpflow.arazzo.sources import SourceSet, check_sources
+def _later_rounds(name: str | None) -> list[str]:
+    from totpflow.arazzo.validation import ROUNDS
+
+    names: list[str] = [round_name for round_name, _ in ROUNDS]
+    return names[names.index(name) + 1 :] if name in names else []
+
+
+def _validate(
+    ref: str, *, skip_sources: bool = False
+) -> tuple[str | None, list[tuple[str, str]], list[str], str]:
+    """(round that found problems, problems as (location, message), warnings, summary of a valid document)."""
+    from totpflow.arazzo.errors import ArazzoError
+    from totpflow.arazzo.validation import validate
 
     try:
-        document = load_document(ref, references_as_warnings=skip_sources)
-        if skip_sources:
-            return [], list(document.warnings), _summary(document, "sources not loaded")
-        sources = SourceSet.load(document)
-        report = check_sources(document, sources)
-    except DocumentInvalid as exc:
-        return [(p.location, p.message) for p in exc.problems], list(exc.warnings), ""
-    except DocumentError as exc:
-        return [(exc.location, exc.message)], [], ""
+        validation = validate(ref, skip_sources=skip_sources)
     except ArazzoError as exc:
-        return [("", str(exc))], [], ""
+        return "read", [("", str(exc))], [], ""
     except Exception as exc:  # never a traceback: report what went wrong, briefly
-        return [("", f"unexpected {type(exc).__name__}: {exc}")], [], ""
-    problems = [(p.location, p.message) for p in report.problems]
-    summary = _summary(document, f"{len(sources.sources())} source(s)")
-    return problems, [*document.warnings, *report.warnings], summary
-
-
-def _summary(document: Any, sources: str) -> str:
+        return "read", [("", f"unexpected {type(exc).__name__}: {exc}")], [], ""
+    problems = [(p.location, p.message) for p in validation.problems]
+    warnings = list(validation.warnings)
+    document, sources = validation.document, validation.sources
+    if document is None:
+        return validation.round, problems, warnings, ""
+    loaded = "sources not loaded" if sources is None else f"{len(sources.sources())} source(s)"
     steps = sum(len(workflow.steps) for workflow in document.workflows)
-    return f"{len(document.workflows)} workflow(s), {steps} step(s), {sources}"
+    return None, problems, warnings, f"{len(document.workflows)} workflow(s), {steps} step(s), {loaded}"

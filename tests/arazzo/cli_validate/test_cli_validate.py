@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,56 @@ def test_the_shipped_seed_validates_against_the_shipped_openapi() -> None:
     result = _validate(str(root / "arazzo" / "totp-enrollment.arazzo.yaml"))
     assert result.returncode == 0, result.stdout
     assert result.stdout == ""  # no problems and no warnings
+
+
+def test_references_to_undeclared_inputs_steps_and_outputs_are_flagged() -> None:
+    result = _validate(str(DATA / "invalid" / "undeclared-references.arazzo.yaml"))
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert (
+        "/workflows/0/steps/0/parameters/0/value: workflow 'signUp' declares no input 'emial' "
+        "(inputs: email, password)" in lines
+    )
+    assert (
+        "/workflows/0/steps/0/requestBody/payload/previous: $steps.logn: no step 'logn' in this workflow"
+        in lines
+    )
+    assert "/workflows/0/steps/1/parameters/0/value: step 'login' declares no output 'tokn'" in lines
+    assert len(lines) == 9  # every problem of the round, one run
+    assert (
+        "invalid, 9 problems (semantics round; sources, operations follow once these are fixed)"
+        in result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "round_name", "count"),
+    [
+        ("every-round.arazzo.yaml", "schema", 3),
+        ("semantics-before-sources.arazzo.yaml", "semantics", 2),
+        ("missing-sources.arazzo.yaml", "sources", 2),
+        ("unresolved-operations.arazzo.yaml", "operations", 3),
+    ],
+)
+def test_each_round_reports_only_once_the_previous_rounds_are_clean(
+    document: str, round_name: str, count: int
+) -> None:
+    report = json.loads(_validate("--json", str(DATA / "invalid" / document)).stdout)
+    assert report["valid"] is False
+    assert report["round"] == round_name
+    assert len(report["problems"]) == count
+    assert all(problem["location"].startswith("/") for problem in report["problems"])
+
+
+def test_run_refuses_a_document_with_an_undeclared_input_before_sending(pets_server: Any) -> None:
+    url, api = pets_server
+    done = subprocess.run(
+        [sys.executable, "-m", "totpflow", "run", str(DATA / "invalid" / "undeclared-references.arazzo.yaml"),
+         "--server", f"pets={url}", "--input", "email=a@example.com", "--input", "password=pw"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "/workflows/0/steps/0/parameters/0/value: workflow 'signUp' declares no input 'emial'" in done.stderr
+    )
+    assert api.seen == []

@@ -7,8 +7,11 @@ targets [Success/Failure Action Object] and ``dependsOn`` entries [Workflow Obje
 also through a Reusable Object [Parameter Object]; every Reusable Object names an existing component of the
 right kind [Reusable Object]; every runtime expression, ``{$…}`` template and criterion parses [Runtime
 Expressions, Criterion Object]; ``$steps.x.outputs.y`` names a step of the same workflow that declares output
-``y``, ``$workflows.w.outputs.y`` a workflow that declares it, ``$components.k.n`` an existing component and
-``$sourceDescriptions.s.…`` an existing source.
+``y``, ``$workflows.w.outputs.y`` a workflow that declares it, ``$inputs.x`` (and
+``$workflows.w.inputs.x``) an input the workflow's ``inputs`` schema declares (its ``properties``, through
+``$ref`` and ``allOf``; a schema with ``additionalProperties`` set accepts any name), ``$outputs.y`` an output
+of the workflow (of the called workflow in the criteria, actions and outputs of a ``workflowId`` step),
+``$components.k.n`` an existing component and ``$sourceDescriptions.s.…`` an existing source.
 
 Non-spec forms that real documents use are accepted with a warning: a bare ``source#/paths/…`` operationPath
 and dot access into step outputs (``$steps.x.outputs.user.id``).
@@ -16,7 +19,7 @@ and dot access into step outputs (``$steps.x.outputs.user.id``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -92,6 +95,10 @@ class _Checker:
         self.doc = doc
         self.findings = Findings()
         self.workflow_ids = {workflow.workflow_id for workflow in doc.workflows}
+        # What `$outputs.y` reads where an expression is checked: (whose outputs, their names), or None when
+        # that cannot be known without the sources (a workflow of another document).
+        self.outputs_scope: tuple[str, Mapping[str, Any]] | None = None
+        self._inputs: dict[str, tuple[frozenset[str], bool]] = {}
 
     def run(self) -> None:
         doc = self.doc
@@ -101,6 +108,7 @@ class _Checker:
         self._unique(((w.workflow_id, w.location + "/workflowId") for w in doc.workflows), "workflowId")
         for workflow in doc.workflows:
             self._workflow(workflow)
+        self.outputs_scope = None  # a component is used by any workflow
         components = doc.components
         for parameter in components.parameters.values():
             self._value(parameter.value, parameter.location + "/value", None)
@@ -122,6 +130,7 @@ class _Checker:
                 first[value] = location
 
     def _workflow(self, workflow: Workflow) -> None:
+        self.outputs_scope = (f"workflow {workflow.workflow_id!r}", workflow.outputs)
         self._unique(((s.step_id, s.location + "/stepId") for s in workflow.steps), "stepId")
         for index, target in enumerate(workflow.depends_on):
             self._workflow_target(target, f"{workflow.location}/dependsOn/{index}")
@@ -152,11 +161,20 @@ class _Checker:
                 self._value(body.payload, body.location + "/payload", workflow)
             for replacement in body.replacements:
                 self._value(replacement.value, replacement.location + "/value", workflow)
+        own_outputs = self.outputs_scope
+        if (
+            step.workflow_id is not None
+        ):  # its criteria, actions and outputs read the called workflow's outputs
+            called = self.doc.workflow(step.workflow_id)
+            self.outputs_scope = (
+                None if called is None else (f"workflow {called.workflow_id!r}", called.outputs)
+            )
         self._criteria(step.success_criteria, workflow)
         self._actions(step.on_success or (), workflow, "successActions")
         self._actions(step.on_failure or (), workflow, "failureActions")
         for name, value in step.outputs.items():
             self._value(value, f"{location}/outputs{pointer([name])}", workflow)
+        self.outputs_scope = own_outputs
 
     def _step_1_1(self, step: Step, workflow: Workflow) -> None:
         """1.1: how a step binds to its source is only known with the source (an operationId may even be
@@ -360,6 +378,10 @@ class _Checker:
             )
         elif root == "$steps" and workflow is not None and len(parts) >= 2:
             self._step_reference(parts, workflow, location)
+        elif root == "$inputs" and workflow is not None and len(parts) >= 2:
+            self._input_reference(parts[1:], workflow, location)
+        elif root == "$outputs" and workflow is not None and len(parts) >= 2 and self.outputs_scope:
+            self._declared(parts[1:], self.outputs_scope[1], self.outputs_scope[0], location)
         elif root == "$workflows" and len(parts) >= 2:
             self._workflow_reference(parts, location)
         elif root == "$components" and len(parts) >= 3:
@@ -389,19 +411,63 @@ class _Checker:
             return
         if len(parts) >= 4 and parts[2] == "outputs":
             self._declared(parts[3:], target.outputs, f"workflow {parts[1]!r}", location)
+        elif len(parts) >= 4 and parts[2] == "inputs":
+            self._input_reference(parts[3:], target, location)
 
-    def _declared(self, names: list[str], outputs: dict[str, str], owner: str, location: str) -> None:
+    def _input_reference(self, names: list[str], workflow: Workflow, location: str) -> None:
+        declared, open_ended = self._declared_inputs(workflow)
+        if open_ended:
+            return
+        listing = ", ".join(sorted(declared)) or "none"
+        self._declared(
+            names,
+            dict.fromkeys(declared),
+            f"workflow {workflow.workflow_id!r}",
+            location,
+            what="input",
+            known=listing,
+        )
+
+    def _declared_inputs(self, workflow: Workflow) -> tuple[frozenset[str], bool]:
+        """The input names ``workflow``'s ``inputs`` schema declares, and whether it accepts any other name
+        (``additionalProperties`` given and not false, or a schema that cannot be read here)."""
+        known = self._inputs.get(workflow.workflow_id)
+        if known is None:
+            from totpflow.arazzo.errors import InputError
+            from totpflow.arazzo.inputs import InputResolver
+
+            try:
+                resolver = InputResolver(workflow.inputs, {}, components_inputs=self.doc.components.inputs)
+            except InputError:  # a $ref to a missing component: reported as such, not once per reference
+                known = (frozenset(), True)
+            else:
+                extra = resolver.schema_keyword("additionalProperties")
+                known = (frozenset((*resolver.declared, *resolver.required)), extra not in (None, False))
+            self._inputs[workflow.workflow_id] = known
+        return known
+
+    def _declared(
+        self,
+        names: list[str],
+        outputs: Mapping[str, Any],
+        owner: str,
+        location: str,
+        *,
+        what: str = "output",
+        known: str | None = None,
+    ) -> None:
         """Output names may contain dots; a declared prefix followed by more dots is the dot-access quirk."""
         for end in range(len(names), 0, -1):
             if ".".join(names[:end]) in outputs:
                 if end < len(names):
                     self.findings.warn(
                         location,
-                        f"non-spec dot access into output {'.'.join(names[:end])!r} of {owner} accepted; "
+                        f"non-spec dot access into {what} {'.'.join(names[:end])!r} of {owner} accepted; "
                         "the spec form is a JSON Pointer after '#'",
                     )
                 return
-        self.findings.reference(location, f"{owner} declares no output {'.'.join(names)!r}")
+        listing = f" ({what}s: {known})" if known is not None else ""
+        self.findings.reference(location, f"{owner} declares no {what} {'.'.join(names)!r}{listing}")
 
 
 def _has_step(workflow: Workflow, step_id: str) -> bool:

@@ -79,29 +79,47 @@ class SourceSet:
 
     @classmethod
     def load(cls, doc: ArazzoDocument, *, client: httpx.Client | None = None) -> SourceSet:
-        """Load the sources of ``doc`` and, recursively, of its Arazzo sources; LoadError on a failure."""
+        """Load the sources of ``doc`` and, recursively, of its Arazzo sources. A source that cannot be read
+        raises its LoadError; several raise DocumentInvalid with every one."""
+        sources, problems = cls.load_all(doc, client=client)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise DocumentInvalid(problems)
+        return sources
+
+    @classmethod
+    def load_all(
+        cls, doc: ArazzoDocument, *, client: httpx.Client | None = None
+    ) -> tuple[SourceSet, list[LoadError]]:
+        """Every source that can be read, and a LoadError (at its ``url``) for every one that cannot."""
         sources = cls(doc)
+        problems: list[LoadError] = []
         try:
-            sources._load(doc, client)
+            sources._load(doc, client, problems)
         finally:
             if sources._own_client is not None:
                 sources._own_client.close()
                 sources._own_client = None
-        return sources
+        return sources, problems
 
-    def _load(self, doc: ArazzoDocument, client: httpx.Client | None) -> None:
+    def _load(self, doc: ArazzoDocument, client: httpx.Client | None, problems: list[LoadError]) -> None:
         names: dict[str, LoadedSource] = {}
         self._by_document[doc.url] = names  # registered first: a cycle back to doc stops here
         for description in doc.source_descriptions:
             url = without_fragment(absolute_url(description.url, doc.url))
             loaded = self._by_url.get(url)
             if loaded is None:
-                loaded = self._read(description.name, url, description.type, description.location, client)
+                try:
+                    loaded = self._read(description.name, url, description.type, description.location, client)
+                except LoadError as exc:
+                    problems.append(exc)
+                    continue
                 self._by_url[url] = loaded
             names.setdefault(description.name, loaded)
             child = loaded.document
             if child is not None and child.url not in self._by_document:
-                self._load(child, client)
+                self._load(child, client, problems)
 
     def _read(
         self, name: str, url: str, declared: str | None, location: str, client: httpx.Client | None
