@@ -34,6 +34,7 @@ expressions (package ``totpflow.arazzo.expressions``)::
         def request(self) -> Message | None
         def response(self) -> Message | None
         def input(self, name: str) -> Any              # may resolve lazily (prompt, computed)
+        def input_absent(self, name: str) -> bool      # optional, not given, no default: left out of payloads
         def output(self, name: str) -> Any             # $outputs.x of the current workflow
         def step_output(self, step_id: str, name: str) -> Any
         def workflow_value(self, workflow_id: str, kind: Literal["inputs", "outputs"], name: str) -> Any

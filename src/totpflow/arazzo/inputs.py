@@ -433,6 +433,16 @@ class InputResolver:
             name in self._given or name in self._computed or "default" in schema or self._prompt is not None
         )
 
+    def absent(self, name: str) -> bool:
+        """An optional input that was neither given nor computed and has no default: it reads as null."""
+        return (
+            name in self._properties
+            and name not in self.required
+            and name not in self._given
+            and name not in self._computed
+            and "default" not in self._properties[name]
+        )
+
     def get(self, name: str, ctx: Any) -> Any:
         if name in self._cache:
             return self._cache[name]

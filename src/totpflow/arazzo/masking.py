@@ -31,8 +31,13 @@ Redocly ``respect`` masks secrets the same way):
   (``password``, ``client_secret``) and secrets an API hands out (``secret``, ``session_token``,
   ``session_jwt``, ``recovery_codes``, ``qr_code``…; see ``ISSUED_SECRET_FIELDS``; extend with
   ``add_field``). A sensitive key's value is registered as a secret when it is masked, so the same value is
-  masked in the step outputs and later requests that carry it. Outputs the caller declares secret are
-  registered before the exchange is recorded, so the response that carried them is masked too.
+  masked in the step outputs and later requests that carry it: a scalar value, or each item of a list of
+  scalars (recovery codes). When the value is a structure (an object, a list of objects), it is still masked
+  whole where it stands, but only its leaves that can be credentials are registered: strings of at least
+  ``MIN_NESTED_SECRET_LENGTH`` characters without white space. Its ordinary words (``list``, ``bearer``,
+  ``index``) are not, so they are not masked in every other text (error messages, URLs). Outputs the caller
+  declares secret are registered before the exchange is recorded, so the response that carried them is
+  masked too.
 
 Masking is fast: the registered secrets are compiled into one regular expression (longest first, escaped),
 rebuilt only when the set changes.
@@ -47,6 +52,9 @@ from typing import Any
 
 MASK = "********"
 MIN_SUBSTRING_LENGTH = 3
+#: Inside a structure under a sensitive key, the shortest string registered as a secret (tokens, TOTP secrets
+#: and recovery codes are longer; words such as ``list`` or ``bearer`` are not credentials).
+MIN_NESTED_SECRET_LENGTH = 8
 _SCAN_LIMIT = 8  # up to this many secrets, ``mask_text`` looks for each with ``in`` before any regex work
 
 DEFAULT_SENSITIVE_HEADERS = frozenset(
@@ -142,6 +150,22 @@ class Masker:
             self._substrings.add(text)
             self._pattern = None
 
+    def _add_issued(self, value: Any) -> None:
+        """Register the value of a sensitive key: a scalar or a list of scalars whole; in a structure, only
+        the leaves that can be credentials (see the module docstring)."""
+        if isinstance(value, Mapping):
+            structured = True
+        elif isinstance(value, list | tuple):
+            structured = any(isinstance(item, Mapping | list | tuple) for item in value)
+        else:
+            structured = False
+        if not structured:
+            self.add(value)
+            return
+        for leaf in _leaves(value):
+            if isinstance(leaf, str) and len(leaf) >= MIN_NESTED_SECRET_LENGTH and leaf.split() == [leaf]:
+                self.add(leaf)
+
     def add_header(self, name: str) -> None:
         self._headers.add(name.lower())
 
@@ -219,7 +243,7 @@ class Masker:
             masked: dict[Any, Any] = {}
             for key, item in value.items():
                 if item is not None and isinstance(key, str) and key.lower() in self._fields:
-                    self.add(item)  # masked here, so masked wherever else it shows up
+                    self._add_issued(item)  # masked here, so masked wherever else it shows up
                     masked[key] = MASK
                 else:
                     masked[key] = self.mask_json(item)
@@ -263,6 +287,17 @@ def _fields_pattern(fields: frozenset[str]) -> re.Pattern[str] | None:
 @lru_cache(maxsize=64)
 def _bytes_pattern(pattern: str) -> re.Pattern[bytes]:
     return re.compile(pattern.encode())
+
+
+def _leaves(value: Any) -> Iterable[Any]:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 def _lowered(names: Iterable[str]) -> set[str]:

@@ -119,16 +119,28 @@ def handle(args: argparse.Namespace) -> int:
     except DocumentInvalid as exc:
         for problem in exc.problems:
             _err(f"{problem.location or '/'}: {problem.message}")
-        return 2
+        return _refused(args, [(problem.location, problem.message) for problem in exc.problems])
     except DocumentError as exc:
         _err(f"error: {exc}")
-        return 2
+        return _refused(args, [(exc.location, exc.message)])
     except ArazzoError as exc:  # UsageError, InputError, a malformed --compute
         _err(f"error: {exc}")
-        return 2
+        return _refused(args, [("", str(exc))])
     except OSError as exc:  # a report file that cannot be written
         _err(f"error: {exc.filename or ''}: {exc.strerror or exc}")
         return 2
+
+
+def _refused(args: argparse.Namespace, errors: list[tuple[str, str]]) -> int:
+    """Exit 2; ``--json-output`` still gets a report, with the errors and no workflows."""
+    if args.json_output:
+        from totpflow.arazzo.reports.json_report import write_refusal
+
+        try:
+            write_refusal(args.document, errors, args.json_output)
+        except OSError as exc:
+            _err(f"error: {exc.filename or ''}: {exc.strerror or exc}")
+    return 2
 
 
 def _run(args: argparse.Namespace) -> int:

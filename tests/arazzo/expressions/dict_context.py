@@ -64,6 +64,9 @@ class DictContext:
     def input(self, name: str) -> Any:
         return self._named("inputs", name)
 
+    def input_absent(self, name: str) -> bool:
+        return name in self.given.get("absent_inputs", ())
+
     def output(self, name: str) -> Any:
         return self._named("outputs", name)
 

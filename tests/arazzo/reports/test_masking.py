@@ -80,6 +80,21 @@ def test_containers_register_their_leaves() -> None:
     assert masker.is_secret("rc-1111") and not masker.is_secret("rc-3333")
 
 
+def test_a_structure_under_a_sensitive_key_registers_only_credential_like_leaves() -> None:
+    masker = Masker()
+    body = {
+        "token": {"type": "list", "value": "tk-7Hq2mZ9xLp", "scheme": "bearer", "note": "two words here"},
+        "recovery_codes": ["ckss-2skx-ebow", "plmq-8fjd-qqwo"],
+        "secret": "JBSWY3DPEHPK3PXP",
+    }
+    masked = masker.mask_json(body)
+    assert masked == {"token": MASK, "recovery_codes": MASK, "secret": MASK}  # masked whole where it stands
+    assert masker.secrets == {"tk-7Hq2mZ9xLp", "ckss-2skx-ebow", "plmq-8fjd-qqwo", "JBSWY3DPEHPK3PXP"}
+    # ordinary words of the structure stay readable in every other text; the credentials do not
+    assert masker.mask_text("list index 5 is out of range") == "list index 5 is out of range"
+    assert masker.mask_text("Bearer tk-7Hq2mZ9xLp, code ckss-2skx-ebow") == f"Bearer {MASK}, code {MASK}"
+
+
 def test_sensitive_fields_can_be_extended() -> None:
     masker = Masker()
     masker.add_field("Recovery_Codes")

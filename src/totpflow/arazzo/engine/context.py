@@ -88,6 +88,9 @@ class StepContext:
     def input(self, name: str) -> Any:
         return self.frame.inputs.get(name, self)
 
+    def input_absent(self, name: str) -> bool:
+        return self.frame.inputs.absent(name)
+
     def output(self, name: str) -> Any:
         source = self.child_outputs if self.child_outputs is not None else self.frame.outputs
         if name not in source:

@@ -33,6 +33,8 @@ from totpflow.arazzo.engine.plan import Plan
 from totpflow.arazzo.engine.steps import Finished, StepRunner
 from totpflow.arazzo.engine.stopwatch import Stopwatch
 from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, UsageError
+from totpflow.arazzo.expressions import Compiled
+from totpflow.arazzo.expressions.nodes import Steps
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
 from totpflow.arazzo.results import RunResult, StepResult, WorkflowResult
@@ -185,7 +187,7 @@ class _Run(StepRunner):
                     status, error = "failed", outcome.error
                     break
             if (status == "succeeded" or ended_failed) and not self.options.dry_run:
-                problem = self.workflow_outputs(frame, workflow)
+                problem = self.workflow_outputs(frame, workflow, succeeded=status == "succeeded")
                 if problem is not None and status == "succeeded":
                     status, error = "failed", problem
         except _Stop as stop:
@@ -238,22 +240,34 @@ class _Run(StepRunner):
             raise _Stop(f"dependency cycle through workflow {workflow.workflow_id!r}")
         return self.workflow(doc, workflow, self.given, {}, depth + 1)
 
-    def workflow_outputs(self, frame: Frame, workflow: Workflow) -> str | None:
+    def workflow_outputs(self, frame: Frame, workflow: Workflow, *, succeeded: bool) -> str | None:
         """Evaluate the workflow's outputs in order; the first that cannot be evaluated fails the workflow
-        with
-        the output's name and location (returned)."""
+        with the output's name and location (returned). In a workflow that succeeded, an output that
+        refers to a step that did not run or did not succeed (an ``end`` or a ``goto`` passed it by design)
+        is ``null``."""
         ctx = StepContext(frame, self.shared)
         secret = self.options.secret_outputs
         outputs = workflow.outputs
         for name, expression in outputs.items():
+            compiled = self.plan.value(outputs, expression, name)
             try:
-                value = self.plan.value(outputs, expression, name).evaluate(ctx)
+                value = compiled.evaluate(ctx)
             except ArazzoError as exc:
-                return f"{workflow.location}/outputs/{name}: output {name!r}: {exc}"
+                if not (succeeded and _refers_to_a_step_without_outputs(compiled, frame)):
+                    return f"{workflow.location}/outputs/{name}: output {name!r}: {exc}"
+                value = None
             if secret and name in secret:
                 self.masker.add(value)
             frame.outputs[name] = value
         return None
+
+
+def _refers_to_a_step_without_outputs(compiled: Compiled, frame: Frame) -> bool:
+    """Whether ``compiled`` reads ``$steps.<id>.outputs`` of a step of ``frame`` that has none."""
+    return any(
+        isinstance(expression.node, Steps) and expression.node.step not in frame.step_outputs
+        for expression in compiled.expressions()
+    )
 
 
 class _Stop(Exception):

@@ -19,7 +19,7 @@ from totpflow.arazzo.engine.options import RunOptions
 from totpflow.arazzo.engine.plan import Plan, StepPlan
 from totpflow.arazzo.engine.request import Attempt, prepare, send
 from totpflow.arazzo.engine.stopwatch import Stopwatch
-from totpflow.arazzo.errors import ArazzoError, BudgetExceeded
+from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, EvaluationError
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import CheckResult, Exchange, StepResult, WorkflowResult
@@ -247,6 +247,10 @@ class StepRunner:
         return None
 
     def step_outputs(self, step: Step, step_plan: StepPlan, ctx: StepContext) -> dict[str, Any]:
+        """The step's outputs, evaluated after its success criteria passed. A value the step's own request
+        or response does not hold (a JSON Pointer that selects nothing, a missing header, a text body) is
+        ``null``: the criteria decide the step, and actions may then branch on the empty result. Any other
+        output that cannot be evaluated fails the step, naming the output."""
         compiled = step_plan.outputs
         outputs: dict[str, Any] = {}
         secret = self.options.secret_outputs
@@ -258,6 +262,10 @@ class StepRunner:
                     else self.plan.value(step.outputs, expression, name)
                 )
                 outputs[name] = value.evaluate(ctx)
+            except EvaluationError as exc:
+                if not exc.expression.startswith(_OWN_MESSAGE):
+                    raise _OutputError(f"{step.location}/outputs/{name}: output {name!r}: {exc}") from exc
+                outputs[name] = None
             except ArazzoError as exc:
                 raise _OutputError(f"{step.location}/outputs/{name}: output {name!r}: {exc}") from exc
             if secret and name in secret:
@@ -274,6 +282,9 @@ class StepRunner:
         failed = [check for check in checks if not check.passed]
         parts = [f"{c.condition}" + (f" ({c.message})" if c.message else "") for c in failed]
         return "success criteria not met: " + "; ".join(parts) if parts else "success criteria not met"
+
+
+_OWN_MESSAGE = ("$response.", "$request.", "$statusCode", "$url", "$method")
 
 
 class _OutputError(ArazzoError):

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from totpflow.arazzo.expressions import nodes
 from totpflow.arazzo.expressions.context import EvaluationContext
 from totpflow.arazzo.expressions.parser import ROOTS, Expression, parse
 from totpflow.arazzo.expressions.template import Template, has_template, parse_template
@@ -73,7 +74,18 @@ class ObjectValue(msgspec.Struct, frozen=True):
     members: tuple[tuple[str, Compiled], ...]
 
     def evaluate(self, ctx: EvaluationContext) -> Any:
-        return {key: value.evaluate(ctx) for key, value in self.members}
+        """The object; a member whose value is exactly ``$inputs.<name>`` of an optional input that was not
+        given (and has no default) is left out, as an absent JSON Schema property is not ``null``."""
+        return {
+            key: value.evaluate(ctx)
+            for key, value in self.members
+            if not (
+                isinstance(value, ExpressionValue)
+                and isinstance(node := value.expression.node, nodes.Inputs)
+                and node.pointer is None
+                and ctx.input_absent(node.name)
+            )
+        }
 
     def expressions(self) -> list[Expression]:
         return [e for _, value in self.members for e in value.expressions()]

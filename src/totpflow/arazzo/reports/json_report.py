@@ -4,6 +4,7 @@ Public API::
 
     to_json(result, *, masker=None) -> dict
     write_json(result, path, *, masker=None) -> None      UTF-8, indented, keys in the order below
+    write_refusal(document, errors, path) -> None         a run refused before it started (exit code 2)
 
 Shape (camelCase keys, like Redocly ``respect``'s ``--json-output``, which this extends with workflow inputs
 and outputs, step outputs and every attempt; reference/arazzo.md §3, respect issue #2878)::
@@ -15,6 +16,9 @@ and outputs, step outputs and every attempt; reference/arazzo.md §3, respect is
                            request: {method, url, headers, body} | null,        # the last attempt
                            response: {statusCode, headers, body, timeMs} | null,
                            exchanges: [{startedAt, timeMs, error, request, response}]}]}]}
+
+A refused run (invalid document, command line or inputs; nothing was sent) is reported as
+``{ok: false, document, exitCode: 2, errors: [{location, message}], warnings: [], workflows: []}``.
 
 ``headers`` is an object of name → value (a repeated field → a list of its values). A body recorded as JSON
 text is included as the JSON value it holds; any other body as its text.
@@ -159,3 +163,21 @@ def to_json(result: RunResult, *, masker: Masker | None = None) -> dict[str, Any
 def write_json(result: RunResult, path: str | Path, *, masker: Masker | None = None) -> None:
     text = json.dumps(to_json(result, masker=masker), indent=2, ensure_ascii=False, default=str)
     Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def write_refusal(document: str, errors: list[tuple[str, str]], path: str | Path) -> None:
+    """The report of a run refused before it started (exit code 2: an invalid document, command line or
+    inputs): ``ok`` false, no workflows, and every error with its location (a JSON Pointer, "" for none).
+    Messages are masked like every other report text (credential-shaped values)."""
+    masker = Masker()
+    report = {
+        "ok": False,
+        "document": document,
+        "exitCode": 2,
+        "errors": [
+            {"location": location, "message": masker.mask_text(message)} for location, message in errors
+        ],
+        "warnings": [],
+        "workflows": [],
+    }
+    Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

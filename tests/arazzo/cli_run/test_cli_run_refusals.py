@@ -1,0 +1,51 @@
+"""``totpflow run --json-output`` when the run is refused before it starts (exit code 2): the report is still
+written, with every error and its location, and no workflows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parents[1] / "engine" / "data"
+INVALID = Path(__file__).parents[1] / "data" / "documents" / "invalid"
+
+
+def totpflow(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "totpflow", "run", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+
+
+def test_an_invalid_document_writes_the_report_with_every_problem(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    done = totpflow(str(INVALID / "missing-targets.arazzo.yaml"), "--json-output", str(out))
+    assert done.returncode == 2, done.stdout + done.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert (report["ok"], report["exitCode"], report["workflows"]) == (False, 2, [])
+    locations = [error["location"] for error in report["errors"]]
+    assert len(locations) == 5 and locations[0] == "/workflows/0/dependsOn/1"
+    assert all(error["message"] for error in report["errors"])
+
+
+def test_a_missing_input_writes_the_report_and_sends_nothing(
+    pets_server: tuple[str, Any], tmp_path: Path
+) -> None:
+    url, api = pets_server
+    out = tmp_path / "run.json"
+    done = totpflow(
+        str(DATA / "pets.arazzo.yaml"), "-w", "loginAndGetPet", "--input", "username=alice",
+        "--server", f"pets={url}", "--no-prompt", "--json-output", str(out),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["ok"] is False and report["workflows"] == []
+    assert any("password" in error["message"] for error in report["errors"])
+    assert api.seen == []
