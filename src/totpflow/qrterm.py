@@ -1,8 +1,21 @@
 """QR codes drawn in a terminal, so an authenticator app can scan the code a server just returned.
 
 Each text line holds two rows of modules using the Unicode half blocks ``▀ ▄ █``, like ``qrencode -t UTF8``:
-light modules (and the 4-module quiet zone, ISO/IEC 18004 §6.3.8) are drawn as blocks, dark modules as
-spaces, which reads correctly on the usual dark-background terminal.
+light modules (and the quiet zone) are drawn as blocks, dark modules as spaces, which reads correctly on the
+usual dark-background terminal. A terminal cell is about twice as tall as it is wide, so a module is a square.
+
+The drawing is as small as a scannable code allows, so that it fits an 80×24 terminal with the prompt:
+
+* error correction level L: the terminal shows the code without damage, so the larger levels buy nothing;
+* an ``otpauth://`` URI is drawn without the parameters that only repeat the Key-Uri-Format defaults
+  (``algorithm=SHA1``, ``digits=6``, ``period=30``): the same account in an authenticator app;
+* the quiet zone is the 4 modules ISO/IEC 18004 §6.3.8 requires — no more, since the terminal around it is
+  dark and a scanner needs that light margin to find the code;
+* the instructions and the key go beside the code when the terminal is wide enough, else above it when there
+  is a line to spare.
+
+When the terminal is too small for the code (``scan_screen``), the key is shown for typing instead, in
+groups of four characters, with the ``otpauth://`` URI.
 """
 
 from __future__ import annotations
@@ -10,30 +23,162 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
+import sys
+from typing import IO
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+QUIET_ZONE = 4  # modules, ISO/IEC 18004 §6.3.8
 _BLOCKS = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
+_DEFAULTS = {"algorithm": "SHA1", "digits": "6", "period": "30"}  # Key-Uri-Format defaults
+_GAP = "  "  # between the code and the text beside it
+DEFAULT_SIZE = (80, 24)
 
 
-def qr_matrix(text: str) -> list[list[bool]]:
-    """The QR code of ``text`` as rows of booleans (True = dark), quiet zone included."""
+def qr_matrix(text: str, *, quiet_zone: int = QUIET_ZONE) -> list[list[bool]]:
+    """The QR code of ``text`` (error correction level L) as rows of booleans (True = dark), with a quiet
+    zone of ``quiet_zone`` light modules on every side."""
     import zxingcpp
 
-    barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    image = barcode.to_image(scale=1, add_quiet_zones=True)
+    barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="L")
+    image = barcode.to_image(scale=1, add_quiet_zones=False)
     side = image.shape[0]
     pixels = memoryview(image).tobytes()  # type: ignore[arg-type]  # one byte per module, 0 = dark
-    return [[pixels[y * side + x] < 128 for x in range(side)] for y in range(side)]
+    margin = [False] * (side + 2 * quiet_zone)
+    rows = [list(margin) for _ in range(quiet_zone)]
+    for y in range(side):
+        row = [pixels[y * side + x] < 128 for x in range(side)]
+        rows.append([False] * quiet_zone + row + [False] * quiet_zone)
+    rows.extend(list(margin) for _ in range(quiet_zone))
+    return rows
+
+
+def render_lines(text: str) -> list[str]:
+    """``text`` as a QR code in half-block characters, two module rows per line."""
+    matrix = qr_matrix(text)
+    if len(matrix) % 2:
+        matrix.append([True] * len(matrix[0]))  # below the quiet zone: the terminal's own (dark) background
+    return [
+        "".join(_BLOCKS[(not a, not b)] for a, b in zip(top, bottom, strict=True))
+        for top, bottom in zip(matrix[::2], matrix[1::2], strict=True)
+    ]
 
 
 def render(text: str) -> str:
     """``text`` as a QR code in half-block characters (two module rows per line)."""
-    matrix = qr_matrix(text)
-    if len(matrix) % 2:
-        matrix.append([False] * len(matrix[0]))
-    lines = []
-    for top, bottom in zip(matrix[::2], matrix[1::2], strict=True):
-        lines.append("".join(_BLOCKS[(not a, not b)] for a, b in zip(top, bottom, strict=True)))
-    return "\n".join(lines)
+    return "\n".join(render_lines(text))
+
+
+def compact_otpauth(uri: str) -> str:
+    """An ``otpauth://`` URI without the parameters that equal the Key-Uri-Format defaults (a shorter text is
+    a smaller code); any other text unchanged."""
+    if not uri.lower().startswith("otpauth://"):
+        return uri
+    parts = urlsplit(uri)
+    fields = parts.query.split("&")
+    kept = [field for field in fields if not _is_default(field)]  # the others keep their own encoding
+    return uri if len(kept) == len(fields) else urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def _is_default(field: str) -> bool:
+    name, _, value = (unquote(part) for part in field.partition("="))
+    return _DEFAULTS.get(name.lower()) == value.upper()
+
+
+def group_key(secret: str) -> str:
+    """A base32 key in groups of four characters, as authenticator apps accept it typed."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def _otpauth(uri: str) -> tuple[str, str, dict[str, str]] | None:
+    """(account label, secret, parameters) of an ``otpauth://`` URI; None for any other text."""
+    if not uri.lower().startswith("otpauth://"):
+        return None
+    parts = urlsplit(uri)
+    params = {name.lower(): value for name, value in parse_qsl(parts.query)}
+    secret = params.get("secret", "")
+    if not secret:
+        return None
+    return unquote(parts.path.lstrip("/")), secret.upper(), params
+
+
+def terminal_size(stream: IO[str] | None = None) -> tuple[int, int]:
+    """(columns, lines) of the terminal ``stream`` (else stdin, stdout or stderr) is on; ``COLUMNS`` and
+    ``LINES`` override, as with ``shutil.get_terminal_size``; 80×24 when no terminal is found."""
+    size: tuple[int, int] | None = None
+    for candidate in (stream, sys.stdin, sys.stdout, sys.stderr):
+        try:
+            measured = os.get_terminal_size(candidate.fileno())  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            continue
+        if measured.columns > 0 and measured.lines > 0:
+            size = (measured.columns, measured.lines)
+            break
+    columns, lines = size or DEFAULT_SIZE
+    return _env_int("COLUMNS", columns), _env_int("LINES", lines)
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def scan_screen(text: str, size: tuple[int, int] = DEFAULT_SIZE, *, reserved_lines: int = 1) -> str:
+    """What to show before asking for the code: the QR code of ``text`` (an ``otpauth://`` URI, usually)
+    with what to do beside or above it, when it fits a ``size`` = (columns, lines) terminal leaving
+    ``reserved_lines`` for the prompt; else the key to type and the URI (``manual_entry``)."""
+    columns, lines = size
+    drawing = render_lines(compact_otpauth(text))
+    width, height = len(drawing[0]), len(drawing)
+    if width > columns or height + reserved_lines > lines:
+        return "\n".join(manual_entry(text, size, needed=(width, height + reserved_lines)))
+    side = _instructions(text)
+    if width + len(_GAP) + max(len(line) for line in side) <= columns:
+        start = max(0, (height - len(side)) // 2)
+        for offset, line in enumerate(side[: height - start]):
+            drawing[start + offset] += _GAP + line if line else ""
+        return "\n".join(drawing)
+    if height + reserved_lines + 1 <= lines:
+        return "\n".join(["Scan this QR code with your authenticator app:", *drawing])
+    return "\n".join(drawing)
+
+
+def _instructions(text: str) -> list[str]:
+    account = _otpauth(text)
+    lines = ["Scan this QR code with", "your authenticator app."]
+    if account is not None:
+        groups = group_key(account[1]).split(" ")
+        lines += ["", "Or type this key:"]
+        lines += [" ".join(groups[i : i + 4]) for i in range(0, len(groups), 4)]
+    return lines
+
+
+def manual_entry(text: str, size: tuple[int, int], *, needed: tuple[int, int]) -> list[str]:
+    """The lines that let a person add the account by hand when the QR code does not fit: the key in groups
+    of four, the kind of code, and the URI (for a device that opens ``otpauth://`` links)."""
+    columns, lines = size
+    head = (
+        f"This terminal ({columns}×{lines}) is too small for the QR code (it needs {needed[0]}×{needed[1]})."
+    )
+    account = _otpauth(text)
+    if account is None:
+        return [head, "Open this in your authenticator app:", f"  {text}"]
+    label, secret, params = account
+    digits, period, algorithm = (
+        params.get(name, _DEFAULTS[name]) for name in ("digits", "period", "algorithm")
+    )
+    kind = f"time-based, {digits} digits, every {period} s, {algorithm}"
+    return [
+        head,
+        "Add the account to your authenticator app by hand:",
+        f"  account  {label}",
+        f"  key      {group_key(secret)}",
+        f"  type     {kind}",
+        f"  or open  {text}",
+    ]
 
 
 def decode_data_uri(data_uri: str) -> str | None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
-import pty
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -17,8 +14,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
-import zxingcpp
-from PIL import Image
+from terminal import Terminal, scan
 
 from totpflow.testing import StytchServer, run_server
 
@@ -86,71 +82,6 @@ def test_unattended_against_a_running_server(totpflow_server: StytchServer) -> N
     assert "already has a confirmed authenticator" in again.stderr
     user = totpflow_server.client().users.get(user_id=result["userId"])
     assert [t.verified for t in user.totps] == [True]
-
-
-class Terminal:
-    """A child process on a pseudo-terminal: read what it draws, type into it."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.master, slave = pty.openpty()
-        self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
-        )
-        os.close(slave)
-        self.screen = ""
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")  # chunks split characters
-
-    def read_until(self, pattern: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.screen):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.screen[-3000:]}")
-            ready, _, _ = select.select([self.master], [], [], remaining)
-            if ready:
-                try:
-                    chunk = os.read(self.master, 65536)
-                except OSError:  # the child closed the terminal
-                    chunk = b""
-                if not chunk:
-                    raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.screen[-3000:]}")
-                self.screen += self._decoder.decode(chunk)
-        return self.screen
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def close(self) -> int:
-        try:
-            return self.process.wait(timeout=60)
-        finally:
-            os.close(self.master)
-
-
-def scan(screen: str) -> str:
-    """Read the QR code drawn with half blocks off the screen, as a phone camera would."""
-    lines = [line for line in screen.replace("\r", "").split("\n") if line and set(line) <= set("█▀▄ ")]
-    width = max(len(line) for line in lines)
-    top = {"█": True, "▀": True, "▄": False, " ": False}
-    bottom = {"█": True, "▄": True, "▀": False, " ": False}
-    rows: list[list[bool]] = []
-    for line in lines:
-        line = line.ljust(width)
-        rows.append([top[c] for c in line])
-        rows.append([bottom[c] for c in line])
-    scale = 4
-    image = Image.new("L", (width * scale, len(rows) * scale))
-    # Light modules are drawn as blocks: a block is a light pixel.
-    image.putdata(
-        [
-            255 if rows[y // scale][x // scale] else 0
-            for y in range(len(rows) * scale)
-            for x in range(width * scale)
-        ]
-    )
-    barcode = zxingcpp.read_barcode(image)
-    assert barcode is not None, "no QR code on the screen"
-    return str(barcode.text)
 
 
 def _wrong_code(secret: str) -> str:

@@ -124,10 +124,8 @@ def _terminal_reader(out: Any) -> Any:
     def read(request: CodeRequest) -> str:
         from totpflow import qrterm
 
-        if request.qr_text:
-            print("\nScan this QR code with your authenticator app:\n", file=out)
-            print(qrterm.render(request.qr_text), file=out)
-            print(file=out)
+        if request.qr_text:  # the code, the key and the prompt fit the terminal (else the key alone)
+            print(qrterm.scan_screen(request.qr_text, qrterm.terminal_size(out)), file=out)
         if request.message:
             print(request.message, file=out)
         print("Enter the 6-digit code the app shows: ", end="", file=out, flush=True)

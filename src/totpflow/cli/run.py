@@ -251,6 +251,6 @@ def _qr_drawing(value: Any) -> str | None:
             text = value[value.index("otpauth://") :].split()[0].strip("\"'<>")
         else:
             return None
-        return qrterm.render(text) if text else None
+        return qrterm.scan_screen(text, qrterm.terminal_size(sys.stderr)) if text else None
     except Exception:  # zxing-cpp or Pillow unavailable, or not a QR code: ask without the drawing
         return None
