@@ -126,6 +126,7 @@ def test_junit_structure() -> None:
     failure = broken.find("testcase[@name='getUser']/failure")
     assert failure is not None and failure.attrib["message"] == "1 of 2 success criteria failed"
     assert "$statusCode == 200 — left 404, right 200" in (failure.text or "")
+    assert "response: 404 nf" in (failure.text or "").splitlines()  # what the API answered
     error = broken.find("testcase[@name='slow']/error")
     assert error is not None and "timed out" in error.attrib["message"]
     assert broken.attrib["failures"] == "1" and broken.attrib["errors"] == "1"

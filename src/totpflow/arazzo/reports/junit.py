@@ -38,6 +38,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.reports.answer import answer
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import Exchange, RunResult, StepResult, WorkflowResult
 
@@ -95,6 +96,9 @@ def _testcase(suite: ElementTree.Element, step: StepResult) -> tuple[int, int]:
         lines = [
             f"✗ {check.condition}" + (f" — {check.message}" if check.message else "") for check in failed
         ]
+        last = step.exchanges[-1].response if step.exchanges else None
+        if last is not None:
+            lines.append(f"response: {answer(last)}")
         if step.error:
             lines.append(step.error)
         node.text = _clean("\n".join(lines))

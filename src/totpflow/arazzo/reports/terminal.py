@@ -6,7 +6,6 @@ Public API::
         file: a text stream (default sys.stdout); color: None = only on a terminal and when NO_COLOR is unset
         (https://no-color.org), True/False to force
     format_terminal(result, *, color=False, verbose=False, masker=None, width=100) -> str
-    answer(recorded_response) -> str       one line: status, error_type — error_message (or a body excerpt)
 
 Layout, per workflow and step (like Redocly ``respect``, plus attempts, the action taken and the outputs)::
 
@@ -20,7 +19,7 @@ Layout, per workflow and step (like Redocly ``respect``, plus attempts, the acti
         userId: "user-test-…"
     Workflows: 1 passed, 0 failed · Steps: 2 passed, 1 failed · Time: 312 ms
 
-A failed step shows what the API answered (``answer``): the status and the body's ``error_type`` and
+A failed step shows what the API answered (``reports.answer``): the status and the body's ``error_type`` and
 ``error_message``, or a short excerpt of another body. ``verbose`` adds every attempt's request and response
 headers and bodies. Everything shown has passed through the Masker (see ``masking``); user-controlled text is
 never interpreted as rich markup.
@@ -34,8 +33,9 @@ import sys
 from typing import IO, TYPE_CHECKING, Any
 
 from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.reports.answer import answer
 from totpflow.arazzo.reports.masked import mask_result
-from totpflow.arazzo.results import Exchange, RecordedResponse, RunResult, StepResult, WorkflowResult
+from totpflow.arazzo.results import Exchange, RunResult, StepResult, WorkflowResult
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -89,37 +89,6 @@ def _exchange_lines(exchange: Exchange, attempt: int, indent: str) -> list[Text]
     if exchange.response.body is not None:
         lines.append(Text(f"{indent}< {exchange.response.body}", style="dim"))
     return lines
-
-
-def answer(response: RecordedResponse) -> str:
-    """What the API said, in one line: the status, then ``error_type`` and ``error_message`` when the body
-    has them (Stytch's error shape; RFC 9457's ``title`` and ``detail`` likewise), else a short excerpt of
-    the body. The body was masked when it was recorded."""
-    body = response.body
-    parsed: Any = None
-    if body:
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = None
-    if isinstance(parsed, dict):
-        for kind_key, message_key in _ERROR_FIELDS:
-            kind, message = parsed.get(kind_key), parsed.get(message_key)
-            if isinstance(kind, str | int) or isinstance(message, str):
-                text = f"{response.status_code} {kind if kind is not None else ''}".rstrip()
-                return f"{text} — {_excerpt(str(message))}" if message is not None else text
-    if not body:
-        return f"{response.status_code} (empty body)"
-    return f"{response.status_code} {_excerpt(body)}"
-
-
-_ERROR_FIELDS = (("error_type", "error_message"), ("title", "detail"))
-_EXCERPT_CHARS = 200
-
-
-def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _EXCERPT_CHARS else flat[: _EXCERPT_CHARS - 1] + "…"
 
 
 def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
