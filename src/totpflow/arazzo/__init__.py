@@ -11,6 +11,8 @@ Module map (dependencies point down; ``expressions`` and ``criteria`` are pure):
                   text/XML) and payload replacements
     masking       one Masker that every recorded request/response/output passes through
     sources       OpenAPI / Arazzo source descriptions: operationId / operationPath → Operation
+    validation    the rounds of checks (read → schema → semantics → sources → operations) that ``load`` and
+                  ``totpflow validate`` run; each reports every problem it finds, once the earlier ones pass
     document/     load (YAML/JSON) → JSON Schema + semantic validation → frozen model
     criteria      Criterion → CheckResult: simple | regex | jsonpath (RFC 9535) | xpath
     expressions/  runtime expressions: lexer → parser → AST → evaluate; {$…} templates; JSON Pointer;
@@ -65,9 +67,17 @@ document (package ``totpflow.arazzo.document``)::
         # JSON Schema check and the document-local semantic checks (unique ids, targets, expressions parse)
     check_document(doc, sources) -> list[DocumentError]   # checks needing sources (operations resolve, …)
 
+validation::
+
+    validate(ref, *, client=None, skip_sources=False) -> Validation(ref, round, problems, warnings, document,
+        sources)          # round: the first round that found problems ("read", "schema", "semantics",
+                          # "sources", "operations"), None when valid; .raise_problems()
+
 sources::
 
     SourceSet.load(doc, *, client=None) -> SourceSet   # loads every source description once (cached by URL)
+    SourceSet.load_all(doc, *, client=None) -> (SourceSet, [LoadError])   # every unreadable source reported
+        .openapi_sources() -> {name: LoadedSource}       # what --server / --auth may name
         .resolve_operation(step) -> Operation            # OperationNotFound (with the step's location)
         .resolve_workflow(ref, doc) -> tuple[ArazzoDocument, Workflow]   # "wf" or "$sourceDescriptions.x.wf"
         .source(name) -> LoadedSource(name, url, type, content)
@@ -82,6 +92,8 @@ engine::
 
     Runner(document, sources, *, client: httpx.Client | Sender, options: RunOptions).run(workflow_id=None, …)
         -> RunResult
+    Loaded.check_options(options)   # UsageError for a server or credential naming no OpenAPI source, a server
+                                    # URL that is not http(s)://host…, an undeclared security scheme
 
 senders (package ``totpflow.arazzo.senders``): the HTTP seam of the engine::
 
