@@ -45,10 +45,11 @@ def rate_counters(settings: Settings) -> RateCounters | None:
 def build_deps(settings: Settings) -> services.Deps:
     """Open the store (migrating it), the rate counters and derive the keys, for one process."""
     counters = rate_counters(settings)
+    cipher = Cipher(settings.master_key)
     return services.Deps(
-        store=open_store(settings.database_url),
+        store=open_store(settings.database_url, cipher=cipher),
         clock=utc_now,
-        cipher=Cipher(settings.master_key),
+        cipher=cipher,
         policy=settings.policy,
         counters=counters,
     )

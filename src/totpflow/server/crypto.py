@@ -6,14 +6,19 @@ hashes, and the RSA signing keys behind session JWTs and the JWKS.
   with HKDF-SHA256 (RFC 5869), one subkey per purpose, so a key used for encryption is never also used
   for hashing.
 * ``Cipher.encrypt`` uses AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce and associated data
-  naming the purpose and row id (e.g. ``"totp-secret:totp-test-…"``): a ciphertext copied into another
-  row fails to decrypt.
+  naming the purpose and everything the secret belongs to (:func:`binding`): a TOTP secret is bound to its
+  project, user and TOTP id, a recovery code to those and its own id, a signing key to its project and
+  ``kid``. A ciphertext copied into another row, or a row re-pointed at another user or project, fails to
+  decrypt; :func:`open_bound` turns that into :class:`~totpflow.server.errors.IntegrityFailure` and logs
+  which binding failed (ids only, never a secret).
 * ``Cipher.keyed_hash`` is HMAC-SHA256 under a per-purpose subkey. Session tokens and project secrets are
   stored only as such hashes; recovery codes are found through one. Without the master key a stolen
   database does not allow an offline guess (NIST SP 800-63B §5.1.2.2's concern for look-up secrets below
   112 bits).
-* Signing keys are RSA-2048 (RS256, RFC 7518 §3.3); the private key is stored as PEM encrypted with the
-  Cipher, and the public half is rendered as a JWK (RFC 7517) with all nine fields Stytch's SDK requires.
+* Signing keys are RSA (RS256, RFC 7518 §3.3; 2048 bits unless configured otherwise); the private key is
+  stored as PEM encrypted with the Cipher, and the public half is rendered as a JWK (RFC 7517) with all nine
+  fields Stytch's SDK requires. The stored JWK is served only after :func:`jwk_matches` has checked it
+  against the decrypted private key, so a swapped public key is never vouched for.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import logging
 import os
 import secrets
 import time
@@ -31,17 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
-from totpflow.server.errors import MasterKeyError
+from totpflow.server.errors import IntegrityFailure, MasterKeyError
 
 MASTER_KEY_ENV = "TOTPFLOW_MASTER_KEY"
 MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12
+RSA_KEY_SIZES = (2048, 3072, 4096)
+DEFAULT_RSA_KEY_SIZE = 2048
+
+integrity_log = logging.getLogger("totpflow.server.integrity")
 
 
 class HashPurpose(Enum):
@@ -158,6 +170,45 @@ class Cipher:
         return hmac.compare_digest(self.keyed_hash(purpose, value), bytes(stored_hash))
 
 
+def binding(purpose: str, *owners: str) -> str:
+    """The associated data of a ciphertext: its purpose and the ids of everything it belongs to, as a JSON
+    array (so no id can imitate another binding by containing a separator)."""
+    return json.dumps([purpose, *owners], separators=(",", ":"))
+
+
+def totp_secret_binding(project_id: str, user_id: str, totp_id: str) -> str:
+    return binding("totp-secret", project_id, user_id, totp_id)
+
+
+def recovery_code_binding(project_id: str, user_id: str, totp_id: str, recovery_code_id: str) -> str:
+    return binding("recovery-code", project_id, user_id, totp_id, recovery_code_id)
+
+
+def recovery_code_hash_input(project_id: str, user_id: str, totp_id: str, code: str) -> str:
+    """What a recovery code's keyed hash covers: the code and its owners, so a code found through its hash
+    is the code of this user's TOTP in this project."""
+    return binding("recovery-code-hash", project_id, user_id, totp_id, code)
+
+
+def signing_key_binding(project_id: str, kid: str) -> str:
+    return binding("signing-key", project_id, kid)
+
+
+def open_bound(cipher: Cipher, blob: bytes, associated_data: str) -> bytes:
+    """Decrypt a stored secret under its binding; :class:`IntegrityFailure` (logged, with the binding's ids
+    only) when it does not decrypt: the row was altered, moved to another owner, or stored under another
+    master key."""
+    try:
+        return cipher.decrypt(blob, associated_data)
+    except InvalidTag:
+        integrity_log.error(
+            "integrity error: a stored secret does not decrypt under its binding %s (the row was altered or "
+            "moved, or the master key differs)",
+            associated_data,
+        )
+        raise IntegrityFailure("stored secret does not match its binding") from None
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     kid: str
@@ -165,13 +216,11 @@ class SigningKey:
     public_jwk: dict[str, Any]
 
 
-def signing_key_aad(kid: str) -> str:
-    return f"signing-key:{kid}"
-
-
-def generate_signing_key(kid: str, now: datetime) -> SigningKey:
-    """A fresh RSA-2048 key and its JWK (with a self-signed certificate for ``x5c``)."""
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def generate_signing_key(kid: str, now: datetime, key_size: int = DEFAULT_RSA_KEY_SIZE) -> SigningKey:
+    """A fresh RSA key of ``key_size`` bits and its JWK (with a self-signed certificate for ``x5c``)."""
+    if key_size not in RSA_KEY_SIZES:
+        raise ValueError(f"RSA key size must be one of {RSA_KEY_SIZES}")
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     return SigningKey(kid=kid, private_key=private_key, public_jwk=public_jwk(private_key, kid, now))
 
 
@@ -207,15 +256,45 @@ def public_jwk(private_key: rsa.RSAPrivateKey, kid: str, now: datetime) -> dict[
     }
 
 
-def encrypt_private_key(cipher: Cipher, key: SigningKey) -> bytes:
+def jwk_matches(private_key: rsa.RSAPrivateKey, kid: str, jwk: dict[str, Any]) -> bool:
+    """Whether a stored JWK is the public half of ``private_key``: its ``kid``, ``n``, ``e`` and fixed fields,
+    and the certificate of ``x5c`` (with its ``x5tS256`` thumbprint) carrying the same public key."""
+    numbers = private_key.public_key().public_numbers()
+    expected = {
+        "kty": "RSA",
+        "use": "sig",
+        "key_ops": ["verify"],
+        "alg": "RS256",
+        "kid": kid,
+        "n": _b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+        "e": _b64url(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+    }
+    if set(jwk) != set(expected) | {"x5c", "x5tS256"} or any(jwk[k] != v for k, v in expected.items()):
+        return False
+    try:
+        (cert_b64,) = jwk["x5c"]
+        der = base64.b64decode(cert_b64, validate=True)
+        cert_key = x509.load_der_x509_certificate(der).public_key()
+    except (TypeError, ValueError):
+        return False
+    return (
+        isinstance(cert_key, rsa.RSAPublicKey)
+        and cert_key.public_numbers() == numbers
+        and jwk["x5tS256"] == _b64url(hashlib.sha256(der).digest())
+    )
+
+
+def encrypt_private_key(cipher: Cipher, project_id: str, key: SigningKey) -> bytes:
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return cipher.encrypt(pem, signing_key_aad(key.kid))
+    return cipher.encrypt(pem, signing_key_binding(project_id, key.kid))
 
 
-def decrypt_private_key(cipher: Cipher, kid: str, blob: bytes) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(cipher.decrypt(blob, signing_key_aad(kid)), password=None)
+def decrypt_private_key(cipher: Cipher, project_id: str, kid: str, blob: bytes) -> rsa.RSAPrivateKey:
+    """The stored private key; ``IntegrityFailure`` when it does not decrypt under its binding."""
+    pem = open_bound(cipher, blob, signing_key_binding(project_id, kid))
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise TypeError("stored signing key is not RSA")
     return key

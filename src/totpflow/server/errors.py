@@ -40,6 +40,7 @@
     │   ├── TotpNotFound
     │   ├── SessionNotFound
     │   └── ProjectNotFound
+    ├── IntegrityFailure                a stored secret does not decrypt under its binding (500; logged)
     ├── TooManyRequests
     │   ├── UserLockLimitReached
     │   └── RateLimited                 too_many_requests
@@ -219,6 +220,11 @@ class SessionNotFound(NotFound):
 
 class ProjectNotFound(NotFound):
     pass
+
+
+class IntegrityFailure(ServerError):
+    """A stored secret does not decrypt under what it is bound to: its row was altered or re-pointed at
+    another owner, or the process has another master key. The request fails closed."""
 
 
 class TooManyRequests(ServerError):

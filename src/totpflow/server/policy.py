@@ -74,6 +74,7 @@ class Policy:
     rate_limit_project: RateLimit | None = None
     totp_window: int = 1
     jwt_lifetime_seconds: int = 300
+    rsa_key_size: int = 2048  # bits of new signing keys: 2048, 3072 or 4096 (crypto.RSA_KEY_SIZES)
     totp_expiration_minutes_default: int = 1440
     totp_expiration_minutes_range: tuple[int, int] = (5, 1440)
     session_duration_minutes_range: tuple[int, int] = (5, 527040)

@@ -89,9 +89,40 @@ def test_jwk_has_the_nine_fields_and_a_matching_certificate() -> None:
     assert jwk["x5tS256"] == base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
-def test_private_key_round_trips_encrypted(cipher: crypto.Cipher) -> None:
+def test_private_key_round_trips_encrypted_and_bound_to_its_project(cipher: crypto.Cipher) -> None:
     key = crypto.generate_signing_key("jwk-test-2", datetime(2026, 1, 1, tzinfo=UTC))
-    blob = crypto.encrypt_private_key(cipher, key)
+    blob = crypto.encrypt_private_key(cipher, "project-test-a", key)
     assert b"PRIVATE KEY" not in blob
-    restored = crypto.decrypt_private_key(cipher, "jwk-test-2", blob)
+    restored = crypto.decrypt_private_key(cipher, "project-test-a", "jwk-test-2", blob)
     assert restored.private_numbers() == key.private_key.private_numbers()
+    for project_id, kid in (("project-test-b", "jwk-test-2"), ("project-test-a", "jwk-test-3")):
+        with pytest.raises(errors.IntegrityFailure):
+            crypto.decrypt_private_key(cipher, project_id, kid, blob)
+
+
+def test_bindings_cannot_imitate_each_other() -> None:
+    """Ids are JSON strings in the binding: no separator inside an id makes two owners look alike."""
+    assert crypto.totp_secret_binding("p", "u:x", "t") != crypto.totp_secret_binding("p", "u", "x:t")
+    assert crypto.totp_secret_binding("p", "u", "t") != crypto.recovery_code_binding("p", "u", "t", "")
+
+
+@pytest.mark.parametrize("key_size", crypto.RSA_KEY_SIZES)
+def test_jwk_matches_only_its_own_private_key(key_size: int) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    key = crypto.generate_signing_key("jwk-test-4", now, key_size)
+    assert key.private_key.key_size == key_size
+    assert crypto.jwk_matches(key.private_key, "jwk-test-4", key.public_jwk)
+    other = crypto.generate_signing_key("jwk-test-4", now)
+    assert not crypto.jwk_matches(key.private_key, "jwk-test-4", other.public_jwk)
+    assert not crypto.jwk_matches(key.private_key, "jwk-test-5", key.public_jwk)
+    # the right n and e with another key's certificate, or a thumbprint of another certificate
+    for field in ("x5c", "x5tS256"):
+        assert not crypto.jwk_matches(
+            key.private_key, "jwk-test-4", key.public_jwk | {field: other.public_jwk[field]}
+        )
+    assert not crypto.jwk_matches(key.private_key, "jwk-test-4", key.public_jwk | {"x5c": ["not base64!"]})
+
+
+def test_other_rsa_key_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="2048"):
+        crypto.generate_signing_key("jwk-test-6", datetime(2026, 1, 1, tzinfo=UTC), 1024)

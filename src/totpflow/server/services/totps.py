@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from totpflow.server import errors, lockout, rate_limits
+from totpflow.server import crypto, errors, lockout, rate_limits
 from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids, qr, recovery, totp
 from totpflow.server.domain.models import AuthResult, Project, TotpCreated, TotpRecoveryCodes, TotpRef, User
@@ -35,16 +35,33 @@ from totpflow.server.services.users import load_user
 from totpflow.server.storage import RecoveryCodeRow, SessionRow, TotpRow, Tx
 
 
-def _secret_aad(totp_id: str) -> str:
-    return f"totp-secret:{totp_id}"
+def _recovery_rows(
+    deps: Deps, project_id: str, user_id: str, totp_id: str, codes: tuple[str, ...]
+) -> list[RecoveryCodeRow]:
+    """The stored form of new recovery codes: each encrypted under, and hashed with, its owners."""
+    rows = []
+    for code in codes:
+        rid = ids.recovery_code_id()
+        hash_input = crypto.recovery_code_hash_input(project_id, user_id, totp_id, code)
+        rows.append(
+            RecoveryCodeRow(
+                recovery_code_id=rid,
+                totp_id=totp_id,
+                code_enc=deps.cipher.encrypt_text(
+                    code, crypto.recovery_code_binding(project_id, user_id, totp_id, rid)
+                ),
+                code_hash=deps.cipher.keyed_hash(HashPurpose.RECOVERY_CODE, hash_input),
+                used_at=None,
+            )
+        )
+    return rows
 
 
-def _code_aad(recovery_code_id: str) -> str:
-    return f"recovery-code:{recovery_code_id}"
-
-
-def _code_hash_input(totp_id: str, code: str) -> str:
-    return f"{totp_id}:{code}"
+def _totp_key(deps: Deps, project: Project, user_id: str, row: TotpRow) -> bytes:
+    """The TOTP's secret, decrypted under its binding to this project, user and TOTP: a row re-pointed at
+    another user fails here (``IntegrityFailure``), before any code is judged."""
+    binding = crypto.totp_secret_binding(project.project_id, user_id, row.totp_id)
+    return totp.decode_secret(crypto.open_bound(deps.cipher, row.secret_enc, binding).decode("utf-8"))
 
 
 def _account_label(user: User) -> str:
@@ -64,20 +81,10 @@ def create_totp(
     totp_id = ids.totp_id()
     secret = totp.new_secret()
     codes = recovery.new_codes()
-    code_rows = []
-    for code in codes:
-        rid = ids.recovery_code_id()
-        code_rows.append(
-            RecoveryCodeRow(
-                recovery_code_id=rid,
-                totp_id=totp_id,
-                code_enc=deps.cipher.encrypt_text(code, _code_aad(rid)),
-                code_hash=deps.cipher.keyed_hash(HashPurpose.RECOVERY_CODE, _code_hash_input(totp_id, code)),
-                used_at=None,
-            )
-        )
+    pid = project.project_id
     with deps.store.transaction() as tx:
         user = load_user(tx, project, user_id, now)
+        uid = user.user_id
         if any(not t.verified for t in user.totps):  # only an unverified TOTP can have expired
             tx.retire_expired_totp(project.project_id, user.user_id, now)
         tx.insert_totp(
@@ -85,14 +92,14 @@ def create_totp(
             TotpRow(
                 totp_id=totp_id,
                 user_id=user.user_id,
-                secret_enc=deps.cipher.encrypt_text(secret, _secret_aad(totp_id)),
+                secret_enc=deps.cipher.encrypt_text(secret, crypto.totp_secret_binding(pid, uid, totp_id)),
                 verified=False,
                 created_at=now,
                 expires_at=now + timedelta(minutes=minutes),
                 last_used_step=None,
             ),
         )
-        tx.insert_recovery_codes(project.project_id, code_rows)
+        tx.insert_recovery_codes(pid, _recovery_rows(deps, pid, uid, totp_id, tuple(codes)))
     # The insert succeeded, so the partial unique index guarantees the new TOTP is the user's only live one.
     user = replace(user, totps=(TotpRef(totp_id, verified=False),))
     uri = qr.otpauth_uri(issuer=project.name, account=_account_label(user), secret=secret)
@@ -182,7 +189,7 @@ def authenticate_totp(
         lockout.refuse_if_locked(user)
         row = _live_totp(tx, project, user.user_id, now)
         existing = _existing_session(deps, tx, project, request, now)
-        key = totp.decode_secret(deps.cipher.decrypt_text(row.secret_enc, _secret_aad(row.totp_id)))
+        key = _totp_key(deps, project, user.user_id, row)
         step = totp.verify(key, totp_code, clock_time.timestamp(), window=deps.policy.totp_window)
         if step is not None:
             if row.last_used_step is not None and step <= row.last_used_step:
@@ -215,7 +222,14 @@ def get_recovery_codes(deps: Deps, project: Project, *, user_id: str) -> tuple[U
         if row is None:
             raise errors.TotpNotFound("user_id")
         codes = tx.recovery_codes(project.project_id, row.totp_id, unused_only=True)
-    plain = tuple(deps.cipher.decrypt_text(c.code_enc, _code_aad(c.recovery_code_id)) for c in codes)
+    plain = tuple(
+        crypto.open_bound(
+            deps.cipher,
+            c.code_enc,
+            crypto.recovery_code_binding(project.project_id, user.user_id, row.totp_id, c.recovery_code_id),
+        ).decode("utf-8")
+        for c in codes
+    )
     return user, [TotpRecoveryCodes(totp_id=row.totp_id, verified=row.verified, recovery_codes=plain)]
 
 
@@ -251,7 +265,8 @@ def recover(
         lockout.refuse_if_locked(user)
         row = _live_totp(tx, project, uid, now)
         existing = _existing_session(deps, tx, project, request, now)
-        hash_input = _code_hash_input(row.totp_id, recovery_code)
+        _totp_key(deps, project, uid, row)  # the TOTP must still be this user's: fail closed if it was moved
+        hash_input = crypto.recovery_code_hash_input(project.project_id, uid, row.totp_id, recovery_code)
         code_row = tx.find_recovery_code(
             project.project_id, row.totp_id, deps.cipher.keyed_hash(HashPurpose.RECOVERY_CODE, hash_input)
         )

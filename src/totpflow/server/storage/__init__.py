@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 
@@ -21,6 +21,9 @@ from totpflow.server.storage.records import (
     TotpRow,
 )
 from totpflow.server.storage.store import NewUser, Store, Tx, UserChanges
+
+if TYPE_CHECKING:
+    from totpflow.server.crypto import Cipher
 
 __all__ = [
     "NewUser",
@@ -61,8 +64,9 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open ``sqlite:////abs/path.db`` or ``postgresql://…`` and bring its schema up to date.
+def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) -> Store:
+    """Open ``sqlite:////abs/path.db`` or ``postgresql://…`` and bring its schema up to date (``cipher``,
+    under the master key, for the migrations that re-encrypt stored secrets: ``migrate.upgrade``).
 
     SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL`` (durable at checkpoints, safe
     with WAL), a 30 s ``busy_timeout`` and foreign keys on. PostgreSQL: the psycopg 3 driver and a pool.
@@ -102,5 +106,5 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     else:
         raise ValueError("database URL must start with sqlite:/// or postgresql://")
     if migrate:
-        upgrade(engine)
+        upgrade(engine, cipher=cipher)
     return Store(engine)

@@ -3,15 +3,24 @@
 On PostgreSQL the migration runs under a transaction-level advisory lock, so any number of server
 processes can start at once against one database: the first migrates, the others wait and then find
 nothing to do.
+
+A migration that rewrites stored secrets (0003 re-encrypts them under new bindings) needs the master key: the
+caller passes its ``Cipher``, which reaches the migration as ``config.attributes["cipher"]``, on SQLite and
+PostgreSQL alike. Without one such a migration refuses (``MasterKeyError``) unless there is nothing to
+rewrite.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
+
+if TYPE_CHECKING:
+    from totpflow.server.crypto import Cipher
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ADVISORY_LOCK_KEY = 0x746F7470666C6F77 & 0x7FFFFFFFFFFFFFFF  # "totpflow"
@@ -23,9 +32,11 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``."""
+def upgrade(engine: Engine, revision: str = "head", *, cipher: Cipher | None = None) -> None:
+    """Bring the schema to ``revision``; ``cipher`` (under the master key) for migrations that rewrite
+    stored secrets."""
     config = alembic_config()
+    config.attributes["cipher"] = cipher
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})

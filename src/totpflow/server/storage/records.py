@@ -18,6 +18,7 @@ class ProjectRow:
 
 @dataclass(frozen=True, slots=True)
 class SigningKeyRow:
+    project_id: str
     kid: str
     private_key_enc: bytes
     public_jwk: dict[str, Any]

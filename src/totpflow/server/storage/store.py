@@ -284,7 +284,7 @@ class Tx:
         else:
             params = {"pid": project_id, "after": superseded_after}
             rows = self._c.execute(_LIVE_SIGNING_KEYS, params).all()
-        return [SigningKeyRow(r.kid, bytes(r.private_key_enc), dict(r.public_jwk)) for r in rows]
+        return [SigningKeyRow(project_id, r.kid, bytes(r.private_key_enc), dict(r.public_jwk)) for r in rows]
 
     def latest_signing_generation(self, project_id: str) -> int:
         """The highest generation of the project's keys, 0 when it has none."""
