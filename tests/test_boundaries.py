@@ -49,6 +49,7 @@ def test_cli_help_imports_no_heavy_modules() -> None:
         "from totpflow.cli import build_parser\n"
         "build_parser()\n"
         "heavy = ('httpx', 'sqlalchemy', 'starlette', 'jsonschema', 'rich', 'cryptography', 'yaml')\n"
+        "heavy += ('ruamel',)\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

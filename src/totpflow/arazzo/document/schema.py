@@ -169,6 +169,11 @@ def _describe(error: ValidationError) -> str:
     expected: Any = error.validator_value
     if validator == "required" and expected == ["context"] and "then" in error.schema_path:
         return "'context' is required when 'type' is given"
+    if validator == "dependentRequired" and isinstance(expected, dict) and isinstance(error.instance, dict):
+        given = [name for name in expected if name in error.instance]
+        missing = [need for name in given for need in expected[name] if need not in error.instance]
+        if given and missing:
+            return f"{missing[0]!r} is required when {given[0]!r} is given"
     if validator == "required":
         instance: Any = error.instance if isinstance(error.instance, dict) else {}
         missing = [name for name in expected if name not in instance]

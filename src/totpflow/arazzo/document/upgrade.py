@@ -1,0 +1,327 @@
+"""Rewrite an Arazzo 1.0.x document as 1.1.0 (``totpflow upgrade``), keeping comments, key order and quoting
+where YAML allows (``ruamel.yaml`` round trip; imported only here, never by a run).
+
+What changes (Arazzo 1.1.0 changed no default, so nothing is pinned):
+
+- ``arazzo`` becomes ``1.1.0``;
+- expressions in forms the strict 1.1 grammar does not derive are written in the spec form: dot or index
+  access after a body, payload or value (``$response.body.a.b`` → ``$response.body#/a/b``,
+  ``$steps.s.outputs.list[0].id`` → ``$steps.s.outputs.list#/0/id``) and dot access into a declared output
+  (``$steps.s.outputs.user.id`` → ``$steps.s.outputs.user#/id``), whole, embedded in ``{…}`` or inside a
+  ``simple`` condition;
+- the non-spec ``operationPath`` form ``<source>#/paths/…`` becomes
+  ``{$sourceDescriptions.<source>.url}#/paths/…``;
+- a criterion with ``type: simple`` and no ``context`` loses the ``type`` (``simple`` is the default; the 1.1
+  schema requires a ``context`` whenever ``type`` is given), and the flattened ``version`` of a criterion
+  moves into an Expression Type Object (``type: {type, version}``).
+
+What cannot be converted is listed, each with its location: objects shaped like a Selector Object in a
+parameter value or payload (a literal in 1.0, a Selector in 1.1), and every problem the result still has as a
+1.1 document (it is validated before it is returned).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+
+from totpflow.arazzo.document.schema import pointer
+from totpflow.arazzo.document.versions import is_selector, minor_version
+from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid, ExpressionError, LoadError
+
+TARGET = "1.1.0"
+_EMBEDDED = re.compile(r"\{(\$[^{}]*)\}")
+
+
+class Upgraded(msgspec.Struct, frozen=True):
+    """The rewritten text, what was changed (``<location>: <what>``) and what was not converted."""
+
+    text: str
+    changes: tuple[str, ...]
+    not_converted: tuple[DocumentError, ...]
+
+
+def upgrade_text(text: str, url: str) -> Upgraded:
+    """Rewrite the 1.0.x document ``text`` (YAML or JSON, loaded from ``url``) as 1.1.0.
+
+    ``LoadError`` when it cannot be parsed or does not declare a 1.0.x version."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold a long line that was not folded
+    yaml.indent(**_indentation(text))
+    try:
+        data = yaml.load(text)
+    except YAMLError as exc:
+        raise LoadError("", f"not YAML or JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise LoadError("", f"an Arazzo document is a mapping, not {type(data).__name__}")
+    minor = minor_version(data)
+    if minor != "1.0":
+        raise LoadError("/arazzo", f"the document already declares arazzo {data.get('arazzo')}")
+    rewriter = _Rewriter(data)
+    rewriter.run()
+    is_json = text.lstrip().startswith("{")
+    if is_json:
+        output = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    else:
+        buffer = io.StringIO()
+        yaml.dump(data, buffer)
+        output = buffer.getvalue()
+    problems = [*rewriter.not_converted, *_problems_as_1_1(output, url)]
+    return Upgraded(output, tuple(rewriter.changes), tuple(problems))
+
+
+def _indentation(text: str) -> dict[str, int]:
+    """The block indentation ``text`` uses, for ruamel to write it back the same way: whether a list under a
+    key is indented (``key:\n  - item``) or not (``key:\n- item``), and by how much a nested mapping is."""
+    mapping = 2
+    nested = re.search(r"^( *)[^\s#-][^\n]*:\n( +)[^\s#-]", text, re.M)
+    if nested and len(nested.group(2)) > len(nested.group(1)):
+        mapping = len(nested.group(2)) - len(nested.group(1))
+    listed = re.search(r"^( *)[^\s#-][^\n]*:\n( *)- ", text, re.M)
+    offset = len(listed.group(2)) - len(listed.group(1)) if listed else 0
+    offset = max(offset, 0)
+    return {"mapping": mapping, "sequence": mapping + offset, "offset": offset}
+
+
+def _problems_as_1_1(text: str, url: str) -> list[DocumentError]:
+    """Every problem of the rewritten document, read back as any document is."""
+    import yaml
+
+    from totpflow.arazzo.document.loader import document_from_data
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        document_from_data(yaml.load(text, Loader=loader), url)
+    except DocumentInvalid as exc:
+        return list(exc.problems)
+    except DocumentError as exc:
+        return [exc]
+    except ArazzoError as exc:
+        return [DocumentError("", str(exc))]
+    return []
+
+
+class _Rewriter:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.changes: list[str] = []
+        self.not_converted: list[DocumentError] = []
+        self.sources = {
+            source.get("name") for source in data.get("sourceDescriptions") or () if isinstance(source, dict)
+        }
+        self.workflow_outputs = {
+            workflow.get("workflowId"): set(workflow.get("outputs") or ())
+            for workflow in data.get("workflows") or ()
+            if isinstance(workflow, dict)
+        }
+
+    def run(self) -> None:
+        self.data["arazzo"] = TARGET
+        self.changes.append(f"/arazzo: {TARGET}")
+        components = self.data.get("components")
+        if isinstance(components, dict):
+            for kind in ("parameters", "successActions", "failureActions"):
+                table = components.get(kind)
+                for name, item in table.items() if isinstance(table, dict) else ():
+                    self._object(item, f"/components/{kind}" + pointer([name]), {})
+        for index, workflow in _items(self.data.get("workflows")):
+            at = f"/workflows/{index}"
+            steps = {
+                step.get("stepId"): set(step.get("outputs") or ())
+                for _, step in _items(workflow.get("steps"))
+            }
+            for key in ("parameters", "successActions", "failureActions", "outputs"):
+                if key in workflow:
+                    self._object(workflow[key], f"{at}/{key}", steps, container=workflow, key=key)
+            for s_index, step in _items(workflow.get("steps")):
+                self._step(step, f"{at}/steps/{s_index}", steps)
+
+    def _step(self, step: dict[str, Any], at: str, steps: dict[Any, set[str]]) -> None:
+        path = step.get("operationPath")
+        if isinstance(path, str):
+            head, hash_, fragment = path.partition("#")
+            if hash_ and head in self.sources and not head.startswith("{"):
+                step["operationPath"] = f"{{$sourceDescriptions.{head}.url}}#{fragment}"
+                self.changes.append(f"{at}/operationPath: the spec form {step['operationPath']!r}")
+        for index, parameter in _items(step.get("parameters")):
+            if is_selector(parameter.get("value")):
+                self._literal_selector(f"{at}/parameters/{index}/value")
+        body = step.get("requestBody")
+        if isinstance(body, dict):
+            for location in _selectors_in(body.get("payload"), f"{at}/requestBody/payload"):
+                self._literal_selector(location)
+        for key in ("parameters", "requestBody", "successCriteria", "onSuccess", "onFailure", "outputs"):
+            if key in step:
+                self._object(step[key], f"{at}/{key}", steps, container=step, key=key)
+
+    def _literal_selector(self, location: str) -> None:
+        self.not_converted.append(
+            DocumentError(
+                location,
+                "this object is a literal in 1.0 but would be read as a Selector Object in 1.1; "
+                "rewrite it by hand (e.g. build it from its fields)",
+            )
+        )
+
+    # -- generic walk ----------------------------------------------------------------------------------------
+
+    def _object(
+        self,
+        value: Any,
+        at: str,
+        steps: dict[Any, set[str]],
+        *,
+        container: Any = None,
+        key: Any = None,
+    ) -> None:
+        """Rewrite every expression string under ``value`` (``container[key]``), and every criterion."""
+        if isinstance(value, dict):
+            if "condition" in value:
+                self._criterion(value, at, steps)
+                return
+            for name in list(value):
+                self._object(value[name], at + pointer([name]), steps, container=value, key=name)
+        elif isinstance(value, list):
+            for index in range(len(value)):
+                self._object(value[index], f"{at}/{index}", steps, container=value, key=index)
+        elif isinstance(value, str) and "$" in value and container is not None:
+            rewritten = self._value(value, steps)
+            if rewritten != value:
+                container[key] = _like(value, rewritten)
+                self.changes.append(f"{at}: {rewritten!r}")
+
+    def _criterion(self, criterion: dict[str, Any], at: str, steps: dict[Any, set[str]]) -> None:
+        kind = criterion.get("type")
+        if kind == "simple" and "context" not in criterion:
+            del criterion["type"]
+            self.changes.append(
+                f"{at}/type: removed ('simple' is the default; 1.1 wants a context with a type)"
+            )
+            kind = None
+        if "version" in criterion and isinstance(kind, str):
+            criterion["type"] = {"type": kind, "version": criterion["version"]}
+            del criterion["version"]
+            self.changes.append(f"{at}/type: an Expression Type Object with the criterion's version")
+        context = criterion.get("context")
+        if isinstance(context, str):
+            rewritten = self._value(context, steps)
+            if rewritten != context:
+                criterion["context"] = _like(context, rewritten)
+                self.changes.append(f"{at}/context: {rewritten!r}")
+        condition = criterion.get("condition")
+        name = kind.get("type") if isinstance(kind, dict) else kind
+        if isinstance(condition, str) and name in (None, "simple"):
+            rewritten = self._condition(condition, steps)
+            if rewritten != condition:
+                criterion["condition"] = _like(condition, rewritten)
+                self.changes.append(f"{at}/condition: {rewritten!r}")
+
+    # -- expressions -----------------------------------------------------------------------------------------
+
+    def _value(self, text: str, steps: dict[Any, set[str]]) -> str:
+        from totpflow.arazzo.expressions import is_expression, parse
+
+        try:
+            if is_expression(text):
+                return self._expression(parse(text), steps) or text
+            return _EMBEDDED.sub(lambda match: self._embedded(match, steps), text)
+        except ExpressionError:
+            return text  # reported by the validation of the result
+
+    def _embedded(self, match: re.Match[str], steps: dict[Any, set[str]]) -> str:
+        from totpflow.arazzo.expressions import parse
+
+        try:
+            rewritten = self._expression(parse(match.group(1)), steps)
+        except ExpressionError:
+            return match.group(0)
+        return "{" + rewritten + "}" if rewritten else match.group(0)
+
+    def _condition(self, text: str, steps: dict[Any, set[str]]) -> str:
+        from totpflow.arazzo.expressions import parse_condition
+
+        try:
+            condition = parse_condition(text)
+        except ExpressionError:
+            return text
+        for expression in sorted(condition.expressions, key=lambda e: len(e.text), reverse=True):
+            rewritten = self._expression(expression, steps)
+            if rewritten:
+                text = text.replace(expression.text, rewritten)
+        return text
+
+    def _expression(self, expression: Any, steps: dict[Any, set[str]]) -> str | None:
+        """The spec form of ``expression``, or None when it is already written so."""
+        from totpflow.arazzo.expressions import nodes
+
+        node = expression.node
+        if isinstance(node, nodes.Steps):
+            return _named(
+                f"$steps.{node.step}.outputs", node.output, node.pointer, steps.get(node.step), expression
+            )
+        if isinstance(node, nodes.Workflows) and node.kind == "outputs":
+            declared = self.workflow_outputs.get(node.workflow)
+            return _named(
+                f"$workflows.{node.workflow}.outputs", node.name, node.pointer, declared, expression
+            )
+        if not expression.warnings:
+            return None
+        if isinstance(node, nodes.RequestRef | nodes.ResponseRef) and node.part == "body":
+            root = "$request" if isinstance(node, nodes.RequestRef) else "$response"
+            return f"{root}.body" + (f"#{node.pointer}" if node.pointer else "")
+        if isinstance(node, nodes.MessageRef) and node.part == "payload":
+            return "$message.payload" + (f"#{node.pointer}" if node.pointer else "")
+        if isinstance(node, nodes.Inputs | nodes.Outputs):
+            root = "$inputs" if isinstance(node, nodes.Inputs) else "$outputs"
+            return f"{root}.{node.name}" + (f"#{node.pointer}" if node.pointer else "")
+        return None
+
+
+def _named(prefix: str, name: str, ptr: str | None, declared: set[str] | None, expression: Any) -> str | None:
+    """``<prefix>.<name>[#ptr]`` in the spec form: a dotted name whose head is the declared output becomes
+    that output plus a JSON Pointer; index access becomes a pointer."""
+    from totpflow.arazzo.expressions import pointer as json_pointer
+
+    if declared is not None and name not in declared:
+        parts = name.split(".")
+        for end in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:end])
+            if head in declared:
+                rest = json_pointer.join(parts[end:]) + (ptr or "")
+                return f"{prefix}.{head}#{rest}"
+    if expression.warnings:
+        return f"{prefix}.{name}" + (f"#{ptr}" if ptr else "")
+    return None
+
+
+def _like(original: Any, text: str) -> Any:
+    """``text`` with the scalar style (quotes) of ``original`` when ruamel kept one."""
+    style: Callable[[str], Any] | None = type(original) if type(original) is not str else None
+    return style(text) if style is not None else text
+
+
+def _items(items: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                yield index, item
+
+
+def _selectors_in(value: Any, at: str) -> Iterator[str]:
+    if is_selector(value):
+        yield at
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _selectors_in(item, at + pointer([key]))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _selectors_in(item, f"{at}/{index}")

@@ -1,0 +1,147 @@
+"""``totpflow upgrade``: every shipped workflow and every 1.0 test document becomes a valid 1.1.0 document
+that runs with the same results; comments and order are kept; what cannot be converted is listed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from totpflow.arazzo import RunOptions, load
+from totpflow.arazzo.document.loader import document_from_data
+from totpflow.arazzo.document.reader import absolute_url
+from totpflow.arazzo.sources import SourceSet, check_sources
+from totpflow.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+TESTS = ROOT / "tests" / "arazzo"
+ENGINE = TESTS / "engine" / "data"
+DOCUMENTS = TESTS / "data" / "documents"
+SHIPPED = sorted((ROOT / "arazzo").glob("*.arazzo.yaml"))
+ONE_ZERO = [
+    *SHIPPED,
+    *sorted(ENGINE.glob("*.arazzo.yaml")),
+    *(p for p in sorted((DOCUMENTS / "valid").glob("*.arazzo.*")) if "1.1" not in p.name),
+    *sorted((DOCUMENTS / "schema" / "pass").glob("*.yaml")),
+]
+
+
+def _upgrade(path: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["upgrade", str(path), "-o", str(out)])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", ONE_ZERO, ids=[f"{p.parent.name}/{p.name}" for p in ONE_ZERO])
+def test_the_upgraded_document_is_valid_1_1(
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / path.name
+    code, err = _upgrade(path, out, capsys)
+    assert code == 0, err
+    data = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert data["arazzo"] == "1.1.0"
+    document = document_from_data(data, absolute_url(str(path)))  # sources resolve as for the original
+    assert document.minor == "1.1"
+    if all(not source.url.startswith("http") for source in document.source_descriptions):
+        assert check_sources(document, SourceSet.load(document)).problems == []
+    original = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert list(data) == list(original)  # top-level order kept
+
+
+def _summary(result: Any, api: Any, sleeps: list[float]) -> Any:
+    return (
+        result.ok,
+        [(w.workflow_id, w.status, w.outputs, [(s.step_id, s.attempts, s.action) for s in w.steps])
+         for w in result.workflows],
+        list(api.seen),
+        list(sleeps),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["pets.arazzo.yaml", "decisions.arazzo.yaml"])
+def test_the_upgraded_engine_documents_run_with_the_same_results(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], pets_api: Any
+) -> None:
+    fresh_api = type(pets_api)  # the Tinypets API of conftest.py, one fresh state per run
+    shutil.copy(ENGINE / "pets.openapi.yaml", tmp_path / "pets.openapi.yaml")
+    code, err = _upgrade(ENGINE / name, tmp_path / name, capsys)
+    assert code == 0, err
+    cases = yaml.safe_load(
+        (ENGINE / ("cases.yaml" if name == "pets.arazzo.yaml" else "decisions.yaml")).read_text()
+    )
+    before, after = load(str(ENGINE / name)), load(str(tmp_path / name))
+    assert after.document.minor == "1.1"
+    for case in cases:
+        if "clock" in case:
+            continue  # the Retry-After date cases depend on a fixed clock; the engine tests run them
+        summaries = []
+        for loaded in (before, after):
+            api, sleeps = fresh_api(), []
+            options = RunOptions(sleep=sleeps.append, timeout=5.0, **case.get("options", {}))
+            with httpx.Client(transport=httpx.MockTransport(api.handler)) as client:
+                result = loaded.run(
+                    case["workflow"], inputs=case.get("inputs"), options=options, client=client
+                )
+            summaries.append(_summary(result, api, sleeps))
+        assert summaries[0][0] is case["ok"], case["id"]
+        assert summaries[0] == summaries[1], case["id"]
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_comments_order_and_quoting_are_kept_and_only_what_1_1_needs_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "commented.arazzo.yaml"
+    code, err = _upgrade(DATA / "commented.arazzo.yaml", out, capsys)
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == (DATA / "commented.upgraded.yaml").read_text(encoding="utf-8")
+    assert "changed /workflows/0/steps/0/outputs/token: '$response.body#/token'" in err
+
+
+def test_what_cannot_be_converted_is_listed_with_its_location(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.yaml"
+    code, err = _upgrade(DOCUMENTS / "invalid" / "v1.0-uses-1.1-features.arazzo.yaml", out, capsys)
+    assert code == 1
+    assert "not converted: /workflows/0/steps/0/parameters/1/value: " in err
+    assert yaml.safe_load(out.read_text(encoding="utf-8"))["arazzo"] == "1.1.0"  # written all the same
+
+
+def test_a_1_1_document_is_refused_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.yaml"
+    code, err = _upgrade(DOCUMENTS / "valid" / "pets-1.1.arazzo.yaml", out, capsys)
+    assert code == 2
+    assert err.startswith("/arazzo: ")
+    assert not out.exists()
+
+
+def test_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "pets.arazzo.yaml"
+    shutil.copy(ENGINE / "pets.arazzo.yaml", path)
+    assert main(["upgrade", "--in-place", "-q", str(path)]) == 0
+    assert path.read_text(encoding="utf-8").startswith("arazzo: 1.1.0\n")
+
+
+def test_run_and_validate_never_import_the_round_trip_yaml_library() -> None:
+    code = (
+        "import sys\n"
+        "from totpflow.cli import main\n"
+        f"main(['run', {str(ENGINE / 'pets.arazzo.yaml')!r}, '-w', 'loginAndGetPet', '--dry-run',"
+        " '--no-prompt',"
+        " '--input', 'username=a', '--input', 'password=b'])\n"
+        f"main(['validate', {str(DOCUMENTS / 'valid' / 'pets.arazzo.yaml')!r}])\n"
+        "print('ruamel:' + ','.join(m for m in sys.modules if m.startswith('ruamel')), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stderr.strip().splitlines()[-1] == "ruamel:", done.stderr
