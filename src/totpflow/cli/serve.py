@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -176,6 +178,7 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
         rate_limit_text,
     )
     from totpflow.server.http import access_log
+    from totpflow.server.http.metrics import MULTIPROC_ENV
     from totpflow.server.http.protocol import PROTOCOL
 
     common: dict[str, Any] = {
@@ -188,6 +191,10 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
         server.run(sockets=[sock])
         return 0 if server.started else 1
     deps.store.dispose()
+    # prometheus-client's multiprocess mode: each worker keeps its metrics in files of a directory private to
+    # this run (set before the workers import the library), removed when the server stops.
+    metrics_dir = tempfile.mkdtemp(prefix="totpflow-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
     os.environ[DATABASE_URL_ENV] = settings.database_url
     os.environ[LOCK_THRESHOLD_ENV] = str(settings.policy.lock_threshold)
     os.environ[RATE_LIMIT_USER_ENV] = rate_limit_text(settings.policy.rate_limit_user)
@@ -196,5 +203,8 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     config = uvicorn.Config(
         "totpflow.server.app:create_app_from_env", factory=True, workers=settings.workers, **common
     )
-    Multiprocess(config, sockets=[sock]).run()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

@@ -19,7 +19,7 @@ from totpflow.server import errors, services
 from totpflow.server.config import RATE_LIMIT_REDIS_ENV, Settings
 from totpflow.server.crypto import Cipher, utc_now
 from totpflow.server.errors import ConfigError
-from totpflow.server.http import access_log
+from totpflow.server.http import access_log, health, metrics
 from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
 from totpflow.server.http.routes import ServerState, routes
 from totpflow.server.openapi import document_json
@@ -68,9 +68,14 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
             resolved.counters.close()
 
     app = Starlette(
-        routes=routes(),
-        # Outermost first: the request log sees the 500 that CatchUnexpected renders.
-        middleware=[Middleware(access_log.AccessLog), Middleware(CatchUnexpected)],
+        routes=[*routes(), *health.routes(), *metrics.routes()],
+        # Outermost first: the request log and the metrics see the 500 that CatchUnexpected renders; the
+        # metrics run inside the request log's context, which carries the response's error type.
+        middleware=[
+            Middleware(access_log.AccessLog),
+            Middleware(metrics.RequestMetrics),
+            Middleware(CatchUnexpected),
+        ],
         exception_handlers={
             errors.ServerError: server_error_handler,
             HTTPException: http_exception_handler,

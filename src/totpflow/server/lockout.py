@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import bindparam, case, or_, update
 
-from totpflow.server import errors
+from totpflow.server import errors, events
 from totpflow.server.storage.schema import users
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ def count_failure(
         outcome = record_failure(
             tx, project_id, user_id, now=now, threshold=policy.lock_threshold, lock_ttl=policy.lock_ttl
         )
+    if outcome == "locked_now":
+        events.report(events.USER_LOCKED)
     return errors.UserLockLimitReached("user_id") if outcome == "already_locked" else error
 
 

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from totpflow.server import errors
+from totpflow.server.http import request_context
 from totpflow.server.http.responses import ErrorResponse, request_id
 from totpflow.server.http.unserved import product_of
 
@@ -239,6 +240,7 @@ def lookup(exc: errors.ServerError) -> ErrorRow:
 
 def error_body(exc: errors.ServerError) -> ErrorResponse:
     status, error_type, template = lookup(exc)
+    request_context.failed(error_type)
     message = template.format(field=getattr(exc, "field", ""), detail=exc.detail)
     return ErrorResponse(
         status_code=status,

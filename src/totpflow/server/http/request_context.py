@@ -22,6 +22,7 @@ def new_request_id() -> str:
 class RequestContext:
     request_id: str
     project_id: str | None = None
+    error_type: str | None = None  # the Stytch error_type of the response, when it is an error
 
 
 current: ContextVar[RequestContext | None] = ContextVar("totpflow_request", default=None)
@@ -38,3 +39,10 @@ def authenticated(project_id: str) -> None:
     context = current.get()
     if context is not None:
         context.project_id = project_id
+
+
+def failed(error_type: str) -> None:
+    """Record the error type the current request is answered with (for the metrics)."""
+    context = current.get()
+    if context is not None:
+        context.error_type = error_type

@@ -12,11 +12,14 @@ rewrite.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 if TYPE_CHECKING:
@@ -42,3 +45,18 @@ def upgrade(engine: Engine, revision: str = "head", *, cipher: Cipher | None = N
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The revisions this release's migrations end at."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database answers and its schema is at :func:`head_revisions` (the database's errors
+    propagate). A read-only transaction: on SQLite it never waits for the writer."""
+    with engine.connect() as connection:
+        connection.execution_options(totpflow_readonly=True)
+        current = MigrationContext.configure(connection).get_current_heads()
+    return frozenset(current) == head_revisions()

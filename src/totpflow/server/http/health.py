@@ -1,0 +1,45 @@
+"""Health checks for orchestrators and load balancers: ``GET /healthz`` and ``GET /readyz``.
+
+``/healthz`` answers 200 whenever the process serves HTTP. ``/readyz`` answers 200 when the store answers and
+its schema is at this release's migration head, else 503 with the reason in a word (``database`` or
+``schema``), never the database's message. Neither takes credentials or says anything about projects or
+users; both are plain routes, so unknown-route handling never applies to them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from totpflow.server.storage.migrate import at_head
+
+JSON: Final = "application/json"
+_encode: Final = msgspec.json.Encoder().encode
+
+
+def _answer(status: int, body: dict[str, str]) -> Response:
+    return Response(_encode(body), status, media_type=JSON, headers={"Cache-Control": "no-store"})
+
+
+async def healthz(request: Request) -> Response:
+    return _answer(200, {"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    engine = request.app.state.totpflow.deps.store.engine
+    try:
+        current = await run_in_threadpool(at_head, engine)
+    except Exception:  # any failure to reach or read the store means not ready; its message may hold a URL
+        return _answer(503, {"status": "not_ready", "reason": "database"})
+    if not current:
+        return _answer(503, {"status": "not_ready", "reason": "schema"})
+    return _answer(200, {"status": "ready"})
+
+
+def routes() -> list[Route]:
+    return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

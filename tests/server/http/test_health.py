@@ -1,0 +1,72 @@
+"""``GET /healthz`` and ``GET /readyz``: no credentials; readiness follows the database and its schema."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from serverkit import master_key, postgres_schema_url
+from tcp_proxy import tcp_proxy
+
+from totpflow.testing import StytchServer, run_server
+
+
+def readiness(base_url: str) -> tuple[int, dict[str, str]]:
+    response = httpx.get(base_url + "/readyz", timeout=30)
+    return response.status_code, response.json()
+
+
+def eventually(base_url: str, status: int) -> dict[str, str]:
+    """Poll /readyz until it answers ``status`` (a pooled connection may need one failed check to notice)."""
+    for _ in range(100):
+        code, body = readiness(base_url)
+        if code == status:
+            return body
+        time.sleep(0.1)
+    pytest.fail(f"/readyz never answered {status}; last {code} {body}")
+
+
+def test_healthz_and_readyz_without_credentials(sqlite_server: StytchServer) -> None:
+    health = httpx.get(sqlite_server.base_url + "/healthz")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert readiness(sqlite_server.base_url) == (200, {"status": "ready"})
+    # Neither is a Stytch route: a path below them is still Stytch's 404.
+    below = httpx.get(sqlite_server.base_url + "/healthz/x")
+    assert below.status_code == 404 and below.json()["error_type"] == "route_not_found"
+
+
+def test_readyz_is_not_ready_while_the_schema_is_not_at_the_head(tmp_path: Path) -> None:
+    with run_server(tmp_path) as server:
+        path = server.database_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            (head,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+            db.execute("UPDATE alembic_version SET version_num = '0000_older'")
+        assert readiness(server.base_url) == (503, {"status": "not_ready", "reason": "schema"})
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE alembic_version SET version_num = ?", (head,))
+        assert readiness(server.base_url) == (200, {"status": "ready"})
+
+
+@pytest.mark.postgres
+def test_readyz_follows_the_database_through_a_cut_connection(tmp_path: Path) -> None:
+    """The server reaches PostgreSQL through a proxy this test cuts and restores (the shared database keeps
+    running)."""
+    with postgres_schema_url() as url:
+        parts = urlsplit(url)
+        target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        with tcp_proxy(target) as proxy:
+            userinfo = parts.netloc.rpartition("@")[0]
+            netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
+            proxied = urlunsplit(parts._replace(netloc=netloc))
+            env = {"TOTPFLOW_MASTER_KEY": master_key()}
+            with run_server(tmp_path, database_url=proxied, env=env) as server:
+                assert readiness(server.base_url) == (200, {"status": "ready"})
+                proxy.cut()
+                assert eventually(server.base_url, 503) == {"status": "not_ready", "reason": "database"}
+                assert httpx.get(server.base_url + "/healthz").status_code == 200  # the process still answers
+                proxy.restore()
+                assert eventually(server.base_url, 200) == {"status": "ready"}
