@@ -110,6 +110,82 @@ class InvalidSearchQuery(InvalidArgument):
     pass
 
 
+class SearchInvalidOperator(InvalidSearchQuery):
+    pass
+
+
+class SearchInvalidLimit(InvalidSearchQuery):
+    pass
+
+
+class SearchInvalidCursor(InvalidSearchQuery):
+    pass
+
+
+class SearchMissingFilterName(InvalidSearchQuery):
+    pass
+
+
+class SearchFilterNameMustBeString(InvalidSearchQuery):
+    pass
+
+
+class SearchFilterNameNotRecognized(InvalidSearchQuery):
+    pass
+
+
+class SearchMissingFilterValue(InvalidSearchQuery):
+    pass
+
+
+class SearchExpectedArrayOfString(InvalidSearchQuery):
+    pass
+
+
+class SearchExpectedBool(InvalidSearchQuery):
+    pass
+
+
+class SearchExpectedString(InvalidSearchQuery):
+    pass
+
+
+class SearchExpectedObject(InvalidSearchQuery):
+    pass
+
+
+class SearchExpectedTimestamp(InvalidSearchQuery):
+    pass
+
+
+class SearchTooManyFilterValues(InvalidSearchQuery):
+    pass
+
+
+class SearchInvalidStatusFilter(InvalidSearchQuery):
+    pass
+
+
+class SearchInvalidOAuthProviderFilter(InvalidSearchQuery):
+    pass
+
+
+class SearchMixedUserIds(InvalidSearchQuery):
+    pass
+
+
+class SearchFullNameFuzzyTooShort(InvalidSearchQuery):
+    pass
+
+
+class SearchEmailAddressFuzzyTooShort(InvalidSearchQuery):
+    pass
+
+
+class SearchPhoneNumberFuzzyTooShort(InvalidSearchQuery):
+    pass
+
+
 class InvalidCustomClaims(InvalidArgument):
     pass
 

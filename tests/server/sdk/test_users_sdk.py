@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pyotp
@@ -14,6 +15,10 @@ import pytest
 import stytch
 from serverkit import BACKENDS, Backend, start
 from stytch.core.response_base import StytchError
+
+from totpflow.server.domain import ids
+from totpflow.server.domain.models import Email
+from totpflow.server.storage import NewUser, open_store
 
 # The SDK's async client passes aiohttp a BasicAuth, which aiohttp deprecates; not ours to fix.
 pytestmark = [
@@ -165,3 +170,130 @@ def test_claims_and_crossed_factor_error_types(client: stytch.Client, mode: str)
     # None of these was an attempt: the code still authenticates and the recovery code still recovers.
     assert client.totps.authenticate(user_id=user.user_id, totp_code=code).user_id == user.user_id
     assert client.totps.recover(user_id=user.user_id, recovery_code=totp.recovery_codes[0]).status_code == 200
+
+
+# --- search -------------------------------------------------------------------------------------------------
+
+BULK = 2500
+
+
+@pytest.fixture(scope="module")
+def bulk_domain(backend: Backend) -> str:
+    """2,500 users with emails at one domain, inserted through the store (2,500 HTTP calls would only add
+    time), spread over a few seconds of creation time with many ties, as keyset paging must handle."""
+    domain = f"bulk-{uuid.uuid4().hex[:6]}.example"
+    start = datetime.now(UTC).replace(microsecond=0)
+    store = open_store(backend.server.database_url)
+    try:
+        with store.transaction() as tx:
+            for i in range(BULK):
+                tx.insert_user(
+                    backend.server.project_id,
+                    NewUser(
+                        user_id=ids.user_id(),
+                        status="active",
+                        created_at=start + timedelta(seconds=i // 100),
+                        name=None,
+                        trusted_metadata={},
+                        untrusted_metadata={},
+                        external_id=None,
+                        roles=("stytch_user",),
+                        email=Email(ids.email_id(), f"u{i}@{domain}", False),
+                        phone_number=None,
+                    ),
+                )
+    finally:
+        store.dispose()
+    return domain
+
+
+def domain_query(domain: str) -> dict[str, Any]:
+    return {"operator": "AND", "operands": [{"filter_name": "email_domain", "filter_value": [domain]}]}
+
+
+@pytest.mark.parametrize("limit", [None, 500])
+def test_search_all_pages_through_2500_users_once_each(
+    client: stytch.Client, bulk_domain: str, limit: int | None
+) -> None:
+    seen: list[str] = []
+    pages = 0
+    for page in client.users.search_all(limit=limit, query=domain_query(bulk_domain)):  # type: ignore[arg-type]
+        pages += 1
+        assert page.results_metadata.total == BULK
+        seen.extend(u.user_id for u in page.results)
+        assert pages <= BULK  # search_all ends only on next_cursor None
+    assert len(seen) == BULK and len(set(seen)) == BULK
+    assert pages == (25 if limit is None else 5)
+
+
+def test_search_all_async_pages_through_2500_users_once_each(client: stytch.Client, bulk_domain: str) -> None:
+    async def collect() -> list[str]:
+        seen: list[str] = []
+        try:
+            async for page in client.users.search_all_async(limit=1000, query=domain_query(bulk_domain)):  # type: ignore[arg-type]
+                seen.extend(u.user_id for u in page.results)
+        finally:
+            await client.users.async_client.close()
+        return seen
+
+    seen = asyncio.run(collect())
+    assert len(seen) == BULK and len(set(seen)) == BULK
+
+
+def test_search_filters(client: stytch.Client, mode: str) -> None:
+    address = new_email()
+    user = client.users.create(email=address, name={"first_name": "Grace", "last_name": "Hopper"})
+    totp = client.totps.create(user_id=user.user_id)
+    only_mine = {"filter_name": "email_address", "filter_value": [address]}
+    cases: list[tuple[dict[str, Any], bool]] = [
+        ({"filter_name": "email_id", "filter_value": [user.email_id]}, True),
+        ({"filter_name": "totp_id", "filter_value": [totp.totp_id]}, True),
+        ({"filter_name": "totp_verified", "filter_value": False}, True),
+        ({"filter_name": "full_name_fuzzy", "filter_value": "grace hop"}, True),
+        ({"filter_name": "user_id", "filter_value": [user.user_id]}, True),
+        ({"filter_name": "password_exists", "filter_value": False}, True),
+        ({"filter_name": "oauth_provider", "filter_value": ["google"]}, False),
+        ({"filter_name": "webauthn_registration_verified", "filter_value": True}, False),
+        ({"filter_name": "crypto_wallet_address", "filter_value": ["0xabc"]}, False),
+        ({"filter_name": "phone_id", "filter_value": ["phone-number-test-x"]}, False),
+    ]
+    for operand, found in cases:
+        query = {"operator": "AND", "operands": [only_mine, operand]}
+        page = run(mode, client, "users", "search", query=query, limit=0)
+        assert [u.user_id for u in page.results] == ([user.user_id] if found else []), operand
+        assert page.results_metadata.total == (1 if found else 0)
+        assert page.results_metadata.next_cursor is None
+
+
+def test_search_errors(client: stytch.Client, mode: str) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"limit": 1001}, "user_search_invalid_limit"),
+        ({"cursor": "garbage!"}, "user_search_invalid_cursor"),
+        ({"query": {"operator": "XOR", "operands": []}}, "user_search_invalid_operator"),
+        (
+            {"query": {"operator": "AND", "operands": [{"filter_name": "roles", "filter_value": ["a"]}]}},
+            "user_search_filter_name_not_recognized",
+        ),
+        (
+            {
+                "query": {
+                    "operator": "AND",
+                    "operands": [{"filter_name": "email_verified", "filter_value": "y"}],
+                }
+            },
+            "user_search_expected_bool",
+        ),
+        (
+            {
+                "query": {
+                    "operator": "AND",
+                    "operands": [{"filter_name": "full_name_fuzzy", "filter_value": "a"}],
+                }
+            },
+            "user_search_full_name_fuzzy_too_short",
+        ),
+    ]
+    for kwargs, error_type in cases:
+        with pytest.raises(StytchError) as exc:
+            run(mode, client, "users", "search", **kwargs)
+        assert error_of(exc) == (400, error_type), kwargs

@@ -144,7 +144,7 @@ def test_search_filters_and_pagination(deps: services.Deps, project: Project, cl
         ({"operator": "XOR", "operands": []}, 100, None),
         ({"operator": "AND", "operands": [{"filter_name": "nope", "filter_value": 1}]}, 100, None),
         ({"operator": "AND", "operands": [{"filter_name": "status", "filter_value": "gone"}]}, 100, None),
-        (None, 0, None),
+        (None, -1, None),
         (None, 1001, None),
         (None, 10, "garbage!"),
     ],

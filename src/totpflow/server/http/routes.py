@@ -192,7 +192,7 @@ async def search_users(request: Request) -> Response:
         request,
         services.search_users,
         query=body.query,
-        limit=100 if body.limit is None else body.limit,
+        limit=body.limit,
         cursor=body.cursor,
     )
     return reply(

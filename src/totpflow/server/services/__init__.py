@@ -30,7 +30,8 @@ CONTRACT (implemented in the modules of this package, re-exported here):
     update_user(deps, project, user_id: str, *, name: NameUpdate|None=None, attributes=None,
                 trusted_metadata=None, untrusted_metadata=None, external_id=None, roles=None) -> User
     delete_user(deps, project, user_id: str) -> str               # returns user_id; revokes its sessions
-    search_users(deps, project, *, query: dict|None, limit: int=100, cursor: str|None=None) -> UserPage
+    search_users(deps, project, *, query: dict|None, limit: int|None=None, cursor: str|None=None)
+                -> UserPage                                   # limit None or 0: the default, 100
     delete_totp(deps, project, totp_id: str) -> User
 
     # totps
@@ -72,12 +73,12 @@ from totpflow.server.services.projects import (
 )
 from totpflow.server.services.sessions import authenticate_session, get_sessions, revoke_session
 from totpflow.server.services.totps import authenticate_totp, create_totp, get_recovery_codes, recover
+from totpflow.server.services.user_search import search_users
 from totpflow.server.services.users import (
     create_user,
     delete_totp,
     delete_user,
     get_user,
-    search_users,
     update_user,
 )
 

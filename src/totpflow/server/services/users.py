@@ -1,10 +1,8 @@
-"""Users: create, get, update, delete, search, and deleting a user's TOTP (stytch-api.md §4.1–4.3, §4.8;
-stytch-rbac-users-sessions.md §2)."""
+"""Users: create, get, update, delete, and deleting a user's TOTP (stytch-api.md §4.1–4.3, §4.8;
+stytch-rbac-users-sessions.md §2). Search is ``user_search``."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -12,10 +10,10 @@ from typing import Any
 
 from totpflow.server import errors
 from totpflow.server.domain import ids, metadata
-from totpflow.server.domain.models import Email, Name, NameUpdate, PhoneNumber, Project, User, UserPage
+from totpflow.server.domain.models import Email, Name, NameUpdate, PhoneNumber, Project, User
 from totpflow.server.services import validation
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage import NewUser, SearchFilter, Tx, UserChanges
+from totpflow.server.storage import NewUser, Tx, UserChanges
 
 DEFAULT_ROLE = "stytch_user"
 
@@ -184,112 +182,3 @@ def delete_totp(deps: Deps, project: Project, totp_id: str) -> User:
         user = tx.get_user(project.project_id, uid, now)
     assert user is not None
     return user
-
-
-# --- search -------------------------------------------------------------------------------------------------
-
-_LIST_FILTERS = {"user_id", "external_id", "email_address", "email_domain", "phone_number"}
-_TEXT_FILTERS = {"email_address_fuzzy", "phone_number_fuzzy"}
-_BOOL_FILTERS = {"email_verified", "phone_verified", "totp_verified"}
-_TIME_FILTERS = {"created_at_greater_than", "created_at_less_than"}
-
-
-def _bad(reason: str) -> errors.InvalidSearchQuery:
-    return errors.InvalidSearchQuery("query", reason)
-
-
-def _timestamp(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise _bad("timestamps must be RFC 3339 strings")
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise _bad("timestamps must be RFC 3339 strings") from exc
-    if moment.tzinfo is None:
-        raise _bad("timestamps need a time zone")
-    return moment
-
-
-def _operand(operand: Any) -> SearchFilter:
-    if not isinstance(operand, dict) or not isinstance(operand.get("filter_name"), str):
-        raise _bad("each operand needs a filter_name")
-    name: str = operand["filter_name"]
-    value = operand.get("filter_value")
-    if name in _LIST_FILTERS:
-        values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-            raise _bad(f"{name} takes a list of strings")
-        return SearchFilter(name, tuple(values))
-    if name == "status":
-        if value not in ("active", "pending"):
-            raise _bad("status is active or pending")
-        return SearchFilter(name, (value,))
-    if name in _TEXT_FILTERS:
-        if not isinstance(value, str) or not value:
-            raise _bad(f"{name} takes a string")
-        return SearchFilter(name, (value,))
-    if name in _BOOL_FILTERS:
-        if not isinstance(value, bool):
-            raise _bad(f"{name} takes a boolean")
-        return SearchFilter(name, (value,))
-    if name in _TIME_FILTERS:
-        return SearchFilter(name, (_timestamp(value),))
-    if name == "created_at_between":
-        if not isinstance(value, dict):
-            raise _bad("created_at_between takes {greater_than, less_than}")
-        return SearchFilter(name, (_timestamp(value.get("greater_than")), _timestamp(value.get("less_than"))))
-    raise _bad(f"unsupported filter_name {name}")
-
-
-def _encode_cursor(user: User) -> str:
-    raw = json.dumps([user.created_at.isoformat(), user.user_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, user_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(created_at)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise errors.InvalidSearchQuery("cursor", "not a cursor returned by this server") from exc
-    if moment.tzinfo is None or not isinstance(user_id, str):
-        raise errors.InvalidSearchQuery("cursor", "not a cursor returned by this server")
-    return moment, user_id
-
-
-def search_users(
-    deps: Deps,
-    project: Project,
-    *,
-    query: Mapping[str, Any] | None,
-    limit: int = 100,
-    cursor: str | None = None,
-) -> UserPage:
-    """``/v1/users/search``: ``{"operator": "AND"|"OR", "operands": [{"filter_name", "filter_value"}]}``
-    (upstream OpenAPI ``api_user_v1_SearchRequest``), ordered by creation time, keyset-paginated."""
-    policy = deps.policy
-    if not 1 <= limit <= policy.search_limit_max:
-        raise errors.InvalidSearchQuery("limit", f"must be between 1 and {policy.search_limit_max}")
-    operator = "AND"
-    filters: list[SearchFilter] = []
-    if query is not None:
-        operator = query.get("operator", "")
-        if operator not in ("AND", "OR"):
-            raise _bad("operator must be AND or OR")
-        operands = query.get("operands", [])
-        if not isinstance(operands, list):
-            raise _bad("operands must be a list")
-        filters = [_operand(o) for o in operands]
-    after = None if cursor is None else _decode_cursor(cursor)
-    with deps.store.transaction(readonly=True) as tx:
-        found, total = tx.search_users(
-            project.project_id,
-            operator=operator,
-            filters=filters,
-            limit=limit + 1,
-            after=after,
-            now=deps.now(),
-        )
-    page = found[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(found) > limit else None
-    return UserPage(users=tuple(page), next_cursor=next_cursor, total=total)

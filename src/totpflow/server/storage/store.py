@@ -10,6 +10,7 @@ user).
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from totpflow.server.domain.models import (
     TotpRef,
     User,
 )
+from totpflow.server.storage import search_filters
 from totpflow.server.storage.records import (
     ProjectRow,
     RecoveryCodeRow,
@@ -454,20 +456,24 @@ class Tx:
             .where(totps.c.project_id == project_id, totps.c.user_id.in_(user_ids), ~totps.c.deleted)
             .order_by(totps.c.created_at)
         ).all()
+        # Grouped once: a page of a thousand users must not compare every part with every user.
+        user_emails: dict[str, list[Email]] = defaultdict(list)
+        for e in email_rows:
+            user_emails[e.user_id].append(Email(e.email_id, e.email, e.verified))
+        user_phones: dict[str, list[PhoneNumber]] = defaultdict(list)
+        for p in phone_rows:
+            user_phones[p.user_id].append(PhoneNumber(p.phone_id, p.phone_number, p.verified))
+        user_totps: dict[str, list[TotpRef]] = defaultdict(list)
+        for t in totp_rows:
+            user_totps[t.user_id].append(TotpRef(t.totp_id, t.verified))
         by_user = {
             r.user_id: _user(
                 project_id,
                 r,
                 now,
-                emails=tuple(
-                    Email(e.email_id, e.email, e.verified) for e in email_rows if e.user_id == r.user_id
-                ),
-                phone_numbers=tuple(
-                    PhoneNumber(p.phone_id, p.phone_number, p.verified)
-                    for p in phone_rows
-                    if p.user_id == r.user_id
-                ),
-                totps=tuple(TotpRef(t.totp_id, t.verified) for t in totp_rows if t.user_id == r.user_id),
+                emails=tuple(user_emails.get(r.user_id, ())),
+                phone_numbers=tuple(user_phones.get(r.user_id, ())),
+                totps=tuple(user_totps.get(r.user_id, ())),
             )
             for r in rows
         }
@@ -518,7 +524,7 @@ class Tx:
     ) -> tuple[list[User], int]:
         """One page of users ordered by (created_at, user_id), after the keyset ``after``, and the total
         count."""
-        conditions = [self._filter_condition(f) for f in filters]
+        conditions = [search_filters.condition(f) for f in filters]
         where = [users.c.project_id == project_id]
         if conditions:
             where.append(and_(*conditions) if operator == "AND" else or_(*conditions))
@@ -542,58 +548,6 @@ class Tx:
             ).all()
         ]
         return self._load_users(project_id, ids, now), total
-
-    def _filter_condition(self, f: SearchFilter) -> Any:
-        def has_email(condition: Any) -> Any:
-            return exists().where(emails.c.user_id == users.c.user_id, condition)
-
-        def has_phone(condition: Any) -> Any:
-            return exists().where(phone_numbers.c.user_id == users.c.user_id, condition)
-
-        values = f.values
-        match f.name:
-            case "user_id":
-                return users.c.user_id.in_(values)
-            case "external_id":
-                return users.c.external_id.in_(values)
-            case "status":
-                return users.c.status.in_(values)
-            case "email_address":
-                return has_email(emails.c.email_key.in_([str(v).lower() for v in values]))
-            case "email_domain":
-                return has_email(
-                    or_(
-                        *(
-                            emails.c.email_key.like("%@" + _escape_like(str(v).lower()), escape="\\")
-                            for v in values
-                        )
-                    )
-                )
-            case "email_address_fuzzy":
-                return has_email(
-                    emails.c.email_key.like(f"%{_escape_like(str(values[0]).lower())}%", escape="\\")
-                )
-            case "email_verified":
-                return has_email(emails.c.verified == bool(values[0]))
-            case "phone_number":
-                return has_phone(phone_numbers.c.phone_number.in_(values))
-            case "phone_number_fuzzy":
-                return has_phone(
-                    phone_numbers.c.phone_number.like(f"%{_escape_like(str(values[0]))}%", escape="\\")
-                )
-            case "phone_verified":
-                return has_phone(phone_numbers.c.verified == bool(values[0]))
-            case "totp_verified":
-                return exists().where(
-                    totps.c.user_id == users.c.user_id, ~totps.c.deleted, totps.c.verified == bool(values[0])
-                )
-            case "created_at_greater_than":
-                return users.c.created_at > values[0]
-            case "created_at_less_than":
-                return users.c.created_at < values[0]
-            case "created_at_between":
-                return and_(users.c.created_at > values[0], users.c.created_at < values[1])
-        raise errors.InvalidSearchQuery("query.operands", f"unsupported filter_name {f.name}")
 
     # --- TOTPs and recovery codes -------------------------------------------------------------------------
 
@@ -829,10 +783,6 @@ class Tx:
             .order_by(sessions.c.started_at, sessions.c.session_id)
         ).all()
         return [self._session(r) for r in rows]
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _name_json(name: Name) -> dict[str, str]:
