@@ -26,9 +26,5 @@ def open_deps(database_url: str | None) -> tuple[services.Deps, str]:
     shown = display_url(settings.database_url)
     try:
         return build_deps(settings), shown
-    except ConfigError as exc:
+    except ConfigError as exc:  # StoreUnavailable among them: what failed to connect, where and why
         raise CommandFailed(str(exc)) from None
-    except Exception as exc:  # what failed to connect, where and why; never the password
-        from totpflow.server.storage.unreachable import describe
-
-        raise CommandFailed(describe(settings.database_url, exc)) from None

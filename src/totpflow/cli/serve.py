@@ -120,12 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         deps = build_deps(settings)
-    except ConfigError as exc:
+    except ConfigError as exc:  # StoreUnavailable among them: what failed to connect, where and why
         return fail(str(exc))
-    except Exception as exc:  # what failed to connect, where and why; never the password
-        from totpflow.server.storage.unreachable import describe
-
-        return fail(describe(settings.database_url, exc))
     say(f"totpflow serve: database {display_url(settings.database_url)}")
     try:
         if project_id and secret:

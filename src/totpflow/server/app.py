@@ -25,6 +25,7 @@ from totpflow.server.http.routes import ServerState, routes
 from totpflow.server.openapi import document_json
 from totpflow.server.rate_limits import RateCounters, RedisCounters
 from totpflow.server.storage import open_store
+from totpflow.server.storage.unreachable import describe
 
 
 def rate_counters(settings: Settings) -> RateCounters | None:
@@ -43,11 +44,20 @@ def rate_counters(settings: Settings) -> RateCounters | None:
 
 
 def build_deps(settings: Settings) -> services.Deps:
-    """Open the store (migrating it), the rate counters and derive the keys, for one process."""
+    """Open the store (migrating it), the rate counters and derive the keys, for one process.
+    ``StoreUnavailable`` says what failed to connect, where and why when the store cannot be opened."""
     counters = rate_counters(settings)
     cipher = Cipher(settings.master_key)
+    try:
+        store = open_store(settings.database_url, cipher=cipher)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the driver's own message may quote the connection string
+        if counters is not None:
+            counters.close()
+        raise errors.StoreUnavailable(describe(settings.database_url, exc)) from None
     return services.Deps(
-        store=open_store(settings.database_url, cipher=cipher),
+        store=store,
         clock=utc_now,
         cipher=cipher,
         policy=settings.policy,

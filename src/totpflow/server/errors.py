@@ -45,7 +45,8 @@
     │   ├── UserLockLimitReached
     │   └── RateLimited                 too_many_requests
     └── ConfigError                     a setting is missing or malformed (start-up: exit code 2)
-        └── MasterKeyError              the master key is missing or malformed (never quotes key material)
+        ├── MasterKeyError              the master key is missing or malformed (never quotes key material)
+        └── StoreUnavailable            the store cannot be opened: what, where and why (never a password)
 """
 
 from __future__ import annotations
@@ -322,3 +323,8 @@ class ConfigError(ServerError):
 
 class MasterKeyError(ConfigError):
     """The master key is missing or malformed. The message never contains key material."""
+
+
+class StoreUnavailable(ConfigError):
+    """The store could not be opened or migrated at start (``totpflow.server.storage.unreachable``
+    describes it: what failed to connect, where and why, never a password)."""

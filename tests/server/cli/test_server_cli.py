@@ -176,7 +176,12 @@ def test_serve_says_which_database_it_cannot_reach_and_why(tmp_path: Path) -> No
         port = closed.getsockname()[1]
         url = f"postgresql://ops:hunter2@127.0.0.1:{port}/accounts"
         env = {"TOTPFLOW_HOME": str(tmp_path), "TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()}
-        for command in (["serve", "--database-url", url], ["project", "create", "--database-url", url]):
+        commands = (
+            ["serve", "--database-url", url],
+            ["project", "create", "--database-url", url],
+            ["enroll", "--email", "ada@example.com", "--unattended", "--json", "--database-url", url],
+        )
+        for command in commands:
             result = totpflow(*command, env=env)
             assert_usage_error(
                 result, f"PostgreSQL at 127.0.0.1:{port}/accounts as ops", "connection refused"
