@@ -52,9 +52,11 @@ def structural_problems(data: dict[str, Any], minor: str) -> tuple[list[Document
     """(problems, warnings) of ``data``: the schema of ``minor`` and, for 1.0, the 1.1-only features."""
     if minor != "1.0":
         return schema_problems(data, minor), []
-    features = list(newer_features(data))
     warnings = [f"{location}: {message}" for location, message in _selector_literals(data)]
     problems = schema_problems(data, minor)
+    # The 1.0 schema refuses every 1.1-only feature, so a document it accepts uses none: the walk over the
+    # whole document is needed only to explain a refusal.
+    features = list(newer_features(data)) if problems else []
     if not features:
         return problems, warnings
     feature_problems = [
@@ -164,18 +166,29 @@ def _outputs(outputs: Any, at: str) -> Iterator[tuple[str, str]]:
 
 
 def _selector_literals(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """Selector-shaped objects in 1.0 parameter values and payloads: literals in 1.0."""
+    """Selector-shaped objects in 1.0 parameter values and payloads: literals in 1.0. (Run on every load of
+    a 1.0 document, so locations are built only for what is found.)"""
     message = "this object would be a Selector Object in Arazzo 1.1; in a 1.0 document it is a literal value"
     for w_index, workflow in _items(data.get("workflows")):
         for s_index, step in _items(workflow.get("steps")):
-            at = f"/workflows/{w_index}/steps/{s_index}"
-            for index, parameter in _items(step.get("parameters")):
-                if is_selector(parameter.get("value")):
-                    yield f"{at}/parameters/{index}/value", message
+            parameters = step.get("parameters")
+            for index, parameter in enumerate(parameters if isinstance(parameters, list) else ()):
+                if isinstance(parameter, dict) and is_selector(parameter.get("value")):
+                    yield f"/workflows/{w_index}/steps/{s_index}/parameters/{index}/value", message
             body = step.get("requestBody")
-            if isinstance(body, dict):
-                for location in _selectors_in(body.get("payload"), at + "/requestBody/payload"):
+            if isinstance(body, dict) and _contains_selector(body.get("payload")):
+                at = f"/workflows/{w_index}/steps/{s_index}/requestBody/payload"
+                for location in _selectors_in(body.get("payload"), at):
                     yield location, message
+
+
+def _contains_selector(value: Any) -> bool:
+    """``_selectors_in`` without building locations: most payloads hold none."""
+    if isinstance(value, dict):
+        return is_selector(value) or any(_contains_selector(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_contains_selector(item) for item in value)
+    return False
 
 
 def _selectors_in(value: Any, at: str) -> Iterator[str]:
