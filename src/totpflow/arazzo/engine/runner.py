@@ -4,7 +4,9 @@ budgets.
 Semantics, each decided once and listed with its test in ``docs/conformance.md``:
 
 - A step runs: parameters (workflow-level merged with the step's) → request → ``successCriteria`` (all must
-  pass; none given = pass) → the first matching success or failure action (``actions``) → outputs.
+  pass; none given = pass) → on success its outputs (a value its own response lacks is null) → the first
+  matching success or failure action (``actions``). Workflow outputs that read a step an ``end`` or ``goto``
+  passed over are null.
 - No matching success action: the next step. No matching failure action: the workflow fails ("break and
   return"). ``end`` after success ends the workflow successfully with its outputs; ``end`` after a failure
   ends it as failed. ``goto`` a step jumps; ``goto`` a workflow transfers one-way (status ``transferred``).
