@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.engine import Plan, Runner, RunOptions
-from totpflow.arazzo.errors import DocumentInvalid
+from totpflow.arazzo.errors import DocumentError, DocumentInvalid
 from totpflow.arazzo.senders import Sender, as_sender
 
 if TYPE_CHECKING:
@@ -121,18 +121,20 @@ class Loaded:
                 sender.close()  # the default sender's connections
 
 
-def _refuse_what_is_not_executed(document: ArazzoDocument, *, root: bool) -> None:
-    """A 1.1 document (the one run, or one of its Arazzo sources) using a 1.1 feature not executed yet."""
+def _not_executed(document: ArazzoDocument) -> list[DocumentError]:
+    """The 1.1 features ``document`` uses that the runner does not execute yet (none in a 1.0 document)."""
     if document.minor == "1.0":
-        return
+        return []
     from totpflow.arazzo.document.versions import not_executed
-    from totpflow.arazzo.errors import DocumentError
 
-    problems = not_executed(document.raw)
-    if not root:
-        problems = [DocumentError(p.location, f"{p.message} (in {document.url})") for p in problems]
+    return not_executed(document.raw)
+
+
+def _refuse_what_is_not_executed(child: ArazzoDocument) -> None:
+    """An Arazzo source of the run using a 1.1 feature not executed yet."""
+    problems = [DocumentError(p.location, f"{p.message} (in {child.url})") for p in _not_executed(child)]
     if problems:
-        raise DocumentInvalid(problems, document.warnings)
+        raise DocumentInvalid(problems, child.warnings)
 
 
 def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:
@@ -141,11 +143,10 @@ def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:
     round that found any, with its location) — nothing is sent."""
     from totpflow.arazzo.validation import validate
 
-    validation = validate(ref, client=client)
+    validation = validate(ref, client=client, refuse=_not_executed)
     validation.raise_problems()
     document, sources = validation.document, validation.sources
     assert document is not None and sources is not None
-    _refuse_what_is_not_executed(document, root=True)
     for child in sources.documents()[1:]:
-        _refuse_what_is_not_executed(child, root=False)
+        _refuse_what_is_not_executed(child)
     return Loaded(ref, document, sources, validation.warnings)

@@ -75,3 +75,14 @@ def test_a_1_0_document_using_a_1_1_feature_points_to_upgrade(
     assert "/workflows/0/steps/1/timeout" in done.stderr
     assert "totpflow upgrade" in done.stderr
     assert api.seen == []
+
+
+def test_a_1_1_feature_not_executed_yet_is_refused_before_any_source_is_read(tmp_path: Path) -> None:
+    document = Path(_as_1_1(tmp_path, extra="    timeout: 500\n"))
+    missing = (tmp_path / "nowhere.openapi.yaml").as_uri()
+    text = document.read_text(encoding="utf-8").replace((DATA / "pets.openapi.yaml").as_uri(), missing)
+    document.write_text(text, encoding="utf-8")
+    done = totpflow(str(document), "-w", "loginAndGetPet", *LOGIN)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "/workflows/0/steps/1/timeout" in done.stderr
+    assert "nowhere.openapi.yaml" not in done.stderr
