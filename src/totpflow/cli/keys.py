@@ -1,10 +1,13 @@
-"""``totpflow keys rotate``: give a project a new session-JWT signing key and print ``{project_id, kid}``.
+"""``totpflow keys rotate``: start a rollover to a new session-JWT signing key and print
+``{project_id, kid, signs_from, replaces}``.
 
-The new key signs from now on; the JWKS keeps serving the previous one until the last JWT it signed has
-expired (``totpflow.server.services.keys``). Private keys are stored encrypted under the master key, as
-``totpflow serve`` stores them, so run this with the same ``TOTPFLOW_MASTER_KEY`` (or, on SQLite, beside the
-same key file). Without ``--project-id`` the project is ``$TOTPFLOW_PROJECT_ID``, else the database's only
-project.
+The new key is published in the JWKS at once and signs from ``signs_from``, ``--publish-for`` later (default
+1h), so every JWKS cache that refreshes within that time knows it before it signs; the key it replaces stays
+published and verifying for 30 days (``totpflow.server.services.keys``). ``--now`` is for an emergency: the
+new key signs at once, and clients holding a JWKS fetched earlier cannot verify its JWTs until they fetch
+again. Private keys are stored encrypted under the master key, as ``totpflow serve`` stores them, so run this
+with the same ``TOTPFLOW_MASTER_KEY`` (or, on SQLite, beside the same key file). Without ``--project-id`` the
+project is ``$TOTPFLOW_PROJECT_ID``, else the database's only project.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -22,7 +26,22 @@ def register(subparsers: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     rotate = actions.add_parser(
-        "rotate", help="make a new signing key the project's signing key and print {project_id, kid} as JSON"
+        "rotate",
+        help="publish a new signing key now, let it sign after --publish-for, and print "
+        "{project_id, kid, signs_from, replaces} as JSON",
+    )
+    when = rotate.add_mutually_exclusive_group()
+    when.add_argument(
+        "--publish-for",
+        metavar="DURATION",
+        default="1h",
+        help="how long the new key is published before it signs: 90s, 30m, 1h, 2d (default: 1h)",
+    )
+    when.add_argument(
+        "--now",
+        action="store_true",
+        help="emergency: the new key signs at once (clients with a JWKS fetched earlier fail to verify its "
+        "JWTs until they fetch it again)",
     )
     rotate.add_argument(
         "--project-id", help="the project (default: $TOTPFLOW_PROJECT_ID, else the database's only project)"
@@ -42,7 +61,16 @@ def rotate_key(args: argparse.Namespace) -> int:
     from totpflow.cli._store import CommandFailed, open_deps
     from totpflow.server import errors, services
     from totpflow.server.config import PROJECT_ID_ENV
-    from totpflow.server.services.keys import ForeignMasterKey
+    from totpflow.server.policy import parse_duration
+    from totpflow.server.services.keys import ForeignMasterKey, RotationPending
+
+    if args.now:
+        publish_for = timedelta(0)
+    else:
+        try:
+            publish_for = parse_duration(args.publish_for)
+        except ValueError as exc:
+            return fail(f"--publish-for: {exc}")
 
     try:
         deps, shown = open_deps(args.database_url)
@@ -57,7 +85,12 @@ def rotate_key(args: argparse.Namespace) -> int:
                 return fail(f"the database has {what}; name one with --project-id")
             project_id = found[0]
         try:
-            kid = services.rotate_signing_key(deps, project_id)
+            rotation = services.rotate_signing_key(deps, project_id, publish_for=publish_for)
+        except RotationPending as pending:
+            return fail(
+                f"a rollover is under way: key {pending.kid} signs from {timestamp(pending.signs_from)}; "
+                "wait for it, or rotate again with --now"
+            )
         except errors.ProjectNotFound:
             return fail(f"no project {project_id!r} in {shown}")
         except ForeignMasterKey:
@@ -67,5 +100,24 @@ def rotate_key(args: argparse.Namespace) -> int:
             )
     finally:
         deps.store.dispose()
-    sys.stdout.write(json.dumps({"project_id": project_id, "kid": kid}) + "\n")
+    if args.now:
+        sys.stderr.write(
+            f"totpflow keys: key {rotation.kid} signs from now on. Until they fetch the JWKS again, clients "
+            "that cached it earlier cannot verify the JWTs it signs: Python's PyJWKClient and Node's jose "
+            "refetch for an unknown kid at most every 30 s, Go's keyfunc every 5 minutes; meanwhile "
+            'local-only verification (authenticate_jwt_local, authenticateJwtLocal) fails with "Unable to '
+            'find a signing key" and authenticate_jwt falls back to the API. The replaced key stays '
+            "published and verifying for the retention period.\n"
+        )
+    printed = {
+        "project_id": project_id,
+        "kid": rotation.kid,
+        "signs_from": timestamp(rotation.signs_from),
+        "replaces": rotation.replaces,
+    }
+    sys.stdout.write(json.dumps(printed) + "\n")
     return 0
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -64,8 +64,11 @@ class Policy:
       ``too_many_requests``). Default: 60 a minute per user, which no human and no enrolment flow reaches;
       no project-wide cap (a deployment sets one that fits its traffic). None turns a limit off.
     * ``totp_window`` steps either side of the current one are accepted (RFC 6238 §5.2; Stytch: ±1).
-    * Session JWTs live ``jwt_lifetime_seconds`` (Stytch: five minutes regardless of the session's duration);
-      a rotated-out signing key stays in the JWKS that long after it stopped signing.
+    * Session JWTs live ``jwt_lifetime_seconds`` (Stytch: five minutes regardless of the session's duration).
+    * Key rollover (``services.keys``): a new signing key is published in the JWKS ``key_publication_delay``
+      before it signs (default an hour: JWKS caches refresh within that, and clients that refetch an
+      unknown ``kid`` at most every few minutes never meet one); a retired key stays published and verifying
+      for ``key_retention`` (default 30 days, as Stytch keeps its keys for a month).
     """
 
     lock_threshold: int = 10
@@ -78,6 +81,8 @@ class Policy:
     totp_expiration_minutes_default: int = 1440
     totp_expiration_minutes_range: tuple[int, int] = (5, 1440)
     session_duration_minutes_range: tuple[int, int] = (5, 527040)
+    key_publication_delay: timedelta = timedelta(hours=1)
+    key_retention: timedelta = timedelta(days=30)
     search_limit_default: int = 100
     search_limit_max: int = 1000
 
@@ -85,3 +90,13 @@ class Policy:
         """The ``iss`` of session JWTs; the Stytch SDK accepts ``stytch.com/{project_id}`` for any base
         URL."""
         return f"stytch.com/{project_id}"
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90"`` or ``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → a duration; ``ValueError`` names the shape."""
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in _UNITS else "s"
+    number = value[:-1] if value[-1:] in _UNITS else value
+    if not number.isdigit():
+        raise ValueError("expected a duration such as 90s, 30m, 1h or 30d")
+    return timedelta(seconds=int(number) * _UNITS[unit])

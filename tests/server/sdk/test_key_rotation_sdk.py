@@ -1,6 +1,7 @@
-"""``totpflow keys rotate`` against a running ``totpflow serve`` (SQLite and PostgreSQL): JWTs signed before
-the rotation still verify through the served JWKS (PyJWKClient and the official SDK's
-``authenticate_jwt_local``), new ones are signed with the new key; bad input exits 2 with a clear message."""
+"""``totpflow keys rotate`` against a running ``totpflow serve`` (SQLite and PostgreSQL): the new key is
+published before it signs, ``--now`` makes it sign at once (and says what that breaks), JWTs signed by every
+key verify through the served JWKS (PyJWKClient and the official SDK's ``authenticate_jwt_local``); bad input
+exits 2 with a clear message."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -55,36 +57,54 @@ def kid_of(token: str) -> str:
     return kid
 
 
-def test_rotate_keeps_earlier_jwts_verifiable(backend: Backend) -> None:
+def test_rotate_publishes_first_and_now_signs_at_once(backend: Backend) -> None:
     server = backend.server
     before = sign_in(server.client())
+    old_kid = kid_of(before.session_jwt)
+    jwks_url = f"{server.base_url}/v1/sessions/jwks/{server.project_id}"
+    cached = server.client()  # a client whose JWKS cache predates every rotation below
+    assert cached.sessions.authenticate_jwt_local(session_jwt=before.session_jwt) is not None
 
     result = keys(backend, "rotate", "--project-id", server.project_id)
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert printed["project_id"] == server.project_id and printed["kid"] != kid_of(before.session_jwt)
+    assert printed["project_id"] == server.project_id and printed["replaces"] == old_kid
+    waiting = printed["kid"]
+    signs_from = datetime.fromisoformat(printed["signs_from"].replace("Z", "+00:00"))
+    assert timedelta(minutes=59) < signs_from - datetime.now(UTC) <= timedelta(hours=1)
+    assert [k["kid"] for k in httpx.get(jwks_url).json()["keys"]] == [old_kid, waiting]
+    during = sign_in(server.client())
+    assert kid_of(during.session_jwt) == old_kid  # published, not signing yet
 
-    jwks_url = f"{server.base_url}/v1/sessions/jwks/{server.project_id}"
+    again = keys(backend, "rotate", "--project-id", server.project_id)
+    assert again.returncode == 2 and waiting in again.stderr and "--now" in again.stderr
+
+    urgent = keys(backend, "rotate", "--project-id", server.project_id, "--now")
+    assert urgent.returncode == 0, urgent.stderr
+    assert "cannot verify" in urgent.stderr
+    new_kid = json.loads(urgent.stdout)["kid"]
+    after = sign_in(server.client())
+    assert kid_of(after.session_jwt) == new_kid
     served = [k["kid"] for k in httpx.get(jwks_url).json()["keys"]]
-    assert served == [printed["kid"], kid_of(before.session_jwt)]
+    assert served[0] == new_kid and set(served) == {new_kid, waiting, old_kid}
 
-    fresh = server.client()  # a client that has not cached the JWKS yet
-    local = fresh.sessions.authenticate_jwt_local(session_jwt=before.session_jwt)
-    assert local is not None and local.session_id == before.session.session_id
+    # The client cached before the rotations verifies the JWTs of the keys it knew; a JWT of the key that
+    # signed at once verifies for a client that fetches the JWKS now (what --now breaks in between).
+    for result_, verifier in ((before, cached), (during, cached), (after, server.client())):
+        local = verifier.sessions.authenticate_jwt_local(session_jwt=result_.session_jwt)
+        assert local is not None and local.session_id == result_.session.session_id
     signing_key = pyjwt.PyJWKClient(jwks_url).get_signing_key_from_jwt(before.session_jwt)
     claims = pyjwt.decode(
         before.session_jwt, signing_key.key, algorithms=["RS256"], audience=server.project_id
     )
     assert claims["sub"] == before.user_id
-
-    after = sign_in(server.client())
-    assert kid_of(after.session_jwt) == printed["kid"]
-    assert fresh.sessions.authenticate_jwt_local(session_jwt=after.session_jwt) is not None
-    # The server itself accepts both JWTs.
+    # The server itself accepts every one of them.
     assert server.client().sessions.authenticate(session_jwt=before.session_jwt).session_jwt
 
 
 def test_rotate_refuses_bad_input(backend: Backend) -> None:
+    duration = keys(backend, "rotate", "--project-id", backend.server.project_id, "--publish-for", "soon")
+    assert duration.returncode == 2 and "--publish-for" in duration.stderr and duration.stdout == ""
     unknown = keys(backend, "rotate", "--project-id", "project-test-00000000-0000-4000-8000-000000000000")
     assert unknown.returncode == 2 and "no project" in unknown.stderr and "Traceback" not in unknown.stderr
     other_key = base64.b64encode(secrets.token_bytes(32)).decode()

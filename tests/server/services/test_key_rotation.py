@@ -1,11 +1,13 @@
-"""Signing-key rotation (``services.rotate_signing_key``): the new key signs, the JWKS serves the previous one
-until its last JWT has expired, then retires it; with a frozen clock on SQLite and PostgreSQL."""
+"""Signing-key rollover (``services.rotate_signing_key``) with a frozen clock on SQLite and PostgreSQL: the
+new key is published before it signs, the replaced key stays published and verifying for the retention
+period, at most two keys are published outside a rollover, and an emergency rotation signs at once."""
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import jwt as pyjwt
@@ -17,7 +19,7 @@ from svc_totp_codes import code_for
 from totpflow.server import errors, services
 from totpflow.server.crypto import Cipher
 from totpflow.server.domain.models import AuthResult, Project
-from totpflow.server.services.keys import ROTATION_GRACE_SECONDS, ForeignMasterKey
+from totpflow.server.services.keys import ROTATION_GRACE_SECONDS, ForeignMasterKey, RotationPending
 from totpflow.server.storage.schema import signing_keys
 
 LIFETIME = 300  # Policy.jwt_lifetime_seconds
@@ -54,55 +56,89 @@ def verify_with_jwks(deps: services.Deps, project: Project, token: str, clock: F
     return claims
 
 
-def test_rotation_serves_old_and_new_until_the_old_keys_last_jwt_expired(
+HOUR = 3600
+RETENTION_DAYS = 30  # Policy.key_retention
+
+
+def kid_of(token: str) -> str:
+    kid: str = pyjwt.get_unverified_header(token)["kid"]
+    return kid
+
+
+def test_rollover_publishes_first_signs_later_and_keeps_the_old_key_for_the_retention(
     deps: services.Deps, project: Project, clock: FrozenClock
 ) -> None:
     before = sign_in(deps, project, clock, "ada@example.com")
     [old_kid] = kids(deps, project)
-    assert pyjwt.get_unverified_header(before.session_jwt)["kid"] == old_kid
+    assert kid_of(before.session_jwt) == old_kid
 
-    clock.advance(seconds=10)
-    new_kid = services.rotate_signing_key(deps, project.project_id)
-    assert new_kid != old_kid
-    assert kids(deps, project) == [new_kid, old_kid]  # the signing key first
+    rotation = services.rotate_signing_key(deps, project.project_id)
+    assert rotation.replaces == old_kid and rotation.signs_from == clock.now + timedelta(hours=1)
+    new_kid = rotation.kid
+    assert kids(deps, project) == [old_kid, new_kid]  # published, not yet signing
 
-    # A JWT signed before the rotation still verifies through the JWKS, and still authenticates here.
-    verify_with_jwks(deps, project, before.session_jwt, clock)
-    assert services.authenticate_session(deps, project, session_jwt=before.session_jwt).session is not None
-    # New JWTs are signed with the new key.
-    after = sign_in(deps, project, clock, "bob@example.com")
-    assert pyjwt.get_unverified_header(after.session_jwt)["kid"] == new_kid
-    verify_with_jwks(deps, project, after.session_jwt, clock)
+    clock.advance(seconds=HOUR - 1)
+    during = sign_in(deps, project, clock, "bob@example.com")
+    assert kid_of(during.session_jwt) == old_kid
+    with pytest.raises(RotationPending) as pending:
+        services.rotate_signing_key(deps, project.project_id)
+    assert pending.value.kid == new_kid and pending.value.signs_from == rotation.signs_from
 
-    # The last JWT the old key could have signed expires LIFETIME after the rotation (plus the grace for
-    # requests in flight at that moment); until then the old key is served …
-    clock.advance(seconds=LIFETIME + ROTATION_GRACE_SECONDS - 1)
+    clock.advance(seconds=1)
+    after = sign_in(deps, project, clock, "cy@example.com")
+    assert kid_of(after.session_jwt) == new_kid
     assert kids(deps, project) == [new_kid, old_kid]
-    # … and then it is retired.
+    for result in (during, after):
+        verify_with_jwks(deps, project, result.session_jwt, clock)
+    # The session of a JWT signed by the replaced key still authenticates with that JWT.
+    assert services.authenticate_session(deps, project, session_jwt=during.session_jwt).session is not None
+
+    clock.advance(days=RETENTION_DAYS, seconds=-1)
+    assert kids(deps, project) == [new_kid, old_kid]
     clock.advance(seconds=1)
     assert kids(deps, project) == [new_kid]
-    # A session whose old JWT can no longer be checked still authenticates with its token.
-    with pytest.raises(errors.SessionNotFound):
+    with pytest.raises(errors.SessionNotFound):  # a JWT of the retired key no longer names a session …
         services.authenticate_session(deps, project, session_jwt=before.session_jwt)
-    assert services.authenticate_session(deps, project, session_token=before.session_token).session
 
 
-def test_rotating_twice_keeps_every_key_that_signed_within_the_lifetime(
+def test_at_most_two_keys_outside_a_rollover(
     deps: services.Deps, project: Project, clock: FrozenClock
 ) -> None:
     first = kids(deps, project)[0]
-    second = services.rotate_signing_key(deps, project.project_id)
-    clock.advance(seconds=120)
-    third = services.rotate_signing_key(deps, project.project_id)
-    assert kids(deps, project) == [third, second, first]
-    clock.advance(seconds=LIFETIME + ROTATION_GRACE_SECONDS - 120)  # the first stopped signing this long ago
+    second = services.rotate_signing_key(deps, project.project_id).kid
+    clock.advance(hours=2)
+    third = services.rotate_signing_key(deps, project.project_id).kid
+    assert kids(deps, project) == [second, third, first]  # during the rollover: three
+    clock.advance(hours=1)
+    # `first` stopped signing two hours ago: its JWTs have expired, so it is no longer published.
     assert kids(deps, project) == [third, second]
-    clock.advance(seconds=120)
-    assert kids(deps, project) == [third]
+
+
+def test_emergency_rotation_signs_at_once(deps: services.Deps, project: Project, clock: FrozenClock) -> None:
+    old = kids(deps, project)[0]
+    rotation = services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0))
+    assert rotation.signs_from == clock.now and rotation.replaces == old
+    assert kids(deps, project) == [rotation.kid, old]
+    assert kid_of(sign_in(deps, project, clock, "e@example.com").session_jwt) == rotation.kid
+
+
+def test_emergency_rotation_during_a_rollover_supersedes_the_waiting_key(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    old = kids(deps, project)[0]
+    waiting = services.rotate_signing_key(deps, project.project_id).kid
+    clock.advance(minutes=10)
+    urgent = services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0)).kid
+    assert kid_of(sign_in(deps, project, clock, "u@example.com").session_jwt) == urgent
+    assert kids(deps, project) == [urgent, waiting, old]
+    clock.advance(seconds=LIFETIME + ROTATION_GRACE_SECONDS + 1)
+    assert kids(deps, project)[0] == urgent and len(kids(deps, project)) == 2
+    clock.advance(hours=2)  # the waiting key's own switch time has passed: it never signs
+    assert kid_of(sign_in(deps, project, clock, "v@example.com").session_jwt) == urgent
 
 
 def test_rotation_before_any_key_and_of_an_unknown_project(deps: services.Deps, project: Project) -> None:
-    kid = services.rotate_signing_key(deps, project.project_id)
+    kid = services.rotate_signing_key(deps, project.project_id).kid
     assert kids(deps, project) == [kid]
     with pytest.raises(errors.ProjectNotFound):
         services.rotate_signing_key(deps, "project-test-00000000-0000-4000-8000-000000000000")
@@ -118,7 +154,12 @@ def test_rotation_touches_only_its_project(deps: services.Deps, project: Project
 def test_concurrent_rotations_each_add_a_generation(deps: services.Deps, project: Project) -> None:
     kids(deps, project)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        rotated = list(pool.map(lambda _: services.rotate_signing_key(deps, project.project_id), range(4)))
+        rotated = list(
+            pool.map(
+                lambda _: services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0)).kid,
+                range(4),
+            )
+        )
     with deps.store.engine.connect() as connection:
         rows = connection.execute(
             select(signing_keys.c.kid, signing_keys.c.generation, signing_keys.c.superseded_at)

@@ -48,7 +48,8 @@ CONTRACT (implemented in the modules of this package, re-exported here):
     revoke_session(deps, project, *, session_id=None, session_token=None, session_jwt=None) -> None
     get_sessions(deps, project, *, user_id: str) -> list[Session]
     get_jwks(deps, project_id: str) -> list[dict[str, object]]    # ProjectNotFound; no auth needed
-    rotate_signing_key(deps, project_id: str) -> str              # the new kid; ProjectNotFound
+    rotate_signing_key(deps, project_id: str, *, publish_for: timedelta|None=None) -> keys.Rotation
+                                            # published now, signs after the delay; RotationPending
     list_project_ids(deps, limit: int) -> list[str]
 
     # rate limits (called by authenticate_totp and recover)

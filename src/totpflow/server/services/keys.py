@@ -9,19 +9,24 @@ under a binding to its project and ``kid``, and a stored public JWK is served on
 decrypted private key (``crypto.jwk_matches``); a key that fails either check is logged as an integrity
 error and neither served nor used.
 
-Rotation (``rotate_signing_key``, ``totpflow keys rotate``) inserts the next generation, which signs from then
-on, and stamps the older keys ``superseded_at``. A superseded key stays in the JWKS, and keeps verifying
-session JWTs here, until every JWT it signed has expired: the JWT lifetime (five minutes, stytch-api.md §3.3)
-plus ``ROTATION_GRACE_SECONDS`` for requests that read the keys just before the rotation and signed just
-after. Then it is retired: neither served nor trusted (a JWT past its ``exp`` signed with it no longer
-authenticates a session; the session token still does).
+Rollover (``rotate_signing_key``, ``totpflow keys rotate``) inserts the next generation and stamps the older
+keys ``superseded_at`` = the moment the new key takes over signing, ``Policy.key_publication_delay`` ahead
+(an hour by default; now for an emergency rotation). Until then the new key is published in the JWKS but
+does not sign, so every JWKS cache that refreshes within the delay knows it before the first JWT it signs
+(stytch-rbac-users-sessions.md §5). The signing key is the oldest generation not yet superseded. A retired
+key stays published, and keeps verifying session JWTs here, for ``Policy.key_retention`` (30 days, as
+Stytch keeps its keys for a month). Outside a rollover the JWKS holds at most two keys, the signing one
+and the one it replaced: an older retired key is dropped once the JWTs it signed have expired (the JWT
+lifetime plus ``ROTATION_GRACE_SECONDS`` for requests that read the keys just before a switch and signed
+just after). During a rollover the next key is published too.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -35,6 +40,7 @@ from totpflow.server.crypto import (
     jwk_matches,
 )
 from totpflow.server.domain import ids
+from totpflow.server.policy import Policy
 from totpflow.server.services.deps import Deps
 from totpflow.server.storage import SigningKeyRow
 
@@ -54,12 +60,50 @@ _served_jwks: dict[
 ] = {}  # (project, kid) → the stored JWK (canonical JSON) found to match
 
 
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A started rollover: ``kid`` is published now and signs from ``signs_from``."""
+
+    kid: str
+    signs_from: datetime
+    replaces: str | None  # the kid that signs until then
+
+
+class RotationPending(Exception):
+    """A rollover is already under way: its key is published and will sign from ``signs_from``."""
+
+    def __init__(self, kid: str, signs_from: datetime) -> None:
+        super().__init__(kid)
+        self.kid = kid
+        self.signs_from = signs_from
+
+
+def live_keys(rows: list[SigningKeyRow], now: datetime, policy: Policy) -> list[SigningKeyRow]:
+    """Of a project's kept keys (not retired beyond ``key_retention``), those published at ``now``: the
+    signing key first, then the keys waiting to sign, then the retired keys still published."""
+    if not rows:
+        return []
+    ordered = sorted(rows, key=lambda r: r.generation)
+    at = next(
+        (i for i, r in enumerate(ordered) if r.superseded_at is None or r.superseded_at > now),
+        len(ordered) - 1,
+    )
+    in_flight = now - timedelta(seconds=policy.jwt_lifetime_seconds + ROTATION_GRACE_SECONDS)
+    retired = [
+        r
+        for i, r in enumerate(ordered[:at])
+        if i == at - 1 or (r.superseded_at is not None and r.superseded_at > in_flight)
+    ]
+    return [ordered[at], *ordered[at + 1 :], *reversed(retired)]
+
+
 def _rows(deps: Deps, project_id: str) -> list[SigningKeyRow]:
-    retired_before = deps.now() - timedelta(seconds=deps.policy.jwt_lifetime_seconds + ROTATION_GRACE_SECONDS)
+    now = deps.now()
     with deps.store.transaction(readonly=True) as tx:
         if tx.get_project(project_id) is None:
             raise errors.ProjectNotFound("project_id")
-        return tx.signing_keys(project_id, superseded_after=retired_before)
+        kept = tx.signing_keys(project_id, superseded_after=now - deps.policy.key_retention)
+    return live_keys(kept, now, deps.policy)
 
 
 def _new_key(deps: Deps, project_id: str) -> SigningKeyRow:
@@ -83,13 +127,16 @@ def ensure_signing_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
     return _rows(deps, project_id)
 
 
-def rotate_signing_key(deps: Deps, project_id: str) -> str:
-    """Make a new key the project's signing key; returns its ``kid``. ``ProjectNotFound`` for an unknown id.
+def rotate_signing_key(deps: Deps, project_id: str, *, publish_for: timedelta | None = None) -> Rotation:
+    """Start a rollover to a new key: published now, signing ``publish_for`` from now (default
+    ``Policy.key_publication_delay``; zero for an emergency, when it signs at once). ``ProjectNotFound`` for
+    an unknown id; ``RotationPending`` while an earlier rollover's key is still waiting to sign (an
+    immediate rotation supersedes that one too).
 
     The new generation is the highest stored plus one; when a concurrent rotation takes that number first the
-    insert does nothing and the next number is tried, so concurrent rotations each add a generation.
-    ``ForeignMasterKey`` when this process's master key is not the one the project's keys are stored under
-    (checked by decrypting the current signing key)."""
+    insert does nothing and the next number is tried. ``ForeignMasterKey`` when this process's master key is
+    not the one the project's keys are stored under (checked by decrypting the current signing key)."""
+    delay = deps.policy.key_publication_delay if publish_for is None else publish_for
     current = _rows(deps, project_id)
     if current:
         try:
@@ -99,13 +146,25 @@ def rotate_signing_key(deps: Deps, project_id: str) -> str:
     row = _new_key(deps, project_id)
     for _ in range(_ROTATION_ATTEMPTS):
         now = deps.now()
+        signs_from = now + delay
         with deps.store.transaction() as tx:
             if tx.get_project(project_id) is None:
                 raise errors.ProjectNotFound("project_id")
+            published = live_keys(
+                tx.signing_keys(project_id, superseded_after=now - deps.policy.key_retention),
+                now,
+                deps.policy,
+            )
+            signing = published[0] if published else None
+            waiting = [r for r in published if signing is not None and r.generation > signing.generation]
+            if waiting and delay > timedelta(0):
+                pending = waiting[-1]
+                assert signing is not None and signing.superseded_at is not None
+                raise RotationPending(pending.kid, signing.superseded_at)
             generation = tx.latest_signing_generation(project_id) + 1
             if tx.insert_signing_key(project_id, generation, row, now):
-                tx.supersede_signing_keys(project_id, generation, now)
-                return row.kid
+                tx.supersede_signing_keys(project_id, generation, signs_from)
+                return Rotation(row.kid, signs_from, None if signing is None else signing.kid)
     raise errors.ServerError("signing key rotation kept colliding with concurrent rotations")
 
 

@@ -22,6 +22,8 @@ class SigningKeyRow:
     kid: str
     private_key_enc: bytes
     public_jwk: dict[str, Any]
+    generation: int = 0
+    superseded_at: datetime | None = None  # when the next generation takes over signing (may be ahead)
 
 
 @dataclass(frozen=True, slots=True)

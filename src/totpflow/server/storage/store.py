@@ -279,30 +279,41 @@ class Tx:
     def signing_keys(
         self, project_id: str, *, superseded_after: datetime | None = None
     ) -> list[SigningKeyRow]:
-        """The project's keys, newest generation (the signing one) first: the key that signs and those
-        superseded after ``superseded_after`` (every key when None)."""
+        """The project's keys, newest generation first: those not superseded and those superseded after
+        ``superseded_after`` (every key when None)."""
         if superseded_after is None:
             rows = self._c.execute(_ALL_SIGNING_KEYS, {"pid": project_id}).all()
         else:
             params = {"pid": project_id, "after": superseded_after}
             rows = self._c.execute(_LIVE_SIGNING_KEYS, params).all()
-        return [SigningKeyRow(project_id, r.kid, bytes(r.private_key_enc), dict(r.public_jwk)) for r in rows]
+        return [
+            SigningKeyRow(
+                project_id,
+                r.kid,
+                bytes(r.private_key_enc),
+                dict(r.public_jwk),
+                generation=int(r.generation),
+                superseded_at=r.superseded_at,
+            )
+            for r in rows
+        ]
 
     def latest_signing_generation(self, project_id: str) -> int:
         """The highest generation of the project's keys, 0 when it has none."""
         query = select(func.max(signing_keys.c.generation)).where(signing_keys.c.project_id == project_id)
         return int(self._c.execute(query).scalar() or 0)
 
-    def supersede_signing_keys(self, project_id: str, below_generation: int, now: datetime) -> None:
-        """Mark the keys older than ``below_generation`` as no longer signing, from ``now`` (kept if set)."""
+    def supersede_signing_keys(self, project_id: str, below_generation: int, at: datetime) -> None:
+        """Mark the keys older than ``below_generation`` as no longer signing from ``at`` (which may be
+        ahead); a key already superseded earlier keeps its time."""
         self._c.execute(
             update(signing_keys)
             .where(
                 signing_keys.c.project_id == project_id,
                 signing_keys.c.generation < below_generation,
-                signing_keys.c.superseded_at.is_(None),
+                or_(signing_keys.c.superseded_at.is_(None), signing_keys.c.superseded_at > at),
             )
-            .values(superseded_at=now)
+            .values(superseded_at=at)
         )
 
     def insert_signing_key(
