@@ -7,7 +7,11 @@ when the database has no project at all, it creates one and prints its id and se
 ``openapi/stytch-consumer-openapi.yml`` is regenerated).
 
 While it runs, one structured line per request goes to stderr (``totpflow.server.http.access_log``: JSON by
-default, ``--log-format text``, none with ``--quiet``); it never holds a query string, header or body.
+default, ``--log-format text``, none with ``--quiet``); it never holds a query string, header or body. The
+server's own messages (uvicorn's included) use the same format. The listening socket is bound before anything
+says it listens, so a busy port is an error (exit code 2) naming it; so is a store that cannot be opened
+(what failed to connect, where and why). With ``--workers N`` the workers share that socket, and their
+metrics add up (``totpflow.server.http.metrics``).
 """
 
 from __future__ import annotations
@@ -60,9 +64,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--log-format",
         choices=("json", "text"),
-        help="request log lines on stderr (default json, or $TOTPFLOW_LOG_FORMAT)",
+        help="format of every log line on stderr: requests and the server's own messages (default json, or "
+        "$TOTPFLOW_LOG_FORMAT)",
     )
-    parser.add_argument("--quiet", action="store_true", help="write no request log")
+    parser.add_argument(
+        "--quiet", action="store_true", help="write no request log; only warnings and errors, as text"
+    )
     parser.add_argument(
         "--print-openapi", action="store_true", help="print the OpenAPI document as YAML and exit"
     )
