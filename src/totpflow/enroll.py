@@ -21,7 +21,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +31,11 @@ if TYPE_CHECKING:
 
     from totpflow.arazzo import Loaded, PromptRequest
     from totpflow.arazzo.results import RunResult, StepResult
+    from totpflow.server import services
 
 WORKFLOW_FILE = "totp-enrollment.arazzo.yaml"
 WORKFLOW_ID = "totp-enrollment"
 SOURCE = "stytchConsumerApi"
-#: The embedded server's enrollment project: a fixed id, so every run on one store shares it.
-ENROLL_PROJECT_ID = f"project-test-{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:totpflow:enroll')}"
 
 
 class EnrollError(Exception):
@@ -70,9 +68,13 @@ class Enrollment:
     session_jwt: str = field(repr=False)
     recovery_codes: tuple[str, ...] = field(repr=False)
     resumed: bool = False
+    # The TOTP's base32 secret when this run created the registration (None when a pending one was finished).
+    totp_secret: str | None = field(default=None, repr=False)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
+    def as_json(self, *, with_totp_secret: bool = False) -> dict[str, Any]:
+        """The enrollment for ``--json``; ``with_totp_secret`` adds ``totpSecret`` (an unattended enrollment
+        has no app: the secret is the only way to produce another code)."""
+        data: dict[str, Any] = {
             "userId": self.user_id,
             "totpId": self.totp_id,
             "sessionToken": self.session_token,
@@ -80,6 +82,9 @@ class Enrollment:
             "recoveryCodes": list(self.recovery_codes),
             "resumed": self.resumed,
         }
+        if with_totp_secret:
+            data["totpSecret"] = self.totp_secret
+        return data
 
 
 CodeReader = Callable[[CodeRequest], str]
@@ -97,26 +102,55 @@ def workflow_path() -> Path:
     raise EnrollError(f"the workflow {WORKFLOW_FILE} is not installed with this copy of totpflow")
 
 
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """The embedded server: where to enroll, and the project's secret when this run created the project."""
+
+    target: Target
+    created_secret: str | None = field(default=None, repr=False)  # shown once by the caller, never again
+
+
+class ProjectNotChosen(EnrollError):
+    """The store's project cannot be chosen without the person's help (several projects, or an unknown one
+    named); the message lists what there is."""
+
+
 @contextlib.contextmanager
 def embedded_server(
-    database_url: str | None = None, environ: Mapping[str, str] | None = None
-) -> Iterator[Target]:
+    database_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    project_id: str | None = None,
+) -> Iterator[EmbeddedServer]:
     """The server in this process, on a free loopback port, over the default (or given) store.
 
-    The enrollment project's secret is new for every run (only its hash is stored), so no credential needs
-    to be kept anywhere.
+    It serves the store's default project, the one ``totpflow serve`` and the operator commands use:
+    ``project_id`` (else ``$TOTPFLOW_PROJECT_ID``, made sure of with ``$TOTPFLOW_PROJECT_SECRET`` when both
+    are set, as ``serve`` does), else the store's only project, else a new one whose secret is returned
+    once in ``created_secret``. Enrollment talks to its own server with a secret that only this process
+    accepts (``services.issue_process_secret``): the project's stored secret is never changed.
     """
     import uvicorn
 
     from totpflow.server import services
     from totpflow.server.app import build_deps, create_app
-    from totpflow.server.config import Settings
-    from totpflow.server.domain import ids
+    from totpflow.server.config import PROJECT_ID_ENV, PROJECT_SECRET_ENV, Settings, display_url
 
-    settings = Settings.load(os.environ if environ is None else environ, database_url=database_url)
+    env = os.environ if environ is None else environ
+    settings = Settings.load(env, database_url=database_url)
     deps = build_deps(settings)
-    secret = ids.project_secret()
-    services.ensure_project(deps, project_id=ENROLL_PROJECT_ID, secret=secret, name="totpflow")
+    try:
+        chosen, created_secret = _default_project(
+            deps,
+            display_url(settings.database_url),
+            project_id,
+            env.get(PROJECT_ID_ENV),
+            env.get(PROJECT_SECRET_ENV),
+        )
+    except BaseException:
+        deps.store.dispose()
+        raise
+    secret = services.issue_process_secret(deps, chosen)
     app = create_app(settings, deps)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -132,11 +166,38 @@ def embedded_server(
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise EnrollError("the embedded server did not start")
             time.sleep(0.01)
-        yield Target(f"http://127.0.0.1:{port}", ENROLL_PROJECT_ID, secret)
+        yield EmbeddedServer(Target(f"http://127.0.0.1:{port}", chosen, secret), created_secret)
     finally:
+        services.withdraw_process_secret(deps, chosen)
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def _default_project(
+    deps: services.Deps, shown: str, named: str | None, env_id: str | None, env_secret: str | None
+) -> tuple[str, str | None]:
+    """The project the embedded server enrolls into, and its secret when it was created just now."""
+    from totpflow.server import services
+    from totpflow.server.services import admin
+
+    project_id = named or env_id
+    if project_id and env_secret and project_id == env_id:
+        services.ensure_project(deps, project_id=project_id, secret=env_secret)
+        return project_id, None
+    if not project_id:
+        created = services.create_first_project(deps)
+        if created is not None:
+            return created[0].project_id, created[1]
+    known = admin.list_projects(deps)
+    if project_id:
+        if not any(p.project_id == project_id for p in known):
+            raise ProjectNotChosen(f"no project {project_id!r} in {shown}")
+        return project_id, None
+    if len(known) > 1:
+        listed = "".join(f"\n  {p.project_id}  {p.name}" for p in known)
+        raise ProjectNotChosen(f"the database has {len(known)} projects; name one with --project-id:{listed}")
+    return known[0].project_id, None
 
 
 def load_workflow() -> Loaded:
@@ -184,8 +245,9 @@ def _enroll(
         pending = [t for t in user.get("totps", []) if not t.get("verified")]
         if any(t.get("verified") for t in user.get("totps", [])):
             raise EnrollError(
-                f"{email} already has a confirmed authenticator (user {user['user_id']}); delete it with "
-                f"DELETE /v1/users/totps/<totp_id> before enrolling a new one"
+                f"{email} already has a confirmed authenticator (user {user['user_id']}); to enroll a new "
+                f"one, first delete that user with `totpflow users delete {user['user_id']}` on the "
+                "server's store"
             )
         if pending and read_code is not None and not restart:
             return _resume(api, user["user_id"], pending[0]["totp_id"], read_code, session_minutes)
@@ -299,6 +361,7 @@ def _from_result(result: RunResult) -> Enrollment:
         session_token=str(workflow.outputs.get("sessionToken") or ""),
         session_jwt=str(steps["authenticateTotp"].outputs.get("sessionJwt") or ""),
         recovery_codes=tuple(steps["createTotp"].outputs.get("recoveryCodes") or ()),
+        totp_secret=str(steps["createTotp"].outputs.get("secret") or "") or None,
     )
 
 

@@ -45,14 +45,15 @@ def test_unattended_json_on_the_embedded_store_mints_a_session_the_server_accept
     assert result["totpId"].startswith("totp-test-")
     assert len(result["recoveryCodes"]) == 10
 
-    # The same store, now served by `totpflow serve`: the session minted by enroll is accepted.
-    from totpflow.enroll import ENROLL_PROJECT_ID
-
+    # The same store, now served by `totpflow serve` with the credentials enroll showed for the project it
+    # created: the session minted by enroll is accepted.
     database = tmp_path / "totpflow.db"
     assert database.exists(), list(tmp_path.iterdir())
-    with run_server(
-        tmp_path, database_url=f"sqlite:///{database}", project_id=ENROLL_PROJECT_ID, env=_env(tmp_path)
-    ) as server:
+    served = {**_env(tmp_path), "TOTPFLOW_PROJECT_ID": "", "TOTPFLOW_PROJECT_SECRET": ""}
+    with run_server(tmp_path, database_url=f"sqlite:///{database}", env=served) as launched:
+        server = StytchServer(
+            launched.base_url, result["projectId"], result["projectSecret"], launched.database_url
+        )
         session = server.client().sessions.authenticate(session_token=result["sessionToken"])
         assert session.user.user_id == result["userId"]
         assert session.session.authentication_factors[0].type.value == "totp"
@@ -166,3 +167,4 @@ def test_restart_replaces_an_unconfirmed_enrollment(totpflow_server: StytchServe
     result = json.loads(done.stdout)
     assert result["userId"] != pending.user_id
     assert [t.verified for t in client.users.get(user_id=result["userId"]).totps] == [True]
+

@@ -1,9 +1,17 @@
-"""Opening the server's store from a command other than ``serve`` (``project``, ``keys``)."""
+"""Opening the server's store from a command other than ``serve`` (``project``, ``keys``, ``users``,
+``sessions``), choosing the project a command acts on, and printing what the operator commands found: a
+table for people (rich), ``--json`` for scripts. Nothing printed here is a secret, code or token."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from totpflow.server import services
@@ -28,3 +36,99 @@ def open_deps(database_url: str | None) -> tuple[services.Deps, str]:
         return build_deps(settings), shown
     except ConfigError as exc:  # StoreUnavailable among them: what failed to connect, where and why
         raise CommandFailed(str(exc)) from None
+
+
+@contextmanager
+def opened(database_url: str | None) -> Iterator[tuple[services.Deps, str]]:
+    """``open_deps``, disposed of at the end of the block."""
+    deps, shown = open_deps(database_url)
+    try:
+        yield deps, shown
+    finally:
+        deps.store.dispose()
+
+
+def choose_project(deps: services.Deps, shown: str, named: str | None) -> str:
+    """The project a command acts on: ``named`` (``--project-id``), else ``$TOTPFLOW_PROJECT_ID``, else the
+    store's only project. Several projects and none named: the message lists them."""
+    from totpflow.server.config import PROJECT_ID_ENV
+    from totpflow.server.services import admin
+
+    project_id = named or os.environ.get(PROJECT_ID_ENV)
+    found = admin.list_projects(deps)
+    if project_id:
+        if not any(p.project_id == project_id for p in found):
+            raise CommandFailed(f"no project {project_id!r} in {shown}")
+        return project_id
+    if not found:
+        raise CommandFailed(
+            f"the database {shown} has no project yet (`totpflow serve` or `totpflow enroll` creates one)"
+        )
+    if len(found) > 1:
+        listed = "".join(f"\n  {p.project_id}  {p.name}" for p in found)
+        raise CommandFailed(f"the database has {len(found)} projects; name one with --project-id:{listed}")
+    return found[0].project_id
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, *, project: str | None, output: bool = True) -> None:
+    """The options every store command takes: ``--database-url``, ``--json``, and ``--project-id`` with
+    the help text ``project``."""
+    if project is not None:
+        parser.add_argument("--project-id", metavar="ID", help=project)
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)",
+    )
+    if output:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run_command(command: str, body: Callable[[], int]) -> int:
+    """Run a store command: ``CommandFailed`` and the services' not-found errors are bad input (exit 2),
+    a database that fails on the way is exit 1; never a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from totpflow.server import errors
+
+    try:
+        return body()
+    except CommandFailed as exc:
+        sys.stderr.write(f"totpflow {command}: {exc}\n")
+        return 2
+    except errors.ServerError as exc:
+        sys.stderr.write(f"totpflow {command}: {exc.__class__.__name__}: {exc}\n")
+        return 2
+    except SQLAlchemyError as exc:  # a driver's message can quote the URL; name the class only
+        sys.stderr.write(f"totpflow {command}: the database failed: {type(exc).__name__}\n")
+        return 1
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """``2026-12-06T05:50:12Z`` (UTC, whole seconds) or None."""
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value) + "\n")
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table for people: ids are never wrapped; on a pipe the width is wide enough for them."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
+    for name in columns:
+        table.add_column(name, no_wrap=True, overflow="ignore")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+    console.print(table)
+
+
+def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
+    """``name  value`` lines for one record."""
+    width = max(len(name) for name, _ in pairs)
+    for name, value in pairs:
+        sys.stdout.write(f"{name.ljust(width)}  {'' if value is None else value}\n")

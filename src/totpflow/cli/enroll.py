@@ -12,9 +12,11 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 Without --base-url, the embedded server runs in this process on the default SQLite store (see
-`totpflow serve --help` for where it lives). With --base-url, enroll against a running `totpflow serve`
-or Stytch itself, with that project's --project-id and --secret (or TOTPFLOW_PROJECT_ID /
-TOTPFLOW_PROJECT_SECRET).
+`totpflow serve --help` for where it lives) and enrolls into the store's project, the one `totpflow serve`
+serves: the only one, or --project-id when there are several. When the store has none, enroll creates it
+and prints its id and secret once (`totpflow project list` and `totpflow project reset-secret ID` later).
+With --base-url, enroll against a running `totpflow serve` or Stytch itself, with that project's
+--project-id and --secret (or TOTPFLOW_PROJECT_ID / TOTPFLOW_PROJECT_SECRET).
 
 Exit codes: 0 enrolled, 1 enrollment failed, 2 bad command line.
 """
@@ -45,7 +47,9 @@ def register(subparsers: Any) -> None:
         help="if an earlier enrollment of this email was never confirmed, delete that user and start over",
     )
     parser.add_argument("--base-url", metavar="URL", help="a running server instead of the embedded one")
-    parser.add_argument("--project-id", metavar="ID", help="project id for --base-url")
+    parser.add_argument(
+        "--project-id", metavar="ID", help="the project (required with --base-url; else the store's only one)"
+    )
     parser.add_argument("--secret", metavar="SECRET", help="project secret for --base-url")
     parser.add_argument(
         "--database-url", metavar="URL", help="store of the embedded server (default: SQLite)"
@@ -56,7 +60,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from totpflow.enroll import EnrollError, Target, embedded_server, enroll
+    from totpflow.enroll import EnrollError, ProjectNotChosen, Target, embedded_server, enroll
 
     if not 5 <= args.session_minutes <= 527040:
         print("totpflow enroll: --session-minutes must be between 5 and 527040", file=sys.stderr)
@@ -69,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = sys.stderr if args.json else sys.stdout
     reader = _terminal_reader(out) if interactive else None
+    project: dict[str, str] = {}  # projectId, and projectSecret when this run created the project
     try:
         if args.base_url:
             project_id = args.project_id or os.environ.get("TOTPFLOW_PROJECT_ID")
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             if not project_id or not secret:
                 print("totpflow enroll: --base-url needs --project-id and --secret", file=sys.stderr)
                 return 2
+            project["projectId"] = project_id
             result = enroll(
                 Target(args.base_url, project_id, secret),
                 args.email,
@@ -84,34 +90,51 @@ def run(args: argparse.Namespace) -> int:
                 restart=args.restart,
             )
         else:
-            with embedded_server(args.database_url) as target:
+            with embedded_server(args.database_url, project_id=args.project_id) as embedded:
+                project["projectId"] = embedded.target.project_id
+                if embedded.created_secret is not None:
+                    project["projectSecret"] = embedded.created_secret
+                    if not args.json:
+                        _show_new_project(embedded.target.project_id, embedded.created_secret)
                 result = enroll(
-                    target,
+                    embedded.target,
                     args.email,
                     read_code=reader,
                     session_minutes=args.session_minutes,
                     restart=args.restart,
                 )
+    except ProjectNotChosen as exc:
+        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        return 2
     except EnrollError as exc:
         if args.json:
-            print(json.dumps({"ok": False, "error": str(exc)}))
+            print(json.dumps({"ok": False, "error": str(exc), **project}))
         print(f"totpflow enroll: {exc}", file=sys.stderr)
         return 1
     except _config_errors() as exc:
         print(f"totpflow enroll: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"ok": True, **result.as_json()}))
+        print(json.dumps({"ok": True, **project, **result.as_json(with_totp_secret=args.unattended)}))
         return 0
     print(f"\nEnrolled {args.email}{' (finished the pending registration)' if result.resumed else ''}.")
+    print(f"  project id     {project['projectId']}")
     print(f"  user id        {result.user_id}")
     print(f"  TOTP id        {result.totp_id}")
     print(f"  session token  {result.session_token}")
+    if args.unattended and result.totp_secret:
+        print(f"  TOTP secret    {result.totp_secret}  (for an authenticator app; keep it secret)")
     if result.recovery_codes:
         print("\nRecovery codes (each works once, if the phone is lost). Shown only now: store them safely.")
         for code in result.recovery_codes:
             print(f"  {code}")
     return 0
+
+
+def _show_new_project(project_id: str, secret: str) -> None:
+    """The credentials of the project this run created on the store: the only time its secret is shown."""
+    print(f"Created project {project_id} on this store (`totpflow serve` serves it too).")
+    print(f"Project secret (shown only now; `totpflow project reset-secret` gives a new one): {secret}\n")
 
 
 def _config_errors() -> tuple[type[Exception], ...]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,9 +57,8 @@ def fail(message: str) -> int:
 
 
 def rotate_key(args: argparse.Namespace) -> int:
-    from totpflow.cli._store import CommandFailed, open_deps
+    from totpflow.cli._store import CommandFailed, choose_project, open_deps
     from totpflow.server import errors, services
-    from totpflow.server.config import PROJECT_ID_ENV
     from totpflow.server.policy import parse_duration
     from totpflow.server.services.keys import ForeignMasterKey, RotationPending
 
@@ -77,13 +75,10 @@ def rotate_key(args: argparse.Namespace) -> int:
     except CommandFailed as exc:
         return fail(str(exc))
     try:
-        project_id = args.project_id or os.environ.get(PROJECT_ID_ENV)
-        if not project_id:
-            found = services.list_project_ids(deps, 2)
-            if len(found) != 1:
-                what = "no project" if not found else "several projects"
-                return fail(f"the database has {what}; name one with --project-id")
-            project_id = found[0]
+        try:
+            project_id = choose_project(deps, shown, args.project_id)
+        except CommandFailed as exc:
+            return fail(str(exc))
         try:
             rotation = services.rotate_signing_key(deps, project_id, publish_for=publish_for)
         except RotationPending as pending:

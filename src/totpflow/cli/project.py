@@ -1,6 +1,8 @@
-"""``totpflow project create``: create a project in the server's database and print its credentials as JSON.
+"""``totpflow project``: the projects of the server's database.
 
-The secret is printed once, here; the database keeps only a keyed hash of it.
+``create`` makes a project and prints its credentials as JSON; ``list`` shows every project (id, name,
+created, number of users; never a secret); ``reset-secret`` gives a project a new secret and prints it. A
+secret is printed once, by the command that made it: the database keeps only a keyed hash of it.
 """
 
 from __future__ import annotations
@@ -10,18 +12,33 @@ import json
 import sys
 from typing import Any
 
+from totpflow.cli._store import add_store_arguments
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("project", help="manage projects of the server's database")
+    parser = subparsers.add_parser(
+        "project", help="create, list and re-key the projects of the server's database"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = actions.add_parser(
         "create", help="create a project and print {project_id, secret, name} as JSON"
     )
     create.add_argument("--name", default="totpflow", help="project name (default totpflow)")
-    create.add_argument(
-        "--database-url", help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)"
-    )
+    add_store_arguments(create, project=None, output=False)
     create.set_defaults(handler=create_project)
+    listing = actions.add_parser("list", help="list the projects: id, name, created, number of users")
+    add_store_arguments(listing, project=None)
+    listing.set_defaults(handler=list_projects)
+    reset = actions.add_parser(
+        "reset-secret",
+        help="give a project a new secret and print it (once); the old secret stops working",
+        description="Give the project a new secret and print it; the database keeps only its hash, so this "
+        "is the only time it is shown. The old secret stops working at once here and within 5 seconds in a "
+        "running `totpflow serve`.",
+    )
+    reset.add_argument("project_id", metavar="ID", help="the project (see `totpflow project list`)")
+    add_store_arguments(reset, project=None)
+    reset.set_defaults(handler=reset_secret)
 
 
 def fail(message: str) -> int:
@@ -46,3 +63,50 @@ def create_project(args: argparse.Namespace) -> int:
     created = {"project_id": project.project_id, "secret": secret, "name": project.name}
     sys.stdout.write(json.dumps(created) + "\n")
     return 0
+
+
+def list_projects(args: argparse.Namespace) -> int:
+    from totpflow.cli._store import opened, print_json, print_table, run_command, timestamp
+    from totpflow.server.services import admin
+
+    def body() -> int:
+        with opened(args.database_url) as (deps, _shown):
+            found = admin.list_projects(deps)
+        if args.json:
+            print_json(
+                [
+                    {
+                        "project_id": p.project_id,
+                        "name": p.name,
+                        "created_at": timestamp(p.created_at),
+                        "users": p.users,
+                    }
+                    for p in found
+                ]
+            )
+        else:
+            rows = [(p.project_id, p.name, timestamp(p.created_at), p.users) for p in found]
+            print_table(None, ("PROJECT ID", "NAME", "CREATED", "USERS"), rows)
+        return 0
+
+    return run_command("project list", body)
+
+
+def reset_secret(args: argparse.Namespace) -> int:
+    from totpflow.cli._store import CommandFailed, opened, print_json, run_command
+    from totpflow.server import errors
+    from totpflow.server.services.projects import reset_project_secret
+
+    def body() -> int:
+        with opened(args.database_url) as (deps, shown):
+            try:
+                secret = reset_project_secret(deps, args.project_id)
+            except errors.ProjectNotFound:
+                raise CommandFailed(f"no project {args.project_id!r} in {shown}") from None
+        if args.json:
+            print_json({"project_id": args.project_id, "secret": secret})
+        else:
+            sys.stdout.write(f"project {args.project_id}\nnew secret (shown only now): {secret}\n")
+        return 0
+
+    return run_command("project reset-secret", body)

@@ -2,7 +2,8 @@
 
 At start it prints where the database is (never a password or key). With ``TOTPFLOW_PROJECT_ID`` and
 ``TOTPFLOW_PROJECT_SECRET`` set it makes sure that project exists with that secret (idempotent); otherwise,
-when the database has no project at all, it creates one and prints its id and secret, once.
+when the database has no project at all, it creates the store's default project (the one ``totpflow enroll``
+uses too) and prints its id and secret, once; when it has, it names it and how to give it a new secret.
 ``--print-openapi`` writes the server's OpenAPI document as YAML and exits (this is how
 ``openapi/stytch-consumer-openapi.yml`` is regenerated).
 
@@ -82,6 +83,16 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
+def serving_line(project_ids: list[str]) -> str:
+    """What ``serve`` says about a store whose projects already exist (their secrets cannot be shown)."""
+    if len(project_ids) == 1:
+        return (
+            f"totpflow serve: project {project_ids[0]} (its secret was shown when it was created; "
+            f"`totpflow project reset-secret {project_ids[0]}` gives it a new one)"
+        )
+    return "totpflow serve: several projects (`totpflow project list`, `totpflow project reset-secret ID`)"
+
+
 def fail(message: str) -> int:
     sys.stderr.write(f"totpflow serve: {message}\n")
     return 2
@@ -133,10 +144,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if project_id and secret:
             services.ensure_project(deps, project_id=project_id, secret=secret)
-        elif not services.any_project_exists(deps):
-            project, new_secret = services.create_project(deps)
-            say(f"created project {project.project_id}")
-            say(f"project secret (shown only now): {new_secret}")
+        else:
+            created = services.create_first_project(deps)
+            if created is not None:
+                say(f"created project {created[0].project_id}")
+                say(f"project secret (shown only now): {created[1]}")
+            else:
+                say(serving_line(services.list_project_ids(deps, 2)))
     except errors.InvalidArgument as exc:
         deps.store.dispose()
         return fail(f"{PROJECT_ID_ENV}/{PROJECT_SECRET_ENV}: {exc.field} is invalid")

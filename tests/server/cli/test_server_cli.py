@@ -102,7 +102,10 @@ def test_serve_creates_a_first_project_once(serve_output: list[str]) -> None:
     first, second = serve_output
     assert "database sqlite:///" in first
     assert "created project project-test-" in first and "project secret (shown only now): secret-" in first
-    assert "created project" not in second and "secret" not in second
+    created = first.split("created project ", 1)[1].split()[0]
+    shown = first.split("project secret (shown only now): ", 1)[1].split()[0]
+    assert "created project" not in second and shown not in second
+    assert f"project {created}" in second and f"totpflow project reset-secret {created}" in second
 
 
 def test_serve_ensures_the_project_from_the_environment(tmp_path: Path) -> None:

@@ -21,6 +21,10 @@ CONTRACT (implemented in the modules of this package, re-exported here):
     ensure_project(deps, *, project_id, secret, name="totpflow") -> Project        # idempotent; sets secret
     authenticate_project(deps, project_id: str, secret: str) -> Project             # UnauthorizedCredentials
     any_project_exists(deps) -> bool
+    create_first_project(deps, *, name="totpflow") -> tuple[Project, str] | None  # once per empty store
+    reset_project_secret(deps, project_id: str) -> str                             # the new secret, once
+    issue_process_secret(deps, project_id) -> str / withdraw_process_secret(deps, project_id)
+                                                   # a secret only this process's server accepts
 
     # users
     create_user(deps, project, *, email=None, phone_number=None, name: Name|None=None, attributes=None,
@@ -68,9 +72,13 @@ from totpflow.server.services.keys import get_jwks, rotate_signing_key
 from totpflow.server.services.projects import (
     any_project_exists,
     authenticate_project,
+    create_first_project,
     create_project,
     ensure_project,
+    issue_process_secret,
     list_project_ids,
+    reset_project_secret,
+    withdraw_process_secret,
 )
 from totpflow.server.services.sessions import authenticate_session, get_sessions, revoke_session
 from totpflow.server.services.totps import authenticate_totp, create_totp, get_recovery_codes, recover
@@ -90,6 +98,7 @@ __all__ = [
     "authenticate_project",
     "authenticate_session",
     "authenticate_totp",
+    "create_first_project",
     "create_project",
     "create_totp",
     "create_user",
@@ -100,10 +109,13 @@ __all__ = [
     "get_recovery_codes",
     "get_sessions",
     "get_user",
+    "issue_process_secret",
     "list_project_ids",
     "recover",
+    "reset_project_secret",
     "revoke_session",
     "rotate_signing_key",
     "search_users",
     "update_user",
+    "withdraw_process_secret",
 ]

@@ -8,8 +8,16 @@ Every API request authenticates its project, so a successful check is remembered
 ``VERIFIED_TTL_SECONDS``: the project and the HMAC of the secret that matched, compared in constant time
 again on each hit (a read-only transaction saved per request; about 0.13 ms of a 3 ms enrollment request on
 SQLite). Failures are never remembered, so an attacker can neither fill the memory nor skip the database
-check. ``create_project`` and ``ensure_project`` forget the project at once in their process; a secret
-changed by another process stops working here within ``VERIFIED_TTL_SECONDS``.
+check. ``create_project``, ``ensure_project`` and ``reset_project_secret`` forget the project at once in
+their process; a secret changed by another process (``totpflow project reset-secret``) stops working here
+within ``VERIFIED_TTL_SECONDS``.
+
+A store's *default project* is the one ``totpflow enroll`` (embedded server), ``totpflow serve`` and the
+operator commands use when none is named: ``create_first_project`` creates it when the store has none (once,
+even when several processes start at the same moment) and returns its secret, which the creating command
+shows once. An in-process caller that never saw that secret (the embedded server of ``enroll``) talks to its
+own server with ``issue_process_secret``: a secret held only in this process's memory, valid for one
+project of one ``Store`` until ``withdraw_process_secret``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ class _Verified(NamedTuple):
 _verified_lock = threading.Lock()
 _verified: WeakKeyDictionary[Store, dict[str, _Verified]] = WeakKeyDictionary()
 _forgotten = [0]  # how many times a project was forgotten: a check that read before one does not remember
+_process_secrets: WeakKeyDictionary[Store, dict[str, bytes]] = WeakKeyDictionary()
 
 
 def _forget(store: Store, project_id: str) -> None:
@@ -76,23 +85,74 @@ def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "tot
     return row.project
 
 
+def reset_project_secret(deps: Deps, project_id: str) -> str:
+    """Give the project a new secret and return it (it is not stored and cannot be shown again); the old
+    one stops working (in other processes within ``VERIFIED_TTL_SECONDS``). ``ProjectNotFound``."""
+    secret = ids.project_secret()
+    secret_hash = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
+    with deps.store.transaction() as tx:
+        row = tx.get_project(project_id)
+        if row is None:
+            raise errors.ProjectNotFound("project_id")
+        tx.update_project(project_id, name=row.project.name, secret_hash=secret_hash)
+    _forget(deps.store, project_id)
+    return secret
+
+
+def create_first_project(deps: Deps, *, name: str = "totpflow") -> tuple[Project, str] | None:
+    """Create the store's default project when the store has no project at all and return it with its
+    secret (shown once by the caller); None when a project exists. Of processes starting on an empty store
+    at the same moment exactly one creates it: the check and the insert hold the store's project-creation
+    lock (SQLite's write lock; a transaction-scoped advisory lock on PostgreSQL)."""
+    from totpflow.server.storage import admin
+
+    project = Project(ids.project_id(), name, deps.now())
+    secret = ids.project_secret()
+    with deps.store.transaction() as tx:
+        admin.lock_project_creation(tx)
+        if tx.any_project():
+            return None
+        tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret))
+    _forget(deps.store, project.project_id)
+    return project, secret
+
+
+def issue_process_secret(deps: Deps, project_id: str) -> str:
+    """A new secret for ``project_id`` that only this process's server over ``deps.store`` accepts (beside
+    the stored one), until ``withdraw_process_secret``; nothing is written to the database."""
+    secret = ids.project_secret()
+    with _verified_lock:
+        _process_secrets.setdefault(deps.store, {})[project_id] = deps.cipher.keyed_hash(
+            HashPurpose.PROJECT_SECRET, secret
+        )
+    return secret
+
+
+def withdraw_process_secret(deps: Deps, project_id: str) -> None:
+    with _verified_lock:
+        _process_secrets.get(deps.store, {}).pop(project_id, None)
+    _forget(deps.store, project_id)
+
+
 def authenticate_project(deps: Deps, project_id: str, secret: str) -> Project:
     """The project whose id and secret these are; ``UnauthorizedCredentials`` otherwise."""
     given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
     with _verified_lock:
         known = _verified.get(deps.store, {}).get(project_id)
+        issued = _process_secrets.get(deps.store, {}).get(project_id, _UNKNOWN_PROJECT_HASH)
         forgotten = _forgotten[0]
     if known is not None and known.until > time.monotonic() and hmac.compare_digest(given, known.secret_hash):
         return known.project
     with deps.store.transaction(readonly=True) as tx:
         row = tx.get_project(project_id)
     stored = row.secret_hash if row is not None else _UNKNOWN_PROJECT_HASH
-    if not hmac.compare_digest(given, stored) or row is None:
+    matches = hmac.compare_digest(given, stored) | hmac.compare_digest(given, issued)
+    if not matches or row is None:
         raise errors.UnauthorizedCredentials("credentials")
     with _verified_lock:
         if _forgotten[0] == forgotten:
             _verified.setdefault(deps.store, {})[project_id] = _Verified(
-                stored, row.project, time.monotonic() + VERIFIED_TTL_SECONDS
+                given, row.project, time.monotonic() + VERIFIED_TTL_SECONDS
             )
     return row.project
 

@@ -1,0 +1,263 @@
+"""The first hour on one store, as subprocesses on SQLite and PostgreSQL: ``totpflow enroll`` creates the
+store's project and shows its credentials once, ``totpflow serve`` serves that same project, and the operator
+commands (``project``, ``users``, ``sessions``) show it, re-key it, unlock, revoke and delete, with the
+official ``stytch`` SDK on the other side. Bad input exits 2 with a message, never a traceback; no listing
+holds a secret, code or token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import stytch
+from stytch.core.response_base import StytchError
+
+from totpflow.testing import run_server
+
+pytestmark = pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+
+
+@pytest.fixture
+def store_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment every command of a test runs with: the store, and its master key on PostgreSQL (a
+    SQLite store keeps its key file beside the database)."""
+    env = {"TOTPFLOW_DATABASE_URL": database_url, "TOTPFLOW_HOME": str(tmp_path / "home")}
+    if database_url.startswith("postgresql"):
+        env["TOTPFLOW_MASTER_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+    return env
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    """A SQLite store only, for what does not depend on the backend (argument checks, rendering)."""
+    return {
+        "TOTPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}",
+        "TOTPFLOW_HOME": str(tmp_path / "home"),
+    }
+
+
+def totpflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")}
+    return subprocess.run(
+        [sys.executable, "-m", "totpflow", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def ok_json(env: dict[str, str], *args: str) -> Any:
+    done = totpflow(env, *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def usage_error(env: dict[str, str], *args: str) -> str:
+    """Run a command that must refuse its input: exit 2, a message, no traceback, nothing on stdout."""
+    done = totpflow(env, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    return done.stderr
+
+
+def email() -> str:
+    return f"op-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def enroll(env: dict[str, str], address: str, *extra: str) -> dict[str, Any]:
+    result: dict[str, Any] = ok_json(env, "enroll", "--email", address, "--unattended", "--json", *extra)
+    assert result["ok"] is True
+    return result
+
+
+@pytest.fixture
+def served(store_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """``totpflow serve`` on the test's store with no project variables (it serves what the store holds);
+    yields its base URL."""
+    plain = {**store_env, "TOTPFLOW_PROJECT_ID": "", "TOTPFLOW_PROJECT_SECRET": ""}
+    with run_server(tmp_path, database_url=store_env["TOTPFLOW_DATABASE_URL"], env=plain) as server:
+        yield server.base_url
+
+
+def sdk(base_url: str, project_id: str, secret: str) -> stytch.Client:
+    return stytch.Client(project_id=project_id, secret=secret, environment=base_url + "/")
+
+
+def wrong_code(secret: str) -> str:
+    totp = pyotp.TOTP(secret)
+    valid = {totp.at(time.time() + 30 * k) for k in (-2, -1, 0, 1, 2)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+def test_enroll_then_serve_then_the_sdk_with_the_operators_credentials(
+    store_env: dict[str, str], tmp_path: Path
+) -> None:
+    address = email()
+    enrolled = enroll(store_env, address)
+    project_id = enrolled["projectId"]
+    assert enrolled["projectSecret"].startswith("secret-")  # this run created the project: shown once
+    assert len(enrolled["totpSecret"]) == 32  # unattended: the only way to produce another code
+
+    # A second enrollment uses the same project and shows no secret.
+    again = enroll(store_env, email())
+    assert again["projectId"] == project_id and "projectSecret" not in again
+
+    projects = ok_json(store_env, "project", "list", "--json")
+    assert [(p["project_id"], p["users"]) for p in projects] == [(project_id, 2)]
+    reset = ok_json(store_env, "project", "reset-secret", project_id, "--json")
+    assert reset["project_id"] == project_id and reset["secret"] != enrolled["projectSecret"]
+
+    plain = {**store_env, "TOTPFLOW_PROJECT_ID": "", "TOTPFLOW_PROJECT_SECRET": ""}
+    with run_server(tmp_path, database_url=store_env["TOTPFLOW_DATABASE_URL"], env=plain) as server:
+        log = (tmp_path / f"server-{server.base_url.rsplit(':', 1)[1]}.log").read_text()
+        assert f"project {project_id}" in log and "created project" not in log
+        client = sdk(server.base_url, project_id, reset["secret"])
+        found = client.users.search(
+            query={
+                "operator": "AND",
+                "operands": [{"filter_name": "email_address", "filter_value": [address]}],
+            }
+        )
+        assert [u.user_id for u in found.results] == [enrolled["userId"]]
+        session = client.sessions.authenticate(session_token=enrolled["sessionToken"])
+        assert session.user.user_id == enrolled["userId"]
+        # The secret enroll showed stopped working when the operator reset it.
+        with pytest.raises(StytchError) as exc:
+            sdk(server.base_url, project_id, enrolled["projectSecret"]).users.get(user_id=enrolled["userId"])
+        assert exc.value.details.status_code == 401
+
+
+def test_users_unlock_clears_a_lock_made_by_ten_wrong_codes(store_env: dict[str, str], served: str) -> None:
+    enrolled = enroll(store_env, email())
+    project_id, user_id, totp_secret = enrolled["projectId"], enrolled["userId"], enrolled["totpSecret"]
+    secret = ok_json(store_env, "project", "reset-secret", project_id, "--json")["secret"]
+    client = sdk(served, project_id, secret)
+    wrong = wrong_code(totp_secret)
+    for _ in range(10):  # the default lock threshold
+        with pytest.raises(StytchError):
+            client.totps.authenticate(user_id=user_id, totp_code=wrong)
+    shown = ok_json(store_env, "users", "show", user_id, "--json")
+    assert shown["locked"] is True and shown["lock_expires_at"] is not None
+    right = pyotp.TOTP(totp_secret).at(time.time() + 30)  # the next step: enroll used the current one
+    with pytest.raises(StytchError) as exc:
+        client.totps.authenticate(user_id=user_id, totp_code=right)
+    assert (exc.value.details.status_code, exc.value.details.error_type) == (429, "user_lock_limit_reached")
+
+    unlocked = ok_json(store_env, "users", "unlock", user_id, "--json")
+    assert unlocked["locked"] is False and unlocked["failed_attempts"] == 0
+    assert client.totps.authenticate(user_id=user_id, totp_code=right).user_id == user_id
+    assert client.users.get(user_id=user_id).is_locked is False
+
+
+def test_show_revoke_and_delete(store_env: dict[str, str]) -> None:
+    enrolled = enroll(store_env, email())
+    user_id, session_token = enrolled["userId"], enrolled["sessionToken"]
+    shown = ok_json(store_env, "users", "show", user_id, "--json")
+    assert shown["totp"] == "verified" and shown["failed_attempts"] == 0 and shown["locked"] is False
+    assert shown["active_sessions"] == 1
+    session_id = shown["sessions"][0]["session_id"]
+
+    human = totpflow(store_env, "users", "show", user_id)
+    assert human.returncode == 0 and session_id in human.stdout and user_id in human.stdout
+    for listing in (human.stdout, json.dumps(shown), totpflow(store_env, "users", "list").stdout):
+        for secret in (
+            session_token,
+            enrolled["sessionJwt"],
+            enrolled["totpSecret"],
+            *enrolled["recoveryCodes"],
+        ):
+            assert secret not in listing
+
+    assert ok_json(store_env, "sessions", "revoke", session_id, "--json")["revoked"] == [session_id]
+    assert ok_json(store_env, "users", "show", user_id, "--json")["active_sessions"] == 0
+    assert "no active session" in usage_error(store_env, "sessions", "revoke", session_id)
+
+    second = enroll(store_env, email())  # a user with a session to revoke by user id
+    revoked = ok_json(store_env, "sessions", "revoke", "--user", second["userId"], "--json")
+    assert len(revoked["revoked"]) == 1
+    assert ok_json(store_env, "sessions", "revoke", "--user", second["userId"], "--json")["revoked"] == []
+
+    listed = ok_json(store_env, "users", "list", "--json")
+    assert {u["user_id"] for u in listed} == {user_id, second["userId"]}
+    by_email = ok_json(store_env, "users", "list", "--email", shown["emails"][0].upper(), "--json")
+    assert [u["user_id"] for u in by_email] == [user_id]
+    deleted = ok_json(store_env, "users", "delete", user_id, "--json")
+    assert deleted == {"user_id": user_id, "project_id": enrolled["projectId"], "deleted": True}
+    assert [u["user_id"] for u in ok_json(store_env, "users", "list", "--json")] == [second["userId"]]
+    assert "no user" in usage_error(store_env, "users", "show", user_id)
+
+
+def test_the_enroll_hint_for_a_confirmed_user_can_be_followed(store_env: dict[str, str]) -> None:
+    address = email()
+    first = enroll(store_env, address)
+    refused = totpflow(store_env, "enroll", "--email", address, "--unattended", "--json")
+    assert refused.returncode == 1
+    hint = f"totpflow users delete {first['userId']}"
+    assert hint in refused.stderr
+    assert totpflow(store_env, *hint.split()[1:]).returncode == 0
+    assert enroll(store_env, address)["userId"] != first["userId"]
+
+
+def test_several_projects_must_be_named(store_env: dict[str, str]) -> None:
+    first = enroll(store_env, email())["projectId"]
+    other = ok_json(store_env, "project", "create", "--name", "shop")["project_id"]
+    for command in (["users", "list"], ["enroll", "--email", email(), "--unattended"], ["keys", "rotate"]):
+        message = usage_error(store_env, *command)
+        assert first in message and other in message and "--project-id" in message
+    assert ok_json(store_env, "users", "list", "--project-id", other, "--json") == []
+    enrolled = enroll(store_env, email(), "--project-id", other)
+    assert enrolled["projectId"] == other and "projectSecret" not in enrolled
+    users = {p["project_id"]: p["users"] for p in ok_json(store_env, "project", "list", "--json")}
+    assert users == {first: 1, other: 1}
+    # An id names its project: the user is found without --project-id, and not in another project.
+    assert ok_json(store_env, "users", "show", enrolled["userId"], "--json")["project_id"] == other
+    assert "no user" in usage_error(store_env, "users", "show", enrolled["userId"], "--project-id", first)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["users", "list"], "no project"),
+        (["users", "list", "--project-id", "project-test-nope"], "no project"),
+        (["users", "show", "user-test-nope"], "no user"),
+        (["users", "unlock", "not an id"], "no user"),
+        (["users", "delete", ""], "no user"),
+        (["sessions", "revoke", "session-test-nope"], "no active session"),
+        (["sessions", "revoke", "--user", "user-test-nope"], "no user"),
+        (["sessions", "revoke"], ""),
+        (["project", "reset-secret", "project-test-nope"], "no project"),
+        (["project", "reset-secret"], ""),
+        (["users", "list", "--limit", "0"], "--limit"),
+        (["users", "list", "--database-url", "mysql://x/y"], "database URL"),
+        (
+            ["enroll", "--email", "x@example.com", "--unattended", "--project-id", "project-test-nope"],
+            "no project",
+        ),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_bad_input_exits_2(sqlite_env: dict[str, str], args: list[str], fragment: str) -> None:
+    assert fragment in usage_error(sqlite_env, *args)
+
+
+def test_tables_for_people(sqlite_env: dict[str, str]) -> None:
+    enrolled = enroll(sqlite_env, email())
+    projects = totpflow(sqlite_env, "project", "list")
+    assert projects.returncode == 0 and enrolled["projectId"] in projects.stdout
+    assert enrolled["projectSecret"] not in projects.stdout
+    users = totpflow(sqlite_env, "users", "list")
+    assert users.returncode == 0 and enrolled["userId"] in users.stdout
+    reset = totpflow(sqlite_env, "project", "reset-secret", enrolled["projectId"])
+    assert reset.returncode == 0 and "secret" in reset.stdout
