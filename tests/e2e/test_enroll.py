@@ -168,3 +168,38 @@ def test_restart_replaces_an_unconfirmed_enrollment(totpflow_server: StytchServe
     assert result["userId"] != pending.user_id
     assert [t.verified for t in client.users.get(user_id=result["userId"]).totps] == [True]
 
+
+# `totpflow enroll` in a process that has one more thread, which prints its kernel thread id and waits.
+_WITH_A_BYSTANDER_THREAD = """
+import sys, threading
+from totpflow.cli import main
+
+def bystander():
+    sys.stderr.write(f"bystander thread {threading.get_native_id()}\\n")
+    sys.stderr.flush()
+    threading.Event().wait()
+
+threading.Thread(target=bystander, daemon=True).start()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_at_the_prompt_ends_enroll_even_when_no_read_is_interrupted(tmp_path: Path) -> None:
+    """A SIGINT whose handler cannot interrupt the read at the prompt — it arrived just before the read
+    started (seen under load), or the kernel handed it to another thread of the process — still ends enroll.
+
+    Sending it to the other thread makes that case certain: the main thread's read is never interrupted, so
+    only a wait that also watches the signal wake-up descriptor notices it."""
+    term = Terminal(
+        [sys.executable, "-c", _WITH_A_BYSTANDER_THREAD, "enroll", "--email", _email()],
+        env={**_env(tmp_path), "TERM": "xterm"},
+    )
+    screen = term.read_until(r"Enter the 6-digit code[^\n]*$")
+    bystander = int(re.search(r"bystander thread (\d+)", screen).group(1))  # type: ignore[union-attr]
+    os.kill(bystander, signal.SIGINT)  # Linux: a process-wide signal, delivered to that thread
+    try:
+        assert term.process.wait(timeout=30) == 130
+    finally:
+        if term.process.poll() is None:
+            term.process.kill()
+        term.close()

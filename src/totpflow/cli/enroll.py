@@ -152,7 +152,9 @@ def _terminal_reader(out: Any) -> Any:
         if request.message:
             print(request.message, file=out)
         print("Enter the 6-digit code the app shows: ", end="", file=out, flush=True)
-        line = sys.stdin.readline()
+        from totpflow.cli._line_input import read_line
+
+        line = read_line(sys.stdin)
         if not line:
             raise KeyboardInterrupt
         return line.strip()
