@@ -184,15 +184,26 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_ctrl_c_at_the_prompt_ends_enroll_even_when_no_read_is_interrupted(tmp_path: Path) -> None:
+def test_ctrl_c_at_the_prompt_ends_enroll_even_when_no_read_is_interrupted(
+    totpflow_server: StytchServer,
+) -> None:
     """A SIGINT whose handler cannot interrupt the read at the prompt — it arrived just before the read
     started (seen under load), or the kernel handed it to another thread of the process — still ends enroll.
 
-    Sending it to the other thread makes that case certain: the main thread's read is never interrupted, so
-    only a wait that also watches the signal wake-up descriptor notices it."""
+    Sending it to another thread makes that case certain: the main thread's read is never interrupted, so
+    only a wait that also watches the signal wake-up descriptor notices it. Against a running server, so
+    that the enroll process has no threads but these two."""
     term = Terminal(
-        [sys.executable, "-c", _WITH_A_BYSTANDER_THREAD, "enroll", "--email", _email()],
-        env={**_env(tmp_path), "TERM": "xterm"},
+        [
+            sys.executable,
+            "-c",
+            _WITH_A_BYSTANDER_THREAD,
+            "enroll",
+            "--email",
+            _email(),
+            *_against(totpflow_server),
+        ],
+        env={**os.environ, "TERM": "xterm"},
     )
     screen = term.read_until(r"Enter the 6-digit code[^\n]*$")
     bystander = int(re.search(r"bystander thread (\d+)", screen).group(1))  # type: ignore[union-attr]
