@@ -72,6 +72,12 @@ def register(subparsers: Any) -> None:
         "--quiet", action="store_true", help="write no request log; only warnings and errors, as text"
     )
     parser.add_argument(
+        "--rotate-keys-every",
+        metavar="DURATION",
+        help="start a signing-key rollover of every project this often, e.g. 90d (longer than the 1h "
+        "publication delay; default off, or $TOTPFLOW_ROTATE_KEYS_EVERY)",
+    )
+    parser.add_argument(
         "--print-openapi", action="store_true", help="print the OpenAPI document as YAML and exit"
     )
     parser.set_defaults(handler=run)
@@ -126,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             rate_limit_user=args.rate_limit_user,
             rate_limit_project=args.rate_limit_project,
             log_format="off" if args.quiet else (args.log_format or os.environ.get(LOG_FORMAT_ENV, "json")),
+            rotate_keys_every=args.rotate_keys_every,
         )
     except ConfigError as exc:
         return fail(str(exc))
@@ -192,6 +199,7 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
         LOG_FORMAT_ENV,
         RATE_LIMIT_PROJECT_ENV,
         RATE_LIMIT_USER_ENV,
+        ROTATE_KEYS_EVERY_ENV,
         rate_limit_text,
     )
     from totpflow.server.http import access_log
@@ -217,6 +225,8 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     os.environ[RATE_LIMIT_USER_ENV] = rate_limit_text(settings.policy.rate_limit_user)
     os.environ[RATE_LIMIT_PROJECT_ENV] = rate_limit_text(settings.policy.rate_limit_project)
     os.environ[LOG_FORMAT_ENV] = settings.log_format
+    every = settings.policy.rotate_keys_every
+    os.environ[ROTATE_KEYS_EVERY_ENV] = "off" if every is None else f"{int(every.total_seconds())}s"
     config = uvicorn.Config(
         "totpflow.server.app:create_app_from_env", factory=True, workers=settings.workers, **common
     )

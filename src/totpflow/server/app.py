@@ -7,11 +7,14 @@ environment.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
@@ -24,6 +27,7 @@ from totpflow.server.http.errors import CatchUnexpected, http_exception_handler,
 from totpflow.server.http.routes import ServerState, routes
 from totpflow.server.openapi import document_json
 from totpflow.server.rate_limits import RateCounters, RedisCounters
+from totpflow.server.services.keys import rotate_due_keys
 from totpflow.server.storage import open_store
 from totpflow.server.storage.unreachable import describe
 
@@ -65,6 +69,22 @@ def build_deps(settings: Settings) -> services.Deps:
     )
 
 
+ROTATION_CHECK_SECONDS = 60
+
+
+async def rotate_keys_periodically(deps: services.Deps, every: timedelta) -> None:
+    """Once a minute, start a key rollover for each project whose newest key is ``every`` old (in the thread
+    pool: the store is synchronous). A failed check is logged and retried at the next one."""
+    logger = logging.getLogger(access_log.SERVER_LOGGER_NAME)
+    while True:
+        try:
+            for rotation in await run_in_threadpool(rotate_due_keys, deps, every):
+                logger.info("signing key %s published; it signs from %s", rotation.kid, rotation.signs_from)
+        except Exception as exc:
+            logger.error("signing-key rotation check failed: %s", type(exc).__name__)
+        await asyncio.sleep(ROTATION_CHECK_SECONDS)
+
+
 def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlette:
     """The Stytch-compatible server as an ASGI app (routes in ``totpflow.server.http.routes``)."""
     resolved = build_deps(settings) if deps is None else deps
@@ -72,7 +92,13 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logging.getLogger(access_log.SERVER_LOGGER_NAME).info("serving requests")
+        every = resolved.policy.rotate_keys_every
+        rotating = None if every is None else asyncio.create_task(rotate_keys_periodically(resolved, every))
         yield
+        if rotating is not None:
+            rotating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rotating
         resolved.store.dispose()
         if resolved.counters is not None:
             resolved.counters.close()

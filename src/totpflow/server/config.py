@@ -33,10 +33,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Final
 
 from totpflow.server.errors import ConfigError
-from totpflow.server.policy import Policy, RateLimit
+from totpflow.server.policy import Policy, RateLimit, parse_duration
 
 DATABASE_URL_ENV: Final = "TOTPFLOW_DATABASE_URL"
 PROJECT_ID_ENV: Final = "TOTPFLOW_PROJECT_ID"
@@ -46,6 +47,7 @@ RATE_LIMIT_USER_ENV: Final = "TOTPFLOW_RATE_LIMIT_USER"
 RATE_LIMIT_PROJECT_ENV: Final = "TOTPFLOW_RATE_LIMIT_PROJECT"
 LOG_FORMAT_ENV: Final = "TOTPFLOW_LOG_FORMAT"
 RATE_LIMIT_REDIS_ENV: Final = "TOTPFLOW_RATE_LIMIT_REDIS"
+ROTATE_KEYS_EVERY_ENV: Final = "TOTPFLOW_ROTATE_KEYS_EVERY"
 LOG_FORMATS: Final = ("json", "text", "off")
 
 SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
@@ -75,6 +77,7 @@ class Settings:
         rate_limit_user: str | None = None,
         rate_limit_project: str | None = None,
         log_format: str | None = None,
+        rotate_keys_every: str | None = None,
     ) -> Settings:
         """Settings from flags (the keyword arguments) over the environment; resolves the master key."""
         from totpflow.server import crypto
@@ -100,6 +103,9 @@ class Settings:
             policy = replace(
                 policy, rate_limit_project=parse_rate_limit("--rate-limit-project", project_limit)
             )
+        every = rotate_keys_every if rotate_keys_every is not None else environ.get(ROTATE_KEYS_EVERY_ENV)
+        if every is not None and every.strip().lower() not in ("", "off"):
+            policy = replace(policy, rotate_keys_every=parse_rotation_period(policy, every))
         redis_url = environ.get(RATE_LIMIT_REDIS_ENV) or None
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"{RATE_LIMIT_REDIS_ENV} must be a redis://, rediss:// or unix:// URL")
@@ -132,6 +138,19 @@ def parse_rate_limit(setting: str, text: str) -> RateLimit | None:
         return RateLimit.parse(text)
     except ValueError as exc:
         raise ConfigError(f"{setting}: {exc}, got {text!r}") from None
+
+
+def parse_rotation_period(policy: Policy, text: str) -> timedelta:
+    """``--rotate-keys-every``: a duration longer than the key publication delay (a rollover must finish
+    before the next one is due); :class:`ConfigError` otherwise."""
+    try:
+        every = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"--rotate-keys-every: {exc}, got {text!r}") from None
+    if every <= policy.key_publication_delay:
+        hours = policy.key_publication_delay.total_seconds() / 3600
+        raise ConfigError(f"--rotate-keys-every must be longer than the key publication delay ({hours:g}h)")
+    return every
 
 
 def rate_limit_text(limit: RateLimit | None) -> str:

@@ -83,6 +83,7 @@ class Policy:
     session_duration_minutes_range: tuple[int, int] = (5, 527040)
     key_publication_delay: timedelta = timedelta(hours=1)
     key_retention: timedelta = timedelta(days=30)
+    rotate_keys_every: timedelta | None = None  # serve --rotate-keys-every: start a rollover this often
     search_limit_default: int = 100
     search_limit_max: int = 1000
 

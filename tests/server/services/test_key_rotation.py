@@ -19,7 +19,12 @@ from svc_totp_codes import code_for
 from totpflow.server import errors, services
 from totpflow.server.crypto import Cipher
 from totpflow.server.domain.models import AuthResult, Project
-from totpflow.server.services.keys import ROTATION_GRACE_SECONDS, ForeignMasterKey, RotationPending
+from totpflow.server.services.keys import (
+    ROTATION_GRACE_SECONDS,
+    ForeignMasterKey,
+    RotationPending,
+    rotate_due_keys,
+)
 from totpflow.server.storage.schema import signing_keys
 
 LIFETIME = 300  # Policy.jwt_lifetime_seconds
@@ -187,3 +192,23 @@ def test_rotation_under_another_master_key_stores_nothing(deps: services.Deps, p
     with pytest.raises(ForeignMasterKey):
         services.rotate_signing_key(foreign, project.project_id)
     assert kids(deps, project) == before
+
+
+def test_periodic_rotation_starts_one_rollover_per_due_project(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    every = timedelta(days=90)
+    other, _ = services.create_project(deps, name="Other")
+    first = kids(deps, project)[0]
+    clock.advance(days=10)
+    kids(deps, other)  # the other project's first key is ten days younger
+    clock.advance(days=80, seconds=-1)
+    assert rotate_due_keys(deps, every) == []
+    clock.advance(seconds=1)
+    [rotation] = rotate_due_keys(deps, every)
+    assert rotation.replaces == first and kids(deps, project) == [first, rotation.kid]
+    assert rotate_due_keys(deps, every) == []  # under way: not started twice
+    clock.advance(days=10)
+    [other_rotation] = rotate_due_keys(deps, every)
+    assert kids(deps, other)[1] == other_rotation.kid
+    assert kids(deps, project) == [rotation.kid, first]

@@ -42,10 +42,12 @@ from totpflow.server.crypto import (
 from totpflow.server.domain import ids
 from totpflow.server.policy import Policy
 from totpflow.server.services.deps import Deps
+from totpflow.server.services.projects import list_project_ids
 from totpflow.server.storage import SigningKeyRow
 
 ROTATION_GRACE_SECONDS: Final = 30
 _ROTATION_ATTEMPTS: Final = 5
+MAX_PROJECTS_ROTATED: Final = 100_000
 
 
 class ForeignMasterKey(Exception):
@@ -166,6 +168,25 @@ def rotate_signing_key(deps: Deps, project_id: str, *, publish_for: timedelta | 
                 tx.supersede_signing_keys(project_id, generation, signs_from)
                 return Rotation(row.kid, signs_from, None if signing is None else signing.kid)
     raise errors.ServerError("signing key rotation kept colliding with concurrent rotations")
+
+
+def rotate_due_keys(deps: Deps, every: timedelta) -> list[Rotation]:
+    """``serve --rotate-keys-every``: start a rollover (with the default publication delay) for each project
+    whose newest key was published ``every`` ago or longer. Every worker process runs this; the database
+    decides (a rollover already under way is ``RotationPending``), so each due project rolls over once."""
+    started: list[Rotation] = []
+    for project_id in list_project_ids(deps, MAX_PROJECTS_ROTATED):
+        now = deps.now()
+        with deps.store.transaction(readonly=True) as tx:
+            rows = tx.signing_keys(project_id)
+        newest = max(rows, key=lambda r: r.generation, default=None)
+        if newest is None or newest.created_at is None or now - newest.created_at < every:
+            continue
+        try:
+            started.append(rotate_signing_key(deps, project_id))
+        except (RotationPending, errors.ProjectNotFound):
+            continue
+    return started
 
 
 def private_key(deps: Deps, row: SigningKeyRow) -> RSAPrivateKey:

@@ -24,6 +24,7 @@ class SigningKeyRow:
     public_jwk: dict[str, Any]
     generation: int = 0
     superseded_at: datetime | None = None  # when the next generation takes over signing (may be ahead)
+    created_at: datetime | None = None  # when it was published
 
 
 @dataclass(frozen=True, slots=True)

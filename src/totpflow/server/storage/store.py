@@ -294,6 +294,7 @@ class Tx:
                 dict(r.public_jwk),
                 generation=int(r.generation),
                 superseded_at=r.superseded_at,
+                created_at=r.created_at,
             )
             for r in rows
         ]
