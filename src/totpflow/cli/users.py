@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 from totpflow.cli._store import add_store_arguments
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from totpflow.server.services import Deps
     from totpflow.server.services.admin import UserDetail, UserOverview
 
 LIMIT_MAX = 100_000
@@ -125,14 +128,14 @@ def delete_user(args: argparse.Namespace) -> int:
     return run_command("users delete", body)
 
 
-def _one_user(args: argparse.Namespace, command: str, action: Any) -> int:
+def _one_user(args: argparse.Namespace, command: str, action: Callable[[Deps], UserDetail]) -> int:
     from totpflow.cli._store import opened, print_fields, print_json, print_table, run_command
     from totpflow.server import errors
 
     def body() -> int:
         with opened(args.database_url) as (deps, shown):
             try:
-                detail: UserDetail = action(deps)
+                detail = action(deps)
             except (errors.UserNotFound, errors.ProjectNotFound) as exc:
                 raise _not_found(exc, args, shown) from None
         if args.json:
