@@ -84,8 +84,11 @@ class RequestParts(msgspec.Struct):
     query: list[tuple[str, str]] = msgspec.field(default_factory=list)
     headers: list[tuple[str, str]] = msgspec.field(default_factory=list)
     cookies: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    querystring: str | None = None  # Arazzo 1.1 / OAS 3.2 ``in: querystring``: the whole query, encoded
 
     def extend(self, other: RequestParts) -> None:
+        if other.querystring is not None:
+            self.querystring = other.querystring
         self.path_params.update(other.path_params)
         self.query.extend(other.query)
         self.headers.extend(other.headers)
@@ -127,11 +130,15 @@ class ParameterSpec(msgspec.Struct, frozen=True):
     explode: bool
     allow_reserved: bool
     problem: str | None = None
+    media_type: str | None = None  # ``in: querystring``: the media type of the OpenAPI parameter's content
 
     def serialize(self, value: Any, parts: RequestParts) -> None:
         if self.problem is not None:
             raise ExecutionError(self.problem)
         name, in_ = self.name, self.in_
+        if in_ == "querystring":
+            parts.querystring = querystring_value(name, value, self.media_type)
+            return
         if value is None:
             if in_ == "path":
                 raise ExecutionError(f"path parameter {name!r} has no value")
@@ -160,6 +167,9 @@ class ParameterSpec(msgspec.Struct, frozen=True):
 def parameter_spec(info: ParameterInfo | None, name: str, in_: str) -> ParameterSpec:
     """The serialisation of a parameter named ``name`` in ``in_``, from its OpenAPI Parameter Object (style,
     explode, allowReserved) or, with ``info`` None, the location's defaults."""
+    if in_ == "querystring":
+        media_type = getattr(info, "content_type", None) if info is not None else None
+        return ParameterSpec(name, in_, "", False, False, None, media_type)
     if in_ not in DEFAULT_STYLE:
         return ParameterSpec(name, in_, "", False, False, f"parameter {name!r}: unsupported location {in_!r}")
     style = (info.style if info is not None else None) or DEFAULT_STYLE[in_]
@@ -170,6 +180,25 @@ def parameter_spec(info: ParameterInfo | None, name: str, in_: str) -> Parameter
     if style not in STYLES[in_]:
         problem = f"parameter {name!r}: style {style!r} is not allowed in {in_}"
     return ParameterSpec(name, in_, style, explode, allow_reserved, problem)
+
+
+_QUERY_SAFE = "!$&'()*+,;=:@/?%"  # RFC 3986 §3.4 query characters besides unreserved ones, and "%"
+_FORM = "application/x-www-form-urlencoded"
+
+
+def querystring_value(name: str, value: Any, media_type: str | None) -> str:
+    """The whole query component from an ``in: querystring`` value (Arazzo 1.1 Parameter Object; OAS 3.2).
+
+    The value MUST be a string. For ``application/x-www-form-urlencoded`` (also when the operation names no
+    media type) it is the query as written: only characters a query may not hold are percent-encoded, so
+    ``&``, ``=`` and existing ``%XX`` triplets stay. For any other media type (``application/json``) the
+    whole serialised string is one percent-encoded value."""
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__
+        raise ExecutionError(f"querystring parameter {name!r} must be a string, not {kind}")
+    if media_type is None or media_type.split(";", 1)[0].strip().lower() == _FORM:
+        return quote(value, safe=_QUERY_SAFE)
+    return quote(value, safe="")
 
 
 def _same(text: str) -> str:

@@ -33,6 +33,8 @@ _STEP_FIELDS = {
     "timeout": "a step 'timeout'",
     "dependsOn": "a step-level 'dependsOn'",
 }
+# 1.1 features (as ``newer_features`` names them) that a run executes
+EXECUTED = frozenset(("'in: querystring'", "a success or failure action's 'parameters'"))
 _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")
 _SELECTOR_FIELDS = frozenset(("context", "selector", "type"))
 
@@ -229,6 +231,7 @@ def not_executed(data: dict[str, Any]) -> list[DocumentError]:
         (location, what)
         for location, what in newer_features(data)
         if not what.startswith("expression type version")  # rfc9535 / xpath-31 name the defaults it runs
+        and what not in EXECUTED
     ]
     found += [(location, "a Selector Object") for location, _ in _selector_literals(data)]
     return sorted(

@@ -168,7 +168,12 @@ def prepare(
     if content_type is not None and not parts.has_header("content-type"):
         headers.append(("Content-Type", content_type))
     url = base_url(operation, options.servers) + params.expand_path(operation.path, parts.path_params)
-    if parts.query:
+    if parts.querystring is not None:
+        joined = params.query_string(parts.query)
+        query_text = parts.querystring + ("&" + joined if joined and parts.querystring else joined)
+        if query_text:
+            url = f"{url}?{query_text}"
+    elif parts.query:
         url = f"{url}?{params.query_string(parts.query)}"
     try:
         request = sender.build(operation.method.upper(), url, headers, content, options.timeout)

@@ -182,7 +182,10 @@ class _Run(StepRunner):
                     break
                 elif outcome.control == "goto-workflow":
                     target_doc, target = self.shared.sources.resolve_workflow(str(outcome.target), doc)
-                    transferred = self.workflow(target_doc, target, given, {}, depth + 1)
+                    # Arazzo 1.1 action ``parameters`` are the target's inputs; without them the target gets
+                    # the inputs this workflow was given (as a 1.0 run does)
+                    target_given = given if outcome.inputs is None else outcome.inputs
+                    transferred = self.workflow(target_doc, target, target_given, {}, depth + 1)
                     status = "transferred"
                     break
                 else:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from totpflow.arazzo.document.model import ArazzoDocument, FailureAction, Step, SuccessAction, Workflow
+from totpflow.arazzo.document.references import resolve_parameter
 from totpflow.arazzo.engine.actions import check_criteria, choose_failure, matches, retry_wait
 from totpflow.arazzo.engine.context import Frame, Shared, StepContext
 from totpflow.arazzo.engine.options import RunOptions
@@ -35,6 +36,7 @@ class Outcome(msgspec.Struct):
     results: list[StepResult]
     target: str | None = None
     error: str | None = None
+    inputs: dict[str, Any] | None = None  # a ``goto`` workflow's inputs from the action's ``parameters``
 
 
 class Finished(msgspec.Struct):
@@ -146,7 +148,13 @@ class StepRunner:
                     return Outcome("end", [*extra, finish(True, "end")])
                 target = chosen.step_id or chosen.workflow_id
                 control: Control = "goto-step" if chosen.step_id else "goto-workflow"
-                return Outcome(control, [*extra, finish(True, f"goto:{target}")], target=target)
+                try:
+                    inputs = self.action_inputs(frame, chosen, ctx)
+                except ArazzoError as exc:
+                    message = f"{chosen.location}/parameters: {exc}"
+                    return Outcome("fail", [*extra, finish(False, "fail", message)], error=message)
+                result = finish(True, f"goto:{target}")
+                return Outcome(control, [*extra, result], target=target, inputs=inputs)
             if attempt is not None:
                 exchanges.append(attempt.record(self.masker))
             reason = failure or self.failed_checks(checks)
@@ -159,13 +167,19 @@ class StepRunner:
                     f"step {step.step_id} failed: {reason}; failure action {failure_action.name!r} ended"
                 )
                 return Outcome("end-failed", [*extra, finish(False, "end", reason)], error=message)
+            try:
+                inputs = self.action_inputs(frame, failure_action, ctx)
+            except ArazzoError as exc:
+                message = f"{failure_action.location}/parameters: {exc}"
+                return Outcome("fail", [*extra, finish(False, "fail", message)], error=message)
             if failure_action.type == "goto":
                 target = failure_action.step_id or failure_action.workflow_id
                 control = "goto-step" if failure_action.step_id else "goto-workflow"
-                return Outcome(control, [*extra, finish(False, f"goto:{target}", reason)], target=target)
+                result = finish(False, f"goto:{target}", reason)
+                return Outcome(control, [*extra, result], target=target, inputs=inputs)
             retries[failure_action.name] = retries.get(failure_action.name, 0) + 1
             self.wait(failure_action, attempt)
-            problem = self.retry_target(frame, failure_action, extra)
+            problem = self.retry_target(frame, failure_action, extra, inputs)
             if problem is not None:
                 return Outcome("fail", [*extra, finish(False, "fail", problem)], error=problem)
 
@@ -230,9 +244,29 @@ class StepRunner:
         if seconds > 0:
             self.options.sleep(seconds)
 
-    def retry_target(self, frame: Frame, action: FailureAction, extra: list[StepResult]) -> str | None:
+    def action_inputs(
+        self, frame: Frame, action: SuccessAction | FailureAction, ctx: StepContext
+    ) -> dict[str, Any] | None:
+        """Arazzo 1.1 action ``parameters``: the target workflow's inputs, evaluated in the context of the
+        step that took the action (its request and response, ``$steps``, ``$inputs``); None without them."""
+        if not action.parameters or action.workflow_id is None:
+            return None
+        inputs: dict[str, Any] = {}
+        for item in action.parameters:
+            parameter = resolve_parameter(frame.document, item)
+            inputs[parameter.name] = self.plan.value(item, parameter.value).evaluate(ctx)
+        return inputs
+
+    def retry_target(
+        self,
+        frame: Frame,
+        action: FailureAction,
+        extra: list[StepResult],
+        inputs: dict[str, Any] | None = None,
+    ) -> str | None:
         """Run a retry's ``stepId`` or ``workflowId`` target before the re-attempt; its failure fails the
-        step."""
+        step. A target workflow gets ``inputs`` (the action's parameters, evaluated for this attempt), else
+        the inputs given to the run."""
         if action.step_id is not None:
             target = next(s for s in frame.workflow.steps if s.step_id == action.step_id)
             outcome = self.step(frame, target)
@@ -241,7 +275,8 @@ class StepRunner:
                 return f"retry target step {action.step_id!r} failed: {outcome.error}"
         elif action.workflow_id is not None:
             doc, workflow = self.shared.sources.resolve_workflow(action.workflow_id, frame.document)
-            done = self.workflow(doc, workflow, frame.given, {}, frame.depth + 1)
+            given = frame.given if inputs is None else inputs
+            done = self.workflow(doc, workflow, given, {}, frame.depth + 1)
             if not done.result.ok:
                 return f"retry target workflow {action.workflow_id!r} failed: {done.result.error}"
         return None

@@ -25,12 +25,13 @@ import msgspec
 from totpflow.arazzo.errors import DocumentError
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
+# ``querystring`` (OAS 3.2): the whole query from one value, described by ``content``; it has no style
+_DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple", "querystring": ""}
 
 
 class OperationParameter(msgspec.Struct, frozen=True):
     name: str
-    in_: str  # path | query | header | cookie
+    in_: str  # path | query | header | cookie | querystring
     style: str
     explode: bool
     required: bool = False

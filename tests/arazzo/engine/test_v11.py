@@ -1,0 +1,56 @@
+"""Arazzo 1.1 features the runner executes, one case per row of data/v1.1/cases.yaml, each run twice:
+against the fake Tinypets API through ``httpx.MockTransport`` and against the same API on a real loopback
+socket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from totpflow.arazzo import RunOptions, load
+from totpflow.arazzo.api import Loaded
+
+DATA = Path(__file__).parent / "data" / "v1.1"
+CASES = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def loaded() -> Loaded:
+    return load(str(DATA / "features.arazzo.yaml"))
+
+
+def _check(
+    case: dict[str, Any], loaded: Loaded, api: Any, client: httpx.Client, servers: dict[str, str]
+) -> None:
+    options = RunOptions(sleep=lambda _seconds: None, timeout=5.0, servers=servers)
+    result = loaded.run(case["workflow"], inputs=case.get("inputs"), options=options, client=client)
+    top = next(w for w in reversed(result.workflows) if w.workflow_id == case["workflow"])
+    assert result.ok is case["ok"], (top.error, [w.error for w in result.workflows])
+    if "status" in case:
+        assert top.status == case["status"]
+    if "outputs" in case:
+        assert top.outputs == case["outputs"]
+    if "target" in case:
+        target = next(w for w in result.workflows if w.workflow_id != case["workflow"])
+        assert target.outputs == case["target"]
+    if "requests" in case:
+        assert api.seen == case["requests"]
+    if "error" in case:
+        errors = [top.error or "", *(step.error or "" for step in top.steps)]
+        assert any(case["error"] in error for error in errors), errors
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_in_process(case: dict[str, Any], loaded: Loaded, pets_api: Any, pets_client: httpx.Client) -> None:
+    _check(case, loaded, pets_api, pets_client, {})
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_on_loopback(case: dict[str, Any], loaded: Loaded, pets_server: tuple[str, Any]) -> None:
+    url, api = pets_server
+    with httpx.Client() as client:
+        _check(case, loaded, api, client, {"pets": url})
