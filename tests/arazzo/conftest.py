@@ -9,6 +9,8 @@ Tinypets:
     GET  /slow             the in-process transport raises ``httpx.ReadTimeout``; the HTTP server sleeps
     POST /totp             200 {secret, uri}: a TOTP registration (base32 secret, otpauth URI)
     POST /totp/verify      {code} → 200 when it is the secret's current RFC 6238 code (±1 step), else 401
+    GET  /invoice          200 an XML invoice (``application/xml``)
+    POST /echo             200 the request body back, as XML when it was sent as XML, else as JSON
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ PASSWORD = "s3cr3t-pw"
 TOKEN = "tok-123"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PETS = [{"id": 1, "name": "Rex", "status": "available"}, {"id": 2, "name": "Tom", "status": "sold"}]
+
+
+INVOICE = '<Invoice><Header id="h1"><No>42</No></Header><Line>7</Line><Line>8</Line></Invoice>'
+
+
+class Xml(str):
+    """A response body sent as ``application/xml`` text."""
 
 
 @dataclass
@@ -76,6 +85,12 @@ class PetsApi:
             code = str(json.loads(body or b"{}").get("code", ""))
             ok = pyotp.TOTP(TOTP_SECRET).verify(code, valid_window=1)
             return (200, {}, {"verified": True}) if ok else (401, {}, {"error": "wrong code"})
+        if method == "GET" and path == "/invoice":
+            return 200, {}, Xml(INVOICE)
+        if method == "POST" and path == "/echo":
+            if "xml" in headers.get("content-type", ""):
+                return 200, {}, Xml(body.decode("utf-8"))
+            return 200, {}, json.loads(body or b"null")
         return 404, {}, {"error": "route not found"}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -85,6 +100,8 @@ class PetsApi:
             raise httpx.ReadTimeout("timed out", request=request)
         headers = {name.lower(): value for name, value in request.headers.items()}
         status, extra, data = self.respond(request.method, target, headers, request.read())
+        if isinstance(data, Xml):
+            return httpx.Response(status, headers={**extra, "Content-Type": "application/xml"}, text=data)
         return httpx.Response(status, headers=extra, json=data)
 
 
@@ -122,11 +139,12 @@ def pets_server() -> Iterator[tuple[str, PetsApi]]:
             else:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 status, extra, data = api.respond(self.command, self.path, headers, body)
-            payload = json.dumps(data).encode()
+            xml = isinstance(data, Xml)
+            payload = data.encode() if xml else json.dumps(data).encode()
             self.send_response(status)
             for name, value in extra.items():
                 self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "application/xml" if xml else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

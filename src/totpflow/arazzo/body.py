@@ -10,6 +10,10 @@ Public API::
         for JSON and objects (and form objects), XPath for XML strings (a selected element gets the value as
         its text, a selected attribute gets it as its value), and a field name (``/name`` or ``name``) for a
         pre-encoded form string. Spec: Payload Replacement Object.
+    apply_replacements(payload, replacements, content_type, selector_types) -> payload
+        Arazzo 1.1 ``targetSelectorType`` per replacement (None: the default above): ``jsonpointer``,
+        ``jsonpath`` (every selected node is replaced; a query that selects nothing fails, as an XPath does)
+        or ``xpath`` with its version; a JSON selector on an XML payload, or XPath on JSON, fails.
     encode_body(content_type, payload, *, boundary=None) -> tuple[bytes | None, str | None]
         → (bytes to send, Content-Type header to send). ``None`` payload → (None, None): no body.
 
@@ -104,10 +108,15 @@ def choose_content_type(
 
 
 def apply_replacements(
-    payload: Any, replacements: Sequence[tuple[str, Any]], content_type: str | None
+    payload: Any,
+    replacements: Sequence[tuple[str, Any]],
+    content_type: str | None,
+    selector_types: Sequence[Any] = (),
 ) -> Any:
     if not replacements:
         return payload
+    if any(kind is not None for kind in selector_types):
+        return _apply_typed(payload, replacements, content_type, selector_types)
     if isinstance(payload, str) and is_xml(content_type):
         return _replace_xml(payload, replacements)
     if isinstance(payload, str) and is_form(content_type):
@@ -121,6 +130,60 @@ def apply_replacements(
     for target, value in replacements:
         result = _pointer_replace(result, target, value)
     return result
+
+
+def _apply_typed(
+    payload: Any, replacements: Sequence[tuple[str, Any]], content_type: str | None, kinds: Sequence[Any]
+) -> Any:
+    from totpflow.arazzo.expressions.selector import expression_type
+
+    xml = isinstance(payload, str) and is_xml(content_type)
+    if isinstance(payload, str) and not xml:
+        if not is_json(content_type):
+            raise ExecutionError("payload replacement: 'targetSelectorType' needs a JSON or XML payload")
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise ExecutionError("payload replacement: the JSON payload text does not parse") from exc
+    result = payload
+    for index, (target, value) in enumerate(replacements):
+        given = kinds[index] if index < len(kinds) else None
+        typed = expression_type(given) if given is not None else None
+        if given is None:
+            typed = ("xpath", "xpath-31") if xml else ("jsonpointer", "rfc6901")
+        if typed is None:
+            raise ExecutionError(f"payload replacement: unknown targetSelectorType {given!r}")
+        kind, version = typed
+        if xml != (kind == "xpath"):
+            payload_kind = "an XML" if xml else "a JSON"
+            raise ExecutionError(
+                f"payload replacement: a {kind} target cannot select in {payload_kind} payload"
+            )
+        if kind == "xpath":
+            result = _replace_xml(result, [(target, value)], version)
+        elif kind == "jsonpointer":
+            result = _pointer_replace(result, target, value)
+        else:
+            result = _jsonpath_replace(result, target, value)
+    return result
+
+
+def _jsonpath_replace(document: Any, target: str, value: Any) -> Any:
+    from totpflow.arazzo.errors import ExpressionError
+    from totpflow.arazzo.expressions.selector import compile_query
+
+    try:
+        query = compile_query("jsonpath", "rfc9535", target)
+    except ExpressionError as exc:
+        raise ExecutionError(
+            f"payload replacement: JSONPath {target!r} is not valid ({exc.message})"
+        ) from None
+    nodes = query.find(document)
+    if not nodes:
+        raise ExecutionError(f"payload replacement: JSONPath {target!r} selects nothing in the payload")
+    for node in nodes:
+        document = _pointer_replace(document, pointer.join([str(token) for token in node.location]), value)
+    return document
 
 
 def _pointer_replace(document: Any, target: str, value: Any) -> Any:
@@ -146,11 +209,12 @@ def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]]) 
     return urlencode(pairs)
 
 
-def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
+def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]], version: str | None = None) -> str:
     from xml.etree import ElementTree
 
     import elementpath  # XPath 1.0–3.1 over ElementTree; imported only when an XML body needs it
-    from elementpath.xpath31 import XPath31Parser
+
+    from totpflow.arazzo.expressions.selector import xpath_parser
 
     declaration = payload.lstrip().startswith("<?xml")
     try:
@@ -162,7 +226,7 @@ def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
         try:
             # ``select`` on the parsed token yields nodes (element and attribute nodes), where the top-level
             # ``elementpath.select`` would give an attribute's string value, which cannot be written back.
-            token = XPath31Parser().parse(target)
+            token = xpath_parser(version)().parse(target)
             nodes = list(token.select(elementpath.XPathContext(root)))
         except elementpath.ElementPathError as exc:
             raise ExecutionError(f"payload replacement: XPath {target!r} is not valid ({exc})") from exc

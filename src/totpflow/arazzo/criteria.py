@@ -139,19 +139,9 @@ def _compile_jsonpath(text: str, version: str | None) -> Any:
 
 
 def _xpath_parser(version: str | None) -> Any:
-    import elementpath
+    from totpflow.arazzo.expressions.selector import xpath_parser
 
-    if version == "xpath-10":
-        return elementpath.XPath1Parser
-    if version == "xpath-20":
-        return elementpath.XPath2Parser
-    if version == "xpath-30":
-        from elementpath.xpath30 import XPath30Parser
-
-        return XPath30Parser
-    from elementpath.xpath31 import XPath31Parser
-
-    return XPath31Parser
+    return xpath_parser(version)
 
 
 class _XPath(msgspec.Struct, frozen=True):

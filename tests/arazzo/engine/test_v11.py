@@ -13,6 +13,7 @@ import yaml
 
 from totpflow.arazzo import RunOptions, load
 from totpflow.arazzo.api import Loaded
+from totpflow.arazzo.errors import DocumentInvalid
 
 DATA = Path(__file__).parent / "data" / "v1.1"
 CASES = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))
@@ -39,6 +40,8 @@ def _check(
         assert target.outputs == case["target"]
     if "requests" in case:
         assert api.seen == case["requests"]
+    if "bodies" in case:
+        assert api.bodies == case["bodies"]
     if "error" in case:
         errors = [top.error or "", *(step.error or "" for step in top.steps)]
         assert any(case["error"] in error for error in errors), errors
@@ -54,3 +57,15 @@ def test_on_loopback(case: dict[str, Any], loaded: Loaded, pets_server: tuple[st
     url, api = pets_server
     with httpx.Client() as client:
         _check(case, loaded, api, client, {"pets": url})
+
+
+def test_a_selector_that_does_not_parse_is_refused_at_its_location(tmp_path: Path) -> None:
+    text = (DATA / "features.arazzo.yaml").read_text(encoding="utf-8")
+    text = text.replace("selector: $.user.name, type: jsonpath", "selector: '$.user[', type: jsonpath", 1)
+    text = text.replace("url: ./pets32.openapi.yaml", f"url: {(DATA / 'pets32.openapi.yaml').as_uri()}", 1)
+    document = tmp_path / "bad-selector.arazzo.yaml"
+    document.write_text(text, encoding="utf-8")
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document))
+    locations = [problem.location for problem in caught.value.problems]
+    assert locations == ["/workflows/8/steps/0/outputs/user/selector"]

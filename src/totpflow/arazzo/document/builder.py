@@ -7,6 +7,7 @@ document can be inspected exactly as written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from totpflow.arazzo.document.model import (
@@ -27,9 +28,19 @@ from totpflow.arazzo.document.model import (
     Workflow,
 )
 from totpflow.arazzo.document.schema import pointer
+from totpflow.arazzo.expressions.selector import mark_selectors
+
+Mark = Callable[[Any], Any]
+
+
+def _literal(value: Any) -> Any:
+    return value
 
 
 def build_document(data: dict[str, Any], url: str) -> ArazzoDocument:
+    """The model of ``data``. In a 1.1 document every Selector Object in a value (outputs, parameter and
+    replacement values, payloads) is marked as one (``expressions.selector``); in 1.0 it stays a literal."""
+    mark: Mark = mark_selectors if str(data.get("arazzo", "")).startswith("1.1") else _literal
     info = data["info"]
     components = data.get("components") or {}
     return ArazzoDocument(
@@ -50,20 +61,25 @@ def build_document(data: dict[str, Any], url: str) -> ArazzoDocument:
             for index, source in enumerate(data["sourceDescriptions"])
         ),
         workflows=tuple(
-            _workflow(workflow, f"/workflows/{index}") for index, workflow in enumerate(data["workflows"])
+            _workflow(workflow, f"/workflows/{index}", mark)
+            for index, workflow in enumerate(data["workflows"])
         ),
         components=Components(
             inputs=dict(components.get("inputs") or {}),
             parameters={
-                name: cast(Parameter, _parameter(item, _at("/components/parameters", name)))
+                name: cast(Parameter, _parameter(item, _at("/components/parameters", name), mark))
                 for name, item in (components.get("parameters") or {}).items()
             },
             success_actions={
-                name: cast(SuccessAction, _success_action(item, _at("/components/successActions", name)))
+                name: cast(
+                    SuccessAction, _success_action(item, _at("/components/successActions", name), mark)
+                )
                 for name, item in (components.get("successActions") or {}).items()
             },
             failure_actions={
-                name: cast(FailureAction, _failure_action(item, _at("/components/failureActions", name)))
+                name: cast(
+                    FailureAction, _failure_action(item, _at("/components/failureActions", name), mark)
+                )
                 for name, item in (components.get("failureActions") or {}).items()
             },
         ),
@@ -77,25 +93,27 @@ def _at(location: str, key: str) -> str:
     return location + pointer([key])
 
 
-def _workflow(data: dict[str, Any], location: str) -> Workflow:
+def _workflow(data: dict[str, Any], location: str, mark: Mark) -> Workflow:
     return Workflow(
         workflow_id=data["workflowId"],
         location=location,
-        steps=tuple(_step(step, f"{location}/steps/{index}") for index, step in enumerate(data["steps"])),
+        steps=tuple(
+            _step(step, f"{location}/steps/{index}", mark) for index, step in enumerate(data["steps"])
+        ),
         summary=data.get("summary"),
         description=data.get("description"),
         inputs=data.get("inputs"),
         depends_on=tuple(data.get("dependsOn") or ()),
-        success_actions=_list(data.get("successActions"), f"{location}/successActions", _success_action)
+        success_actions=_list(data.get("successActions"), f"{location}/successActions", _success_action, mark)
         or (),
-        failure_actions=_list(data.get("failureActions"), f"{location}/failureActions", _failure_action)
+        failure_actions=_list(data.get("failureActions"), f"{location}/failureActions", _failure_action, mark)
         or (),
-        outputs=dict(data.get("outputs") or {}),
-        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
+        outputs=_outputs(data.get("outputs"), mark),
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter, mark) or (),
     )
 
 
-def _step(data: dict[str, Any], location: str) -> Step:
+def _step(data: dict[str, Any], location: str, mark: Mark) -> Step:
     body = data.get("requestBody")
     return Step(
         step_id=data["stepId"],
@@ -104,12 +122,12 @@ def _step(data: dict[str, Any], location: str) -> Step:
         operation_id=data.get("operationId"),
         operation_path=data.get("operationPath"),
         workflow_id=data.get("workflowId"),
-        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
-        request_body=_request_body(body, f"{location}/requestBody") if body is not None else None,
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter, mark) or (),
+        request_body=_request_body(body, f"{location}/requestBody", mark) if body is not None else None,
         success_criteria=_criteria(data.get("successCriteria"), f"{location}/successCriteria"),
-        on_success=_list(data.get("onSuccess"), f"{location}/onSuccess", _success_action),
-        on_failure=_list(data.get("onFailure"), f"{location}/onFailure", _failure_action),
-        outputs=dict(data.get("outputs") or {}),
+        on_success=_list(data.get("onSuccess"), f"{location}/onSuccess", _success_action, mark),
+        on_failure=_list(data.get("onFailure"), f"{location}/onFailure", _failure_action, mark),
+        outputs=_outputs(data.get("outputs"), mark),
         x_security=tuple(e for e in data.get("x-security") or () if isinstance(e, dict)),
         channel_path=data.get("channelPath"),
         action=data.get("action"),
@@ -119,32 +137,39 @@ def _step(data: dict[str, Any], location: str) -> Step:
     )
 
 
-def _list(items: list[Any] | None, location: str, build: Any) -> tuple[Any, ...] | None:
+def _list(items: list[Any] | None, location: str, build: Any, mark: Mark) -> tuple[Any, ...] | None:
     if items is None:
         return None
-    return tuple(build(item, f"{location}/{index}") for index, item in enumerate(items))
+    return tuple(build(item, f"{location}/{index}", mark) for index, item in enumerate(items))
 
 
-def _reusable(data: dict[str, Any], location: str) -> ReusableRef:
+def _outputs(outputs: dict[str, Any] | None, mark: Mark) -> dict[str, Any]:
+    return {name: mark(value) for name, value in (outputs or {}).items()}
+
+
+def _reusable(data: dict[str, Any], location: str, mark: Mark) -> ReusableRef:
     return ReusableRef(
-        reference=data["reference"], value=data.get("value"), has_value="value" in data, location=location
+        reference=data["reference"],
+        value=mark(data.get("value")),
+        has_value="value" in data,
+        location=location,
     )
 
 
-def _parameter(data: dict[str, Any], location: str) -> Parameter | ReusableRef:
+def _parameter(data: dict[str, Any], location: str, mark: Mark) -> Parameter | ReusableRef:
     if "reference" in data:
-        return _reusable(data, location)
+        return _reusable(data, location, mark)
     return Parameter(
         name=data["name"],
-        value=data.get("value"),
+        value=mark(data.get("value")),
         in_=cast("ParameterIn | None", data.get("in")),
         location=location,
     )
 
 
-def _success_action(data: dict[str, Any], location: str) -> SuccessAction | ReusableRef:
+def _success_action(data: dict[str, Any], location: str, mark: Mark) -> SuccessAction | ReusableRef:
     if "reference" in data:
-        return _reusable(data, location)
+        return _reusable(data, location, mark)
     return SuccessAction(
         name=data["name"],
         type=data["type"],
@@ -152,13 +177,13 @@ def _success_action(data: dict[str, Any], location: str) -> SuccessAction | Reus
         step_id=data.get("stepId"),
         criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
         location=location,
-        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter, mark) or (),
     )
 
 
-def _failure_action(data: dict[str, Any], location: str) -> FailureAction | ReusableRef:
+def _failure_action(data: dict[str, Any], location: str, mark: Mark) -> FailureAction | ReusableRef:
     if "reference" in data:
-        return _reusable(data, location)
+        return _reusable(data, location, mark)
     retry_after = data.get("retryAfter")
     return FailureAction(
         name=data["name"],
@@ -169,7 +194,7 @@ def _failure_action(data: dict[str, Any], location: str) -> FailureAction | Reus
         retry_limit=data.get("retryLimit"),
         criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
         location=location,
-        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter) or (),
+        parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter, mark) or (),
     )
 
 
@@ -192,15 +217,15 @@ def _criterion(data: dict[str, Any], location: str) -> Criterion:
     )
 
 
-def _request_body(data: dict[str, Any], location: str) -> RequestBody:
+def _request_body(data: dict[str, Any], location: str, mark: Mark) -> RequestBody:
     return RequestBody(
         content_type=data.get("contentType"),
-        payload=data.get("payload"),
+        payload=mark(data.get("payload")),
         has_payload="payload" in data,
         replacements=tuple(
             PayloadReplacement(
                 target=item["target"],
-                value=item["value"],
+                value=mark(item["value"]),
                 location=f"{location}/replacements/{i}",
                 target_selector_type=item.get("targetSelectorType"),
             )

@@ -362,6 +362,14 @@ class _Checker:
             expression = None
         if expression is not None:
             self._expression(expression, location + "/context", workflow)
+        from totpflow.arazzo.expressions.selector import compile_query, expression_type
+
+        typed = expression_type(selector.get("type"))
+        if typed is not None and isinstance(selector.get("selector"), str):
+            try:
+                compile_query(typed[0], typed[1], selector["selector"])
+            except ExpressionError as exc:
+                self.findings.problem(location + "/selector", exc.message)
 
     def _expression(self, expression: Expression, location: str, workflow: Workflow | None) -> None:
         """Check what a parsed expression refers to (the parser has checked its syntax)."""

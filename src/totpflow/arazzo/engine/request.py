@@ -157,7 +157,8 @@ def prepare(
         content_type = bodies.choose_content_type(request_body, operation.request_content_types)
         if request_body.replacements:
             pairs = [(r.target, plan.value(r, r.value).evaluate(ctx)) for r in request_body.replacements]
-            payload = bodies.apply_replacements(payload, pairs, content_type)
+            kinds = [r.target_selector_type for r in request_body.replacements]
+            payload = bodies.apply_replacements(payload, pairs, content_type, kinds)
         content, content_type = bodies.encode_body(content_type, payload)
         if content is not None:
             body_text = content.decode("utf-8", "replace")

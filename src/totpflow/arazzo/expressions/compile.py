@@ -4,6 +4,7 @@ replacement values) once, and evaluate it per run.
 * a string that is one whole runtime expression → its value, type kept (1.0.1: "Runtime expressions preserve
   the type of the referenced value");
 * a string with embedded ``{$…}`` → the rendered string (see ``template``);
+* a 1.1 Selector Object (marked by the document builder) → the value it selects (``selector``);
 * an object or array → the same shape, compiled member by member (keys are literal);
 * anything else → itself.
 
@@ -23,6 +24,7 @@ import msgspec
 from totpflow.arazzo.expressions import nodes
 from totpflow.arazzo.expressions.context import EvaluationContext
 from totpflow.arazzo.expressions.parser import ROOTS, Expression, parse
+from totpflow.arazzo.expressions.selector import Selection, SelectorObject, compile_selector
 from totpflow.arazzo.expressions.template import Template, has_template, parse_template
 
 _ROOT_WORDS = frozenset(root[1:].lower() for root in (*ROOTS, "$self", "$message"))
@@ -101,7 +103,7 @@ class ArrayValue(msgspec.Struct, frozen=True):
         return [e for item in self.items for e in item.expressions()]
 
 
-Compiled = LiteralValue | ExpressionValue | TemplateValue | ObjectValue | ArrayValue
+Compiled = LiteralValue | ExpressionValue | TemplateValue | ObjectValue | ArrayValue | Selection
 
 
 def compile_value(value: Any) -> Compiled:
@@ -112,6 +114,8 @@ def compile_value(value: Any) -> Compiled:
         if has_template(value):
             return TemplateValue(parse_template(value))
         return LiteralValue(value)
+    if type(value) is SelectorObject:  # a 1.1 Selector Object (``selector.mark_selectors``)
+        return compile_selector(value)
     if isinstance(value, Mapping):
         members = tuple((str(k), compile_value(v)) for k, v in value.items())
         if all(isinstance(v, LiteralValue) for _, v in members):
