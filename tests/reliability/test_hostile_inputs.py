@@ -3,6 +3,8 @@
 The fields come from the served OpenAPI document (``totpflow.server.openapi.build_document``, the document
 ``/openapi.json`` serves), the values from ``data/hostile_inputs.yaml`` (see its header for the contract), the
 request around each field from the route's ``valid`` request in ``tests/server/http/data/bad_inputs.yaml``.
+The same values also go into header fields (``header_slots``: inside the Basic credentials, raw after
+``Basic``, raw in other fields) of a request to every route the app serves, over a raw socket.
 SQL text must be data, never SQL (OWASP ASVS 5.0 §1.2.4: parameterised queries); CR/LF must never become a
 response header (§1.2.1); numbers beyond int64, deep nesting and invalid UTF-8 must be refused as a 400, not a
 500 (stytch-api.md §5); unknown fields are ignored (the answer equals the one without them); and no refused
@@ -11,6 +13,7 @@ request changes stored data.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -24,6 +27,8 @@ import httpx
 import pytest
 import yaml
 from figures import record
+from rawhttp import RawResponse, exchange, request_bytes
+from served import ServedRoute, every_route
 from serverkit import Backend, basic, enroll
 
 from totpflow.server.openapi import build_document
@@ -233,11 +238,17 @@ def request_for(
     return path, body.replace(MARK_JSON, hostile_json(kind, value))
 
 
-def snapshot(backend: Backend, values: dict[str, str]) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def api(backend: Backend) -> Iterator[httpx.Client]:
+    """A client with the test project's credentials, kept for the module (one per request costs ~0.1 s)."""
     with httpx.Client(base_url=backend.server.base_url, headers=auth(backend), timeout=60) as client:
-        user = client.get(f"/v1/users/{values['user_id']}").json()
-        sessions = client.get("/v1/sessions", params={"user_id": values["user_id"]}).json()
-        total = client.post("/v1/users/search", json={}).json()["results_metadata"]["total"]
+        yield client
+
+
+def snapshot(client: httpx.Client, values: dict[str, str]) -> dict[str, Any]:
+    user = client.get(f"/v1/users/{values['user_id']}").json()
+    sessions = client.get("/v1/sessions", params={"user_id": values["user_id"]}).json()
+    total = client.post("/v1/users/search", json={}).json()["results_metadata"]["total"]
     user.pop("request_id")
     for session in sessions["sessions"]:
         session.pop("last_accessed_at", None)  # authenticate_session (a free-text route) touches it
@@ -247,8 +258,8 @@ def snapshot(backend: Backend, values: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def baseline(backend: Backend, enrolled: dict[str, str]) -> dict[str, Any]:
-    return snapshot(backend, enrolled)
+def baseline(api: httpx.Client, enrolled: dict[str, str]) -> dict[str, Any]:
+    return snapshot(api, enrolled)
 
 
 def send(backend: Backend, method: str, path: str, body: bytes | None, authenticated: bool) -> httpx.Response:
@@ -309,6 +320,7 @@ def target(backend: Backend, field: Field, enrolled: dict[str, str]) -> Iterator
 def test_hostile_value(
     request: pytest.FixtureRequest,
     backend: Backend,
+    api: httpx.Client,
     enrolled: dict[str, str],
     baseline: dict[str, Any],
     field: Field,
@@ -332,12 +344,13 @@ def test_hostile_value(
             finally:
                 if field.route == "create_user":
                     delete_created(backend, response)
-    assert snapshot(backend, enrolled) == baseline
+    assert snapshot(api, enrolled) == baseline
 
 
 @pytest.mark.parametrize(("route_name", "value"), list(unknown_cases()))
 def test_unknown_fields_are_ignored(
     backend: Backend,
+    api: httpx.Client,
     enrolled: dict[str, str],
     baseline: dict[str, Any],
     route_name: str,
@@ -357,4 +370,122 @@ def test_unknown_fields_are_ignored(
             assert "admin" not in response.text
             delete_created(backend, response)
     assert answers[0] == answers[1], answers
-    assert snapshot(backend, enrolled) == baseline
+    assert snapshot(api, enrolled) == baseline
+
+
+# --- hostile values in header fields, on every served route ------------------------------------------------
+
+ROUTES_SERVED = every_route()
+SURROGATE = "\ud800".encode("utf-8", "surrogatepass")
+
+
+def header_value(kind: str, value: dict[str, Any]) -> bytes:
+    """The bytes of a hostile value in a header (see ``header_slots`` in the data)."""
+    if kind == "utf8":
+        return bytes.fromhex(value["hex"])
+    if "repeat" in value:
+        return str(
+            value["repeat"]["char"] * min(value["repeat"]["count"], HOSTILE["header_repeat_cap"])
+        ).encode()
+    if "raw_json" in value:
+        return SURROGATE
+    return str(value["value"]).encode()
+
+
+def header_request(
+    backend: Backend, route: ServedRoute, slot: dict[str, Any] | None, hostile: bytes
+) -> bytes:
+    """The route's request with ``hostile`` in ``slot`` (None: the plain request)."""
+    server = backend.server
+    body = b"{}" if route.takes_body else b""
+    fields = {
+        "host": b"Host: 127.0.0.1",
+        "content-type": b"Content-Type: application/json",
+        "content-length": b"Content-Length: %d" % len(body),
+        "connection": b"Connection: close",
+        "authorization": b"Authorization: " + basic(server.project_id, server.secret).encode(),
+    }
+    extra: list[bytes] = []
+    if slot is not None and slot["kind"] == "in_credentials":
+        parts = {"project_id": server.project_id.encode(), "secret": server.secret.encode()}
+        parts[slot["part"]] = hostile
+        fields["authorization"] = b"Authorization: Basic " + base64.b64encode(
+            parts["project_id"] + b":" + parts["secret"]
+        )
+    elif slot is not None and slot["kind"] == "raw_credentials":
+        fields["authorization"] = b"Authorization: Basic " + hostile
+    elif slot is not None:
+        line = slot["name"].encode() + b": " + hostile
+        if "replaces" in slot:
+            fields[slot["replaces"]] = line
+        else:
+            extra.append(line)
+    return request_bytes(route.method, route.target, [*fields.values(), *extra], body)
+
+
+def raw_answer(response: RawResponse) -> tuple[int, str | None]:
+    TALLY["header_requests"] = TALLY.get("header_requests", 0) + 1
+    TALLY[f"header_{response.status // 100}xx"] = TALLY.get(f"header_{response.status // 100}xx", 0) + 1
+    assert response.status < 500, response
+    assert response.header("x-injected") is None and response.header("set-cookie") is None, response
+    if response.status < 400:
+        return response.status, None
+    assert (response.header("content-type") or "").startswith("application/json"), response
+    body = response.json()
+    assert ERROR_KEYS <= set(body), body
+    assert body["status_code"] == response.status
+    return response.status, str(body["error_type"])
+
+
+@pytest.fixture(scope="module")
+def plain_answers(
+    backend: Backend, enrolled: dict[str, str]
+) -> dict[str, tuple[tuple[int, str | None], bool]]:
+    """Per route: its answer to the plain request, and whether it needs credentials (401 without them)."""
+    found = {}
+    for route in ROUTES_SERVED:
+        plain = raw_answer(exchange(backend.server.base_url, header_request(backend, route, None, b"")))
+        no_credentials = header_request(backend, route, None, b"").replace(
+            b"Authorization: " + basic(backend.server.project_id, backend.server.secret).encode() + b"\r\n",
+            b"",
+        )
+        anonymous = raw_answer(exchange(backend.server.base_url, no_credentials))
+        found[route.label] = (plain, anonymous == (401, "unauthorized_credentials"))
+    return found
+
+
+def header_cases() -> Iterator[Any]:
+    for route in ROUTES_SERVED:
+        for slot in HOSTILE["header_slots"]:
+            for value in HOSTILE["strings"]:
+                yield pytest.param(
+                    route, slot, "string", value, id=f"{route.label}-{slot['id']}-{value['id']}"
+                )
+            for value in HOSTILE["invalid_utf8"]:
+                yield pytest.param(route, slot, "utf8", value, id=f"{route.label}-{slot['id']}-{value['id']}")
+
+
+PARSER_REFUSED = (400, "bad_request")
+HEAD_TOO_LARGE = (431, "request_header_fields_too_large")
+
+
+@pytest.mark.parametrize(("route", "slot", "kind", "value"), list(header_cases()))
+def test_hostile_header(
+    backend: Backend,
+    api: httpx.Client,
+    enrolled: dict[str, str],
+    baseline: dict[str, Any],
+    plain_answers: dict[str, tuple[tuple[int, str | None], bool]],
+    route: ServedRoute,
+    slot: dict[str, Any],
+    kind: str,
+    value: dict[str, Any],
+) -> None:
+    hostile = header_value(kind, value)
+    got = raw_answer(exchange(backend.server.base_url, header_request(backend, route, slot, hostile)))
+    plain, needs_credentials = plain_answers[route.label]
+    if needs_credentials and slot["kind"] != "raw":
+        assert got[0] in (400, 401, 431), got
+    else:
+        assert got in (plain, PARSER_REFUSED, HEAD_TOO_LARGE), got
+    assert snapshot(api, enrolled) == baseline

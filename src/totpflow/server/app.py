@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from totpflow.server import errors, services
 from totpflow.server.config import RATE_LIMIT_REDIS_ENV, Settings
@@ -24,6 +25,7 @@ from totpflow.server.crypto import Cipher, utc_now
 from totpflow.server.errors import ConfigError
 from totpflow.server.http import access_log, health, metrics
 from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
+from totpflow.server.http.headers import HeaderLimits
 from totpflow.server.http.routes import ServerState, routes
 from totpflow.server.openapi import document_json
 from totpflow.server.rate_limits import RateCounters, RedisCounters
@@ -85,6 +87,11 @@ async def rotate_keys_periodically(deps: services.Deps, every: timedelta) -> Non
         await asyncio.sleep(ROTATION_CHECK_SECONDS)
 
 
+def served_routes() -> list[BaseRoute]:
+    """Every route the app serves: the API's, the health checks and the metrics."""
+    return [*routes(), *health.routes(), *metrics.routes()]
+
+
 def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlette:
     """The Stytch-compatible server as an ASGI app (routes in ``totpflow.server.http.routes``)."""
     resolved = build_deps(settings) if deps is None else deps
@@ -104,13 +111,15 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
             resolved.counters.close()
 
     app = Starlette(
-        routes=[*routes(), *health.routes(), *metrics.routes()],
-        # Outermost first: the request log and the metrics see the 500 that CatchUnexpected renders; the
-        # metrics run inside the request log's context, which carries the response's error type.
+        routes=served_routes(),
+        # Outermost first: the request log and the metrics see the 500 that CatchUnexpected renders (and
+        # every 431); the metrics run inside the request log's context, which carries the response's error
+        # type.
         middleware=[
             Middleware(access_log.AccessLog),
             Middleware(metrics.RequestMetrics),
             Middleware(CatchUnexpected),
+            Middleware(HeaderLimits),
         ],
         exception_handlers={
             errors.ServerError: server_error_handler,

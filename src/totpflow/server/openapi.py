@@ -31,6 +31,7 @@ ERROR_STATUSES: Final = {
     "405": "The route exists but not with this method.",
     "413": "The request body exceeds 1 MiB.",
     "429": "The user is locked out or the request was rate limited.",
+    "431": "The request has more than 100 header fields or more than 16 KiB of them.",
     "500": "An unexpected server error.",
 }
 

@@ -1,6 +1,7 @@
 """Bad requests to every route over real HTTP: each gets a 4xx Stytch error body and changes no data.
 
-Cases come from ``data/bad_inputs.yaml``; see its header for the placeholders and sections.
+Cases come from ``data/bad_inputs.yaml``; see its header for the placeholders and sections. Header-level
+garbage (``header_garbage``) goes over a raw socket (``rawhttp``) to every route the app serves (``served``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from rawhttp import RawResponse, exchange, request_bytes
+from served import ServedRoute, every_route
 from serverkit import Backend, basic, create_project, enroll
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text(encoding="utf-8"))
@@ -55,15 +58,21 @@ def enrolled(backend: Backend) -> Iterator[Enrolled]:
     yield Enrolled(values=values, other_project=create_project(backend))
 
 
-def snapshot(backend: Backend, enrolled: Enrolled) -> dict[str, Any]:
-    """What a bad request must not change: the user, its TOTPs and its sessions."""
+@pytest.fixture(scope="module")
+def api(backend: Backend) -> Iterator[httpx.Client]:
+    """A client with the test project's credentials, kept for the module (one per request costs ~0.1 s)."""
     server = backend.server
     auth = {"Authorization": basic(server.project_id, server.secret)}
-    user_id = enrolled.values["user_id"]
     with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
-        user = client.get(f"/v1/users/{user_id}").json()
-        sessions = client.get("/v1/sessions", params={"user_id": user_id}).json()
-        count = client.post("/v1/users/search", json={}).json()["results_metadata"]["total"]
+        yield client
+
+
+def snapshot(client: httpx.Client, enrolled: Enrolled) -> dict[str, Any]:
+    """What a bad request must not change: the user, its TOTPs and its sessions."""
+    user_id = enrolled.values["user_id"]
+    user = client.get(f"/v1/users/{user_id}").json()
+    sessions = client.get("/v1/sessions", params={"user_id": user_id}).json()
+    count = client.post("/v1/users/search", json={}).json()["results_metadata"]["total"]
     user.pop("request_id")
     return {
         "user": user,
@@ -140,14 +149,15 @@ def as_json(value: Any) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def baseline(backend: Backend, enrolled: Enrolled) -> dict[str, Any]:
+def baseline(api: httpx.Client, enrolled: Enrolled) -> dict[str, Any]:
     """The data as enrolled; no bad request may change it, so every case compares against this."""
-    return snapshot(backend, enrolled)
+    return snapshot(api, enrolled)
 
 
 @pytest.mark.parametrize(("route", "case", "kind"), list(cases()))
 def test_bad_input(
     backend: Backend,
+    api: httpx.Client,
     enrolled: Enrolled,
     baseline: dict[str, Any],
     route: dict[str, Any],
@@ -183,4 +193,99 @@ def test_bad_input(
         response = send(server.base_url, case["method"], path, authorization=own, content=b"{}")
     if case["status"] >= 400:
         assert_error(response, case)
-    assert snapshot(backend, enrolled) == baseline
+    assert snapshot(api, enrolled) == baseline
+
+
+# --- header-level garbage, on every served route ------------------------------------------------------------
+
+
+ROUTES_SERVED = every_route()
+
+
+def garbage_fill(text: str, values: dict[str, str]) -> bytes:
+    """A header text of ``header_garbage`` as wire bytes (Latin-1), its placeholders filled."""
+    text = re.sub(r"\{repeat:(\d+):(.)\}", lambda m: m.group(2) * int(m.group(1)), text)
+    text = re.sub(r"\{b64:((?:[^{}]|\{[a-z_]+\})*)\}", lambda m: b64(garbage_text(m.group(1), values)), text)
+    return garbage_text(text, values).encode("latin-1")
+
+
+def garbage_text(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def garbage_request(route: ServedRoute, case: dict[str, Any], values: dict[str, str]) -> bytes:
+    body = b"{}" if route.takes_body else b""
+    values = {**values, "length": str(len(body))}
+    fields: dict[str, str] = {
+        "host": "Host: 127.0.0.1",
+        "content-type": "Content-Type: application/json",
+        "content-length": f"Content-Length: {len(body)}",
+        "connection": "Connection: close",
+    }
+    for name, value in case.get("replace", {}).items():
+        fields[name] = f"{name.title()}: {value}"
+    lines = [garbage_fill(line, values) for line in fields.values()]
+    for value in case.get("authorization", ["{basic}"]):
+        lines.append(b"Authorization: " + garbage_fill(value, values))
+    lines += [garbage_fill(line, values) for line in case.get("headers", [])]
+    lines += [b"X-Pad-%d: %d" % (i, i) for i in range(case.get("pad_to_fields", 0) - len(lines))]
+    return request_bytes(route.method, route.target, lines, body)
+
+
+def answer(response: RawResponse) -> tuple[int, str | None]:
+    """Status and error type; every 4xx and 5xx must carry the Stytch error body."""
+    if response.status < 400:
+        return response.status, None
+    assert (response.header("content-type") or "").startswith("application/json"), response
+    body = response.json()
+    assert ERROR_KEYS <= set(body), body
+    assert body["status_code"] == response.status
+    assert body["request_id"].startswith("request-id-test-")
+    return response.status, body["error_type"]
+
+
+@pytest.fixture(scope="module")
+def route_answers(backend: Backend, enrolled: Enrolled) -> dict[str, tuple[tuple[int, str | None], bool]]:
+    """Per route: its answer to the plain request, and whether it needs credentials (401 without them)."""
+    values = {**enrolled.values, "basic": basic(backend.server.project_id, backend.server.secret)}
+    found = {}
+    for route in ROUTES_SERVED:
+        plain = answer(exchange(backend.server.base_url, garbage_request(route, {}, values)))
+        anonymous = answer(
+            exchange(backend.server.base_url, garbage_request(route, {"authorization": []}, values))
+        )
+        found[route.label] = (plain, anonymous == (401, "unauthorized_credentials"))
+    return found
+
+
+def garbage_cases() -> Iterator[Any]:
+    for route in ROUTES_SERVED:
+        for case in DATA["header_garbage"]:
+            yield pytest.param(route, case, id=f"{route.label}-{case['id']}")
+
+
+@pytest.mark.parametrize(("route", "case"), list(garbage_cases()))
+def test_header_garbage(
+    backend: Backend,
+    api: httpx.Client,
+    enrolled: Enrolled,
+    baseline: dict[str, Any],
+    route_answers: dict[str, tuple[tuple[int, str | None], bool]],
+    route: ServedRoute,
+    case: dict[str, Any],
+) -> None:
+    values = {**enrolled.values, "basic": basic(backend.server.project_id, backend.server.secret)}
+    response = exchange(backend.server.base_url, garbage_request(route, case, values))
+    got = answer(response)
+    assert got[0] < 500, response
+    plain, needs_credentials = route_answers[route.label]
+    applies = "status" in case and (
+        needs_credentials or "authorization" not in case or case.get("everywhere")
+    )
+    if applies:
+        assert got == (case["status"], case["error_type"]), response
+        if "message_contains" in case:
+            assert case["message_contains"] in response.json()["error_message"], response
+    else:
+        assert got == plain, response
+    assert snapshot(api, enrolled) == baseline

@@ -65,7 +65,7 @@ def test_operations_and_security() -> None:
     for operation_id, op in ops.items():
         expected = [] if operation_id == "api_session_v1_GetJWKS" else [{"basicAuth": []}]
         assert op["security"] == expected, operation_id
-        for status in ("400", "401", "404", "405", "413", "429", "500"):
+        for status in ("400", "401", "404", "405", "413", "429", "431", "500"):
             schema = op["responses"][status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
 

@@ -131,6 +131,20 @@ def test_credentials_are_remembered_only_while_right(
     assert services.authenticate_project(deps, project.project_id, "rotated-secret") == renamed
 
 
+def test_remembered_project_needs_a_recent_success_and_the_same_secret(
+    deps: services.Deps, project_and_secret: tuple[Project, str]
+) -> None:
+    """What the HTTP layer checks on the event loop before it sends a request to the database."""
+    project, secret = project_and_secret
+    with counted(deps.store) as trips:
+        assert services.remembered_project(deps, project.project_id, secret) is None
+        services.authenticate_project(deps, project.project_id, secret)
+        assert services.remembered_project(deps, project.project_id, secret) == project
+        assert services.remembered_project(deps, project.project_id, secret + "x") is None
+        assert services.remembered_project(deps, "project-test-unknown", secret) is None
+    assert trips.transactions == 1, "only authenticate_project reads the database"
+
+
 CREATE_USER_CASES: list[dict[str, Any]] = [
     {"email": "plain@example.com"},
     {"phone_number": "+12025550123"},

@@ -3,12 +3,13 @@
 The body is read from the ASGI stream and counted as it arrives, so a missing or lying ``Content-Length``
 cannot make the server buffer more than :data:`MAX_BODY_BYTES`; a declared length over the limit is refused
 before reading. Decoding is msgspec's strict JSON into the endpoint's Struct
-(``totpflow.server.http.requests``).
+(``totpflow.server.http.requests``). A handler reads the body only once the request's credentials are
+verified (``totpflow.server.http.auth``); what the decoded fields may hold before they reach a query (no NUL)
+is checked where every value is, in ``totpflow.server.http.dispatch``.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Final, TypeVar
 
 import msgspec
@@ -17,9 +18,6 @@ from starlette.requests import Request
 from totpflow.server.http.errors import BodyTooLarge, MalformedBody
 
 MAX_BODY_BYTES: Final = 1024 * 1024
-NUL_MESSAGE: Final = "strings must not contain the NUL character (U+0000)"
-# A JSON ``\u0000`` escape that is not itself escaped (preceded by an even number of backslashes).
-_NUL_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 T = TypeVar("T")
 
@@ -56,7 +54,4 @@ async def decode(request: Request, type_: type[T]) -> T:
         raise MalformedBody("the body is not valid UTF-8") from None
     except RecursionError:  # msgspec's guard against deeply nested input (a stack-exhaustion attempt)
         raise MalformedBody("the JSON is nested too deeply") from None
-    # No field of this API holds NUL, and PostgreSQL text and jsonb cannot store it: refused on every backend.
-    if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
-        raise MalformedBody(NUL_MESSAGE)
     return decoded

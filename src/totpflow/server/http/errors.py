@@ -8,9 +8,9 @@ fixed strings or templates over the error's ``field`` (a parameter name) or, for
 HTTP edge, its ``detail`` (built from the parser's description, which names a location, never a value): no
 secret, code or token ever reaches a message.
 
-The edge adds a few classes of its own (malformed body, oversize body, bad Authorization header, unknown
-route, route of a Stytch product not served here, wrong method), placed under the server's tree so the
-same table serves them.
+The edge adds a few classes of its own (malformed body, oversize body, oversize header fields, bad
+Authorization header, unknown route, route of a Stytch product not served here, wrong method), placed under
+the server's tree so the same table serves them.
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ class BodyTooLarge(errors.BadRequest):
     """The body exceeds :data:`totpflow.server.http.body.MAX_BODY_BYTES`."""
 
 
+class HeadersTooLarge(errors.BadRequest):
+    """More header fields, or more bytes of them, than ``totpflow.server.http.headers`` allows."""
+
+
 class InvalidAuthorizationHeader(errors.BadRequest):
-    """An ``Authorization`` header that is not ``Basic base64(project_id:secret)`` (RFC 7617 §2)."""
+    """An ``Authorization`` header that is not one ASCII ``Basic base64(project_id:secret)`` (RFC 7617)."""
 
 
 class RouteNotFound(errors.NotFound):
@@ -281,9 +285,14 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.TotpNotFound: (404, "totp_not_found", "TOTP could not be found."),
     errors.SessionNotFound: (404, "session_not_found", "Session could not be found."),
     errors.ProjectNotFound: (404, "project_not_found", "Project could not be found."),
-    # 405, 413
+    # 405, 413, 431
     MethodNotAllowed: (405, "method_not_allowed", "The HTTP method is not allowed on this route."),
     BodyTooLarge: (413, "request_too_large", "The request body is larger than {detail} bytes."),
+    HeadersTooLarge: (
+        431,
+        "request_header_fields_too_large",
+        "The request's header fields exceed the limit of {detail}.",
+    ),
     # 429
     errors.TooManyRequests: (429, "too_many_requests", "Too many requests have been made."),
     errors.UserLockLimitReached: (

@@ -1,9 +1,14 @@
-"""The HTTP/1.1 protocol uvicorn runs the app with: httptools' C parser when installed (h11 otherwise), and
-``TCP_NODELAY`` on every accepted connection, and the Stytch error body for requests its parser rejects.
+"""The HTTP/1.1 protocol uvicorn runs the app with: httptools' C parser, ``TCP_NODELAY`` on every accepted
+connection, a bound on the size of a request head, and the Stytch error body for requests refused before the
+app runs.
 
 asyncio turns Nagle's algorithm off only for sockets created with ``proto=IPPROTO_TCP``; the listening socket
 uvicorn shares between ``--workers`` processes is created with ``proto=0``, so without this every response
 written in two parts (headers, then body) waited for the client's delayed ACK: about 40 ms per request.
+
+httptools buffers a header field whole before handing it over, and uvicorn sets no bound, so the bytes of
+each request head (request line and header fields) are counted here as they arrive: past
+``totpflow.server.http.headers.MAX_HEAD_BYTES`` the request is answered ``431`` and no more of it is parsed.
 
 Pass ``PROTOCOL`` (an import string, so worker processes can import it) as uvicorn's ``http`` setting.
 """
@@ -13,39 +18,77 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any
+
+import httptools  # noqa: F401  (the C parser HttpToolsProtocol needs; a dependency of this package)
+import msgspec
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from totpflow.server import errors
+from totpflow.server.http.errors import error_body
+from totpflow.server.http.headers import MAX_HEAD_BYTES, too_large
 
 PROTOCOL = "totpflow.server.http.protocol:NoDelayProtocol"
-
-_Base: Any
-try:
-    import httptools  # noqa: F401  (the C parser HttpToolsProtocol needs)
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
-except ImportError:  # pragma: no cover - httptools is a dependency; h11 ships with uvicorn
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _Base
+END_OF_HEAD = b"\r\n\r\n"
 
 
-class NoDelayProtocol(_Base):  # type: ignore[misc]
-    """uvicorn's HTTP protocol with Nagle's algorithm off."""
+def error_response(status_line: bytes, exc: errors.ServerError) -> bytes:
+    """A whole ``Connection: close`` response carrying the Stytch error body of ``exc``."""
+    body = msgspec.json.encode(error_body(exc))
+    return (
+        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+        % (status_line, len(body), body)
+    )
+
+
+class NoDelayProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with Nagle's algorithm off and a bounded request head."""
+
+    # Bytes of the current request head received so far; None while a body is being received.
+    head_bytes: int | None = 0
+    refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+        super().connection_made(transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return  # the rest of a refused request is read and dropped until the client closes
+        if self.head_bytes is not None:
+            end = data.find(END_OF_HEAD)
+            # A marker split between two reads is found in neither: counted whole, at most 3 bytes too many.
+            self.head_bytes += len(data) if end < 0 else end + len(END_OF_HEAD)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self.refuse_head()
+                return
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self.head_bytes = None
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.head_bytes = 0  # the next bytes begin the next request's head
+
+    def refuse_head(self) -> None:
+        """Answer 431 and stop parsing. The write side is shut after the response and what the client still
+        sends is dropped, rather than the socket closed at once: a close with unread data makes the kernel
+        reset the connection, and the client could lose the answer. The connection is closed when the client
+        closes it, or after the keep-alive timeout."""
+        self.refused = True
+        self.transport.write(error_response(b"431 Request Header Fields Too Large", too_large()))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(self.timeout_keep_alive, self.transport.close)
+        else:  # pragma: no cover - TCP transports can always half-close
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         """A request the HTTP parser rejects (e.g. a non-numeric ``Content-Length``) never reaches the app;
         answer it with the Stytch error body too, not uvicorn's plain-text one."""
-        import msgspec
-
-        from totpflow.server import errors
-        from totpflow.server.http.errors import error_body
-
-        body = msgspec.json.encode(error_body(errors.BadRequest()))
-        self.transport.write(
-            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
-        )
+        self.transport.write(error_response(b"400 Bad Request", errors.BadRequest()))
         self.transport.close()

@@ -1,9 +1,9 @@
 """Route handlers of the Stytch consumer API (stytch-api.md §4, paths as the SDK sends them in §7.4).
 
 Each handler parses (path, query, strict JSON body), makes one service call and serialises the result. The
-``Authorization`` header is parsed before the body is read (:func:`authenticated`); services are synchronous
-(SQLAlchemy), so :func:`call` checks the credentials and runs the service together in one trip to the thread
-pool, and the event loop never blocks on the database. Errors are raised, never caught here:
+project's credentials are verified before the handler runs, so before the body is read
+(:func:`authenticated`); :func:`call` hands the values on through ``totpflow.server.http.dispatch.run``, which
+checks them and runs the synchronous service in the thread pool. Errors are raised, never caught here:
 ``totpflow.server.http.errors`` renders them.
 """
 
@@ -14,18 +14,17 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from totpflow.server import services
 from totpflow.server.domain import models
-from totpflow.server.http import request_context
+from totpflow.server.http import dispatch
 from totpflow.server.http import requests as rq
 from totpflow.server.http import responses as rs
-from totpflow.server.http.auth import basic_credentials
-from totpflow.server.http.body import NUL_MESSAGE, decode
+from totpflow.server.http.auth import authenticate
+from totpflow.server.http.body import decode
 from totpflow.server.http.errors import MalformedBody
 
 P = ParamSpec("P")
@@ -58,24 +57,14 @@ async def call(
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> R:
-    """Authenticate the request's project, then run ``service(deps, project, …)``: one thread-pool trip.
+    """``service(deps, project, …)`` for the request's authenticated project, through :func:`dispatch.run`
+    (every value checked once, the service run in the thread pool)."""
+    project: models.Project = request.state.project
 
-    The credential check reads the database at most once per ``VERIFIED_TTL_SECONDS`` per project and
-    process (``services.projects``: successes only, forgotten when this process changes the secret)."""
-    project_id, secret = request.state.credentials
-    deps = state(request).deps
-    # Path and query values (body strings are checked by ``decode``): no id or field of this API holds NUL,
-    # and PostgreSQL text cannot, so it is refused here rather than reaching a query.
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, str) and "\x00" in value:
-            raise MalformedBody(NUL_MESSAGE)
+    def bound(deps: services.Deps, /, *rest: P.args, **named: P.kwargs) -> R:
+        return service(deps, project, *rest, **named)
 
-    def run() -> R:
-        project = services.authenticate_project(deps, project_id, secret)
-        request_context.authenticated(project.project_id)
-        return service(deps, project, *args, **kwargs)
-
-    return await run_in_threadpool(run)
+    return await dispatch.run(bound, state(request).deps, *args, **kwargs)
 
 
 def name(value: rq.NameIn | None) -> models.Name | None:
@@ -337,11 +326,7 @@ async def get_sessions(request: Request) -> Response:
 
 async def get_jwks(request: Request) -> Response:
     """No authentication: ``PyJWKClient`` fetches this without credentials (§2.2); credentials are ignored."""
-    deps = state(request).deps
-    project_id = request.path_params["project_id"]
-    if "\x00" in project_id:
-        raise MalformedBody(NUL_MESSAGE)
-    keys = await run_in_threadpool(services.get_jwks, deps, project_id)
+    keys = await dispatch.run(services.get_jwks, state(request).deps, request.path_params["project_id"])
     return reply(
         rs.GetJwksResponse(
             request_id=rs.request_id(), status_code=200, keys=msgspec.convert(keys, list[rs.JWK])
@@ -414,11 +399,11 @@ OPERATIONS: Final = (
 
 
 def authenticated(handler: Handler) -> Handler:
-    """Parse the Basic credentials before anything else, so a request without them learns nothing about its
-    body; the credentials are verified in :func:`call`."""
+    """Verify the Basic credentials before the handler runs (so before its body is read): a request without
+    valid ones costs no body read and learns nothing about its body."""
 
     async def endpoint(request: Request) -> Response:
-        request.state.credentials = basic_credentials(request)
+        request.state.project = await authenticate(request, state(request).deps)
         return await handler(request)
 
     return endpoint

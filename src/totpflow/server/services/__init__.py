@@ -20,6 +20,7 @@ CONTRACT (implemented in the modules of this package, re-exported here):
         -> tuple[Project, str]                                                      # returns the secret once
     ensure_project(deps, *, project_id, secret, name="totpflow") -> Project        # idempotent; sets secret
     authenticate_project(deps, project_id: str, secret: str) -> Project             # UnauthorizedCredentials
+    remembered_project(deps, project_id: str, secret: str) -> Project | None        # no I/O: recent successes
     any_project_exists(deps) -> bool
     create_first_project(deps, *, name="totpflow") -> tuple[Project, str] | None  # once per empty store
     reset_project_secret(deps, project_id: str) -> str                             # the new secret, once
@@ -77,6 +78,7 @@ from totpflow.server.services.projects import (
     ensure_project,
     issue_process_secret,
     list_project_ids,
+    remembered_project,
     reset_project_secret,
     withdraw_process_secret,
 )
@@ -112,6 +114,7 @@ __all__ = [
     "issue_process_secret",
     "list_project_ids",
     "recover",
+    "remembered_project",
     "reset_project_secret",
     "revoke_session",
     "rotate_signing_key",

@@ -134,6 +134,17 @@ def withdraw_process_secret(deps: Deps, project_id: str) -> None:
     _forget(deps.store, project_id)
 
 
+def remembered_project(deps: Deps, project_id: str, secret: str) -> Project | None:
+    """The project, when this process verified these credentials within ``VERIFIED_TTL_SECONDS``; else None.
+    No I/O (a keyed hash and a dictionary look-up), so the HTTP layer calls it on the event loop."""
+    given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
+    with _verified_lock:
+        known = _verified.get(deps.store, {}).get(project_id)
+    if known is not None and known.until > time.monotonic() and hmac.compare_digest(given, known.secret_hash):
+        return known.project
+    return None
+
+
 def authenticate_project(deps: Deps, project_id: str, secret: str) -> Project:
     """The project whose id and secret these are; ``UnauthorizedCredentials`` otherwise."""
     given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)

@@ -1,0 +1,56 @@
+"""The one way from an HTTP request to a service: :func:`run` checks every value a handler hands on, then runs
+the (synchronous, SQLAlchemy) service in the thread pool, so the event loop never blocks on the database.
+
+Every value that can reach a query passes here exactly once: the Basic credentials (``project_id`` and
+secret, by ``totpflow.server.http.auth``), ids from the path and the query string, and every body field with
+its nested objects, lists and keys (by ``totpflow.server.http.routes``). The check is that no string among
+them holds NUL (U+0000): no id or field of this API holds one, and PostgreSQL ``text`` and ``jsonb`` cannot
+store it (the driver raises, which would be a 500), so it is refused as ``400 bad_request`` on every backend
+alike. A value a handler does not hand on reaches no query and is not looked at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Concatenate, Final, ParamSpec, TypeVar
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+
+from totpflow.server.http.errors import MalformedBody
+from totpflow.server.services import Deps
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+NUL_MESSAGE: Final = "strings must not contain the NUL character (U+0000)"
+
+
+def holds_nul(value: object) -> bool:
+    """Whether any string in ``value`` (str, dict keys and values, list, tuple, msgspec Struct, dataclass,
+    nested to any depth) contains NUL. Iterative: a body may nest deeper than Python's recursion limit."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        elif isinstance(item, msgspec.Struct):
+            pending.extend(getattr(item, name) for name in item.__struct_fields__)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            pending.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+    return False
+
+
+async def run(service: Callable[Concatenate[Deps, P], R], deps: Deps, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``service(deps, *args, **kwargs)`` in the thread pool, once no string in ``args`` or ``kwargs`` holds
+    NUL (:class:`MalformedBody` otherwise). ``deps`` is the server's own and is not checked."""
+    if holds_nul((args, kwargs)):
+        raise MalformedBody(NUL_MESSAGE)
+    return await run_in_threadpool(service, deps, *args, **kwargs)
