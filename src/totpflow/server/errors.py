@@ -21,7 +21,8 @@
     │   │   │   ├── CustomClaimsTooLarge         (more than 4,096 bytes)
     │   │   │   └── UnrepresentableCustomClaims
     │   │   ├── RecoveryCodeUsedAsTotpCode
-    │   │   └── TotpCodeUsedAsRecoveryCode
+    │   │   ├── TotpCodeUsedAsRecoveryCode
+    │   │   └── InvalidRbacPolicy       (problems: every reason a policy document is refused)
     │   ├── DuplicateEmail
     │   ├── DuplicatePhoneNumber
     │   ├── DuplicateExternalId
@@ -35,6 +36,8 @@
     │   ├── InvalidJwt                  (malformed, badly signed, foreign or expired session JWT)
     │   ├── UnableToAuthenticateTotp    (wrong code)
     │   └── UnableToAuthenticateRecoveryCode
+    ├── Forbidden
+    │   └── SessionAuthorizationError   (authorization_check denied: no role grants the action)
     ├── NotFound
     │   ├── UserNotFound
     │   ├── TotpNotFound
@@ -44,6 +47,7 @@
     ├── TooManyRequests
     │   ├── UserLockLimitReached
     │   └── RateLimited                 too_many_requests
+    ├── RbacPolicyUnreadable            (a stored policy that does not parse: 500, never an allow)
     └── ConfigError                     a setting is missing or malformed (start-up: exit code 2)
         ├── MasterKeyError              the master key is missing or malformed (never quotes key material)
         └── StoreUnavailable            the store cannot be opened: what, where and why (never a password)
@@ -219,6 +223,14 @@ class TotpCodeUsedAsRecoveryCode(InvalidArgument):
     pass
 
 
+class InvalidRbacPolicy(InvalidArgument):
+    """A policy document that is refused; ``problems`` lists each reason with its location."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("policy", "; ".join(problems))
+        self.problems = list(problems)
+
+
 class DuplicateEmail(BadRequest):
     pass
 
@@ -279,6 +291,14 @@ class UnableToAuthenticateRecoveryCode(Unauthorized):
     pass
 
 
+class Forbidden(ServerError):
+    pass
+
+
+class SessionAuthorizationError(Forbidden):
+    pass
+
+
 class NotFound(ServerError):
     pass
 
@@ -328,3 +348,8 @@ class MasterKeyError(ConfigError):
 class StoreUnavailable(ConfigError):
     """The store could not be opened or migrated at start (``totpflow.server.storage.unreachable``
     describes it: what failed to connect, where and why, never a password)."""
+
+
+class RbacPolicyUnreadable(ServerError):
+    """The project's stored RBAC policy cannot be read; an authorization check then fails (5xx), never
+    passes. ``detail`` names the reason (no stored value)."""

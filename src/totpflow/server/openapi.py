@@ -27,6 +27,7 @@ REF: Final = "#/components/schemas/{name}"
 ERROR_STATUSES: Final = {
     "400": "Bad request: malformed JSON, a wrongly typed or missing field, or an invalid value.",
     "401": "Missing or wrong credentials, or an authentication factor that did not verify.",
+    "403": "An authorization_check that no role of the user grants.",
     "404": "No such user, TOTP, session, project or route.",
     "405": "The route exists but not with this method.",
     "413": "The request body exceeds 1 MiB.",
@@ -127,7 +128,10 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": "Stytch Consumer API (totpflow)",
             "version": __version__,
-            "description": "Users, TOTP, recovery codes, sessions and JWKS, as in Stytch's consumer API.",
+            "description": (
+                "Users, TOTP, recovery codes, sessions, JWKS and the RBAC policy, as in Stytch's consumer "
+                "API."
+            ),
         },
         "servers": [{"url": "http://127.0.0.1:8000"}],
         "paths": paths,

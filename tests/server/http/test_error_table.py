@@ -19,6 +19,8 @@ SERVER_ERRORS = [
 
 
 def build(cls: type[errors.ServerError]) -> errors.ServerError:
+    if cls is errors.InvalidRbacPolicy:
+        return errors.InvalidRbacPolicy(["roles[0].role_id: a reason"])
     if issubclass(cls, errors.InvalidArgument):
         return cls("some_field", "a reason")
     return cls("a detail")

@@ -37,6 +37,7 @@ OPERATION_IDS = {
     "api_session_v1_Revoke",
     "api_session_v1_Get",
     "api_session_v1_GetJWKS",
+    "api_consumer_rbac_v1_Policy",
 }
 
 
@@ -65,7 +66,7 @@ def test_operations_and_security() -> None:
     for operation_id, op in ops.items():
         expected = [] if operation_id == "api_session_v1_GetJWKS" else [{"basicAuth": []}]
         assert op["security"] == expected, operation_id
-        for status in ("400", "401", "404", "405", "413", "429", "431", "500"):
+        for status in ("400", "401", "403", "404", "405", "413", "429", "431", "500"):
             schema = op["responses"][status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
 
@@ -80,6 +81,15 @@ def test_required_fields_match_the_sdk() -> None:
         schemas["AuthenticateTotpResponse"]["required"]
     )
     assert set(schemas["CreateTotpRequest"]["required"]) == {"user_id"}
+    # api_consumer_rbac_v1_Policy: every field of the policy and its items is required (§1.1 of the RBAC
+    # reference); the verdict is optional (absent without an authorization_check).
+    assert set(schemas["Policy"]["required"]) == {"roles", "resources", "scopes"}
+    assert set(schemas["PolicyRole"]["required"]) == {"role_id", "description", "permissions"}
+    assert set(schemas["PolicyResource"]["required"]) == {"resource_id", "description", "actions"}
+    assert set(schemas["PolicyScope"]["required"]) == {"scope", "description", "permissions"}
+    assert set(schemas["PolicyPermission"]["required"]) == {"resource_id", "actions"}
+    assert "verdict" not in schemas["AuthenticateSessionResponse"]["required"]
+    assert set(schemas["AuthorizationVerdict"]["required"]) == {"authorized", "granting_roles"}
     assert set(schemas["JWK"]["required"]) == {
         "kty",
         "use",

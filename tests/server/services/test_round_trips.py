@@ -105,7 +105,7 @@ def test_enrollment_flow_round_trips(
     within(trips, 3, 1)
     with counted(deps.store) as trips:
         services.authenticate_session(deps, project, session_token=result.session_token)
-    # signing keys (3); BEGIN, session, its factors, its roles, update, user, parts
+    # signing keys (3); BEGIN, session, its factors, user, parts, update
     within(trips, 10, 2)
 
 

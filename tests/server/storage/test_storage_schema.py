@@ -22,7 +22,7 @@ def test_reopening_migrates_nothing(database_url: str) -> None:
     for _ in range(2):
         store = open_store(database_url)
         with store.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
         store.dispose()
 
 

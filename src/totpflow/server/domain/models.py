@@ -141,6 +141,8 @@ class AuthResult:
     session_token: str
     session_jwt: str
     totp_id: str = ""
+    # The roles that granted the request's ``authorization_check`` (None when no check was asked).
+    granting_roles: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

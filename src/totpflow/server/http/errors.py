@@ -174,6 +174,7 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
         "user_search_phone_number_fuzzy_too_short",
         "The phone_number_fuzzy filter needs at least 3 characters.",
     ),
+    errors.InvalidRbacPolicy: (400, "invalid_argument", "The RBAC policy is invalid."),
     errors.InvalidCustomClaims: (
         400,
         "reserved_claims_in_custom_claims",
@@ -272,6 +273,13 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
         "unable_to_authenticate_recovery_code",
         "The recovery code could not be authenticated.",
     ),
+    # 403
+    errors.Forbidden: (403, "forbidden", "The request is not allowed."),
+    errors.SessionAuthorizationError: (
+        403,
+        "consumer_session_authorization_error",
+        "The User is not authorized to perform the requested action on that resource.",
+    ),
     # 404
     errors.NotFound: (404, "not_found", "The requested resource could not be found."),
     RouteNotFound: (404, "route_not_found", "The requested route could not be found."),
@@ -306,6 +314,7 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     # start-up errors; a request never meets them, and would see a plain 500 if it did
     errors.ConfigError: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.MasterKeyError: (500, "internal_server_error", INTERNAL_MESSAGE),
+    errors.RbacPolicyUnreadable: (500, "internal_server_error", INTERNAL_MESSAGE),
 }
 
 

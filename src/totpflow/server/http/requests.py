@@ -105,8 +105,8 @@ class AuthorizationCheckIn(msgspec.Struct, kw_only=True):
 
 
 class AuthenticateSessionRequest(SessionArgs, kw_only=True):
-    """``POST /v1/sessions/authenticate`` (§4.9). ``authorization_check`` is accepted and not evaluated: this
-    server has no RBAC resources."""
+    """``POST /v1/sessions/authenticate`` (§4.9); ``authorization_check`` is evaluated against the project's
+    RBAC policy (stytch-rbac-users-sessions.md §1.2)."""
 
     authorization_check: AuthorizationCheckIn | None = None
 

@@ -230,11 +230,57 @@ class RecoveryCodesResponse(Envelope, kw_only=True):
     totps: list[TotpWithCodes]
 
 
-class AuthenticateSessionResponse(Envelope, kw_only=True):
+class AuthorizationVerdict(msgspec.Struct, kw_only=True):
+    """``api_session_v1_AuthorizationVerdict``: present only when an ``authorization_check`` passed."""
+
+    authorized: bool
+    granting_roles: list[str]
+
+
+class AuthenticateSessionResponse(Envelope, kw_only=True, omit_defaults=True):
+    """``verdict`` is absent unless the request carried an ``authorization_check`` (it is the only field
+    with a default, so ``omit_defaults`` drops nothing else)."""
+
     session: Session
     session_token: str
     session_jwt: str
     user: User
+    verdict: AuthorizationVerdict | None = None
+
+
+class PolicyPermission(msgspec.Struct, kw_only=True):
+    resource_id: str
+    actions: list[str]
+
+
+class PolicyRole(msgspec.Struct, kw_only=True):
+    role_id: str
+    description: str
+    permissions: list[PolicyPermission]
+
+
+class PolicyResource(msgspec.Struct, kw_only=True):
+    resource_id: str
+    description: str
+    actions: list[str]
+
+
+class PolicyScope(msgspec.Struct, kw_only=True):
+    scope: str
+    description: str
+    permissions: list[PolicyPermission]
+
+
+class Policy(msgspec.Struct, kw_only=True):
+    """``api_consumer_rbac_v1_Policy``: every field is required (the Python SDK's model has no defaults)."""
+
+    roles: list[PolicyRole]
+    resources: list[PolicyResource]
+    scopes: list[PolicyScope]
+
+
+class RbacPolicyResponse(Envelope, kw_only=True):
+    policy: Policy
 
 
 class RevokeSessionResponse(Envelope, kw_only=True):

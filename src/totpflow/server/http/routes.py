@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from totpflow.server import services
-from totpflow.server.domain import models
+from totpflow.server.domain import models, rbac
 from totpflow.server.http import dispatch
 from totpflow.server.http import requests as rq
 from totpflow.server.http import responses as rs
@@ -285,6 +285,11 @@ async def authenticate_session(request: Request) -> Response:
         session_jwt=body.session_jwt,
         session_duration_minutes=body.session_duration_minutes,
         session_custom_claims=body.session_custom_claims,
+        authorization_check=None
+        if body.authorization_check is None
+        else services.AuthorizationCheck(
+            resource_id=body.authorization_check.resource_id, action=body.authorization_check.action
+        ),
     )
     # The service always returns a session here (a missing one is SessionNotFound).
     assert result.session is not None
@@ -296,6 +301,9 @@ async def authenticate_session(request: Request) -> Response:
             session_token=result.session_token,
             session_jwt=result.session_jwt,
             user=rs.user(result.user),
+            verdict=None
+            if result.granting_roles is None
+            else rs.AuthorizationVerdict(authorized=True, granting_roles=list(result.granting_roles)),
         )
     )
 
@@ -330,6 +338,20 @@ async def get_jwks(request: Request) -> Response:
     return reply(
         rs.GetJwksResponse(
             request_id=rs.request_id(), status_code=200, keys=msgspec.convert(keys, list[rs.JWK])
+        )
+    )
+
+
+# --- rbac ---------------------------------------------------------------------------------------------------
+
+
+async def rbac_policy(request: Request) -> Response:
+    policy = await call(request, services.get_rbac_policy)
+    return reply(
+        rs.RbacPolicyResponse(
+            request_id=rs.request_id(),
+            status_code=200,
+            policy=msgspec.convert(rbac.policy_json(policy), rs.Policy),
         )
     )
 
@@ -395,6 +417,8 @@ OPERATIONS: Final = (
     Operation("/v1/sessions/jwks/{project_id}", "GET", get_jwks, "api_session_v1_GetJWKS",
               "Get the session signing keys", None, rs.GetJwksResponse, authenticated=False,
               parameters=(_path("project_id"),)),
+    Operation("/v1/rbac/policy", "GET", rbac_policy, "api_consumer_rbac_v1_Policy",
+              "Get the project's RBAC policy", None, rs.RbacPolicyResponse),
 )  # fmt: skip
 
 

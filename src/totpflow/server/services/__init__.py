@@ -57,6 +57,13 @@ CONTRACT (implemented in the modules of this package, re-exported here):
                                             # published now, signs after the delay; RotationPending
     list_project_ids(deps, limit: int) -> list[str]
 
+    # rbac (stytch-rbac-users-sessions.md §1)
+    get_rbac_policy(deps, project) -> rbac.Policy                 # RbacPolicyUnreadable (500) if corrupt
+    set_rbac_policy(deps, project_id, document) -> rbac.Policy    # InvalidRbacPolicy, ProjectNotFound
+    show_rbac_policy(deps, project_id) -> rbac.Policy             # ProjectNotFound
+    authenticate_session(..., authorization_check=AuthorizationCheck(resource_id, action))
+        -> AuthResult with granting_roles; SessionAuthorizationError (403) when no role grants it
+
     # rate limits (called by authenticate_totp and recover)
     rate_limits.check(deps, project, user_id: str) -> None        # RateLimited (429 too_many_requests)
 
@@ -82,6 +89,10 @@ from totpflow.server.services.projects import (
     reset_project_secret,
     withdraw_process_secret,
 )
+from totpflow.server.services.rbac import AuthorizationCheck
+from totpflow.server.services.rbac import get_policy as get_rbac_policy
+from totpflow.server.services.rbac import set_policy as set_rbac_policy
+from totpflow.server.services.rbac import show_policy as show_rbac_policy
 from totpflow.server.services.sessions import authenticate_session, get_sessions, revoke_session
 from totpflow.server.services.totps import authenticate_totp, create_totp, get_recovery_codes, recover
 from totpflow.server.services.user_search import search_users
@@ -94,6 +105,7 @@ from totpflow.server.services.users import (
 )
 
 __all__ = [
+    "AuthorizationCheck",
     "Deps",
     "Policy",
     "any_project_exists",
@@ -108,6 +120,7 @@ __all__ = [
     "delete_user",
     "ensure_project",
     "get_jwks",
+    "get_rbac_policy",
     "get_recovery_codes",
     "get_sessions",
     "get_user",
@@ -119,6 +132,8 @@ __all__ = [
     "revoke_session",
     "rotate_signing_key",
     "search_users",
+    "set_rbac_policy",
+    "show_rbac_policy",
     "update_user",
     "withdraw_process_secret",
 ]

@@ -22,6 +22,7 @@ from totpflow.server.domain import jwt as session_jwt_codec
 from totpflow.server.domain.models import AuthenticationFactor, AuthResult, Project, Session
 from totpflow.server.services import keys, validation
 from totpflow.server.services.deps import Deps
+from totpflow.server.services.rbac import AuthorizationCheck, authorize
 from totpflow.server.services.users import DEFAULT_ROLE, resolve_user
 from totpflow.server.storage import SessionRow, SigningKeyRow, Tx
 
@@ -183,7 +184,7 @@ def attach_factor(
         if existing.session.user_id != user_id:
             raise errors.SessionNotFound("session")
         tx.upsert_factor(existing.session.session_id, factor)
-        refreshed = _extend(tx, pid, existing.session, request, now)
+        refreshed = _extend(tx, pid, existing.session, request, now, roles or (DEFAULT_ROLE,))
         refreshed = replace(
             refreshed, authentication_factors=_with_factor(refreshed.authentication_factors, factor)
         )
@@ -207,9 +208,17 @@ def attach_factor(
     return session, token, sign(deps, project, request, session, now)
 
 
-def _extend(tx: Tx, project_id: str, session: Session, request: SessionRequest, now: datetime) -> Session:
-    """Touch a session read in this transaction: ``last_accessed_at``, and the expiry and custom claims when
-    the request sets them. Returns the session as written, not read back."""
+def _extend(
+    tx: Tx,
+    project_id: str,
+    session: Session,
+    request: SessionRequest,
+    now: datetime,
+    roles: tuple[str, ...],
+) -> Session:
+    """Touch a session read in this transaction: ``last_accessed_at``, its roles (the user's, as of this
+    authentication), and the expiry and custom claims when the request sets them. Returns the session as
+    written, not read back."""
     expires_at = (
         None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
     )
@@ -217,10 +226,16 @@ def _extend(tx: Tx, project_id: str, session: Session, request: SessionRequest, 
         None if request.custom_claims is None else merge_claims(session.custom_claims, request.custom_claims)
     )
     tx.update_session(
-        project_id, session.session_id, last_accessed_at=now, expires_at=expires_at, custom_claims=claims
+        project_id,
+        session.session_id,
+        last_accessed_at=now,
+        expires_at=expires_at,
+        custom_claims=claims,
+        roles=None if roles == session.roles else roles,
     )
     return replace(
         session,
+        roles=roles,
         last_accessed_at=now,
         expires_at=session.expires_at if expires_at is None else expires_at,
         custom_claims=session.custom_claims if claims is None else _as_stored(claims),
@@ -235,11 +250,15 @@ def authenticate_session(
     session_jwt: str | None = None,
     session_duration_minutes: int | None = None,
     session_custom_claims: Mapping[str, Any] | None = None,
+    authorization_check: AuthorizationCheck | None = None,
 ) -> AuthResult:
-    """Check a session, update ``last_accessed_at`` (and expiry/claims when asked) and return a fresh JWT.
+    """Check a session, update ``last_accessed_at`` and its roles (and expiry/claims when asked) and return a
+    fresh JWT.
 
     Only a hash of each token is stored, so a session authenticated by JWT comes back with
-    ``session_token=""``.
+    ``session_token=""``. With ``authorization_check``, some role the user holds must grant the action on
+    the resource under the project's policy; otherwise ``SessionAuthorizationError`` (the session's refresh
+    is kept: the session stays valid, the request is only not authorized).
     """
     request = session_request(
         deps,
@@ -253,12 +272,25 @@ def authenticate_session(
     now = deps.now()
     with deps.store.transaction() as tx:
         row = find_active_session(deps, tx, project, request, now)
-        refreshed = _extend(tx, project.project_id, row.session, request, now)
-        user = tx.get_user(project.project_id, refreshed.user_id, now)
+        user = tx.get_user(project.project_id, row.session.user_id, now)
         if user is None:
             raise errors.SessionNotFound("session")
+        refreshed = _extend(tx, project.project_id, row.session, request, now, user.roles or (DEFAULT_ROLE,))
+        granting = (
+            None
+            if authorization_check is None
+            else tuple(authorize(tx, project.project_id, refreshed.roles, authorization_check))
+        )
         jwt_text = sign(deps, project, request, refreshed, now)
-    return AuthResult(user=user, session=refreshed, session_token=session_token or "", session_jwt=jwt_text)
+    if granting is not None and not granting:
+        raise errors.SessionAuthorizationError("authorization_check")
+    return AuthResult(
+        user=user,
+        session=refreshed,
+        session_token=session_token or "",
+        session_jwt=jwt_text,
+        granting_roles=granting,
+    )
 
 
 def revoke_session(

@@ -2,7 +2,8 @@
 
 Invariants that must hold across processes live here as constraints: unique email, phone number and external
 id per project; one non-deleted TOTP per user (a partial unique index); unique session-token hashes; one
-signing key per project and generation; one rate counter per project, bucket and window. The Alembic
+signing key per project and generation; one rate counter per project, bucket and window; one RBAC policy
+per project. The Alembic
 migrations in ``migrations/versions`` create exactly this schema (a test compares them).
 """
 
@@ -71,6 +72,16 @@ rate_counters = Table(
     Column("window_start", BigInteger, primary_key=True),  # Unix seconds
     Column("expires_at", BigInteger, nullable=False, index=True),  # Unix seconds: window_start + period
     Column("hits", Integer, nullable=False),
+)
+
+# A project's RBAC policy document (``totpflow.server.domain.rbac``), as ``totpflow rbac set`` stored it. A
+# project without a row has the default policy: the role ``stytch_user`` with no permissions.
+rbac_policies = Table(
+    "rbac_policies",
+    metadata,
+    Column("project_id", ID, ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True),
+    Column("policy", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 users = Table(
@@ -163,6 +174,8 @@ sessions = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("custom_claims", JSON, nullable=False),
     Column("attributes", JSON, nullable=False),
+    # The user's roles as of the session's last authentication (they travel in its JWTs).
+    Column("roles", JSON, nullable=False),
 )
 
 session_factors = Table(

@@ -65,6 +65,7 @@ from totpflow.server.storage.schema import (
     emails,
     phone_numbers,
     projects,
+    rbac_policies,
     recovery_codes,
     session_factors,
     sessions,
@@ -108,7 +109,7 @@ _SESSION_FACTORS = (
     .where(session_factors.c.session_id == bindparam("sid"))
     .order_by(session_factors.c.created_at, session_factors.c.type)
 )
-_USER_ROLES = select(users.c.roles).where(users.c.user_id == _UID)
+_RBAC_POLICY = select(rbac_policies.c.policy).where(rbac_policies.c.project_id == _PID)
 # A user named by its id or its external id, the whole row in one statement (the id wins when a value is
 # both: one user's id can be another's external id).
 _USER_BY_REF = (
@@ -315,6 +316,23 @@ class Tx:
                 or_(signing_keys.c.superseded_at.is_(None), signing_keys.c.superseded_at > at),
             )
             .values(superseded_at=at)
+        )
+
+    # --- RBAC policy ----------------------------------------------------------------------------------------
+
+    def rbac_policy(self, project_id: str) -> Any | None:
+        """The project's stored policy document as stored (validated by the caller), None when it has
+        none."""
+        row = self._c.execute(_RBAC_POLICY, {"pid": project_id}).first()
+        return None if row is None else row.policy
+
+    def set_rbac_policy(self, project_id: str, document: dict[str, Any], now: datetime) -> None:
+        """Store (insert or replace) the project's policy document."""
+        stmt = self._insert(rbac_policies).values(project_id=project_id, policy=document, updated_at=now)
+        self._c.execute(
+            stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=["project_id"], set_={"policy": document, "updated_at": now}
+            )
         )
 
     def insert_signing_key(
@@ -704,6 +722,7 @@ class Tx:
                 "revoked_at": None,
                 "custom_claims": session.custom_claims,
                 "attributes": session.attributes,
+                "roles": list(session.roles),
             },
         )
 
@@ -721,7 +740,6 @@ class Tx:
 
     def _session(self, row: Any) -> Session:
         factors = self._c.execute(_SESSION_FACTORS, {"sid": row.session_id}).all()
-        roles = self._c.execute(_USER_ROLES, {"uid": row.user_id}).scalar()
         return Session(
             session_id=row.session_id,
             user_id=row.user_id,
@@ -729,7 +747,7 @@ class Tx:
             last_accessed_at=row.last_accessed_at,
             expires_at=row.expires_at,
             authentication_factors=tuple(_factor(f) for f in factors),
-            roles=tuple(roles or ("stytch_user",)),
+            roles=tuple(row.roles),
             attributes=dict(row.attributes),
             custom_claims=dict(row.custom_claims),
         )
@@ -742,12 +760,15 @@ class Tx:
         last_accessed_at: datetime,
         expires_at: datetime | None = None,
         custom_claims: dict[str, Any] | None = None,
+        roles: tuple[str, ...] | None = None,
     ) -> None:
         values: dict[str, Any] = {"last_accessed_at": last_accessed_at}
         if expires_at is not None:
             values["expires_at"] = expires_at
         if custom_claims is not None:
             values["custom_claims"] = custom_claims
+        if roles is not None:
+            values["roles"] = list(roles)
         self._c.execute(
             update(sessions)
             .where(sessions.c.project_id == project_id, sessions.c.session_id == session_id)

@@ -1,0 +1,108 @@
+"""``totpflow rbac set FILE`` and ``totpflow rbac show``: a project's RBAC policy.
+
+The policy (resources with their actions, roles with permissions, scopes) is what ``GET /v1/rbac/policy``
+serves and what ``authorization_check`` on ``/v1/sessions/authenticate`` evaluates. ``set`` reads a YAML or
+JSON file (``.json`` is parsed as JSON, anything else as YAML), validates it — every problem is reported with
+its location, and nothing is stored unless the whole file is valid — and replaces the project's policy;
+running servers use it from their next request. ``show`` prints the policy in Stytch's wire shape as JSON.
+Without ``--project-id`` the project is ``$TOTPFLOW_PROJECT_ID``, else the database's only project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("rbac", help="set or show a project's RBAC policy")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    set_cmd = actions.add_parser("set", help="replace the project's RBAC policy with FILE (YAML or JSON)")
+    set_cmd.add_argument("file", metavar="FILE", help="the policy: {resources, roles, scopes}")
+    show = actions.add_parser("show", help="print the project's RBAC policy as JSON")
+    for sub in (set_cmd, show):
+        sub.add_argument(
+            "--project-id",
+            help="the project (default: $TOTPFLOW_PROJECT_ID, else the database's only project)",
+        )
+        sub.add_argument(
+            "--database-url", help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)"
+        )
+    set_cmd.set_defaults(handler=set_policy)
+    show.set_defaults(handler=show_policy)
+
+
+class _Failed(Exception):
+    pass
+
+
+def fail(message: str) -> int:
+    sys.stderr.write(f"totpflow rbac: {message}\n")
+    return 2
+
+
+def read_document(path: Path) -> Any:
+    """The file's content as data; ``_Failed`` with the parser's location when it does not parse."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Failed(f"cannot read {path}: {type(exc).__name__}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _Failed(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise _Failed(f"{where}: not valid YAML ({problem})") from None
+
+
+def _run(args: argparse.Namespace, document: Any, *, setting: bool) -> int:
+    from totpflow.cli._store import CommandFailed, choose_project, opened
+    from totpflow.server import errors, services
+    from totpflow.server.domain import rbac
+
+    try:
+        with opened(args.database_url) as (deps, shown):
+            project_id = choose_project(deps, shown, args.project_id)
+            try:
+                if not setting:
+                    policy = services.show_rbac_policy(deps, project_id)
+                else:
+                    policy = services.set_rbac_policy(deps, project_id, document)
+            except errors.ProjectNotFound:
+                return fail(f"no project {project_id!r} in {shown}")
+            except errors.InvalidRbacPolicy as exc:
+                lines = "\n".join(f"  {problem}" for problem in exc.problems)
+                return fail(f"{args.file}: the policy is invalid (nothing was changed):\n{lines}")
+            except errors.RbacPolicyUnreadable:
+                return fail(
+                    f"the stored policy of {project_id!r} cannot be read; set a new one with `rbac set`"
+                )
+    except CommandFailed as exc:
+        return fail(str(exc))
+    sys.stdout.write(
+        json.dumps({"project_id": project_id, "policy": rbac.policy_json(policy)}, indent=2) + "\n"
+    )
+    return 0
+
+
+def set_policy(args: argparse.Namespace) -> int:
+    try:
+        document = read_document(Path(args.file))
+    except _Failed as exc:
+        return fail(str(exc))
+    return _run(args, document, setting=True)
+
+
+def show_policy(args: argparse.Namespace) -> int:
+    return _run(args, None, setting=False)

@@ -1,0 +1,70 @@
+"""The RBAC policy: validation of policy documents, the wire shape, and the evaluation rule of the SDKs'
+local evaluators (vectors in ``tests/server/data/rbac/cases.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from totpflow.server.domain import rbac
+from totpflow.server.errors import InvalidRbacPolicy
+
+DATA = Path(__file__).parents[1] / "data" / "rbac"
+CASES = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))
+POLICY = rbac.parse_policy(yaml.safe_load((DATA / "policy.yaml").read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("case", CASES["checks"], ids=lambda c: c["id"])
+def test_granting_roles(case: dict[str, Any]) -> None:
+    assert rbac.granting_roles(POLICY, case["roles"], case["resource_id"], case["action"]) == case["granting"]
+
+
+@pytest.mark.parametrize("case", CASES["invalid"], ids=lambda c: c["id"])
+def test_invalid_documents_name_the_problem_and_its_location(case: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRbacPolicy) as raised:
+        rbac.parse_policy(case["document"])
+    assert any(case["problem"] in problem for problem in raised.value.problems), raised.value.problems
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    document = {
+        "resources": [{"resource_id": "stytch_x", "actions": ["read"]}, {"resource_id": "", "actions": []}],
+        "roles": [{"role_id": "r", "permissions": [{"resource_id": "nowhere", "actions": ["read"]}]}],
+    }
+    with pytest.raises(InvalidRbacPolicy) as raised:
+        rbac.parse_policy(document)
+    assert len(raised.value.problems) == 3
+
+
+def test_default_policy_has_only_stytch_user_without_permissions() -> None:
+    assert rbac.policy_json(rbac.DEFAULT_POLICY) == {
+        "roles": [
+            {"role_id": "stytch_user", "description": rbac.DEFAULT_ROLE_DESCRIPTION, "permissions": []}
+        ],
+        "resources": [],
+        "scopes": [],
+    }
+    assert rbac.parse_policy({}) == rbac.DEFAULT_POLICY
+    assert rbac.granting_roles(rbac.DEFAULT_POLICY, ["stytch_user"], "documents", "read") == []
+
+
+def test_stytch_user_is_added_when_the_document_omits_it() -> None:
+    policy = rbac.parse_policy({"roles": [{"role_id": "editor"}]})
+    assert [r.role_id for r in policy.roles] == ["stytch_user", "editor"]
+
+
+def test_wire_shape_round_trips_and_has_every_field() -> None:
+    shape = rbac.policy_json(POLICY)
+    assert rbac.parse_policy(shape) == POLICY
+    assert set(shape) == {"roles", "resources", "scopes"}
+    assert all(set(r) == {"role_id", "description", "permissions"} for r in shape["roles"])
+    assert all(set(r) == {"resource_id", "description", "actions"} for r in shape["resources"])
+    assert all(set(s) == {"scope", "description", "permissions"} for s in shape["scopes"])
+    assert shape["resources"][1] == {
+        "resource_id": "reports",
+        "description": "",
+        "actions": ["view", "export"],
+    }
