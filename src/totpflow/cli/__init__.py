@@ -15,7 +15,18 @@ from collections.abc import Sequence
 
 from totpflow import __version__
 
-SUBCOMMANDS = ("serve", "project", "users", "sessions", "keys", "rbac", "run", "validate", "upgrade", "enroll")
+SUBCOMMANDS = (
+    "serve",
+    "project",
+    "users",
+    "sessions",
+    "keys",
+    "rbac",
+    "run",
+    "validate",
+    "upgrade",
+    "enroll",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
