@@ -69,3 +69,21 @@ def test_a_selector_that_does_not_parse_is_refused_at_its_location(tmp_path: Pat
         load(str(document))
     locations = [problem.location for problem in caught.value.problems]
     assert locations == ["/workflows/8/steps/0/outputs/user/selector"]
+
+
+def test_a_step_depending_on_a_later_step_is_refused_at_its_location(tmp_path: Path) -> None:
+    text = (DATA / "features.arazzo.yaml").read_text(encoding="utf-8")
+    text = text.replace("    dependsOn: [login]\n", "    dependsOn: [later]\n", 1)
+    text = text.replace(
+        "    dependsOn: [later]\n    parameters:\n    - {name: petId, in: path, value: 1}\n",
+        "    dependsOn: [later]\n    parameters:\n    - {name: petId, in: path, value: 1}\n"
+        "  - stepId: later\n    operationId: getInvoice\n",
+        1,
+    )
+    text = text.replace("url: ./pets32.openapi.yaml", f"url: {(DATA / 'pets32.openapi.yaml').as_uri()}", 1)
+    document = tmp_path / "forward.arazzo.yaml"
+    document.write_text(text, encoding="utf-8")
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document))
+    assert [problem.location for problem in caught.value.problems] == ["/workflows/14/steps/1/dependsOn/0"]
+    assert "does not come before this step" in caught.value.problems[0].message

@@ -196,6 +196,16 @@ class _Checker:
         if not target.startswith("$"):
             if not _has_step(workflow, target):
                 self.findings.problem(location, f"no step {target!r} in workflow {workflow.workflow_id!r}")
+                return
+            ids = [step.step_id for step in workflow.steps]
+            own = location.rpartition("/dependsOn/")[0]
+            position = next(i for i, step in enumerate(workflow.steps) if step.location == own)
+            if ids.index(target) >= position:
+                self.findings.problem(
+                    location,
+                    f"step {target!r} does not come before this step: steps run in the order they are "
+                    "listed, so move it earlier",
+                )
             return
         head, _, step_id = target.partition(".steps.")
         if head.startswith("$workflows."):

@@ -41,6 +41,7 @@ EXECUTED = frozenset(
         "a Selector Object",
         "a Selector Object as an output",
         "'targetSelectorType'",
+        "a step-level 'dependsOn'",
     )
 )
 _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")

@@ -43,6 +43,8 @@ class Shared(msgspec.Struct):
     sources: SourceSet
     plan: Plan
     workflows: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = msgspec.field(default_factory=dict)
+    # steps that succeeded in this run, (document URL, workflowId, stepId): 1.1 step dependencies
+    completed: set[tuple[str, str, str]] = msgspec.field(default_factory=set)
 
 
 class StepContext:

@@ -75,6 +75,10 @@ class Plan:
             plan.criteria = tuple(self.criterion(criterion) for criterion in step.success_criteria)
         except ArazzoError:  # a value that does not compile fails where it is used, with its location
             plan.values = plan.outputs = plan.criteria = None
+        if doc.minor != "1.0":
+            from totpflow.arazzo.engine.dependencies import step_dependencies
+
+            plan.dependencies = step_dependencies(self, doc, workflow, step, plan)
         self._steps[id(step)] = (step, plan)
         return plan
 
@@ -93,6 +97,7 @@ class StepPlan:
 
     __slots__ = (
         "criteria",
+        "dependencies",
         "failure_actions",
         "operation",
         "outputs",
@@ -126,6 +131,8 @@ class StepPlan:
         self.values: tuple[Compiled, ...] | None = None
         self.outputs: tuple[tuple[str, Compiled], ...] | None = None
         self.criteria: tuple[CompiledCriterion, ...] | None = None
+        # Arazzo 1.1: the steps this one depends on, ((document URL, workflowId, stepId), as written)
+        self.dependencies: tuple[tuple[tuple[str, str, str], str], ...] = ()
 
 
 def _identity(name: str, in_: str | None) -> tuple[str, str | None]:

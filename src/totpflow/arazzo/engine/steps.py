@@ -106,6 +106,12 @@ class StepRunner:
             step_plan = self.plan.step(frame.document, frame.workflow, step)
         except ArazzoError as exc:
             return Outcome("fail", [finish(False, "fail", str(exc))], error=f"step {step.step_id}: {exc}")
+        if step_plan.dependencies and not self.options.dry_run:
+            missing = [written for key, written in step_plan.dependencies if key not in self.shared.completed]
+            if missing:
+                names = ", ".join(repr(name) for name in missing)
+                message = f"{step.location}: depends on {names}, which has not completed in this run"
+                return Outcome("fail", [finish(False, "fail", message)], error=message)
         while True:
             attempts += 1
             ctx = StepContext(frame, self.shared)
@@ -141,6 +147,7 @@ class StepRunner:
                 if attempt is not None:
                     exchanges.append(attempt.record(self.masker))
                 frame.step_outputs[step.step_id] = outputs
+                self.shared.completed.add((frame.document.url, frame.workflow.workflow_id, step.step_id))
                 chosen = self.choose(step_plan.success_actions, ctx)
                 if chosen is None:
                     return Outcome("next", [*extra, finish(True, "next")])
