@@ -89,7 +89,7 @@ def test_users(sdk: Async) -> None:
     found = sdk.run(users.search_async(query=query, limit=10))
     assert [u.user_id for u in found.results] == [created.user_id] and found.results_metadata.total == 1
     bad = {"operator": "AND", "operands": [{"filter_name": "no_such_filter", "filter_value": "x"}]}
-    assert sdk.fails(users.search_async(query=bad))[0] == 400
+    assert sdk.fails(users.search_async(query=bad)) == (400, "user_search_filter_name_not_recognized")
     assert sdk.run(users.delete_async(user_id=created.user_id)).user_id == created.user_id
     assert sdk.fails(users.get_async(user_id=created.user_id)) == (404, "user_not_found")
     assert sdk.fails(users.delete_async(user_id=UNKNOWN_USER)) == (404, "user_not_found")

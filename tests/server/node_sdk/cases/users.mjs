@@ -73,7 +73,9 @@ export async function testUsersSearch({ client }) {
   await rejectsWith(
     client.users.search({ query: { operator: "AND", operands: [{ filter_name: "no_such_filter", filter_value: "x" }] } }),
     400,
+    "user_search_filter_name_not_recognized",
   );
+  await rejectsWith(client.users.search({ limit: 1001 }), 400, "user_search_invalid_limit");
 }
 
 export async function testUsersSearchAll({ client }) {
