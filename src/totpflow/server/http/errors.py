@@ -314,6 +314,7 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     # start-up errors; a request never meets them, and would see a plain 500 if it did
     errors.ConfigError: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.MasterKeyError: (500, "internal_server_error", INTERNAL_MESSAGE),
+    errors.StoreUnavailable: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.RbacPolicyUnreadable: (500, "internal_server_error", INTERNAL_MESSAGE),
 }
 
