@@ -21,14 +21,15 @@ class CommandFailed(Exception):
     """A message for the person at the command line (exit code 2)."""
 
 
-def open_deps(database_url: str | None) -> tuple[services.Deps, str]:
-    """The services' dependencies over the configured store, and the store's URL as it may be shown."""
+def open_deps(database_url: str | None, master_key_file: str | None = None) -> tuple[services.Deps, str]:
+    """The services' dependencies over the configured store, and the store's URL as it may be shown. The
+    master key comes from ``master_key_file`` when given (``--master-key-file``), else as for ``serve``."""
     from totpflow.server.app import build_deps
     from totpflow.server.config import Settings, display_url
     from totpflow.server.errors import ConfigError
 
     try:
-        settings = Settings.load(os.environ, database_url=database_url)
+        settings = Settings.load(os.environ, database_url=database_url, master_key_file=master_key_file)
     except ConfigError as exc:
         raise CommandFailed(str(exc)) from None
     shown = display_url(settings.database_url)
@@ -39,9 +40,11 @@ def open_deps(database_url: str | None) -> tuple[services.Deps, str]:
 
 
 @contextmanager
-def opened(database_url: str | None) -> Iterator[tuple[services.Deps, str]]:
+def opened(
+    database_url: str | None, master_key_file: str | None = None
+) -> Iterator[tuple[services.Deps, str]]:
     """``open_deps``, disposed of at the end of the block."""
-    deps, shown = open_deps(database_url)
+    deps, shown = open_deps(database_url, master_key_file)
     try:
         yield deps, shown
     finally:
@@ -71,14 +74,20 @@ def choose_project(deps: services.Deps, shown: str, named: str | None) -> str:
 
 
 def add_store_arguments(parser: argparse.ArgumentParser, *, project: str | None, output: bool = True) -> None:
-    """The options every store command takes: ``--database-url``, ``--json``, and ``--project-id`` with
-    the help text ``project``."""
+    """The options every store command takes: ``--database-url``, ``--master-key-file``, ``--json``, and
+    ``--project-id`` with the help text ``project``."""
     if project is not None:
         parser.add_argument("--project-id", metavar="ID", help=project)
     parser.add_argument(
         "--database-url",
         metavar="URL",
         help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--master-key-file",
+        metavar="PATH",
+        help="file holding the master key (default: $TOTPFLOW_MASTER_KEY, $TOTPFLOW_MASTER_KEY_FILE, else "
+        "on SQLite a .key file beside the database)",
     )
     if output:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
     rotate.add_argument(
         "--database-url", help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)"
     )
+    rotate.add_argument(
+        "--master-key-file",
+        metavar="PATH",
+        help="file holding the master key (default: $TOTPFLOW_MASTER_KEY, $TOTPFLOW_MASTER_KEY_FILE, else "
+        "on SQLite a .key file beside the database)",
+    )
     rotate.set_defaults(handler=rotate_key)
 
 
@@ -71,7 +77,7 @@ def rotate_key(args: argparse.Namespace) -> int:
             return fail(f"--publish-for: {exc}")
 
     try:
-        deps, shown = open_deps(args.database_url)
+        deps, shown = open_deps(args.database_url, args.master_key_file)
     except CommandFailed as exc:
         return fail(str(exc))
     try:

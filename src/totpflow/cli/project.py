@@ -51,7 +51,7 @@ def create_project(args: argparse.Namespace) -> int:
     from totpflow.server import errors, services
 
     try:
-        deps, _shown = open_deps(args.database_url)
+        deps, _shown = open_deps(args.database_url, args.master_key_file)
     except CommandFailed as exc:
         return fail(str(exc))
     try:
@@ -70,7 +70,7 @@ def list_projects(args: argparse.Namespace) -> int:
     from totpflow.server.services import admin
 
     def body() -> int:
-        with opened(args.database_url) as (deps, _shown):
+        with opened(args.database_url, args.master_key_file) as (deps, _shown):
             found = admin.list_projects(deps)
         if args.json:
             print_json(
@@ -98,7 +98,7 @@ def reset_secret(args: argparse.Namespace) -> int:
     from totpflow.server.services.projects import reset_project_secret
 
     def body() -> int:
-        with opened(args.database_url) as (deps, shown):
+        with opened(args.database_url, args.master_key_file) as (deps, shown):
             try:
                 secret = reset_project_secret(deps, args.project_id)
             except errors.ProjectNotFound:

@@ -43,6 +43,19 @@ def register(subparsers: Any) -> None:
         help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: $TOTPFLOW_DATABASE_URL, else a "
         "SQLite file in the user's data directory)",
     )
+    parser.add_argument(
+        "--master-key-file",
+        metavar="PATH",
+        help="file holding the master key (created 0600 if missing; default: $TOTPFLOW_MASTER_KEY, "
+        "$TOTPFLOW_MASTER_KEY_FILE, else on SQLite a .key file beside the database)",
+    )
+    parser.add_argument(
+        "--rsa-key-size",
+        type=int,
+        metavar="BITS",
+        help="bits of new session-JWT signing keys: 2048, 3072 or 4096 (default 2048 or "
+        "$TOTPFLOW_RSA_KEY_SIZE)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument(
         "--lock-threshold",
@@ -117,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
         PROJECT_ID_ENV,
         PROJECT_SECRET_ENV,
         Settings,
+        check_project_secret,
         display_url,
+        key_beside_database,
     )
     from totpflow.server.errors import ConfigError
 
@@ -133,13 +148,23 @@ def run(args: argparse.Namespace) -> int:
             rate_limit_project=args.rate_limit_project,
             log_format="off" if args.quiet else (args.log_format or os.environ.get(LOG_FORMAT_ENV, "json")),
             rotate_keys_every=args.rotate_keys_every,
+            rsa_key_size=args.rsa_key_size,
+            master_key_file=args.master_key_file,
         )
+        project_id = os.environ.get(PROJECT_ID_ENV)
+        secret = os.environ.get(PROJECT_SECRET_ENV)
+        if bool(project_id) != bool(secret):
+            return fail(f"set both {PROJECT_ID_ENV} and {PROJECT_SECRET_ENV}, or neither")
+        if secret:
+            check_project_secret(secret)
     except ConfigError as exc:
         return fail(str(exc))
-    project_id = os.environ.get(PROJECT_ID_ENV)
-    secret = os.environ.get(PROJECT_SECRET_ENV)
-    if bool(project_id) != bool(secret):
-        return fail(f"set both {PROJECT_ID_ENV} and {PROJECT_SECRET_ENV}, or neither")
+    if key_beside_database(settings):
+        sys.stderr.write(
+            f"totpflow serve: warning: the master key file {settings.master_key_file} is in the database's "
+            "folder, so one copy of that folder holds both the encrypted secrets and their key; keep the key "
+            "elsewhere with --master-key-file PATH (or TOTPFLOW_MASTER_KEY_FILE, or TOTPFLOW_MASTER_KEY)\n"
+        )
 
     from totpflow.server.app import build_deps
 
@@ -200,8 +225,10 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
         RATE_LIMIT_PROJECT_ENV,
         RATE_LIMIT_USER_ENV,
         ROTATE_KEYS_EVERY_ENV,
+        RSA_KEY_SIZE_ENV,
         rate_limit_text,
     )
+    from totpflow.server.crypto import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV
     from totpflow.server.http import access_log
     from totpflow.server.http.metrics import MULTIPROC_ENV
     from totpflow.server.http.protocol import PROTOCOL
@@ -227,6 +254,9 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     os.environ[LOG_FORMAT_ENV] = settings.log_format
     every = settings.policy.rotate_keys_every
     os.environ[ROTATE_KEYS_EVERY_ENV] = "off" if every is None else f"{int(every.total_seconds())}s"
+    os.environ[RSA_KEY_SIZE_ENV] = str(settings.policy.rsa_key_size)
+    if settings.master_key_file is not None and not os.environ.get(MASTER_KEY_ENV):
+        os.environ[MASTER_KEY_FILE_ENV] = str(settings.master_key_file)
     config = uvicorn.Config(
         "totpflow.server.app:create_app_from_env", factory=True, workers=settings.workers, **common
     )

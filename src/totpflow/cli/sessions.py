@@ -30,7 +30,7 @@ def revoke_sessions(args: argparse.Namespace) -> int:
     from totpflow.server.services import admin
 
     def body() -> int:
-        with opened(args.database_url) as (deps, shown):
+        with opened(args.database_url, args.master_key_file) as (deps, shown):
             where = f"project {args.project_id}" if args.project_id else shown
             try:
                 if args.user:

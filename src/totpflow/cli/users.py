@@ -64,7 +64,7 @@ def list_users(args: argparse.Namespace) -> int:
     def body() -> int:
         if not 1 <= args.limit <= LIMIT_MAX:
             raise CommandFailed(f"--limit must be between 1 and {LIMIT_MAX}")
-        with opened(args.database_url) as (deps, shown):
+        with opened(args.database_url, args.master_key_file) as (deps, shown):
             project_id = choose_project(deps, shown, args.project_id)
             found = admin.list_users(deps, project_id, email=args.email, limit=args.limit)
         if args.json:
@@ -114,7 +114,7 @@ def delete_user(args: argparse.Namespace) -> int:
     from totpflow.server.services import admin
 
     def body() -> int:
-        with opened(args.database_url) as (deps, shown):
+        with opened(args.database_url, args.master_key_file) as (deps, shown):
             try:
                 project_id = admin.delete_user(deps, args.user_id, project_id=args.project_id)
             except (errors.UserNotFound, errors.ProjectNotFound) as exc:
@@ -133,7 +133,7 @@ def _one_user(args: argparse.Namespace, command: str, action: Callable[[Deps], U
     from totpflow.server import errors
 
     def body() -> int:
-        with opened(args.database_url) as (deps, shown):
+        with opened(args.database_url, args.master_key_file) as (deps, shown):
             try:
                 detail = action(deps)
             except (errors.UserNotFound, errors.ProjectNotFound) as exc:

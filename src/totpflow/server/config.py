@@ -8,6 +8,9 @@ port                        ``--port`` (8000)
 database URL                ``--database-url``                     ``TOTPFLOW_DATABASE_URL`` (default: the
                                                                    storage module's SQLite location)
 master key                                                         ``TOTPFLOW_MASTER_KEY`` (32 bytes, base64)
+master key file             ``--master-key-file PATH``             ``TOTPFLOW_MASTER_KEY_FILE`` (default on
+                                                                   SQLite: ``DATABASE.key`` beside it)
+signing key size (bits)     ``--rsa-key-size`` (2048)              ``TOTPFLOW_RSA_KEY_SIZE`` (2048|3072|4096)
 worker processes            ``--workers`` (1)
 user-lock threshold         ``--lock-threshold`` (10)              ``TOTPFLOW_LOCK_THRESHOLD``
 per-user rate limit         ``--rate-limit-user`` (60/60s)         ``TOTPFLOW_RATE_LIMIT_USER``
@@ -22,8 +25,11 @@ Rate limits are ``N/PERIOD`` (``30/60s``, ``1000/minute``, ``5000/1h``) or ``off
 (``totpflow.server.rate_limits``). The defaults never bother a person or an enrolment flow: 60
 attempts a minute for one user, no project-wide cap.
 
-On SQLite a missing master key is created as a 0600 key file beside the database; PostgreSQL is shared by many
-processes and hosts, so it refuses to start without ``TOTPFLOW_MASTER_KEY`` (``totpflow.server.crypto``).
+On SQLite a missing master key is created as a 0600 key file beside the database (``serve`` warns that one
+copy of that folder then holds both; ``--master-key-file`` puts the key elsewhere); PostgreSQL is shared by
+many processes and hosts, so it refuses to start without ``TOTPFLOW_MASTER_KEY`` or a key file
+(``totpflow.server.crypto``). A project secret given in ``TOTPFLOW_PROJECT_SECRET`` must be at least 32
+characters (:func:`check_project_secret`).
 Everything that is wrong here is a :class:`ConfigError` whose message names the setting, never its value when
 that value is secret.
 """
@@ -34,6 +40,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Final
 
 from totpflow.server.errors import ConfigError
@@ -49,6 +56,9 @@ LOG_FORMAT_ENV: Final = "TOTPFLOW_LOG_FORMAT"
 RATE_LIMIT_REDIS_ENV: Final = "TOTPFLOW_RATE_LIMIT_REDIS"
 ROTATE_KEYS_EVERY_ENV: Final = "TOTPFLOW_ROTATE_KEYS_EVERY"
 LOG_FORMATS: Final = ("json", "text", "off")
+RSA_KEY_SIZE_ENV: Final = "TOTPFLOW_RSA_KEY_SIZE"
+RSA_KEY_SIZES: Final = (2048, 3072, 4096)  # crypto.RSA_KEY_SIZES (not imported: this module stays light)
+MIN_PROJECT_SECRET_CHARS: Final = 32  # 32 base64 characters carry 192 bits; 128 bits is NIST's floor
 
 SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
 
@@ -63,6 +73,7 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     log_format: str = "off"  # request log on stderr: json, text or off (``totpflow.server.http.access_log``)
     rate_limit_redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    master_key_file: Path | None = None  # where the master key came from; None: TOTPFLOW_MASTER_KEY
 
     @classmethod
     def load(
@@ -78,6 +89,8 @@ class Settings:
         rate_limit_project: str | None = None,
         log_format: str | None = None,
         rotate_keys_every: str | None = None,
+        rsa_key_size: int | None = None,
+        master_key_file: str | None = None,
     ) -> Settings:
         """Settings from flags (the keyword arguments) over the environment; resolves the master key."""
         from totpflow.server import crypto
@@ -109,11 +122,17 @@ class Settings:
         redis_url = environ.get(RATE_LIMIT_REDIS_ENV) or None
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"{RATE_LIMIT_REDIS_ENV} must be a redis://, rediss:// or unix:// URL")
+        key_size = rsa_key_size if rsa_key_size is not None else environ.get(RSA_KEY_SIZE_ENV)
+        if key_size is not None:
+            if not str(key_size).isdigit() or int(key_size) not in RSA_KEY_SIZES:
+                sizes = ", ".join(map(str, RSA_KEY_SIZES))
+                raise ConfigError(f"the RSA key size must be one of {sizes} bits, got {key_size!r}")
+            policy = replace(policy, rsa_key_size=int(key_size))
         fmt = log_format if log_format is not None else environ.get(LOG_FORMAT_ENV, "off")
         if fmt not in LOG_FORMATS:
             raise ConfigError(f"the log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
         try:
-            key = crypto.master_key_for_url(url, dict(environ))
+            key, key_path = crypto.resolve_master_key(url, dict(environ), master_key_file)
         except OSError as exc:
             raise ConfigError(f"cannot read or create the master key file: {exc.strerror}") from None
         return cls(
@@ -125,11 +144,32 @@ class Settings:
             policy=policy,
             log_format=fmt,
             rate_limit_redis_url=redis_url,
+            master_key_file=key_path,
         )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         return cls.load(os.environ if environ is None else environ)
+
+
+def check_project_secret(secret: str) -> str:
+    """A project secret from the environment: at least ``MIN_PROJECT_SECRET_CHARS`` characters (the message
+    gives its length, never the secret)."""
+    if len(secret) < MIN_PROJECT_SECRET_CHARS:
+        raise ConfigError(
+            f"{PROJECT_SECRET_ENV} must be at least {MIN_PROJECT_SECRET_CHARS} characters "
+            f"(it has {len(secret)}); make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return secret
+
+
+def key_beside_database(settings: Settings) -> bool:
+    """Whether the master key file sits in the database's folder (one copy of the folder holds both)."""
+    if settings.master_key_file is None or not settings.database_url.startswith("sqlite:///"):
+        return False
+    database = Path(settings.database_url.removeprefix("sqlite:///").split("?", 1)[0]).absolute()
+    return settings.master_key_file.parent.resolve() == database.parent.resolve()
 
 
 def parse_rate_limit(setting: str, text: str) -> RateLimit | None:

@@ -1,8 +1,9 @@
 """Keys and cryptography of the server: the master key, AES-256-GCM encryption of stored secrets, keyed
 hashes, and the RSA signing keys behind session JWTs and the JWKS.
 
-* The master key (32 bytes, base64 in ``TOTPFLOW_MASTER_KEY``; on SQLite a 0600 key file beside the
-  database is created when none is given) never touches the database. Every other key is derived from it
+* The master key (32 bytes, base64 in ``TOTPFLOW_MASTER_KEY``, or in the key file ``--master-key-file`` /
+  ``TOTPFLOW_MASTER_KEY_FILE`` names, created 0600 when missing; on SQLite with neither, a 0600 key file
+  beside the database) never touches the database. Every other key is derived from it
   with HKDF-SHA256 (RFC 5869), one subkey per purpose, so a key used for encryption is never also used
   for hashing.
 * ``Cipher.encrypt`` uses AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce and associated data
@@ -48,6 +49,7 @@ from cryptography.x509.oid import NameOID
 from totpflow.server.errors import IntegrityFailure, MasterKeyError
 
 MASTER_KEY_ENV = "TOTPFLOW_MASTER_KEY"
+MASTER_KEY_FILE_ENV = "TOTPFLOW_MASTER_KEY_FILE"
 MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12
 RSA_KEY_SIZES = (2048, 3072, 4096)
@@ -114,19 +116,41 @@ def key_file_for_database(database_path: Path) -> Path:
     return database_path.with_name(database_path.name + ".key")
 
 
-def master_key_for_url(url: str, environ: dict[str, str] | None = None) -> bytes:
-    """The master key for a database URL: ``TOTPFLOW_MASTER_KEY`` if set; else, for a SQLite file, the
-    key file beside it (created on first use). PostgreSQL serves many processes and hosts, so it requires
-    the variable."""
+def resolve_master_key(
+    url: str, environ: dict[str, str] | None = None, key_file: str | None = None
+) -> tuple[bytes, Path | None]:
+    """The master key for a database URL and the key file it came from (None for the variable).
+
+    In order: ``TOTPFLOW_MASTER_KEY``; the key file ``key_file`` (``--master-key-file``) or
+    ``TOTPFLOW_MASTER_KEY_FILE`` names (created 0600 when missing); for a SQLite file, the key file beside it
+    (created on first use). PostgreSQL serves many processes and hosts, so it needs the variable or a key
+    file. A key given both as a value and as a file is refused: one of them would be silently ignored."""
     env = os.environ if environ is None else environ
     value = env.get(MASTER_KEY_ENV)
+    file_text = key_file or env.get(MASTER_KEY_FILE_ENV)
+    if value and file_text:
+        raise MasterKeyError(f"set either {MASTER_KEY_ENV} or a master key file, not both")
     if value:
-        return decode_master_key(value)
+        return decode_master_key(value), None
+    if file_text:
+        path = Path(file_text).expanduser().absolute()
+        if not path.parent.is_dir():
+            raise MasterKeyError(f"the master key file's folder {path.parent} does not exist")
+        return load_or_create_key_file(path), path
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        path = Path(url.removeprefix("sqlite:///"))
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return load_or_create_key_file(key_file_for_database(path))
-    raise MasterKeyError(f"set {MASTER_KEY_ENV} (32 bytes, base64) to use this database")
+        key_path = key_file_for_database(path)
+        return load_or_create_key_file(key_path), key_path
+    raise MasterKeyError(
+        f"set {MASTER_KEY_ENV} (32 bytes, base64) or {MASTER_KEY_FILE_ENV} / --master-key-file to use this "
+        "database"
+    )
+
+
+def master_key_for_url(url: str, environ: dict[str, str] | None = None) -> bytes:
+    """The master key of :func:`resolve_master_key`."""
+    return resolve_master_key(url, environ)[0]
 
 
 def _derive(master_key: bytes, info: str) -> bytes:

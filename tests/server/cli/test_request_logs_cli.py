@@ -28,7 +28,7 @@ def served_log(tmp_path: Path, *flags: str) -> str:
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")}
     env = {**base, "TOTPFLOW_HOME": str(tmp_path), "TOTPFLOW_PROJECT_ID": "project-test-logs",
-           "TOTPFLOW_PROJECT_SECRET": "secret-test-logs-0123456789"}  # fmt: skip
+           "TOTPFLOW_PROJECT_SECRET": "secret-test-logs-0123456789abcdefghij"}  # fmt: skip
     stderr = (tmp_path / "stderr.log").open("w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "totpflow", "serve", "--port", str(port),

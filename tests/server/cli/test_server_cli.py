@@ -70,6 +70,14 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
          ["PostgreSQL at 127.0.0.1:1/none as postgres", "connection refused"]),
         (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x"}, ["TOTPFLOW_PROJECT_SECRET"]),
         (["serve"], {"TOTPFLOW_MASTER_KEY": "short"}, ["TOTPFLOW_MASTER_KEY"]),
+        (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x", "TOTPFLOW_PROJECT_SECRET": "s" * 31},
+         ["TOTPFLOW_PROJECT_SECRET", "at least 32 characters", "it has 31"]),
+        (["serve", "--rsa-key-size", "1024"], {}, ["RSA key size", "2048, 3072, 4096"]),
+        (["serve"], {"TOTPFLOW_RSA_KEY_SIZE": "huge"}, ["RSA key size"]),
+        (["serve", "--master-key-file", "/nonexistent-folder/k"], {}, ["master key file", "does not exist"]),
+        (["serve", "--master-key-file", "k"], {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()},
+         ["not both"]),
+        (["keys", "rotate", "--master-key-file", "/nonexistent-folder/k"], {}, ["master key file"]),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )  # fmt: skip
@@ -126,7 +134,7 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
         **{k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")},
         "TOTPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
         "TOTPFLOW_PROJECT_ID": project_id,
-        "TOTPFLOW_PROJECT_SECRET": "secret-test-workers",
+        "TOTPFLOW_PROJECT_SECRET": "secret-test-workers-0123456789abcdef",
     }
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
@@ -144,7 +152,7 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.05)
-        auth = (project_id, "secret-test-workers")
+        auth = (project_id, "secret-test-workers-0123456789abcdef")
         for _ in range(4):  # connections land on either worker
             with httpx.Client(base_url=base, auth=auth) as client:
                 assert client.post("/v1/users/search", json={}).status_code == 200
@@ -191,3 +199,47 @@ def test_serve_says_which_database_it_cannot_reach_and_why(tmp_path: Path) -> No
             )
             assert "hunter2" not in result.stderr + result.stdout
             assert "listening" not in result.stdout
+
+
+def _busy_port() -> tuple[socket.socket, int]:
+    """A port something already listens on: ``serve`` then stops after its start-up checks (exit 2)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock, sock.getsockname()[1]
+
+
+def test_serve_warns_when_the_master_key_sits_beside_the_database(tmp_path: Path) -> None:
+    sock, port = _busy_port()
+    with sock:
+        result = totpflow("serve", "--port", str(port), env={"TOTPFLOW_HOME": str(tmp_path / "data")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "warning: the master key file" in result.stderr and "--master-key-file" in result.stderr
+    assert (tmp_path / "data" / "totpflow.db.key").exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_a_master_key_file_elsewhere_is_used_and_not_warned_about(tmp_path: Path, how: str) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    key_file = keys / "master.key"
+    env = {"TOTPFLOW_HOME": str(tmp_path / "data")}
+    args = ["--master-key-file", str(key_file)] if how == "flag" else []
+    if how == "environment":
+        env["TOTPFLOW_MASTER_KEY_FILE"] = str(key_file)
+    created = totpflow("project", "create", *args, env=env)
+    assert created.returncode == 0, created.stderr
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "data" / "totpflow.db.key").exists()
+    sock, port = _busy_port()
+    with sock:
+        served = totpflow("serve", "--port", str(port), *args, env=env)
+    assert "warning" not in served.stderr and "cannot listen" in served.stderr
+    # The project's secrets are under that key: rotating its signing key with it works, without it does not.
+    project_id = json.loads(created.stdout)["project_id"]
+    rotated = totpflow("keys", "rotate", "--project-id", project_id, *args, env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    other = totpflow(
+        "keys", "rotate", "--project-id", project_id, env={"TOTPFLOW_HOME": str(tmp_path / "data")}
+    )
+    assert other.returncode == 2 and "Traceback" not in other.stderr

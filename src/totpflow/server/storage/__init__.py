@@ -64,17 +64,38 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
 
 
+PRIVATE_FILE_MODE = 0o600
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def make_sqlite_files_private(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite opens it, and narrow an existing database and
+    its ``-wal``/``-shm`` (and ``-journal``) files to 0600. SQLite creates its side files with the database
+    file's mode, so they stay private too; a new folder is created 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE))
+    for suffix in _SQLITE_SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        try:
+            mode = side.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(side, mode & 0o700)
+
+
 def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) -> Store:
     """Open ``sqlite:////abs/path.db`` or ``postgresql://…`` and bring its schema up to date (``cipher``,
     under the master key, for the migrations that re-encrypt stored secrets: ``migrate.upgrade``).
 
-    SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL`` (durable at checkpoints, safe
-    with WAL), a 30 s ``busy_timeout`` and foreign keys on. PostgreSQL: the psycopg 3 driver and a pool.
+    SQLite: files readable by their owner only (:func:`make_sqlite_files_private`), WAL journal (readers never
+    block the writer), ``synchronous=NORMAL`` (durable at checkpoints, safe with WAL), a 30 s ``busy_timeout``
+    and foreign keys on. PostgreSQL: the psycopg 3 driver and a pool.
     """
     if url.startswith("sqlite"):
         path = sqlite_path(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and not str(path).startswith(":memory:"):
+            make_sqlite_files_private(path)
         engine = create_engine(
             url,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

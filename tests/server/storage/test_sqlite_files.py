@@ -1,0 +1,61 @@
+"""The SQLite database and its ``-wal``/``-shm`` files are readable by their owner only (0600), whether
+``open_store`` creates them or finds them more open, under the common umask 022."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from totpflow.server.domain.models import Project
+from totpflow.server.storage import open_store
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _modes(path: Path) -> dict[str, int]:
+    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    return {p.name: p.stat().st_mode & 0o777 for p in files if p.exists()}
+
+
+def _write_something(url: str) -> None:
+    store = open_store(url)
+    try:
+        with store.transaction() as tx:
+            tx.insert_project(Project("project-test-files", "p", datetime.now(UTC)), b"h")
+        names = _modes(Path(url.removeprefix("sqlite:///")))
+        assert len(names) == 3, names  # the database, its WAL and its shared-memory index all exist now
+        assert set(names.values()) == {0o600}, names
+    finally:
+        store.dispose()
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_new_database_files_are_private(tmp_path: Path) -> None:
+    _write_something(f"sqlite:///{tmp_path / 'new' / 'totpflow.db'}")
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_existing_world_readable_files_are_narrowed(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    connection = sqlite3.connect(path)  # as an earlier version left it: 0644, WAL files present
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE t (x)")
+    connection.execute("INSERT INTO t VALUES (1)")
+    connection.commit()
+    assert set(_modes(path).values()) == {0o644}
+    try:
+        _write_something(f"sqlite:///{path}")
+    finally:
+        connection.close()
