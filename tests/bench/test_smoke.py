@@ -28,6 +28,7 @@ SMOKE = {
     "bench_server.py": (["--smoke"], "server.json"),
     "bench_micro.py": (["--smoke"], "micro.json"),
     "bench_memory.py": (["--smoke"], "memory.json"),
+    "bench_sqlite_sync.py": (["--smoke"], "sqlite_sync.json"),
     "bench_workflow_runs.py": (["--smoke"], "workflow_runs.json"),
     "profile_floor.py": (["--smoke"], None),
     "profile_server.py": (["--smoke"], None),

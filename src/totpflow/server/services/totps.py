@@ -184,7 +184,7 @@ def authenticate_totp(
     )
     clock_time = deps.clock()
     now = clock_time.replace(microsecond=0)
-    with deps.store.transaction() as tx:
+    with deps.store.transaction(durable=True) as tx:  # the consumed step survives a power cut
         user = load_user(tx, project, user_id, now)
         lockout.refuse_if_locked(user)
         row = _live_totp(tx, project, user.user_id, now)
@@ -259,7 +259,7 @@ def recover(
         session_custom_claims=session_custom_claims,
     )
     now = deps.now()
-    with deps.store.transaction() as tx:
+    with deps.store.transaction(durable=True) as tx:  # so does the used code
         user = load_user(tx, project, user_id, now)
         uid = user.user_id
         lockout.refuse_if_locked(user)

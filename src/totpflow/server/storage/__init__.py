@@ -89,8 +89,10 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
     under the master key, for the migrations that re-encrypt stored secrets: ``migrate.upgrade``).
 
     SQLite: files readable by their owner only (:func:`make_sqlite_files_private`), WAL journal (readers never
-    block the writer), ``synchronous=NORMAL`` (durable at checkpoints, safe with WAL), a 30 s ``busy_timeout``
-    and foreign keys on. PostgreSQL: the psycopg 3 driver and a pool.
+    block the writer), ``synchronous=NORMAL`` (durable at checkpoints, safe with WAL) except for durable
+    transactions (``Store.transaction(durable=True)``: ``FULL``, so a consumed TOTP step or recovery code
+    survives a power loss; docs/reliability.md has the measured cost), a 30 s ``busy_timeout`` and foreign
+    keys on. PostgreSQL: the psycopg 3 driver and a pool.
     """
     if url.startswith("sqlite"):
         path = sqlite_path(url)
@@ -115,8 +117,17 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            readonly = connection.get_execution_options().get("totpflow_readonly", False)
-            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            options = connection.get_execution_options()
+            if options.get("totpflow_readonly", False):
+                connection.exec_driver_sql("BEGIN")
+                return
+            # Store.transaction(durable=True) asks for FULL (its commit is on disk when it returns); every
+            # other write transaction runs NORMAL. The level is per connection, so set it only on a change.
+            level = options.get("totpflow_synchronous", "NORMAL")
+            if connection.info.get("synchronous", "NORMAL") != level:
+                connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+                connection.info["synchronous"] = level
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     elif url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]

@@ -898,6 +898,9 @@ class Store:
         self._write_lock: threading.Lock | nullcontext[None] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        # Whether ``transaction(durable=True)`` makes SQLite flush its commit (``synchronous=FULL``); off only
+        # to measure what that costs (bench/bench_sqlite_sync.py). PostgreSQL's commits always flush.
+        self.durable_commits = True
         # Unix time after which this process next deletes ended rate-counter windows
         # (``totpflow.server.rate_limits``).
         self.next_counter_prune = 0.0
@@ -907,16 +910,20 @@ class Store:
         return self.engine.dialect.name
 
     @contextmanager
-    def transaction(self, *, readonly: bool = False) -> Iterator[Tx]:
+    def transaction(self, *, readonly: bool = False, durable: bool = False) -> Iterator[Tx]:
         """A transaction; committed when the block ends normally, rolled back on any exception.
 
         On SQLite a read-write transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock up
         front, so concurrent writers queue on ``busy_timeout`` instead of failing on a lock upgrade);
-        ``readonly`` ones use a deferred ``BEGIN`` and, in WAL mode, never block.
+        ``readonly`` ones use a deferred ``BEGIN`` and, in WAL mode, never block. A ``durable`` one commits
+        with ``synchronous=FULL``: when it returns, the commit is on disk (for the transactions that consume a
+        TOTP step or a recovery code, whose loss in a power cut would allow one replay).
         """
         with nullcontext() if readonly else self._write_lock, self.engine.connect() as connection:
             if readonly:
                 connection.execution_options(totpflow_readonly=True)
+            elif durable and self.durable_commits:
+                connection.execution_options(totpflow_synchronous="FULL")
             with connection.begin():
                 yield Tx(connection)
 
