@@ -123,8 +123,9 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         def count_transaction(*_: object) -> None:
             transactions[0] += 1
 
-        event.listen(deps.store.engine, "before_cursor_execute", count)
-        event.listen(deps.store.engine, "begin", count_transaction)
+        for engine in deps.store.engines:
+            event.listen(engine, "before_cursor_execute", count)
+            event.listen(engine, "begin", count_transaction)
         done = 0
         cpu0 = time.process_time()
         begin = time.perf_counter()
@@ -134,8 +135,9 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             done += 1
         wall = time.perf_counter() - begin
         cpu = time.process_time() - cpu0
-        event.remove(deps.store.engine, "before_cursor_execute", count)
-        event.remove(deps.store.engine, "begin", count_transaction)
+        for engine in deps.store.engines:
+            event.remove(engine, "before_cursor_execute", count)
+            event.remove(engine, "begin", count_transaction)
     finally:
         deps.store.dispose()
     return {

@@ -160,10 +160,16 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     if key_beside_database(settings):
-        sys.stderr.write(
-            f"totpflow serve: warning: the master key file {settings.master_key_file} is in the database's "
-            "folder, so one copy of that folder holds both the encrypted secrets and their key; keep the key "
-            "elsewhere with --master-key-file PATH (or TOTPFLOW_MASTER_KEY_FILE, or TOTPFLOW_MASTER_KEY)\n"
+        import logging
+
+        from totpflow.server.http import access_log
+
+        access_log.configure(settings.log_format)  # the warning is a log line in the log's format
+        logging.getLogger(access_log.SERVER_LOGGER_NAME + ".settings").warning(
+            "the master key file %s is in the database's folder, so one copy of that folder holds both the "
+            "encrypted data and the key to it; keep the key elsewhere with --master-key-file PATH (or "
+            "TOTPFLOW_MASTER_KEY_FILE, or TOTPFLOW_MASTER_KEY)",
+            settings.master_key_file,
         )
 
     from totpflow.server.app import build_deps

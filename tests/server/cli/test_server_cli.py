@@ -214,7 +214,8 @@ def test_serve_warns_when_the_master_key_sits_beside_the_database(tmp_path: Path
     with sock:
         result = totpflow("serve", "--port", str(port), env={"TOTPFLOW_HOME": str(tmp_path / "data")})
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "warning: the master key file" in result.stderr and "--master-key-file" in result.stderr
+    (warning,) = [json.loads(line) for line in result.stderr.splitlines() if "master key file" in line]
+    assert warning["level"] == "warning" and "--master-key-file" in warning["message"]
     assert (tmp_path / "data" / "totpflow.db.key").exists()
 
 

@@ -41,13 +41,15 @@ def counted(store: Store) -> Iterator[Trips]:
     def transaction(*_: object) -> None:
         trips.transactions += 1
 
-    event.listen(store.engine, "before_cursor_execute", statement)
-    event.listen(store.engine, "begin", transaction)
+    for engine in store.engines:  # on SQLite, durable transactions have an engine of their own
+        event.listen(engine, "before_cursor_execute", statement)
+        event.listen(engine, "begin", transaction)
     try:
         yield trips
     finally:
-        event.remove(store.engine, "before_cursor_execute", statement)
-        event.remove(store.engine, "begin", transaction)
+        for engine in store.engines:
+            event.remove(engine, "before_cursor_execute", statement)
+            event.remove(engine, "begin", transaction)
 
 
 @pytest.fixture

@@ -65,10 +65,8 @@ def test_existing_world_readable_files_are_narrowed(tmp_path: Path) -> None:
 
 def test_durable_transactions_commit_with_synchronous_full(tmp_path: Path) -> None:
     """``transaction(durable=True)`` (consuming a TOTP step or a recovery code) runs with ``FULL``; every
-    other transaction on the same pooled connection runs with ``NORMAL`` (the measured trade-off is in
-    docs/reliability.md)."""
+    other transaction runs with ``NORMAL`` (the measured trade-off is in docs/reliability.md)."""
     store = open_store(f"sqlite:///{tmp_path / 'd.db'}")
-    store.engine.pool.dispose()
     levels = []
     try:
         for durable in (False, True, True, False):

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Engine, create_engine, event
 
 from totpflow.server.storage.migrate import upgrade
 from totpflow.server.storage.records import (
@@ -84,6 +84,32 @@ def make_sqlite_files_private(path: Path) -> None:
             os.chmod(side, mode & 0o700)
 
 
+def _sqlite_engine(url: str, synchronous: str, *, pool_size: int, max_overflow: int) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's begin event below emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        readonly = connection.get_execution_options().get("totpflow_readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
 def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) -> Store:
     """Open ``sqlite:////abs/path.db`` or ``postgresql://…`` and bring its schema up to date (``cipher``,
     under the master key, for the migrations that re-encrypt stored secrets: ``migrate.upgrade``).
@@ -98,45 +124,18 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
         path = sqlite_path(url)
         if path is not None and not str(path).startswith(":memory:"):
             make_sqlite_files_private(path)
-        engine = create_engine(
-            url,
-            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-            pool_size=8,
-            max_overflow=32,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _configure(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # SQLAlchemy's begin event below emits BEGIN itself
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(connection: Any) -> None:
-            options = connection.get_execution_options()
-            if options.get("totpflow_readonly", False):
-                connection.exec_driver_sql("BEGIN")
-                return
-            # Store.transaction(durable=True) asks for FULL (its commit is on disk when it returns); every
-            # other write transaction runs NORMAL. The level is per connection, so set it only on a change.
-            level = options.get("totpflow_synchronous", "NORMAL")
-            if connection.info.get("synchronous", "NORMAL") != level:
-                connection.exec_driver_sql(f"PRAGMA synchronous={level}")
-                connection.info["synchronous"] = level
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
+        engine = _sqlite_engine(url, "NORMAL", pool_size=8, max_overflow=32)
+        # The durable transactions have connections of their own, set to FULL once when they connect.
+        durable_engine: Engine | None = _sqlite_engine(url, "FULL", pool_size=2, max_overflow=16)
     elif url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
         # pool_pre_ping stays: its round trip per checkout measured within noise (~3%) of an enrollment
         # flow on loopback, where commits' WAL flushes dominate; without it a restarted or failed-over server
         # fails the next request on each pooled connection, and a transaction block cannot be replayed.
         engine = create_engine(driver_url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+        durable_engine = None  # every commit waits for the WAL flush (synchronous_commit=on)
     else:
         raise ValueError("database URL must start with sqlite:/// or postgresql://")
     if migrate:
         upgrade(engine, cipher=cipher)
-    return Store(engine)
+    return Store(engine, durable_engine)

@@ -890,16 +890,19 @@ def _factor(row: Any) -> AuthenticationFactor:
 class Store:
     """A database behind one engine. Thread-safe; share one per process."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, durable_engine: Engine | None = None) -> None:
         self.engine = engine
+        # SQLite: connections with synchronous=FULL for ``transaction(durable=True)``; None where every
+        # commit is durable already (PostgreSQL).
+        self.durable_engine = durable_engine
         # SQLite has one writer at a time. Threads of this process queue for it on a lock, in order and
         # without sleeping; only other processes wait in SQLite's busy handler, whose growing sleeps made
         # the tail latency of concurrent writers seconds long.
         self._write_lock: threading.Lock | nullcontext[None] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
-        # Whether ``transaction(durable=True)`` makes SQLite flush its commit (``synchronous=FULL``); off only
-        # to measure what that costs (bench/bench_sqlite_sync.py). PostgreSQL's commits always flush.
+        # Whether ``transaction(durable=True)`` uses ``durable_engine``; off only to measure what that costs
+        # (bench/bench_sqlite_sync.py).
         self.durable_commits = True
         # Unix time after which this process next deletes ended rate-counter windows
         # (``totpflow.server.rate_limits``).
@@ -908,6 +911,10 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        return (self.engine,) if self.durable_engine is None else (self.engine, self.durable_engine)
 
     @contextmanager
     def transaction(self, *, readonly: bool = False, durable: bool = False) -> Iterator[Tx]:
@@ -919,13 +926,15 @@ class Store:
         with ``synchronous=FULL``: when it returns, the commit is on disk (for the transactions that consume a
         TOTP step or a recovery code, whose loss in a power cut would allow one replay).
         """
-        with nullcontext() if readonly else self._write_lock, self.engine.connect() as connection:
+        engine = self.engine
+        if durable and self.durable_commits and self.durable_engine is not None:
+            engine = self.durable_engine
+        with nullcontext() if readonly else self._write_lock, engine.connect() as connection:
             if readonly:
                 connection.execution_options(totpflow_readonly=True)
-            elif durable and self.durable_commits:
-                connection.execution_options(totpflow_synchronous="FULL")
             with connection.begin():
                 yield Tx(connection)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        for engine in self.engines:
+            engine.dispose()
