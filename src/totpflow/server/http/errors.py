@@ -316,7 +316,6 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.MasterKeyError: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.StoreUnavailable: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.RbacPolicyUnreadable: (500, "internal_server_error", INTERNAL_MESSAGE),
-    errors.StoreUnavailable: (500, "internal_server_error", INTERNAL_MESSAGE),
 }
 
 
