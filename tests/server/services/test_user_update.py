@@ -54,6 +54,13 @@ def test_roles_replace_the_explicit_set(deps: services.Deps, project: Project) -
 def test_by_external_id(deps: services.Deps, project: Project) -> None:
     user = services.create_user(deps, project, email="x@example.com", external_id="ext-7")
     assert services.update_user(deps, project, "ext-7", untrusted_metadata={"k": 1}).user_id == user.user_id
+    cleared = services.update_user(deps, project, "ext-7", external_id="")
+    assert cleared.external_id is None and cleared.untrusted_metadata == {"k": 1}
+    with pytest.raises(errors.UserNotFound):
+        services.get_user(deps, project, "ext-7")
+    assert (
+        services.create_user(deps, project, email="y@example.com", external_id="ext-7").external_id == "ext-7"
+    )
 
 
 @pytest.mark.parametrize(

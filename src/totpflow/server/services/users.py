@@ -130,11 +130,15 @@ def update_user(
     ``name``: the parts given replace the stored ones, the others are kept. Metadata: a top-level merge
     where ``None`` deletes a key, then Stytch's limits on the result. ``roles`` replaces the explicitly
     assigned roles (``stytch_user`` stays). ``external_id`` stays unique per project
-    (``DuplicateExternalId``). ``attributes`` are accepted for compatibility and not stored. The user's row
-    is locked for the read-merge-write, so concurrent updates of one user never lose each other's keys.
+    (``DuplicateExternalId``); ``""`` removes it. ``attributes`` are accepted for compatibility and not
+    stored. The user's row is locked for the read-merge-write, so concurrent updates of one user never lose
+    each other's keys.
     """
     del attributes
-    new_external_id = None if external_id is None else validation.external_id(external_id)
+    clear_external_id = external_id == ""
+    new_external_id = (
+        None if external_id is None or clear_external_id else validation.external_id(external_id)
+    )
     now = deps.now()
     with deps.store.transaction() as tx:
         uid = resolve_user(tx, project, user_id)
@@ -149,6 +153,7 @@ def update_user(
             if untrusted_metadata is None
             else metadata.merge("untrusted_metadata", current.untrusted_metadata, untrusted_metadata),
             external_id=new_external_id,
+            clear_external_id=clear_external_id,
             roles=None if roles is None else user_roles(roles),
         )
         tx.update_user(project.project_id, uid, changes)

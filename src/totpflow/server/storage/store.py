@@ -216,6 +216,7 @@ class UserChanges:
     trusted_metadata: dict[str, Any] | None = None
     untrusted_metadata: dict[str, Any] | None = None
     external_id: str | None = None
+    clear_external_id: bool = False
     roles: tuple[str, ...] | None = None
 
 
@@ -433,7 +434,7 @@ class Tx:
             values["trusted_metadata"] = changes.trusted_metadata
         if changes.untrusted_metadata is not None:
             values["untrusted_metadata"] = changes.untrusted_metadata
-        if changes.external_id is not None:
+        if changes.external_id is not None or changes.clear_external_id:
             values["external_id"] = changes.external_id
         if changes.roles is not None:
             values["roles"] = list(changes.roles)
