@@ -42,6 +42,7 @@ expressions (package ``totpflow.arazzo.expressions``)::
         def workflow_value(self, workflow_id: str, kind: Literal["inputs", "outputs"], name: str) -> Any
         def source_description(self, name: str, field: str) -> Any
         def component(self, kind: str, name: str) -> Any
+        def document_identity(self) -> str | None     # 1.1 $self: the document's absolute identity
 
     parse(text) -> Expression                   # whole runtime expression "$…"; ExpressionError(position)
         Expression.text; .evaluate(ctx) -> Any (type-preserving); .warnings (non-spec forms accepted)

@@ -62,7 +62,9 @@ def _read(state: _State) -> list[DocumentError]:
 
     try:
         state.url = without_fragment(absolute_url(state.ref))
-        data = load_data(state.url, client=state.client)
+        from totpflow.arazzo.document.identity import mapped
+
+        data = load_data(mapped(state.url), client=state.client)
         if not isinstance(data, dict):
             raise LoadError("", f"an Arazzo document is a mapping, not {type(data).__name__}")
         state.minor = minor_version(data)

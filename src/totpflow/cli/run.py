@@ -68,6 +68,14 @@ def register(subparsers: Any) -> None:
         help="base URL for a source description",
     )
     add("--auth", action="append", default=[], metavar="SOURCE=CREDENTIAL", help="credentials (see below)")
+    add(
+        "--map-self",
+        action="append",
+        default=[],
+        metavar="URL=DIR",
+        help="read documents under this $self URL prefix from a local folder "
+        "(repeatable; also TOTPFLOW_MAP_SELF)",
+    )
     add("--secret-input", action="append", default=[], metavar="NAME", help="mask this input in all output")
     add("--secret-output", action="append", default=[], metavar="NAME", help="mask this output in all output")
     add(
@@ -147,11 +155,18 @@ def _run(args: argparse.Namespace) -> int:
     import os
 
     from totpflow.arazzo import RunOptions, load
+    from totpflow.arazzo.document.identity import add_mapping
     from totpflow.arazzo.inputs import merge_inputs, parse_compute_option, terminal_prompt
     from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
     from totpflow.arazzo.security import load_credentials
     from totpflow.arazzo.senders import RoutingSender
 
+    try:
+        add_mapping(args.map_self)
+    except ValueError as exc:
+        from totpflow.arazzo.errors import UsageError
+
+        raise UsageError(f"--map-self {exc}") from None
     computed = dict(parse_compute_option(option) for option in args.compute)
     servers = _pairs(args.server, "--server")
     given = merge_inputs(args.inputs, args.input)

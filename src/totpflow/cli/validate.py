@@ -36,10 +36,25 @@ def register(subparsers: Any) -> None:
         help="check the document only (schema, version rules, expressions, internal references); "
         "do not load its source descriptions",
     )
+    parser.add_argument(
+        "--map-self",
+        action="append",
+        default=[],
+        metavar="URL=DIR",
+        help="read documents under this $self URL prefix from a local folder "
+        "(repeatable; also TOTPFLOW_MAP_SELF)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from totpflow.arazzo.document.identity import add_mapping
+
+    try:
+        add_mapping(args.map_self)
+    except ValueError as exc:
+        sys.stderr.write(f"totpflow validate: --map-self {exc}\n")
+        return 2
     round_name, problems, warnings, summary = _validate(args.document, skip_sources=args.skip_sources)
     if args.json:
         result = {

@@ -32,9 +32,17 @@ def _assert_warnings(warnings: list[str], expected: list[list[str]]) -> None:
         assert part in warning, f"{warning!r} lacks {part!r}"
 
 
+def _map_self(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1.1 ``$self`` URL prefix of the case read from a folder of the test data."""
+    if "map_self" in case:
+        entries = [f"{url}={DATA / folder}" for url, folder in case["map_self"].items()]
+        monkeypatch.setenv("TOTPFLOW_MAP_SELF", " ".join(entries))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case["document"] for case in CASES])
-def test_document(case: dict[str, Any]) -> None:
+def test_document(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     path = str(DATA / case["document"])
+    _map_self(case, monkeypatch)
     stage = case["stage"]
     expected = case.get("problems", [])
     if stage == "load":
@@ -61,8 +69,9 @@ def test_document(case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["document"] for case in CASES])
-def test_validation_rounds(case: dict[str, Any]) -> None:
+def test_validation_rounds(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """``validate`` stops at the first round that finds problems and reports every problem of that round."""
+    _map_self(case, monkeypatch)
     validation = validate(str(DATA / case["document"]))
     assert validation.round == case.get("round"), [str(problem) for problem in validation.problems]
     _assert_problems(validation.problems, case.get("problems", []))

@@ -13,7 +13,7 @@ import yaml
 
 from totpflow.arazzo import RunOptions, load
 from totpflow.arazzo.api import Loaded
-from totpflow.arazzo.errors import DocumentInvalid
+from totpflow.arazzo.errors import DocumentInvalid, LoadError
 
 DATA = Path(__file__).parent / "data" / "v1.1"
 CASES = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))
@@ -87,3 +87,64 @@ def test_a_step_depending_on_a_later_step_is_refused_at_its_location(tmp_path: P
         load(str(document))
     assert [problem.location for problem in caught.value.problems] == ["/workflows/14/steps/1/dependsOn/0"]
     assert "does not come before this step" in caught.value.problems[0].message
+
+
+SELF = "https://flows.invalid/pets/features.arazzo.yaml"
+
+
+def _with_self(tmp_path: Path, extra_sources: str = "") -> Path:
+    """features.arazzo.yaml copied elsewhere, declaring a public ``$self``: its relative source URL now
+    resolves against that URL, not against the folder it is read from."""
+    text = (DATA / "features.arazzo.yaml").read_text(encoding="utf-8")
+    text = text.replace("arazzo: 1.1.0\n", f"arazzo: 1.1.0\n$self: {SELF}\n", 1)
+    text = text.replace("sourceDescriptions:\n", "sourceDescriptions:\n" + extra_sources, 1)
+    document = tmp_path / "elsewhere" / "copy.arazzo.yaml"
+    document.parent.mkdir()
+    document.write_text(text, encoding="utf-8")
+    return document
+
+
+def test_self_is_the_base_uri_and_a_mapped_folder_serves_it_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pets_client: httpx.Client
+) -> None:
+    document = _with_self(tmp_path)
+    monkeypatch.setenv("TOTPFLOW_MAP_SELF", f"https://flows.invalid/pets/={DATA}")
+    loaded = load(str(document))
+    assert loaded.sources.source("pets").url == "https://flows.invalid/pets/pets32.openapi.yaml"
+    result = loaded.run("selfIdentity", client=pets_client)
+    assert result.ok, result.workflows[-1].error
+    assert result.workflows[-1].outputs == {"definedBy": SELF}
+
+
+def test_without_the_mapping_the_self_relative_source_is_not_read_from_the_local_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = _with_self(tmp_path)
+    (document.parent / "pets32.openapi.yaml").write_text((DATA / "pets32.openapi.yaml").read_text())
+    monkeypatch.delenv("TOTPFLOW_MAP_SELF", raising=False)
+    with pytest.raises(LoadError) as caught:
+        load(str(document))
+    assert caught.value.location == "/sourceDescriptions/0/url"
+    assert "--map-self" in caught.value.message
+
+
+def test_a_source_url_naming_a_loaded_documents_identity_is_that_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identity-based referencing: the second source names the document by its ``$self``; it is the one
+    already read by location, not fetched (flows.invalid does not resolve)."""
+    child = _with_self(tmp_path)
+    monkeypatch.setenv("TOTPFLOW_MAP_SELF", f"https://flows.invalid/pets/={DATA}")
+    root = tmp_path / "root.arazzo.yaml"
+    root.write_text(
+        "arazzo: 1.1.0\ninfo: {title: root, version: 1.0.0}\nsourceDescriptions:\n"
+        f"- {{name: byLocation, url: {child.as_uri()}, type: arazzo}}\n"
+        f"- {{name: byIdentity, url: '{SELF}', type: arazzo}}\n"
+        "workflows:\n- workflowId: main\n  steps:\n"
+        "  - {stepId: a, workflowId: $sourceDescriptions.byLocation.selfIdentity}\n"
+        "  - {stepId: b, workflowId: $sourceDescriptions.byIdentity.selfIdentity}\n",
+        encoding="utf-8",
+    )
+    loaded = load(str(root))
+    first, second = loaded.sources.source("byLocation"), loaded.sources.source("byIdentity")
+    assert second.document is first.document

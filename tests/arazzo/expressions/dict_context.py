@@ -92,6 +92,10 @@ class DictContext:
             raise EvaluationError(f"sourceDescriptions.{name}", f"no {field!r} in source {name!r}")
         return source[field]
 
+    def document_identity(self) -> str | None:
+        identity = self.given.get("self")
+        return identity if isinstance(identity, str) else None
+
     def component(self, kind: str, name: str) -> Any:
         table = self.given.get("components", {}).get(kind, {})
         if name not in table:

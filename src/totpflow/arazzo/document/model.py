@@ -149,6 +149,23 @@ class ArazzoDocument(msgspec.Struct, frozen=True):
     self_uri: str | None = None  # 1.1 ``$self`` as written
 
     @property
+    def identity(self) -> str | None:
+        """Arazzo 1.1 ``$self`` made absolute (resolved against the URL the document was read from), or None
+        when the document declares none."""
+        if self.self_uri is None:
+            return None
+        from totpflow.arazzo.document.identity import resolve_identity
+
+        return resolve_identity(self.self_uri, self.url)
+
+    @property
+    def base(self) -> str:
+        """The base URI relative references resolve against: the identity when there is one (1.1
+        "Establishing the Base URI"), else the URL the document was read from."""
+        identity = self.identity
+        return self.url if identity is None else identity
+
+    @property
     def minor(self) -> str:
         """The minor version whose schema, grammar and rules apply: ``"1.0"`` or ``"1.1"``."""
         return self.arazzo[:3]

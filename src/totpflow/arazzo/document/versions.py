@@ -42,6 +42,7 @@ EXECUTED = frozenset(
         "a Selector Object as an output",
         "'targetSelectorType'",
         "a step-level 'dependsOn'",
+        "'$self'",
     )
 )
 _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")

@@ -132,6 +132,9 @@ class StepContext:
             return getattr(source, field)
         raise EvaluationError(f"$sourceDescriptions.{name}.{field}", f"unknown field {field!r}")
 
+    def document_identity(self) -> str | None:
+        return self.frame.document.identity
+
     def component(self, kind: str, name: str) -> Any:
         components = self.frame.document.components
         table: Mapping[str, Any] | None = {

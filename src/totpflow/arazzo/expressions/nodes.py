@@ -201,10 +201,10 @@ class Components(msgspec.Struct, frozen=True):
 
 
 class Self(msgspec.Struct, frozen=True):
-    """1.1 ``$self``: the identity of the document that holds the expression."""
+    """1.1 ``$self``: the identity of the document that holds the expression (null when it declares none)."""
 
     def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
-        raise EvaluationError(text, "$self (Arazzo 1.1) is not evaluated by this runner yet")
+        return ctx.document_identity()
 
 
 class MessageRef(msgspec.Struct, frozen=True):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
+from totpflow.arazzo.document.identity import MAP_ENV, mapped
 from totpflow.arazzo.document.loader import document_from_data
 from totpflow.arazzo.document.model import ArazzoDocument, Step, Workflow
 from totpflow.arazzo.document.reader import absolute_url, load_data, new_client, without_fragment
@@ -69,8 +70,15 @@ class SourceSet:
         self._by_url: dict[str, LoadedSource] = {}
         self._by_document: dict[str, dict[str, LoadedSource]] = {}
         self._documents: dict[str, ArazzoDocument] = {root.url: root}
+        self._identities: dict[str, ArazzoDocument] = {}  # Arazzo 1.1 ``$self`` → document
+        self._register(root)
         self._operations: dict[tuple[str, str, str], Operation] = {}
         self._own_client: httpx.Client | None = None
+
+    def _register(self, document: ArazzoDocument) -> None:
+        identity = document.identity
+        if identity is not None:
+            self._identities.setdefault(identity, document)
 
     def _shared_client(self) -> httpx.Client:
         if self._own_client is None:
@@ -107,7 +115,7 @@ class SourceSet:
         names: dict[str, LoadedSource] = {}
         self._by_document[doc.url] = names  # registered first: a cycle back to doc stops here
         for description in doc.source_descriptions:
-            url = without_fragment(absolute_url(description.url, doc.url))
+            url = without_fragment(absolute_url(description.url, doc.base))
             loaded = self._by_url.get(url)
             if loaded is None:
                 try:
@@ -130,15 +138,19 @@ class SourceSet:
                 f"source description {name!r}: AsyncAPI sources are not read by this runner yet "
                 "(`totpflow validate --skip-sources` checks the document without its sources)",
             )
-        known = self._documents.get(url)
-        if known is not None:  # an Arazzo document of this set (a cycle back to it): not read again
+        known = self._documents.get(url) or self._identities.get(url)
+        if known is not None:  # an Arazzo document of this set (by location or identity): not read again
             return LoadedSource(name, url, "arazzo", known.raw, known)
+        where = mapped(url)
         try:
-            if client is None and not url.startswith("file:"):
+            if client is None and not where.startswith("file:"):
                 client = self._shared_client()  # one connection pool for every remote source of this load
-            content = load_data(url, client=client)
+            content = load_data(where, client=client)
         except LoadError as exc:
-            raise LoadError(location + "/url", f"source description {name!r}: {exc.message}") from None
+            hint = ""
+            if where == url and any(d.identity is not None for d in self._documents.values()):
+                hint = f" (to read a $self URL from a local folder: --map-self URL=DIR or {MAP_ENV})"
+            raise LoadError(location + "/url", f"source description {name!r}: {exc.message}{hint}") from None
         kind = declared or _detect(content)
         if kind == "arazzo":
             try:
@@ -151,6 +163,7 @@ class SourceSet:
             except LoadError as exc:
                 raise LoadError(location + "/url", f"source description {name!r}: {exc}") from None
             self._documents[url] = document
+            self._register(document)
             return LoadedSource(name, url, "arazzo", content, document)
         if not isinstance(content, Mapping) or not ("openapi" in content or "swagger" in content):
             raise LoadError(location + "/url", f"source description {name!r} is not an OpenAPI document")
@@ -226,7 +239,7 @@ class SourceSet:
             source = names.get(head[len(_PATH_PREFIX) : -len(_PATH_SUFFIX)])
         else:  # the bare `name#/paths/…` quirk, or the source's URL written out
             source = names.get(head) or next(
-                (s for s in names.values() if s.url == without_fragment(absolute_url(head, doc.url))), None
+                (s for s in names.values() if s.url == without_fragment(absolute_url(head, doc.base))), None
             )
         if source is None or source.type != "openapi":
             raise OperationNotFound(location, f"operationPath names no OpenAPI source description ({head!r})")
