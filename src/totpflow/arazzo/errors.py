@@ -13,7 +13,10 @@ JSON Pointer) so messages read ``/workflows/0/steps/2/successCriteria/0/conditio
     ├── UsageError               (message)                bad command-line or API usage (exit code 2)
     └── ExecutionError           (message)                the run could not proceed
         ├── TransportError       (step_id, message)       connection failure, timeout
-        └── BudgetExceeded                                max steps / depth / cycle guard
+        ├── BudgetExceeded                                max steps / depth / cycle guard
+        ├── BrokerError          (protocol, message)      an AsyncAPI broker refused or dropped a connection,
+        │                                                 a publish or a subscription; a missing client extra
+        └── ReceiveTimeout       (channel, correlation_id, timeout)   no matching message arrived in time
 """
 
 from __future__ import annotations
@@ -96,3 +99,23 @@ class TransportError(ExecutionError):
 
 class BudgetExceeded(ExecutionError):
     pass
+
+
+class BrokerError(ExecutionError):
+    """An AsyncAPI adapter could not connect, publish or subscribe, or its client is not installed."""
+
+    def __init__(self, protocol: str, message: str) -> None:
+        super().__init__(f"{protocol}: {message}")
+        self.protocol = protocol
+        self.message = message
+
+
+class ReceiveTimeout(ExecutionError):
+    """A receive step saw no message matching its correlation id on ``channel`` within ``timeout`` seconds."""
+
+    def __init__(self, channel: str, correlation_id: str | None, timeout: float) -> None:
+        wanted = f"with correlation id {correlation_id!r} " if correlation_id is not None else ""
+        super().__init__(f"no message {wanted}arrived on channel {channel!r} within {timeout:g} s")
+        self.channel = channel
+        self.correlation_id = correlation_id
+        self.timeout = timeout

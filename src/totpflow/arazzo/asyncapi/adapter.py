@@ -1,0 +1,141 @@
+"""The seam between the runner and a message broker: one ``Adapter`` per protocol, looked up by the AsyncAPI
+server ``protocol`` and imported only when a step needs it (each client library is an optional extra).
+
+An adapter is connected once (``connect``), then publishes (``publish``) and subscribes (``subscribe``). A
+subscription is live when ``subscribe`` returns: a message published after that point reaches the returned
+``Receiver``, which buffers it until it is read. That is what lets a receive step subscribe before the step
+that triggers the message runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import msgspec
+
+from totpflow.arazzo.asyncapi.message import Message
+from totpflow.arazzo.errors import BrokerError
+
+
+class Endpoint(msgspec.Struct, frozen=True):
+    """Where a broker listens: ``protocol`` as AsyncAPI names it (``mqtt``, ``amqp``, ``nats``, ``ws``, …),
+    ``host`` and ``port``, and ``pathname`` (the WebSocket / HTTP base path; the AMQP virtual host)."""
+
+    protocol: str
+    host: str
+    port: int | None = None
+    pathname: str = ""
+
+
+class Credentials(msgspec.Struct, frozen=True):
+    username: str | None = None
+    password: str | None = None
+
+
+class Receiver(Protocol):
+    """A live subscription. ``get`` waits for the next message (cancel it, e.g. with ``asyncio.timeout``, to
+    stop waiting; a cancelled ``get`` loses no message)."""
+
+    async def get(self) -> Message: ...
+
+    async def close(self) -> None: ...
+
+
+class Adapter(Protocol):
+    protocol: str
+    carries_headers: bool  # False: the protocol has no per-message application headers
+
+    async def connect(self, endpoint: Endpoint, credentials: Credentials | None = None) -> None: ...
+
+    async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver: ...
+
+    async def publish(
+        self,
+        address: str,
+        headers: Mapping[str, str],
+        payload: bytes,
+        *,
+        content_type: str | None = None,
+        bindings: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# AsyncAPI server `protocol` → (module, class, the pip extra that brings its client)
+_ADAPTERS: dict[str, tuple[str, str, str]] = {
+    "mqtt": ("totpflow.arazzo.asyncapi.mqtt", "MqttAdapter", "mqtt"),
+    "secure-mqtt": ("totpflow.arazzo.asyncapi.mqtt", "MqttAdapter", "mqtt"),
+    "mqtts": ("totpflow.arazzo.asyncapi.mqtt", "MqttAdapter", "mqtt"),
+    "amqp": ("totpflow.arazzo.asyncapi.amqp", "AmqpAdapter", "amqp"),
+    "amqps": ("totpflow.arazzo.asyncapi.amqp", "AmqpAdapter", "amqp"),
+    "nats": ("totpflow.arazzo.asyncapi.nats", "NatsAdapter", "nats"),
+    "ws": ("totpflow.arazzo.asyncapi.ws", "WebSocketAdapter", "ws"),
+    "wss": ("totpflow.arazzo.asyncapi.ws", "WebSocketAdapter", "ws"),
+    "http": ("totpflow.arazzo.asyncapi.http", "HttpAdapter", ""),
+    "https": ("totpflow.arazzo.asyncapi.http", "HttpAdapter", ""),
+}
+
+
+def supported_protocols() -> tuple[str, ...]:
+    return tuple(_ADAPTERS)
+
+
+def adapter_for(protocol: str) -> Adapter:
+    """A fresh, unconnected adapter for an AsyncAPI server ``protocol``. BrokerError when the protocol is not
+    supported (Kafka among them) or its client extra is not installed."""
+    key = protocol.lower()
+    if key not in _ADAPTERS:
+        raise BrokerError(protocol, f"protocol not supported (supported: {', '.join(_ADAPTERS)})")
+    module_name, class_name, extra = _ADAPTERS[key]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"; install it with: pip install 'totpflow[{extra}]'" if extra else ""
+        raise BrokerError(protocol, f"the client library is not installed ({exc.name}){hint}") from None
+    adapter: Adapter = getattr(module, class_name)(key)
+    return adapter
+
+
+class QueueReceiver:
+    """A ``Receiver`` fed by the adapter's client (a callback or a reading task) through a queue."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
+        self._closed = False
+
+    def put(self, message: Message) -> None:
+        self._queue.put_nowait(message)
+
+    def on_close(self, closer: Callable[[], Awaitable[Any]]) -> None:
+        self._closers.append(closer)
+
+    async def get(self) -> Message:
+        return await self._queue.get()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:  # a subscription that is already gone needs no cleaning up
+                pass
+
+
+def binding(bindings: Mapping[str, Any] | None, protocol: str) -> Mapping[str, Any]:
+    """The ``protocol`` entry of an AsyncAPI ``bindings`` object, or an empty one."""
+    found = (bindings or {}).get(protocol)
+    return found if isinstance(found, Mapping) else {}
+
+
+async def cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

@@ -1,0 +1,123 @@
+"""MQTT 5 adapter (``totpflow[mqtt]``: aiomqtt, on paho-mqtt).
+
+Application headers travel as MQTT 5 user properties and the content type as the ``ContentType`` property
+(MQTT 3.1.1 has neither). Publishing uses QoS 1 unless the operation's ``mqtt`` binding says otherwise, so
+``publish`` returns once the broker acknowledged it (PUBACK). Each subscription has its own client connection:
+``subscribe`` returns after the broker's SUBACK, so the subscription is live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, binding, cancel
+from totpflow.arazzo.asyncapi.message import Message
+from totpflow.arazzo.errors import BrokerError
+
+
+class MqttAdapter:
+    carries_headers = True
+
+    def __init__(self, protocol: str = "mqtt") -> None:
+        self.protocol = protocol
+        self._endpoint: Endpoint | None = None
+        self._credentials: Credentials | None = None
+        self._publisher: aiomqtt.Client | None = None
+
+    async def connect(self, endpoint: Endpoint, credentials: Credentials | None = None) -> None:
+        self._endpoint, self._credentials = endpoint, credentials
+        self._publisher = await self._open()
+
+    async def _open(self) -> aiomqtt.Client:
+        if self._endpoint is None:
+            raise BrokerError(self.protocol, "not connected")
+        secure = self.protocol in ("secure-mqtt", "mqtts")
+        creds = self._credentials or Credentials()
+        client = aiomqtt.Client(
+            self._endpoint.host,
+            self._endpoint.port or (8883 if secure else 1883),
+            username=creds.username,
+            password=creds.password,
+            identifier=f"totpflow-{uuid.uuid4().hex[:12]}",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            tls_params=aiomqtt.TLSParameters() if secure else None,
+            timeout=10,
+        )
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            raise BrokerError(self.protocol, f"cannot connect to {self._endpoint.host}: {exc}") from None
+        return client
+
+    async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
+        client = await self._open()
+        receiver = QueueReceiver()
+        receiver.on_close(lambda: client.__aexit__(None, None, None))
+        try:
+            await client.subscribe(address, qos=int(binding(bindings, "mqtt").get("qos", 1)))
+        except aiomqtt.MqttError as exc:
+            await receiver.close()
+            raise BrokerError(self.protocol, f"cannot subscribe to {address!r}: {exc}") from None
+        task = asyncio.create_task(_pump(client, receiver))
+        receiver.on_close(lambda: cancel(task))
+        return receiver
+
+    async def publish(
+        self,
+        address: str,
+        headers: Mapping[str, str],
+        payload: bytes,
+        *,
+        content_type: str | None = None,
+        bindings: Mapping[str, Any] | None = None,
+    ) -> None:
+        if self._publisher is None:
+            raise BrokerError(self.protocol, "not connected")
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if headers:
+            properties.UserProperty = [(str(k), str(v)) for k, v in headers.items()]
+        if content_type:
+            properties.ContentType = content_type
+        options = binding(bindings, "mqtt")
+        try:
+            await self._publisher.publish(
+                address,
+                payload,
+                qos=int(options.get("qos", 1)),
+                retain=bool(options.get("retain", False)),
+                properties=properties,
+            )
+        except aiomqtt.MqttError as exc:
+            raise BrokerError(self.protocol, f"cannot publish to {address!r}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._publisher is not None:
+            publisher, self._publisher = self._publisher, None
+            try:
+                await publisher.__aexit__(None, None, None)
+            except aiomqtt.MqttError:
+                pass
+
+
+async def _pump(client: aiomqtt.Client, receiver: QueueReceiver) -> None:
+    async for incoming in client.messages:
+        props = incoming.properties
+        user = getattr(props, "UserProperty", None) or []
+        content_type = getattr(props, "ContentType", None)
+        raw = incoming.payload
+        body = raw if isinstance(raw, bytes | bytearray) else str(raw if raw is not None else "").encode()
+        receiver.put(
+            Message(
+                address=incoming.topic.value,
+                headers={str(k): str(v) for k, v in user},
+                payload=bytes(body),
+                content_type=content_type,
+            )
+        )

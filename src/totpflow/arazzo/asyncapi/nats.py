@@ -1,0 +1,106 @@
+"""NATS adapter (``totpflow[nats]``: nats-py). Application headers travel as NATS headers (server 2.2 and
+later); NATS has no content-type field. ``publish`` flushes, so it returns once the server has the message;
+``subscribe`` flushes after SUB, so the subscription is live when it returns. The channel's ``nats`` binding
+``queue`` makes it a queue-group subscription."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import nats
+import nats.aio.client
+import nats.aio.msg
+import nats.errors
+
+from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, binding, cancel
+from totpflow.arazzo.asyncapi.message import Message
+from totpflow.arazzo.errors import BrokerError
+
+_FAILURES = (nats.errors.Error, OSError, TimeoutError)
+
+
+class NatsAdapter:
+    carries_headers = True
+
+    def __init__(self, protocol: str = "nats") -> None:
+        self.protocol = protocol
+        self._client: nats.aio.client.Client | None = None
+
+    async def connect(self, endpoint: Endpoint, credentials: Credentials | None = None) -> None:
+        creds = credentials or Credentials()
+        failed: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+        async def on_error(error: Exception) -> None:  # nats-py keeps retrying a refused first connection
+            if not failed.done():
+                failed.set_result(error)
+
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                servers=[f"nats://{endpoint.host}:{endpoint.port or 4222}"],
+                user=creds.username,
+                password=creds.password,
+                connect_timeout=5,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=on_error,
+            )
+        )
+        waiting: set[asyncio.Future[Any]] = {connecting, failed}
+        await asyncio.wait(waiting, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done() and connecting.exception() is None:
+            self._client = connecting.result()
+            return
+        await cancel(connecting)
+        cause: BaseException | None = failed.result() if failed.done() else None
+        if cause is None and connecting.done() and not connecting.cancelled():
+            cause = connecting.exception()
+        reason = f"{cause or type(cause).__name__}" if cause is not None else "timed out"
+        raise BrokerError(self.protocol, f"cannot connect to {endpoint.host}: {reason}")
+
+    def _require(self) -> nats.aio.client.Client:
+        if self._client is None:
+            raise BrokerError(self.protocol, "not connected")
+        return self._client
+
+    async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
+        client = self._require()
+        receiver = QueueReceiver()
+
+        async def deliver(incoming: nats.aio.msg.Msg) -> None:
+            receiver.put(
+                Message(address=incoming.subject, headers=dict(incoming.headers or {}), payload=incoming.data)
+            )
+
+        try:
+            subscription = await client.subscribe(
+                address, queue=str(binding(bindings, "nats").get("queue", "")), cb=deliver
+            )
+            receiver.on_close(subscription.unsubscribe)
+            await client.flush()
+        except _FAILURES as exc:
+            await receiver.close()
+            raise BrokerError(self.protocol, f"cannot subscribe to {address!r}: {exc}") from None
+        return receiver
+
+    async def publish(
+        self,
+        address: str,
+        headers: Mapping[str, str],
+        payload: bytes,
+        *,
+        content_type: str | None = None,
+        bindings: Mapping[str, Any] | None = None,
+    ) -> None:
+        client = self._require()
+        try:
+            await client.publish(address, payload, headers=dict(headers) or None)
+            await client.flush()
+        except _FAILURES as exc:
+            raise BrokerError(self.protocol, f"cannot publish to {address!r}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()

@@ -1,0 +1,169 @@
+"""Each protocol adapter against a real broker (Mosquitto, RabbitMQ, NATS) or a loopback WebSocket hub: a
+send + receive round trip, correlation among decoys, timeout, and application headers. Every test uses its own
+channel address (a uuid), so parallel runs never see each other's messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from broker_endpoints import CREDENTIALS, endpoint_for, require_broker
+
+from totpflow.arazzo.asyncapi import Adapter, CorrelationId, Message, adapter_for, receive
+from totpflow.arazzo.errors import BrokerError, ReceiveTimeout
+
+PROTOCOLS = ["mqtt", "amqp", "nats", "ws"]
+HEADERS = {"mqtt": True, "amqp": True, "nats": True, "ws": False}  # per-message application headers
+BY_PAYLOAD = CorrelationId.parse("$message.payload#/requestId")
+BY_HEADER = CorrelationId.parse("$message.header#/orderRequestId")
+
+
+def address(protocol: str) -> str:
+    unique = uuid.uuid4().hex
+    # MQTT topics and WebSocket paths take slashes; AMQP routing keys and NATS subjects dots
+    return f"totpflow/test/{unique}" if protocol in ("mqtt", "ws") else f"totpflow.test.{unique}"
+
+
+def run(protocol: str, scenario: Callable[[Adapter, Adapter], Awaitable[Any]]) -> Any:
+    """Connect two adapters (the workflow's and its peer's) for ``protocol`` and run ``scenario``."""
+    require_broker(protocol)
+
+    async def main() -> Any:
+        async with endpoint_for(protocol) as endpoint:
+            runner, peer = adapter_for(protocol), adapter_for(protocol)
+            await runner.connect(endpoint, CREDENTIALS.get(protocol))
+            await peer.connect(endpoint, CREDENTIALS.get(protocol))
+            try:
+                return await scenario(runner, peer)
+            finally:
+                await runner.close()
+                await peer.close()
+
+    return asyncio.run(main())
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_round_trip(protocol: str) -> None:
+    channel = address(protocol)
+
+    async def scenario(runner: Adapter, peer: Adapter) -> Message:
+        async def trigger() -> None:
+            await runner.publish(channel, {}, body(requestId="r-1", petId=7), content_type="application/json")
+
+        return await receive(peer, channel, timeout=10, trigger=trigger)
+
+    got = run(protocol, scenario)
+    assert got.decoded() == {"requestId": "r-1", "petId": 7}
+    assert got.address == channel
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_correlation_skips_decoys(protocol: str) -> None:
+    channel = address(protocol)
+
+    async def scenario(runner: Adapter, peer: Adapter) -> Message:
+        async def trigger() -> None:  # the peer answers other requests first, and a message with no id at all
+            await peer.publish(channel, {}, body(requestId="someone-else", n=1))
+            await peer.publish(channel, {}, body(unrelated=True, n=2))
+            await peer.publish(channel, {}, b"not json")
+            await peer.publish(channel, {}, body(requestId="r-42", n=3))
+            await peer.publish(channel, {}, body(requestId="r-42", n=4))
+
+        return await receive(
+            runner, channel, timeout=10, correlation=BY_PAYLOAD, expected="r-42", trigger=trigger
+        )
+
+    assert run(protocol, scenario).decoded() == {"requestId": "r-42", "n": 3}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_message_sent_before_the_wait_still_counts(protocol: str) -> None:
+    """Subscribed, then the peer answers at once (before anything waits): the answer is buffered, not lost."""
+    channel = address(protocol)
+
+    async def scenario(runner: Adapter, peer: Adapter) -> Message:
+        async def trigger() -> None:
+            await peer.publish(channel, {}, body(requestId="early"))
+            await asyncio.sleep(0.2)  # the reply is delivered while nothing is reading
+
+        return await receive(
+            runner, channel, timeout=10, correlation=BY_PAYLOAD, expected="early", trigger=trigger
+        )
+
+    assert run(protocol, scenario).decoded() == {"requestId": "early"}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_timeout_names_channel_correlation_id_and_time(protocol: str) -> None:
+    channel = address(protocol)
+
+    async def scenario(runner: Adapter, peer: Adapter) -> Message:
+        async def trigger() -> None:
+            await peer.publish(channel, {}, body(requestId="not-this-one"))
+
+        return await receive(
+            runner, channel, timeout=0.5, correlation=BY_PAYLOAD, expected="r-missing", trigger=trigger
+        )
+
+    with pytest.raises(ReceiveTimeout) as caught:
+        run(protocol, scenario)
+    error = caught.value
+    assert (error.channel, error.correlation_id, error.timeout) == (channel, "r-missing", 0.5)
+    assert channel in str(error) and "r-missing" in str(error) and "0.5 s" in str(error)
+
+
+@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS if HEADERS[p]])
+def test_headers_round_trip_and_correlate(protocol: str) -> None:
+    channel = address(protocol)
+
+    async def scenario(runner: Adapter, peer: Adapter) -> Message:
+        async def trigger() -> None:
+            await peer.publish(channel, {"orderRequestId": "decoy"}, body(n=1))
+            await peer.publish(
+                channel,
+                {"orderRequestId": "r-7", "x-trace": "t-1"},
+                body(n=2),
+                content_type="application/json",
+            )
+
+        return await receive(
+            runner, channel, timeout=10, correlation=BY_HEADER, expected="r-7", trigger=trigger
+        )
+
+    got = run(protocol, scenario)
+    assert got.headers == {"orderRequestId": "r-7", "x-trace": "t-1"}
+    assert got.decoded() == {"n": 2}
+    if protocol != "nats":  # NATS has no content-type field
+        assert got.content_type == "application/json"
+
+
+@pytest.mark.parametrize("protocol", [p for p in PROTOCOLS if not HEADERS[p]])
+def test_protocols_without_headers_refuse_them(protocol: str) -> None:
+    async def scenario(runner: Adapter, peer: Adapter) -> None:
+        await runner.publish(address(protocol), {"orderRequestId": "r-1"}, body())
+
+    with pytest.raises(BrokerError, match="carries no headers"):
+        run(protocol, scenario)
+
+
+@pytest.mark.parametrize("protocol", ["mqtt", "amqp", "nats"])
+def test_unreachable_broker_is_a_broker_error(protocol: str) -> None:
+    from totpflow.arazzo.asyncapi import Endpoint
+
+    async def main() -> None:
+        adapter = adapter_for(protocol)
+        try:
+            await adapter.connect(Endpoint(protocol, "127.0.0.1", 1), CREDENTIALS.get(protocol))
+        finally:
+            await adapter.close()
+
+    with pytest.raises(BrokerError, match="cannot connect"):
+        asyncio.run(main())
