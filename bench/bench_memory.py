@@ -77,7 +77,7 @@ def main() -> int:
                 doc = bench_workflow_runs.prepare(Path(tmp) / label, openapi, server.base_url)
                 table = bench_workflow_runs.commands(doc, bench_workflow_runs.inputs(server))
                 argv, ok = table["totpflow"]
-                _wall, rc, peak, output = bench_workflow_runs.timed_run(argv, doc.parent)
+                _wall, _cpu, rc, peak, output = bench_workflow_runs.timed_run(argv, doc.parent)
                 runs[label] = {"ok": ok(rc, output), "peak_rss_mib": round(peak / 1024, 1)}
             results["totpflow_run"] = runs
             print(f"totpflow run: {runs}", flush=True)

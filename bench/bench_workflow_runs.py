@@ -10,9 +10,13 @@ its source description and with Stytch's real consumer OpenAPI (~1 MB). Each sou
 (arazzo.md §4.2); all three runners then read the very same files.
 
 Whole process: ``--runs`` rounds (default 20); in each round every runner runs once, in rotating order, so
-background load hits them alike. Reported: the median wall time per run, its spread, the peak RSS of each run
-(``os.wait4``), and the ratios. A run counts only when it succeeded (rc 0, and for jentic, whose rc is
-unreliable, ``workflow_complete`` on stdout).
+background load hits them alike. Reported: the median wall time per run, its spread, the median CPU time
+(user + system) and the peak RSS of each run (``os.wait4``), and the ratios; on a loaded machine the CPU
+ratio is the steadier one. A run counts only when it succeeded (rc 0, and for jentic, whose rc is
+unreliable, ``workflow_complete`` on stdout). Runners start with byte-code caching on (without
+``PYTHONDONTWRITEBYTECODE``), as an installed tool runs: otherwise every run would compile its modules anew.
+``--baseline DIR`` adds a runner ``totpflow-baseline``: the console script's code with ``DIR/src`` first on
+``PYTHONPATH`` (e.g. ``git archive OLD src | tar -x -C DIR``), for a before/after in the same run.
 
 In process: runs/s of one loaded document (``totpflow.arazzo.load(...)`` then ``.run(...)`` repeatedly, one
 ``httpx.Client``) against jentic's ``ArazzoRunner.from_arazzo_path(...).execute_workflow(...)``, each in its
@@ -80,16 +84,22 @@ def mask(text: str, values: dict[str, str]) -> str:
     return text.replace(token, "********")
 
 
+BASELINE: Path | None = None  # --baseline DIR
+
+
 def commands(doc: Path, values: dict[str, str]) -> dict[str, tuple[list[str], Callable[[int, str], bool]]]:
     """Each available runner's command line for one run, and how to tell that the run succeeded."""
+    run = (
+        ["run", str(doc), "-w", WORKFLOW_ID, "--no-prompt", "--secret-input", "authorization"]
+        + [arg for name, value in values.items() for arg in ("--input", f"{name}={value}")]
+    )  # fmt: skip
     found: dict[str, tuple[list[str], Callable[[int, str], bool]]] = {
-        "totpflow": (
-            [str(TOTPFLOW), "run", str(doc), "-w", WORKFLOW_ID, "--no-prompt"]
-            + ["--secret-input", "authorization"]
-            + [arg for name, value in values.items() for arg in ("--input", f"{name}={value}")],
-            lambda rc, out: rc == 0,
-        )
+        "totpflow": ([str(TOTPFLOW), *run], lambda rc, out: rc == 0)
     }
+    if BASELINE is not None:
+        python = str(TOTPFLOW.with_name("python"))
+        console_script = "import sys; from totpflow.cli import main; sys.exit(main())"  # as bin/totpflow
+        found["totpflow-baseline"] = ([python, "-c", console_script, *run], lambda rc, out: rc == 0)
     redocly = servers.redocly()
     if redocly is not None:
         respect = [str(redocly), "respect", str(doc), "--workflow", WORKFLOW_ID]
@@ -108,9 +118,12 @@ def commands(doc: Path, values: dict[str, str]) -> dict[str, tuple[list[str], Ca
     return found
 
 
-def timed_run(argv: list[str], cwd: Path) -> tuple[float, int, int, str]:
-    """Wall seconds, exit code, peak RSS (KiB) and output of one whole-process run."""
+def timed_run(argv: list[str], cwd: Path) -> tuple[float, float, int, int, str]:
+    """Wall seconds, CPU seconds, exit code, peak RSS (KiB) and output of one whole-process run."""
     env = {**os.environ, **servers.PEER_ENV}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if BASELINE is not None and argv[1] == "-c":
+        env["PYTHONPATH"] = str(BASELINE / "src")
     begin = time.perf_counter()
     process = subprocess.Popen(
         argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -120,11 +133,13 @@ def timed_run(argv: list[str], cwd: Path) -> tuple[float, int, int, str]:
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - begin
     process.returncode = os.waitstatus_to_exitcode(status)
-    return wall, process.returncode, usage.ru_maxrss, output.decode(errors="replace")
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, process.returncode, usage.ru_maxrss, output.decode(errors="replace")
 
 
 def whole_process(server: StytchServer, doc: Path, runs: int) -> dict[str, Any]:
     walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     rss: dict[str, list[int]] = {}
     failures: dict[str, int] = {}
     last_failure: dict[str, str] = {}
@@ -137,9 +152,10 @@ def whole_process(server: StytchServer, doc: Path, runs: int) -> dict[str, Any]:
         for name in names:
             values = inputs(server)  # a fresh email per run: a failed run leaves its user behind
             argv, ok = commands(doc, values)[name]
-            wall, rc, peak, output = timed_run(argv, doc.parent)
+            wall, cpu, rc, peak, output = timed_run(argv, doc.parent)
             if ok(rc, output):
                 walls.setdefault(name, []).append(wall)
+                cpus.setdefault(name, []).append(cpu)
                 rss.setdefault(name, []).append(peak)
             else:
                 failures[name] = failures.get(name, 0) + 1
@@ -153,14 +169,18 @@ def whole_process(server: StytchServer, doc: Path, runs: int) -> dict[str, Any]:
             "median_s": round(statistics.median(times), 4) if times else None,
             "min_s": round(min(times), 4) if times else None,
             "max_s": round(max(times), 4) if times else None,
+            "median_cpu_s": round(statistics.median(cpus[name]), 4) if times else None,
             "peak_rss_mib": round(statistics.median(rss[name]) / 1024, 1) if name in rss else None,
         }
         if name in last_failure:
             result[name]["last_failure_tail"] = last_failure[name]
     ours = result.get("totpflow", {}).get("median_s")
+    ours_cpu = result.get("totpflow", {}).get("median_cpu_s")
     for name, entry in result.items():
         if name != "totpflow" and ours and entry["median_s"]:
             entry["times_slower_than_totpflow"] = round(entry["median_s"] / ours, 2)
+        if name != "totpflow" and ours_cpu and entry["median_cpu_s"]:
+            entry["cpu_times_more_than_totpflow"] = round(entry["median_cpu_s"] / ours_cpu, 2)
     return result
 
 
@@ -197,12 +217,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20, help="whole-process rounds per source (default 20)")
     parser.add_argument("--inprocess-runs", type=int, default=300, help="in-process runs (default 300)")
     parser.add_argument("--output", type=Path, default=servers.RESULTS / "workflow_runs.json")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", help="also run DIR/src (see above)")
+    parser.add_argument("--only-ours", action="store_true", help="whole-process runs of our OpenAPI only")
     args = parser.parse_args()
+    global BASELINE
+    BASELINE = args.baseline.resolve() if args.baseline else None
     sources = {"ours": servers.OUR_OPENAPI}
     upstream = servers.upstream_openapi()
     if args.smoke:
         args.runs, args.inprocess_runs = 1, 5
-    elif upstream is not None:
+    elif upstream is not None and not args.only_ours:
         sources["upstream"] = upstream
     measured: dict[str, Any] = {}
     results: dict[str, Any] = {"machine": servers.machine(), "runs": args.runs, "sources": measured}
@@ -219,8 +243,9 @@ def main() -> int:
             entry: dict[str, Any] = {
                 "openapi_bytes": openapi.stat().st_size,
                 "whole_process": whole_process(server, doc, args.runs),
-                "in_process": in_process(server, doc, args.inprocess_runs),
             }
+            if not args.only_ours:
+                entry["in_process"] = in_process(server, doc, args.inprocess_runs)
             measured[label] = entry
             failed += sum(e.get("failed_runs", 0) for e in entry["whole_process"].values())
             print(f"{label}: {json.dumps(entry, indent=1)}", flush=True)

@@ -20,7 +20,7 @@ Public API::
                                             boolean, null, object/array via JSON), as Redocly respect does
     totp_code(secret_base32, at, *, digits=6, period=30, algorithm="SHA1") -> str     RFC 6238
     Prompt = Callable[[name, property_schema, ctx], raw value]       what InputResolver calls to ask
-    terminal_prompt(preamble=None, *, ask=input, ask_secret=getpass.getpass) -> Callable[[PromptSubject], str]
+    terminal_prompt(preamble=None, *, ask=input, ask_secret=None) -> Callable[[PromptSubject], str]
         PromptSubject: anything with ``.name`` and ``.schema`` (engine.options.PromptRequest fits)
 
 Order, on first use of ``$inputs.NAME``: the given value (``--inputs FILE``, ``--input k=v``, or a calling
@@ -49,7 +49,6 @@ TOTP code are registered with the Masker as soon as their value is known.
 from __future__ import annotations
 
 import base64
-import getpass
 import json
 import re
 import time
@@ -527,10 +526,11 @@ def terminal_prompt(
     preamble: Callable[[Any], None] | None = None,
     *,
     ask: Callable[[str], str] = input,
-    ask_secret: Callable[[str], str] = getpass.getpass,
+    ask_secret: Callable[[str], str] | None = None,
 ) -> Callable[[PromptSubject], str]:
     """A prompt callback for an interactive terminal. ``preamble(subject)`` runs first (the CLI draws the QR
-    code a step just returned there); a ``format: password`` input is read without echo."""
+    code a step just returned there); a ``format: password`` input is read without echo (``ask_secret``,
+    by default ``getpass.getpass``, imported only then)."""
 
     def prompt(subject: PromptSubject) -> str:
         if preamble is not None:
@@ -542,7 +542,14 @@ def terminal_prompt(
             if isinstance(description, str) and description
             else subject.name
         )
-        reader = ask_secret if schema.get("format") == "password" else ask
+        reader = ask
+        if schema.get("format") == "password":
+            if ask_secret is None:
+                from getpass import getpass
+
+                reader = getpass
+            else:
+                reader = ask_secret
         try:
             return reader(f"{label}: ")
         except EOFError as exc:

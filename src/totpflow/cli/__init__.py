@@ -29,14 +29,17 @@ SUBCOMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command`` (a subcommand's name) only that subcommand is registered,
+    so running it does not import the modules of the others (``serve`` alone pulls in ``tempfile``,
+    ``project`` the ``json`` module)."""
     parser = argparse.ArgumentParser(
         prog="totpflow",
         description="Self-hosted TOTP enrollment: a Stytch-compatible server and an Arazzo 1.0.1 runner.",
     )
     parser.add_argument("--version", action="version", version=f"totpflow {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in (command,) if command in SUBCOMMANDS else SUBCOMMANDS:
         try:
             module = importlib.import_module(f"totpflow.cli.{name}")
         except ModuleNotFoundError as exc:  # a subcommand not built into this installation
@@ -56,8 +59,9 @@ def _without_httpx_command_line() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _without_httpx_command_line()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

@@ -9,6 +9,7 @@ the handler so that ``totpflow run --help`` starts fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,17 @@ def _pairs(options: list[str], flag: str) -> dict[str, str]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    # Start-up (importing the engine, loading the documents) allocates many long-lived objects and no
+    # cyclic garbage worth collecting: the cyclic collector is off until the documents are loaded, then
+    # back on for the run, over only what the run allocates (about 5 % of the instructions of a short run).
+    gc.disable()
+    try:
+        return _handle(args)
+    finally:
+        gc.enable()
+
+
+def _handle(args: argparse.Namespace) -> int:
     from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid
 
     try:
@@ -177,6 +189,8 @@ def _run(args: argparse.Namespace) -> int:
     masker = Masker(sensitive_fields=CREDENTIAL_FIELDS) if args.show_secrets else Masker()
     with RoutingSender() as sender:
         loaded = load(args.document)
+        gc.freeze()  # what start-up built lives to the end: later collections need not walk it
+        gc.enable()
         for warning in loaded.warnings:
             _err(f"warning: {warning}")
         schemes = loaded.scheme_names()

@@ -77,9 +77,9 @@ def _valid_marker(data: Any, minor: str) -> Path | None:
 
 @cache
 def _schema_text(minor: str) -> str:
-    from importlib.resources import files  # only when the schema is needed: most loads skip it
-
-    return files("totpflow.arazzo.document").joinpath(f"schema-{minor}.yaml").read_text(encoding="utf-8")
+    # The file beside this module, read directly: `importlib.resources` (and the `zipfile` it imports) would
+    # add to the start-up of every run, which hashes this text even when the validator is skipped.
+    return Path(__file__).with_name(f"schema-{minor}.yaml").read_text(encoding="utf-8")
 
 
 def _problems(data: Any, minor: str) -> list[DocumentError]:
