@@ -7,12 +7,15 @@
   (``[nats]``), WebSocket (``[ws]``) and HTTP (send only). ``adapter_for(protocol)`` picks one.
 - ``Message`` / ``CorrelationId`` (``message``): a message on the wire and the AsyncAPI correlation-id
   location that picks it out.
+- ``Connections`` / ``pick_endpoint`` / ``endpoint_from_url`` / ``encode_payload`` (``connections``): which
+  server a target uses (or a ``--server``-style override URL), one connected adapter per server.
 - ``receive`` (``receive``): subscribe, run the trigger, wait for the correlated message or ReceiveTimeout.
 
 Kafka is not offered: no Kafka broker can run where this is tested.
 """
 
 from totpflow.arazzo.asyncapi.adapter import Adapter, Credentials, Endpoint, Receiver, adapter_for
+from totpflow.arazzo.asyncapi.connections import Connections, encode_payload, endpoint_from_url, pick_endpoint
 from totpflow.arazzo.asyncapi.document import AsyncApiDocument, AsyncTarget, MessageSpec, Server
 from totpflow.arazzo.asyncapi.message import CorrelationId, Message
 from totpflow.arazzo.asyncapi.receive import receive
@@ -21,6 +24,7 @@ __all__ = [
     "Adapter",
     "AsyncApiDocument",
     "AsyncTarget",
+    "Connections",
     "CorrelationId",
     "Credentials",
     "Endpoint",
@@ -29,5 +33,8 @@ __all__ = [
     "Receiver",
     "Server",
     "adapter_for",
+    "encode_payload",
+    "endpoint_from_url",
+    "pick_endpoint",
     "receive",
 ]
