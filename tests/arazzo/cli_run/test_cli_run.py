@@ -225,3 +225,35 @@ def test_a_failed_step_shows_the_api_answer(totpflow_server: Any) -> None:
     answer = next(line for line in lines[failed:] if line.startswith("      response: "))
     assert re.fullmatch(r"      response: 400 invalid_email — \S.*", answer), answer
     assert totpflow_server.secret not in done.stdout + done.stderr
+
+
+# Modules a plain-http run has no use for; each was once imported at start-up (the parser's other
+# subcommands, the schema text through importlib.resources, getpass, the resolver's idna codec).
+NOT_IMPORTED_BY_A_RUN = (
+    "totpflow.cli.serve", "totpflow.cli.project", "totpflow.cli.upgrade", "ruamel", "httpx", "tempfile",
+    "importlib.resources", "zipfile", "getpass", "encodings.idna", "stringprep",
+)  # fmt: skip
+
+
+def test_a_plain_http_run_imports_only_what_it_uses(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    url, api = pets_server
+    code = (
+        "import sys\n"
+        "from totpflow.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        f"print('imported:', ','.join(m for m in {NOT_IMPORTED_BY_A_RUN!r} if m in sys.modules))\n"
+        "sys.exit(rc)\n"
+    )
+    args = ["run", PETS, "-w", "loginAndGetPet", *LOGIN, "--server", f"pets={url}", "--no-prompt"]
+    for _ in range(2):  # the first run validates the document (jsonschema); the second finds it valid
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "TOTPFLOW_CACHE_DIR": str(tmp_path)},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert api.seen[-3:] == ["POST /login", "GET /pets?status=available", "GET /pets/1"]
+    assert done.stdout.splitlines()[-1] == "imported: "
