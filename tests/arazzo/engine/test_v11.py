@@ -148,3 +148,25 @@ def test_a_source_url_naming_a_loaded_documents_identity_is_that_document(
     loaded = load(str(root))
     first, second = loaded.sources.source("byLocation"), loaded.sources.source("byIdentity")
     assert second.document is first.document
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])
+def test_the_strict_grammar_applies_to_1_1_documents_only(tmp_path: Path, version: str) -> None:
+    """Dot access after a body (``$response.body.token``) is outside the runtime-expression ABNF: a 1.1
+    document is refused at its location; a 1.0 document keeps the lenient form, with a warning."""
+    document = tmp_path / "dot-access.arazzo.yaml"
+    document.write_text(
+        f"arazzo: {version}\ninfo: {{title: t, version: 1.0.0}}\nsourceDescriptions:\n"
+        f"- {{name: pets, url: '{(DATA / 'pets32.openapi.yaml').as_uri()}', type: openapi}}\n"
+        "workflows:\n- workflowId: w\n  steps:\n  - stepId: login\n    operationId: login\n"
+        "    outputs: {token: $response.body.token}\n",
+        encoding="utf-8",
+    )
+    if version == "1.0.1":
+        assert any("$response.body#/token" in warning for warning in load(str(document)).warnings)
+        return
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document))
+    problem = caught.value.problems[0]
+    assert problem.location == "/workflows/0/steps/0/outputs/token"
+    assert "$response.body#/token" in problem.message

@@ -384,7 +384,10 @@ class _Checker:
     def _expression(self, expression: Expression, location: str, workflow: Workflow | None) -> None:
         """Check what a parsed expression refers to (the parser has checked its syntax)."""
         for warning in expression.warnings:
-            self.findings.warn(location, warning)
+            if self.doc.minor == "1.0":  # 1.0: the lenient forms real documents use, accepted with a warning
+                self.findings.warn(location, warning)
+            else:  # 1.1: the strict grammar (a warning when the document is checked without its sources)
+                self.findings.reference(location, f"{warning} (the Arazzo 1.1 grammar has no other form)")
         head = expression.text.partition("#")[0]
         parts = head.split(".")
         root = parts[0]
