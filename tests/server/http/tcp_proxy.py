@@ -20,6 +20,9 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._cut = False
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._held: list[socket.socket] = []
         self._stopped = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -31,12 +34,23 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
             self._open.clear()
 
+    def stall(self) -> None:
+        """The database stops answering without refusing anything: open connections stop forwarding and new
+        ones are accepted and held, never connected upstream."""
+        self._flowing.clear()
+
     def restore(self) -> None:
         with self._lock:
             self._cut = False
+            for sock in self._held:
+                with contextlib.suppress(OSError):
+                    sock.close()
+            self._held.clear()
+        self._flowing.set()
 
     def close(self) -> None:
         self._stopped = True
+        self._flowing.set()
         self.cut()
         self._listener.close()
 
@@ -49,6 +63,9 @@ class TcpProxy:
             with self._lock:
                 if self._cut:
                     client.close()
+                    continue
+                if not self._flowing.is_set():
+                    self._held.append(client)
                     continue
                 try:
                     upstream = socket.create_connection(self.target, timeout=10)
@@ -63,6 +80,7 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

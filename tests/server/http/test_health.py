@@ -70,3 +70,24 @@ def test_readyz_follows_the_database_through_a_cut_connection(tmp_path: Path) ->
                 assert httpx.get(server.base_url + "/healthz").status_code == 200  # the process still answers
                 proxy.restore()
                 assert eventually(server.base_url, 200) == {"status": "ready"}
+
+
+@pytest.mark.postgres
+def test_readyz_answers_not_ready_when_the_database_stops_answering(tmp_path: Path) -> None:
+    """A database that keeps its connections open but never replies: /readyz still answers (503), and is ready
+    again once the database answers."""
+    with postgres_schema_url() as url:
+        parts = urlsplit(url)
+        target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        with tcp_proxy(target) as proxy:
+            userinfo = parts.netloc.rpartition("@")[0]
+            netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
+            proxied = urlunsplit(parts._replace(netloc=netloc))
+            env = {"TOTPFLOW_MASTER_KEY": master_key()}
+            with run_server(tmp_path, database_url=proxied, env=env) as server:
+                assert readiness(server.base_url) == (200, {"status": "ready"})
+                proxy.stall()
+                assert readiness(server.base_url) == (503, {"status": "not_ready", "reason": "database"})
+                assert httpx.get(server.base_url + "/healthz").status_code == 200
+                proxy.restore()
+                assert eventually(server.base_url, 200) == {"status": "ready"}

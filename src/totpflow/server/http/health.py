@@ -2,12 +2,15 @@
 
 ``/healthz`` answers 200 whenever the process serves HTTP. ``/readyz`` answers 200 when the store answers and
 its schema is at this release's migration head, else 503 with the reason in a word (``database`` or
-``schema``), never the database's message. Neither takes credentials or says anything about projects or
+``schema``), never the database's message. A store that does not answer within ``READY_TIMEOUT`` seconds (a
+database that accepts connections but never replies) is not ready either: the probe answers, it never hangs.
+Neither takes credentials or says anything about projects or
 users; both are plain routes, so unknown-route handling never applies to them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 import msgspec
@@ -19,6 +22,7 @@ from starlette.routing import Route
 from totpflow.server.storage.migrate import at_head
 
 JSON: Final = "application/json"
+READY_TIMEOUT: Final = 5.0
 _encode: Final = msgspec.json.Encoder().encode
 
 
@@ -33,7 +37,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     engine = request.app.state.totpflow.deps.store.engine
     try:
-        current = await run_in_threadpool(at_head, engine)
+        current = await asyncio.wait_for(run_in_threadpool(at_head, engine), READY_TIMEOUT)
     except Exception:  # any failure to reach or read the store means not ready; its message may hold a URL
         return _answer(503, {"status": "not_ready", "reason": "database"})
     if not current:

@@ -110,6 +110,9 @@ def _sqlite_engine(url: str, synchronous: str, *, pool_size: int, max_overflow: 
     return engine
 
 
+PG_CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout for PostgreSQL connections
+
+
 def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) -> Store:
     """Open ``sqlite:////abs/path.db`` or ``postgresql://…`` and bring its schema up to date (``cipher``,
     under the master key, for the migrations that re-encrypt stored secrets: ``migrate.upgrade``).
@@ -132,7 +135,12 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
         # pool_pre_ping stays: its round trip per checkout measured within noise (~3%) of an enrollment
         # flow on loopback, where commits' WAL flushes dominate; without it a restarted or failed-over server
         # fails the next request on each pooled connection, and a transaction block cannot be replayed.
-        engine = create_engine(driver_url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+        # A database that accepts TCP but never answers must not hold a request (or /readyz) forever: libpq's
+        # connect_timeout bounds each new connection, unless the URL sets its own.
+        connect_args = {} if "connect_timeout=" in url else {"connect_timeout": PG_CONNECT_TIMEOUT}
+        engine = create_engine(
+            driver_url, pool_size=10, max_overflow=30, pool_pre_ping=True, connect_args=connect_args
+        )
         durable_engine = None  # every commit waits for the WAL flush (synchronous_commit=on)
     else:
         raise ValueError("database URL must start with sqlite:/// or postgresql://")
