@@ -167,3 +167,26 @@ def test_unreachable_broker_is_a_broker_error(protocol: str) -> None:
 
     with pytest.raises(BrokerError, match="cannot connect"):
         asyncio.run(main())
+
+
+def test_a_subscription_whose_connection_ends_fails_the_wait_at_once() -> None:
+    """The server hangs up: the wait fails with BrokerError instead of running into its (long) timeout."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from totpflow.arazzo.asyncapi import Endpoint
+
+    async def hang_up(connection: ServerConnection) -> None:
+        await connection.send(json.dumps({"requestId": "someone-else"}))
+        await connection.close()
+
+    async def main() -> Message:
+        async with serve(hang_up, "127.0.0.1", 0) as server:
+            adapter = adapter_for("ws")
+            await adapter.connect(Endpoint("ws", "127.0.0.1", next(iter(server.sockets)).getsockname()[1]))
+            try:
+                return await receive(adapter, "orders", timeout=60, correlation=BY_PAYLOAD, expected="mine")
+            finally:
+                await adapter.close()
+
+    with pytest.raises(BrokerError, match="subscription to 'orders' ended: the connection closed"):
+        asyncio.run(main())

@@ -15,9 +15,15 @@ Kafka is not offered: no Kafka broker can run where this is tested.
 """
 
 from totpflow.arazzo.asyncapi.adapter import Adapter, Credentials, Endpoint, Receiver, adapter_for
-from totpflow.arazzo.asyncapi.connections import Connections, encode_payload, endpoint_from_url, pick_endpoint
+from totpflow.arazzo.asyncapi.connections import (
+    Connections,
+    encode_payload,
+    endpoint_from_url,
+    pick_endpoint,
+    reply_address,
+)
 from totpflow.arazzo.asyncapi.document import AsyncApiDocument, AsyncTarget, MessageSpec, Server
-from totpflow.arazzo.asyncapi.message import CorrelationId, Message
+from totpflow.arazzo.asyncapi.message import CorrelationId, Message, put
 from totpflow.arazzo.asyncapi.receive import receive
 
 __all__ = [
@@ -36,5 +42,7 @@ __all__ = [
     "encode_payload",
     "endpoint_from_url",
     "pick_endpoint",
+    "put",
     "receive",
+    "reply_address",
 ]

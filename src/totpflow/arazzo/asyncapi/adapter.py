@@ -102,21 +102,34 @@ def adapter_for(protocol: str) -> Adapter:
 
 
 class QueueReceiver:
-    """A ``Receiver`` fed by the adapter's client (a callback or a reading task) through a queue."""
+    """A ``Receiver`` fed by the adapter's client (a callback or a reading task) through a queue. When the
+    subscription ends (``end``: the connection closed or failed), ``get`` raises BrokerError once the messages
+    that arrived before are read, instead of waiting for a message that cannot come."""
 
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[Message] = asyncio.Queue()
+    def __init__(self, protocol: str = "", address: str = "") -> None:
+        self._queue: asyncio.Queue[Message | BrokerError] = asyncio.Queue()
         self._closers: list[Callable[[], Awaitable[Any]]] = []
         self._closed = False
+        self._protocol = protocol
+        self._address = address
 
     def put(self, message: Message) -> None:
         self._queue.put_nowait(message)
+
+    def end(self, reason: str) -> None:
+        self._queue.put_nowait(
+            BrokerError(self._protocol, f"subscription to {self._address!r} ended: {reason}")
+        )
 
     def on_close(self, closer: Callable[[], Awaitable[Any]]) -> None:
         self._closers.append(closer)
 
     async def get(self) -> Message:
-        return await self._queue.get()
+        item = await self._queue.get()
+        if isinstance(item, BrokerError):
+            self._queue.put_nowait(item)  # every later get fails the same way
+            raise item
+        return item
 
     async def close(self) -> None:
         if self._closed:
@@ -127,6 +140,18 @@ class QueueReceiver:
                 await closer()
             except Exception:  # a subscription that is already gone needs no cleaning up
                 pass
+
+
+async def pump(receiver: QueueReceiver, reader: Callable[[], Awaitable[None]]) -> None:
+    """Run ``reader`` (which puts messages into ``receiver``) and end the receiver when it stops."""
+    try:
+        await reader()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        receiver.end(str(exc) or type(exc).__name__)
+    else:
+        receiver.end("the connection closed")
 
 
 def binding(bindings: Mapping[str, Any] | None, protocol: str) -> Mapping[str, Any]:

@@ -78,7 +78,7 @@ class AmqpAdapter:
     async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
         connection, _ = self._require()
         options = binding(bindings, "amqp")
-        receiver = QueueReceiver()
+        receiver = QueueReceiver(self.protocol, address)
         try:
             channel = await connection.channel()
             receiver.on_close(channel.close)

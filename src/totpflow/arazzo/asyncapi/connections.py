@@ -5,6 +5,7 @@ payload encoded for the wire."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -69,3 +70,11 @@ def encode_payload(value: Any, content_type: str | None) -> bytes:
     if isinstance(value, str) and not (content_type and "json" in content_type.lower()):
         return value.encode()
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def reply_address(protocol: str) -> str:
+    """A fresh address for a reply the runner waits on (an operation whose ``reply.address`` is dynamic):
+    dot-separated for AMQP routing keys and NATS subjects, slash-separated for MQTT topics and WebSocket
+    paths."""
+    unique = uuid.uuid4().hex
+    return f"totpflow.reply.{unique}" if protocol in ("amqp", "amqps", "nats") else f"totpflow/reply/{unique}"

@@ -82,6 +82,20 @@ class CorrelationId(msgspec.Struct, frozen=True):
         return found is not None and as_text(found) == as_text(expected)
 
 
+def put(
+    location: CorrelationId, headers: Mapping[str, str], payload: Any, value: str
+) -> tuple[dict[str, str], Any]:
+    """Headers and payload of a message to send with ``value`` written at ``location`` (a reply address the
+    runner chose, an id the receiver will correlate on). A header location names one header; a payload
+    location must have its parent in the payload."""
+    if location.source == "header":
+        tokens = pointer.split(location.pointer)
+        if len(tokens) != 1:
+            raise EvaluationError(location.location, "a header location names exactly one header")
+        return {**headers, tokens[0]: value}, payload
+    return dict(headers), pointer.replace(payload, location.pointer, value)
+
+
 def _lookup_header(headers: Mapping[str, str], tokens: tuple[str, ...]) -> Any:
     if not tokens:
         return dict(headers)

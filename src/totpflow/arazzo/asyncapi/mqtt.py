@@ -17,7 +17,15 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, binding, cancel
+from totpflow.arazzo.asyncapi.adapter import (
+    Credentials,
+    Endpoint,
+    QueueReceiver,
+    Receiver,
+    binding,
+    cancel,
+    pump,
+)
 from totpflow.arazzo.asyncapi.message import Message
 from totpflow.arazzo.errors import BrokerError
 
@@ -58,14 +66,14 @@ class MqttAdapter:
 
     async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
         client = await self._open()
-        receiver = QueueReceiver()
+        receiver = QueueReceiver(self.protocol, address)
         receiver.on_close(lambda: client.__aexit__(None, None, None))
         try:
             await client.subscribe(address, qos=int(binding(bindings, "mqtt").get("qos", 1)))
         except aiomqtt.MqttError as exc:
             await receiver.close()
             raise BrokerError(self.protocol, f"cannot subscribe to {address!r}: {exc}") from None
-        task = asyncio.create_task(_pump(client, receiver))
+        task = asyncio.create_task(pump(receiver, lambda: _read(client, receiver)))
         receiver.on_close(lambda: cancel(task))
         return receiver
 
@@ -106,7 +114,7 @@ class MqttAdapter:
                 pass
 
 
-async def _pump(client: aiomqtt.Client, receiver: QueueReceiver) -> None:
+async def _read(client: aiomqtt.Client, receiver: QueueReceiver) -> None:
     async for incoming in client.messages:
         props = incoming.properties
         user = getattr(props, "UserProperty", None) or []

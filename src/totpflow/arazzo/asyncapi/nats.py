@@ -66,7 +66,7 @@ class NatsAdapter:
 
     async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
         client = self._require()
-        receiver = QueueReceiver()
+        receiver = QueueReceiver(self.protocol, address)
 
         async def deliver(incoming: nats.aio.msg.Msg) -> None:
             receiver.put(

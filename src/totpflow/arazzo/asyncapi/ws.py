@@ -13,7 +13,7 @@ from typing import Any
 import websockets.asyncio.client
 import websockets.exceptions
 
-from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, cancel
+from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, cancel, pump
 from totpflow.arazzo.asyncapi.message import Message
 from totpflow.arazzo.errors import BrokerError
 
@@ -51,15 +51,15 @@ class WebSocketAdapter:
 
     async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
         connection = await self._open(address)
-        receiver = QueueReceiver()
+        receiver = QueueReceiver(self.protocol, address)
         receiver.on_close(connection.close)
 
-        async def pump() -> None:
+        async def read() -> None:
             async for frame in connection:
                 data = frame.encode() if isinstance(frame, str) else bytes(frame)
                 receiver.put(Message(address=address, headers={}, payload=data))
 
-        task = asyncio.create_task(pump())
+        task = asyncio.create_task(pump(receiver, read))
         receiver.on_close(lambda: cancel(task))
         return receiver
 
