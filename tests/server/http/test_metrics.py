@@ -115,7 +115,7 @@ def test_two_workers_add_up(tmp_path: Path) -> None:
         "TMPDIR": str(tmp_path),  # where serve makes its private metrics directory
         "TOTPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
         "TOTPFLOW_PROJECT_ID": "project-test-metrics",
-        "TOTPFLOW_PROJECT_SECRET": "secret-test-metrics-0123456789",
+        "TOTPFLOW_PROJECT_SECRET": "secret-test-metrics-0123456789abcdefghij",
     }
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
