@@ -22,7 +22,7 @@ from totpflow.server.crypto import Cipher, HashPurpose
 from totpflow.server.domain import ids, recovery, totp
 from totpflow.server.domain.models import Project
 from totpflow.server.storage import NewUser, RecoveryCodeRow, SigningKeyRow, Store, TotpRow, open_store
-from totpflow.server.storage.migrate import alembic_config, upgrade
+from totpflow.server.storage.migrate import alembic_config, head_revisions, upgrade
 from totpflow.server.storage.schema import recovery_codes, signing_keys, totps
 
 NOW = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
@@ -113,7 +113,7 @@ def test_secrets_of_a_0002_database_are_rebound_and_keep_working(database_url: s
     old = _at_0002_with_data(database_url, cipher)
     store = open_store(database_url, cipher=cipher)
     try:
-        assert _version(database_url) == "0003"
+        assert _version(database_url) in head_revisions()
         with store.engine.connect() as connection:
             secret_enc = connection.execute(select(totps.c.secret_enc)).scalar_one()
             code_row = connection.execute(
@@ -174,4 +174,4 @@ def test_without_the_right_master_key_nothing_is_migrated(database_url: str, giv
 
 def test_an_empty_database_migrates_without_a_key(database_url: str) -> None:
     open_store(database_url).dispose()
-    assert _version(database_url) == "0003"
+    assert _version(database_url) in head_revisions()
