@@ -3,8 +3,9 @@
 A request to one of them gets a 404 whose message names that product, so an application that calls, say,
 ``magic_links.email.send`` learns the product is not served here rather than seeing a bare
 ``route_not_found``. Patterns are path prefixes of Stytch's consumer API reference
-(https://stytch.com/docs/api), matched whole segment by segment; a ``{name}`` segment (a path parameter) matches
-any one non-empty segment. The first matching pattern wins, so a specific one comes before a broader one.
+(https://stytch.com/docs/api), matched whole segment by segment; a ``{name}`` segment (a path parameter)
+matches any one non-empty segment. The first matching pattern wins, so a specific one comes before a
+broader one.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def product_of(path: str) -> str | None:
     segments = path.strip("/").split("/")
     for pattern, product in _SEGMENTS:
         if len(segments) >= len(pattern) and all(
-            (want.startswith("{") and bool(got)) or got == want for want, got in zip(pattern, segments, strict=False)
+            (want.startswith("{") and bool(got)) or got == want
+            for want, got in zip(pattern, segments, strict=False)
         ):
             return product
     return None
