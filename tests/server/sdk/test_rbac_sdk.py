@@ -39,8 +39,13 @@ class Sdk:
     """One client driven through its sync methods or their ``*_async`` twins (a fresh client has an empty
     policy cache)."""
 
-    def __init__(self, backend: Backend, mode: str) -> None:
-        self.client = backend.server.client()
+    def __init__(self, backend: Backend, mode: str, secret: str | None = None) -> None:
+        server = backend.server
+        self.client = (
+            server.client()
+            if secret is None
+            else stytch.Client(project_id=server.project_id, secret=secret, environment=server.base_url + "/")
+        )
         self.mode = mode
         # One loop for the client's life: its aiohttp session is bound to the loop that created it.
         self.loop = asyncio.new_event_loop() if mode == "async" else None
@@ -112,6 +117,18 @@ def test_policy(sdk: Sdk) -> None:
     assert [r.role_id for r in policy.roles] == ["stytch_user", "editor", "admin", "auditor"]
     assert [r.resource_id for r in policy.resources] == ["documents", "reports"]
     assert policy.scopes[0].scope == "read:docs"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_policy_with_a_wrong_secret_is_401(backend: Backend, mode: str) -> None:
+    sdk = Sdk(backend, mode, secret="secret-test-wrong-0000000000000000000")
+    try:
+        with pytest.raises(StytchError) as raised:
+            sdk.policy()
+    finally:
+        sdk.close()
+    details = raised.value.details
+    assert (details.status_code, details.error_type) == (401, "unauthorized_credentials")
 
 
 def test_allowed(sdk: Sdk) -> None:

@@ -17,6 +17,11 @@ export async function testRbacPolicy({ newClient }) {
   assert.equal(policy.scopes[0].scope, "read:docs");
 }
 
+export async function testRbacPolicyWrongSecret({ newClient }) {
+  const wrong = newClient({ secret: "secret-test-wrong-0000000000000000000" });
+  await rejectsWith(wrong.rbac.policy(), 401, "unauthorized_credentials");
+}
+
 export async function testAuthorizationAllowed({ client, newClient, enroll }) {
   const { auth } = await enroll({ roles: ["editor"] });
   const remote = await client.sessions.authenticate({
