@@ -86,9 +86,10 @@ class Loaded:
         check_overrides(
             self.sources.openapi_sources(),
             options.servers,
-            credentials.sources() if given else (),
+            [*(credentials.sources() if given else ()), *options.broker_credentials],
             credentials.schemes() if given else (),
             self.scheme_names(),
+            brokers=self.sources.asyncapi_sources(),
         )
 
     def run(

@@ -109,6 +109,23 @@ class CheckResult(msgspec.Struct, frozen=True):
     message: str | None = None  # why it failed, e.g. the left and right values (masked)
 
 
+class MessageRecord(msgspec.Struct, frozen=True):
+    """One message an async step published or received, as reports show it (masked)."""
+
+    action: str  # send | receive
+    source: str  # the AsyncAPI source description's name
+    channel: str  # the channel's key in the AsyncAPI document
+    address: str  # where it travelled (topic, routing key, subject, path)
+    protocol: str
+    server: str  # host[:port] of the broker
+    headers: dict[str, str]
+    payload: Any
+    content_type: str | None
+    correlation_id: str | None
+    started_at: datetime
+    elapsed_ms: float
+
+
 class StepResult(msgspec.Struct, frozen=True):
     workflow_id: str
     step_id: str
@@ -123,6 +140,7 @@ class StepResult(msgspec.Struct, frozen=True):
         None  # the action taken after the step: "next", "end", "goto:<target>", "retry", "fail"
     )
     error: str | None = None  # why the step failed, with the document location where there is one
+    messages: tuple[MessageRecord, ...] = ()  # an AsyncAPI step's messages, one per attempt
 
 
 class WorkflowResult(msgspec.Struct, frozen=True):

@@ -43,6 +43,12 @@ EXECUTED = frozenset(
         "'targetSelectorType'",
         "a step-level 'dependsOn'",
         "'$self'",
+        "an AsyncAPI source description",
+        "an AsyncAPI step ('channelPath')",
+        "an AsyncAPI step ('action')",
+        "an AsyncAPI step ('correlationId')",
+        "an AsyncAPI step's 'timeout'",
+        "'in: channel'",
     )
 )
 _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")
@@ -122,6 +128,8 @@ def newer_features(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def _step(step: dict[str, Any], at: str) -> Iterator[tuple[str, str]]:
     for field_name, what in _STEP_FIELDS.items():
         if field_name in step:
+            if field_name == "timeout" and "action" in step:
+                what = "an AsyncAPI step's 'timeout'"  # executed; an HTTP step's timeout is not yet
             yield f"{at}/{field_name}", what
     yield from _parameters(step.get("parameters"), at + "/parameters")
     body = step.get("requestBody")

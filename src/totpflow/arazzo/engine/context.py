@@ -50,7 +50,17 @@ class Shared(msgspec.Struct):
 class StepContext:
     """An ``expressions.EvaluationContext`` over a frame and, optionally, one HTTP exchange or child run."""
 
-    __slots__ = ("_method", "_request", "_response", "_status", "_url", "child_outputs", "frame", "shared")
+    __slots__ = (
+        "_method",
+        "_request",
+        "_response",
+        "_status",
+        "_url",
+        "async_message",
+        "child_outputs",
+        "frame",
+        "shared",
+    )
 
     def __init__(self, frame: Frame, shared: Shared) -> None:
         self.frame = frame
@@ -61,6 +71,11 @@ class StepContext:
         self._request: Message | None = None
         self._response: Message | None = None
         self.child_outputs: Mapping[str, Any] | None = None
+        # the message a receive step got: (headers, decoded payload), for ``$message`` expressions
+        self.async_message: tuple[Mapping[str, str], Any] | None = None
+
+    def set_message(self, headers: Mapping[str, str], payload: Any) -> None:
+        self.async_message = (headers, payload)
 
     def set_request(self, method: str, url: str | Outgoing, request: Message) -> None:
         """``url`` may be the request as sent, whose URL is then read only if ``$url`` is."""

@@ -55,7 +55,8 @@ class Plan:
         hit = self._steps.get(id(step))
         if hit is not None and hit[0] is step:
             return hit[1]
-        operation = None if step.workflow_id is not None else self.sources.resolve_operation(step, doc)
+        calls_http = step.workflow_id is None and step.action is None  # not a sub-workflow, not AsyncAPI
+        operation = self.sources.resolve_operation(step, doc) if calls_http else None
         plan = StepPlan(
             merge_parameters(doc, workflow, step),
             success_actions(doc, workflow, step),

@@ -25,7 +25,7 @@ Semantics, each decided once and listed with its test in ``docs/conformance.md``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from totpflow.arazzo.document.model import ArazzoDocument, Workflow
 from totpflow.arazzo.engine.context import Frame, Shared, StepContext
@@ -42,6 +42,9 @@ from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
 from totpflow.arazzo.results import RunResult, StepResult, WorkflowResult
 from totpflow.arazzo.senders import Sender, as_sender
 from totpflow.arazzo.sources import SourceSet
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.engine.messaging import Messaging
 
 
 class Runner:
@@ -98,6 +101,17 @@ class _Run(StepRunner):
         self.results: list[WorkflowResult] = []
         self.finished: dict[tuple[str, str], Finished] = {}
         self.active: list[tuple[str, str]] = []
+        self._messaging: Messaging | None = None
+
+    def messaging(self) -> Messaging:
+        """The broker side of the run, made by its first AsyncAPI step."""
+        if self._messaging is None:
+            from totpflow.arazzo.engine.messaging import Messaging
+
+            self._messaging = Messaging(
+                self.shared.sources, self.plan, self.options.servers, self.options.broker_credentials
+            )
+        return self._messaging
 
     # -- run -------------------------------------------------------------------------------------------------
 
@@ -119,12 +133,16 @@ class _Run(StepRunner):
         started_at = self.options.clock()
         begin = self.stopwatch.now()
         outcomes: list[bool] = []
-        for workflow in targets:
-            done = self.finished.get((self.doc.url, workflow.workflow_id))
-            if done is None:
-                resolver = checked.pop(workflow.workflow_id)
-                done = self.workflow(self.doc, workflow, self.given, self.computed, 0, resolver)
-            outcomes.append(done.result.ok)
+        try:
+            for workflow in targets:
+                done = self.finished.get((self.doc.url, workflow.workflow_id))
+                if done is None:
+                    resolver = checked.pop(workflow.workflow_id)
+                    done = self.workflow(self.doc, workflow, self.given, self.computed, 0, resolver)
+                outcomes.append(done.result.ok)
+        finally:
+            if self._messaging is not None:
+                self._messaging.close()
         return RunResult(
             document=self.runner.ref,
             # the workflows asked for decide; a sub-workflow whose failure a retry or goto handled does not
@@ -166,6 +184,9 @@ class _Run(StepRunner):
                 resolver = make_resolver(self, doc, workflow, given, computed)
                 resolver.check_upfront()
             frame = Frame(doc, workflow, resolver, given, depth)
+            if not self.options.dry_run and any(step.action == "receive" for step in workflow.steps):
+                # receive steps subscribe before any step of the workflow can trigger their message
+                self.messaging().subscribe_early(doc, workflow, StepContext(frame, self.shared))
             index = {step.step_id: i for i, step in enumerate(workflow.steps)}
             position = 0
             while position < len(workflow.steps):
@@ -201,6 +222,8 @@ class _Run(StepRunner):
             status, error = "failed", str(exc)
         finally:
             self.active.pop()
+            if self._messaging is not None:
+                self._messaging.end_workflow(doc, workflow)
         outputs = frame.outputs if frame is not None else {}
         ok = status == "succeeded" or (
             status == "transferred" and transferred is not None and transferred.result.ok

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -23,8 +23,11 @@ from totpflow.arazzo.engine.stopwatch import Stopwatch
 from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, EvaluationError
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import Masker
-from totpflow.arazzo.results import CheckResult, Exchange, StepResult, WorkflowResult
+from totpflow.arazzo.results import CheckResult, Exchange, MessageRecord, StepResult, WorkflowResult
 from totpflow.arazzo.senders import Sender
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.engine.messaging import Messaging
 
 Control = Literal["next", "end", "end-failed", "goto-step", "goto-workflow", "fail"]
 
@@ -85,7 +88,8 @@ class StepRunner:
         retries: dict[str, int] = {}
         attempts = 0
         outputs: dict[str, Any] = {}
-        label = step.operation_id or step.operation_path or step.workflow_id
+        label = step.operation_id or step.operation_path or step.channel_path or step.workflow_id
+        messages: list[MessageRecord] = []
 
         def finish(ok: bool, action: str, error: str | None = None) -> StepResult:
             return StepResult(
@@ -100,6 +104,7 @@ class StepRunner:
                 label,
                 action,
                 None if error is None else self.masker.mask_text(error),
+                tuple(messages),
             )
 
         try:
@@ -121,8 +126,14 @@ class StepRunner:
                 if step.workflow_id is not None:
                     failure = self.call_workflow(frame, step, step_plan, ctx)
                 elif self.options.dry_run:
-                    note = self.dry_run(step, step_plan, ctx, exchanges)
+                    note = (
+                        self.dry_run(step, step_plan, ctx, exchanges)
+                        if step.action is None
+                        else f"{step.action} not performed in a dry run"
+                    )
                     return Outcome("next", [*extra, finish(True, "dry-run", note)])
+                elif step.action is not None:
+                    failure = self.call_async(frame, step, step_plan, ctx, messages)
                 else:
                     attempt, failure = self.call_operation(frame, step, step_plan, ctx)
             except BudgetExceeded as exc:
@@ -199,6 +210,35 @@ class StepRunner:
         attempt = send(step.step_id, prepared, self.sender, started_at)
         ctx.set_response(attempt.status, attempt.message)
         return attempt, attempt.error
+
+    def call_async(
+        self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext, messages: list[MessageRecord]
+    ) -> str | None:
+        """An AsyncAPI step: publish (``send``) or wait for the correlated message (``receive``)."""
+        bridge = self.messaging()
+        clock = self.options.clock
+        if step.action == "send":
+            sent = bridge.send(frame.document, step, step_plan, ctx, clock)
+            ctx.set_message(sent.headers, sent.payload)
+            messages.append(self.masked_message(sent))
+            return None
+        timeout = step.timeout / 1000 if step.timeout is not None else self.options.timeout
+        record, message, failure = bridge.receive(
+            frame.document, frame.workflow, step, step_plan, ctx, timeout, clock
+        )
+        if message is not None:
+            ctx.set_message(message.headers, message.decoded())
+        if record is not None:
+            messages.append(self.masked_message(record))
+        return failure
+
+    def masked_message(self, record: MessageRecord) -> MessageRecord:
+        mask = self.masker
+        headers = {name: mask.mask_text(value) for name, value in record.headers.items()}
+        return msgspec.structs.replace(record, headers=headers, payload=mask.mask_json(record.payload))
+
+    def messaging(self) -> Messaging:
+        raise NotImplementedError  # provided by runner._Run
 
     def dry_run(
         self, step: Step, step_plan: StepPlan, ctx: StepContext, exchanges: list[Exchange]

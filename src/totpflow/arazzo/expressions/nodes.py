@@ -215,9 +215,22 @@ class MessageRef(msgspec.Struct, frozen=True):
     pointer: str | None = None
 
     def evaluate(self, ctx: EvaluationContext, text: str) -> Any:
-        raise EvaluationError(
-            text, "$message (Arazzo 1.1 AsyncAPI steps) is not evaluated by this runner yet"
-        )
+        """The message a receive step got (the engine's context holds it as ``async_message``)."""
+        message = getattr(ctx, "async_message", None)
+        if message is None:
+            raise EvaluationError(
+                text, "$message is only available in an AsyncAPI step, once its message is sent or received"
+            )
+        headers, payload = message
+        if self.part == "header":
+            if self.name is None:
+                return dict(headers)
+            folded = self.name.lower()  # header names compare case-insensitively
+            found = next((value for key, value in headers.items() if key.lower() == folded), None)
+            if found is None:
+                raise EvaluationError(text, f"the message has no header {self.name!r}")
+            return found
+        return payload if self.pointer is None else _apply_pointer(payload, self.pointer, text)
 
 
 Node = (

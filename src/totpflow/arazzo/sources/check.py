@@ -52,6 +52,12 @@ def _step(
     if step.workflow_id is not None:
         _workflow_target(sources, doc, step.workflow_id, step.location + "/workflowId", report)
         return
+    if step.action is not None:  # an AsyncAPI step: its source, operation or channel must exist
+        try:
+            sources.resolve_async(step, doc)
+        except DocumentError as exc:
+            report.problems.append(exc)
+        return
     try:
         operation = sources.resolve_operation(step, doc)
     except DocumentError as exc:

@@ -24,19 +24,23 @@ def check_overrides(
     credential_sources: Iterable[str] = (),
     credential_schemes: Iterable[tuple[str, str]] = (),
     scheme_names: Mapping[str, Iterable[str]] | None = None,
+    brokers: Iterable[str] = (),
 ) -> None:
     """UsageError for the first server or credential that names no known source, a malformed or unsupported
-    server URL, or a ``(source, scheme)`` credential naming a scheme the source does not declare."""
-    names = sorted(set(known))
+    server URL, or a ``(source, scheme)`` credential naming a scheme the source does not declare.
+    ``brokers`` are the AsyncAPI sources: their server URL names a broker (``mqtt://host:port``, …)."""
+    async_names = set(brokers)
+    names = sorted(set(known) | async_names)
     listing = ", ".join(names) if names else "none"
     for name in (*servers, *credential_sources):
         if name not in names:
             what = "server" if name in servers else "credentials"
             raise UsageError(
-                f"{what} for {name!r}: the document has no OpenAPI source of that name (sources: {listing})"
+                f"{what} for {name!r}: the document has no OpenAPI or AsyncAPI source of that name "
+                f"(sources: {listing})"
             )
     for name, url in servers.items():
-        problem = url_problem(url)
+        problem = broker_url_problem(url) if name in async_names else url_problem(url)
         if problem is not None:
             raise UsageError(f"server for {name!r}: {problem}")
     for source, scheme in credential_schemes:
@@ -65,4 +69,23 @@ def url_problem(url: str) -> str | None:
         return f"{url!r} has no host (expected {scheme}://host[:port][/path])"
     if parts.query or parts.fragment:
         return f"{url!r}: a base URL has no query or fragment"
+    return None
+
+
+def broker_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an AsyncAPI source's broker URL (``protocol://[user:pass@]host[:port]``), or
+    None."""
+    from totpflow.arazzo.asyncapi.adapter import supported_protocols
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc})"
+    scheme = parts.scheme.lower()
+    if scheme not in supported_protocols():
+        offered = ", ".join(supported_protocols())
+        return f"{url!r}: expected a broker URL, protocol://host[:port], with a protocol among {offered}"
+    if not parts.hostname:
+        return f"{url!r} has no host (expected {scheme}://host[:port])"
     return None

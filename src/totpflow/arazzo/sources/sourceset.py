@@ -39,7 +39,9 @@ from totpflow.arazzo.sources.openapi import (
 if TYPE_CHECKING:
     import httpx
 
-SourceType = Literal["openapi", "arazzo"]
+    from totpflow.arazzo.asyncapi.document import AsyncApiDocument
+
+SourceType = Literal["openapi", "arazzo", "asyncapi"]
 _PATH_PREFIX = "{$sourceDescriptions."
 _PATH_SUFFIX = ".url}"
 
@@ -53,6 +55,7 @@ class LoadedSource:
     type: SourceType
     content: Any = field(repr=False)
     document: ArazzoDocument | None = field(default=None, repr=False)
+    asyncapi: AsyncApiDocument | None = field(default=None, repr=False)  # for ``type: asyncapi``
     _operation_ids: dict[str, tuple[str, str]] | None = field(default=None, repr=False)
 
     def operation_ids(self) -> dict[str, tuple[str, str]]:
@@ -60,6 +63,17 @@ class LoadedSource:
         if self._operation_ids is None:
             self._operation_ids = operation_index(self.content) if self.type == "openapi" else {}
         return self._operation_ids
+
+
+@dataclass(frozen=True, eq=False)
+class AsyncStepTarget:
+    """Where an async step points: its AsyncAPI source and exactly one of an operation id or a channel
+    (a ``#/channels/…`` fragment); ``location`` is the step field that names it."""
+
+    source: LoadedSource
+    location: str
+    operation_id: str | None = None
+    channel_path: str | None = None
 
 
 class SourceSet:
@@ -132,12 +146,6 @@ class SourceSet:
     def _read(
         self, name: str, url: str, declared: str | None, location: str, client: httpx.Client | None
     ) -> LoadedSource:
-        if declared == "asyncapi":
-            raise LoadError(
-                location + "/type",
-                f"source description {name!r}: AsyncAPI sources are not read by this runner yet "
-                "(`totpflow validate --skip-sources` checks the document without its sources)",
-            )
         known = self._documents.get(url) or self._identities.get(url)
         if known is not None:  # an Arazzo document of this set (by location or identity): not read again
             return LoadedSource(name, url, "arazzo", known.raw, known)
@@ -152,6 +160,8 @@ class SourceSet:
                 hint = f" (to read a $self URL from a local folder: --map-self URL=DIR or {MAP_ENV})"
             raise LoadError(location + "/url", f"source description {name!r}: {exc.message}{hint}") from None
         kind = declared or _detect(content)
+        if kind == "asyncapi":
+            return _asyncapi_source(name, url, content, location)
         if kind == "arazzo":
             try:
                 document = document_from_data(content, url)
@@ -182,6 +192,10 @@ class SourceSet:
         uses, by the name its operations carry (the name it was first loaded under)."""
         return {source.name: source for source in self._by_url.values() if source.type == "openapi"}
 
+    def asyncapi_sources(self) -> dict[str, LoadedSource]:
+        """Every AsyncAPI source a step of the run can use, by name (as ``openapi_sources``)."""
+        return {source.name: source for source in self._by_url.values() if source.type == "asyncapi"}
+
     def sources(self, doc: ArazzoDocument | None = None) -> dict[str, LoadedSource]:
         """The sources of ``doc`` (default: the root document) by name."""
         return dict(self._by_document.get((doc or self.root).url, {}))
@@ -208,6 +222,52 @@ class SourceSet:
                 raise OperationNotFound(step.location, "the step calls a workflow, not an operation")
             self._operations[key] = operation
         return operation
+
+    def resolve_async(self, step: Step, doc: ArazzoDocument | None = None) -> AsyncStepTarget:
+        """The AsyncAPI source and operation or channel an async step (one with ``action``) names:
+        ``operationId`` plain (one AsyncAPI source) or ``$sourceDescriptions.<name>.<operationId>``;
+        ``channelPath`` ``{$sourceDescriptions.<name>.url}#/channels/<key>`` (or ``<name>#/channels/…``)."""
+        doc = doc or self.root
+        names = self._by_document.get(doc.url, {})
+        candidates = [s for s in names.values() if s.type == "asyncapi"]
+        if step.channel_path is not None:
+            location = step.location + "/channelPath"
+            head, _, fragment = step.channel_path.partition("#")
+            if head.startswith(_PATH_PREFIX) and head.endswith(_PATH_SUFFIX):
+                source = names.get(head[len(_PATH_PREFIX) : -len(_PATH_SUFFIX)])
+            elif head:
+                source = names.get(head) or next(
+                    (s for s in names.values() if s.url == without_fragment(absolute_url(head, doc.base))),
+                    None,
+                )
+            else:
+                source = candidates[0] if len(candidates) == 1 else None
+            if source is None or source.asyncapi is None:
+                raise OperationNotFound(
+                    location, f"channelPath names no AsyncAPI source description ({head!r})"
+                )
+            if not fragment.startswith("/channels/"):
+                raise OperationNotFound(
+                    location, f"{fragment!r} does not point at a Channel Object (#/channels/…)"
+                )
+            return AsyncStepTarget(source, location, channel_path="#" + fragment)
+        location = step.location + "/operationId"
+        wanted = step.operation_id or ""
+        qualified = source_qualified(wanted)
+        if qualified is not None:
+            found = names.get(qualified[0])
+            if found is None or found.asyncapi is None:
+                raise OperationNotFound(location, f"no AsyncAPI source description named {qualified[0]!r}")
+            candidates, wanted = [found], qualified[1]
+        elif len(candidates) > 1:
+            raise OperationNotFound(
+                location, f"several AsyncAPI sources: write $sourceDescriptions.<name>.{wanted}"
+            )
+        for source in candidates:
+            assert source.asyncapi is not None
+            if wanted in source.asyncapi.operation_ids:
+                return AsyncStepTarget(source, location, operation_id=wanted)
+        raise OperationNotFound(location, f"no AsyncAPI operation {wanted!r}")
 
     def _by_operation_id(self, operation_id: str, doc: ArazzoDocument, location: str) -> Operation:
         names = self._by_document.get(doc.url, {})
@@ -287,4 +347,20 @@ class SourceSet:
 def _detect(content: Any) -> SourceType:
     if isinstance(content, Mapping) and "arazzo" in content:
         return "arazzo"
+    if isinstance(content, Mapping) and "asyncapi" in content:
+        return "asyncapi"
     return "openapi"
+
+
+def _asyncapi_source(name: str, url: str, content: Any, location: str) -> LoadedSource:
+    """A ``type: asyncapi`` source, read by the AsyncAPI reader (imported only for documents that have one;
+    it imports no broker client)."""
+    from totpflow.arazzo.asyncapi.document import AsyncApiDocument
+
+    if not isinstance(content, Mapping) or "asyncapi" not in content:
+        raise LoadError(location + "/url", f"source description {name!r} is not an AsyncAPI document")
+    try:
+        document = AsyncApiDocument(content, url)
+    except DocumentError as exc:
+        raise LoadError(location + "/url", f"source description {name!r}: {exc}") from None
+    return LoadedSource(name, url, "asyncapi", content, asyncapi=document)

@@ -1,0 +1,313 @@
+"""AsyncAPI steps (Arazzo 1.1 ``action: send | receive``) in the synchronous step loop.
+
+The broker adapters are asyncio code; the engine is not. ``Messaging`` runs one event loop on a thread of its
+own, started by the first async step of a run (an HTTP-only run starts nothing and imports no broker client),
+and closes every connection when the run ends.
+
+Decisions (``docs/conformance.md``, "AsyncAPI steps"):
+
+- A receive step subscribes when its workflow starts, before any step of the workflow runs, so a message
+  that an earlier step triggers (an HTTP call, a send step) is buffered until the receive step reads it. Its
+  channel parameters are evaluated then; one that needs a value only an earlier step produces makes the step
+  subscribe when it runs instead. The subscription stays open until the workflow ends: a receive step that
+  runs again (``retry``, ``goto``) reads the next matching message.
+- A receive step waits for the first message whose value at the message's AsyncAPI ``correlationId``
+  location equals the step's ``correlationId``; other messages are skipped. It waits ``timeout``
+  milliseconds (else the run's request timeout) and then fails, naming the channel and the correlation id.
+- A send step publishes its ``requestBody.payload`` with its ``in: header`` parameters as headers (Arazzo
+  allows ``correlationId`` on receive steps only: the author puts the id in a header or the payload); the
+  report shows the value the sent message carries at its correlation location. ``$message`` in a send step's
+  criteria and outputs is the message sent.
+- Servers: the source's ``--server`` URL, else the first server of the channel with a supported protocol;
+  credentials from that URL's user part, else the source's ``--auth user:pass``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from totpflow.arazzo.errors import ArazzoError, EvaluationError
+from totpflow.arazzo.results import MessageRecord
+
+if TYPE_CHECKING:
+    from totpflow.arazzo.asyncapi import AsyncTarget, Connections, Credentials, Message, Receiver
+    from totpflow.arazzo.document.model import ArazzoDocument, Step, Workflow
+    from totpflow.arazzo.engine.context import StepContext
+    from totpflow.arazzo.engine.plan import Plan, StepPlan
+    from totpflow.arazzo.sources import SourceSet
+
+T = TypeVar("T")
+
+
+class _Subscription(msgspec.Struct):
+    receiver: Any  # Receiver
+    target: Any  # AsyncTarget
+    source: str
+    server: str
+
+
+class Messaging:
+    """The broker side of one run: an event loop thread, one connection per server, open subscriptions."""
+
+    def __init__(
+        self,
+        sources: SourceSet,
+        plan: Plan,
+        servers: Mapping[str, str],
+        credentials: Mapping[str, tuple[str, str]],
+    ) -> None:
+        self.sources = sources
+        self.plan = plan
+        self.servers = servers
+        self.credentials = credentials
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: Connections | None = None
+        self._subscriptions: dict[tuple[str, str, str], _Subscription] = {}
+
+    # -- the loop -----------------------------------------------------------------------------------------
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            from totpflow.arazzo.asyncapi import Connections
+
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="totpflow-messaging", daemon=True)
+            thread.start()
+            self._loop, self._thread, self._connections = loop, thread, Connections()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def close(self) -> None:
+        """Close every subscription and connection and stop the loop (nothing to do when none started)."""
+        if self._loop is None:
+            return
+        subscriptions, self._subscriptions = self._subscriptions, {}
+        connections = self._connections
+
+        async def shut() -> None:
+            for subscription in subscriptions.values():
+                await subscription.receiver.close()
+            if connections is not None:
+                await connections.close()
+
+        try:
+            self._call(shut())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(5)
+            self._loop.close()
+            self._loop = None
+
+    # -- targets ------------------------------------------------------------------------------------------
+
+    def target(
+        self, doc: ArazzoDocument, step: Step, channel_values: Mapping[str, Any]
+    ) -> tuple[str, AsyncTarget]:
+        where = self.sources.resolve_async(step, doc)
+        assert where.source.asyncapi is not None
+        try:
+            target = where.source.asyncapi.target(
+                action=str(step.action),
+                operation_id=where.operation_id,
+                channel_path=where.channel_path,
+                parameters=channel_values,
+            )
+        except ArazzoError as exc:
+            raise EvaluationError(where.location, str(exc)) from None
+        return where.source.name, target
+
+    async def _adapter(self, source: str, target: AsyncTarget) -> tuple[Any, str]:
+        from totpflow.arazzo.asyncapi import Credentials, endpoint_from_url, pick_endpoint
+
+        override = self.servers.get(source)
+        endpoint = pick_endpoint(target, override)
+        credentials: Credentials | None = endpoint_from_url(override)[1] if override else None
+        if credentials is None and source in self.credentials:
+            credentials = Credentials(*self.credentials[source])
+        assert self._connections is not None
+        adapter = await self._connections.adapter(endpoint, credentials)
+        server = endpoint.host + (f":{endpoint.port}" if endpoint.port else "")
+        return adapter, server
+
+    # -- receive ------------------------------------------------------------------------------------------
+
+    def subscribe_early(self, doc: ArazzoDocument, workflow: Workflow, ctx: StepContext) -> None:
+        """Subscribe every receive step of ``workflow`` whose channel can be named now (see the module
+        docstring); the others subscribe when they run."""
+        for step in workflow.steps:
+            if step.action != "receive":
+                continue
+            try:
+                self._subscription(doc, workflow, step, self.plan.step(doc, workflow, step), ctx)
+            except ArazzoError:
+                continue  # the step reports it when it runs
+
+    def _subscription(
+        self, doc: ArazzoDocument, workflow: Workflow, step: Step, step_plan: StepPlan, ctx: StepContext
+    ) -> _Subscription:
+        key = (doc.url, workflow.workflow_id, step.step_id)
+        found = self._subscriptions.get(key)
+        if found is not None:
+            return found
+        source, target = self.target(doc, step, self._values(step_plan, ctx, "channel"))
+        if target.address is None:
+            raise EvaluationError(step.location, f"channel {target.channel!r} has no address to subscribe to")
+        address = target.address
+
+        async def subscribe() -> tuple[Receiver, str]:
+            adapter, server = await self._adapter(source, target)
+            bindings = {**target.channel_bindings, **target.operation_bindings}
+            receiver: Receiver = await adapter.subscribe(address, bindings)
+            return receiver, server
+
+        receiver, server = self._call(subscribe())
+        found = _Subscription(receiver, target, source, server)
+        self._subscriptions[key] = found
+        return found
+
+    def end_workflow(self, doc: ArazzoDocument, workflow: Workflow) -> None:
+        """Close the subscriptions of a workflow that ended."""
+        prefix = (doc.url, workflow.workflow_id)
+        ended = [key for key in self._subscriptions if key[:2] == prefix]
+        receivers = [self._subscriptions.pop(key).receiver for key in ended]
+        if receivers:
+
+            async def close() -> None:
+                for receiver in receivers:
+                    await receiver.close()
+
+            self._call(close())
+
+    def receive(
+        self,
+        doc: ArazzoDocument,
+        workflow: Workflow,
+        step: Step,
+        step_plan: StepPlan,
+        ctx: StepContext,
+        timeout: float,
+        clock: Any,
+    ) -> tuple[MessageRecord | None, Message | None, str | None]:
+        """(record, message, failure): the correlated message, or why none came."""
+        from totpflow.arazzo.asyncapi.message import as_text
+
+        subscription = self._subscription(doc, workflow, step, step_plan, ctx)
+        target = subscription.target
+        expected = None
+        if step.correlation_id is not None:
+            expected = self.plan.value(step, step.correlation_id, "correlationId").evaluate(ctx)
+        correlations = target.correlations if expected is not None else ()
+        if expected is not None and not correlations:
+            raise EvaluationError(
+                step.location + "/correlationId",
+                f"the messages of channel {target.channel!r} declare no correlationId location",
+            )
+        receiver = subscription.receiver
+
+        async def wait() -> Message:
+            async with asyncio.timeout(timeout):
+                while True:
+                    message: Message = await receiver.get()
+                    if expected is None or any(c.matches(message, expected) for c in correlations):
+                        return message
+
+        started_at, begin = clock(), time.perf_counter()
+        try:
+            message = self._call(wait())
+        except TimeoutError:
+            wanted = f"with correlation id {as_text(expected)!r} " if expected is not None else ""
+            return (
+                None,
+                None,
+                (
+                    f"no message {wanted}arrived on channel {target.channel!r} "
+                    f"({target.address}) within {timeout:g} s"
+                ),
+            )
+        elapsed = (time.perf_counter() - begin) * 1000
+        record = MessageRecord(
+            "receive",
+            subscription.source,
+            target.channel,
+            message.address,
+            _protocol(target, self.servers.get(subscription.source)),
+            subscription.server,
+            dict(message.headers),
+            message.decoded(),
+            message.content_type,
+            None if expected is None else as_text(expected),
+            started_at,
+            elapsed,
+        )
+        return record, message, None
+
+    # -- send ---------------------------------------------------------------------------------------------
+
+    def send(
+        self, doc: ArazzoDocument, step: Step, step_plan: StepPlan, ctx: StepContext, clock: Any
+    ) -> MessageRecord:
+        from totpflow.arazzo.asyncapi import Message, encode_payload
+        from totpflow.arazzo.asyncapi.message import as_text
+
+        source, target = self.target(doc, step, self._values(step_plan, ctx, "channel"))
+        if target.address is None:
+            raise EvaluationError(step.location, f"channel {target.channel!r} has no address to publish to")
+        headers = {name: as_text(value) for name, value in self._values(step_plan, ctx, "header").items()}
+        body = step.request_body
+        payload = None
+        content_type = next((m.content_type for m in target.messages if m.content_type), None)
+        if body is not None:
+            content_type = body.content_type or content_type
+            if body.has_payload:
+                payload = self.plan.value(body, body.payload).evaluate(ctx)
+        address = target.address
+        encoded = encode_payload(payload, content_type)
+        # the sent message's own value at its correlation location (the author puts it in a header or the
+        # payload; Arazzo allows ``correlationId`` on receive steps only)
+        sent = Message(address, headers, encoded, content_type)
+        found = next((c.value(sent) for c in target.correlations), None)
+        correlation_id = None if found is None else as_text(found)
+        bindings = {**target.channel_bindings, **target.operation_bindings}
+
+        async def publish() -> str:
+            adapter, server = await self._adapter(source, target)
+            await adapter.publish(address, headers, encoded, content_type=content_type, bindings=bindings)
+            return server
+
+        started_at, begin = clock(), time.perf_counter()
+        server = self._call(publish())
+        return MessageRecord(
+            "send",
+            source,
+            target.channel,
+            address,
+            _protocol(target, self.servers.get(source)),
+            server,
+            headers,
+            payload,
+            content_type,
+            correlation_id,
+            started_at,
+            (time.perf_counter() - begin) * 1000,
+        )
+
+    def _values(self, step_plan: StepPlan, ctx: StepContext, kind: str) -> dict[str, Any]:
+        return {
+            p.name: self.plan.value(p, p.value).evaluate(ctx) for p in step_plan.parameters if p.in_ == kind
+        }
+
+
+def _protocol(target: AsyncTarget, override: str | None) -> str:
+    from totpflow.arazzo.asyncapi import pick_endpoint
+
+    try:
+        return pick_endpoint(target, override).protocol
+    except ArazzoError:
+        return ""

@@ -1,0 +1,130 @@
+"""AsyncAPI steps in the runner against the machine's real brokers (Mosquitto, RabbitMQ, NATS): send steps
+with a decoy, a receive step that correlates on a message header, a workflow that mixes an HTTP step (a
+loopback server that publishes the confirmation to the broker when called) with a receive step, and a
+receive step that times out. Each test skips, naming the broker, when it is not reachable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import httpx
+import loopback
+import pytest
+
+from totpflow.arazzo import RunOptions, load
+from totpflow.arazzo.asyncapi import adapter_for, encode_payload, endpoint_from_url
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "asyncapi"))
+from broker_endpoints import BROKERS, require_broker
+
+DATA = Path(__file__).parent / "data" / "async"
+URLS = {
+    "mqtt": "mqtt://127.0.0.1:1883",
+    "amqp": "amqp://guest:guest@127.0.0.1:5672",
+    "nats": "nats://127.0.0.1:4222",
+}
+
+
+def _run(workflow: str, protocol: str, inputs: dict[str, Any], servers: dict[str, str] | None = None) -> Any:
+    options = RunOptions(servers={"shop": URLS[protocol], **(servers or {})}, timeout=5.0)
+    with httpx.Client() as client:
+        return load(str(DATA / "shop.arazzo.yaml")).run(
+            workflow, inputs=inputs, options=options, client=client
+        )
+
+
+@pytest.mark.parametrize("protocol", list(BROKERS))
+def test_a_receive_step_picks_the_correlated_message_among_decoys(protocol: str) -> None:
+    require_broker(protocol)
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+    result = _run("sendThenReceive", protocol, {"run": run, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"petId": 7, "shop": "north", "requestId": request_id}
+    _decoy, order, seen = workflow.steps
+    (sent,) = order.messages
+    assert (sent.action, sent.channel, sent.address) == ("send", "orders", f"totpflow.{run}.orders")
+    assert sent.headers == {"x-shop": "north", "requestId": request_id}
+    assert (sent.payload, sent.correlation_id, sent.protocol) == ({"petId": 7}, request_id, protocol)
+    (received,) = seen.messages
+    assert (received.action, received.correlation_id, received.payload) == (
+        "receive",
+        request_id,
+        {"petId": 7},
+    )
+    assert received.headers["x-shop"] == "north"
+
+
+@pytest.mark.parametrize("protocol", list(BROKERS))
+def test_an_http_step_triggers_the_message_a_receive_step_waits_for(protocol: str) -> None:
+    require_broker(protocol)
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            endpoint, credentials = endpoint_from_url(URLS[protocol])
+
+            async def confirm() -> None:
+                adapter = adapter_for(protocol)
+                await adapter.connect(endpoint, credentials)
+                try:
+                    for reply in (
+                        {"requestId": "another-request", "status": "rejected"},
+                        {"requestId": body["requestId"], "status": "ok"},
+                    ):
+                        address = f"totpflow.{body['run']}.confirmations"
+                        await adapter.publish(address, {}, encode_payload(reply, "application/json"))
+                finally:
+                    await adapter.close()
+
+            asyncio.run(confirm())  # published before the HTTP response: the receive step must already listen
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with loopback.serve(Shop) as url:
+        result = _run("checkout", protocol, {"run": run, "requestId": request_id}, {"shopApi": url})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"status": "ok"}
+    pay, confirmed = workflow.steps
+    assert pay.exchanges and not pay.messages
+    (received,) = confirmed.messages
+    assert received.payload == {"requestId": request_id, "status": "ok"}
+
+
+@pytest.mark.parametrize("protocol", list(BROKERS))
+def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(protocol: str) -> None:
+    require_broker(protocol)
+    result = _run("nobodyAnswers", protocol, {"run": uuid.uuid4().hex})
+    assert not result.ok
+    (step,) = result.workflows[0].steps
+    assert not step.ok and step.messages == ()
+    assert step.error is not None
+    assert "'never-sent'" in step.error and "confirmations" in step.error and "0.3 s" in step.error
+
+
+def test_an_http_only_run_imports_no_broker_code() -> None:
+    code = (
+        "import sys\n"
+        "from totpflow.arazzo import RunOptions, load\n"
+        f"load({str(Path(__file__).parent / 'data' / 'pets.arazzo.yaml')!r})"
+        ".run('loginAndGetPet', options=RunOptions(dry_run=True),"
+        " inputs={'username': 'u', 'password': 'p'})\n"
+        "names = ['aiomqtt', 'paho', 'aio_pika', 'nats', 'websockets', 'totpflow.arazzo.asyncapi',"
+        " 'totpflow.arazzo.engine.messaging']\n"
+        "print(sorted(name for name in names if name in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
