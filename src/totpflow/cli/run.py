@@ -40,7 +40,9 @@ example (the seed TOTP enrollment, unattended):
 credentials (--auth, repeatable): SOURCE=user:password (HTTP Basic), SOURCE=bearer:TOKEN, SOURCE=VALUE (an
 apiKey), SOURCE.SCHEME=VALUE (one named security scheme); or the TOTPFLOW_AUTH_<SOURCE>[_<SCHEME>] variables.
 --server and --auth must name an OpenAPI source of the document (and a scheme it declares); a server URL is
-http(s)://host[:port][/path]. Anything else is a command-line error.
+http(s)://host[:port][/path]. For an AsyncAPI source, --server names the broker, protocol://host[:port]
+(mqtt, amqp, nats, ws, …; amqp://guest:guest@127.0.0.1:5672 carries its credentials), and --auth is
+SOURCE=user:password. Anything else is a command-line error.
 
 exit codes: 0 all workflows succeeded, 1 a workflow failed, 2 invalid document, command line or inputs
 (nothing is sent).
@@ -89,6 +91,7 @@ def register(subparsers: Any) -> None:
     add("--json-output", metavar="FILE", help="write a JSON report (with outputs)")
     add("--junit", metavar="FILE", help="write a JUnit XML report")
     add("--har", metavar="FILE", help="write every HTTP exchange as a HAR 1.2 file")
+    add("--messages", metavar="FILE", help="write every AsyncAPI message sent or received as JSON lines")
     add("--dry-run", action="store_true", help="build the requests but send nothing")
     add(
         "--timeout", type=float, default=30.0, metavar="S", help="per-request timeout in seconds (default 30)"
@@ -203,8 +206,9 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
         for warning in loaded.warnings:
             _err(f"warning: {warning}")
         schemes = loaded.scheme_names()
+        http_auth, broker_credentials = _broker_auth(args.auth, loaded.sources.asyncapi_sources(), masker)
         credentials = load_credentials(
-            args.auth, os.environ, masker, source_names=list(schemes), scheme_names=schemes
+            http_auth, os.environ, masker, source_names=list(schemes), scheme_names=schemes
         )
         prompt = None
         if not args.no_prompt and sys.stdin.isatty():
@@ -212,6 +216,7 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
         options = RunOptions(
             servers=servers,
             credentials=credentials,
+            broker_credentials=broker_credentials,
             timeout=args.timeout,
             max_steps=args.max_steps,
             masker=masker,
@@ -227,6 +232,28 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     result = _combine(results)
     _report(result, args, masker)
     return 0 if result.ok else 1
+
+
+def _broker_auth(
+    options: list[str], brokers: Any, masker: Any
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """``--auth`` values split into those for OpenAPI sources (as given) and ``SOURCE=user:password`` for
+    AsyncAPI sources (the password masked from here on)."""
+    from totpflow.arazzo.errors import UsageError
+
+    http: list[str] = []
+    found: dict[str, tuple[str, str]] = {}
+    for option in options:
+        name, equals, value = option.partition("=")
+        if not equals or name not in brokers:
+            http.append(option)
+            continue
+        user, colon, password = value.partition(":")
+        if not colon or not user:
+            raise UsageError(f"--auth {name}=…: a broker credential is user:password")
+        masker.add(password)
+        found[name] = (user, password)
+    return http, found
 
 
 def _combine(results: list[RunResult]) -> RunResult:
@@ -261,6 +288,10 @@ def _report(result: RunResult, args: argparse.Namespace, masker: Any) -> None:
         from totpflow.arazzo.reports.har import write_har
 
         write_har(result, args.har, masker=masker)
+    if args.messages:
+        from totpflow.arazzo.reports.messages import write_messages
+
+        write_messages(result, args.messages, masker=masker)
 
 
 # -- QR codes before a prompt (an optional nicety: any failure just skips the drawing) --------------------

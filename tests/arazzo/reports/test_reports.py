@@ -38,7 +38,7 @@ def test_json_report_fields() -> None:
     assert seed["outputs"] == {"userId": "user-1", "totpId": "totp-1", "sessionToken": MASK}
     assert seed["inputs"] == {"email": "a@example.com", "totp_code": MASK}
     step_keys = ["stepId", "ok", "attempts", "operation", "action", "error", "elapsedMs", "checks", "outputs"]
-    step_keys += ["request", "response", "exchanges"]
+    step_keys += ["request", "response", "exchanges", "messages"]
     retry = seed["steps"][1]
     assert list(retry) == step_keys
     assert retry["attempts"] == 2 and len(retry["exchanges"]) == 2

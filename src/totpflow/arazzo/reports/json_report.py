@@ -15,7 +15,11 @@ and outputs, step outputs and every attempt; reference/arazzo.md §3, respect is
                            checks: [{condition, type, passed, message}], outputs,
                            request: {method, url, headers, body} | null,        # the last attempt
                            response: {statusCode, headers, body, timeMs} | null,
-                           exchanges: [{startedAt, timeMs, error, request, response}]}]}]}
+                           exchanges: [{startedAt, timeMs, error, request, response}],
+                           messages: [{action, source, channel, address, protocol, server, headers,
+                                       payload, contentType, correlationId, startedAt, timeMs}]}]}]}
+
+``messages`` are the messages an AsyncAPI step published or received (empty for other steps).
 
 A refused run (invalid document, command line or inputs; nothing was sent) is reported as
 ``{ok: false, document, exitCode: 2, errors: [{location, message}], warnings: [], workflows: []}``.
@@ -36,6 +40,7 @@ from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import (
     CheckResult,
     Exchange,
+    MessageRecord,
     RecordedRequest,
     RecordedResponse,
     RunResult,
@@ -131,6 +136,28 @@ def _step(step: StepResult) -> dict[str, Any]:
         "request": None if last is None else _request(last.request),
         "response": None if last is None else _response(last.response, last.elapsed_ms),
         "exchanges": [_exchange(exchange) for exchange in step.exchanges],
+        "messages": [message_json(message) for message in step.messages],
+    }
+
+
+def message_json(message: MessageRecord) -> dict[str, Any]:
+    """One message of an AsyncAPI step as the JSON report and the ``--messages`` file show it."""
+    payload = message.payload
+    if isinstance(payload, bytes):
+        payload = payload.decode(errors="replace")
+    return {
+        "action": message.action,
+        "source": message.source,
+        "channel": message.channel,
+        "address": message.address,
+        "protocol": message.protocol,
+        "server": message.server,
+        "headers": dict(message.headers),
+        "payload": payload,
+        "contentType": message.content_type,
+        "correlationId": message.correlation_id,
+        "startedAt": _time(message.started_at),
+        "timeMs": _ms(message.elapsed_ms),
     }
 
 

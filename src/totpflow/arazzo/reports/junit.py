@@ -40,7 +40,7 @@ from xml.etree import ElementTree
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.answer import answer
 from totpflow.arazzo.reports.masked import mask_result
-from totpflow.arazzo.results import Exchange, RunResult, StepResult, WorkflowResult
+from totpflow.arazzo.results import Exchange, MessageRecord, RunResult, StepResult, WorkflowResult
 
 WORKFLOW_CASE = "(workflow)"
 
@@ -79,6 +79,17 @@ def exchange_summary(exchange: Exchange, attempt: int) -> str:
     return "\n".join(lines)
 
 
+def message_summary(message: MessageRecord) -> str:
+    """An AsyncAPI step's message: action, protocol, address, correlation id, headers and payload."""
+    where = f"{message.protocol}://{message.server} {message.address}"
+    lines = [f"--- {message.action} {where} ({message.elapsed_ms:.0f} ms)"]
+    if message.correlation_id is not None:
+        lines.append(f"correlation id: {message.correlation_id}")
+    lines += [f"{name}: {value}" for name, value in message.headers.items()]
+    lines += ["", json.dumps(message.payload, ensure_ascii=False, default=str)]
+    return "\n".join(lines)
+
+
 def _testcase(suite: ElementTree.Element, step: StepResult) -> tuple[int, int]:
     case = ElementTree.SubElement(
         suite, "testcase", classname=step.workflow_id, name=step.step_id, time=_seconds(step.elapsed_ms)
@@ -109,6 +120,7 @@ def _testcase(suite: ElementTree.Element, step: StepResult) -> tuple[int, int]:
         )
         node.text = _clean(step.error or "step failed")
     summaries = [exchange_summary(exchange, index) for index, exchange in enumerate(step.exchanges, 1)]
+    summaries += [message_summary(message) for message in step.messages]
     if step.outputs:
         summaries.append("outputs: " + json.dumps(step.outputs, ensure_ascii=False, default=str))
     if summaries:

@@ -13,6 +13,7 @@ from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import (
     CheckResult,
     Exchange,
+    MessageRecord,
     RecordedRequest,
     RecordedResponse,
     RunResult,
@@ -52,10 +53,20 @@ def mask_check(check: CheckResult, masker: Masker) -> CheckResult:
     return replace(check, condition=masker.mask_text(check.condition), message=_text(masker, check.message))
 
 
+def mask_message(message: MessageRecord, masker: Masker) -> MessageRecord:
+    return replace(
+        message,
+        headers={name: masker.mask_text(value) for name, value in message.headers.items()},
+        payload=masker.mask_json(message.payload),
+        correlation_id=_text(masker, message.correlation_id),
+    )
+
+
 def mask_step(step: StepResult, masker: Masker) -> StepResult:
     return replace(
         step,
         exchanges=tuple(mask_exchange(exchange, masker) for exchange in step.exchanges),
+        messages=tuple(mask_message(message, masker) for message in step.messages),
         checks=tuple(mask_check(check, masker) for check in step.checks),
         outputs=masker.mask_json(step.outputs),
         error=_text(masker, step.error),

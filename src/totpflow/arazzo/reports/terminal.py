@@ -105,6 +105,10 @@ def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
             line.append("  (not sent)", style="dim")
         else:
             line.append(" → no response", style="red")
+    elif step.messages:
+        message = step.messages[-1]
+        arrow = "→" if message.action == "send" else "←"
+        line.append(f"  {message.action} {arrow} {message.protocol} {message.address}")
     elif step.operation:
         line.append(f"  {step.operation}")
     if step.attempts > 1:
@@ -130,6 +134,12 @@ def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
     if verbose:
         for attempt, exchange in enumerate(step.exchanges, 1):
             lines.extend(_exchange_lines(exchange, attempt, "      "))
+        for message in step.messages:
+            if message.correlation_id is not None:
+                lines.append(Text(f"      correlation id: {message.correlation_id}", style="dim"))
+            for name, value in message.headers.items():
+                lines.append(Text(f"      {name}: {value}", style="dim"))
+            lines.append(Text(f"      payload: {_value(message.payload)}", style="dim"))
         for name, value in step.outputs.items():
             lines.append(Text(f"      {name}: {_value(value)}", style="dim"))
     return lines
