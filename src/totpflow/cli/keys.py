@@ -33,8 +33,8 @@ def register(subparsers: Any) -> None:
     when.add_argument(
         "--publish-for",
         metavar="DURATION",
-        default="1h",
-        help="how long the new key is published before it signs: 90s, 30m, 1h, 2d (default: 1h)",
+        help="how long the new key is published before it signs: 90s, 30m, 1h, 2d (default: "
+        "$TOTPFLOW_KEY_PUBLISH_FOR, else 1h)",
     )
     when.add_argument(
         "--now",
@@ -68,9 +68,10 @@ def rotate_key(args: argparse.Namespace) -> int:
     from totpflow.server.policy import parse_duration
     from totpflow.server.services.keys import ForeignMasterKey, RotationPending
 
+    publish_for: timedelta | None = None  # None: the policy's (TOTPFLOW_KEY_PUBLISH_FOR, else 1h)
     if args.now:
         publish_for = timedelta(0)
-    else:
+    elif args.publish_for is not None:
         try:
             publish_for = parse_duration(args.publish_for)
         except ValueError as exc:

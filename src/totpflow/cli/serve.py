@@ -87,8 +87,20 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--rotate-keys-every",
         metavar="DURATION",
-        help="start a signing-key rollover of every project this often, e.g. 90d (longer than the 1h "
+        help="start a signing-key rollover of every project this often, e.g. 90d (longer than the key "
         "publication delay; default off, or $TOTPFLOW_ROTATE_KEYS_EVERY)",
+    )
+    parser.add_argument(
+        "--key-publish-for",
+        metavar="DURATION",
+        help="how long a new signing key of a --rotate-keys-every rollover is published before it signs "
+        "(default 1h, or $TOTPFLOW_KEY_PUBLISH_FOR)",
+    )
+    parser.add_argument(
+        "--key-retention",
+        metavar="DURATION",
+        help="how long a retired signing key stays published and verifying, at least 5m (default 30d, or "
+        "$TOTPFLOW_KEY_RETENTION)",
     )
     parser.add_argument(
         "--print-openapi", action="store_true", help="print the OpenAPI document as YAML and exit"
@@ -148,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             rate_limit_project=args.rate_limit_project,
             log_format="off" if args.quiet else (args.log_format or os.environ.get(LOG_FORMAT_ENV, "json")),
             rotate_keys_every=args.rotate_keys_every,
+            key_publish_for=args.key_publish_for,
+            key_retention=args.key_retention,
             rsa_key_size=args.rsa_key_size,
             master_key_file=args.master_key_file,
         )
@@ -226,6 +240,8 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     from totpflow.server.app import create_app
     from totpflow.server.config import (
         DATABASE_URL_ENV,
+        KEY_PUBLISH_FOR_ENV,
+        KEY_RETENTION_ENV,
         LOCK_THRESHOLD_ENV,
         LOG_FORMAT_ENV,
         RATE_LIMIT_PROJECT_ENV,
@@ -260,6 +276,8 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     os.environ[LOG_FORMAT_ENV] = settings.log_format
     every = settings.policy.rotate_keys_every
     os.environ[ROTATE_KEYS_EVERY_ENV] = "off" if every is None else f"{int(every.total_seconds())}s"
+    os.environ[KEY_PUBLISH_FOR_ENV] = f"{int(settings.policy.key_publication_delay.total_seconds())}s"
+    os.environ[KEY_RETENTION_ENV] = f"{int(settings.policy.key_retention.total_seconds())}s"
     os.environ[RSA_KEY_SIZE_ENV] = str(settings.policy.rsa_key_size)
     if settings.master_key_file is not None and not os.environ.get(MASTER_KEY_ENV):
         os.environ[MASTER_KEY_FILE_ENV] = str(settings.master_key_file)

@@ -18,6 +18,9 @@ per-project rate limit      ``--rate-limit-project`` (off)         ``TOTPFLOW_RA
 rate-limit counters in                                             ``TOTPFLOW_RATE_LIMIT_REDIS`` (redis://…;
 Redis (default: the store)                                         needs ``totpflow[redis]``)
 request log                 ``--log-format json|text``, ``--quiet``  ``TOTPFLOW_LOG_FORMAT`` (json|text|off)
+key rollover period         ``--rotate-keys-every`` (off)          ``TOTPFLOW_ROTATE_KEYS_EVERY``
+key publication delay       ``--key-publish-for`` (1h)             ``TOTPFLOW_KEY_PUBLISH_FOR``
+retired key retention       ``--key-retention`` (30d)              ``TOTPFLOW_KEY_RETENTION`` (at least 5m)
 ==========================  =====================================  ==========================================
 
 Rate limits are ``N/PERIOD`` (``30/60s``, ``1000/minute``, ``5000/1h``) or ``off``; they apply to
@@ -55,6 +58,8 @@ RATE_LIMIT_PROJECT_ENV: Final = "TOTPFLOW_RATE_LIMIT_PROJECT"
 LOG_FORMAT_ENV: Final = "TOTPFLOW_LOG_FORMAT"
 RATE_LIMIT_REDIS_ENV: Final = "TOTPFLOW_RATE_LIMIT_REDIS"
 ROTATE_KEYS_EVERY_ENV: Final = "TOTPFLOW_ROTATE_KEYS_EVERY"
+KEY_PUBLISH_FOR_ENV: Final = "TOTPFLOW_KEY_PUBLISH_FOR"
+KEY_RETENTION_ENV: Final = "TOTPFLOW_KEY_RETENTION"
 LOG_FORMATS: Final = ("json", "text", "off")
 RSA_KEY_SIZE_ENV: Final = "TOTPFLOW_RSA_KEY_SIZE"
 RSA_KEY_SIZES: Final = (2048, 3072, 4096)  # crypto.RSA_KEY_SIZES (not imported: this module stays light)
@@ -89,6 +94,8 @@ class Settings:
         rate_limit_project: str | None = None,
         log_format: str | None = None,
         rotate_keys_every: str | None = None,
+        key_publish_for: str | None = None,
+        key_retention: str | None = None,
         rsa_key_size: int | None = None,
         master_key_file: str | None = None,
     ) -> Settings:
@@ -116,6 +123,14 @@ class Settings:
             policy = replace(
                 policy, rate_limit_project=parse_rate_limit("--rate-limit-project", project_limit)
             )
+        publish = key_publish_for if key_publish_for is not None else environ.get(KEY_PUBLISH_FOR_ENV)
+        if publish is not None:
+            policy = replace(
+                policy, key_publication_delay=parse_setting_duration("--key-publish-for", publish)
+            )
+        retention = key_retention if key_retention is not None else environ.get(KEY_RETENTION_ENV)
+        if retention is not None:
+            policy = replace(policy, key_retention=parse_key_retention(policy, retention))
         every = rotate_keys_every if rotate_keys_every is not None else environ.get(ROTATE_KEYS_EVERY_ENV)
         if every is not None and every.strip().lower() not in ("", "off"):
             policy = replace(policy, rotate_keys_every=parse_rotation_period(policy, every))
@@ -178,6 +193,26 @@ def parse_rate_limit(setting: str, text: str) -> RateLimit | None:
         return RateLimit.parse(text)
     except ValueError as exc:
         raise ConfigError(f"{setting}: {exc}, got {text!r}") from None
+
+
+def parse_setting_duration(setting: str, text: str) -> timedelta:
+    """A duration setting (``90s``, ``30m``, ``1h``, ``30d``); :class:`ConfigError` naming the setting."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{setting}: {exc}, got {text!r}") from None
+
+
+def parse_key_retention(policy: Policy, text: str) -> timedelta:
+    """``--key-retention``: how long a retired signing key stays published and verifying; at least a session
+    JWT's lifetime (a JWT signed just before the key retired must keep verifying until it expires)."""
+    retention = parse_setting_duration("--key-retention", text)
+    if retention.total_seconds() < policy.jwt_lifetime_seconds:
+        raise ConfigError(
+            f"--key-retention must be at least {policy.jwt_lifetime_seconds // 60}m (a session JWT's "
+            f"lifetime), got {text!r}"
+        )
+    return retention
 
 
 def parse_rotation_period(policy: Policy, text: str) -> timedelta:
