@@ -1,7 +1,8 @@
-"""AsyncAPI steps in the runner against the machine's real brokers (Mosquitto, RabbitMQ, NATS): send steps
-with a decoy, a receive step that correlates on a message header, a workflow that mixes an HTTP step (a
-loopback server that publishes the confirmation to the broker when called) with a receive step, and a
-receive step that times out. Each test skips, naming the broker, when it is not reachable."""
+"""AsyncAPI steps in the runner against the machine's real brokers (Mosquitto, RabbitMQ, NATS) and a loopback
+WebSocket relay hub: send steps with a decoy, a receive step that correlates on a message header (not on
+WebSocket, which carries none) or on the payload, a workflow that mixes an HTTP step (a loopback server that
+publishes the confirmation to the broker when called) with a receive step, and a receive step that times out.
+Each test skips, naming the broker, when it is not reachable."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from totpflow.arazzo import RunOptions, load
 from totpflow.arazzo.asyncapi import adapter_for, encode_payload, endpoint_from_url
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "asyncapi"))
-from broker_endpoints import BROKERS, require_broker
+from broker_endpoints import BROKERS, endpoint_for, require_broker
 
 DATA = Path(__file__).parent / "data" / "async"
 URLS = {
@@ -32,8 +35,33 @@ URLS = {
 }
 
 
-def _run(workflow: str, protocol: str, inputs: dict[str, Any], servers: dict[str, str] | None = None) -> Any:
-    options = RunOptions(servers={"shop": URLS[protocol], **(servers or {})}, timeout=5.0)
+ALL = [*BROKERS, "ws"]
+
+
+@pytest.fixture
+def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The broker URL for the test's ``protocol``; for ``ws`` a relay hub served on its own event loop."""
+    protocol = request.node.callspec.params["protocol"]
+    require_broker(protocol)
+    if protocol != "ws":
+        yield URLS[protocol]
+        return
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    hub = endpoint_for("ws")
+    endpoint = asyncio.run_coroutine_threadsafe(hub.__aenter__(), loop).result()
+    try:
+        yield f"ws://{endpoint.host}:{endpoint.port}{endpoint.pathname}"
+    finally:
+        asyncio.run_coroutine_threadsafe(hub.__aexit__(None, None, None), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+def _run(workflow: str, url: str, inputs: dict[str, Any], servers: dict[str, str] | None = None) -> Any:
+    options = RunOptions(servers={"shop": url, **(servers or {})}, timeout=5.0)
     with httpx.Client() as client:
         return load(str(DATA / "shop.arazzo.yaml")).run(
             workflow, inputs=inputs, options=options, client=client
@@ -44,7 +72,7 @@ def _run(workflow: str, protocol: str, inputs: dict[str, Any], servers: dict[str
 def test_a_receive_step_picks_the_correlated_message_among_decoys(protocol: str) -> None:
     require_broker(protocol)
     run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
-    result = _run("sendThenReceive", protocol, {"run": run, "requestId": request_id})
+    result = _run("sendThenReceive", URLS[protocol], {"run": run, "requestId": request_id})
     (workflow,) = result.workflows
     assert result.ok, (workflow.error, [step.error for step in workflow.steps])
     assert workflow.outputs == {"petId": 7, "shop": "north", "requestId": request_id}
@@ -62,15 +90,28 @@ def test_a_receive_step_picks_the_correlated_message_among_decoys(protocol: str)
     assert received.headers["x-shop"] == "north"
 
 
-@pytest.mark.parametrize("protocol", list(BROKERS))
-def test_an_http_step_triggers_the_message_a_receive_step_waits_for(protocol: str) -> None:
-    require_broker(protocol)
+@pytest.mark.parametrize("protocol", ALL)
+def test_decoy_sends_then_a_receive_correlated_on_the_payload(protocol: str, broker_url: str) -> None:
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+    result = _run("confirmByMessage", broker_url, {"run": run, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"status": "ok"}
+    decoy, _confirm, confirmed = workflow.steps
+    assert decoy.messages[0].correlation_id == "another-request"
+    (received,) = confirmed.messages
+    assert (received.protocol, received.correlation_id) == (protocol, request_id)
+    assert received.payload == {"requestId": request_id, "status": "ok"}
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_an_http_step_triggers_the_message_a_receive_step_waits_for(protocol: str, broker_url: str) -> None:
     run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
 
     class Shop(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            endpoint, credentials = endpoint_from_url(URLS[protocol])
+            endpoint, credentials = endpoint_from_url(broker_url)
 
             async def confirm() -> None:
                 adapter = adapter_for(protocol)
@@ -94,7 +135,7 @@ def test_an_http_step_triggers_the_message_a_receive_step_waits_for(protocol: st
             pass
 
     with loopback.serve(Shop) as url:
-        result = _run("checkout", protocol, {"run": run, "requestId": request_id}, {"shopApi": url})
+        result = _run("checkout", broker_url, {"run": run, "requestId": request_id}, {"shopApi": url})
     (workflow,) = result.workflows
     assert result.ok, (workflow.error, [step.error for step in workflow.steps])
     assert workflow.outputs == {"status": "ok"}
@@ -104,10 +145,11 @@ def test_an_http_step_triggers_the_message_a_receive_step_waits_for(protocol: st
     assert received.payload == {"requestId": request_id, "status": "ok"}
 
 
-@pytest.mark.parametrize("protocol", list(BROKERS))
-def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(protocol: str) -> None:
-    require_broker(protocol)
-    result = _run("nobodyAnswers", protocol, {"run": uuid.uuid4().hex})
+@pytest.mark.parametrize("protocol", ALL)
+def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(
+    protocol: str, broker_url: str
+) -> None:
+    result = _run("nobodyAnswers", broker_url, {"run": uuid.uuid4().hex})
     assert not result.ok
     (step,) = result.workflows[0].steps
     assert not step.ok and step.messages == ()
