@@ -23,6 +23,7 @@ import pytest
 
 from totpflow.arazzo import RunOptions, load
 from totpflow.arazzo.asyncapi import adapter_for, encode_payload, endpoint_from_url
+from totpflow.arazzo.errors import DocumentInvalid
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "asyncapi"))
 from broker_endpoints import BROKERS, endpoint_for, require_broker
@@ -170,3 +171,41 @@ def test_an_http_only_run_imports_no_broker_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("written", "replacement", "location", "said"),
+    [
+        (
+            "operationId: $sourceDescriptions.shop.placeOrder",
+            "operationId: $sourceDescriptions.shop.noSuchOperation",
+            "/workflows/0/steps/0/operationId",
+            "no AsyncAPI operation 'noSuchOperation'",
+        ),
+        (
+            "operationId: $sourceDescriptions.shop.placeOrder",
+            "operationId: $sourceDescriptions.shopApi.placeOrder",
+            "/workflows/0/steps/0/operationId",
+            "is of type openapi",
+        ),
+        (
+            "channelPath: '{$sourceDescriptions.shop.url}#/channels/orders'",
+            "channelPath: '{$sourceDescriptions.shop.url}#/operations/placeOrder'",
+            "/workflows/0/steps/2/channelPath",
+            "does not point at a Channel Object",
+        ),
+    ],
+)
+def test_an_async_step_naming_nothing_is_refused_at_its_location(
+    tmp_path: Path, written: str, replacement: str, location: str, said: str
+) -> None:
+    for name in ("shop.asyncapi.yaml", "shop.openapi.yaml"):
+        (tmp_path / name).write_text((DATA / name).read_text(encoding="utf-8"), encoding="utf-8")
+    text = (DATA / "shop.arazzo.yaml").read_text(encoding="utf-8")
+    assert written in text
+    document = tmp_path / "shop.arazzo.yaml"
+    document.write_text(text.replace(written, replacement, 1), encoding="utf-8")
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document))
+    found = {problem.location: problem.message for problem in caught.value.problems}
+    assert location in found and said in found[location], found
