@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from serverkit import master_key, postgres_schema_url
-from tcp_proxy import tcp_proxy
+from tcp_proxy import TcpProxy, tcp_proxy
 
 from totpflow.testing import StytchServer, run_server
 
@@ -18,6 +20,22 @@ from totpflow.testing import StytchServer, run_server
 def readiness(base_url: str) -> tuple[int, dict[str, str]]:
     response = httpx.get(base_url + "/readyz", timeout=30)
     return response.status_code, response.json()
+
+
+@contextlib.contextmanager
+def proxied_server(tmp_path: Path) -> Iterator[tuple[StytchServer, TcpProxy]]:
+    """A server whose PostgreSQL connections go through a proxy the test controls (the shared database keeps
+    running whatever the proxy does)."""
+    with postgres_schema_url() as url:
+        parts = urlsplit(url)
+        target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        with tcp_proxy(target) as proxy:
+            userinfo = parts.netloc.rpartition("@")[0]
+            netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
+            proxied = urlunsplit(parts._replace(netloc=netloc))
+            env = {"TOTPFLOW_MASTER_KEY": master_key()}
+            with run_server(tmp_path, database_url=proxied, env=env) as server:
+                yield server, proxy
 
 
 def eventually(base_url: str, status: int) -> dict[str, str]:
@@ -55,39 +73,23 @@ def test_readyz_is_not_ready_while_the_schema_is_not_at_the_head(tmp_path: Path)
 def test_readyz_follows_the_database_through_a_cut_connection(tmp_path: Path) -> None:
     """The server reaches PostgreSQL through a proxy this test cuts and restores (the shared database keeps
     running)."""
-    with postgres_schema_url() as url:
-        parts = urlsplit(url)
-        target = (parts.hostname or "127.0.0.1", parts.port or 5432)
-        with tcp_proxy(target) as proxy:
-            userinfo = parts.netloc.rpartition("@")[0]
-            netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
-            proxied = urlunsplit(parts._replace(netloc=netloc))
-            env = {"TOTPFLOW_MASTER_KEY": master_key()}
-            with run_server(tmp_path, database_url=proxied, env=env) as server:
-                assert readiness(server.base_url) == (200, {"status": "ready"})
-                proxy.cut()
-                assert eventually(server.base_url, 503) == {"status": "not_ready", "reason": "database"}
-                assert httpx.get(server.base_url + "/healthz").status_code == 200  # the process still answers
-                proxy.restore()
-                assert eventually(server.base_url, 200) == {"status": "ready"}
+    with proxied_server(tmp_path) as (server, proxy):
+        assert readiness(server.base_url) == (200, {"status": "ready"})
+        proxy.cut()
+        assert eventually(server.base_url, 503) == {"status": "not_ready", "reason": "database"}
+        assert httpx.get(server.base_url + "/healthz").status_code == 200  # the process still answers
+        proxy.restore()
+        assert eventually(server.base_url, 200) == {"status": "ready"}
 
 
 @pytest.mark.postgres
 def test_readyz_answers_not_ready_when_the_database_stops_answering(tmp_path: Path) -> None:
     """A database that keeps its connections open but never replies: /readyz still answers (503), and is ready
     again once the database answers."""
-    with postgres_schema_url() as url:
-        parts = urlsplit(url)
-        target = (parts.hostname or "127.0.0.1", parts.port or 5432)
-        with tcp_proxy(target) as proxy:
-            userinfo = parts.netloc.rpartition("@")[0]
-            netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
-            proxied = urlunsplit(parts._replace(netloc=netloc))
-            env = {"TOTPFLOW_MASTER_KEY": master_key()}
-            with run_server(tmp_path, database_url=proxied, env=env) as server:
-                assert readiness(server.base_url) == (200, {"status": "ready"})
-                proxy.stall()
-                assert readiness(server.base_url) == (503, {"status": "not_ready", "reason": "database"})
-                assert httpx.get(server.base_url + "/healthz").status_code == 200
-                proxy.restore()
-                assert eventually(server.base_url, 200) == {"status": "ready"}
+    with proxied_server(tmp_path) as (server, proxy):
+        assert readiness(server.base_url) == (200, {"status": "ready"})
+        proxy.stall()
+        assert readiness(server.base_url) == (503, {"status": "not_ready", "reason": "database"})
+        assert httpx.get(server.base_url + "/healthz").status_code == 200
+        proxy.restore()
+        assert eventually(server.base_url, 200) == {"status": "ready"}
