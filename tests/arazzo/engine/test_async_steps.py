@@ -209,3 +209,14 @@ def test_an_async_step_naming_nothing_is_refused_at_its_location(
         load(str(document))
     found = {problem.location: problem.message for problem in caught.value.problems}
     assert location in found and said in found[location], found
+
+
+def test_a_correlated_message_failing_the_criteria_fails_the_step_without_waiting_for_another() -> None:
+    require_broker("mqtt")
+    request_id = f"req-{uuid.uuid4().hex}"
+    result = _run("rejected", URLS["mqtt"], {"run": uuid.uuid4().hex, "requestId": request_id})
+    assert not result.ok
+    _reject, confirmed = result.workflows[0].steps
+    assert [check.passed for check in confirmed.checks] == [False]
+    assert confirmed.messages[0].payload == {"requestId": request_id, "status": "rejected"}
+    assert confirmed.error is not None and "success criteria not met" in confirmed.error
