@@ -220,3 +220,14 @@ def test_a_correlated_message_failing_the_criteria_fails_the_step_without_waitin
     assert [check.passed for check in confirmed.checks] == [False]
     assert confirmed.messages[0].payload == {"requestId": request_id, "status": "rejected"}
     assert confirmed.error is not None and "success criteria not met" in confirmed.error
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_a_receive_step_whose_channel_an_earlier_step_names_subscribes_before_the_next_step(
+    protocol: str, broker_url: str
+) -> None:
+    request_id = f"req-{uuid.uuid4().hex}"
+    result = _run("channelFromAnEarlierStep", broker_url, {"run": uuid.uuid4().hex, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.steps[2].messages[0].correlation_id == request_id

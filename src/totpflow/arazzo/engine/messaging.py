@@ -8,9 +8,9 @@ Decisions (``docs/conformance.md``, "AsyncAPI steps"):
 
 - A receive step subscribes when its workflow starts, before any step of the workflow runs, so a message
   that an earlier step triggers (an HTTP call, a send step) is buffered until the receive step reads it. Its
-  channel parameters are evaluated then; one that needs a value only an earlier step produces makes the step
-  subscribe when it runs instead. The subscription stays open until the workflow ends: a receive step that
-  runs again (``retry``, ``goto``) reads the next matching message.
+  channel parameters are evaluated then; when one needs a value only an earlier step produces, the step
+  subscribes before the first step that runs after that value exists. The subscription stays open until the
+  workflow ends: a receive step that runs again (``retry``, ``goto``) reads the next matching message.
 - A receive step waits for the first message whose value at the message's AsyncAPI ``correlationId``
   location equals the step's ``correlationId``; other messages are skipped. It waits ``timeout``
   milliseconds (else the run's request timeout) and then fails, naming the channel and the correlation id.
@@ -139,10 +139,13 @@ class Messaging:
     # -- receive ------------------------------------------------------------------------------------------
 
     def subscribe_early(self, doc: ArazzoDocument, workflow: Workflow, ctx: StepContext) -> None:
-        """Subscribe every receive step of ``workflow`` whose channel can be named now (see the module
-        docstring); the others subscribe when they run."""
+        """Subscribe every receive step of ``workflow`` not yet subscribed whose channel can be named now (see
+        the module docstring); the others are tried again before the next step, or subscribe when they run."""
         for step in workflow.steps:
-            if step.action != "receive":
+            if (
+                step.action != "receive"
+                or (doc.url, workflow.workflow_id, step.step_id) in self._subscriptions
+            ):
                 continue
             try:
                 self._subscription(doc, workflow, step, self.plan.step(doc, workflow, step), ctx)

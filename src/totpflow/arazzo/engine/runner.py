@@ -184,12 +184,14 @@ class _Run(StepRunner):
                 resolver = make_resolver(self, doc, workflow, given, computed)
                 resolver.check_upfront()
             frame = Frame(doc, workflow, resolver, given, depth)
-            if not self.options.dry_run and any(step.action == "receive" for step in workflow.steps):
-                # receive steps subscribe before any step of the workflow can trigger their message
-                self.messaging().subscribe_early(doc, workflow, StepContext(frame, self.shared))
+            # receive steps subscribe before any step of the workflow can trigger their message: when the
+            # workflow starts, or (a channel parameter an earlier step produces) before the next step runs
+            receives = not self.options.dry_run and any(s.action == "receive" for s in workflow.steps)
             index = {step.step_id: i for i, step in enumerate(workflow.steps)}
             position = 0
             while position < len(workflow.steps):
+                if receives:
+                    self.messaging().subscribe_early(doc, workflow, StepContext(frame, self.shared))
                 outcome = self.step(frame, workflow.steps[position])
                 steps.extend(outcome.results)
                 if outcome.control == "next":
