@@ -12,21 +12,11 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from run_process import totpflow
 
 DATA = Path(__file__).parents[1] / "engine" / "data"
 PETS = str(DATA / "pets.arazzo.yaml")
 LOGIN = ["--input", "username=alice", "--input", "password=s3cr3t-pw"]
-
-
-def totpflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "totpflow", "run", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
-    )
 
 
 def test_success_exits_0_and_writes_every_report(pets_server: tuple[str, Any], tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ JUnit, the terminal and the ``--messages`` file show every message, with the pas
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -14,20 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "asyncapi"))
 from broker_endpoints import require_broker
+from run_process import totpflow
 
 SHOP = str(Path(__file__).parents[1] / "engine" / "data" / "async" / "shop.arazzo.yaml")
 PASSWORD = "guest"
-
-
-def totpflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "totpflow", "run", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
-    )
 
 
 def test_async_steps_on_rabbitmq_are_in_every_report(tmp_path: Path) -> None:

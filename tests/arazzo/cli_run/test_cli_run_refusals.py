@@ -4,24 +4,13 @@ written, with every error and its location, and no workflows."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from run_process import totpflow
+
 DATA = Path(__file__).parents[1] / "engine" / "data"
 INVALID = Path(__file__).parents[1] / "data" / "documents" / "invalid"
-
-
-def totpflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "totpflow", "run", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
-    )
 
 
 def test_an_invalid_document_writes_the_report_with_every_problem(tmp_path: Path) -> None:

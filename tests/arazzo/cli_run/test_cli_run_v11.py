@@ -4,24 +4,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from run_process import totpflow
+
 DATA = Path(__file__).parents[1] / "engine" / "data" / "v1.1"
 SELF = "https://flows.invalid/pets/features.arazzo.yaml"
-
-
-def totpflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "totpflow", "run", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
-    )
 
 
 def _with_self(tmp_path: Path) -> str:

@@ -5,25 +5,14 @@ yet refuses the run (exit 2, with its location) before any request."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from run_process import totpflow
 
 DATA = Path(__file__).parents[1] / "engine" / "data"
 PETS = str(DATA / "pets.arazzo.yaml")
 LOGIN = ["--input", "username=alice", "--input", "password=s3cr3t-pw"]
-
-
-def totpflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "totpflow", "run", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
-    )
 
 
 def _as_1_1(tmp_path: Path, extra: str = "") -> str:
