@@ -112,12 +112,10 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
 
     app = Starlette(
         routes=served_routes(),
-        # Outermost first: the request log and the metrics see the 500 that CatchUnexpected renders (and
-        # every 431); the metrics run inside the request log's context, which carries the response's error
-        # type.
+        # Outermost first: the request log (which also counts each request in the metrics) sees the 500 that
+        # CatchUnexpected renders, and every 431.
         middleware=[
             Middleware(access_log.AccessLog),
-            Middleware(metrics.RequestMetrics),
             Middleware(CatchUnexpected),
             Middleware(HeaderLimits),
         ],

@@ -27,7 +27,7 @@ from typing import Any, Final
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from totpflow.server.http import request_context
+from totpflow.server.http import metrics, request_context
 
 LOGGER_NAME: Final = "totpflow.server.access"
 SERVER_LOGGER_NAME: Final = "totpflow.server"  # the server's own messages (start-up of each process …)
@@ -36,7 +36,8 @@ _encode = msgspec.json.Encoder().encode
 
 
 class AccessLog:
-    """ASGI middleware writing the request log line once the response has been sent (or failed)."""
+    """ASGI middleware that, once the response has been sent (or has failed), writes the request log line and
+    counts the request in the metrics (:func:`metrics.observe`): one status capture serves both."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -60,14 +61,16 @@ class AccessLog:
             await self.app(scope, receive, capture_status)
         finally:
             request_context.current.reset(token)
+            elapsed_ns = time.perf_counter_ns() - started
+            route = getattr(scope.get("route"), "path", None)
+            metrics.observe(scope["method"], route, status, context.error_type, elapsed_ns / 1e9)
             if logger.isEnabledFor(logging.INFO):
-                route = scope.get("route")
                 fields = {
                     "request_id": context.request_id,
                     "method": scope["method"][:16],
-                    "route": getattr(route, "path", None),
+                    "route": route,
                     "status": status,
-                    "latency_ms": round((time.perf_counter_ns() - started) / 1e6, 3),
+                    "latency_ms": round(elapsed_ns / 1e6, 3),
                     "project_id": context.project_id,
                 }
                 logger.info("request", extra={"access": fields})

@@ -25,7 +25,6 @@ there, and ``/metrics`` in any worker adds up every process's counts (its multip
 from __future__ import annotations
 
 import os
-import time
 from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -34,10 +33,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from totpflow.server import events
-from totpflow.server.http import request_context
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -80,7 +77,7 @@ events.listen(_on_event)
 
 
 def observe(method: str, route: str | None, status: int, error_type: str | None, seconds: float) -> None:
-    """Count one finished request."""
+    """Count one finished request (called by the request log's middleware, ``access_log.AccessLog``)."""
     method = method if method in METHODS else "OTHER"
     template = route or "unmatched"
     REQUESTS.labels(method, template, str(status)).inc()
@@ -95,39 +92,6 @@ def observe(method: str, route: str | None, status: int, error_type: str | None,
         LOCKED_REFUSALS.inc()
     elif error_type == "too_many_requests":
         RATE_LIMITED.inc()
-
-
-class RequestMetrics:
-    """ASGI middleware counting each HTTP request once its response has been sent (or has failed). It runs
-    inside the request log's middleware, whose request context carries the response's error type."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def capture_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture_status)
-        finally:
-            context = request_context.current.get()
-            observe(
-                scope["method"],
-                getattr(scope.get("route"), "path", None),
-                status,
-                None if context is None else context.error_type,
-                time.perf_counter() - started,
-            )
 
 
 def exposition() -> bytes:
