@@ -59,6 +59,8 @@ from typing import Any, Protocol
 import msgspec
 
 from totpflow.arazzo.errors import InputError, UsageError
+from totpflow.arazzo.expressions import pointer
+from totpflow.arazzo.expressions.pointer import PointerError
 from totpflow.arazzo.masking import Masker
 
 TOTP_ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
@@ -309,9 +311,10 @@ class InputResolver:
         ref = schema.get("$ref")
         if not isinstance(ref, str) or not ref.startswith("#/components/inputs/") or ref in seen:
             return schema
-        target = self._components.get(
-            ref[len("#/components/inputs/") :].replace("~1", "/").replace("~0", "~")
-        )
+        try:
+            target = pointer.resolve_tokens(self._components, pointer.split_fragment(ref[1:])[2:])
+        except PointerError:
+            target = None
         if not isinstance(target, Mapping):
             raise InputError("", f"the inputs schema refers to {ref}, which the document does not define")
         merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
@@ -384,7 +387,7 @@ class InputResolver:
         errors = sorted(self._validator(name, schema).iter_errors(value), key=lambda e: list(e.path))
         if errors:
             error = errors[0]
-            where = "".join(f"/{part}" for part in error.absolute_path)
+            where = pointer.join(error.absolute_path)
             constraint = error.validator_value
             shown = (
                 ""

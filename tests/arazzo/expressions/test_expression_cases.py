@@ -109,6 +109,23 @@ def test_pointer(row: dict[str, Any]) -> None:
     assert document == original  # replace copies along the path, never mutates
 
 
+@pytest.mark.parametrize("row", params(TABLE, "pointer_fragments", "id"))
+def test_pointer_fragment(row: dict[str, Any]) -> None:
+    if "error" in row:
+        with pytest.raises(pointer.PointerError) as failure:
+            pointer.split_fragment(row["fragment"])
+        assert row["error"] in failure.value.message
+        return
+    tokens = pointer.split_fragment(row["fragment"])
+    assert list(tokens) == row["tokens"]
+    assert pointer.split(pointer.join(tokens)) == tokens  # join encodes what split decodes
+
+
+def test_pointer_join_encodes_indexes_and_escapes() -> None:
+    assert pointer.join(("a/b", 0, "m~n")) == "/a~1b/0/m~0n"
+    assert pointer.join(()) == ""
+
+
 def test_parse_is_cached() -> None:
     assert parse("$response.body#/cached/0") is parse("$response.body#/cached/0")
     assert parse_template("a {$inputs.cached} b") is parse_template("a {$inputs.cached} b")

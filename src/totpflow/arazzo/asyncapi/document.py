@@ -291,7 +291,7 @@ class AsyncApiDocument:
         found: list[Server] = []
         for entry in listed:
             ref = _mapping(entry).get("$ref")
-            name = pointer.split(str(ref).partition("#")[2])[-1] if isinstance(ref, str) else None
+            name = _last_token(ref.partition("#")[2]) if isinstance(ref, str) else None
             if name not in self.servers:
                 raise DocumentError(where + "/servers", f"server reference {ref!r} does not resolve")
             found.append(self.servers[name])
@@ -328,10 +328,23 @@ class AsyncApiDocument:
 
 
 def _channel_key(fragment: str) -> str:
-    tokens = pointer.split(fragment) if fragment.startswith("/") else ()
+    tokens = _tokens(fragment)
     if len(tokens) == 2 and tokens[0] == "channels":
         return tokens[1]
     return fragment
+
+
+def _tokens(fragment: str) -> tuple[str, ...]:
+    """The reference tokens of a ``$ref``'s fragment; none when it is not a JSON Pointer."""
+    try:
+        return pointer.split_fragment(fragment)
+    except pointer.PointerError:
+        return ()
+
+
+def _last_token(fragment: str) -> str | None:
+    tokens = _tokens(fragment)
+    return tokens[-1] if tokens else None
 
 
 def _mapping(node: Any) -> Mapping[str, Any]:

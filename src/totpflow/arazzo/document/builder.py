@@ -27,7 +27,7 @@ from totpflow.arazzo.document.model import (
     SuccessAction,
     Workflow,
 )
-from totpflow.arazzo.document.schema import pointer
+from totpflow.arazzo.expressions import pointer
 from totpflow.arazzo.expressions.selector import mark_selectors
 
 Mark = Callable[[Any], Any]
@@ -90,7 +90,7 @@ def build_document(data: dict[str, Any], url: str) -> ArazzoDocument:
 
 
 def _at(location: str, key: str) -> str:
-    return location + pointer([key])
+    return location + pointer.join([key])
 
 
 def _workflow(data: dict[str, Any], location: str, mark: Mark) -> Workflow:

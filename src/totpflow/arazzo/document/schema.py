@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.errors import DocumentError
+from totpflow.arazzo.expressions import pointer
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -87,7 +88,7 @@ def _problems(data: Any, minor: str) -> list[DocumentError]:
     unevaluated: list[tuple[str, list[str], str]] = []
     for error in _validator(minor).iter_errors(data):
         for leaf in _leaves(error):
-            location = pointer(leaf.absolute_path)
+            location = pointer.join(leaf.absolute_path)
             message = _describe(leaf)
             if leaf.validator == "unevaluatedProperties" and isinstance(leaf.instance, dict):
                 names = [name for name in leaf.instance if repr(name) in leaf.message]
@@ -100,7 +101,7 @@ def _problems(data: Any, minor: str) -> list[DocumentError]:
         # field's value), fields the schema knows are "unevaluated" only because that failure discarded
         # them: then only names the schema declares nowhere (typos) are reported.
         if all(
-            any(key[0].startswith(f"{location}/{pointer([name])[1:]}") for key in problems) for name in names
+            any(key[0].startswith(f"{location}/{pointer.escape(name)}") for key in problems) for name in names
         ):
             continue
         failed_otherwise = any(key[0] == location or key[0].startswith(location + "/") for key in problems)
@@ -128,11 +129,6 @@ def _declared_names(minor: str) -> frozenset[str]:
 
     walk(_validator(minor).schema)
     return frozenset(names)
-
-
-def pointer(path: Any) -> str:
-    """RFC 6901 JSON Pointer for a sequence of keys and indexes."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
 def location_key(location: str) -> list[tuple[int, str]]:

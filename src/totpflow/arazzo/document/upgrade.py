@@ -30,9 +30,9 @@ from typing import Any
 
 import msgspec
 
-from totpflow.arazzo.document.schema import pointer
 from totpflow.arazzo.document.versions import is_selector, minor_version
 from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid, ExpressionError, LoadError
+from totpflow.arazzo.expressions import pointer
 
 TARGET = "1.1.0"
 _EMBEDDED = re.compile(r"\{(\$[^{}]*)\}")
@@ -132,7 +132,7 @@ class _Rewriter:
             for kind in ("parameters", "successActions", "failureActions"):
                 table = components.get(kind)
                 for name, item in table.items() if isinstance(table, dict) else ():
-                    self._object(item, f"/components/{kind}" + pointer([name]), {})
+                    self._object(item, f"/components/{kind}" + pointer.join([name]), {})
         for index, workflow in _items(self.data.get("workflows")):
             at = f"/workflows/{index}"
             steps = {
@@ -189,7 +189,7 @@ class _Rewriter:
                 self._criterion(value, at, steps)
                 return
             for name in list(value):
-                self._object(value[name], at + pointer([name]), steps, container=value, key=name)
+                self._object(value[name], at + pointer.join([name]), steps, container=value, key=name)
         elif isinstance(value, list):
             for index in range(len(value)):
                 self._object(value[index], f"{at}/{index}", steps, container=value, key=index)
@@ -289,14 +289,13 @@ class _Rewriter:
 def _named(prefix: str, name: str, ptr: str | None, declared: set[str] | None, expression: Any) -> str | None:
     """``<prefix>.<name>[#ptr]`` in the spec form: a dotted name whose head is the declared output becomes
     that output plus a JSON Pointer; index access becomes a pointer."""
-    from totpflow.arazzo.expressions import pointer as json_pointer
 
     if declared is not None and name not in declared:
         parts = name.split(".")
         for end in range(len(parts) - 1, 0, -1):
             head = ".".join(parts[:end])
             if head in declared:
-                rest = json_pointer.join(parts[end:]) + (ptr or "")
+                rest = pointer.join(parts[end:]) + (ptr or "")
                 return f"{prefix}.{head}#{rest}"
     if expression.warnings:
         return f"{prefix}.{name}" + (f"#{ptr}" if ptr else "")
@@ -321,7 +320,7 @@ def _selectors_in(value: Any, at: str) -> Iterator[str]:
         yield at
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _selectors_in(item, at + pointer([key]))
+            yield from _selectors_in(item, at + pointer.join([key]))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _selectors_in(item, f"{at}/{index}")

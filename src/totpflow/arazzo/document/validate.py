@@ -41,9 +41,10 @@ from totpflow.arazzo.document.references import (
     lookup_component,
     source_qualified,
 )
-from totpflow.arazzo.document.schema import location_key, pointer
+from totpflow.arazzo.document.schema import location_key
 from totpflow.arazzo.document.versions import UPGRADE_HINT, is_selector
 from totpflow.arazzo.errors import DocumentError, ExpressionError
+from totpflow.arazzo.expressions import pointer
 
 if TYPE_CHECKING:
     from totpflow.arazzo.expressions import Expression
@@ -138,7 +139,7 @@ class _Checker:
         self._actions(workflow.success_actions, workflow, "successActions")
         self._actions(workflow.failure_actions, workflow, "failureActions")
         for name, value in workflow.outputs.items():
-            self._value(value, f"{workflow.location}/outputs{pointer([name])}", workflow)
+            self._value(value, f"{workflow.location}/outputs{pointer.join([name])}", workflow)
         for step in workflow.steps:
             self._step(step, workflow)
 
@@ -173,7 +174,7 @@ class _Checker:
         self._actions(step.on_success or (), workflow, "successActions")
         self._actions(step.on_failure or (), workflow, "failureActions")
         for name, value in step.outputs.items():
-            self._value(value, f"{location}/outputs{pointer([name])}", workflow)
+            self._value(value, f"{location}/outputs{pointer.join([name])}", workflow)
         self.outputs_scope = own_outputs
 
     def _step_1_1(self, step: Step, workflow: Workflow) -> None:
@@ -345,7 +346,7 @@ class _Checker:
             self._selector(value, location, workflow)
         elif isinstance(value, dict):
             for key, item in value.items():
-                self._value(item, location + pointer([key]), workflow)
+                self._value(item, location + pointer.join([key]), workflow)
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 self._value(item, f"{location}/{index}", workflow)

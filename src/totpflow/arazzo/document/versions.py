@@ -19,8 +19,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from totpflow.arazzo.document.schema import location_key, pointer, schema_problems
+from totpflow.arazzo.document.schema import location_key, schema_problems
 from totpflow.arazzo.errors import DocumentError, LoadError
+from totpflow.arazzo.expressions import pointer
 
 _MINORS = {"1.0": re.compile(r"^1\.0\.\d+(-.+)?$"), "1.1": re.compile(r"^1\.1\.\d+(-.+)?$")}
 SUPPORTED = "1.0.x and 1.1.x"
@@ -110,10 +111,10 @@ def newer_features(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
     components = data.get("components") if isinstance(data.get("components"), dict) else {}
     assert isinstance(components, dict)
     for name, parameter in _mapping(components.get("parameters")):
-        yield from _parameter(parameter, "/components/parameters" + pointer([name]))
+        yield from _parameter(parameter, "/components/parameters" + pointer.join([name]))
     for kind in ("successActions", "failureActions"):
         for name, action in _mapping(components.get(kind)):
-            yield from _action(action, f"/components/{kind}" + pointer([name]))
+            yield from _action(action, f"/components/{kind}" + pointer.join([name]))
     for w_index, workflow in _items(data.get("workflows")):
         at = f"/workflows/{w_index}"
         yield from _parameters(workflow.get("parameters"), at + "/parameters")
@@ -182,7 +183,7 @@ def _criteria(items: Any, at: str) -> Iterator[tuple[str, str]]:
 def _outputs(outputs: Any, at: str) -> Iterator[tuple[str, str]]:
     for name, value in _mapping(outputs):
         if is_selector(value):
-            yield at + pointer([name]), "a Selector Object as an output"
+            yield at + pointer.join([name]), "a Selector Object as an output"
 
 
 def _selector_literals(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -216,7 +217,7 @@ def _selectors_in(value: Any, at: str) -> Iterator[str]:
         yield at
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _selectors_in(item, at + pointer([key]))
+            yield from _selectors_in(item, at + pointer.join([key]))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _selectors_in(item, f"{at}/{index}")

@@ -11,9 +11,10 @@ fill a key that the payload template left out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 from totpflow.arazzo.errors import EvaluationError
 
@@ -40,13 +41,20 @@ def split(pointer: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def escape(token: str) -> str:
-    """Encode one reference token (RFC 6901 §3): ``~`` → ``~0``, ``/`` → ``~1``."""
-    return token.replace("~", "~0").replace("/", "~1")
+def escape(token: str | int) -> str:
+    """Encode one reference token (RFC 6901 §3): ``~`` → ``~0``, ``/`` → ``~1``; an index as its digits."""
+    return str(token).replace("~", "~0").replace("/", "~1")
 
 
-def join(tokens: tuple[str, ...] | list[str]) -> str:
+def join(tokens: Iterable[str | int]) -> str:
+    """Encode reference tokens (object keys, array indexes) as a pointer: ``("a/b", 0)`` → ``"/a~1b/0"``."""
     return "".join("/" + escape(t) for t in tokens)
+
+
+def split_fragment(fragment: str) -> tuple[str, ...]:
+    """The reference tokens of a URI fragment identifier (RFC 6901 §6): percent-decoded first, then split;
+    ``"/paths/~1v1~1users/post"`` → ``("paths", "/v1/users", "post")``."""
+    return split(unquote(fragment))
 
 
 def _array_index(token: str, length: int, where: str) -> int:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urljoin
+from urllib.parse import urljoin
 
 import msgspec
 
 from totpflow.arazzo.errors import DocumentError
+from totpflow.arazzo.expressions import pointer
+from totpflow.arazzo.expressions.pointer import PointerError
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # ``querystring`` (OAS 3.2): the whole query from one value, described by ``content``; it has no style
@@ -62,22 +64,14 @@ def is_swagger2(content: Mapping[str, Any]) -> bool:
 
 def resolve_pointer(content: Any, fragment: str, *, what: str = "") -> Any:
     """The node at JSON Pointer ``fragment`` (RFC 6901; percent-decoded as a URI fragment, §6)."""
-    node = content
-    if fragment == "":
-        return node
-    if not fragment.startswith("/"):
-        raise DocumentError("", f"{what or 'reference'} {fragment!r} is not a JSON Pointer")
-    for token in fragment[1:].split("/"):
-        node = _step(node, unquote(token).replace("~1", "/").replace("~0", "~"), fragment, what)
-    return node
-
-
-def _step(node: Any, token: str, fragment: str, what: str) -> Any:
-    if isinstance(node, Mapping) and token in node:
-        return node[token]
-    if isinstance(node, list) and token.isdigit() and int(token) < len(node):
-        return node[int(token)]
-    raise DocumentError("", f"{what or 'reference'} {fragment!r} does not resolve")
+    try:
+        tokens = pointer.split_fragment(fragment)
+    except PointerError as exc:
+        raise DocumentError("", f"{what or 'reference'} {fragment!r} is not a JSON Pointer") from exc
+    try:
+        return pointer.resolve_tokens(content, tokens, fragment)
+    except PointerError as exc:
+        raise DocumentError("", f"{what or 'reference'} {fragment!r} does not resolve") from exc
 
 
 def follow_ref(content: Any, node: Any, *, depth: int = 0) -> Any:
@@ -127,7 +121,7 @@ def build_operation(
     """The Operation at ``paths[path][method]`` of an OpenAPI document loaded from ``source_url``."""
     item = follow_ref(content, content["paths"][path])
     operation = item[method]
-    location = "/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+    location = pointer.join(("paths", path, method))
     swagger = is_swagger2(content)
     return Operation(
         source_name=source_name,

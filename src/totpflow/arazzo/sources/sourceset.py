@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote
 
 from totpflow.arazzo.document.identity import MAP_ENV, mapped
 from totpflow.arazzo.document.loader import document_from_data
@@ -27,6 +26,8 @@ from totpflow.arazzo.document.model import ArazzoDocument, Step, Workflow
 from totpflow.arazzo.document.reader import absolute_url, load_data, new_client, without_fragment
 from totpflow.arazzo.document.references import source_qualified
 from totpflow.arazzo.errors import DocumentError, DocumentInvalid, LoadError, OperationNotFound
+from totpflow.arazzo.expressions import pointer
+from totpflow.arazzo.expressions.pointer import PointerError
 from totpflow.arazzo.sources.openapi import (
     HTTP_METHODS,
     Operation,
@@ -303,16 +304,17 @@ class SourceSet:
             )
         if source is None or source.type != "openapi":
             raise OperationNotFound(location, f"operationPath names no OpenAPI source description ({head!r})")
-        tokens = [unquote(t).replace("~1", "/").replace("~0", "~") for t in fragment.split("/")[1:]]
+        try:
+            tokens = pointer.split_fragment(fragment)
+        except PointerError:
+            tokens = ()
         if len(tokens) != 3 or tokens[0] != "paths" or tokens[2] not in HTTP_METHODS:
             raise OperationNotFound(
                 location, f"{fragment!r} does not point at an Operation Object (#/paths/…/<method>)"
             )
         try:
-            item = follow_ref(
-                source.content, resolve_pointer(source.content, "/paths/" + fragment.split("/")[2])
-            )
-        except DocumentError:
+            item = follow_ref(source.content, pointer.resolve_tokens(source.content, tokens[:2]))
+        except (DocumentError, PointerError):
             item = None
         if not isinstance(item, Mapping) or not isinstance(item.get(tokens[2]), Mapping):
             raise OperationNotFound(location, f"no operation at {fragment!r} in source {source.name!r}")
