@@ -219,7 +219,7 @@ def enroll(
     """Enroll ``email``'s authenticator app. ``read_code=None`` runs unattended (the code is computed)."""
     if client is not None:
         return _enroll(client, target, email, read_code, session_minutes, restart, loaded or load_workflow())
-    from totpflow.arazzo.transport import new_client
+    from totpflow.arazzo.senders.transport import new_client
 
     with new_client(timeout=30) as http:
         return _enroll(http, target, email, read_code, session_minutes, restart, loaded or load_workflow())

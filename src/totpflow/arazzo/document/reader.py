@@ -237,7 +237,7 @@ def _load_file(path: Path) -> Any:
 
 def new_client() -> httpx.Client:
     """A short-lived client for reading documents: redirects followed, bounded by a timeout."""
-    from totpflow.arazzo.transport import new_client as client
+    from totpflow.arazzo.senders.transport import new_client as client
 
     return client(timeout=_TIMEOUT_SECONDS, follow_redirects=True)
 

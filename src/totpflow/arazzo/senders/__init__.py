@@ -13,6 +13,9 @@ protocol error). The engine sees nothing else of the HTTP client, so any client 
   a ``PlainSender`` when no proxy is configured in the environment, and everything else (``https``, proxied
   requests) with httpx, imported on the first such request. Importing httpx costs a ``totpflow run`` more
   than the requests of a typical workflow against a local server.
+
+``senders.transport.new_client`` is the ``httpx.Client`` used when the caller injects none (by the routing
+sender, and for reading remote documents): its TLS set-up waits for the first ``https`` request.
 """
 
 from totpflow.arazzo.senders.routing import RoutingSender, as_sender, proxies_configured

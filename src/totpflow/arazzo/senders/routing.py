@@ -39,7 +39,7 @@ class RoutingSender:
     def _httpx_sender(self) -> Sender:
         if self._httpx is None:
             from totpflow.arazzo.senders.httpx_sender import HttpxSender
-            from totpflow.arazzo.transport import new_client
+            from totpflow.arazzo.senders.transport import new_client
 
             self._httpx = HttpxSender(new_client(**self._httpx_options), own=True)
         return self._httpx

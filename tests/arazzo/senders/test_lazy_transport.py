@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from totpflow.arazzo.transport import LazyTransport, new_client
+from totpflow.arazzo.senders.transport import LazyTransport, new_client
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
