@@ -52,8 +52,9 @@ expressions (package ``totpflow.arazzo.expressions``)::
         # dict/list → recursively; anything else → literal.   .evaluate(ctx) -> Any; .expressions() -> list
     pointer.resolve(value, pointer) -> Any; pointer.replace(value, pointer, new) -> Any   (RFC 6901)
         # PointerError (an EvaluationError); replace returns a copy, never mutates
-    parse_condition(text) -> Condition          # the `simple` language; .evaluate(ctx) -> bool
-        Condition.explain(ctx, mask=None) -> (bool, why-it-failed | None); .expressions; .warnings
+    parse_condition(text) -> Condition          # the `simple` language; .evaluate(ctx, *, only_true) -> bool
+        Condition.explain(ctx, mask=None, *, only_true=False) -> (bool, why-it-failed | None)
+        # only_true (Arazzo 1.1): only a result that is `true` passes; .expressions; .warnings
 
 criteria::
 

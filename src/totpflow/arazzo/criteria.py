@@ -2,7 +2,9 @@
 
 Types and what passes (pass/fail rules from 1.1.0 §"Condition Evaluation", which 1.0.1 leaves unsaid):
 
-* ``simple`` (default): the condition language of ``expressions.conditions``; ``context`` is not used.
+* ``simple`` (default): the condition language of ``expressions.conditions``; ``context`` is not used. In a
+  1.1 document only a result that is the boolean ``true`` passes (1.1.0 §"Simple Conditions"); a 1.0
+  document keeps ECMAScript truthiness, so a lone ``$response.body#/count`` of ``5`` passes there only.
 * ``regex``: the ECMA-262 pattern (``expressions.ecma_regex``) is searched in the context value, made text as
   embedded expressions are (``200`` → ``"200"``, objects → JSON).
 * ``jsonpath``: RFC 9535 (``jsonpath-rfc9535``); passes when the nodelist is non-empty. A text context is
@@ -23,6 +25,11 @@ Types and what passes (pass/fail rules from 1.1.0 §"Condition Evaluation", whic
   selects the ``elementpath`` parser. The context must be XML text; a DOCTYPE is refused so no entity can be
   expanded. The result is the expression's boolean value per that version (``boolean(…)``: XPath 1.0 §4.2,
   the Effective Boolean Value in 2.0+).
+* ``jsonpointer`` (Arazzo 1.1, an Expression Type Object ``{type: jsonpointer, version: rfc6901}``): the
+  condition is an RFC 6901 pointer, checked at compile time. 1.1.0 gives it no pass/fail rule of its own;
+  decision, by analogy with JSONPath (a pointer selects at most one node): it passes when the pointer
+  identifies a value in the context, whatever the value (``null`` and ``false`` included), and fails when it
+  identifies nothing. A text context is parsed as JSON, as for ``jsonpath``.
 
 ``{$…}`` expressions embedded in regex, jsonpath and xpath conditions are substituted before evaluation
 (1.1.0 §"Runtime Expressions in Conditions"), their values inserted as text, unescaped.
@@ -45,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from totpflow.arazzo.errors import ConditionError, EvaluationError, ExpressionError
-from totpflow.arazzo.expressions import Expression, Template, parse, parse_condition, parse_template
+from totpflow.arazzo.expressions import Expression, Template, parse, parse_condition, parse_template, pointer
 from totpflow.arazzo.expressions.conditions import Condition, show
 from totpflow.arazzo.expressions.context import EvaluationContext
 from totpflow.arazzo.expressions.ecma_regex import RegexSyntaxError, compile_ecma
@@ -59,6 +66,7 @@ Mask = Callable[[str], str]
 GOESSNER = "draft-goessner-dispatch-jsonpath-00"
 _JSONPATH_VERSIONS = ("rfc9535", GOESSNER)
 _XPATH_VERSIONS = ("xpath-10", "xpath-20", "xpath-30", "xpath-31")
+_JSONPOINTER_VERSIONS = ("rfc6901",)
 
 
 def _masked(text: str, mask: Mask | None) -> str:
@@ -76,6 +84,7 @@ class CompiledCriterion(msgspec.Struct, frozen=True):
     compiled: Any = None  # regex / jsonpath / xpath compiled when the condition has no {$…}
     version: str | None = None
     expressions: tuple[Expression, ...] = ()
+    only_true: bool = False  # simple, in a 1.1 document: only a result that is ``true`` passes
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -83,7 +92,7 @@ class CompiledCriterion(msgspec.Struct, frozen=True):
 
     def evaluate(self, ctx: EvaluationContext, *, mask: Mask | None = None) -> CheckResult:
         """Evaluate against an ``EvaluationContext``; ``mask`` redacts secrets from quoted values."""
-        if self.condition is not None and self.condition.evaluate(ctx):
+        if self.condition is not None and self.condition.evaluate(ctx, only_true=self.only_true):
             return CheckResult(self.criterion.condition, True, self.kind, None)  # nothing to explain
         passed, message = self._check(ctx, mask)
         return CheckResult(self.criterion.condition, passed, self.kind, message)
@@ -92,7 +101,7 @@ class CompiledCriterion(msgspec.Struct, frozen=True):
     def _check(self, ctx: EvaluationContext, mask: Mask | None) -> tuple[bool, str | None]:
         if self.kind == "simple":
             assert self.condition is not None
-            return self.condition.explain(ctx, mask)
+            return self.condition.explain(ctx, mask, only_true=self.only_true)
         assert self.context is not None
         try:
             value = self.context.evaluate(ctx)
@@ -115,6 +124,8 @@ class CompiledCriterion(msgspec.Struct, frozen=True):
             return _check_regex(compiled, self.context.text, value, mask)
         if self.kind == "jsonpath":
             return _check_jsonpath(compiled, self.context.text, value, self.version, mask)
+        if self.kind == "jsonpointer":
+            return _check_jsonpointer(compiled, text, self.context.text, value, mask)
         return _check_xpath(compiled, self.context.text, value, mask)
 
 
@@ -169,10 +180,18 @@ def _compile_xpath(text: str, version: str | None) -> Any:
     return _XPath(text, boolean)
 
 
+def _compile_jsonpointer(text: str, version: str | None) -> Any:
+    try:
+        return pointer.split(text)
+    except EvaluationError as exc:
+        raise ConditionError(text, 0, f"invalid JSON Pointer (RFC 6901): {exc.message}") from None
+
+
 _COMPILERS: dict[str, Callable[[str, str | None], Any]] = {
     "regex": _compile_regex,
     "jsonpath": _compile_jsonpath,
     "xpath": _compile_xpath,
+    "jsonpointer": _compile_jsonpointer,
 }
 
 
@@ -209,6 +228,21 @@ def _check_jsonpath(
     except jsonpath_rfc9535.JSONPathError as exc:
         return False, f"JSONPath evaluation failed: {_masked(str(exc.args[0]), mask)}{note}"
     return False, f"{query} selected nothing in {context} ({show(value, mask)}){note}"
+
+
+def _check_jsonpointer(
+    tokens: tuple[str, ...], text: str, context: str, value: Any, mask: Mask | None
+) -> tuple[bool, str | None]:
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return False, f"context {context} is not JSON"
+    try:
+        pointer.resolve_tokens(value, tokens, text)
+    except EvaluationError as exc:
+        return False, f"{show(text, mask)} identifies nothing in {context}: {_masked(exc.message, mask)}"
+    return True, None
 
 
 def _check_xpath(xpath: Any, context: str, value: Any, mask: Mask | None) -> tuple[bool, str | None]:
@@ -256,7 +290,14 @@ def compile_criterion(criterion: Criterion) -> CompiledCriterion:
         except ExpressionError as exc:
             raise fail(exc, "condition") from None
         used = (context, *condition.expressions) if context else condition.expressions
-        return CompiledCriterion(criterion, kind, context, condition=condition, expressions=tuple(used))
+        return CompiledCriterion(
+            criterion,
+            kind,
+            context,
+            condition=condition,
+            expressions=tuple(used),
+            only_true=criterion.minor != "1.0",
+        )
     if kind not in _COMPILERS:
         raise ConditionError(str(kind), 0, f"unknown criterion type {kind!r}", f"{where}/type")
     if context is None:
@@ -264,7 +305,11 @@ def compile_criterion(criterion: Criterion) -> CompiledCriterion:
             criterion.condition, 0, f"a {kind} criterion needs a context expression", f"{where}/context"
         )
     version = criterion.version
-    allowed = _JSONPATH_VERSIONS if kind == "jsonpath" else _XPATH_VERSIONS if kind == "xpath" else ()
+    allowed = {
+        "jsonpath": _JSONPATH_VERSIONS,
+        "xpath": _XPATH_VERSIONS,
+        "jsonpointer": _JSONPOINTER_VERSIONS,
+    }.get(kind, ())
     if version is not None and version not in allowed:
         raise ConditionError(version, 0, f"unknown {kind} version {version!r}", f"{where}/type/version")
     template: Template | None = None

@@ -23,6 +23,7 @@ def _criterion(spec: dict[str, Any]) -> Criterion:
         type=spec.get("type", "simple"),
         version=spec.get("version"),
         location=spec.get("location", "/workflows/0/steps/0/successCriteria/0"),
+        minor=spec.get("minor", "1.0"),
     )
 
 

@@ -35,6 +35,13 @@ def test_condition(row: dict[str, Any]) -> None:
         assert message is None
     for fragment in row.get("message", []):
         assert message is not None and fragment in message, message
+    strict = row.get("result_1_1", row["result"])
+    assert condition.evaluate(ctx, only_true=True) is strict
+    passed, message = condition.explain(ctx, only_true=True)
+    assert passed is strict
+    assert (message is None) is strict
+    if strict != row["result"]:
+        assert message is not None and "not a boolean" in message, message
 
 
 def test_explain_masks_and_truncates() -> None:

@@ -106,6 +106,21 @@ def test_comments_order_and_quoting_are_kept_and_only_what_1_1_needs_changes(
     assert "changed /workflows/0/steps/0/outputs/token: '$response.body#/token'" in err
 
 
+def test_a_lone_value_condition_keeps_its_1_0_truthiness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1.1 passes a lone-value condition only when it is ``true``; ``!!`` keeps the 1.0 reading (any truthy
+    value passes), and conditions that are comparisons or logical operators are left alone."""
+    out = tmp_path / "decisions.arazzo.yaml"
+    code, err = _upgrade(ENGINE / "decisions.arazzo.yaml", out, capsys)
+    assert code == 0, err
+    workflows = yaml.safe_load(out.read_text(encoding="utf-8"))["workflows"]
+    lone = next(w for w in workflows if w["workflowId"] == "loneValueCriterion")
+    assert lone["steps"][0]["successCriteria"] == [{"condition": "!!$response.body#/id"}]
+    login = workflows[0]["steps"][0]["successCriteria"]
+    assert login == [{"condition": "$statusCode == 200"}]
+
+
 def test_what_cannot_be_converted_is_listed_with_its_location(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

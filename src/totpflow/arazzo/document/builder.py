@@ -124,7 +124,7 @@ def _step(data: dict[str, Any], location: str, mark: Mark) -> Step:
         workflow_id=data.get("workflowId"),
         parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter, mark) or (),
         request_body=_request_body(body, f"{location}/requestBody", mark) if body is not None else None,
-        success_criteria=_criteria(data.get("successCriteria"), f"{location}/successCriteria"),
+        success_criteria=_criteria(data.get("successCriteria"), f"{location}/successCriteria", mark),
         on_success=_list(data.get("onSuccess"), f"{location}/onSuccess", _success_action, mark),
         on_failure=_list(data.get("onFailure"), f"{location}/onFailure", _failure_action, mark),
         outputs=_outputs(data.get("outputs"), mark),
@@ -175,7 +175,7 @@ def _success_action(data: dict[str, Any], location: str, mark: Mark) -> SuccessA
         type=data["type"],
         workflow_id=data.get("workflowId"),
         step_id=data.get("stepId"),
-        criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
+        criteria=_criteria(data.get("criteria"), f"{location}/criteria", mark),
         location=location,
         parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter, mark) or (),
     )
@@ -192,17 +192,18 @@ def _failure_action(data: dict[str, Any], location: str, mark: Mark) -> FailureA
         step_id=data.get("stepId"),
         retry_after=float(retry_after) if retry_after is not None else None,
         retry_limit=data.get("retryLimit"),
-        criteria=_criteria(data.get("criteria"), f"{location}/criteria"),
+        criteria=_criteria(data.get("criteria"), f"{location}/criteria", mark),
         location=location,
         parameters=_list(data.get("parameters"), f"{location}/parameters", _parameter, mark) or (),
     )
 
 
-def _criteria(items: list[dict[str, Any]] | None, location: str) -> tuple[Criterion, ...]:
-    return tuple(_criterion(item, f"{location}/{index}") for index, item in enumerate(items or ()))
+def _criteria(items: list[dict[str, Any]] | None, location: str, mark: Mark) -> tuple[Criterion, ...]:
+    minor = "1.0" if mark is _literal else "1.1"  # a 1.1 document marks its Selector Objects
+    return tuple(_criterion(item, f"{location}/{index}", minor) for index, item in enumerate(items or ()))
 
 
-def _criterion(data: dict[str, Any], location: str) -> Criterion:
+def _criterion(data: dict[str, Any], location: str, minor: str) -> Criterion:
     kind = data.get("type", "simple")
     version = data.get("version")  # the flattened Criterion Expression Type form the schema also accepts
     if isinstance(kind, dict):  # the Criterion Expression Type Object form (1.0.1 "Criterion Object")
@@ -214,6 +215,7 @@ def _criterion(data: dict[str, Any], location: str) -> Criterion:
         type=cast(CriterionType, kind),
         version=version,
         location=location,
+        minor=minor,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 ParameterIn = Literal["path", "query", "header", "cookie", "querystring", "channel"]  # last two: 1.1
-CriterionType = Literal["simple", "regex", "jsonpath", "xpath"]
+CriterionType = Literal["simple", "regex", "jsonpath", "xpath", "jsonpointer"]  # jsonpointer: 1.1
 
 
 class Info(msgspec.Struct, frozen=True):
@@ -36,6 +36,7 @@ class Criterion(msgspec.Struct, frozen=True):
     type: CriterionType = "simple"
     version: str | None = None  # from the Criterion Expression Type Object form
     location: str = ""
+    minor: str = "1.0"  # the Arazzo minor version of the document: it decides what a simple condition passes
 
 
 class Parameter(msgspec.Struct, frozen=True):

@@ -11,6 +11,9 @@ What changes (Arazzo 1.1.0 changed no default, so nothing is pinned):
   ``simple`` condition;
 - the non-spec ``operationPath`` form ``<source>#/paths/…`` becomes
   ``{$sourceDescriptions.<source>.url}#/paths/…``;
+- a ``simple`` condition that is a lone value (``$response.body#/verified``, not a comparison or a logical
+  operator) gets ``!!`` in front: 1.1.0 passes such a condition only when it is ``true``, where 1.0 documents
+  pass any truthy value, and ``!!`` converts by the same truthiness, so the upgraded document decides alike;
 - a criterion with ``type: simple`` and no ``context`` loses the ``type`` (``simple`` is the default; the 1.1
   schema requires a ``context`` whenever ``type`` is given), and the flattened ``version`` of a criterion
   moves into an Expression Type Object (``type: {type, version}``).
@@ -221,6 +224,8 @@ class _Rewriter:
         name = kind.get("type") if isinstance(kind, dict) else kind
         if isinstance(condition, str) and name in (None, "simple"):
             rewritten = self._condition(condition, steps)
+            if _lone_value(rewritten):
+                rewritten = "!!" + rewritten
             if rewritten != condition:
                 criterion["condition"] = _like(condition, rewritten)
                 self.changes.append(f"{at}/condition: {rewritten!r}")
@@ -284,6 +289,20 @@ class _Rewriter:
             root = "$inputs" if isinstance(node, nodes.Inputs) else "$outputs"
             return f"{root}.{node.name}" + (f"#{node.pointer}" if node.pointer else "")
         return None
+
+
+def _lone_value(text: str) -> bool:
+    """A ``simple`` condition that is one value (an expression or a literal other than ``true``, ``false`` and
+    ``null``), whose pass/fail 1.1 reads differently from 1.0."""
+    from totpflow.arazzo.expressions import conditions
+
+    try:
+        root = conditions.parse_condition(text).root
+    except ExpressionError:
+        return False
+    if isinstance(root, conditions.Lit):
+        return not (root.value is None or isinstance(root.value, bool))
+    return isinstance(root, conditions.Operand)
 
 
 def _named(prefix: str, name: str, ptr: str | None, declared: set[str] | None, expression: Any) -> str | None:

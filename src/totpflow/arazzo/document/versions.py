@@ -50,6 +50,7 @@ EXECUTED = frozenset(
         "an AsyncAPI step ('correlationId')",
         "an AsyncAPI step's 'timeout'",
         "'in: channel'",
+        "the 'jsonpointer' expression type",
     )
 )
 _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")

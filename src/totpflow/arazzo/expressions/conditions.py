@@ -27,6 +27,10 @@ Semantics:
 * an operand that cannot be resolved (absent header, output, pointer target) is ``null``;
 * ``!``, ``&&``, ``||`` and the final result use ECMAScript ToBoolean (ECMA-262 §7.1.2): ``false``, ``null``,
   ``0``, ``NaN`` and ``''`` are false, everything else true; so a condition that evaluates to ``null`` fails.
+* ``only_true`` (Arazzo 1.1 documents): the final result passes only when it is the boolean ``true``
+  (1.1.0 §"Simple Conditions" lists no other passing value), so a lone non-boolean value such as
+  ``$response.body#/count`` fails whatever it holds. Operands of ``!``, ``&&`` and ``||`` still convert by
+  ToBoolean (those operators yield booleans). 1.0 documents keep ToBoolean for the final result too.
 """
 
 from __future__ import annotations
@@ -213,13 +217,24 @@ class Condition(msgspec.Struct, frozen=True):
     def warnings(self) -> tuple[str, ...]:
         return tuple(w for e in self.expressions for w in e.warnings)
 
-    def evaluate(self, ctx: EvaluationContext) -> bool:
-        return truthy(self.root.evaluate(ctx))
+    def evaluate(self, ctx: EvaluationContext, *, only_true: bool = False) -> bool:
+        """Whether the condition passes; ``only_true``: only a result that is the boolean ``true`` does
+        (Arazzo 1.1), else any ToBoolean-true result (1.0)."""
+        value = self.root.evaluate(ctx)
+        return value is True if only_true else truthy(value)
 
-    def explain(self, ctx: EvaluationContext, mask: Mask | None = None) -> tuple[bool, str | None]:
+    def explain(
+        self, ctx: EvaluationContext, mask: Mask | None = None, *, only_true: bool = False
+    ) -> tuple[bool, str | None]:
         """The result and, when it fails, which part failed with the values compared (masked, truncated)."""
-        if self.evaluate(ctx):
+        value = self.root.evaluate(ctx)
+        if value is True or (not only_true and truthy(value)):
             return True, None
+        if only_true and truthy(value):
+            return False, (
+                f"not true: {self.root.describe(ctx, mask)} is not a boolean "
+                "(an Arazzo 1.1 condition passes only when it evaluates to true)"
+            )
         return False, f"false: {self.root.describe(ctx, mask)}"
 
 
