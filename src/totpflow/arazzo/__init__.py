@@ -67,7 +67,6 @@ document (package ``totpflow.arazzo.document``)::
     load_document(ref: str, *, client: httpx.Client | None = None) -> ArazzoDocument
         # file path or http(s) URL; YAML (C loader) or JSON; LoadError, or DocumentInvalid(problems) after the
         # JSON Schema check and the document-local semantic checks (unique ids, targets, expressions parse)
-    check_document(doc, sources) -> list[DocumentError]   # checks needing sources (operations resolve, …)
 
 validation::
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -59,8 +59,27 @@ from totpflow.arazzo.expressions.ecma_regex import RegexSyntaxError, compile_ecm
 from totpflow.arazzo.expressions.template import has_template, stringify
 from totpflow.arazzo.results import CheckResult
 
-if TYPE_CHECKING:  # the document package loads YAML and JSON Schema; criteria only read the record
-    from totpflow.arazzo.document.model import Criterion
+
+class Criterion(Protocol):
+    """What a criterion is compiled from: a Criterion Object of the document model
+    (``document.model.Criterion``). Criteria sit below the document package, which compiles them when it
+    validates a document, so they read the record through this Protocol instead of importing the model."""
+
+    @property
+    def condition(self) -> str: ...
+
+    @property
+    def context(self) -> str | None: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def version(self) -> str | None: ...
+
+    @property
+    def location(self) -> str: ...
+
 
 Mask = Callable[[str], str]
 GOESSNER = "draft-goessner-dispatch-jsonpath-00"

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
+from totpflow.arazzo.criteria import CompiledCriterion
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
     Criterion,
@@ -28,8 +29,13 @@ from totpflow.arazzo.expressions import EvaluationContext
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import CheckResult
 
-if TYPE_CHECKING:
-    from totpflow.arazzo.engine.plan import Plan
+
+class CriterionCache(Protocol):
+    """The compile-once cache the actions evaluate criteria through (``engine.plan.Plan``, which resolves
+    each step's actions with this module)."""
+
+    def criterion(self, criterion: Criterion) -> CompiledCriterion: ...
+
 
 A = TypeVar("A", SuccessAction, FailureAction)
 
@@ -71,7 +77,7 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
 
 
 def check_criteria(
-    plan: Plan, criteria: Sequence[Criterion], ctx: EvaluationContext, masker: Masker
+    plan: CriterionCache, criteria: Sequence[Criterion], ctx: EvaluationContext, masker: Masker
 ) -> tuple[CheckResult, ...]:
     """Every success criterion, evaluated (a criterion that cannot be evaluated fails, with the reason)."""
     results = []
@@ -85,7 +91,7 @@ def check_criteria(
     return tuple(results)
 
 
-def matches(plan: Plan, action: SuccessAction | FailureAction, ctx: EvaluationContext) -> bool:
+def matches(plan: CriterionCache, action: SuccessAction | FailureAction, ctx: EvaluationContext) -> bool:
     """All of the action's criteria pass (an action without criteria always matches)."""
     for criterion in action.criteria:
         try:
@@ -97,7 +103,7 @@ def matches(plan: Plan, action: SuccessAction | FailureAction, ctx: EvaluationCo
 
 
 def choose_failure(
-    plan: Plan, actions: Sequence[FailureAction], retries: Mapping[str, int], ctx: EvaluationContext
+    plan: CriterionCache, actions: Sequence[FailureAction], retries: Mapping[str, int], ctx: EvaluationContext
 ) -> FailureAction | None:
     """The first matching failure action; a retry whose ``retryLimit`` (default 1) is used up is skipped, so
     control falls through to the next matching action (Failure Action Object: the limit "MUST be exhausted"

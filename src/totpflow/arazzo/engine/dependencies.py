@@ -18,18 +18,50 @@ Decisions (1.1.0 "Step Dependencies and Execution Order"; docs/conformance.md):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from totpflow.arazzo.document.model import ArazzoDocument, FailureAction, Step, SuccessAction, Workflow
+from totpflow.arazzo.criteria import CompiledCriterion
+from totpflow.arazzo.document.model import (
+    ArazzoDocument,
+    Criterion,
+    FailureAction,
+    Parameter,
+    Step,
+    SuccessAction,
+    Workflow,
+)
 from totpflow.arazzo.document.references import resolve_parameter
 from totpflow.arazzo.errors import ArazzoError
-from totpflow.arazzo.expressions import Expression
+from totpflow.arazzo.expressions import Compiled, Expression
 from totpflow.arazzo.expressions.nodes import Steps
-
-if TYPE_CHECKING:
-    from totpflow.arazzo.engine.plan import Plan, StepPlan
+from totpflow.arazzo.sources import SourceSet
 
 Key = tuple[str, str, str]  # (document URL, workflowId, stepId)
+
+
+class Plan(Protocol):
+    """What the dependencies are read through: the compile-once caches of ``engine.plan.Plan``, which asks
+    this module for each step's dependencies when it plans the step."""
+
+    @property
+    def sources(self) -> SourceSet: ...
+
+    def value(self, owner: object, value: Any, part: str = "") -> Compiled: ...
+
+    def criterion(self, criterion: Criterion) -> CompiledCriterion: ...
+
+
+class StepPlan(Protocol):
+    """The step's merged parameters and actions (``engine.plan.StepPlan``)."""
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]: ...
+
+    @property
+    def success_actions(self) -> tuple[SuccessAction, ...]: ...
+
+    @property
+    def failure_actions(self) -> tuple[FailureAction, ...]: ...
 
 
 def step_dependencies(

@@ -9,15 +9,27 @@ first), so a terminal can draw a QR code a step just returned before asking for 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from totpflow.arazzo.document.model import ArazzoDocument, Workflow
 from totpflow.arazzo.engine.context import StepContext
-from totpflow.arazzo.engine.options import PromptRequest
+from totpflow.arazzo.engine.options import PromptRequest, RunOptions
+from totpflow.arazzo.engine.stopwatch import Stopwatch
 from totpflow.arazzo.inputs import Computation, InputResolver, Prompt, parse_computation
+from totpflow.arazzo.masking import Masker
 
-if TYPE_CHECKING:
-    from totpflow.arazzo.engine.runner import _Run
+
+class Run(Protocol):
+    """What a resolver needs of the run it serves (the run of ``engine.runner``, which builds them here)."""
+
+    @property
+    def options(self) -> RunOptions: ...
+
+    @property
+    def stopwatch(self) -> Stopwatch: ...
+
+    @property
+    def masker(self) -> Masker: ...
 
 
 def computations(computed: Mapping[str, str | Computation]) -> dict[str, Computation]:
@@ -29,7 +41,7 @@ def computations(computed: Mapping[str, str | Computation]) -> dict[str, Computa
 
 
 def make_resolver(
-    run: _Run,
+    run: Run,
     doc: ArazzoDocument,
     workflow: Workflow,
     given: Mapping[str, Any],

@@ -22,6 +22,7 @@ from totpflow.arazzo.document.model import (
 )
 from totpflow.arazzo.document.references import resolve_parameter
 from totpflow.arazzo.engine.actions import failure_actions, success_actions
+from totpflow.arazzo.engine.dependencies import step_dependencies
 from totpflow.arazzo.errors import ArazzoError
 from totpflow.arazzo.expressions import Compiled, compile_value
 from totpflow.arazzo.params import ParameterSpec, parameter_spec
@@ -77,8 +78,6 @@ class Plan:
         except ArazzoError:  # a value that does not compile fails where it is used, with its location
             plan.values = plan.outputs = plan.criteria = None
         if doc.minor != "1.0":
-            from totpflow.arazzo.engine.dependencies import step_dependencies
-
             plan.dependencies = step_dependencies(self, doc, workflow, step, plan)
         self._steps[id(step)] = (step, plan)
         return plan
