@@ -80,6 +80,9 @@ class Criterion(Protocol):
     @property
     def location(self) -> str: ...
 
+    @property
+    def minor(self) -> str: ...
+
 
 Mask = Callable[[str], str]
 GOESSNER = "draft-goessner-dispatch-jsonpath-00"
