@@ -6,7 +6,11 @@ Tinypets:
     GET  /pets?status=     needs ``Authorization: Bearer tok-123`` → 200 [{id, name, status}]; 401 otherwise
     GET  /pets/{petId}     1 → 200 {id, name}; anything else → 404
     GET  /flaky?key=K      503 twice per key, then 200; ``&retryAfter=S`` adds a ``Retry-After: S`` header
-    GET  /slow             the in-process transport raises ``httpx.ReadTimeout``; the HTTP server sleeps
+    GET  /slow             the in-process transport raises ``httpx.ReadTimeout``; the HTTP server sleeps 2 s
+    GET  /slow?ms=N&key=K  200 {calls} after N ms (only on the first call per ``key`` when one is given;
+                           ``&drip=1`` sends the status line after N/2 ms and the body N/2 ms later); the
+                           in-process transport waits as long as the request's timeout allows, then raises
+                           ``httpx.ReadTimeout`` as a socket would
     POST /totp             200 {secret, uri}: a TOTP registration (base32 secret, otpauth URI)
     POST /totp/verify      {code} → 200 when it is the secret's current RFC 6238 code (±1 step), else 401
     GET  /invoice          200 an XML invoice (``application/xml``)
@@ -47,6 +51,7 @@ class PetsApi:
     """The fake API's state: how often each flaky key was called, and every request seen."""
 
     flaky: Counter[str] = field(default_factory=Counter)
+    slow: Counter[str] = field(default_factory=Counter)
     seen: list[str] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
 
@@ -93,11 +98,30 @@ class PetsApi:
             return 200, {}, json.loads(body or b"null")
         return 404, {}, {"error": "route not found"}
 
+    def slow_delay(self, query: dict[str, str]) -> float:
+        """Seconds ``/slow?ms=N[&key=K]`` waits before answering: N ms, only on the first call per key."""
+        key = query.get("key")
+        if key is not None:
+            self.slow[key] += 1
+            if self.slow[key] > 1:
+                return 0.0
+        return int(query["ms"]) / 1000
+
     def handler(self, request: httpx.Request) -> httpx.Response:
         target = request.url.raw_path.decode("ascii")
         if request.url.path == "/slow":
             self.seen.append(f"{request.method} {target}")
-            raise httpx.ReadTimeout("timed out", request=request)
+            query = dict(request.url.params)
+            if "ms" not in query:
+                raise httpx.ReadTimeout("timed out", request=request)
+            delay = self.slow_delay(query)
+            gap = delay / 2 if query.get("drip") else delay  # the longest wait between two reads
+            limit = request.extensions.get("timeout", {}).get("read")
+            if limit is not None and gap > limit:
+                time.sleep(limit)
+                raise httpx.ReadTimeout("timed out", request=request)
+            time.sleep(delay)
+            return httpx.Response(200, json={"calls": self.slow[query.get("key", "")]})
         headers = {name.lower(): value for name, value in request.headers.items()}
         status, extra, data = self.respond(request.method, target, headers, request.read())
         if isinstance(data, Xml):
@@ -134,8 +158,17 @@ def pets_server() -> Iterator[tuple[str, PetsApi]]:
             body = self.rfile.read(length) if length else b""
             if self.path.startswith("/slow"):
                 api.seen.append(f"{self.command} {self.path}")
-                time.sleep(2)
-                status, extra, data = 200, {}, {"late": True}
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                if "ms" not in query:
+                    time.sleep(2)
+                    status, extra, data = 200, {}, {"late": True}
+                else:
+                    delay = api.slow_delay(query)
+                    if query.get("drip"):
+                        self._drip(delay, {"calls": api.slow[query.get("key", "")]})
+                        return
+                    time.sleep(delay)
+                    status, extra, data = 200, {}, {"calls": api.slow[query.get("key", "")]}
             else:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 status, extra, data = api.respond(self.command, self.path, headers, body)
@@ -147,6 +180,18 @@ def pets_server() -> Iterator[tuple[str, PetsApi]]:
             self.send_header("Content-Type", "application/xml" if xml else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            self.wfile.write(payload)
+
+        def _drip(self, delay: float, data: Any) -> None:
+            """The status line and headers after half the delay, the body after the other half."""
+            payload = json.dumps(data).encode()
+            time.sleep(delay / 2)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(delay / 2)
             self.wfile.write(payload)
 
         do_GET = do_POST = _serve

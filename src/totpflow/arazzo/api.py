@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.engine import Plan, Runner, RunOptions
-from totpflow.arazzo.errors import DocumentError, DocumentInvalid
 from totpflow.arazzo.senders import Sender, as_sender
 
 if TYPE_CHECKING:
@@ -122,32 +121,14 @@ class Loaded:
                 sender.close()  # the default sender's connections
 
 
-def _not_executed(document: ArazzoDocument) -> list[DocumentError]:
-    """The 1.1 features ``document`` uses that the runner does not execute yet (none in a 1.0 document)."""
-    if document.minor == "1.0":
-        return []
-    from totpflow.arazzo.document.versions import not_executed
-
-    return not_executed(document.raw)
-
-
-def _refuse_what_is_not_executed(child: ArazzoDocument) -> None:
-    """An Arazzo source of the run using a 1.1 feature not executed yet."""
-    problems = [DocumentError(p.location, f"{p.message} (in {child.url})") for p in _not_executed(child)]
-    if problems:
-        raise DocumentInvalid(problems, child.warnings)
-
-
 def load(ref: str, *, client: httpx.Client | None = None) -> Loaded:
     """Load, validate and resolve a document (file path or http(s) URL), in the rounds of
     ``totpflow.arazzo.validation``. Raises ``LoadError`` or ``DocumentInvalid`` (every problem of the first
     round that found any, with its location) — nothing is sent."""
     from totpflow.arazzo.validation import validate
 
-    validation = validate(ref, client=client, refuse=_not_executed)
+    validation = validate(ref, client=client)
     validation.raise_problems()
     document, sources = validation.document, validation.sources
     assert document is not None and sources is not None
-    for child in sources.documents()[1:]:
-        _refuse_what_is_not_executed(child)
     return Loaded(ref, document, sources, validation.warnings)

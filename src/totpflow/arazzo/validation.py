@@ -154,19 +154,13 @@ def validate(
     *,
     client: httpx.Client | None = None,
     skip_sources: bool = False,
-    refuse: Callable[[ArazzoDocument], list[DocumentError]] | None = None,
 ) -> Validation:
-    """Run the rounds on the document at ``ref`` (a path or an http(s) URL) until one finds problems.
-
-    ``refuse`` (used by a run) adds its problems of the document to the semantic round, so that what a run
-    would refuse anyway is reported before any source is read."""
+    """Run the rounds on the document at ``ref`` (a path or an http(s) URL) until one finds problems."""
     state = _State(ref, client, skip_sources)
     for name, check in ROUNDS:
         if skip_sources and name in ("sources", "operations"):
             break
         problems = check(state)
-        if not problems and name == "semantics" and refuse is not None and state.document is not None:
-            problems = refuse(state.document)
         if problems:
             return Validation(ref, name, tuple(problems), tuple(state.warnings))
     return Validation(ref, None, (), tuple(state.warnings), state.document, state.sources)

@@ -190,6 +190,11 @@ class _Checker:
                 self.findings.warn(where, message)
         for index, target in enumerate(step.depends_on):
             self._step_dependency(target, workflow, f"{step.location}/dependsOn/{index}")
+        if step.timeout is not None and step.timeout < 0:  # the schema sets no minimum
+            self.findings.problem(
+                step.location + "/timeout",
+                f"a timeout is a number of milliseconds, 0 or more, not {step.timeout}",
+            )
 
     def _step_dependency(self, target: str, workflow: Workflow, location: str) -> None:
         """A step ``dependsOn`` entry: a stepId of this workflow, ``$workflows.<id>.steps.<id>`` or

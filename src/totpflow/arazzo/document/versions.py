@@ -8,10 +8,7 @@ A 1.0 document that uses a 1.1-only feature gets one problem per use, at the fea
 feature and saying how to move on (declare ``arazzo: 1.1.0``; ``totpflow upgrade DOC`` rewrites the document).
 The 1.0 schema's own complaints about those places (an unknown field, a value outside the 1.0 enum) are
 replaced by that message. Objects shaped like a 1.1 Selector Object in a 1.0 parameter value or payload are
-literals in 1.0; they are accepted with a warning.
-
-``not_executed`` lists the 1.1 features a 1.1 document uses that the runner does not execute yet; a run
-refuses such a document before sending anything, rather than ignore what it asks for."""
+literals in 1.0; they are accepted with a warning."""
 
 from __future__ import annotations
 
@@ -34,25 +31,6 @@ _STEP_FIELDS = {
     "timeout": "a step 'timeout'",
     "dependsOn": "a step-level 'dependsOn'",
 }
-# 1.1 features (as ``newer_features`` names them) that a run executes
-EXECUTED = frozenset(
-    (
-        "'in: querystring'",
-        "a success or failure action's 'parameters'",
-        "a Selector Object",
-        "a Selector Object as an output",
-        "'targetSelectorType'",
-        "a step-level 'dependsOn'",
-        "'$self'",
-        "an AsyncAPI source description",
-        "an AsyncAPI step ('channelPath')",
-        "an AsyncAPI step ('action')",
-        "an AsyncAPI step ('correlationId')",
-        "an AsyncAPI step's 'timeout'",
-        "'in: channel'",
-        "the 'jsonpointer' expression type",
-    )
-)
 _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")
 _SELECTOR_FIELDS = frozenset(("context", "selector", "type"))
 
@@ -130,8 +108,6 @@ def newer_features(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def _step(step: dict[str, Any], at: str) -> Iterator[tuple[str, str]]:
     for field_name, what in _STEP_FIELDS.items():
         if field_name in step:
-            if field_name == "timeout" and "action" in step:
-                what = "an AsyncAPI step's 'timeout'"  # executed; an HTTP step's timeout is not yet
             yield f"{at}/{field_name}", what
     yield from _parameters(step.get("parameters"), at + "/parameters")
     body = step.get("requestBody")
@@ -243,20 +219,3 @@ def _items(items: Any) -> Iterator[tuple[int, dict[str, Any]]]:
 def _mapping(items: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(items, dict):
         yield from ((str(key), value) for key, value in items.items())
-
-
-def not_executed(data: dict[str, Any]) -> list[DocumentError]:
-    """Uses of 1.1 features in ``data`` (a 1.1 document) that this runner does not execute yet."""
-    found = [
-        (location, what)
-        for location, what in newer_features(data)
-        if not what.startswith("expression type version")  # rfc9535 / xpath-31 name the defaults it runs
-        and what not in EXECUTED
-    ]
-    return sorted(
-        (
-            DocumentError(location, f"{what} (Arazzo 1.1) is not executed by this runner yet")
-            for location, what in found
-        ),
-        key=lambda problem: location_key(problem.location),
-    )

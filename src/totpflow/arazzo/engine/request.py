@@ -57,6 +57,7 @@ class Attempt(msgspec.Struct):
     response: Reply | None
     message: Message | None  # the response as expressions see it
     error: str | None = None
+    timed_out: bool = False  # no response within the request's timeout
 
     @property
     def status(self) -> int | None:
@@ -222,7 +223,7 @@ def send(step_id: str, prepared: Prepared, sender: Sender, started_at: datetime)
     except HttpFailure as exc:
         elapsed = (time.perf_counter() - begin) * 1000
         problem = TransportError(step_id, exc.message)
-        return Attempt(prepared, started_at, elapsed, None, None, str(problem))
+        return Attempt(prepared, started_at, elapsed, None, None, str(problem), exc.timeout)
     elapsed = (time.perf_counter() - begin) * 1000
     headers = Headers.of_text(response.headers)
     message = Message(headers, {}, {}, parse_body(response, headers))

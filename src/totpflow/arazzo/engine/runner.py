@@ -101,6 +101,7 @@ class _Run(StepRunner):
         self.results: list[WorkflowResult] = []
         self.finished: dict[tuple[str, str], Finished] = {}
         self.active: list[tuple[str, str]] = []
+        self.deadlines: list[tuple[float, str]] = []  # when running timed workflow steps end, and why
         self._messaging: Messaging | None = None
 
     def messaging(self) -> Messaging:

@@ -3,6 +3,19 @@
 ``StepRunner`` is the step half of a run; ``runner._Run`` (the workflow half) inherits it and provides
 ``workflow()`` for ``workflowId`` steps and retry targets. Every failure of a step ends as a failed
 ``StepResult`` and an ``Outcome``, never as an exception.
+
+Arazzo 1.1 step ``timeout`` (milliseconds) is an ordinary step failure when it passes, so ``onFailure``
+applies (retry, goto, end); it bounds each attempt, not the retries and their waits:
+
+* an HTTP step: its request is sent with that timeout (or the run's ``--timeout`` when shorter), and a
+  response that arrives after it (a server that sends slowly) fails the step as well. After a timeout the step
+  has no response: ``$statusCode`` and ``$response…`` are null, so criteria reading them do not pass;
+* a workflow step: the whole sub-workflow. Every step attempt, request, receive wait and retry wait inside it
+  is bounded by the time left; when it runs out the sub-workflow stops (no failure action inside it applies),
+  and the step fails with the timeout; ``$outputs`` is then empty;
+* a receive step: the wait for its message (``messaging``);
+* ``timeout: 0`` fails an HTTP or workflow step at once, sending nothing; a receive step then takes only a
+  message already buffered.
 """
 
 from __future__ import annotations
@@ -60,6 +73,7 @@ class StepRunner:
     steps_taken: int
     active: list[tuple[str, str]]
     stopwatch: Stopwatch  # timings leave out the time spent at a prompt
+    deadlines: list[tuple[float, str]]  # (stopwatch time, what set it) of each running timed workflow step
 
     def workflow(
         self,
@@ -76,6 +90,23 @@ class StepRunner:
         self.steps_taken += 1
         if self.steps_taken > self.options.max_steps:
             raise BudgetExceeded(f"step budget exhausted: more than {self.options.max_steps} step attempts")
+        if self.deadlines and self.stopwatch.now() >= self.deadlines[-1][0]:
+            raise BudgetExceeded(f"timed out: {self.deadlines[-1][1]} has passed")
+
+    def time_limit(self, step: Step) -> tuple[float, str] | None:
+        """(seconds, what sets them) an attempt of ``step`` may take: its own ``timeout``, or the time left
+        before an enclosing workflow step's timeout when that is shorter; None when neither applies."""
+        own = (
+            None
+            if step.timeout is None
+            else (step.timeout / 1000, f"the step's timeout of {step.timeout} ms")
+        )
+        if self.deadlines:
+            end, what = self.deadlines[-1]
+            left = end - self.stopwatch.now()
+            if own is None or left < own[0]:
+                return left, what
+        return own
 
     # -- steps -----------------------------------------------------------------------------------------------
 
@@ -204,10 +235,36 @@ class StepRunner:
     def call_operation(
         self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext
     ) -> tuple[Attempt | None, str | None]:
-        prepared = prepare(step, step_plan, ctx, self.plan, self.sender, self.options, self.masker)
+        options = self.options
+        limit = self.time_limit(step)
+        if limit is not None:
+            if limit[0] <= 0:
+                return None, f"timed out: {limit[1]} left no time to send the request"
+            if limit[0] < options.timeout:
+                options = msgspec.structs.replace(options, timeout=limit[0])
+        prepared = prepare(step, step_plan, ctx, self.plan, self.sender, options, self.masker)
         ctx.set_request(prepared.request.method, prepared.request, prepared.message)
         started_at = self.options.clock()
         attempt = send(step.step_id, prepared, self.sender, started_at)
+        if limit is not None:
+            late = attempt.response is not None and attempt.elapsed_ms > limit[0] * 1000
+            if late or (attempt.timed_out and limit[0] <= self.options.timeout):
+                problem = f"timed out: no response within {limit[1]}"
+                if late:
+                    status = attempt.status
+                    problem = (
+                        f"timed out: the response (status {status}) came after {attempt.elapsed_ms:.0f} ms, "
+                        f"later than {limit[1]} allows"
+                    )
+                attempt = msgspec.structs.replace(
+                    attempt,
+                    response=None,
+                    message=None,
+                    error=f"step {step.step_id}: {problem}",
+                    timed_out=True,
+                )
+                ctx.set_response(None, None)
+                return attempt, problem
         ctx.set_response(attempt.status, attempt.message)
         return attempt, attempt.error
 
@@ -222,7 +279,8 @@ class StepRunner:
             ctx.set_message(sent.headers, sent.payload)
             messages.append(self.masked_message(sent))
             return None
-        timeout = step.timeout / 1000 if step.timeout is not None else self.options.timeout
+        limit = self.time_limit(step)
+        timeout = self.options.timeout if limit is None else max(limit[0], 0.0)
         record, message, failure = bridge.receive(
             frame.document, frame.workflow, step, step_plan, ctx, timeout, clock
         )
@@ -253,13 +311,31 @@ class StepRunner:
         return None
 
     def call_workflow(self, frame: Frame, step: Step, step_plan: StepPlan, ctx: StepContext) -> str | None:
-        """A ``workflowId`` step: parameters → the child's inputs; the child's outputs → ``$outputs``."""
+        """A ``workflowId`` step: parameters → the child's inputs; the child's outputs → ``$outputs``. With a
+        ``timeout`` (or inside a timed workflow step) the child must complete before it passes."""
         child_inputs = {p.name: self.plan.value(p, p.value).evaluate(ctx) for p in step_plan.parameters}
         child_doc, child = self.shared.sources.resolve_workflow(str(step.workflow_id), frame.document)
         key = (child_doc.url, child.workflow_id)
         if key in self.active:
             raise BudgetExceeded(f"workflow cycle: {child.workflow_id!r} is already running")
-        done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1)
+        limit = self.time_limit(step)
+        if limit is None:
+            done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1)
+        else:
+            seconds, what = limit
+            if seconds <= 0:
+                return f"timed out: {what} left no time to run workflow {child.workflow_id!r}"
+            if step.timeout is not None and seconds * 1000 >= step.timeout:
+                what = f"the timeout of workflow step {step.step_id!r} ({step.timeout} ms)"
+            deadline = self.stopwatch.now() + seconds
+            self.deadlines.append((deadline, what))
+            try:
+                done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1)
+            finally:
+                self.deadlines.pop()
+            if self.stopwatch.now() >= deadline:
+                ctx.child_outputs = {}
+                return f"timed out: workflow {child.workflow_id!r} did not complete within {limit[1]}"
         ctx.child_outputs = done.outputs
         if not done.result.ok:
             return f"workflow {child.workflow_id!r} failed: {done.result.error}"
@@ -288,6 +364,8 @@ class StepRunner:
     def wait(self, action: FailureAction, attempt: Attempt | None) -> None:
         header = attempt.retry_after if attempt else None
         seconds = retry_wait(action, header, self.options.clock(), self.options.max_retry_wait)
+        if self.deadlines:  # inside a timed workflow step: never wait past its end
+            seconds = min(seconds, max(self.deadlines[-1][0] - self.stopwatch.now(), 0.0))
         if seconds > 0:
             self.options.sleep(seconds)
 
