@@ -7,6 +7,7 @@ Each test skips, naming the broker, when it is not reachable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -231,3 +232,87 @@ def test_a_receive_step_whose_channel_an_earlier_step_names_subscribes_before_th
     (workflow,) = result.workflows
     assert result.ok, (workflow.error, [step.error for step in workflow.steps])
     assert workflow.steps[2].messages[0].correlation_id == request_id
+
+
+@contextlib.contextmanager
+def _quote_desk(protocol: str, broker_url: str, run: str) -> Iterator[list[str]]:
+    """The shop's side of ``requestQuote``: every request on ``totpflow.<run>.quotes`` gets two quotes at the
+    address it names (header ``replyTo``, else payload ``replyTo``), another request's first. Yields the reply
+    addresses the requests named."""
+    named: list[str] = []
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    endpoint, credentials = endpoint_from_url(broker_url)
+    adapter = adapter_for(protocol)
+
+    async def start() -> Any:
+        await adapter.connect(endpoint, credentials)
+        return await adapter.subscribe(f"totpflow.{run}.quotes")
+
+    requests = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+
+    async def serve() -> None:
+        while True:
+            request = await requests.get()
+            body = request.decoded()
+            reply_to = request.headers.get("replyTo") or body.get("replyTo")
+            named.append(reply_to)
+            for quote in (
+                {"requestId": "another-request", "price": 99},
+                {"requestId": body["requestId"], "price": 12},
+            ):
+                await adapter.publish(reply_to, {}, encode_payload(quote, "application/json"))
+
+    serving = asyncio.run_coroutine_threadsafe(serve(), loop)
+    try:
+        yield named
+    finally:
+        serving.cancel()
+
+        async def stop() -> None:
+            await requests.close()
+            await adapter.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+def _reply_address_run(protocol: str, broker_url: str, workflow_id: str) -> None:
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+    with _quote_desk(protocol, broker_url, run) as named:
+        result = _run(workflow_id, broker_url, {"run": run, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    reply_to = workflow.outputs["replyTo"]
+    assert workflow.outputs == {"price": 12, "replyTo": reply_to}
+    assert named == [reply_to]  # the request carried the address the runner chose
+    separator = "." if protocol in ("amqp", "nats") else "/"
+    assert reply_to.startswith(f"totpflow{separator}reply{separator}")
+    ask, quote = workflow.steps
+    (received,) = quote.messages
+    assert (received.address, received.correlation_id, received.payload) == (
+        reply_to,
+        request_id,
+        {"requestId": request_id, "price": 12},
+    )
+    (sent,) = ask.messages
+    assert sent.address == f"totpflow.{run}.quotes"
+
+
+@pytest.mark.parametrize("protocol", list(BROKERS))
+def test_a_receive_step_gets_the_reply_at_the_address_the_runner_wrote_in_a_header(
+    protocol: str, broker_url: str
+) -> None:
+    """A dynamic reply address (``reply.address.location: $message.header#/replyTo``)."""
+    _reply_address_run(protocol, broker_url, "quoteByReplyAddress")
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_a_receive_step_gets_the_reply_at_the_address_the_runner_wrote_in_the_payload(
+    protocol: str, broker_url: str
+) -> None:
+    """A dynamic reply address in the payload (``$message.payload#/replyTo``), WebSocket included."""
+    _reply_address_run(protocol, broker_url, "quoteByReplyAddressInPayload")

@@ -18,6 +18,12 @@ Decisions (``docs/conformance.md``, "AsyncAPI steps"):
   allows ``correlationId`` on receive steps only: the author puts the id in a header or the payload); the
   report shows the value the sent message carries at its correlation location. ``$message`` in a send step's
   criteria and outputs is the message sent.
+- A dynamic reply address (an operation whose ``reply.address.location`` is a runtime expression such as
+  ``$message.header#/replyTo``): a receive step on that operation subscribes, when its workflow starts, to a
+  fresh address the runner picks (``reply_address``: one per operation and workflow run, shared by its receive
+  steps), and every send step of the workflow on the same operation writes that address at the location in
+  the message it sends (replacing a value the step put there), so the application replies where the runner
+  listens. A send step on an operation no receive step of its workflow waits on sends its message as written.
 - Servers: the source's ``--server`` URL, else the first server of the channel with a supported protocol;
   credentials from that URL's user part, else the source's ``--auth user:pass``.
 """
@@ -36,7 +42,14 @@ from totpflow.arazzo.errors import ArazzoError, EvaluationError
 from totpflow.arazzo.results import MessageRecord
 
 if TYPE_CHECKING:
-    from totpflow.arazzo.asyncapi import AsyncTarget, Connections, Credentials, Message, Receiver
+    from totpflow.arazzo.asyncapi import (
+        AsyncTarget,
+        Connections,
+        CorrelationId,
+        Credentials,
+        Message,
+        Receiver,
+    )
     from totpflow.arazzo.document.model import ArazzoDocument, Step, Workflow
     from totpflow.arazzo.engine.context import StepContext
     from totpflow.arazzo.engine.plan import Plan, StepPlan
@@ -70,6 +83,8 @@ class Messaging:
         self._thread: threading.Thread | None = None
         self._connections: Connections | None = None
         self._subscriptions: dict[tuple[str, str, str], _Subscription] = {}
+        # (document, workflow, source, operation) → (the reply address picked, where a sent message has it)
+        self._replies: dict[tuple[str, str, str, str], tuple[str, CorrelationId]] = {}
 
     # -- the loop -----------------------------------------------------------------------------------------
 
@@ -160,6 +175,10 @@ class Messaging:
         if found is not None:
             return found
         source, target = self.target(doc, step, self._values(step_plan, ctx, "channel"))
+        if target.address is None and target.reply_location is not None:
+            target = msgspec.structs.replace(
+                target, address=self._reply_address(doc, workflow, source, target)
+            )
         if target.address is None:
             raise EvaluationError(step.location, f"channel {target.channel!r} has no address to subscribe to")
         address = target.address
@@ -175,9 +194,29 @@ class Messaging:
         self._subscriptions[key] = found
         return found
 
+    def _reply_address(
+        self, doc: ArazzoDocument, workflow: Workflow, source: str, target: AsyncTarget
+    ) -> str:
+        """The address the runner listens on for the replies to ``target``'s operation in this workflow run,
+        picked (fresh, in the protocol's form) by the first receive step that subscribes."""
+        from totpflow.arazzo.asyncapi import CorrelationId, reply_address
+
+        key = (doc.url, workflow.workflow_id, source, str(target.operation_id))
+        found = self._replies.get(key)
+        if found is None:
+            assert target.reply_location is not None
+            location = CorrelationId.parse(target.reply_location, f"operation {target.operation_id!r} reply")
+            found = self._replies[key] = (
+                reply_address(_protocol(target, self.servers.get(source))),
+                location,
+            )
+        return found[0]
+
     def end_workflow(self, doc: ArazzoDocument, workflow: Workflow) -> None:
         """Close the subscriptions of a workflow that ended."""
         prefix = (doc.url, workflow.workflow_id)
+        for reply in [key for key in self._replies if key[:2] == prefix]:
+            del self._replies[reply]
         ended = [key for key in self._subscriptions if key[:2] == prefix]
         receivers = [self._subscriptions.pop(key).receiver for key in ended]
         if receivers:
@@ -254,9 +293,15 @@ class Messaging:
     # -- send ---------------------------------------------------------------------------------------------
 
     def send(
-        self, doc: ArazzoDocument, step: Step, step_plan: StepPlan, ctx: StepContext, clock: Any
+        self,
+        doc: ArazzoDocument,
+        workflow: Workflow,
+        step: Step,
+        step_plan: StepPlan,
+        ctx: StepContext,
+        clock: Any,
     ) -> MessageRecord:
-        from totpflow.arazzo.asyncapi import Message, encode_payload
+        from totpflow.arazzo.asyncapi import Message, encode_payload, put
         from totpflow.arazzo.asyncapi.message import as_text
 
         source, target = self.target(doc, step, self._values(step_plan, ctx, "channel"))
@@ -270,6 +315,15 @@ class Messaging:
             content_type = body.content_type or content_type
             if body.has_payload:
                 payload = self.plan.value(body, body.payload).evaluate(ctx)
+        reply = self._replies.get((doc.url, workflow.workflow_id, source, str(target.operation_id)))
+        if reply is not None and target.operation_id is not None:  # where the application is to reply
+            try:
+                headers, payload = put(reply[1], headers, payload, reply[0])
+            except EvaluationError as exc:
+                raise EvaluationError(
+                    step.location,
+                    f"the reply address cannot be written at {reply[1].location}: {exc.message}",
+                ) from None
         address = target.address
         encoded = encode_payload(payload, content_type)
         # the sent message's own value at its correlation location (the author puts it in a header or the

@@ -275,7 +275,7 @@ class StepRunner:
         bridge = self.messaging()
         clock = self.options.clock
         if step.action == "send":
-            sent = bridge.send(frame.document, step, step_plan, ctx, clock)
+            sent = bridge.send(frame.document, frame.workflow, step, step_plan, ctx, clock)
             ctx.set_message(sent.headers, sent.payload)
             messages.append(self.masked_message(sent))
             return None
