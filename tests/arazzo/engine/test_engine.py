@@ -145,6 +145,43 @@ def test_every_workflow_runs_in_document_order_when_none_is_named(tmp_path: Path
     assert api_seen == ["/login", "/pets/1"]
 
 
+def _anchored_inputs_document(tmp_path: Path) -> Path:
+    """pets.arazzo.yaml with loginAndGetPet's inputs moved to components and referred to by ``$anchor``."""
+    data = yaml.safe_load((DATA / "pets.arazzo.yaml").read_text(encoding="utf-8"))
+    data["sourceDescriptions"][0]["url"] = str(DATA / "pets.openapi.yaml")
+    workflow = next(w for w in data["workflows"] if w["workflowId"] == "loginAndGetPet")
+    credentials = {"$anchor": "credentials", **workflow["inputs"]}
+    credentials["properties"]["password"] = {"$ref": "#password"}
+    data["components"]["inputs"] = {
+        "credentials": credentials,
+        "password": {"$anchor": "password", "type": "string", "format": "password", "minLength": 8},
+    }
+    workflow["inputs"] = {"$ref": "#credentials"}
+    doc = tmp_path / "anchored.arazzo.yaml"
+    doc.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return doc
+
+
+def test_inputs_schema_refs_by_anchor_are_resolved(
+    tmp_path: Path, pets_api: Any, pets_client: httpx.Client
+) -> None:
+    """``$ref: '#credentials'`` names the component whose ``$anchor`` is ``credentials`` (JSON Schema 2020-12
+    §8.2.2): its properties are declared (validation accepts ``$inputs.username``), its required names and
+    defaults apply, and a nested anchored schema is checked and masks the value as a password."""
+    anchored = load(str(_anchored_inputs_document(tmp_path)))
+    with pytest.raises(InputError, match="password"):
+        anchored.run("loginAndGetPet", inputs={"username": "alice"}, client=pets_client)
+    with pytest.raises(InputError, match="'minLength'"):
+        anchored.run("loginAndGetPet", inputs={"username": "alice", "password": "short"}, client=pets_client)
+    assert pets_api.seen == []
+    result = anchored.run(
+        "loginAndGetPet", inputs={"username": "alice", "password": "s3cr3t-pw"}, client=pets_client
+    )
+    assert result.ok, result.workflows[-1].error
+    assert pets_api.seen == ["POST /login", "GET /pets?status=available", "GET /pets/1"]
+    assert "s3cr3t-pw" not in repr(result)
+
+
 def test_loaded_document_runs_repeatedly(loaded: Loaded, pets_client: httpx.Client) -> None:
     inputs = {"username": "alice", "password": "s3cr3t-pw"}
     first = loaded.run("loginAndGetPet", inputs=inputs, client=pets_client)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -234,6 +236,83 @@ def test_refs_into_components_inputs_are_followed() -> None:
 def test_an_unknown_component_reference_is_reported() -> None:
     with pytest.raises(InputError, match="#/components/inputs/missing"):
         InputResolver({"$ref": "#/components/inputs/missing"}, {}, None, None, COMPONENTS)
+
+
+ANCHORED = {
+    "login": {
+        "$anchor": "login",
+        "type": "object",
+        "required": ["username", "code"],
+        "properties": {"username": {"type": "string"}, "code": {"$ref": "#six-digits"}},
+    },
+    "code": {"$anchor": "six-digits", "type": "string", "pattern": "^[0-9]{6}$"},
+    "a/b": {"type": "object", "properties": {"slashed": {"type": "integer"}}},
+}
+
+
+def test_refs_to_anchors_are_followed() -> None:
+    resolver = InputResolver({"$ref": "#login"}, {"username": "al", "code": "123456"}, None, None, ANCHORED)
+    assert resolver.declared == ("username", "code") and resolver.required == ("username", "code")
+    resolver.check_upfront()
+    with pytest.raises(InputError, match="'pattern'"):
+        InputResolver(
+            {"$ref": "#login"}, {"username": "al", "code": "12a"}, None, None, ANCHORED
+        ).check_upfront()
+
+
+def test_anchors_in_the_workflow_schema_itself_are_followed() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "first": {"$anchor": "short", "type": "string", "maxLength": 3},
+            "second": {"$ref": "#short"},
+        },
+    }
+    with pytest.raises(InputError, match="'maxLength'"):
+        InputResolver(schema, {"second": "toolong"}).check_upfront()
+
+
+def test_escaped_pointers_into_components_are_followed() -> None:
+    resolver = InputResolver({"$ref": "#/components/inputs/a~1b"}, {"slashed": "7"}, None, None, ANCHORED)
+    resolver.check_upfront()
+    assert resolver.get("slashed", None) == 7
+
+
+@pytest.mark.parametrize(
+    "ref", ["#no-such-anchor", "#/components/inputs/missing", "other.arazzo.yaml#/components/inputs/login"]
+)
+def test_a_reference_that_does_not_resolve_is_reported(ref: str) -> None:
+    with pytest.raises(InputError, match=ref):
+        InputResolver({"$ref": ref}, {}, None, None, ANCHORED)
+
+
+def test_a_reference_cycle_ends() -> None:
+    cyclic = {"a": {"$ref": "#/components/inputs/b"}, "b": {"$ref": "#/components/inputs/a"}}
+    resolver = InputResolver({"$ref": "#/components/inputs/a"}, {}, None, None, cyclic)
+    assert resolver.declared == ()
+
+
+def test_totp_accepts_80_bit_secrets() -> None:
+    """Authenticator apps accept the 16-character (80-bit) secrets many services issue."""
+    # base32 of the 10-byte key "1234567890"; HMAC-SHA1 over the counter 1 (t = 59 s), RFC 4226 §5.3
+    assert totp_code("GEZDGNBVGY3TQOJQ", 59) == "263420"
+
+
+def test_pointer_refs_do_not_import_referencing() -> None:
+    """Start-up: a plain pointer into components is followed without importing ``referencing`` (and attrs);
+    an anchor needs it."""
+    code = (
+        "import sys\n"
+        "from totpflow.arazzo.inputs import InputResolver\n"
+        "components = {'c': {'$anchor': 'c', 'type': 'object', 'properties': {'x': {'type': 'string'}}}}\n"
+        "ref = {'$ref': '#/components/inputs/c'}\n"
+        "InputResolver(ref, {'x': 'a'}, None, None, components).check_upfront()\n"
+        "print('referencing' in sys.modules)\n"
+        "InputResolver({'$ref': '#c'}, {'x': 'a'}, None, None, components).check_upfront()\n"
+        "print('referencing' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
 
 
 def test_secret_input_names_are_masked() -> None:

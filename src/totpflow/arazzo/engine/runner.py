@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from totpflow.arazzo.document.model import ArazzoDocument, Workflow
 from totpflow.arazzo.engine.context import Frame, Shared, StepContext
-from totpflow.arazzo.engine.inputs import computations, make_resolver
 from totpflow.arazzo.engine.options import RunOptions
 from totpflow.arazzo.engine.plan import Plan
+from totpflow.arazzo.engine.resolvers import make_resolver
 from totpflow.arazzo.engine.steps import Finished, StepRunner
 from totpflow.arazzo.engine.stopwatch import Stopwatch
 from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, UsageError
 from totpflow.arazzo.expressions import Compiled
 from totpflow.arazzo.expressions.nodes import Steps
-from totpflow.arazzo.inputs import Computation, InputResolver
+from totpflow.arazzo.inputs import Computation, InputResolver, parse_computations
 from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
 from totpflow.arazzo.results import RunResult, StepResult, WorkflowResult
 from totpflow.arazzo.senders import Sender, as_sender
@@ -78,7 +78,7 @@ class Runner:
         """Run one workflow (with its dependencies), or every workflow in document order when ``workflow_id``
         is None. Raises ``InputError`` before any request when a required input can be neither given, computed
         nor prompted for, and ``UsageError`` for an unknown workflow id."""
-        return _Run(self, dict(inputs or {}), computations(computed or {})).execute(workflow_id)
+        return _Run(self, dict(inputs or {}), parse_computations(computed or {})).execute(workflow_id)
 
 
 class _Run(StepRunner):

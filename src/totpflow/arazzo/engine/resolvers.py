@@ -1,4 +1,4 @@
-"""Builds the ``InputResolver`` of one workflow run and adapts the engine's prompt callback to it.
+"""The ``InputResolver`` of each workflow a run executes, with the engine's prompt callback adapted to it.
 
 Inputs are resolved lazily (``totpflow.arazzo.inputs``): a computed input such as
 ``totp($steps.createTotp.outputs.secret)`` is evaluated against the step context in which ``$inputs.NAME`` is
@@ -15,7 +15,7 @@ from totpflow.arazzo.document.model import ArazzoDocument, Workflow
 from totpflow.arazzo.engine.context import StepContext
 from totpflow.arazzo.engine.options import PromptRequest, RunOptions
 from totpflow.arazzo.engine.stopwatch import Stopwatch
-from totpflow.arazzo.inputs import Computation, InputResolver, Prompt, parse_computation
+from totpflow.arazzo.inputs import Computation, InputResolver, Prompt
 from totpflow.arazzo.masking import Masker
 
 
@@ -30,14 +30,6 @@ class Run(Protocol):
 
     @property
     def masker(self) -> Masker: ...
-
-
-def computations(computed: Mapping[str, str | Computation]) -> dict[str, Computation]:
-    """``--compute`` specs parsed once (UsageError for a malformed one)."""
-    return {
-        name: spec if isinstance(spec, Computation) else parse_computation(spec)
-        for name, spec in computed.items()
-    }
 
 
 def make_resolver(

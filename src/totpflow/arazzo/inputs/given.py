@@ -1,0 +1,66 @@
+"""Inputs given on the command line: ``--input NAME=VALUE`` (or a JSON object) and ``--inputs FILE``.
+
+Every file is read first, then every ``--input``; a later value wins. Values from ``--input`` stay strings
+here; the resolver coerces them to the schema's types (``inputs.coercion``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from totpflow.arazzo.errors import UsageError
+
+
+def parse_input_option(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` → (NAME, "VALUE")."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise UsageError("--input expects NAME=VALUE (or a JSON object)")
+    return name, value
+
+
+def load_inputs_file(path: str | Path) -> dict[str, Any]:
+    """A JSON or YAML file with an object of input names to values at the top."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--inputs {file}: cannot read ({exc.strerror})") from exc
+    try:
+        if file.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml  # the C loader when available; YAML is a superset of JSON
+
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            data = yaml.load(text, Loader=loader)
+    except ValueError as exc:
+        raise UsageError(f"--inputs {file}: not valid JSON or YAML") from exc
+    except Exception as exc:  # yaml.YAMLError; the message could quote a secret value, so it is not shown
+        raise UsageError(f"--inputs {file}: not valid JSON or YAML") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"--inputs {file}: the top level must be an object of input names to values")
+    return data
+
+
+def merge_inputs(files: Sequence[str | Path] = (), options: Sequence[str] = ()) -> dict[str, Any]:
+    """Every file, then every ``--input`` (``NAME=VALUE`` or a JSON object); later wins."""
+    merged: dict[str, Any] = {}
+    for file in files:
+        merged.update(load_inputs_file(file))
+    for option in options:
+        if option.lstrip().startswith("{"):
+            try:
+                data = json.loads(option)
+            except ValueError as exc:
+                raise UsageError("--input: a value starting with '{' must be a JSON object") from exc
+            if not isinstance(data, dict):
+                raise UsageError("--input: a value starting with '{' must be a JSON object")
+            merged.update(data)
+        else:
+            name, value = parse_input_option(option)
+            merged[name] = value
+    return merged

@@ -1,0 +1,201 @@
+"""A workflow's ``inputs`` JSON Schema (2020-12), analysed once per document.
+
+``InputsSchema.of(schema, components_inputs)`` follows ``$ref`` and merges ``allOf`` members to find the
+declared properties, the required names, the ``format: password`` properties and the keywords that apply
+to the inputs object as a whole; it builds a validator per property on first use. An analysis is shared by
+every run of a loaded document (keyed by the identity of the schema objects, with a reference kept so the
+identity stays valid), so repeated runs neither re-resolve references nor rebuild validators
+(bench/bench_runner.py).
+
+References resolve against the Arazzo document's ``components.inputs``, by JSON Schema 2020-12 rules: a
+JSON Pointer (``#/components/inputs/credentials``, ``#/components/inputs/a~1b``) or a plain-name fragment
+(``#credentials``) naming a ``$anchor`` declared in a component or in the workflow's own schema. The
+``referencing`` library resolves them, imported only for a reference that is not a plain pointer from the
+root (see ``_lookup``); ``jsonschema`` is imported only for a property whose schema is more than a bare
+``type`` (``simple_type_check``). Other references (another document, a pointer elsewhere in the Arazzo
+document) are refused with an InputError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from totpflow.arazzo.errors import InputError
+from totpflow.arazzo.expressions import pointer
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+    from referencing._core import Resolver  # the type of Registry.resolver(), not re-exported
+
+# The wrapper document that references resolve in. ``components.inputs`` is where JSON Pointers into the
+# Arazzo document point; the same schemas are also listed under ``$defs``, because JSON Schema looks for
+# ``$anchor``s only in schema keywords (``components`` is not one). JSON Schema 2020-12 ignores the unknown
+# ``components`` keyword when validating.
+_BASE_URI = "urn:totpflow:arazzo-document"
+_DEFS = "totpflow:components/inputs"
+WHOLE_OBJECT_KEYWORDS = ("additionalProperties", "propertyNames", "maxProperties", "dependentRequired")
+
+_SHARED: dict[tuple[int, int], tuple[Any, Any, InputsSchema]] = {}
+
+
+class InputsSchema:
+    """Properties, required names and whole-object keywords of one inputs schema; validators on demand."""
+
+    __slots__ = (
+        "_components",
+        "_resolver",
+        "_root",
+        "_validators",
+        "passwords",
+        "properties",
+        "required",
+        "whole",
+    )
+
+    @classmethod
+    def of(cls, schema: Mapping[str, Any] | None, components: Mapping[str, Any] | None) -> InputsSchema:
+        """The analysis of ``schema``, shared while the schema objects are the document's own."""
+        key = (id(schema), id(components))
+        hit = _SHARED.get(key)
+        if hit is not None and hit[0] is schema and hit[1] is components:
+            return hit[2]
+        analysed = cls(schema, components)
+        if len(_SHARED) > 512:
+            _SHARED.clear()
+        _SHARED[key] = (schema, components, analysed)
+        return analysed
+
+    def __init__(self, schema: Mapping[str, Any] | None, components: Mapping[str, Any] | None) -> None:
+        top = dict(schema or {})
+        self._components = dict(components or {})
+        self._root: dict[str, Any] = {
+            "components": {"inputs": self._components},
+            "$defs": {_DEFS: {"$defs": self._components}},
+            "allOf": [top],
+        }
+        self._resolver: Resolver[Any] | None = None
+        self._validators: dict[str, Validator] = {}
+        properties, required = self._effective(top, None, frozenset())
+        self.properties: dict[str, Mapping[str, Any]] = properties
+        self.required: tuple[str, ...] = required
+        whole = self._deref(top, None, frozenset())[0]
+        self.whole: dict[str, Any] = {k: v for k, v in whole.items() if k in WHOLE_OBJECT_KEYWORDS}
+        self.passwords = frozenset(
+            name for name, prop in properties.items() if prop.get("format") == "password"
+        )
+
+    # -- references ------------------------------------------------------------------------------------
+
+    def _deref(
+        self, node: Mapping[str, Any], resolver: Resolver[Any] | None, seen: frozenset[int]
+    ) -> tuple[Mapping[str, Any], Resolver[Any] | None, frozenset[int]]:
+        """``node`` with its ``$ref`` followed (repeatedly) and the referring schema's other keywords kept
+        beside the target's; the resolver that reads the result's own references, and the targets followed
+        so far (a reference cycle stops there: the schema stays as it is written)."""
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            return node, resolver, seen
+        target, inner = self._lookup(ref, resolver)
+        if id(target) in seen:
+            return node, resolver, seen
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return self._deref(merged, inner, seen | {id(target)})
+
+    def _lookup(
+        self, ref: str, resolver: Resolver[Any] | None
+    ) -> tuple[Mapping[str, Any], Resolver[Any] | None]:
+        """The schema ``ref`` names, and the resolver for the references inside it (None: the root's)."""
+        if resolver is None and ref.startswith("#/"):
+            # A JSON Pointer from the document's root, the common case (``#/components/inputs/x``), is
+            # followed with the runner's RFC 6901 module: importing ``referencing`` (and attrs) costs a
+            # ``totpflow run`` about 20 ms. A target with its own ``$id`` changes the base URI of the
+            # references inside it, which ``referencing`` handles.
+            try:
+                target = pointer.resolve_tokens(self._root, pointer.split_fragment(ref[1:]))
+            except pointer.PointerError:
+                target = None
+            if isinstance(target, Mapping) and "$id" not in target:
+                return target, None
+        from referencing.exceptions import Unresolvable
+
+        try:
+            resolved = (resolver or self._root_resolver()).lookup(ref)
+        except Unresolvable:
+            resolved = None
+        if resolved is None or not isinstance(resolved.contents, Mapping):
+            raise InputError("", f"the inputs schema refers to {ref}, which the document does not define")
+        return resolved.contents, resolved.resolver
+
+    def _root_resolver(self) -> Resolver[Any]:
+        if self._resolver is None:
+            from referencing import Registry
+            from referencing.jsonschema import DRAFT202012
+
+            registry = Registry().with_resource(_BASE_URI, DRAFT202012.create_resource(self._root))
+            self._resolver = registry.resolver(base_uri=_BASE_URI)
+        return self._resolver
+
+    def _effective(
+        self, schema: Mapping[str, Any], resolver: Resolver[Any] | None, seen: frozenset[int]
+    ) -> tuple[dict[str, Mapping[str, Any]], tuple[str, ...]]:
+        """Properties and required names, following ``$ref`` and merging ``allOf`` members."""
+        properties: dict[str, Mapping[str, Any]] = {}
+        required: list[str] = []
+        resolved: Mapping[str, Any] = schema
+        if "$ref" in schema:  # in 2020-12 a $ref applies beside its siblings, like one more allOf member
+            target, inner, followed = self._deref({"$ref": schema["$ref"]}, resolver, seen)
+            if followed is not seen:  # not a cycle
+                properties, needed = self._effective(target, inner, followed)
+                required.extend(needed)
+            resolved = {k: v for k, v in schema.items() if k != "$ref"}
+        for member in resolved.get("allOf", ()):
+            if isinstance(member, Mapping):
+                more, needed = self._effective(member, resolver, seen)
+                properties.update(more)
+                required.extend(needed)
+        for name, prop in (resolved.get("properties") or {}).items():
+            properties[str(name)] = self._deref(prop, resolver, seen)[0] if isinstance(prop, Mapping) else {}
+        required.extend(str(name) for name in resolved.get("required", ()))
+        return properties, tuple(dict.fromkeys(required))
+
+    # -- validation ------------------------------------------------------------------------------------
+
+    def validator(self, key: str, schema: Mapping[str, Any]) -> Validator:
+        """A JSON Schema 2020-12 validator of ``schema`` (a property's, or the whole object's for ``""``),
+        whose references resolve like the analysis's."""
+        validator = self._validators.get(key)
+        if validator is None:
+            from jsonschema import Draft202012Validator
+
+            validator = Draft202012Validator({**self._root, "allOf": [dict(schema)]})
+            self._validators[key] = validator
+        return validator
+
+    def errors(self, key: str, schema: Mapping[str, Any], value: Any) -> Iterator[Any]:
+        """The validation errors of ``value``, in the order of their place in it."""
+        return iter(sorted(self.validator(key, schema).iter_errors(value), key=lambda e: list(e.path)))
+
+
+_ANNOTATIONS = frozenset({"type", "description", "title", "format", "default", "examples", "deprecated"})
+_SIMPLE_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    ),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+
+
+def simple_type_check(schema: Mapping[str, Any], value: Any) -> bool | None:
+    """Whether ``value`` satisfies a schema made only of ``type`` and annotations (``format`` is an annotation
+    in JSON Schema 2020-12 unless a format vocabulary is asserted); None when the schema needs the
+    validator."""
+    kind = schema.get("type")
+    if not isinstance(kind, str) or kind not in _SIMPLE_TYPES or not schema.keys() <= _ANNOTATIONS:
+        return None
+    return _SIMPLE_TYPES[kind](value)
