@@ -14,6 +14,9 @@ Public API::
     apply_security(requirements, schemes, credentials, *, source=None, explicit=None, masker=None)
         -> RequestParts
         the headers / query parameters / cookies to add to one request
+    broker_credentials(options, environ, brokers, masker=None) -> (other options, {source: credential})
+        the ``--auth`` options and TOTPFLOW_AUTH_<SOURCE> variables of AsyncAPI sources: ``user:password``
+        (MQTT, AMQP, NATS, WebSocket) or a token without ``:`` (NATS), the secret registered with the Masker
 
 Command line (``--auth`` may be repeated; the value is split at the first ``=``)::
 
@@ -30,7 +33,9 @@ Environment (read for every source; names upper-cased, characters outside ``[A-Z
     TOTPFLOW_AUTH_<SOURCE>=VALUE              like --auth SOURCE=VALUE
     TOTPFLOW_AUTH_<SOURCE>_<SCHEME>=VALUE     like --auth SOURCE.SCHEME=VALUE
 
-Command-line values win over the environment.
+Command-line values win over the environment. For an AsyncAPI source (a broker) the value is
+``user:password`` or a ``TOKEN`` without ``:`` (NATS token authentication), in ``--auth SOURCE=VALUE`` and
+``TOTPFLOW_AUTH_<SOURCE>`` alike; the user part of a broker URL given with ``--server`` wins over both.
 
 How a request gets its credentials (OpenAPI 3.1.1 §4.8.10 Operation ``security`` and §4.8.30 Security
 Requirement Object): the requirements are alternatives, tried in order; the first whose schemes all have a
@@ -320,3 +325,40 @@ def apply_x_security(
                 masker.add_header(str(scheme.get("name", "")))
         _place(name, scheme, credential, parts, explicit)
     return parts
+
+
+def broker_credentials(
+    options: Sequence[str],
+    environ: Mapping[str, str],
+    brokers: Iterable[str],
+    masker: Masker | None = None,
+) -> tuple[list[str], dict[str, tuple[str, str] | str]]:
+    """The credentials of the AsyncAPI sources named in ``brokers``: ``TOTPFLOW_AUTH_<SOURCE>`` first, then
+    ``--auth SOURCE=VALUE`` over it; VALUE is ``user:password`` → ``(user, password)``, or a token without
+    ``:`` → the token. Returns the ``--auth`` options left for the OpenAPI sources, and the credentials.
+    UsageError for an empty value or user (naming the option or variable, never the secret)."""
+    names = set(brokers)
+    found: dict[str, tuple[str, str] | str] = {}
+    for source in names:
+        variable = env_name(source)
+        value = environ.get(variable)
+        if value:
+            found[source] = _broker_value(value, variable)
+    others: list[str] = []
+    for option in options:
+        source, equals, value = option.partition("=")
+        if not equals or source not in names:
+            others.append(option)
+            continue
+        found[source] = _broker_value(value, f"--auth {source}=…")
+    if masker is not None:
+        for given in found.values():
+            masker.add(given if isinstance(given, str) else given[1])
+    return others, found
+
+
+def _broker_value(value: str, where: str) -> tuple[str, str] | str:
+    user, colon, password = value.partition(":")
+    if not value or (colon and not user):
+        raise UsageError(f"{where}: a broker credential is user:password or a token (NATS)")
+    return (user, password) if colon else value

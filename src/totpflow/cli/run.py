@@ -41,8 +41,8 @@ credentials (--auth, repeatable): SOURCE=user:password (HTTP Basic), SOURCE=bear
 apiKey), SOURCE.SCHEME=VALUE (one named security scheme); or the TOTPFLOW_AUTH_<SOURCE>[_<SCHEME>] variables.
 --server and --auth must name an OpenAPI source of the document (and a scheme it declares); a server URL is
 http(s)://host[:port][/path]. For an AsyncAPI source, --server names the broker, protocol://host[:port]
-(mqtt, amqp, nats, ws, …; amqp://guest:guest@127.0.0.1:5672 carries its credentials), and --auth is
-SOURCE=user:password. Anything else is a command-line error.
+(mqtt, amqp, nats, ws, …; amqp://guest:guest@127.0.0.1:5672 carries its credentials), and --auth (or
+TOTPFLOW_AUTH_<SOURCE>) is SOURCE=user:password or SOURCE=TOKEN (NATS). Anything else is a command-line error.
 
 exit codes: 0 all workflows succeeded, 1 a workflow failed, 2 invalid document, command line or inputs
 (nothing is sent).
@@ -183,7 +183,7 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     from totpflow.arazzo.document.identity import add_mapping
     from totpflow.arazzo.inputs import merge_inputs, parse_compute_option, terminal_prompt
     from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
-    from totpflow.arazzo.security import load_credentials
+    from totpflow.arazzo.security import broker_credentials, load_credentials
     from totpflow.arazzo.senders import RoutingSender
 
     try:
@@ -206,7 +206,9 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
         for warning in loaded.warnings:
             _err(f"warning: {warning}")
         schemes = loaded.scheme_names()
-        http_auth, broker_credentials = _broker_auth(args.auth, loaded.sources.asyncapi_sources(), masker)
+        http_auth, brokers = broker_credentials(
+            args.auth, os.environ, loaded.sources.asyncapi_sources(), masker
+        )
         credentials = load_credentials(
             http_auth, os.environ, masker, source_names=list(schemes), scheme_names=schemes
         )
@@ -216,7 +218,7 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
         options = RunOptions(
             servers=servers,
             credentials=credentials,
-            broker_credentials=broker_credentials,
+            broker_credentials=brokers,
             timeout=args.timeout,
             max_steps=args.max_steps,
             masker=masker,
@@ -232,28 +234,6 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     result = _combine(results)
     _report(result, args, masker)
     return 0 if result.ok else 1
-
-
-def _broker_auth(
-    options: list[str], brokers: Any, masker: Any
-) -> tuple[list[str], dict[str, tuple[str, str]]]:
-    """``--auth`` values split into those for OpenAPI sources (as given) and ``SOURCE=user:password`` for
-    AsyncAPI sources (the password masked from here on)."""
-    from totpflow.arazzo.errors import UsageError
-
-    http: list[str] = []
-    found: dict[str, tuple[str, str]] = {}
-    for option in options:
-        name, equals, value = option.partition("=")
-        if not equals or name not in brokers:
-            http.append(option)
-            continue
-        user, colon, password = value.partition(":")
-        if not colon or not user:
-            raise UsageError(f"--auth {name}=…: a broker credential is user:password")
-        masker.add(password)
-        found[name] = (user, password)
-    return http, found
 
 
 def _combine(results: list[RunResult]) -> RunResult:

@@ -1,12 +1,21 @@
 """``totpflow run`` with an AsyncAPI source on the real RabbitMQ (skipped, naming it, when it is not
-reachable): ``--server`` names the broker, ``--auth SOURCE=user:password`` its credentials; the JSON report,
-JUnit, the terminal and the ``--messages`` file show every message, with the password masked."""
+reachable): ``--server`` names the broker, ``--auth SOURCE=user:password`` (or ``TOTPFLOW_AUTH_<SOURCE>``) its
+credentials; the JSON report, JUnit, the terminal and the ``--messages`` file show every message, with the
+password masked. Credentials are also checked against a NATS server and a Mosquitto broker each test starts
+on a free loopback port with authentication on (skipped when the program is not installed)."""
 
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,10 +74,134 @@ def test_a_receive_timeout_fails_the_run_with_exit_1(tmp_path: Path) -> None:
     [
         ("--server", "shop=kafka://127.0.0.1:9092", "expected a broker URL"),
         ("--server", "nosuch=mqtt://127.0.0.1:1883", "no OpenAPI or AsyncAPI source"),
-        ("--auth", "shop=only-a-user", "user:password"),
+        ("--auth", "shop=:no-user", "user:password or a token"),
     ],
 )
 def test_bad_broker_options_are_usage_errors(option: str, value: str, said: str) -> None:
     done = totpflow(SHOP, "-w", "nobodyAnswers", "--input", "run=x", option, value)
     assert done.returncode == 2, done.stdout + done.stderr
     assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def _send_then_receive(server: str, env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+    return totpflow(
+        SHOP, "-w", "sendThenReceive", "--input", f"run={run}", "--input", f"requestId={request_id}",
+        "--server", f"shop={server}", *options, env=env,
+    )  # fmt: skip
+
+
+def _no_secret_in(done: subprocess.CompletedProcess[str], secret: str) -> None:
+    assert secret not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "options", "exit_code"),
+    [
+        ({"TOTPFLOW_AUTH_SHOP": "guest:guest"}, (), 0),
+        ({"TOTPFLOW_AUTH_SHOP": "guest:not-the-password"}, (), 1),
+        ({}, ("--auth", "shop=guest:not-the-password"), 1),
+        ({"TOTPFLOW_AUTH_SHOP": "guest:not-the-password"}, ("--auth", "shop=guest:guest"), 0),
+    ],
+    ids=["environment", "environment-wrong-password", "flag-wrong-password", "flag-wins-over-environment"],
+)
+def test_rabbitmq_credentials_from_the_flag_or_the_environment(
+    env: dict[str, str], options: tuple[str, ...], exit_code: int
+) -> None:
+    """RabbitMQ refuses a wrong password, so each credential provably reaches the broker."""
+    require_broker("amqp")
+    done = _send_then_receive("amqp://127.0.0.1:5672", env, *options)
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    if exit_code:
+        assert "cannot connect" in done.stdout + done.stderr
+    _no_secret_in(done, "not-the-password")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the broker exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"the broker did not listen on port {port}")
+
+
+@pytest.fixture
+def private_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A broker with authentication on, on a free loopback port: ``nats-user`` (user ``ada``, password
+    ``pw-1234``), ``nats-token`` (token ``tok-5678``) or ``mqtt-user`` (Mosquitto, ``ada`` / ``pw-1234``,
+    anonymous refused). Yields its URL without credentials."""
+    kind = request.param
+    port = _free_port()
+    if kind.startswith("nats"):
+        program = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        auth = ["--user", "ada", "--pass", "pw-1234"] if kind == "nats-user" else ["--auth", "tok-5678"]
+        command = [program, "-a", "127.0.0.1", "-p", str(port), *auth]
+        url = f"nats://127.0.0.1:{port}"
+    else:
+        program = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        passwords = tmp_path / "passwords"
+        subprocess.run(
+            [shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", "-b", "-c", str(passwords),
+             "ada", "pw-1234"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        config = tmp_path / "mosquitto.conf"
+        config.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
+            # started as root, Mosquitto would switch to its own user, who cannot read tmp_path
+            f"persistence false\nuser {pwd.getpwuid(os.getuid()).pw_name}\n",
+            encoding="utf-8",
+        )
+        command = [program, "-c", str(config)]
+        url = f"mqtt://127.0.0.1:{port}"
+    if not Path(command[0]).exists():
+        pytest.skip(f"{command[0]} is not installed")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(port, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("private_broker", "secret", "wrong"),
+    [
+        ("nats-user", "ada:pw-1234", "ada:pw-0000"),
+        ("nats-token", "tok-5678", "tok-0000"),
+        ("mqtt-user", "ada:pw-1234", "ada:pw-0000"),
+    ],
+    indirect=["private_broker"],
+)
+def test_broker_credentials_from_the_environment_on_brokers_that_require_them(
+    private_broker: str, secret: str, wrong: str
+) -> None:
+    done = _send_then_receive(private_broker, {"TOTPFLOW_AUTH_SHOP": secret})
+    assert done.returncode == 0, done.stdout + done.stderr
+    refused = _send_then_receive(private_broker, {"TOTPFLOW_AUTH_SHOP": wrong})
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    _no_secret_in(refused, wrong.partition(":")[2] or wrong)
+    anonymous = _send_then_receive(private_broker, {})
+    assert anonymous.returncode == 1, anonymous.stdout + anonymous.stderr
+
+
+def test_a_token_on_a_broker_other_than_nats_is_refused_with_the_reason() -> None:
+    require_broker("amqp")
+    done = _send_then_receive("amqp://127.0.0.1:5672", {"TOTPFLOW_AUTH_SHOP": "tok-5678"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "a token credential is for NATS" in done.stdout + done.stderr
+    _no_secret_in(done, "tok-5678")

@@ -32,8 +32,18 @@ class Endpoint(msgspec.Struct, frozen=True):
 
 
 class Credentials(msgspec.Struct, frozen=True):
+    """A broker login: ``username`` and ``password``, or a ``token`` (NATS token authentication)."""
+
     username: str | None = None
     password: str | None = None
+    token: str | None = None
+
+    def __repr__(self) -> str:  # never show a secret, even in a traceback
+        hidden = "'********'"
+        return (
+            f"Credentials(username={self.username!r}, password={hidden if self.password else None}, "
+            f"token={hidden if self.token else None})"
+        )
 
 
 class Receiver(Protocol):

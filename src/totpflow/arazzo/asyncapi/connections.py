@@ -49,6 +49,10 @@ class Connections:
     async def adapter(self, endpoint: Endpoint, credentials: Credentials | None = None) -> Adapter:
         found = self._adapters.get(endpoint)
         if found is None:
+            if credentials is not None and credentials.token is not None and endpoint.protocol != "nats":
+                raise BrokerError(
+                    endpoint.protocol, "a token credential is for NATS; this broker takes user:password"
+                )
             found = adapter_for(endpoint.protocol)
             await found.connect(endpoint, credentials)
             self._adapters[endpoint] = found

@@ -30,6 +30,9 @@ class NatsAdapter:
 
     async def connect(self, endpoint: Endpoint, credentials: Credentials | None = None) -> None:
         creds = credentials or Credentials()
+        token = creds.token
+        if token is None and creds.username and creds.password is None:
+            token = creds.username  # nats://TOKEN@host: a user part without a password is a token (NATS URLs)
         failed: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
 
         async def on_error(error: Exception) -> None:  # nats-py keeps retrying a refused first connection
@@ -39,8 +42,9 @@ class NatsAdapter:
         connecting = asyncio.ensure_future(
             nats.connect(
                 servers=[f"nats://{endpoint.host}:{endpoint.port or 4222}"],
-                user=creds.username,
-                password=creds.password,
+                user=None if token is not None else creds.username,
+                password=None if token is not None else creds.password,
+                token=token,
                 connect_timeout=5,
                 allow_reconnect=False,
                 max_reconnect_attempts=0,

@@ -25,7 +25,8 @@ Decisions (``docs/conformance.md``, "AsyncAPI steps"):
   the message it sends (replacing a value the step put there), so the application replies where the runner
   listens. A send step on an operation no receive step of its workflow waits on sends its message as written.
 - Servers: the source's ``--server`` URL, else the first server of the channel with a supported protocol;
-  credentials from that URL's user part, else the source's ``--auth user:pass``.
+  credentials from that URL's user part, else the source's broker credentials (``--auth SOURCE=user:pass``
+  or ``SOURCE=TOKEN``, or ``TOTPFLOW_AUTH_<SOURCE>``).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Messaging:
         sources: SourceSet,
         plan: Plan,
         servers: Mapping[str, str],
-        credentials: Mapping[str, tuple[str, str]],
+        credentials: Mapping[str, tuple[str, str] | str],
     ) -> None:
         self.sources = sources
         self.plan = plan
@@ -145,7 +146,8 @@ class Messaging:
         endpoint = pick_endpoint(target, override)
         credentials: Credentials | None = endpoint_from_url(override)[1] if override else None
         if credentials is None and source in self.credentials:
-            credentials = Credentials(*self.credentials[source])
+            given = self.credentials[source]
+            credentials = Credentials(token=given) if isinstance(given, str) else Credentials(*given)
         assert self._connections is not None
         adapter = await self._connections.adapter(endpoint, credentials)
         server = endpoint.host + (f":{endpoint.port}" if endpoint.port else "")

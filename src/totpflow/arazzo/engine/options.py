@@ -37,8 +37,9 @@ class RunOptions(msgspec.Struct, frozen=True):
 
     servers: Mapping[str, str] = msgspec.field(default_factory=dict)
     credentials: Any = None
-    # AsyncAPI sources: source name → (user, password) for the broker (``--auth SOURCE=user:pass``)
-    broker_credentials: Mapping[str, tuple[str, str]] = msgspec.field(default_factory=dict)
+    # AsyncAPI sources: source name → (user, password) for the broker, or a token (NATS); ``--auth
+    # SOURCE=user:pass`` / ``SOURCE=TOKEN`` or ``TOTPFLOW_AUTH_<SOURCE>`` (``security.broker_credentials``)
+    broker_credentials: Mapping[str, tuple[str, str] | str] = msgspec.field(default_factory=dict)
     timeout: float = 30.0  # seconds, per HTTP request
     max_steps: int = 1000  # step attempts over the whole run, sub-workflows included
     max_depth: int = 32  # nesting of sub-workflows, dependencies and workflow gotos
