@@ -4,6 +4,7 @@ socket."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,20 @@ CASES = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))
 @pytest.fixture(scope="module")
 def loaded() -> Loaded:
     return load(str(DATA / "features.arazzo.yaml"))
+
+
+@pytest.fixture(params=["in-process", "loopback"])
+def pets_run(
+    request: pytest.FixtureRequest, pets_api: Any, pets_client: httpx.Client
+) -> Iterator[tuple[httpx.Client, RunOptions, Any]]:
+    """(client, options, API state) for the fake API in process, or on a real loopback socket (the ``pets``
+    source's server overridden)."""
+    if request.param == "in-process":
+        yield pets_client, RunOptions(), pets_api
+        return
+    url, api = request.getfixturevalue("pets_server")
+    with httpx.Client() as client:
+        yield client, RunOptions(servers={"pets": url}), api
 
 
 def _check(
@@ -114,6 +129,9 @@ def test_self_is_the_base_uri_and_a_mapped_folder_serves_it_offline(
     result = loaded.run("selfIdentity", client=pets_client)
     assert result.ok, result.workflows[-1].error
     assert result.workflows[-1].outputs == {"definedBy": SELF}
+    # 1.1.0 "Relative References in API URLs": the request goes to the OpenAPI server, not beside $self
+    (exchange,) = result.workflows[-1].steps[0].exchanges
+    assert exchange.request.url == "http://pets.test/pets/1"
 
 
 def test_without_the_mapping_the_self_relative_source_is_not_read_from_the_local_folder(
@@ -129,7 +147,7 @@ def test_without_the_mapping_the_self_relative_source_is_not_read_from_the_local
 
 
 def test_a_source_url_naming_a_loaded_documents_identity_is_that_document(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pets_run: tuple[httpx.Client, RunOptions, Any]
 ) -> None:
     """Identity-based referencing: the second source names the document by its ``$self``; it is the one
     already read by location, not fetched (flows.invalid does not resolve)."""
@@ -148,6 +166,67 @@ def test_a_source_url_naming_a_loaded_documents_identity_is_that_document(
     loaded = load(str(root))
     first, second = loaded.sources.source("byLocation"), loaded.sources.source("byIdentity")
     assert second.document is first.document
+    client, options, api = pets_run
+    result = loaded.run("main", client=client, options=options)
+    assert result.ok, [w.error for w in result.workflows]
+    assert api.seen == ["GET /pets/1", "GET /pets/1"]
+    assert [w.outputs for w in result.workflows if w.workflow_id == "selfIdentity"] == [
+        {"definedBy": SELF}
+    ] * 2
+
+
+def test_documents_referring_to_each_other_by_identity_are_parsed_before_either_is_resolved(
+    tmp_path: Path, pets_run: tuple[httpx.Client, RunOptions, Any]
+) -> None:
+    """1.1.0 "Parsing Documents": A names B by location, B names A by A's ``$self`` (a URL that cannot be
+    fetched). A is registered under its identity before B's references resolve, so B's source is A itself,
+    the cycle ends, and a workflow of A runs one of B that runs one of A."""
+    pets = (DATA / "pets32.openapi.yaml").as_uri()
+    a_self = "https://flows.invalid/a.arazzo.yaml"
+    a, b = tmp_path / "a.arazzo.yaml", tmp_path / "b.arazzo.yaml"
+    a.write_text(
+        f"arazzo: 1.1.0\n$self: {a_self}\ninfo: {{title: a, version: 1.0.0}}\nsourceDescriptions:\n"
+        f"- {{name: b, url: {b.as_uri()}, type: arazzo}}\n- {{name: pets, url: '{pets}', type: openapi}}\n"
+        "workflows:\n- workflowId: start\n  steps:\n"
+        "  - {stepId: viaB, workflowId: $sourceDescriptions.b.middle}\n"
+        "- workflowId: finish\n  steps:\n"
+        "  - {stepId: pet, operationId: getPet, parameters: [{name: petId, in: path, value: 1}]}\n",
+        encoding="utf-8",
+    )
+    b.write_text(
+        "arazzo: 1.1.0\ninfo: {title: b, version: 1.0.0}\nsourceDescriptions:\n"
+        f"- {{name: a, url: '{a_self}', type: arazzo}}\n"
+        "workflows:\n- workflowId: middle\n  steps:\n"
+        "  - {stepId: backToA, workflowId: $sourceDescriptions.a.finish}\n",
+        encoding="utf-8",
+    )
+    loaded = load(str(a))
+    assert loaded.sources.source("a", loaded.sources.source("b").document).document is loaded.document
+    client, options, api = pets_run
+    result = loaded.run("start", client=client, options=options)
+    assert result.ok, [w.error for w in result.workflows]
+    assert [w.workflow_id for w in result.workflows] == ["finish", "middle", "start"]
+    assert api.seen == ["GET /pets/1"]
+
+
+def test_an_empty_success_criteria_list_is_refused_before_anything_is_sent(
+    tmp_path: Path, pets_run: tuple[httpx.Client, RunOptions, Any]
+) -> None:
+    """1.1.0 Step Object: ``successCriteria``, when present, holds at least one criterion."""
+    document = tmp_path / "empty-criteria.arazzo.yaml"
+    document.write_text(
+        "arazzo: 1.1.0\ninfo: {title: t, version: 1.0.0}\nsourceDescriptions:\n"
+        f"- {{name: pets, url: '{(DATA / 'pets32.openapi.yaml').as_uri()}', type: openapi}}\n"
+        "workflows:\n- workflowId: w\n  steps:\n"
+        "  - {stepId: pet, operationId: getPet, parameters: [{name: petId, in: path, value: 1}],\n"
+        "     successCriteria: []}\n",
+        encoding="utf-8",
+    )
+    client, options, api = pets_run
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document)).run("w", client=client, options=options)
+    assert [problem.location for problem in caught.value.problems] == ["/workflows/0/steps/0/successCriteria"]
+    assert api.seen == []
 
 
 @pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])

@@ -137,15 +137,23 @@ class StepContext:
         return values[name]
 
     def source_description(self, name: str, field: str) -> Any:
+        """1.1.0 "Source Description Expression Resolution": an operationId (OpenAPI), an operation (AsyncAPI)
+        or a workflowId (Arazzo) of the source first, as its Operation or Workflow Object as written; then a
+        field of the Source Description Object (``url``, ``name``, ``type``)."""
         try:
             source = self.shared.sources.source(name, self.frame.document)
         except Exception as exc:  # the sources module raises its own DocumentError subclass
             raise EvaluationError(
                 f"$sourceDescriptions.{name}.{field}", "no such source description"
             ) from exc
+        named = _named_in_source(source, field)
+        if named is not None:
+            return named
         if field in ("url", "name", "type"):
             return getattr(source, field)
-        raise EvaluationError(f"$sourceDescriptions.{name}.{field}", f"unknown field {field!r}")
+        raise EvaluationError(
+            f"$sourceDescriptions.{name}.{field}", f"no operation, workflow or field {field!r}"
+        )
 
     def document_identity(self) -> str | None:
         return self.frame.document.identity
@@ -164,3 +172,22 @@ class StepContext:
         if kind == "parameters":  # the parameter's value, evaluated here
             return self.shared.plan.value(item, item.value).evaluate(self)
         return item
+
+
+def _named_in_source(source: Any, ref: str) -> Any:
+    """The operation or workflow ``ref`` names in a loaded source, as written; None when it names none."""
+    if source.type == "openapi":
+        found = source.operation_ids().get(ref)
+        if found is None:
+            return None
+        path, method = found
+        operation = source.content.get("paths", {}).get(path, {})
+        operation = operation.get(method) if isinstance(operation, Mapping) else None
+        return operation if isinstance(operation, Mapping) else {"operationId": ref}
+    if source.type == "asyncapi" and source.asyncapi is not None:
+        operations = source.asyncapi.content.get("operations")
+        return operations.get(ref) if isinstance(operations, Mapping) else None
+    if source.type == "arazzo" and source.document is not None:
+        workflows = source.document.raw.get("workflows") or ()
+        return next((w for w in workflows if isinstance(w, Mapping) and w.get("workflowId") == ref), None)
+    return None
