@@ -34,6 +34,7 @@ SMOKE = {
     "profile_server.py": (["--smoke"], None),
     "profile_run.py": (["--smoke"], None),
     "runner_instructions.py": (["--smoke"], None),
+    "bench_regex.py": (["--smoke"], None),
     # owned elsewhere; they have no --smoke flag, small counts do the same
     "bench_runner.py": (["--runs", "3", "--repeats", "1"], None),
     "bench_expressions.py": (["--number", "20"], None),
