@@ -233,3 +233,23 @@ def test_the_cycle_check_finds_a_cycle(
 ) -> None:
     _write_package(tmp_path / "pkg", {"__init__.py": "", **files})
     assert find_cycle(import_graph(tmp_path, "pkg")) == cycle
+
+
+def test_services_depend_on_the_storage_protocol_only() -> None:
+    """Services see the store through ``storage.protocol`` and ``storage.records``: no SQLAlchemy, no
+    implementation module (static, so a lazy import inside a function is caught too)."""
+    allowed = {"totpflow.server.storage.protocol", "totpflow.server.storage.records"}
+    paths = sorted((SRC / "totpflow" / "server" / "services").rglob("*.py"))
+    assert paths
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] != "sqlalchemy", f"{path.name} imports {module}"
+                if module.startswith("totpflow.server.storage"):
+                    assert module in allowed, f"{path.name} imports {module}"

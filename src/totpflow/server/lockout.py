@@ -29,21 +29,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import bindparam, case, or_, update
-
 from totpflow.server import errors, events
-from totpflow.server.storage.schema import users
 
 if TYPE_CHECKING:
     from totpflow.server.domain.models import User
     from totpflow.server.policy import Policy
-    from totpflow.server.storage import Store, Tx
+    from totpflow.server.storage.protocol import Storage, Transaction
 
 FailureOutcome = Literal["counted", "locked_now", "already_locked"]
 
 
 def is_locked(lock_expires_at: datetime | None, now: datetime) -> bool:
-    """Rule 1: a lock holds until its expiry."""
+    """Rule 1: a lock holds until its expiry (in SQL: ``totpflow.server.storage.users``, which changes the
+    count and the lock only of a user for whom this is false)."""
     return lock_expires_at is not None and lock_expires_at > now
 
 
@@ -55,34 +53,22 @@ def refuse_if_locked(user: User) -> None:
 
 # --- rule 3: counting a failure ---------------------------------------------------------------------------
 
-_NOT_LOCKED = or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= bindparam("now"))
-_REACHES = users.c.failed_attempts + 1 >= bindparam("threshold")
-_COUNT_FAILURE = (
-    update(users)
-    .where(users.c.project_id == bindparam("pid"), users.c.user_id == bindparam("uid"), _NOT_LOCKED)
-    .values(
-        failed_attempts=case((_REACHES, 0), else_=users.c.failed_attempts + 1),
-        lock_created_at=case((_REACHES, bindparam("now")), else_=users.c.lock_created_at),
-        lock_expires_at=case((_REACHES, bindparam("until")), else_=users.c.lock_expires_at),
-    )
-    .returning(users.c.lock_expires_at)
-)
-
 
 def record_failure(
-    tx: Tx, project_id: str, user_id: str, *, now: datetime, threshold: int, lock_ttl: timedelta
+    tx: Transaction, project_id: str, user_id: str, *, now: datetime, threshold: int, lock_ttl: timedelta
 ) -> FailureOutcome:
     """Count one failed attempt and lock the user when the count reaches ``threshold``, in one UPDATE.
     ``"already_locked"`` when nothing was updated (the user is locked, or not in this project)."""
-    params = {"pid": project_id, "uid": user_id, "now": now, "threshold": threshold, "until": now + lock_ttl}
-    row = tx.execute(_COUNT_FAILURE, params).first()
-    if row is None:
+    counted, lock_expires_at = tx.count_failure(
+        project_id, user_id, now=now, threshold=threshold, until=now + lock_ttl
+    )
+    if not counted:
         return "already_locked"
-    return "locked_now" if is_locked(row.lock_expires_at, now) else "counted"
+    return "locked_now" if is_locked(lock_expires_at, now) else "counted"
 
 
 def count_failure(
-    store: Store, policy: Policy, project_id: str, user_id: str, now: datetime, error: errors.ServerError
+    store: Storage, policy: Policy, project_id: str, user_id: str, now: datetime, error: errors.ServerError
 ) -> errors.ServerError:
     """Count the failure in its own committed transaction and return the error to raise: ``error`` itself,
     or ``UserLockLimitReached`` when the user was already locked."""
@@ -97,34 +83,17 @@ def count_failure(
 
 # --- rule 4: a success ------------------------------------------------------------------------------------
 
-_CLEAR_AFTER_SUCCESS = (
-    update(users)
-    .where(users.c.project_id == bindparam("pid"), users.c.user_id == bindparam("uid"), _NOT_LOCKED)
-    .values(
-        failed_attempts=0,
-        lock_created_at=None,
-        lock_expires_at=None,
-        status=case((users.c.status == "pending", "active"), else_=users.c.status),
-    )
-)
 
-
-def clear_after_success(tx: Tx, project_id: str, user_id: str, *, now: datetime) -> None:
+def clear_after_success(tx: Transaction, project_id: str, user_id: str, *, now: datetime) -> None:
     """Reset the count and activate a pending user, in the attempt's transaction; ``UserLockLimitReached``
     (which rolls the attempt back) when the user is locked, or gone, by now."""
-    if tx.execute(_CLEAR_AFTER_SUCCESS, {"pid": project_id, "uid": user_id, "now": now}).rowcount != 1:
+    if not tx.clear_failures(project_id, user_id, now=now):
         raise errors.UserLockLimitReached("user_id")
 
 
 # --- rule 5: an operator lifts a lock ---------------------------------------------------------------------
 
-_UNLOCK = (
-    update(users)
-    .where(users.c.project_id == bindparam("pid"), users.c.user_id == bindparam("uid"))
-    .values(failed_attempts=0, lock_created_at=None, lock_expires_at=None)
-)
 
-
-def unlock(tx: Tx, project_id: str, user_id: str) -> bool:
+def unlock(tx: Transaction, project_id: str, user_id: str) -> bool:
     """Lift the user's lock, if any, and clear its failure count; False when there is no such user."""
-    return bool(tx.execute(_UNLOCK, {"pid": project_id, "uid": user_id}).rowcount == 1)
+    return tx.unlock_user(project_id, user_id)

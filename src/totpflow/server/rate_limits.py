@@ -32,26 +32,18 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from sqlalchemy import bindparam, delete
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-
 from totpflow.server import errors
 from totpflow.server.domain import ids
-from totpflow.server.storage.schema import rate_counters
+from totpflow.server.storage.records import Hit
 
 if TYPE_CHECKING:
     from totpflow.server.domain.models import Project
     from totpflow.server.services.deps import Deps
-    from totpflow.server.storage import Store
+    from totpflow.server.storage.protocol import Storage
 
 PROJECT_BUCKET: Final = "project"
-PRUNE_EVERY_SECONDS: Final = 60
 REDIS_KEY_PREFIX: Final = "totpflow:rate:"
 _MAX_RAW_ID: Final = 128
-
-Hit = tuple[str, str, int, int]  # project_id, bucket, window start, window end (Unix seconds)
-
 
 # --- rule 1: count and judge ------------------------------------------------------------------------------
 
@@ -95,7 +87,7 @@ def _may_name_a_user(value: str) -> bool:
     return ids.USER_ID.fullmatch(value) is not None or EXTERNAL_ID.fullmatch(value) is not None
 
 
-def user_bucket_of(store: Store, project_id: str, user_ref: str) -> str:
+def user_bucket_of(store: Storage, project_id: str, user_ref: str) -> str:
     """The bucket of the user ``user_ref`` names (by its id or its external id), else of the value sent."""
     if _may_name_a_user(user_ref):
         with store.transaction(readonly=True) as tx:
@@ -116,49 +108,14 @@ class RateCounters(Protocol):
     def close(self) -> None: ...
 
 
-def _hit_statement(dialect: Any) -> Any:
-    """``INSERT … ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = hits + 1 RETURNING
-    hits``: one atomic statement on SQLite (3.35+) and PostgreSQL."""
-    stmt = dialect.insert(rate_counters).values(
-        project_id=bindparam("pid"),
-        bucket=bindparam("bucket"),
-        window_start=bindparam("window"),
-        expires_at=bindparam("expires"),
-        hits=1,
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=["project_id", "bucket", "window_start"],
-        set_={"hits": rate_counters.c.hits + 1},
-    ).returning(rate_counters.c.hits)
-
-
-_HIT = {"postgresql": _hit_statement(pg_dialect), "sqlite": _hit_statement(sqlite_dialect)}
-_PRUNE_ENDED = delete(rate_counters).where(rate_counters.c.expires_at <= bindparam("now"))
-
-
 class StoreCounters:
     """Counters in the ``rate_counters`` table of the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Storage) -> None:
         self.store = store
 
     def hit(self, hits: Sequence[Hit], now_epoch: float) -> list[int]:
-        with self.store.transaction() as tx:
-            if tx.dialect == "postgresql":  # this transaction only; SQLite's NORMAL commits never flush
-                tx.execute_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            statement = _HIT[tx.dialect]
-            counts = [
-                int(
-                    tx.execute(
-                        statement, {"pid": pid, "bucket": bucket, "window": window, "expires": end}
-                    ).scalar_one()
-                )
-                for pid, bucket, window, end in hits
-            ]
-            if now_epoch >= self.store.next_counter_prune:
-                self.store.next_counter_prune = now_epoch + PRUNE_EVERY_SECONDS
-                tx.execute(_PRUNE_ENDED, {"now": int(now_epoch)})
-        return counts
+        return self.store.count_hits(hits, now_epoch)
 
     def close(self) -> None:
         pass

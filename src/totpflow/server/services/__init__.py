@@ -10,7 +10,7 @@ CONTRACT (implemented in the modules of this package, re-exported here):
 
     @dataclass(frozen=True)
     class Deps:
-        store: Store            # totpflow.server.storage.Store
+        store: Storage          # totpflow.server.storage.protocol.Storage (a Store)
         clock: Callable[[], datetime]   # aware UTC
         cipher: Cipher          # totpflow.server.crypto.Cipher (AES-GCM under the master key + keyed hashes)
         policy: Policy = Policy()   # totpflow.server.policy: lock threshold/ttl, issuer, JWT lifetime, ranges

@@ -17,8 +17,8 @@ from totpflow.server.domain.models import Project, Session
 from totpflow.server.services import sessions as session_service
 from totpflow.server.services import users as user_service
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage import Tx, admin
-from totpflow.server.storage.admin import ProjectSummary, UserSummary
+from totpflow.server.storage.protocol import Transaction
+from totpflow.server.storage.records import ProjectSummary, UserSummary
 
 __all__ = [
     "ProjectSummary",
@@ -50,7 +50,7 @@ class UserDetail:
 
 def list_projects(deps: Deps) -> list[ProjectSummary]:
     with deps.store.transaction(readonly=True) as tx:
-        return admin.project_summaries(tx)
+        return tx.project_summaries()
 
 
 def list_users(
@@ -60,7 +60,7 @@ def list_users(
     now = deps.now()
     with deps.store.transaction(readonly=True) as tx:
         _project(tx, project_id)
-        found = admin.user_summaries(tx, project_id, email=email, limit=limit)
+        found = tx.user_summaries(project_id, email=email, limit=limit)
     return [_overview(s, now) for s in found]
 
 
@@ -68,7 +68,7 @@ def show_user(deps: Deps, user_id: str, *, project_id: str | None = None) -> Use
     """The user's TOTP state, lock, failure count and active sessions (``UserNotFound``)."""
     now = deps.now()
     with deps.store.transaction(readonly=True) as tx:
-        project = _owner(tx, admin.project_of_user(tx, user_id), project_id, errors.UserNotFound("user_id"))
+        project = _owner(tx, tx.project_of_user(user_id), project_id, errors.UserNotFound("user_id"))
         return _detail(tx, project, user_id, now)
 
 
@@ -76,7 +76,7 @@ def unlock_user(deps: Deps, user_id: str, *, project_id: str | None = None) -> U
     """Lift the user's lock, if any, and clear its failure count; returns the user as it is now."""
     now = deps.now()
     with deps.store.transaction() as tx:
-        project = _owner(tx, admin.project_of_user(tx, user_id), project_id, errors.UserNotFound("user_id"))
+        project = _owner(tx, tx.project_of_user(user_id), project_id, errors.UserNotFound("user_id"))
         if not lockout.unlock(tx, project.project_id, user_id):
             raise errors.UserNotFound("user_id")
         return _detail(tx, project, user_id, now)
@@ -85,7 +85,7 @@ def unlock_user(deps: Deps, user_id: str, *, project_id: str | None = None) -> U
 def delete_user(deps: Deps, user_id: str, *, project_id: str | None = None) -> str:
     """Delete the user with everything it has (``users.delete_user``); returns its project's id."""
     with deps.store.transaction(readonly=True) as tx:
-        project = _owner(tx, admin.project_of_user(tx, user_id), project_id, errors.UserNotFound("user_id"))
+        project = _owner(tx, tx.project_of_user(user_id), project_id, errors.UserNotFound("user_id"))
     user_service.delete_user(deps, project, user_id)
     return project.project_id
 
@@ -95,7 +95,7 @@ def revoke_session(deps: Deps, session_id: str, *, project_id: str | None = None
     user's id."""
     now = deps.now()
     with deps.store.transaction(readonly=True) as tx:
-        owner = admin.project_of_session(tx, session_id)
+        owner = tx.project_of_session(session_id)
         project = _owner(tx, owner, project_id, errors.SessionNotFound("session_id"))
         row = tx.session_by_id(project.project_id, session_id)
     if row is None or row.revoked_at is not None or row.session.expires_at <= now:
@@ -108,19 +108,19 @@ def revoke_user_sessions(deps: Deps, user_id: str, *, project_id: str | None = N
     """Revoke every active session of the user; returns the ids of those revoked (maybe none)."""
     now = deps.now()
     with deps.store.transaction() as tx:
-        project = _owner(tx, admin.project_of_user(tx, user_id), project_id, errors.UserNotFound("user_id"))
+        project = _owner(tx, tx.project_of_user(user_id), project_id, errors.UserNotFound("user_id"))
         active = tx.active_sessions(project.project_id, user_id, now)
         return [s.session_id for s in active if tx.revoke_session(project.project_id, s.session_id, now)]
 
 
-def _project(tx: Tx, project_id: str) -> Project:
+def _project(tx: Transaction, project_id: str) -> Project:
     row = tx.get_project(project_id)
     if row is None:
         raise errors.ProjectNotFound("project_id")
     return row.project
 
 
-def _owner(tx: Tx, owner: str | None, named: str | None, missing: errors.ServerError) -> Project:
+def _owner(tx: Transaction, owner: str | None, named: str | None, missing: errors.ServerError) -> Project:
     """The project ``owner`` that holds the thing looked up; ``missing`` when there is none, or when the
     caller named another project."""
     if named is not None:
@@ -134,8 +134,8 @@ def _overview(summary: UserSummary, now: datetime) -> UserOverview:
     return UserOverview(summary, lockout.is_locked(summary.lock_expires_at, now))
 
 
-def _detail(tx: Tx, project: Project, user_id: str, now: datetime) -> UserDetail:
-    found = admin.user_summaries(tx, project.project_id, user_ids=[user_id], limit=1)
+def _detail(tx: Transaction, project: Project, user_id: str, now: datetime) -> UserDetail:
+    found = tx.user_summaries(project.project_id, user_ids=[user_id], limit=1)
     if not found:
         raise errors.UserNotFound("user_id")
     active = tx.active_sessions(project.project_id, user_id, now)

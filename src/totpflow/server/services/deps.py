@@ -9,12 +9,12 @@ from datetime import datetime
 from totpflow.server.crypto import Cipher
 from totpflow.server.policy import Policy
 from totpflow.server.rate_limits import RateCounters
-from totpflow.server.storage import Store
+from totpflow.server.storage.protocol import Storage
 
 
 @dataclass(frozen=True)
 class Deps:
-    store: Store
+    store: Storage
     clock: Callable[[], datetime]  # aware UTC; ``totpflow.server.crypto.utc_now`` in production
     cipher: Cipher
     policy: Policy = field(default_factory=Policy)

@@ -43,7 +43,7 @@ from totpflow.server.domain import ids
 from totpflow.server.policy import Policy
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.projects import list_project_ids
-from totpflow.server.storage import SigningKeyRow
+from totpflow.server.storage.records import SigningKeyRow
 
 ROTATION_GRACE_SECONDS: Final = 30
 _ROTATION_ATTEMPTS: Final = 5

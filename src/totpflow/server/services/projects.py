@@ -33,7 +33,7 @@ from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids
 from totpflow.server.domain.models import Project
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage import Store
+from totpflow.server.storage.protocol import Storage
 
 _UNKNOWN_PROJECT_HASH = bytes(32)
 VERIFIED_TTL_SECONDS: Final = 5.0
@@ -46,12 +46,12 @@ class _Verified(NamedTuple):
 
 
 _verified_lock = threading.Lock()
-_verified: WeakKeyDictionary[Store, dict[str, _Verified]] = WeakKeyDictionary()
+_verified: WeakKeyDictionary[Storage, dict[str, _Verified]] = WeakKeyDictionary()
 _forgotten = [0]  # how many times a project was forgotten: a check that read before one does not remember
-_process_secrets: WeakKeyDictionary[Store, dict[str, bytes]] = WeakKeyDictionary()
+_process_secrets: WeakKeyDictionary[Storage, dict[str, bytes]] = WeakKeyDictionary()
 
 
-def _forget(store: Store, project_id: str) -> None:
+def _forget(store: Storage, project_id: str) -> None:
     with _verified_lock:
         _verified.get(store, {}).pop(project_id, None)
         _forgotten[0] += 1
@@ -104,12 +104,10 @@ def create_first_project(deps: Deps, *, name: str = "totpflow") -> tuple[Project
     secret (shown once by the caller); None when a project exists. Of processes starting on an empty store
     at the same moment exactly one creates it: the check and the insert hold the store's project-creation
     lock (SQLite's write lock; a transaction-scoped advisory lock on PostgreSQL)."""
-    from totpflow.server.storage import admin
-
     project = Project(ids.project_id(), name, deps.now())
     secret = ids.project_secret()
     with deps.store.transaction() as tx:
-        admin.lock_project_creation(tx)
+        tx.lock_project_creation()
         if tx.any_project():
             return None
         tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret))

@@ -16,7 +16,7 @@ from totpflow.server import errors
 from totpflow.server.domain import rbac
 from totpflow.server.domain.models import Project
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage import Tx
+from totpflow.server.storage.protocol import Transaction
 
 logger = logging.getLogger("totpflow.server.rbac")
 
@@ -27,7 +27,7 @@ class AuthorizationCheck:
     action: str
 
 
-def stored_policy(tx: Tx, project_id: str) -> rbac.Policy:
+def stored_policy(tx: Transaction, project_id: str) -> rbac.Policy:
     """The project's policy, read in ``tx``; the default one when none was set."""
     document = tx.rbac_policy(project_id)
     if document is None:
@@ -65,7 +65,9 @@ def show_policy(deps: Deps, project_id: str) -> rbac.Policy:
         return stored_policy(tx, project_id)
 
 
-def authorize(tx: Tx, project_id: str, roles: tuple[str, ...], check: AuthorizationCheck) -> list[str]:
+def authorize(
+    tx: Transaction, project_id: str, roles: tuple[str, ...], check: AuthorizationCheck
+) -> list[str]:
     """The roles granting ``check`` under the project's policy, read in ``tx``. An empty list means denied:
     the caller raises ``SessionAuthorizationError`` (after committing the session's refresh)."""
     return rbac.granting_roles(stored_policy(tx, project_id), roles, check.resource_id, check.action)

@@ -24,7 +24,8 @@ from totpflow.server.services import keys, validation
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.rbac import AuthorizationCheck, authorize
 from totpflow.server.services.users import DEFAULT_ROLE, resolve_user
-from totpflow.server.storage import SessionRow, SigningKeyRow, Tx
+from totpflow.server.storage.protocol import Transaction
+from totpflow.server.storage.records import SessionRow, SigningKeyRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ def session_request(
 
 
 def find_active_session(
-    deps: Deps, tx: Tx, project: Project, request: SessionRequest, now: datetime
+    deps: Deps, tx: Transaction, project: Project, request: SessionRequest, now: datetime
 ) -> SessionRow:
     """The active session named by the request's token or JWT; ``SessionNotFound`` otherwise."""
     row: SessionRow | None = None
@@ -155,7 +156,7 @@ def sign(deps: Deps, project: Project, request: SessionRequest, session: Session
 
 def attach_factor(
     deps: Deps,
-    tx: Tx,
+    tx: Transaction,
     project: Project,
     *,
     user_id: str,
@@ -209,7 +210,7 @@ def attach_factor(
 
 
 def _extend(
-    tx: Tx,
+    tx: Transaction,
     project_id: str,
     session: Session,
     request: SessionRequest,

@@ -32,7 +32,8 @@ from totpflow.server.services.sessions import (
     session_request,
 )
 from totpflow.server.services.users import load_user
-from totpflow.server.storage import RecoveryCodeRow, SessionRow, TotpRow, Tx
+from totpflow.server.storage.protocol import Transaction
+from totpflow.server.storage.records import RecoveryCodeRow, SessionRow, TotpRow
 
 
 def _recovery_rows(
@@ -108,7 +109,7 @@ def create_totp(
     )
 
 
-def _live_totp(tx: Tx, project: Project, user_id: str, now: datetime) -> TotpRow:
+def _live_totp(tx: Transaction, project: Project, user_id: str, now: datetime) -> TotpRow:
     row = tx.live_totp(project.project_id, user_id)
     if row is None:
         raise errors.TotpNotFound("user_id")
@@ -118,7 +119,7 @@ def _live_totp(tx: Tx, project: Project, user_id: str, now: datetime) -> TotpRow
 
 
 def _existing_session(
-    deps: Deps, tx: Tx, project: Project, request: SessionRequest, now: datetime
+    deps: Deps, tx: Transaction, project: Project, request: SessionRequest, now: datetime
 ) -> SessionRow | None:
     if request.token is None and request.jwt is None:
         return None
@@ -127,7 +128,7 @@ def _existing_session(
 
 def _succeed(
     deps: Deps,
-    tx: Tx,
+    tx: Transaction,
     project: Project,
     *,
     user: User,

@@ -24,7 +24,7 @@ from totpflow.server import errors
 from totpflow.server.domain import ids
 from totpflow.server.domain.models import Project, User, UserPage
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage import SearchFilter
+from totpflow.server.storage.records import SearchFilter
 
 MAX_FILTER_VALUES: Final = 1000
 MIN_FUZZY_LENGTH: Final = 3

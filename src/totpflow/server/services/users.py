@@ -13,12 +13,13 @@ from totpflow.server.domain import ids, metadata
 from totpflow.server.domain.models import Email, Name, NameUpdate, PhoneNumber, Project, User
 from totpflow.server.services import validation
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage import NewUser, Tx, UserChanges
+from totpflow.server.storage.protocol import Transaction
+from totpflow.server.storage.records import NewUser, UserChanges
 
 DEFAULT_ROLE = "stytch_user"
 
 
-def resolve_user(tx: Tx, project: Project, user_id: str) -> str:
+def resolve_user(tx: Transaction, project: Project, user_id: str) -> str:
     """The user_id of the project's user named by ``user_id`` (its id or its external id).
 
     A value that is neither a well-formed user id nor a well-formed external id is ``InvalidUserId``; a
@@ -32,7 +33,7 @@ def resolve_user(tx: Tx, project: Project, user_id: str) -> str:
     raise errors.UserNotFound("user_id")
 
 
-def load_user(tx: Tx, project: Project, user_id: str, now: datetime) -> User:
+def load_user(tx: Transaction, project: Project, user_id: str, now: datetime) -> User:
     """The project's user named by ``user_id`` (its id or its external id); errors as :func:`resolve_user`."""
     user = tx.find_user(project.project_id, user_id, now) if user_id else None
     if user is not None:

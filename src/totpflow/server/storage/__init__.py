@@ -12,15 +12,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event
 
 from totpflow.server.storage.migrate import upgrade
+from totpflow.server.storage.protocol import Storage, Transaction
 from totpflow.server.storage.records import (
+    NewUser,
     ProjectRow,
     RecoveryCodeRow,
     SearchFilter,
     SessionRow,
     SigningKeyRow,
     TotpRow,
+    UserChanges,
 )
-from totpflow.server.storage.store import NewUser, Store, Tx, UserChanges
+from totpflow.server.storage.store import Store, Tx
 
 if TYPE_CHECKING:
     from totpflow.server.crypto import Cipher
@@ -32,8 +35,10 @@ __all__ = [
     "SearchFilter",
     "SessionRow",
     "SigningKeyRow",
+    "Storage",
     "Store",
     "TotpRow",
+    "Transaction",
     "Tx",
     "UserChanges",
     "default_database_path",

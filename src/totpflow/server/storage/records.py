@@ -1,13 +1,13 @@
-"""Rows the store hands to services that carry stored (encrypted or hashed) material. Domain records
-never do."""
+"""Rows the store hands to services: those that carry stored (encrypted or hashed) material, which domain
+records never do, and the summaries of the operator commands (which hold nothing secret)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from totpflow.server.domain.models import Project, Session
+from totpflow.server.domain.models import Email, Name, PhoneNumber, Project, Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +60,55 @@ class SearchFilter:
 
     name: str
     values: tuple[Any, ...]
+
+
+TotpState = Literal["none", "pending", "verified"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSummary:
+    project_id: str
+    name: str
+    created_at: datetime
+    users: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    project_id: str
+    user_id: str
+    status: str
+    created_at: datetime
+    emails: tuple[str, ...]
+    totp: TotpState
+    failed_attempts: int
+    lock_expires_at: datetime | None  # as stored: a lock that has ended still has its expiry here
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    user_id: str
+    status: str
+    created_at: datetime
+    name: Name | None
+    trusted_metadata: dict[str, Any]
+    untrusted_metadata: dict[str, Any]
+    external_id: str | None
+    roles: tuple[str, ...]
+    email: Email | None
+    phone_number: PhoneNumber | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """The new values of an updated user's fields; ``None`` leaves a field as it is."""
+
+    name: Name | None = None
+    trusted_metadata: dict[str, Any] | None = None
+    untrusted_metadata: dict[str, Any] | None = None
+    external_id: str | None = None
+    clear_external_id: bool = False
+    roles: tuple[str, ...] | None = None
+
+
+Hit = tuple[str, str, int, int]  # a rate-limit counter: project_id, bucket, window start, window end (Unix s)
