@@ -64,3 +64,54 @@ def test_querystring_and_action_parameters_run_over_loopback(pets_server: tuple[
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert api.seen == ["POST /login", "GET /pets?status=sold&note=a%20b"]
+
+
+def test_requests_go_to_the_openapi_server_not_beside_self(
+    pets_server: tuple[str, Any], tmp_path: Path
+) -> None:
+    """1.1.0 "Relative References in API URLs": the source resolves beside the document's public ``$self``
+    (read from a mapped folder), but the request goes to the OpenAPI description's server, here the loopback
+    server written into the copy, with no ``--server``."""
+    url, api = pets_server
+    folder = tmp_path / "mapped"
+    folder.mkdir()
+    openapi = (DATA / "pets32.openapi.yaml").read_text(encoding="utf-8")
+    (folder / "pets32.openapi.yaml").write_text(openapi.replace("http://pets.test", url), encoding="utf-8")
+    out = tmp_path / "run.json"
+    done = totpflow(
+        _with_self(tmp_path), "-w", "selfIdentity", "--map-self", f"https://flows.invalid/pets/={folder}",
+        "--json-output", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    step = json.loads(out.read_text())["workflows"][0]["steps"][0]
+    assert step["exchanges"][0]["request"]["url"] == f"{url}/pets/1"
+    assert api.seen == ["GET /pets/1"]
+
+
+def test_inputs_referred_to_by_anchor_run_over_loopback(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    """1.1.0 "Resolving URI Fragments": an ``inputs`` ``$ref`` by plain-name fragment (``#credentials``) names
+    the component whose ``$anchor`` it is; its required names and formats apply before anything is sent."""
+    url, api = pets_server
+    document = tmp_path / "anchored.arazzo.yaml"
+    document.write_text(
+        "arazzo: 1.1.0\ninfo: {title: t, version: 1.0.0}\nsourceDescriptions:\n"
+        f"- {{name: pets, url: '{(DATA / 'pets32.openapi.yaml').as_uri()}', type: openapi}}\n"
+        "workflows:\n- workflowId: login\n  inputs: {$ref: '#credentials'}\n  steps:\n"
+        "  - stepId: login\n    operationId: login\n"
+        "    requestBody: {payload: {username: $inputs.username, password: $inputs.password}}\n"
+        "    successCriteria: [{condition: $statusCode == 200}]\n"
+        "components:\n  inputs:\n    credentials:\n      $anchor: credentials\n      type: object\n"
+        "      required: [username, password]\n"
+        "      properties: {username: {type: string}, password: {$ref: '#password'}}\n"
+        "    password: {$anchor: password, type: string, format: password, minLength: 8}\n",
+        encoding="utf-8",
+    )
+    refused = totpflow(str(document), "--server", f"pets={url}", "--input", "username=alice", "--no-prompt")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "password" in refused.stderr and api.seen == []
+    done = totpflow(
+        str(document), "--server", f"pets={url}", "--input", "username=alice", "--input", "password=s3cr3t-pw"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert api.seen == ["POST /login"]
+    assert "s3cr3t-pw" not in done.stdout + done.stderr
