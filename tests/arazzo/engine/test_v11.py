@@ -180,7 +180,8 @@ def test_documents_referring_to_each_other_by_identity_are_parsed_before_either_
 ) -> None:
     """1.1.0 "Parsing Documents": A names B by location, B names A by A's ``$self`` (a URL that cannot be
     fetched). A is registered under its identity before B's references resolve, so B's source is A itself,
-    the cycle ends, and a workflow of A runs one of B that runs one of A."""
+    the cycle ends, and a workflow of A runs one of B that runs one of A. B's step resolves its Reusable
+    Object against B's own components (A has none)."""
     pets = (DATA / "pets32.openapi.yaml").as_uri()
     a_self = "https://flows.invalid/a.arazzo.yaml"
     a, b = tmp_path / "a.arazzo.yaml", tmp_path / "b.arazzo.yaml"
@@ -189,15 +190,18 @@ def test_documents_referring_to_each_other_by_identity_are_parsed_before_either_
         f"- {{name: b, url: {b.as_uri()}, type: arazzo}}\n- {{name: pets, url: '{pets}', type: openapi}}\n"
         "workflows:\n- workflowId: start\n  steps:\n"
         "  - {stepId: viaB, workflowId: $sourceDescriptions.b.middle}\n"
-        "- workflowId: finish\n  steps:\n"
-        "  - {stepId: pet, operationId: getPet, parameters: [{name: petId, in: path, value: 1}]}\n",
+        "- workflowId: finish\n  inputs: {type: object, properties: {petId: {type: integer}}}\n  steps:\n"
+        "  - stepId: pet\n    operationId: getPet\n"
+        "    parameters: [{name: petId, in: path, value: $inputs.petId}]\n",
         encoding="utf-8",
     )
     b.write_text(
         "arazzo: 1.1.0\ninfo: {title: b, version: 1.0.0}\nsourceDescriptions:\n"
         f"- {{name: a, url: '{a_self}', type: arazzo}}\n"
         "workflows:\n- workflowId: middle\n  steps:\n"
-        "  - {stepId: backToA, workflowId: $sourceDescriptions.a.finish}\n",
+        "  - stepId: backToA\n    workflowId: $sourceDescriptions.a.finish\n"
+        "    parameters: [{reference: $components.parameters.pet}]\n"
+        "components:\n  parameters:\n    pet: {name: petId, value: 2}\n",
         encoding="utf-8",
     )
     loaded = load(str(a))
@@ -206,7 +210,7 @@ def test_documents_referring_to_each_other_by_identity_are_parsed_before_either_
     result = loaded.run("start", client=client, options=options)
     assert result.ok, [w.error for w in result.workflows]
     assert [w.workflow_id for w in result.workflows] == ["finish", "middle", "start"]
-    assert api.seen == ["GET /pets/1"]
+    assert api.seen == ["GET /pets/2"]
 
 
 def test_an_empty_success_criteria_list_is_refused_before_anything_is_sent(
