@@ -1,0 +1,123 @@
+"""AsyncAPI steps in process, over an in-memory broker (``memory_broker.py``) in place of the broker clients:
+the same workflows as ``test_async_steps.py`` runs against Mosquitto, RabbitMQ, NATS and WebSocket, with no
+broker needed."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from memory_broker import MemoryAdapter, MemoryBroker
+
+from totpflow.arazzo import RunOptions, load
+from totpflow.arazzo.asyncapi import Message, connections
+
+SHOP = Path(__file__).parent / "data" / "async" / "shop.arazzo.yaml"
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch) -> MemoryBroker:
+    found = MemoryBroker()
+    monkeypatch.setattr(connections, "adapter_for", lambda protocol: MemoryAdapter(found, protocol))
+    return found
+
+
+def _run(workflow: str, inputs: dict[str, Any], **options: Any) -> Any:
+    run_options = RunOptions(servers={"shop": "mqtt://memory.invalid:1883"}, timeout=5.0, **options)
+    return load(str(SHOP)).run(workflow, inputs=inputs, options=run_options)
+
+
+def test_a_receive_step_picks_the_correlated_message_among_decoys(broker: MemoryBroker) -> None:
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+    result = _run("sendThenReceive", {"run": run, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"petId": 7, "shop": "north", "requestId": request_id}
+    _decoy, order, seen = workflow.steps
+    (sent,) = order.messages
+    assert (sent.action, sent.address, sent.correlation_id) == ("send", f"totpflow.{run}.orders", request_id)
+    assert sent.headers == {"x-shop": "north", "requestId": request_id}
+    (received,) = seen.messages
+    assert (received.correlation_id, received.payload) == (request_id, {"petId": 7})
+    assert [m.headers["requestId"] for m in broker.published] == ["decoy-request", request_id]
+
+
+def test_decoy_sends_then_a_receive_correlated_on_the_payload(broker: MemoryBroker) -> None:
+    request_id = f"req-{uuid.uuid4().hex}"
+    result = _run("confirmByMessage", {"run": uuid.uuid4().hex, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"status": "ok"}
+    assert workflow.steps[2].messages[0].payload == {"requestId": request_id, "status": "ok"}
+
+
+def test_a_correlated_message_failing_the_criteria_fails_the_step_at_once(broker: MemoryBroker) -> None:
+    request_id = f"req-{uuid.uuid4().hex}"
+    result = _run("rejected", {"run": uuid.uuid4().hex, "requestId": request_id})
+    _reject, confirmed = result.workflows[0].steps
+    assert not result.ok
+    assert [check.passed for check in confirmed.checks] == [False]
+    assert confirmed.messages[0].payload == {"requestId": request_id, "status": "rejected"}
+    assert confirmed.elapsed_ms < 1000  # it did not wait for the 5 s timeout
+
+
+def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(broker: MemoryBroker) -> None:
+    result = _run("nobodyAnswers", {"run": uuid.uuid4().hex})
+    assert not result.ok
+    (step,) = result.workflows[0].steps
+    assert step.error is not None and "'never-sent'" in step.error and "0.3 s" in step.error
+
+
+def test_a_receive_step_whose_channel_an_earlier_step_names_subscribes_before_the_next_step(
+    broker: MemoryBroker,
+) -> None:
+    """The in-memory broker keeps nothing for later subscribers, so the confirmation is only received when the
+    subscription was made before the step that sends it."""
+    request_id = f"req-{uuid.uuid4().hex}"
+    result = _run("channelFromAnEarlierStep", {"run": uuid.uuid4().hex, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.steps[2].messages[0].correlation_id == request_id
+
+
+@pytest.mark.parametrize(
+    ("workflow_id", "where"), [("quoteByReplyAddress", "header"), ("quoteByReplyAddressInPayload", "payload")]
+)
+def test_a_receive_step_gets_the_reply_at_the_address_the_runner_wrote(
+    broker: MemoryBroker, workflow_id: str, where: str
+) -> None:
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+    named: list[str] = []
+
+    def quote_desk(request: Message) -> list[tuple[str, bytes]]:
+        body = json.loads(request.payload)
+        reply_to = request.headers["replyTo"] if where == "header" else body["replyTo"]
+        named.append(reply_to)
+        quotes = [
+            {"requestId": "another-request", "price": 99},
+            {"requestId": body["requestId"], "price": 12},
+        ]
+        return [(reply_to, json.dumps(quote).encode()) for quote in quotes]
+
+    broker.responders[f"totpflow.{run}.quotes"] = quote_desk
+    result = _run(workflow_id, {"run": run, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"price": 12, "replyTo": named[0]}
+    assert named[0].startswith("totpflow/reply/")  # the form for MQTT topics
+    assert workflow.steps[1].messages[0].address == named[0]
+
+
+def test_broker_credentials_reach_the_adapter(broker: MemoryBroker) -> None:
+    request_id = f"req-{uuid.uuid4().hex}"
+    result = _run(
+        "confirmByMessage",
+        {"run": uuid.uuid4().hex, "requestId": request_id},
+        broker_credentials={"shop": ("ada", "pw-1234")},
+    )
+    assert result.ok
+    (login,) = broker.logins
+    assert login is not None and (login.username, login.password) == ("ada", "pw-1234")
