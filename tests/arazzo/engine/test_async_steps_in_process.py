@@ -121,3 +121,20 @@ def test_broker_credentials_reach_the_adapter(broker: MemoryBroker) -> None:
     assert result.ok
     (login,) = broker.logins
     assert login is not None and (login.username, login.password) == ("ada", "pw-1234")
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "not-buffered"])
+def test_timeout_zero_on_a_receive_step_takes_only_a_message_already_buffered(
+    broker: MemoryBroker, buffered: bool
+) -> None:
+    request_id = f"req-{uuid.uuid4().hex}"
+    expected = request_id if buffered else "never-sent"
+    result = _run(
+        "receiveWithTimeoutZero", {"run": uuid.uuid4().hex, "requestId": request_id, "expected": expected}
+    )
+    assert result.ok is buffered, result.workflows[0].error
+    confirmed = result.workflows[0].steps[1]
+    if buffered:
+        assert confirmed.messages[0].correlation_id == request_id
+    else:
+        assert confirmed.error is not None and "within 0 s" in confirmed.error
