@@ -61,6 +61,9 @@ def test_a_step_timeout_fails_the_step_over_real_http(pets_server: tuple[str, An
     assert "Traceback" not in done.stderr
     step = json.loads(out.read_text())["workflows"][0]["steps"][0]
     assert "timed out: no response within the step's timeout of 300 ms" in step["error"]
+    (exchange,) = step["exchanges"]  # the request is recorded, with the timeout and no response
+    assert exchange["request"]["url"] == f"{url}/slow"
+    assert exchange.get("response") is None and "timed out" in exchange["error"]
     assert api.seen == ["GET /slow"]
 
 
