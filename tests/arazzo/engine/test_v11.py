@@ -253,3 +253,31 @@ def test_the_strict_grammar_applies_to_1_1_documents_only(tmp_path: Path, versio
     problem = caught.value.problems[0]
     assert problem.location == "/workflows/0/steps/0/outputs/token"
     assert "$response.body#/token" in problem.message
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])
+def test_an_operation_path_through_a_url_an_operation_shadows_is_refused_in_1_1(
+    tmp_path: Path, version: str, pets_client: httpx.Client, pets_api: Any
+) -> None:
+    """pets32 has an operation whose operationId is ``url``: in a 1.1 document
+    ``{$sourceDescriptions.pets.url}`` names it before the field, so the operationPath is refused at its
+    location before anything is sent; a 1.0 document reads the field as before."""
+    document = tmp_path / "shadowed.arazzo.yaml"
+    document.write_text(
+        f"arazzo: {version}\ninfo: {{title: t, version: 1.0.0}}\nsourceDescriptions:\n"
+        f"- {{name: pets, url: '{(DATA / 'pets32.openapi.yaml').as_uri()}', type: openapi}}\n"
+        "workflows:\n- workflowId: w\n  steps:\n  - stepId: pet\n"
+        "    operationPath: '{$sourceDescriptions.pets.url}#/paths/~1pets~1{petId}/get'\n"
+        "    parameters: [{name: petId, in: path, value: 1}]\n",
+        encoding="utf-8",
+    )
+    if version == "1.0.1":
+        assert load(str(document)).run("w", client=pets_client).ok
+        assert pets_api.seen == ["GET /pets/1"]
+        return
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document))
+    (problem,) = caught.value.problems
+    assert problem.location == "/workflows/0/steps/0/operationPath"
+    assert "operation named 'url'" in problem.message
+    assert pets_api.seen == []

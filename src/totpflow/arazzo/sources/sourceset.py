@@ -236,6 +236,7 @@ class SourceSet:
             head, _, fragment = step.channel_path.partition("#")
             if head.startswith(_PATH_PREFIX) and head.endswith(_PATH_SUFFIX):
                 source = names.get(head[len(_PATH_PREFIX) : -len(_PATH_SUFFIX)])
+                _refuse_a_shadowed_url(source, doc, location)
             elif head:
                 source = names.get(head) or next(
                     (s for s in names.values() if s.url == without_fragment(absolute_url(head, doc.base))),
@@ -298,6 +299,7 @@ class SourceSet:
         names = self._by_document.get(doc.url, {})
         if head.startswith(_PATH_PREFIX) and head.endswith(_PATH_SUFFIX):
             source = names.get(head[len(_PATH_PREFIX) : -len(_PATH_SUFFIX)])
+            _refuse_a_shadowed_url(source, doc, location)
         else:  # the bare `name#/paths/…` quirk, or the source's URL written out
             source = names.get(head) or next(
                 (s for s in names.values() if s.url == without_fragment(absolute_url(head, doc.base))), None
@@ -366,3 +368,21 @@ def _asyncapi_source(name: str, url: str, content: Any, location: str) -> Loaded
     except DocumentError as exc:
         raise LoadError(location + "/url", f"source description {name!r}: {exc}") from None
     return LoadedSource(name, url, "asyncapi", content, asyncapi=document)
+
+
+def _refuse_a_shadowed_url(source: LoadedSource | None, doc: ArazzoDocument, location: str) -> None:
+    """In a 1.1 document ``{$sourceDescriptions.<name>.url}`` names an operation whose id is ``url`` before
+    the source's ``url`` field (1.1.0 "Source Description Expression Resolution"), so an ``operationPath`` or
+    ``channelPath`` written that way is ambiguous: refused, rather than silently read as the field."""
+    if source is None or doc.minor == "1.0":
+        return
+    operations = source.asyncapi.content.get("operations") if source.asyncapi is not None else None
+    shadowed = "url" in source.operation_ids() or (isinstance(operations, Mapping) and "url" in operations)
+    if shadowed:
+        raise OperationNotFound(
+            location,
+            f"source {source.name!r} has an operation named 'url', which "
+            f"{{$sourceDescriptions.{source.name}.url}} names before the source's url field "
+            "(1.1.0 Source Description Expression Resolution); "
+            "name the operation or channel another way",
+        )
