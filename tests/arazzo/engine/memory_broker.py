@@ -22,6 +22,7 @@ class MemoryBroker:
         self.responders: dict[str, Responder] = {}
         self.published: list[Message] = []
         self.logins: list[Credentials | None] = []
+        self.publish_delays: list[float] = []  # seconds each next publish takes before the broker has it
 
     def deliver(self, message: Message) -> None:
         self.published.append(message)
@@ -65,6 +66,8 @@ class MemoryAdapter:
         content_type: str | None = None,
         bindings: Mapping[str, Any] | None = None,
     ) -> None:
+        if self.broker.publish_delays:
+            await asyncio.sleep(self.broker.publish_delays.pop(0))
         self.broker.deliver(Message(address, dict(headers), payload, content_type))
 
     async def close(self) -> None:

@@ -138,3 +138,27 @@ def test_timeout_zero_on_a_receive_step_takes_only_a_message_already_buffered(
         assert confirmed.messages[0].correlation_id == request_id
     else:
         assert confirmed.error is not None and "within 0 s" in confirmed.error
+
+
+def test_a_send_step_the_broker_does_not_take_in_time_fails_and_its_retry_sends_again(
+    broker: MemoryBroker,
+) -> None:
+    broker.publish_delays = [2.0, 0.0]  # the first publish takes longer than the step's 200 ms
+    result = _run("sendWithTimeout", {"run": uuid.uuid4().hex})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    (order,) = workflow.steps
+    assert order.attempts == 2
+    assert len(broker.published) == 1  # the late publish was abandoned
+    assert order.elapsed_ms < 1500
+
+
+def test_a_send_step_timing_out_without_a_failure_action_fails_the_workflow(broker: MemoryBroker) -> None:
+    broker.publish_delays = [2.0, 2.0]
+    result = _run("sendWithTimeout", {"run": uuid.uuid4().hex})
+    assert not result.ok
+    (order,) = result.workflows[0].steps
+    assert (
+        order.error is not None
+        and "timed out: the message was not sent within the step's timeout of 200 ms" in (order.error)
+    )

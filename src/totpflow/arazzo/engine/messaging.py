@@ -302,7 +302,10 @@ class Messaging:
         step_plan: StepPlan,
         ctx: StepContext,
         clock: Any,
+        timeout: float | None = None,
     ) -> MessageRecord:
+        """Publish the step's message; with ``timeout`` (seconds) the broker must take it in that time, else
+        TimeoutError."""
         from totpflow.arazzo.asyncapi import Message, encode_payload, put
         from totpflow.arazzo.asyncapi.message import as_text
 
@@ -340,8 +343,12 @@ class Messaging:
             await adapter.publish(address, headers, encoded, content_type=content_type, bindings=bindings)
             return server
 
+        async def publish_in_time() -> str:
+            async with asyncio.timeout(timeout):
+                return await publish()
+
         started_at, begin = clock(), time.perf_counter()
-        server = self._call(publish())
+        server = self._call(publish() if timeout is None else publish_in_time())
         return MessageRecord(
             "send",
             source,

@@ -13,7 +13,8 @@ applies (retry, goto, end); it bounds each attempt, not the retries and their wa
 * a workflow step: the whole sub-workflow. Every step attempt, request, receive wait and retry wait inside it
   is bounded by the time left; when it runs out the sub-workflow stops (no failure action inside it applies),
   and the step fails with the timeout; ``$outputs`` is then empty;
-* a receive step: the wait for its message (``messaging``);
+* a receive step: the wait for its message (``messaging``); a send step: handing its message to the broker
+  (connecting included);
 * ``timeout: 0`` fails an HTTP or workflow step at once, sending nothing; a receive step then takes only a
   message already buffered.
 """
@@ -275,7 +276,15 @@ class StepRunner:
         bridge = self.messaging()
         clock = self.options.clock
         if step.action == "send":
-            sent = bridge.send(frame.document, frame.workflow, step, step_plan, ctx, clock)
+            limit = self.time_limit(step)
+            if limit is not None and limit[0] <= 0:
+                return f"timed out: {limit[1]} left no time to send the message"
+            seconds = None if limit is None else limit[0]
+            try:
+                sent = bridge.send(frame.document, frame.workflow, step, step_plan, ctx, clock, seconds)
+            except TimeoutError:
+                assert limit is not None
+                return f"timed out: the message was not sent within {limit[1]}"
             ctx.set_message(sent.headers, sent.payload)
             messages.append(self.masked_message(sent))
             return None
