@@ -117,12 +117,23 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         statements = [0]
         transactions = [0]
 
-        def count(*_: object) -> None:
-            statements[0] += 1
+        # Statements and transactions of both paths: SQLAlchemy's events for the queries still sent through
+        # Core, the store's ``observe`` hook for the per-request plain SQL. BEGIN and COMMIT are not counted
+        # as statements.
+        def count(_connection: object, _cursor: object, text: str, *_: object) -> None:
+            if not text.startswith("BEGIN"):
+                statements[0] += 1
 
         def count_transaction(*_: object) -> None:
             transactions[0] += 1
 
+        def observed(text: str) -> None:
+            if text == "BEGIN":
+                transactions[0] += 1
+            else:
+                statements[0] += 1
+
+        deps.store.observe = observed
         for engine in deps.store.engines:
             event.listen(engine, "before_cursor_execute", count)
             event.listen(engine, "begin", count_transaction)
@@ -135,6 +146,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             done += 1
         wall = time.perf_counter() - begin
         cpu = time.process_time() - cpu0
+        deps.store.observe = None
         for engine in deps.store.engines:
             event.remove(engine, "before_cursor_execute", count)
             event.remove(engine, "begin", count_transaction)

@@ -31,6 +31,7 @@ SMOKE = {
     "bench_sqlite_sync.py": (["--smoke"], "sqlite_sync.json"),
     "bench_workflow_runs.py": (["--smoke"], "workflow_runs.json"),
     "profile_floor.py": (["--smoke"], None),
+    "compare_floor.py": (["--smoke"], None),
     "profile_server.py": (["--smoke"], None),
     "profile_run.py": (["--smoke"], None),
     "runner_instructions.py": (["--smoke"], None),

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from totpflow.server import errors
 from totpflow.server.domain import ids
-from totpflow.server.storage.records import Hit
+from totpflow.server.storage.records import Hit, UserHit
 
 if TYPE_CHECKING:
     from totpflow.server.domain.models import Project
+    from totpflow.server.policy import RateLimit
     from totpflow.server.services.deps import Deps
     from totpflow.server.storage.protocol import Storage
 
@@ -51,21 +52,29 @@ _MAX_RAW_ID: Final = 128
 def check(deps: Deps, project: Project, user_ref: str) -> None:
     """Count this request against the user's and the project's limits; ``RateLimited`` past either."""
     user_limit, project_limit = deps.policy.rate_limit_user, deps.policy.rate_limit_project
-    active = []
+    in_store = deps.counters is None
+    pid = project.project_id
+    active: list[tuple[str | None, str, RateLimit]] = []  # (a user reference to resolve, bucket, limit)
     if user_limit is not None:
-        active.append((user_bucket_of(deps.store, project.project_id, user_ref), user_limit))
+        if in_store and _may_name_a_user(user_ref):  # resolved by the statement that counts the hit
+            active.append((user_ref, user_bucket(user_ref), user_limit))
+        else:
+            active.append((None, user_bucket_of(deps.store, pid, user_ref), user_limit))
     if project_limit is not None:
-        active.append((PROJECT_BUCKET, project_limit))
+        active.append((None, PROJECT_BUCKET, project_limit))
     if not active:
         return
     epoch = deps.clock().timestamp()
-    hits: list[Hit] = []
-    for bucket, limit in active:
+    hits: list[Hit | UserHit] = []
+    for ref, bucket, limit in active:
         window = limit.window_start(epoch)
-        hits.append((project.project_id, bucket, window, window + limit.period_seconds))
-    counters = deps.counters if deps.counters is not None else StoreCounters(deps.store)
-    counts = counters.hit(hits, epoch)
-    if any(count > limit.limit for count, (_, limit) in zip(counts, active, strict=True)):
+        end = window + limit.period_seconds
+        hits.append((pid, bucket, window, end) if ref is None else UserHit(pid, ref, bucket, window, end))
+    if deps.counters is None:
+        counts = deps.store.count_hits(hits, epoch)
+    else:
+        counts = deps.counters.hit([h for h in hits if not isinstance(h, UserHit)], epoch)
+    if any(count > limit.limit for count, (_, _, limit) in zip(counts, active, strict=True)):
         raise errors.RateLimited("user_id")
 
 

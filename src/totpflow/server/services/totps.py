@@ -31,7 +31,7 @@ from totpflow.server.services.sessions import (
     find_active_session,
     session_request,
 )
-from totpflow.server.services.users import load_user
+from totpflow.server.services.users import load_user, load_user_with_totp
 from totpflow.server.storage.protocol import Transaction
 from totpflow.server.storage.records import RecoveryCodeRow, SessionRow, TotpRow
 
@@ -109,8 +109,7 @@ def create_totp(
     )
 
 
-def _live_totp(tx: Transaction, project: Project, user_id: str, now: datetime) -> TotpRow:
-    row = tx.live_totp(project.project_id, user_id)
+def _live_totp(row: TotpRow | None, now: datetime) -> TotpRow:
     if row is None:
         raise errors.TotpNotFound("user_id")
     if not row.verified and row.expires_at <= now:
@@ -186,9 +185,9 @@ def authenticate_totp(
     clock_time = deps.clock()
     now = clock_time.replace(microsecond=0)
     with deps.store.transaction(durable=True) as tx:  # the consumed step survives a power cut
-        user = load_user(tx, project, user_id, now)
+        user, live = load_user_with_totp(tx, project, user_id, now)
         lockout.refuse_if_locked(user)
-        row = _live_totp(tx, project, user.user_id, now)
+        row = _live_totp(live, now)
         existing = _existing_session(deps, tx, project, request, now)
         key = _totp_key(deps, project, user.user_id, row)
         step = totp.verify(key, totp_code, clock_time.timestamp(), window=deps.policy.totp_window)
@@ -218,8 +217,7 @@ def get_recovery_codes(deps: Deps, project: Project, *, user_id: str) -> tuple[U
     """The user's live TOTP with its unused recovery codes (decrypted)."""
     now = deps.now()
     with deps.store.transaction(readonly=True) as tx:
-        user = load_user(tx, project, user_id, now)
-        row = tx.live_totp(project.project_id, user.user_id)
+        user, row = load_user_with_totp(tx, project, user_id, now)
         if row is None:
             raise errors.TotpNotFound("user_id")
         codes = tx.recovery_codes(project.project_id, row.totp_id, unused_only=True)
@@ -261,10 +259,10 @@ def recover(
     )
     now = deps.now()
     with deps.store.transaction(durable=True) as tx:  # so does the used code
-        user = load_user(tx, project, user_id, now)
+        user, live = load_user_with_totp(tx, project, user_id, now)
         uid = user.user_id
         lockout.refuse_if_locked(user)
-        row = _live_totp(tx, project, uid, now)
+        row = _live_totp(live, now)
         existing = _existing_session(deps, tx, project, request, now)
         _totp_key(deps, project, uid, row)  # the TOTP must still be this user's: fail closed if it was moved
         hash_input = crypto.recovery_code_hash_input(project.project_id, uid, row.totp_id, recovery_code)

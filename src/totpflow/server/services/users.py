@@ -14,7 +14,7 @@ from totpflow.server.domain.models import Email, Name, NameUpdate, PhoneNumber, 
 from totpflow.server.services import validation
 from totpflow.server.services.deps import Deps
 from totpflow.server.storage.protocol import Transaction
-from totpflow.server.storage.records import NewUser, UserChanges
+from totpflow.server.storage.records import NewUser, TotpRow, UserChanges
 
 DEFAULT_ROLE = "stytch_user"
 
@@ -35,9 +35,16 @@ def resolve_user(tx: Transaction, project: Project, user_id: str) -> str:
 
 def load_user(tx: Transaction, project: Project, user_id: str, now: datetime) -> User:
     """The project's user named by ``user_id`` (its id or its external id); errors as :func:`resolve_user`."""
-    user = tx.find_user(project.project_id, user_id, now) if user_id else None
-    if user is not None:
-        return user
+    return load_user_with_totp(tx, project, user_id, now)[0]
+
+
+def load_user_with_totp(
+    tx: Transaction, project: Project, user_id: str, now: datetime
+) -> tuple[User, TotpRow | None]:
+    """As :func:`load_user`, with the stored row of the user's live TOTP (read in the same statement)."""
+    found = tx.find_user_with_totp(project.project_id, user_id, now) if user_id else None
+    if found is not None:
+        return found
     if ids.USER_ID.fullmatch(user_id) is None and validation.EXTERNAL_ID.fullmatch(user_id) is None:
         raise errors.InvalidUserId("user_id", "format is invalid")
     raise errors.UserNotFound("user_id")

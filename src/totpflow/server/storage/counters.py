@@ -3,52 +3,66 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import bindparam, delete
+from totpflow.server.storage.base import Queries
+from totpflow.server.storage.records import Hit, UserHit
+from totpflow.server.storage.sql import Sql
 
-from totpflow.server.storage.base import Queries, by_dialect
-from totpflow.server.storage.records import Hit
-from totpflow.server.storage.schema import rate_counters
-
-
-def _hit_statement(dialect: Any) -> Any:
-    """``INSERT … ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = hits + 1 RETURNING
-    hits``: one atomic statement on SQLite (3.35+) and PostgreSQL."""
-    stmt = dialect.insert(rate_counters).values(
-        project_id=bindparam("pid"),
-        bucket=bindparam("bucket"),
-        window_start=bindparam("window"),
-        expires_at=bindparam("expires"),
-        hits=1,
+# One atomic statement per counter (SQLite 3.35+ and PostgreSQL): created at 1 in its window, else one more.
+_HIT_SQL = Sql(
+    """
+    INSERT INTO rate_counters (project_id, bucket, window_start, expires_at, hits)
+    VALUES (:pid, :bucket, :window, :expires, 1)
+    ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = rate_counters.hits + 1
+    RETURNING hits
+    """
+)
+# The same for the counter of a user named by its id or its external id (the id wins when a value is both),
+# or of the value sent when it names nobody: the look-up and the count in one statement. (The project id
+# is bound twice: PostgreSQL infers one type per parameter, and these two uses infer different ones.)
+_USER_HIT_SQL = Sql(
+    """
+    INSERT INTO rate_counters (project_id, bucket, window_start, expires_at, hits)
+    VALUES (
+        :pid,
+        COALESCE(
+            (SELECT 'user:' || user_id FROM users
+             WHERE project_id = :in_project AND (user_id = :ref OR external_id = :ref)
+             ORDER BY user_id = :ref DESC LIMIT 1),
+            :bucket
+        ),
+        :window, :expires, 1
     )
-    return stmt.on_conflict_do_update(
-        index_elements=["project_id", "bucket", "window_start"],
-        set_={"hits": rate_counters.c.hits + 1},
-    ).returning(rate_counters.c.hits)
-
-
-_HIT = by_dialect(_hit_statement)
-_PRUNE_ENDED = delete(rate_counters).where(rate_counters.c.expires_at <= bindparam("now"))
+    ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = rate_counters.hits + 1
+    RETURNING hits
+    """
+)
+_ASYNC_COMMIT = Sql("SET LOCAL synchronous_commit TO OFF")  # PostgreSQL, this transaction only
+_PRUNE_ENDED_SQL = Sql("DELETE FROM rate_counters WHERE expires_at <= :now")
 
 
 class CounterQueries(Queries):
-    def count_hits(self, hits: Sequence[Hit]) -> list[int]:
+    def count_hits(self, hits: Sequence[Hit | UserHit]) -> list[int]:
         """Add one to each counter (created at 1 in its window); the new counts, in order. On PostgreSQL
         this transaction's commit does not wait for its WAL flush: counters need atomicity, not
         durability (SQLite's NORMAL commits never flush)."""
-        if self.dialect == "postgresql":
-            self._c.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        statement = _HIT[self.dialect]
-        return [
-            int(
-                self._c.execute(
-                    statement, {"pid": pid, "bucket": bucket, "window": window, "expires": end}
-                ).scalar_one()
-            )
-            for pid, bucket, window, end in hits
-        ]
+        if self._pg:
+            self._run(_ASYNC_COMMIT)
+        counts = []
+        for hit in hits:
+            if isinstance(hit, UserHit):
+                pid, ref, bucket, window, end = hit
+                params = {"pid": pid, "in_project": pid, "ref": ref, "bucket": bucket, "window": window}
+                params["expires"] = end
+                row = self._run(_USER_HIT_SQL, params).fetchone()
+            else:
+                pid, bucket, window, end = hit
+                row = self._run(
+                    _HIT_SQL, {"pid": pid, "bucket": bucket, "window": window, "expires": end}
+                ).fetchone()
+            counts.append(int(row[0]))
+        return counts
 
     def prune_counters(self, now_epoch: int) -> None:
         """Delete the counters whose window ended by ``now_epoch``."""
-        self._c.execute(_PRUNE_ENDED, {"now": now_epoch})
+        self._run(_PRUNE_ENDED_SQL, {"now": now_epoch})

@@ -11,16 +11,19 @@ from totpflow.server.domain.models import Project
 from totpflow.server.storage.base import Queries
 from totpflow.server.storage.records import ProjectRow, SigningKeyRow
 from totpflow.server.storage.schema import projects, rbac_policies, signing_keys
+from totpflow.server.storage.sql import Sql
 
 _PID: BindParameter[str] = bindparam("pid")
-_GET_PROJECT = select(projects).where(projects.c.project_id == _PID)
-_ALL_SIGNING_KEYS = (
-    select(signing_keys)
-    .where(signing_keys.c.project_id == _PID, signing_keys.c.active)
-    .order_by(signing_keys.c.generation.desc())
+_GET_PROJECT_SQL = Sql(
+    "SELECT project_id, name, secret_hash, created_at FROM projects WHERE project_id = :pid"
 )
-_LIVE_SIGNING_KEYS = _ALL_SIGNING_KEYS.where(
-    or_(signing_keys.c.superseded_at.is_(None), signing_keys.c.superseded_at > bindparam("after"))
+_SIGNING_KEYS = """
+    SELECT kid, private_key_enc, public_jwk, generation, superseded_at, created_at FROM signing_keys
+    WHERE project_id = :pid AND active {live} ORDER BY generation DESC
+"""
+_ALL_SIGNING_KEYS_SQL = Sql(_SIGNING_KEYS.format(live=""))
+_LIVE_SIGNING_KEYS_SQL = Sql(
+    _SIGNING_KEYS.format(live="AND (superseded_at IS NULL OR superseded_at > :after)")
 )
 _RBAC_POLICY = select(rbac_policies.c.policy).where(rbac_policies.c.project_id == _PID)
 
@@ -46,10 +49,10 @@ class ProjectQueries(Queries):
         )
 
     def get_project(self, project_id: str) -> ProjectRow | None:
-        row = self._c.execute(_GET_PROJECT, {"pid": project_id}).first()
+        row = self._run(_GET_PROJECT_SQL, {"pid": project_id}).fetchone()
         if row is None:
             return None
-        return ProjectRow(Project(row.project_id, row.name, row.created_at), bytes(row.secret_hash))
+        return ProjectRow(Project(row[0], row[1], self._b.read_ts(row[3])), bytes(row[2]))  # type: ignore[arg-type]
 
     def any_project(self) -> bool:
         return bool(self._c.execute(select(exists().select_from(projects))).scalar())
@@ -64,22 +67,22 @@ class ProjectQueries(Queries):
     ) -> list[SigningKeyRow]:
         """The project's keys, newest generation first: those not superseded and those superseded after
         ``superseded_after`` (every key when None)."""
+        b = self._b
         if superseded_after is None:
-            rows = self._c.execute(_ALL_SIGNING_KEYS, {"pid": project_id}).all()
+            cursor = self._run(_ALL_SIGNING_KEYS_SQL, {"pid": project_id})
         else:
-            params = {"pid": project_id, "after": superseded_after}
-            rows = self._c.execute(_LIVE_SIGNING_KEYS, params).all()
+            cursor = self._run(_LIVE_SIGNING_KEYS_SQL, {"pid": project_id, "after": b.ts(superseded_after)})
         return [
             SigningKeyRow(
                 project_id,
-                r.kid,
-                bytes(r.private_key_enc),
-                dict(r.public_jwk),
-                generation=int(r.generation),
-                superseded_at=r.superseded_at,
-                created_at=r.created_at,
+                r[0],
+                bytes(r[1]),
+                dict(b.read_json(r[2])),
+                generation=int(r[3]),
+                superseded_at=b.read_ts(r[4]),
+                created_at=b.read_ts(r[5]),
             )
-            for r in rows
+            for r in cursor.fetchall()
         ]
 
     def latest_signing_generation(self, project_id: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from totpflow.server.domain.models import Email, Name, PhoneNumber, Project, Session
 
@@ -112,3 +112,14 @@ class UserChanges:
 
 
 Hit = tuple[str, str, int, int]  # a rate-limit counter: project_id, bucket, window start, window end (Unix s)
+
+
+class UserHit(NamedTuple):
+    """A hit on the counter of the user ``user_ref`` names in the project (by its id or its external id),
+    resolved by the statement that counts it; on ``bucket`` when it names nobody."""
+
+    project_id: str
+    user_ref: str
+    bucket: str
+    window: int
+    end: int

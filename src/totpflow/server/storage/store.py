@@ -1,27 +1,32 @@
-"""The store: one SQLAlchemy Core implementation for SQLite and PostgreSQL.
+"""The store: SQLite and PostgreSQL behind one implementation.
 
 ``Store.transaction()`` yields a ``Tx`` whose methods are the queries services need, grouped by concept in
 the modules it composes (``projects``, ``users``, ``totps``, ``sessions``, ``counters``, ``admin``); services
-see them through ``totpflow.server.storage.protocol``. Every method takes the calling project's id and
-filters on it, so one project never reads or changes another's rows. Invariants that must hold across
-processes are single statements: a conditional UPDATE whose row count decides (TOTP replay, recovery code
-use, failure counting and locking) or a constraint (unique email, one live TOTP per user).
+see them through ``totpflow.server.storage.protocol``. The store begins and ends each transaction itself on
+a pooled DB-API connection; the queries of the per-request paths run there as plain SQL (``storage.sql``),
+the others (search, operator commands, key rotation, updates) through SQLAlchemy Core over the same
+connection. Every method takes the calling project's id and filters on it, so one project never reads or
+changes another's rows. Invariants that must hold across processes are single statements: a conditional
+UPDATE whose row count decides (TOTP replay, recovery code use, failure counting and locking) or a
+constraint (unique email, one live TOTP per user).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from totpflow.server.storage.admin import AdminQueries
 from totpflow.server.storage.counters import CounterQueries
 from totpflow.server.storage.projects import ProjectQueries
-from totpflow.server.storage.records import Hit, NewUser, UserChanges
+from totpflow.server.storage.records import Hit, NewUser, UserChanges, UserHit
 from totpflow.server.storage.sessions import SessionQueries
+from totpflow.server.storage.sql import Backend
 from totpflow.server.storage.totps import TotpQueries
 from totpflow.server.storage.users import UserQueries
 
@@ -58,6 +63,12 @@ class Store:
         self.durable_commits = True
         # Unix time after which this process next deletes ended rate-counter windows.
         self.next_counter_prune = 0.0
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._backend = Backend(engine.dialect.name)
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        # Called with the text of each statement sent on the per-request path and "BEGIN" for each
+        # transaction (bench/ counts them); None in production.
+        self.observe: Callable[[str], None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -80,17 +91,38 @@ class Store:
         engine = self.engine
         if durable and self.durable_commits and self.durable_engine is not None:
             engine = self.durable_engine
-        with nullcontext() if readonly else self._write_lock, engine.connect() as connection:
-            if readonly:
-                connection.execution_options(totpflow_readonly=True)
-            with connection.begin():
-                yield Tx(connection)
+        with nullcontext() if readonly else self._write_lock:
+            pooled = None
+            try:
+                pooled = engine.raw_connection()
+                raw = pooled.dbapi_connection
+                assert raw is not None
+                if self._sqlite:  # psycopg begins a transaction itself before the first statement
+                    raw.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+                if self.observe is not None:
+                    self.observe("BEGIN")
+                try:
+                    yield Tx(engine, pooled, self._backend, self.observe)
+                except BaseException:
+                    raw.rollback()
+                    raise
+                raw.commit()
+            except self._dbapi_error as exc:  # as SQLAlchemy would have raised it
+                dbapi_exc: Any = exc
+                if pooled is not None and engine.dialect.is_disconnect(
+                    dbapi_exc, pooled.dbapi_connection, None
+                ):
+                    pooled.invalidate(exc)
+                raise DBAPIError.instance(None, None, exc, self._dbapi_error, dialect=engine.dialect) from exc
+            finally:
+                if pooled is not None:
+                    pooled.close()
 
     def dispose(self) -> None:
         for engine in self.engines:
             engine.dispose()
 
-    def count_hits(self, hits: Sequence[Hit], now_epoch: float) -> list[int]:
+    def count_hits(self, hits: Sequence[Hit | UserHit], now_epoch: float) -> list[int]:
         """Count one request in each rate-limit counter, in a transaction of its own; the new counts, in
         order. Ended windows are deleted by whichever process first finds, at most once a minute, that it is
         its turn: one indexed range delete."""

@@ -6,22 +6,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    BindParameter,
-    String,
     and_,
-    bindparam,
-    case,
-    cast,
     delete,
     func,
-    literal_column,
-    null,
     or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +22,7 @@ from totpflow.server import errors, lockout
 from totpflow.server.domain.models import Email, Name, PhoneNumber, TotpRef, User
 from totpflow.server.storage import search_filters
 from totpflow.server.storage.base import Queries
-from totpflow.server.storage.records import NewUser, SearchFilter, UserChanges
+from totpflow.server.storage.records import NewUser, SearchFilter, TotpRow, UserChanges
 from totpflow.server.storage.schema import (
     emails,
     phone_numbers,
@@ -40,162 +32,246 @@ from totpflow.server.storage.schema import (
     totps,
     users,
 )
-from totpflow.server.storage.types import UtcDateTime
+from totpflow.server.storage.sql import Sql
 
-_PID: BindParameter[str] = bindparam("pid")
-_UID: BindParameter[str] = bindparam("uid")
-_RESOLVE_USER = (
-    select(users.c.user_id)
-    .where(
-        users.c.project_id == _PID,
-        or_(users.c.user_id == bindparam("ref"), users.c.external_id == bindparam("ref")),
-    )
-    .order_by((users.c.user_id == bindparam("ref")).desc())
-    .limit(1)
-)
-_ONE_USER = select(users).where(users.c.project_id == _PID, users.c.user_id == _UID)
 # A user named by its id or its external id, the whole row in one statement (the id wins when a value is
 # both: one user's id can be another's external id).
-_USER_BY_REF = (
-    select(users)
-    .where(
-        users.c.project_id == _PID,
-        or_(users.c.user_id == bindparam("ref"), users.c.external_id == bindparam("ref")),
-    )
-    .order_by((users.c.user_id == bindparam("ref")).desc())
-    .limit(1)
-)
 # A user's emails, phone numbers and live TOTPs in one statement: rows of (kind, part_id, value, verified,
 # created_at), TOTPs first so the compound's column types (and SQLite's result processing) are the TOTPs'.
-_ONE_USER_PARTS = union_all(
-    select(
-        literal_column("'t'").label("kind"),
-        totps.c.totp_id.label("part_id"),
-        cast(null(), String).label("value"),
-        totps.c.verified,
-        totps.c.created_at,
-    ).where(totps.c.project_id == _PID, totps.c.user_id == _UID, ~totps.c.deleted),
-    select(
-        literal_column("'e'"),
-        emails.c.email_id,
-        emails.c.email,
-        emails.c.verified,
-        cast(null(), UtcDateTime),
-    ).where(emails.c.project_id == _PID, emails.c.user_id == _UID),
-    select(
-        literal_column("'p'"),
-        phone_numbers.c.phone_id,
-        phone_numbers.c.phone_number,
-        phone_numbers.c.verified,
-        cast(null(), UtcDateTime),
-    ).where(phone_numbers.c.project_id == _PID, phone_numbers.c.user_id == _UID),
-)
-_INSERT_USER = users.insert()
-_INSERT_EMAIL = emails.insert()
-_INSERT_PHONE = phone_numbers.insert()
 
-# The failure count and the lock (``totpflow.server.lockout``): each change is one conditional UPDATE.
-# A user is not locked when it has no lock or its lock has ended; the SQL of ``lockout.is_locked``.
-_NOT_LOCKED = or_(users.c.lock_expires_at.is_(None), users.c.lock_expires_at <= bindparam("now"))
-_REACHES = users.c.failed_attempts + 1 >= bindparam("threshold")
-_COUNT_FAILURE = (
-    update(users)
-    .where(users.c.project_id == _PID, users.c.user_id == _UID, _NOT_LOCKED)
-    .values(
-        failed_attempts=case((_REACHES, 0), else_=users.c.failed_attempts + 1),
-        lock_created_at=case((_REACHES, bindparam("now")), else_=users.c.lock_created_at),
-        lock_expires_at=case((_REACHES, bindparam("until")), else_=users.c.lock_expires_at),
+# --- per-request queries (plain SQL, ``storage.sql``) ------------------------------------------------------
+
+_USER_COLUMNS = (
+    "user_id, status, created_at, name, trusted_metadata, untrusted_metadata, external_id, roles, "
+    "lock_created_at, lock_expires_at"
+)
+_BY_REF = "(user_id = :ref OR external_id = :ref) ORDER BY user_id = :ref DESC LIMIT 1"
+
+
+def _user_and_parts(which: str, lock: str = "") -> Sql:
+    """One user (``which``: the condition naming it) with its emails, phone numbers and live TOTPs, in one
+    statement: a row per part (the user's columns repeated), or one row without a part. A TOTP part carries
+    what authenticating with it needs (its secret, still encrypted under its binding)."""
+    return Sql(
+        f"""
+        WITH u AS (SELECT {_USER_COLUMNS} FROM users WHERE project_id = :pid AND {which}{lock})
+        SELECT u.*, p.kind, p.part_id, p.value, p.verified, p.created_at, p.expires_at, p.secret_enc,
+               p.last_used_step
+        FROM u LEFT JOIN (
+            SELECT 't' AS kind, totp_id AS part_id, CAST(NULL AS VARCHAR(320)) AS value, verified, created_at,
+                   expires_at, secret_enc, last_used_step
+            FROM totps WHERE project_id = :pid AND user_id = (SELECT user_id FROM u) AND NOT deleted
+            UNION ALL
+            SELECT 'e', email_id, email, verified, NULL, NULL, NULL, NULL
+            FROM emails WHERE project_id = :pid AND user_id = (SELECT user_id FROM u)
+            UNION ALL
+            SELECT 'p', phone_id, phone_number, verified, NULL, NULL, NULL, NULL
+            FROM phone_numbers WHERE project_id = :pid AND user_id = (SELECT user_id FROM u)
+        ) p ON TRUE
+        """
     )
-    .returning(users.c.lock_expires_at)
+
+
+_USER_BY_REF_SQL = _user_and_parts(_BY_REF)
+_USER_BY_ID_SQL = _user_and_parts("user_id = :ref")
+_USER_BY_ID_FOR_UPDATE_SQL = {
+    "sqlite": _USER_BY_ID_SQL,  # a SQLite write transaction holds the database's write lock already
+    "postgresql": _user_and_parts("user_id = :ref", " FOR UPDATE"),
+}
+_RESOLVE_USER_SQL = Sql(f"SELECT user_id FROM users WHERE project_id = :pid AND {_BY_REF}")
+_INSERT_USER_SQL = Sql(
+    """
+    INSERT INTO users (user_id, project_id, status, created_at, name, trusted_metadata, untrusted_metadata,
+                       external_id, roles, failed_attempts)
+    VALUES (:user_id, :pid, :status, :created_at, :name, :trusted, :untrusted, :external_id, :roles, 0)
+    """
 )
-_CLEAR_AFTER_SUCCESS = (
-    update(users)
-    .where(users.c.project_id == _PID, users.c.user_id == _UID, _NOT_LOCKED)
-    .values(
-        failed_attempts=0,
-        lock_created_at=None,
-        lock_expires_at=None,
-        status=case((users.c.status == "pending", "active"), else_=users.c.status),
-    )
+_INSERT_EMAIL_SQL = Sql(
+    """
+    INSERT INTO emails (email_id, project_id, user_id, email, email_key, verified)
+    VALUES (:email_id, :pid, :user_id, :email, :email_key, :verified)
+    """
 )
-_UNLOCK = (
-    update(users)
-    .where(users.c.project_id == _PID, users.c.user_id == _UID)
-    .values(failed_attempts=0, lock_created_at=None, lock_expires_at=None)
+_INSERT_PHONE_SQL = Sql(
+    """
+    INSERT INTO phone_numbers (phone_id, project_id, user_id, phone_number, verified)
+    VALUES (:phone_id, :pid, :user_id, :phone_number, :verified)
+    """
 )
+# The failure count and the lock (``totpflow.server.lockout``): each change is one conditional UPDATE that
+# only touches a user who is not locked (the SQL of ``not lockout.is_locked``).
+_NOT_LOCKED_SQL = "(lock_expires_at IS NULL OR lock_expires_at <= :now)"
+_COUNT_FAILURE_SQL = Sql(
+    f"""
+    UPDATE users SET
+        failed_attempts = CASE WHEN failed_attempts + 1 >= :threshold THEN 0 ELSE failed_attempts + 1 END,
+        lock_created_at = CASE WHEN failed_attempts + 1 >= :threshold THEN :now ELSE lock_created_at END,
+        lock_expires_at = CASE WHEN failed_attempts + 1 >= :threshold THEN :until ELSE lock_expires_at END
+    WHERE project_id = :pid AND user_id = :uid AND {_NOT_LOCKED_SQL}
+    RETURNING lock_expires_at
+    """
+)
+_CLEAR_AFTER_SUCCESS_SQL = Sql(
+    f"""
+    UPDATE users SET failed_attempts = 0, lock_created_at = NULL, lock_expires_at = NULL,
+                     status = CASE WHEN status = 'pending' THEN 'active' ELSE status END
+    WHERE project_id = :pid AND user_id = :uid AND {_NOT_LOCKED_SQL}
+    """
+)
+_UNLOCK_SQL = Sql(
+    """
+    UPDATE users SET failed_attempts = 0, lock_created_at = NULL, lock_expires_at = NULL
+    WHERE project_id = :pid AND user_id = :uid
+    """
+)
+
+
+class _UserRow(NamedTuple):
+    user_id: str
+    status: str
+    created_at: datetime
+    name: dict[str, str] | None
+    trusted_metadata: dict[str, Any]
+    untrusted_metadata: dict[str, Any]
+    external_id: str | None
+    roles: list[str]
+    lock_created_at: datetime | None
+    lock_expires_at: datetime | None
 
 
 class UserQueries(Queries):
     def insert_user(self, project_id: str, new: NewUser) -> None:
         """Insert a user with at most one email and one phone number; constraint violations become
         ``DuplicateExternalId``, ``DuplicateEmail`` or ``DuplicatePhoneNumber``."""
+        b = self._b
         try:
-            self._c.execute(
-                _INSERT_USER,
+            self._run(
+                _INSERT_USER_SQL,
                 {
                     "user_id": new.user_id,
-                    "project_id": project_id,
+                    "pid": project_id,
                     "status": new.status,
-                    "created_at": new.created_at,
-                    "name": None if new.name is None else _name_json(new.name),
-                    "trusted_metadata": new.trusted_metadata,
-                    "untrusted_metadata": new.untrusted_metadata,
+                    "created_at": b.ts(new.created_at),
+                    "name": b.json(None if new.name is None else _name_json(new.name)),
+                    "trusted": b.json(new.trusted_metadata),
+                    "untrusted": b.json(new.untrusted_metadata),
                     "external_id": new.external_id,
-                    "roles": list(new.roles),
-                    "failed_attempts": 0,
+                    "roles": b.json(list(new.roles)),
                 },
             )
-        except IntegrityError as exc:
+        except self._integrity_error as exc:
             raise errors.DuplicateExternalId("external_id") from exc
         if new.email is not None:
             try:
-                self._c.execute(
-                    _INSERT_EMAIL,
+                self._run(
+                    _INSERT_EMAIL_SQL,
                     {
                         "email_id": new.email.email_id,
-                        "project_id": project_id,
+                        "pid": project_id,
                         "user_id": new.user_id,
                         "email": new.email.email,
                         "email_key": new.email.email.lower(),
                         "verified": new.email.verified,
                     },
                 )
-            except IntegrityError as exc:
+            except self._integrity_error as exc:
                 raise errors.DuplicateEmail("email") from exc
         if new.phone_number is not None:
             try:
-                self._c.execute(
-                    _INSERT_PHONE,
+                self._run(
+                    _INSERT_PHONE_SQL,
                     {
                         "phone_id": new.phone_number.phone_id,
-                        "project_id": project_id,
+                        "pid": project_id,
                         "user_id": new.user_id,
                         "phone_number": new.phone_number.phone_number,
                         "verified": new.phone_number.verified,
                     },
                 )
-            except IntegrityError as exc:
+            except self._integrity_error as exc:
                 raise errors.DuplicatePhoneNumber("phone_number") from exc
 
     def resolve_user_id(self, project_id: str, user_id_or_external_id: str) -> str | None:
         """The user_id of a user named by its id or its external id, within the project."""
-        row = self._c.execute(_RESOLVE_USER, {"pid": project_id, "ref": user_id_or_external_id}).first()
-        return None if row is None else str(row.user_id)
+        row = self._run(_RESOLVE_USER_SQL, {"pid": project_id, "ref": user_id_or_external_id}).fetchone()
+        return None if row is None else str(row[0])
 
     def find_user(self, project_id: str, user_id_or_external_id: str, now: datetime) -> User | None:
         """The user named by its id or its external id (the id wins when a value is both), within the
-        project: two statements, the user's row and its parts."""
-        row = self._c.execute(_USER_BY_REF, {"pid": project_id, "ref": user_id_or_external_id}).first()
-        return None if row is None else self._user_with_parts(project_id, row, now)
+        project, with its parts: one statement."""
+        found = self._user(_USER_BY_REF_SQL, project_id, user_id_or_external_id, now)
+        return None if found is None else found[0]
+
+    def find_user_with_totp(
+        self, project_id: str, user_id_or_external_id: str, now: datetime
+    ) -> tuple[User, TotpRow | None] | None:
+        """As :meth:`find_user`, with the stored row of the user's live TOTP (None when it has none), from
+        the same statement."""
+        return self._user(_USER_BY_REF_SQL, project_id, user_id_or_external_id, now)
 
     def get_user(
         self, project_id: str, user_id: str, now: datetime, *, for_update: bool = False
     ) -> User | None:
         """The user with its parts; ``for_update`` also locks its row until the transaction ends
         (PostgreSQL ``FOR UPDATE``; a SQLite write transaction holds the database's write lock already)."""
-        query = _ONE_USER.with_for_update() if for_update else _ONE_USER
-        row = self._c.execute(query, {"pid": project_id, "uid": user_id}).first()
-        return None if row is None else self._user_with_parts(project_id, row, now)
+        query = _USER_BY_ID_FOR_UPDATE_SQL[self._b.dialect] if for_update else _USER_BY_ID_SQL
+        found = self._user(query, project_id, user_id, now)
+        return None if found is None else found[0]
+
+    def _user(
+        self, query: Sql, project_id: str, ref: str, now: datetime
+    ) -> tuple[User, TotpRow | None] | None:
+        rows = self._run(query, {"pid": project_id, "ref": ref}).fetchall()
+        if not rows:
+            return None
+        b = self._b
+        first = rows[0]
+        row = _UserRow(
+            first[0],
+            first[1],
+            b.read_ts(first[2]),  # type: ignore[arg-type]
+            b.read_json(first[3]),
+            b.read_json(first[4]),
+            b.read_json(first[5]),
+            first[6],
+            b.read_json(first[7]),
+            b.read_ts(first[8]),
+            b.read_ts(first[9]),
+        )
+        user_id = row.user_id
+        emails_: list[Email] = []
+        phones: list[PhoneNumber] = []
+        live: list[TotpRow] = []
+        for r in rows:
+            kind = r[10]
+            if kind == "e":
+                emails_.append(Email(r[11], r[12], bool(r[13])))
+            elif kind == "p":
+                phones.append(PhoneNumber(r[11], r[12], bool(r[13])))
+            elif kind == "t":
+                live.append(
+                    TotpRow(
+                        totp_id=r[11],
+                        user_id=user_id,
+                        secret_enc=bytes(r[16]),
+                        verified=bool(r[13]),
+                        created_at=b.read_ts(r[14]),  # type: ignore[arg-type]
+                        expires_at=b.read_ts(r[15]),  # type: ignore[arg-type]
+                        last_used_step=r[17],
+                    )
+                )
+        emails_.sort(key=lambda e: e.email_id)
+        phones.sort(key=lambda p: p.phone_id)
+        live.sort(key=lambda t: (t.created_at, t.totp_id))
+        user = _user(
+            project_id,
+            row,
+            now,
+            emails=tuple(emails_),
+            phone_numbers=tuple(phones),
+            totps=tuple(TotpRef(t.totp_id, t.verified) for t in live),
+        )
+        return user, (live[0] if live else None)  # one live TOTP per user (a partial unique index)
 
     def update_user(self, project_id: str, user_id: str, changes: UserChanges) -> None:
         """Write the given fields; a taken external id is ``DuplicateExternalId``."""
@@ -219,24 +295,6 @@ class UserQueries(Queries):
             self._c.execute(statement)
         except IntegrityError as exc:  # the transaction is rolled back as the error leaves it
             raise errors.DuplicateExternalId("external_id") from exc
-
-    def _user_with_parts(self, project_id: str, row: Any, now: datetime) -> User:
-        """The user of a ``users`` row with its emails, phone numbers and live TOTPs (one statement)."""
-        parts = self._c.execute(_ONE_USER_PARTS, {"pid": project_id, "uid": row.user_id}).all()
-        by_id = sorted(parts, key=lambda p: str(p.part_id))
-        return _user(
-            project_id,
-            row,
-            now,
-            emails=tuple(Email(p.part_id, p.value, bool(p.verified)) for p in by_id if p.kind == "e"),
-            phone_numbers=tuple(
-                PhoneNumber(p.part_id, p.value, bool(p.verified)) for p in by_id if p.kind == "p"
-            ),
-            totps=tuple(
-                TotpRef(p.part_id, bool(p.verified))
-                for p in sorted((p for p in parts if p.kind == "t"), key=lambda p: (p.created_at, p.part_id))
-            ),
-        )
 
     def _load_users(self, project_id: str, user_ids: Sequence[str], now: datetime) -> list[User]:
         if not user_ids:
@@ -352,19 +410,26 @@ class UserQueries(Queries):
         """Count one failed attempt of a user who is not locked; when the count reaches ``threshold``, lock
         the user until ``until`` and restart the count. (counted, the user's lock expiry after the update);
         not counted when the user is locked or not in this project."""
-        params = {"pid": project_id, "uid": user_id, "now": now, "threshold": threshold, "until": until}
-        row = self._c.execute(_COUNT_FAILURE, params).first()
-        return (False, None) if row is None else (True, row.lock_expires_at)
+        ts = self._b.ts
+        params = {
+            "pid": project_id,
+            "uid": user_id,
+            "now": ts(now),
+            "threshold": threshold,
+            "until": ts(until),
+        }
+        row = self._run(_COUNT_FAILURE_SQL, params).fetchone()
+        return (False, None) if row is None else (True, self._b.read_ts(row[0]))
 
     def clear_failures(self, project_id: str, user_id: str, *, now: datetime) -> bool:
         """Reset the count and activate a pending user unless the user is locked (or gone) at ``now``;
         False when nothing changed."""
-        result = self._c.execute(_CLEAR_AFTER_SUCCESS, {"pid": project_id, "uid": user_id, "now": now})
-        return bool(result.rowcount == 1)
+        params = {"pid": project_id, "uid": user_id, "now": self._b.ts(now)}
+        return bool(self._run(_CLEAR_AFTER_SUCCESS_SQL, params).rowcount == 1)
 
     def unlock_user(self, project_id: str, user_id: str) -> bool:
         """Lift the user's lock, if any, and clear its failure count; False when there is no such user."""
-        return bool(self._c.execute(_UNLOCK, {"pid": project_id, "uid": user_id}).rowcount == 1)
+        return bool(self._run(_UNLOCK_SQL, {"pid": project_id, "uid": user_id}).rowcount == 1)
 
 
 def _name_json(name: Name) -> dict[str, str]:
