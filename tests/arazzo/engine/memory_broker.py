@@ -11,6 +11,7 @@ from typing import Any
 
 from totpflow.arazzo.asyncapi import Credentials, Endpoint, Message
 from totpflow.arazzo.asyncapi.adapter import QueueReceiver
+from totpflow.arazzo.errors import BrokerError
 
 # a responder gets the message and returns the replies to publish: (address, payload bytes)
 Responder = Callable[[Message], list[tuple[str, bytes]]]
@@ -23,6 +24,9 @@ class MemoryBroker:
         self.published: list[Message] = []
         self.logins: list[Credentials | None] = []
         self.publish_delays: list[float] = []  # seconds each next publish takes before the broker has it
+        self.refusals = (
+            0  # how many next publishes the broker refuses (BrokerError), as a broker that is down
+        )
 
     def deliver(self, message: Message) -> None:
         self.published.append(message)
@@ -66,6 +70,9 @@ class MemoryAdapter:
         content_type: str | None = None,
         bindings: Mapping[str, Any] | None = None,
     ) -> None:
+        if self.broker.refusals:
+            self.broker.refusals -= 1
+            raise BrokerError(self.protocol, "cannot connect to memory.invalid: connection refused")
         if self.broker.publish_delays:
             await asyncio.sleep(self.broker.publish_delays.pop(0))
         self.broker.deliver(Message(address, dict(headers), payload, content_type))

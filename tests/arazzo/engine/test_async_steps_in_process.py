@@ -162,3 +162,17 @@ def test_a_send_step_timing_out_without_a_failure_action_fails_the_workflow(brok
         order.error is not None
         and "timed out: the message was not sent within the step's timeout of 200 ms" in (order.error)
     )
+
+
+def test_a_broker_error_is_an_ordinary_step_failure_that_on_failure_handles(broker: MemoryBroker) -> None:
+    """Like an HTTP connection error: the step fails with the broker's error and its retry runs."""
+    broker.refusals = 1
+    result = _run("sendWithTimeout", {"run": uuid.uuid4().hex})
+    assert result.ok, result.workflows[0].error
+    (order,) = result.workflows[0].steps
+    assert order.attempts == 2 and len(broker.published) == 1
+    broker.refusals = 2
+    failed = _run("sendWithTimeout", {"run": uuid.uuid4().hex})
+    assert not failed.ok
+    error = failed.workflows[0].steps[0].error
+    assert error is not None and "cannot connect to memory.invalid" in error

@@ -34,7 +34,7 @@ from totpflow.arazzo.engine.options import RunOptions
 from totpflow.arazzo.engine.plan import Plan, StepPlan
 from totpflow.arazzo.engine.request import Attempt, prepare, send
 from totpflow.arazzo.engine.stopwatch import Stopwatch
-from totpflow.arazzo.errors import ArazzoError, BudgetExceeded, EvaluationError
+from totpflow.arazzo.errors import ArazzoError, BrokerError, BudgetExceeded, EvaluationError
 from totpflow.arazzo.inputs import Computation, InputResolver
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.results import CheckResult, Exchange, MessageRecord, StepResult, WorkflowResult
@@ -285,14 +285,19 @@ class StepRunner:
             except TimeoutError:
                 assert limit is not None
                 return f"timed out: the message was not sent within {limit[1]}"
+            except BrokerError as exc:  # like an HTTP connection error: an ordinary failure of the step
+                return str(exc)
             ctx.set_message(sent.headers, sent.payload)
             messages.append(self.masked_message(sent))
             return None
         limit = self.time_limit(step)
         timeout = self.options.timeout if limit is None else max(limit[0], 0.0)
-        record, message, failure = bridge.receive(
-            frame.document, frame.workflow, step, step_plan, ctx, timeout, clock
-        )
+        try:
+            record, message, failure = bridge.receive(
+                frame.document, frame.workflow, step, step_plan, ctx, timeout, clock
+            )
+        except BrokerError as exc:
+            return str(exc)
         if message is not None:
             ctx.set_message(message.headers, message.decoded())
         if record is not None:
