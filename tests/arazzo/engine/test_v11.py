@@ -4,6 +4,7 @@ socket."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import yaml
 from totpflow.arazzo import RunOptions, load
 from totpflow.arazzo.api import Loaded
 from totpflow.arazzo.errors import DocumentInvalid, LoadError
+from totpflow.arazzo.validation import validate
 
 DATA = Path(__file__).parent / "data" / "v1.1"
 CASES = yaml.safe_load((DATA / "cases.yaml").read_text(encoding="utf-8"))
@@ -253,6 +255,79 @@ def test_the_strict_grammar_applies_to_1_1_documents_only(tmp_path: Path, versio
     problem = caught.value.problems[0]
     assert problem.location == "/workflows/0/steps/0/outputs/token"
     assert "$response.body#/token" in problem.message
+
+
+DOT_ACCESS = yaml.safe_load((DATA / "dot-access.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])
+@pytest.mark.parametrize("case", DOT_ACCESS, ids=[case["id"] for case in DOT_ACCESS])
+def test_dot_access_into_an_output_or_input_follows_the_declared_version(
+    tmp_path: Path, case: dict[str, Any], version: str
+) -> None:
+    """Dot access into a declared output or input (``$inputs.user.id`` with input ``user``): the strict 1.1
+    grammar reads the dotted text as one name, so a 1.1 document is refused at its location (by ``load``,
+    which ``run`` goes through, and by a full ``validate``) unless that dotted name is declared; a 1.0
+    document keeps the lenient form with a warning; ``validate --skip-sources`` only warns."""
+    document = tmp_path / "dot-access.arazzo.yaml"
+    document.write_text(
+        json.dumps(
+            {
+                "arazzo": version,
+                "info": {"title": "t", "version": "1.0.0"},
+                "sourceDescriptions": [
+                    {"name": "pets", "url": (DATA / "pets32.openapi.yaml").as_uri(), "type": "openapi"}
+                ],
+                "workflows": [
+                    {
+                        "workflowId": "w",
+                        "inputs": {
+                            "type": "object",
+                            "properties": {name: {"type": "object"} for name in case["inputs"]},
+                        },
+                        "steps": [
+                            {
+                                "stepId": "login",
+                                "operationId": "login",
+                                "outputs": dict.fromkeys(case["outputs"], "$response.body#/user"),
+                            },
+                            {
+                                "stepId": "pet",
+                                "operationId": "getPet",
+                                "parameters": [{"name": "petId", "in": "path", "value": case["expression"]}],
+                            },
+                        ],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    location = "/workflows/0/steps/1/parameters/0/value"
+    expected = case[version]
+    full = validate(str(document))
+    lenient = validate(str(document), skip_sources=True)
+    if expected == "clean":
+        assert not full.problems and not full.warnings, (full.problems, full.warnings)
+        assert load(str(document)).warnings == ()
+        return
+    if "warning" in expected:
+        assert not full.problems, full.problems
+        assert [w for w in full.warnings if w.startswith(location)] == [
+            w for w in load(str(document)).warnings if w.startswith(location)
+        ]
+        assert any(w.startswith(location) and expected["warning"] in w for w in full.warnings), full.warnings
+        return
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document))
+    for problems in (caught.value.problems, full.problems):
+        (problem,) = problems
+        assert problem.location == location
+        assert expected["problem"] in problem.message
+    assert not lenient.problems, lenient.problems
+    assert any(w.startswith(location) and expected["problem"] in w for w in lenient.warnings), (
+        lenient.warnings
+    )
 
 
 @pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])

@@ -14,7 +14,9 @@ of the workflow (of the called workflow in the criteria, actions and outputs of 
 ``$components.k.n`` an existing component and ``$sourceDescriptions.s.…`` an existing source.
 
 Non-spec forms that real documents use are accepted with a warning: a bare ``source#/paths/…`` operationPath
-and dot access into step outputs (``$steps.x.outputs.user.id``).
+and, in a 1.0 document, dot access into a declared output or input (``$steps.x.outputs.user.id``,
+``$inputs.user.id``). The strict 1.1 grammar reads such text as one dotted name, so in a 1.1 document it is a
+problem unless that dotted name is declared.
 """
 
 from __future__ import annotations
@@ -404,13 +406,15 @@ class _Checker:
                 f"{UPGRADE_HINT}",
             )
         elif root == "$steps" and workflow is not None and len(parts) >= 2:
-            self._step_reference(parts, workflow, location)
+            self._step_reference(parts, workflow, location, expression.text)
         elif root == "$inputs" and workflow is not None and len(parts) >= 2:
-            self._input_reference(parts[1:], workflow, location)
+            self._input_reference(parts[1:], workflow, location, expression.text)
         elif root == "$outputs" and workflow is not None and len(parts) >= 2 and self.outputs_scope:
-            self._declared(parts[1:], self.outputs_scope[1], self.outputs_scope[0], location)
+            self._declared(
+                parts[1:], self.outputs_scope[1], self.outputs_scope[0], location, written=expression.text
+            )
         elif root == "$workflows" and len(parts) >= 2:
-            self._workflow_reference(parts, location)
+            self._workflow_reference(parts, location, expression.text)
         elif root == "$components" and len(parts) >= 3:
             parsed = component_reference(head)
             if parsed is not None and parsed[1] not in component_table(self.doc, parsed[0]):
@@ -422,26 +426,26 @@ class _Checker:
         ):
             self.findings.reference(location, f"{head!r}: no source description named {parts[1]!r}")
 
-    def _step_reference(self, parts: list[str], workflow: Workflow, location: str) -> None:
+    def _step_reference(self, parts: list[str], workflow: Workflow, location: str, written: str) -> None:
         step_id = parts[1]
         step = next((s for s in workflow.steps if s.step_id == step_id), None)
         if step is None:
             self.findings.reference(location, f"$steps.{step_id}: no step {step_id!r} in this workflow")
             return
         if len(parts) >= 4 and parts[2] == "outputs":
-            self._declared(parts[3:], step.outputs, f"step {step_id!r}", location)
+            self._declared(parts[3:], step.outputs, f"step {step_id!r}", location, written=written)
 
-    def _workflow_reference(self, parts: list[str], location: str) -> None:
+    def _workflow_reference(self, parts: list[str], location: str, written: str) -> None:
         target = self.doc.workflow(parts[1])
         if target is None:
             self.findings.reference(location, f"$workflows.{parts[1]}: no workflow {parts[1]!r}")
             return
         if len(parts) >= 4 and parts[2] == "outputs":
-            self._declared(parts[3:], target.outputs, f"workflow {parts[1]!r}", location)
+            self._declared(parts[3:], target.outputs, f"workflow {parts[1]!r}", location, written=written)
         elif len(parts) >= 4 and parts[2] == "inputs":
-            self._input_reference(parts[3:], target, location)
+            self._input_reference(parts[3:], target, location, written)
 
-    def _input_reference(self, names: list[str], workflow: Workflow, location: str) -> None:
+    def _input_reference(self, names: list[str], workflow: Workflow, location: str, written: str) -> None:
         declared, open_ended = self._declared_inputs(workflow)
         if open_ended:
             return
@@ -451,6 +455,7 @@ class _Checker:
             dict.fromkeys(declared),
             f"workflow {workflow.workflow_id!r}",
             location,
+            written=written,
             what="input",
             known=listing,
         )
@@ -480,18 +485,34 @@ class _Checker:
         owner: str,
         location: str,
         *,
+        written: str,
         what: str = "output",
         known: str | None = None,
     ) -> None:
-        """Output names may contain dots; a declared prefix followed by more dots is the dot-access quirk."""
+        """Output and input names may contain dots (``identifier``), so a declared name is looked up whole
+        first. A declared prefix followed by more dots is the dot-access quirk: accepted with a warning in a
+        1.0 document; in a 1.1 document the grammar reads the whole dotted text as one undeclared name, so it
+        is a problem naming the JSON Pointer form (a warning without the sources, as any reference)."""
         for end in range(len(names), 0, -1):
             if ".".join(names[:end]) in outputs:
                 if end < len(names):
-                    self.findings.warn(
-                        location,
-                        f"non-spec dot access into {what} {'.'.join(names[:end])!r} of {owner} accepted; "
-                        "the spec form is a JSON Pointer after '#'",
-                    )
+                    name = ".".join(names[:end])
+                    head, _, fragment = written.partition("#")
+                    prefix = head[: len(head) - len(".".join(names))]
+                    spec_form = f"{prefix}{name}#{pointer.join(names[end:])}{fragment}"
+                    if self.doc.minor == "1.0":
+                        self.findings.warn(
+                            location,
+                            f"non-spec dot access into {what} {name!r} of {owner} accepted; "
+                            f"the spec form is a JSON Pointer after '#': {spec_form}",
+                        )
+                    else:
+                        self.findings.reference(
+                            location,
+                            f"{owner} declares no {what} {'.'.join(names)!r}: the Arazzo 1.1 grammar reads "
+                            f"{head!r} as one {what} name (dots allowed); to read into {what} {name!r} "
+                            f"write {spec_form}",
+                        )
                 return
         listing = f" ({what}s: {known})" if known is not None else ""
         self.findings.reference(location, f"{owner} declares no {what} {'.'.join(names)!r}{listing}")
