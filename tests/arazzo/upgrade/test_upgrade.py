@@ -104,6 +104,11 @@ def test_comments_order_and_quoting_are_kept_and_only_what_1_1_needs_changes(
     assert code == 0, err
     assert out.read_text(encoding="utf-8") == (DATA / "commented.upgraded.yaml").read_text(encoding="utf-8")
     assert "changed /workflows/0/steps/0/outputs/token: '$response.body#/token'" in err
+    # dot access into input `profile` takes the pointer form; the declared dotted input `profile.tag` stays
+    assert (
+        "changed /workflows/0/steps/1/parameters/2/value: '{$inputs.profile#/name}/{$inputs.profile.tag}'"
+        in err
+    )
 
 
 def test_a_lone_value_condition_keeps_its_1_0_truthiness(

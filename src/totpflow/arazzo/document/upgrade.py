@@ -7,8 +7,9 @@ What changes (Arazzo 1.1.0 changed no default, so nothing is pinned):
 - expressions in forms the strict 1.1 grammar does not derive are written in the spec form: dot or index
   access after a body, payload or value (``$response.body.a.b`` → ``$response.body#/a/b``,
   ``$steps.s.outputs.list[0].id`` → ``$steps.s.outputs.list#/0/id``) and dot access into a declared output
-  (``$steps.s.outputs.user.id`` → ``$steps.s.outputs.user#/id``), whole, embedded in ``{…}`` or inside a
-  ``simple`` condition;
+  or input (``$steps.s.outputs.user.id`` → ``$steps.s.outputs.user#/id``, ``$inputs.user.id`` →
+  ``$inputs.user#/id``; not when the dotted name itself is declared, which 1.1 allows), whole, embedded in
+  ``{…}`` or inside a ``simple`` condition;
 - the non-spec ``operationPath`` form ``<source>#/paths/…`` becomes
   ``{$sourceDescriptions.<source>.url}#/paths/…``;
 - a ``simple`` condition that is a lone value (``$response.body#/verified``, not a comparison or a logical
@@ -126,6 +127,13 @@ class _Rewriter:
             for workflow in data.get("workflows") or ()
             if isinstance(workflow, dict)
         }
+        self.workflow_inputs = {
+            workflow.get("workflowId"): _declared_inputs(workflow, data.get("components"))
+            for workflow in data.get("workflows") or ()
+            if isinstance(workflow, dict)
+        }
+        # The inputs of the workflow being rewritten (None in components, used by any workflow).
+        self.inputs: set[str] | None = None
 
     def run(self) -> None:
         self.data["arazzo"] = TARGET
@@ -138,6 +146,7 @@ class _Rewriter:
                     self._object(item, f"/components/{kind}" + pointer.join([name]), {})
         for index, workflow in _items(self.data.get("workflows")):
             at = f"/workflows/{index}"
+            self.inputs = self.workflow_inputs.get(workflow.get("workflowId"))
             steps = {
                 step.get("stepId"): set(step.get("outputs") or ())
                 for _, step in _items(workflow.get("steps"))
@@ -278,6 +287,11 @@ class _Rewriter:
             return _named(
                 f"$workflows.{node.workflow}.outputs", node.name, node.pointer, declared, expression
             )
+        if isinstance(node, nodes.Workflows) and node.kind == "inputs":
+            declared = self.workflow_inputs.get(node.workflow)
+            return _named(f"$workflows.{node.workflow}.inputs", node.name, node.pointer, declared, expression)
+        if isinstance(node, nodes.Inputs):
+            return _named("$inputs", node.name, node.pointer, self.inputs, expression)
         if not expression.warnings:
             return None
         if isinstance(node, nodes.RequestRef | nodes.ResponseRef) and node.part == "body":
@@ -306,8 +320,9 @@ def _lone_value(text: str) -> bool:
 
 
 def _named(prefix: str, name: str, ptr: str | None, declared: set[str] | None, expression: Any) -> str | None:
-    """``<prefix>.<name>[#ptr]`` in the spec form: a dotted name whose head is the declared output becomes
-    that output plus a JSON Pointer; index access becomes a pointer."""
+    """``<prefix>.<name>[#ptr]`` in the spec form: a dotted name whose head is a declared output or input
+    (and which is not itself declared) becomes that name plus a JSON Pointer; index access becomes a
+    pointer."""
 
     if declared is not None and name not in declared:
         parts = name.split(".")
@@ -319,6 +334,22 @@ def _named(prefix: str, name: str, ptr: str | None, declared: set[str] | None, e
     if expression.warnings:
         return f"{prefix}.{name}" + (f"#{ptr}" if ptr else "")
     return None
+
+
+def _declared_inputs(workflow: dict[str, Any], components: Any) -> set[str] | None:
+    """The input names ``workflow``'s ``inputs`` schema declares (through ``$ref`` and ``allOf``), or None
+    when the schema cannot be read (its expressions are then left as they are)."""
+    from totpflow.arazzo.errors import InputError
+    from totpflow.arazzo.inputs import InputResolver
+
+    table = components.get("inputs") if isinstance(components, dict) else None
+    try:
+        resolver = InputResolver(
+            workflow.get("inputs"), {}, components_inputs=table if isinstance(table, dict) else {}
+        )
+    except InputError:
+        return None
+    return {*resolver.declared, *resolver.required}
 
 
 def _like(original: Any, text: str) -> Any:
