@@ -68,3 +68,54 @@ def test_as_a_subprocess() -> None:
     code, report = _validate_subprocess(OFFICIAL / "fail" / "invalid-self-fragment.arazzo.yaml")
     assert code == 2
     assert [problem["location"] for problem in report["problems"]] == ["/$self"]  # type: ignore[index,union-attr]
+
+
+SYNTAX = yaml.safe_load((Path(__file__).parent / "skip_sources_syntax.yaml").read_text(encoding="utf-8"))
+_FIELDS = {
+    "value": (
+        "parameters/0/value",
+        lambda text: {"parameters": [{"name": "p", "in": "query", "value": text}]},
+    ),
+    "output": ("outputs/o", lambda text: {"outputs": {"o": text}}),
+    "condition": ("successCriteria/0/condition", lambda text: {"successCriteria": [{"condition": text}]}),
+    "jsonpath": (
+        "successCriteria/0/condition",
+        lambda text: {
+            "successCriteria": [{"context": "$response.body", "condition": text, "type": "jsonpath"}]
+        },
+    ),
+    "regex": (
+        "successCriteria/0/condition",
+        lambda text: {"successCriteria": [{"context": "$response.body", "condition": text, "type": "regex"}]},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SYNTAX, ids=[case["id"] for case in SYNTAX])
+def test_skip_sources_warns_only_on_the_forms_the_official_documents_use(
+    case: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The leniency of ``--skip-sources`` covers the references and forms the official pass documents use;
+    an expression no Arazzo grammar derives is a problem (exit 2) at its location."""
+    field, build = _FIELDS[case["field"]]
+    step = {"stepId": "s1", "operationId": "op", **build(case["text"])}
+    document = tmp_path / "syntax.arazzo.yaml"
+    document.write_text(
+        json.dumps(
+            {
+                "arazzo": "1.1.0",
+                "info": {"title": "t", "version": "1.0.0"},
+                "sourceDescriptions": [{"name": "api", "url": "./api.yaml", "type": "openapi"}],
+                "workflows": [{"workflowId": "w", "steps": [step]}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    location = f"/workflows/0/steps/0/{field}"
+    code, report = _validate(document, capsys)
+    if case["verdict"] == "problem":
+        assert code == 2, report
+        assert [problem["location"] for problem in report["problems"]] == [location]  # type: ignore[index,union-attr]
+    else:
+        assert (code, report["problems"]) == (0, []), report
+        assert any(str(warning).startswith(location) for warning in report["warnings"]), report  # type: ignore[union-attr]
