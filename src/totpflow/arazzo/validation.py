@@ -58,15 +58,13 @@ Round = Callable[[_State], list[DocumentError]]
 
 def _read(state: _State) -> list[DocumentError]:
     from totpflow.arazzo.document.reader import absolute_url, load_data, without_fragment
-    from totpflow.arazzo.document.versions import minor_version
+    from totpflow.arazzo.document.versions import document_root, minor_version
 
     try:
         state.url = without_fragment(absolute_url(state.ref))
         from totpflow.arazzo.document.identity import mapped
 
-        data = load_data(mapped(state.url), client=state.client)
-        if not isinstance(data, dict):
-            raise LoadError("", f"an Arazzo document is a mapping, not {type(data).__name__}")
+        data = document_root(load_data(mapped(state.url), client=state.client))
         state.minor = minor_version(data)
     except LoadError as exc:
         return [exc]

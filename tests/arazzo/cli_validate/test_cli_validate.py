@@ -76,7 +76,9 @@ def test_json_output() -> None:
         ("invalid/duplicate-keys.arazzo.yaml", "duplicate key 'operationId'"),
         ("invalid/bad-version.arazzo.yaml", "unsupported Arazzo version '2.0.0'"),
         ("invalid/missing-source.arazzo.yaml", "source description 'gone': cannot read"),
-        ("openapi/pets.openapi.yaml", "unsupported Arazzo version missing"),
+        ("openapi/pets.openapi.yaml", "'arazzo' is missing"),
+        ("invalid/no-version.arazzo.yaml", "'arazzo' is missing"),
+        ("invalid/empty.arazzo.yaml", "the document is empty"),
     ],
 )
 def test_unreadable_documents_exit_2_without_a_traceback(document: str, message: str) -> None:

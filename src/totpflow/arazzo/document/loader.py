@@ -16,8 +16,8 @@ from totpflow.arazzo.document.builder import build_document
 from totpflow.arazzo.document.model import ArazzoDocument
 from totpflow.arazzo.document.reader import absolute_url, load_data, without_fragment
 from totpflow.arazzo.document.validate import check_semantics
-from totpflow.arazzo.document.versions import minor_version, structural_problems
-from totpflow.arazzo.errors import DocumentInvalid, LoadError
+from totpflow.arazzo.document.versions import document_root, minor_version, structural_problems
+from totpflow.arazzo.errors import DocumentInvalid
 
 if TYPE_CHECKING:
     import httpx
@@ -38,8 +38,7 @@ def load_document(
 
 def document_from_data(data: object, url: str, *, references_as_warnings: bool = False) -> ArazzoDocument:
     """Validate already-parsed data as an Arazzo document loaded from ``url`` and build its model."""
-    if not isinstance(data, dict):
-        raise LoadError("", f"an Arazzo document is a mapping, not {type(data).__name__}")
+    data = document_root(data)
     problems, early_warnings = structural_problems(data, minor_version(data))
     if problems:
         raise DocumentInvalid(problems, early_warnings)

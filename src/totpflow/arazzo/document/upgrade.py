@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from totpflow.arazzo.document.versions import is_selector, minor_version
+from totpflow.arazzo.document.versions import document_root, is_selector, minor_version
 from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid, ExpressionError, LoadError
 from totpflow.arazzo.expressions import pointer
 
@@ -65,8 +65,7 @@ def upgrade_text(text: str, url: str) -> Upgraded:
         data = yaml.load(text)
     except YAMLError as exc:
         raise LoadError("", f"not YAML or JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise LoadError("", f"an Arazzo document is a mapping, not {type(data).__name__}")
+    data = document_root(data)
     minor = minor_version(data)
     if minor != "1.0":
         raise LoadError("/arazzo", f"the document already declares arazzo {data.get('arazzo')}")

@@ -35,15 +35,35 @@ _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")
 _SELECTOR_FIELDS = frozenset(("context", "selector", "type"))
 
 
+_KINDS = {list: "a list", str: "text", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def document_root(data: object) -> dict[str, Any]:
+    """``data`` (a parsed document) when it is a mapping; ``LoadError`` at the root otherwise, saying the
+    document is empty when it holds nothing."""
+    if data is None:
+        raise LoadError("", "the document is empty: an Arazzo document is a mapping with an 'arazzo' field")
+    if not isinstance(data, dict):
+        kind = _KINDS.get(type(data), type(data).__name__)
+        raise LoadError("", f"an Arazzo document is a mapping, not {kind}")
+    return data
+
+
 def minor_version(data: dict[str, Any]) -> str:
-    """``"1.0"`` or ``"1.1"``; ``LoadError`` at ``/arazzo`` for anything else."""
+    """``"1.0"`` or ``"1.1"``; ``LoadError`` at the root when the ``arazzo`` field is missing, at ``/arazzo``
+    for a version that is not supported."""
+    if "arazzo" not in data:
+        raise LoadError(
+            "", f"the required field 'arazzo' is missing: declare the Arazzo version ({SUPPORTED})"
+        )
     version = data.get("arazzo")
     if isinstance(version, str):
         for minor, pattern in _MINORS.items():
             if pattern.match(version):
                 return minor
-    found = repr(version) if version is not None else "missing"
-    raise LoadError("/arazzo", f"unsupported Arazzo version {found}: this runner reads {SUPPORTED} documents")
+    raise LoadError(
+        "/arazzo", f"unsupported Arazzo version {version!r}: this runner reads {SUPPORTED} documents"
+    )
 
 
 def structural_problems(data: dict[str, Any], minor: str) -> tuple[list[DocumentError], list[str]]:
