@@ -9,6 +9,7 @@ also runs as a real ``totpflow`` subprocess."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,14 @@ def _validate_subprocess(path: Path) -> tuple[int, dict[str, object]]:
 def test_the_copy_is_complete() -> None:
     assert (len(PASS), len(FAIL)) == (35, 27)
     assert sorted(EXPECTED) == [path.name for path in FAIL]
+
+
+def test_the_readme_names_sections_conformance_md_has() -> None:
+    readme = " ".join((OFFICIAL / "README.md").read_text(encoding="utf-8").split())
+    named = re.findall(r'`docs/conformance\.md`, "([^"]+)"', readme)
+    conformance = Path(__file__).resolve().parents[3] / "docs" / "conformance.md"
+    headings = re.findall(r"^#+ (.+)$", conformance.read_text(encoding="utf-8"), re.MULTILINE)
+    assert named and all(name in headings for name in named), (named, headings)
 
 
 @pytest.mark.parametrize("path", PASS, ids=[path.name for path in PASS])
