@@ -10,9 +10,9 @@ One flow is the enrollment of stytch-api.md §4: ``POST /v1/users`` (a fresh use
 * throughput: closed loop, ``--concurrency`` keep-alive connections (flows/s, p50/p95/p99);
 * latency at a fixed arrival rate (``--rate``, default 250 flows/s; open loop, so queueing is charged), and
   at half the closed-loop throughput just measured (latency of a server that is busy but not overloaded);
-* the in-process floor: the same service calls (``authenticate_project`` + the use case, three times per
-  flow) made directly on ``totpflow.server.services`` in this process, no HTTP — the ratio says how much of a
-  worker's time the HTTP stack keeps;
+* the in-process floor: the same service calls as the server makes them (the remembered credential, then
+  the use case under ``services.run_as``, three times per flow) made directly on ``totpflow.server.services``
+  in this process, no HTTP — the ratio says how much of a worker's time the HTTP stack keeps;
 * Prism (``prism mock`` of the upstream OpenAPI): the same three requests, closed loop, requests/s.
 
 The load generator (``bench/loadgen.py``) shares the machine; its own CPU is reported next to every figure,
@@ -94,18 +94,19 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         pid = project.project_id
         tag = uuid.uuid4().hex[:8]
 
+        def credential() -> services.Credential:
+            remembered = services.remembered_credential(deps, pid, secret)
+            return remembered or services.authenticate_credential(deps, pid, secret)
+
         def one(number: int) -> None:
-            user = services.create_user(
-                deps,
-                services.authenticate_project(deps, pid, secret),
-                email=f"floor-{tag}-{number}@example.com",
+            user = services.run_as(
+                deps, credential(), services.create_user, email=f"floor-{tag}-{number}@example.com"
             )
-            totp = services.create_totp(
-                deps, services.authenticate_project(deps, pid, secret), user_id=user.user_id
-            )
-            result = services.authenticate_totp(
+            totp = services.run_as(deps, credential(), services.create_totp, user_id=user.user_id)
+            result = services.run_as(
                 deps,
-                services.authenticate_project(deps, pid, secret),
+                credential(),
+                services.authenticate_totp,
                 user_id=user.user_id,
                 totp_code=pyotp.TOTP(totp.secret).now(),
                 session_duration_minutes=60,

@@ -1,7 +1,7 @@
 """The in-process floor of this tree against a baseline tree, side by side in one run.
 
 The floor is ``bench_server.in_process_floor``'s enrollment flow (create user → create TOTP → authenticate
-with a 60-minute session; ``authenticate_project`` before each call), one thread, no HTTP. Each run is a
+with a 60-minute session; each call made as the tree's server makes it), one thread, no HTTP. Each run is a
 fresh interpreter with ``PYTHONPATH`` set to a tree's ``src``; the trees alternate, in turn order reversed
 every round. Statements and transactions are counted the same way for both trees: SQLAlchemy's
 ``before_cursor_execute``/``begin`` events, plus the store's ``observe`` hook where the tree has one; BEGIN
@@ -48,16 +48,22 @@ def one(database_url: str, flows: int, seconds: float) -> dict[str, float]:
     pid = project.project_id
     tag = uuid.uuid4().hex[:8]
 
+    run_as = getattr(services, "run_as", None)
+
+    def call(service: Any, **arguments: Any) -> Any:
+        """``service`` as the tree's server calls it: under ``services.run_as`` with the remembered credential
+        where the tree has it; else after ``authenticate_project`` (which remembered successes itself)."""
+        if run_as is None:
+            return service(deps, services.authenticate_project(deps, pid, secret), **arguments)
+        credential = services.remembered_credential(deps, pid, secret)
+        credential = credential or services.authenticate_credential(deps, pid, secret)
+        return run_as(deps, credential, service, **arguments)
+
     def flow(number: int) -> None:
-        user = services.create_user(
-            deps, services.authenticate_project(deps, pid, secret), email=f"floor-{tag}-{number}@example.com"
-        )
-        totp = services.create_totp(
-            deps, services.authenticate_project(deps, pid, secret), user_id=user.user_id
-        )
-        result = services.authenticate_totp(
-            deps,
-            services.authenticate_project(deps, pid, secret),
+        user = call(services.create_user, email=f"floor-{tag}-{number}@example.com")
+        totp = call(services.create_totp, user_id=user.user_id)
+        result = call(
+            services.authenticate_totp,
             user_id=user.user_id,
             totp_code=pyotp.TOTP(totp.secret).now(),
             session_duration_minutes=60,

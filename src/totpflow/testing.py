@@ -91,12 +91,14 @@ def run_server(
     project_id: str | None = None,
     env: Mapping[str, str] | None = None,
     startup_timeout: float = 30.0,
+    workers: int = 1,
 ) -> Iterator[StytchServer]:
     """Start ``totpflow serve`` on a free loopback port with a fresh project; stop it on exit.
 
     The store is a new SQLite file in ``directory`` (a temporary directory when omitted) unless
     ``database_url`` is given (PostgreSQL then needs ``TOTPFLOW_MASTER_KEY`` in ``env``). ``project_id`` names
     the project to serve (created, or given a new secret, when the server starts); a new one by default.
+    ``workers`` is ``serve --workers``.
     """
     with contextlib.ExitStack() as stack:
         if directory is None:
@@ -114,7 +116,10 @@ def run_server(
         }
         log = stack.enter_context((directory / f"server-{port}.log").open("wb"))
         process = subprocess.Popen(
-            [sys.executable, "-m", "totpflow", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *(sys.executable, "-m", "totpflow", "serve", "--host", "127.0.0.1", "--port", str(port)),
+                *(("--workers", str(workers)) if workers != 1 else ()),
+            ],
             env=child_env,
             stdout=log,
             stderr=subprocess.STDOUT,

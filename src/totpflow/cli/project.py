@@ -33,8 +33,8 @@ def register(subparsers: Any) -> None:
         "reset-secret",
         help="give a project a new secret and print it (once); the old secret stops working",
         description="Give the project a new secret and print it; the database keeps only its hash, so this "
-        "is the only time it is shown. The old secret stops working at once here and within 5 seconds in a "
-        "running `totpflow serve`.",
+        "is the only time it is shown. The old secret is refused by the next request to any running "
+        "`totpflow serve`.",
     )
     reset.add_argument("project_id", metavar="ID", help="the project (see `totpflow project list`)")
     add_store_arguments(reset, project=None)

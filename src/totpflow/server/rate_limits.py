@@ -70,6 +70,9 @@ def check(deps: Deps, project: Project, user_ref: str) -> None:
         window = limit.window_start(epoch)
         end = window + limit.period_seconds
         hits.append((pid, bucket, window, end) if ref is None else UserHit(pid, ref, bucket, window, end))
+    if deps.counters is not None and deps.store.check_pending():
+        with deps.store.transaction(readonly=True):
+            pass  # a request's credential is confirmed before it counts anywhere (services.credentials)
     if deps.counters is None:
         counts = deps.store.count_hits(hits, epoch)
     else:

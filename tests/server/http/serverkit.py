@@ -63,15 +63,17 @@ class Backend:
 
 
 @contextlib.contextmanager
-def start(backend: str, directory: Path, env: dict[str, str] | None = None) -> Iterator[Backend]:
+def start(
+    backend: str, directory: Path, env: dict[str, str] | None = None, *, workers: int = 1
+) -> Iterator[Backend]:
     extra = dict(env or {})
     if backend == "sqlite":
-        with run_server(directory, env=extra) as server:
+        with run_server(directory, env=extra, workers=workers) as server:
             yield Backend(backend, server, extra)
         return
     with postgres_schema_url() as url:
         extra.setdefault("TOTPFLOW_MASTER_KEY", master_key())
-        with run_server(directory, database_url=url, env=extra) as server:
+        with run_server(directory, database_url=url, env=extra, workers=workers) as server:
             yield Backend(backend, server, extra)
 
 

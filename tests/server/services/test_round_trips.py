@@ -79,46 +79,52 @@ def test_enrollment_flow_round_trips(
 ) -> None:
     deps = quiet
     project, secret = project_and_secret
-    # Warm: the signing key exists and the credentials were checked once.
+    # Warm: the signing key exists and the credentials were checked once; every use case then runs as the
+    # server runs it, with the remembered credential confirmed in its first transaction (services.run_as).
     services.authenticate_project(deps, project.project_id, secret)
-    warm = services.create_user(deps, project, email="warm@example.com")
-    warm_totp = services.create_totp(deps, project, user_id=warm.user_id)
-    services.authenticate_totp(
+    credential = services.remembered_credential(deps, project.project_id, secret)
+    assert credential is not None and credential.project == project
+    warm = services.run_as(deps, credential, services.create_user, email="warm@example.com")
+    warm_totp = services.run_as(deps, credential, services.create_totp, user_id=warm.user_id)
+    services.run_as(
         deps,
-        project,
+        credential,
+        services.authenticate_totp,
         user_id=warm.user_id,
         totp_code=code_for(warm_totp.secret, clock()),
         session_duration_minutes=60,
     )
+    services.run_as(deps, credential, services.get_user, warm.user_id)  # reads the key set created above
 
     with counted(deps.store) as trips:
-        assert services.authenticate_project(deps, project.project_id, secret) == project
+        assert services.remembered_credential(deps, project.project_id, secret) == credential
     within(trips, 0, 0)
     with counted(deps.store) as trips:
-        user = services.create_user(deps, project, email="flow@example.com")
-    within(trips, 2, 1)  # users, emails
+        user = services.run_as(deps, credential, services.create_user, email="flow@example.com")
+    within(trips, 3, 1)  # the credential (and key generation), users, emails
     with counted(deps.store) as trips:
-        created = services.create_totp(deps, project, user_id=user.user_id)
-    within(trips, 3, 1)  # the user with its parts, totps, recovery codes (one multi-row INSERT)
+        created = services.run_as(deps, credential, services.create_totp, user_id=user.user_id)
+    within(trips, 4, 1)  # credential, the user with its parts, totps, recovery codes (one multi-row INSERT)
     with counted(deps.store) as trips:
-        result = services.authenticate_totp(
+        result = services.run_as(
             deps,
-            project,
+            credential,
+            services.authenticate_totp,
             user_id=user.user_id,
             totp_code=code_for(created.secret, clock()),
             session_duration_minutes=60,
         )
-    # signing keys (project, keys); the user with its parts and live TOTP, step+verify, success, session,
-    # factor
-    within(trips, 7, 2)
+    # the credential and key generation (the remembered keys are current), the user with its parts and live
+    # TOTP, step+verify, success, session, factor
+    within(trips, 6, 1)
     assert result.session is not None
     with counted(deps.store) as trips:
-        services.get_user(deps, project, user.user_id)
-    within(trips, 1, 1)
+        services.run_as(deps, credential, services.get_user, user.user_id)
+    within(trips, 2, 1)
     with counted(deps.store) as trips:
-        services.authenticate_session(deps, project, session_token=result.session_token)
-    # signing keys (2); the session with its factors, the user with its parts, update
-    within(trips, 5, 2)
+        services.run_as(deps, credential, services.authenticate_session, session_token=result.session_token)
+    # the credential and key generation, the session with its factors, the user with its parts, update
+    within(trips, 4, 1)
 
 
 def test_credentials_are_remembered_only_while_right(

@@ -12,10 +12,12 @@ wrong secret with a malformed body is a 401, as Stytch answers).
   outside ASCII (a token68 is ASCII, RFC 7235 §2.1), a scheme other than Basic, base64 that does not decode,
   and credentials that are not UTF-8 or have no colon.
 
-The credentials themselves are checked by ``services.authenticate_project`` (constant-time, in the database)
-through ``totpflow.server.http.dispatch.run``, which refuses a NUL in them as it does in every other value
-that reaches a query; a success stays remembered for a few seconds (``services.remembered_project``), and
-then no thread-pool trip is needed.
+The credentials are checked against the project row this process remembers
+(``services.remembered_credential``: constant-time, no I/O, so no thread-pool trip) or else in the database
+(``services.authenticate_credential`` through ``totpflow.server.http.dispatch.run``, which refuses a NUL in
+them as it does in every other value that reaches a query). Either way the handler's service then runs under
+``services.run_as``, which confirms them in the request's first transaction: a reset secret is refused by
+the next request, in every process.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import base64
 from starlette.requests import Request
 
 from totpflow.server import errors, services
-from totpflow.server.domain.models import Project
 from totpflow.server.http import dispatch, request_context
 from totpflow.server.http.errors import InvalidAuthorizationHeader
 
@@ -53,11 +54,12 @@ def basic_credentials(request: Request) -> tuple[str, str]:
     return project_id, secret
 
 
-async def authenticate(request: Request, deps: services.Deps) -> Project:
-    """The project whose Basic credentials the request carries (recorded for the request log line)."""
+async def authenticate(request: Request, deps: services.Deps) -> services.Credential:
+    """The credential the request carries (its project recorded for the request log line); the service it
+    leads to confirms it (``services.run_as``)."""
     project_id, secret = basic_credentials(request)
-    project = services.remembered_project(deps, project_id, secret)
-    if project is None:
-        project = await dispatch.run(services.authenticate_project, deps, project_id, secret)
-    request_context.authenticated(project.project_id)
-    return project
+    credential = services.remembered_credential(deps, project_id, secret)
+    if credential is None:
+        credential = await dispatch.run(services.authenticate_credential, deps, project_id, secret)
+    request_context.authenticated(credential.project.project_id)
+    return credential

@@ -58,13 +58,17 @@ async def call(
     **kwargs: P.kwargs,
 ) -> R:
     """``service(deps, project, …)`` for the request's authenticated project, through :func:`dispatch.run`
-    (every value checked once, the service run in the thread pool)."""
-    project: models.Project = request.state.project
+    (every value checked once, the service run in the thread pool, its credential confirmed in its first
+    transaction: ``services.run_as``)."""
+    credential: services.Credential = request.state.credential
 
     def bound(deps: services.Deps, /, *rest: P.args, **named: P.kwargs) -> R:
-        return service(deps, project, *rest, **named)
+        return services.run_as(deps, credential, service, *rest, **named)
 
-    return await dispatch.run(bound, state(request).deps, *args, **kwargs)
+    try:
+        return await dispatch.run(bound, state(request).deps, *args, **kwargs)
+    finally:
+        request.state.confirmed = True  # run_as confirms before it returns or raises
 
 
 def name(value: rq.NameIn | None) -> models.Name | None:
@@ -424,11 +428,20 @@ OPERATIONS: Final = (
 
 def authenticated(handler: Handler) -> Handler:
     """Verify the Basic credentials before the handler runs (so before its body is read): a request without
-    valid ones costs no body read and learns nothing about its body."""
+    valid ones costs no body read and learns nothing about its body. A request that fails before its
+    service has confirmed them (a malformed body, a bad query parameter) confirms them before it answers, so
+    a secret reset elsewhere is refused (401) rather than told what was wrong with the body."""
 
     async def endpoint(request: Request) -> Response:
-        request.state.project = await authenticate(request, state(request).deps)
-        return await handler(request)
+        deps = state(request).deps
+        request.state.credential = await authenticate(request, deps)
+        request.state.confirmed = False
+        try:
+            return await handler(request)
+        except Exception:
+            if not request.state.confirmed:
+                await dispatch.run(services.confirm, deps, request.state.credential)
+            raise
 
     return endpoint
 

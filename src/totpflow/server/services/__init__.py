@@ -20,7 +20,11 @@ CONTRACT (implemented in the modules of this package, re-exported here):
         -> tuple[Project, str]                                                      # returns the secret once
     ensure_project(deps, *, project_id, secret, name="totpflow") -> Project        # idempotent; sets secret
     authenticate_project(deps, project_id: str, secret: str) -> Project             # UnauthorizedCredentials
-    remembered_project(deps, project_id: str, secret: str) -> Project | None        # no I/O: recent successes
+    remembered_project(deps, project_id: str, secret: str) -> Project | None        # no I/O: a hint only
+    remembered_credential(deps, project_id, secret) -> Credential | None            # no I/O: a hint only
+    authenticate_credential(deps, project_id, secret) -> Credential                 # UnauthorizedCredentials
+    run_as(deps, credential, service, *args, **kwargs)   # service(deps, project, …), the credential confirmed
+                                                         # in its first transaction
     any_project_exists(deps) -> bool
     create_first_project(deps, *, name="totpflow") -> tuple[Project, str] | None  # once per empty store
     reset_project_secret(deps, project_id: str) -> str                             # the new secret, once
@@ -75,6 +79,13 @@ towards the user lock; ``get_recovery_codes`` lists the live TOTP's unused codes
 from __future__ import annotations
 
 from totpflow.server.policy import Policy
+from totpflow.server.services.credentials import (
+    Credential,
+    authenticate_credential,
+    confirm,
+    remembered_credential,
+    run_as,
+)
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.keys import get_jwks, rotate_signing_key
 from totpflow.server.services.projects import (
@@ -106,12 +117,15 @@ from totpflow.server.services.users import (
 
 __all__ = [
     "AuthorizationCheck",
+    "Credential",
     "Deps",
     "Policy",
     "any_project_exists",
+    "authenticate_credential",
     "authenticate_project",
     "authenticate_session",
     "authenticate_totp",
+    "confirm",
     "create_first_project",
     "create_project",
     "create_totp",
@@ -127,10 +141,12 @@ __all__ = [
     "issue_process_secret",
     "list_project_ids",
     "recover",
+    "remembered_credential",
     "remembered_project",
     "reset_project_secret",
     "revoke_session",
     "rotate_signing_key",
+    "run_as",
     "search_users",
     "set_rbac_policy",
     "show_rbac_policy",

@@ -25,9 +25,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -43,6 +47,7 @@ from totpflow.server.domain import ids
 from totpflow.server.policy import Policy
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.projects import list_project_ids
+from totpflow.server.storage.protocol import Storage, Transaction
 from totpflow.server.storage.records import SigningKeyRow
 
 ROTATION_GRACE_SECONDS: Final = 30
@@ -60,6 +65,17 @@ _private_keys: dict[tuple[str, str], RSAPrivateKey] = {}
 _served_jwks: dict[
     tuple[str, str], str
 ] = {}  # (project, kid) → the stored JWK (canonical JSON) found to match
+
+
+@dataclass(frozen=True, slots=True)
+class _KeySet:
+    generation: int  # the project's highest key generation when ``rows`` were read
+    rows: tuple[SigningKeyRow, ...]  # its keys kept then (not retired beyond ``key_retention``)
+
+
+_key_sets: WeakKeyDictionary[Storage, dict[str, _KeySet]] = WeakKeyDictionary()
+# The key set the current request's first transaction found current: (store, project id, set).
+_confirmed: ContextVar[tuple[Storage, str, _KeySet] | None] = ContextVar("totpflow_keys", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +134,62 @@ def _new_key(deps: Deps, project_id: str) -> SigningKeyRow:
     )
 
 
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """The span of one request: what :func:`confirm_key_generation` finds holds within it only."""
+    token = _confirmed.set(None)
+    try:
+        yield
+    finally:
+        _confirmed.reset(token)
+
+
+def confirm_key_generation(deps: Deps, tx: Transaction, project_id: str, generation: int) -> None:
+    """In a request's first transaction: ``generation`` is the project's highest key generation just read.
+    The remembered key set is used for this request when it has that generation, else it is read again
+    here. No key yet (0): :func:`ensure_signing_keys` creates one."""
+    if generation == 0:
+        return
+    with _cache_lock:
+        known = _key_sets.get(deps.store, {}).get(project_id)
+    if known is None or known.generation != generation:
+        rows = tx.signing_keys(project_id, superseded_after=deps.now() - deps.policy.key_retention)
+        if not rows:
+            return
+        known = _KeySet(max(r.generation for r in rows), tuple(rows))
+        with _cache_lock:
+            _key_sets.setdefault(deps.store, {})[project_id] = known
+    _confirmed.set((deps.store, project_id, known))
+
+
+def confirmable(deps: Deps, project_id: str) -> bool:
+    """Whether the current request can take the project's keys from the set its first transaction confirms
+    (inside a request, and this process remembers a key set of the project), with no I/O of its own."""
+    if _confirmed.get() is None and not deps.store.check_pending():
+        return False
+    with _cache_lock:
+        return project_id in _key_sets.get(deps.store, {})
+
+
+def confirmed_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
+    """The live keys of the set the current request confirmed; [] outside a request or when it found none."""
+    if _confirmed.get() is None and deps.store.check_pending():
+        with deps.store.transaction(readonly=True):
+            pass  # the request's first transaction: its check confirms the key generation
+    confirmed = _confirmed.get()
+    if confirmed is None or confirmed[0] is not deps.store or confirmed[1] != project_id:
+        return []
+    now = deps.now()
+    retired_before = now - deps.policy.key_retention
+    kept = [r for r in confirmed[2].rows if r.superseded_at is None or r.superseded_at > retired_before]
+    return live_keys(kept, now, deps.policy)
+
+
 def ensure_signing_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
     """The project's live keys, the signing one first; creates the first one if there is none."""
+    rows = confirmed_keys(deps, project_id)
+    if rows:
+        return rows
     rows = _rows(deps, project_id)
     if rows:
         return rows

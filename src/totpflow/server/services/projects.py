@@ -4,28 +4,25 @@
 The secret is stored only as an HMAC under the project-secret subkey and compared in constant time. An unknown
 project id costs the same hash and comparison as a wrong secret, so response time does not tell them apart.
 
-Every API request authenticates its project, so a successful check is remembered per process and store for
-``VERIFIED_TTL_SECONDS``: the project and the HMAC of the secret that matched, compared in constant time
-again on each hit (a read-only transaction saved per request; about 0.13 ms of a 3 ms enrollment request on
-SQLite). Failures are never remembered, so an attacker can neither fill the memory nor skip the database
-check. ``create_project``, ``ensure_project`` and ``reset_project_secret`` forget the project at once in
-their process; a secret changed by another process (``totpflow project reset-secret``) stops working here
-within ``VERIFIED_TTL_SECONDS``.
+Every API request authenticates its project, so each process remembers, per store, the project row it last
+read (its name and the HMAC of its secret): a request whose secret's HMAC equals the remembered one
+(constant time) goes on without a transaction of its own, and ``services.credentials`` confirms the
+remembered row in the request's first transaction, before any of its statements. That memory is a hint,
+never the authority: a secret reset by any process (``totpflow project reset-secret``) is refused by the
+next request that starts after the reset commits, in every process. Failures are never remembered.
 
 A store's *default project* is the one ``totpflow enroll`` (embedded server), ``totpflow serve`` and the
 operator commands use when none is named: ``create_first_project`` creates it when the store has none (once,
 even when several processes start at the same moment) and returns its secret, which the creating command
 shows once. An in-process caller that never saw that secret (the embedded server of ``enroll``) talks to its
 own server with ``issue_process_secret``: a secret held only in this process's memory, valid for one
-project of one ``Store`` until ``withdraw_process_secret``.
+project of one ``Storage`` until ``withdraw_process_secret``.
 """
 
 from __future__ import annotations
 
 import hmac
 import threading
-import time
-from typing import Final, NamedTuple
 from weakref import WeakKeyDictionary
 
 from totpflow.server import errors
@@ -34,27 +31,36 @@ from totpflow.server.domain import ids
 from totpflow.server.domain.models import Project
 from totpflow.server.services.deps import Deps
 from totpflow.server.storage.protocol import Storage
+from totpflow.server.storage.records import ProjectRow
 
 _UNKNOWN_PROJECT_HASH = bytes(32)
-VERIFIED_TTL_SECONDS: Final = 5.0
 
-
-class _Verified(NamedTuple):
-    secret_hash: bytes
-    project: Project
-    until: float  # time.monotonic()
-
-
-_verified_lock = threading.Lock()
-_verified: WeakKeyDictionary[Storage, dict[str, _Verified]] = WeakKeyDictionary()
-_forgotten = [0]  # how many times a project was forgotten: a check that read before one does not remember
+_known_lock = threading.Lock()
+_known: WeakKeyDictionary[Storage, dict[str, ProjectRow]] = WeakKeyDictionary()
 _process_secrets: WeakKeyDictionary[Storage, dict[str, bytes]] = WeakKeyDictionary()
 
 
-def _forget(store: Storage, project_id: str) -> None:
-    with _verified_lock:
-        _verified.get(store, {}).pop(project_id, None)
-        _forgotten[0] += 1
+def learn(store: Storage, row: ProjectRow) -> None:
+    """Remember ``row`` as the project's latest read from ``store`` (only rows read from the database)."""
+    with _known_lock:
+        _known.setdefault(store, {})[row.project.project_id] = row
+
+
+def known(store: Storage, project_id: str) -> ProjectRow | None:
+    with _known_lock:
+        return _known.get(store, {}).get(project_id)
+
+
+def issued_hash(store: Storage, project_id: str) -> bytes:
+    """The HMAC of this process's secret for the project (``issue_process_secret``), else a value no secret
+    hashes to."""
+    with _known_lock:
+        return _process_secrets.get(store, {}).get(project_id, _UNKNOWN_PROJECT_HASH)
+
+
+def forget(store: Storage, project_id: str) -> None:
+    with _known_lock:
+        _known.get(store, {}).pop(project_id, None)
 
 
 def create_project(
@@ -66,7 +72,7 @@ def create_project(
     with deps.store.transaction() as tx:
         if not tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)):
             raise errors.InvalidArgument("project_id", "a project with this id already exists")
-    _forget(deps.store, project.project_id)
+    forget(deps.store, project.project_id)
     return project, secret
 
 
@@ -81,13 +87,14 @@ def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "tot
             tx.update_project(project_id, name=name, secret_hash=secret_hash)
         row = tx.get_project(project_id)
     assert row is not None
-    _forget(deps.store, project_id)
+    forget(deps.store, project_id)
     return row.project
 
 
 def reset_project_secret(deps: Deps, project_id: str) -> str:
     """Give the project a new secret and return it (it is not stored and cannot be shown again); the old
-    one stops working (in other processes within ``VERIFIED_TTL_SECONDS``). ``ProjectNotFound``."""
+    one stops working for every request that starts after this returns, in every process.
+    ``ProjectNotFound``."""
     secret = ids.project_secret()
     secret_hash = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
     with deps.store.transaction() as tx:
@@ -95,7 +102,7 @@ def reset_project_secret(deps: Deps, project_id: str) -> str:
         if row is None:
             raise errors.ProjectNotFound("project_id")
         tx.update_project(project_id, name=row.project.name, secret_hash=secret_hash)
-    _forget(deps.store, project_id)
+    forget(deps.store, project_id)
     return secret
 
 
@@ -111,7 +118,7 @@ def create_first_project(deps: Deps, *, name: str = "totpflow") -> tuple[Project
         if tx.any_project():
             return None
         tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret))
-    _forget(deps.store, project.project_id)
+    forget(deps.store, project.project_id)
     return project, secret
 
 
@@ -119,7 +126,7 @@ def issue_process_secret(deps: Deps, project_id: str) -> str:
     """A new secret for ``project_id`` that only this process's server over ``deps.store`` accepts (beside
     the stored one), until ``withdraw_process_secret``; nothing is written to the database."""
     secret = ids.project_secret()
-    with _verified_lock:
+    with _known_lock:
         _process_secrets.setdefault(deps.store, {})[project_id] = deps.cipher.keyed_hash(
             HashPurpose.PROJECT_SECRET, secret
         )
@@ -127,42 +134,40 @@ def issue_process_secret(deps: Deps, project_id: str) -> str:
 
 
 def withdraw_process_secret(deps: Deps, project_id: str) -> None:
-    with _verified_lock:
+    with _known_lock:
         _process_secrets.get(deps.store, {}).pop(project_id, None)
-    _forget(deps.store, project_id)
+    forget(deps.store, project_id)
 
 
 def remembered_project(deps: Deps, project_id: str, secret: str) -> Project | None:
-    """The project, when this process verified these credentials within ``VERIFIED_TTL_SECONDS``; else None.
-    No I/O (a keyed hash and a dictionary look-up), so the HTTP layer calls it on the event loop."""
+    """The project, when ``secret`` is the secret of the project row this process last read (or its process
+    secret); else None. No I/O (a keyed hash and a dictionary look-up), so the HTTP layer calls it on the
+    event loop. A hint only: the caller confirms it in the request's first transaction
+    (``services.credentials``)."""
     given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
-    with _verified_lock:
-        known = _verified.get(deps.store, {}).get(project_id)
-    if known is not None and known.until > time.monotonic() and hmac.compare_digest(given, known.secret_hash):
-        return known.project
-    return None
+    row = known(deps.store, project_id)
+    if row is None:
+        return None
+    matches = hmac.compare_digest(given, row.secret_hash) | hmac.compare_digest(
+        given, issued_hash(deps.store, project_id)
+    )
+    return row.project if matches else None
 
 
 def authenticate_project(deps: Deps, project_id: str, secret: str) -> Project:
-    """The project whose id and secret these are; ``UnauthorizedCredentials`` otherwise."""
+    """The project whose id and secret these are, read in a transaction of its own (and remembered);
+    ``UnauthorizedCredentials`` otherwise."""
     given = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
-    with _verified_lock:
-        known = _verified.get(deps.store, {}).get(project_id)
-        issued = _process_secrets.get(deps.store, {}).get(project_id, _UNKNOWN_PROJECT_HASH)
-        forgotten = _forgotten[0]
-    if known is not None and known.until > time.monotonic() and hmac.compare_digest(given, known.secret_hash):
-        return known.project
     with deps.store.transaction(readonly=True) as tx:
         row = tx.get_project(project_id)
     stored = row.secret_hash if row is not None else _UNKNOWN_PROJECT_HASH
-    matches = hmac.compare_digest(given, stored) | hmac.compare_digest(given, issued)
+    matches = hmac.compare_digest(given, stored) | hmac.compare_digest(
+        given, issued_hash(deps.store, project_id)
+    )
+    if row is not None:
+        learn(deps.store, row)
     if not matches or row is None:
         raise errors.UnauthorizedCredentials("credentials")
-    with _verified_lock:
-        if _forgotten[0] == forgotten:
-            _verified.setdefault(deps.store, {})[project_id] = _Verified(
-                given, row.project, time.monotonic() + VERIFIED_TTL_SECONDS
-            )
     return row.project
 
 

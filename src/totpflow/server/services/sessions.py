@@ -30,8 +30,9 @@ from totpflow.server.storage.records import SessionRow, SigningKeyRow
 
 @dataclass(frozen=True, slots=True)
 class SessionRequest:
-    """The session arguments of an authenticate call, validated; ``keys`` are loaded before the
-    transaction."""
+    """The session arguments of an authenticate call, validated. ``keys``, the project's live signing keys,
+    are loaded before the transaction, or inside it (:func:`with_keys`) when this process remembers the
+    project's key set and the request confirms it in its first transaction (``services.credentials``)."""
 
     token: str | None
     jwt: str | None
@@ -62,14 +63,23 @@ def session_request(
     duration = validation.session_duration(session_duration_minutes, deps.policy)
     claims = validation.custom_claims(session_custom_claims)
     request = SessionRequest(session_token, session_jwt, duration, claims, ())
-    if request.wanted:
-        request = SessionRequest(
-            session_token,
-            session_jwt,
-            duration,
-            claims,
-            tuple(keys.ensure_signing_keys(deps, project.project_id)),
-        )
+    if request.wanted and not keys.confirmable(deps, project.project_id):
+        request = replace(request, keys=tuple(keys.ensure_signing_keys(deps, project.project_id)))
+    return request
+
+
+def with_keys(deps: Deps, project: Project, request: SessionRequest) -> SessionRequest:
+    """Inside the request's transaction, before it writes: the request with its keys (the set its first
+    transaction confirmed, when not loaded before) and the signing key decrypted, so that signing after the
+    commit cannot fail on the key."""
+    if not request.wanted:
+        return request
+    if not request.keys:
+        rows = keys.confirmed_keys(deps, project.project_id)
+        if not rows:  # the key set remembered here is gone from the database: refuse, never guess
+            raise errors.ServerError("the project's signing keys are not in the database")
+        request = replace(request, keys=tuple(rows))
+    keys.private_key(deps, request.keys[0])
     return request
 
 
@@ -142,8 +152,18 @@ def merge_claims(current: Mapping[str, Any], update: Mapping[str, Any] | None) -
     return merged
 
 
-def sign(deps: Deps, project: Project, request: SessionRequest, session: Session, now: datetime) -> str:
-    key_row = request.keys[0]
+@dataclass(frozen=True, slots=True)
+class UnsignedJwt:
+    """A session JWT's claims, built in the transaction that wrote its session, and the key that signs them
+    once that transaction has committed (:func:`signed`): the RS256 signature needs no lock."""
+
+    claims: dict[str, Any]
+    key: SigningKeyRow
+
+
+def to_sign(
+    deps: Deps, project: Project, request: SessionRequest, session: Session, now: datetime
+) -> UnsignedJwt:
     claims = session_jwt_codec.session_claims(
         project_id=project.project_id,
         issuer=deps.policy.issuer(project.project_id),
@@ -151,7 +171,15 @@ def sign(deps: Deps, project: Project, request: SessionRequest, session: Session
         now=now,
         lifetime_seconds=deps.policy.jwt_lifetime_seconds,
     )
-    return session_jwt_codec.sign(claims, keys.private_key(deps, key_row), key_row.kid)
+    return UnsignedJwt(claims, request.keys[0])
+
+
+def signed(deps: Deps, unsigned: UnsignedJwt | None) -> str:
+    """The JWT of ``unsigned`` (its key was decrypted before the transaction wrote: :func:`with_keys`); ""
+    for None (no session)."""
+    if unsigned is None:
+        return ""
+    return session_jwt_codec.sign(unsigned.claims, keys.private_key(deps, unsigned.key), unsigned.key.kid)
 
 
 def attach_factor(
@@ -166,11 +194,11 @@ def attach_factor(
     factor_id: str,
     roles: tuple[str, ...],
     now: datetime,
-) -> tuple[Session | None, str, str]:
+) -> tuple[Session | None, str, UnsignedJwt | None]:
     """After a successful factor: extend ``existing`` or create a session (when a duration is given) and
-    add the factor. Returns (session, session_token, session_jwt); ``(None, "", "")`` when no session is
-    involved. ``roles`` are the user's, as loaded in this transaction: a new session is returned as
-    inserted, with them, rather than read back."""
+    add the factor. Returns (session, session_token, its JWT to sign after the commit); ``(None, "", None)``
+    when no session is involved. ``roles`` are the user's, as loaded in this transaction: a new session is
+    returned as inserted, with them, rather than read back."""
     factor = AuthenticationFactor(
         type="totp" if factor_type == "totp" else "recovery_codes",
         delivery_method="authenticator_app" if factor_type == "totp" else "recovery_code",
@@ -189,9 +217,9 @@ def attach_factor(
         refreshed = replace(
             refreshed, authentication_factors=_with_factor(refreshed.authentication_factors, factor)
         )
-        return refreshed, request.token or "", sign(deps, project, request, refreshed, now)
+        return refreshed, request.token or "", to_sign(deps, project, request, refreshed, now)
     if request.duration_minutes is None:
-        return None, "", ""
+        return None, "", None
     token = tokens.new_session_token()
     session = Session(
         session_id=ids.session_id(),
@@ -206,7 +234,7 @@ def attach_factor(
     tx.insert_session(pid, session, deps.cipher.keyed_hash(HashPurpose.SESSION_TOKEN, token))
     tx.upsert_factor(session.session_id, factor)
     session = replace(session, custom_claims=_as_stored(session.custom_claims))
-    return session, token, sign(deps, project, request, session, now)
+    return session, token, to_sign(deps, project, request, session, now)
 
 
 def _extend(
@@ -272,6 +300,7 @@ def authenticate_session(
     )
     now = deps.now()
     with deps.store.transaction() as tx:
+        request = with_keys(deps, project, request)
         row = find_active_session(deps, tx, project, request, now)
         user = tx.get_user(project.project_id, row.session.user_id, now)
         if user is None:
@@ -282,9 +311,10 @@ def authenticate_session(
             if authorization_check is None
             else tuple(authorize(tx, project.project_id, refreshed.roles, authorization_check))
         )
-        jwt_text = sign(deps, project, request, refreshed, now)
+        unsigned = to_sign(deps, project, request, refreshed, now)
     if granting is not None and not granting:
         raise errors.SessionAuthorizationError("authorization_check")
+    jwt_text = signed(deps, unsigned)
     return AuthResult(
         user=user,
         session=refreshed,

@@ -27,9 +27,12 @@ from totpflow.server.services import validation
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.sessions import (
     SessionRequest,
+    UnsignedJwt,
     attach_factor,
     find_active_session,
     session_request,
+    signed,
+    with_keys,
 )
 from totpflow.server.services.users import load_user, load_user_with_totp
 from totpflow.server.storage.protocol import Transaction
@@ -138,11 +141,12 @@ def _succeed(
     totp_id: str,
     verified_totp_id: str | None,
     now: datetime,
-) -> AuthResult:
+) -> tuple[AuthResult, UnsignedJwt | None]:
     """Reset the failure count, activate a pending user, attach the factor to a session; the returned user
-    is ``user`` (loaded in this transaction, unlocked) with those changes, not read back."""
+    is ``user`` (loaded in this transaction, unlocked) with those changes, not read back. The result's
+    ``session_jwt`` is filled once the transaction has committed, from the returned ``UnsignedJwt``."""
     lockout.clear_after_success(tx, project.project_id, user.user_id, now=now)
-    session, token, jwt_text = attach_factor(
+    session, token, unsigned = attach_factor(
         deps,
         tx,
         project,
@@ -156,7 +160,8 @@ def _succeed(
     )
     verified = tuple(TotpRef(t.totp_id, True) if t.totp_id == verified_totp_id else t for t in user.totps)
     fresh = replace(user, status="active", totps=verified)
-    return AuthResult(user=fresh, session=session, session_token=token, session_jwt=jwt_text, totp_id=totp_id)
+    result = AuthResult(user=fresh, session=session, session_token=token, session_jwt="", totp_id=totp_id)
+    return result, unsigned
 
 
 def authenticate_totp(
@@ -184,7 +189,9 @@ def authenticate_totp(
     )
     clock_time = deps.clock()
     now = clock_time.replace(microsecond=0)
+    succeeded: tuple[AuthResult, UnsignedJwt | None] | None = None
     with deps.store.transaction(durable=True) as tx:  # the consumed step survives a power cut
+        request = with_keys(deps, project, request)
         user, live = load_user_with_totp(tx, project, user_id, now)
         lockout.refuse_if_locked(user)
         row = _live_totp(live, now)
@@ -196,7 +203,7 @@ def authenticate_totp(
                 raise errors.TotpCodeAlreadyAuthenticated("totp_code")
             if not tx.consume_totp_step(project.project_id, row.totp_id, step):  # also verifies the TOTP
                 raise errors.TotpCodeAlreadyAuthenticated("totp_code")
-            return _succeed(
+            succeeded = _succeed(
                 deps,
                 tx,
                 project,
@@ -209,6 +216,9 @@ def authenticate_totp(
                 verified_totp_id=row.totp_id,
                 now=now,
             )
+    if succeeded is not None:
+        result, unsigned = succeeded
+        return replace(result, session_jwt=signed(deps, unsigned))
     error = errors.UnableToAuthenticateTotp("totp_code")
     raise lockout.count_failure(deps.store, deps.policy, project.project_id, user.user_id, now, error)
 
@@ -258,7 +268,9 @@ def recover(
         session_custom_claims=session_custom_claims,
     )
     now = deps.now()
+    succeeded: tuple[AuthResult, UnsignedJwt | None] | None = None
     with deps.store.transaction(durable=True) as tx:  # so does the used code
+        request = with_keys(deps, project, request)
         user, live = load_user_with_totp(tx, project, user_id, now)
         uid = user.user_id
         lockout.refuse_if_locked(user)
@@ -274,7 +286,7 @@ def recover(
             and deps.cipher.matches(HashPurpose.RECOVERY_CODE, hash_input, code_row.code_hash)
             and tx.use_recovery_code(project.project_id, code_row.recovery_code_id, now)
         ):
-            return _succeed(
+            succeeded = _succeed(
                 deps,
                 tx,
                 project,
@@ -287,5 +299,8 @@ def recover(
                 verified_totp_id=None,
                 now=now,
             )
+    if succeeded is not None:
+        result, unsigned = succeeded
+        return replace(result, session_jwt=signed(deps, unsigned))
     error = errors.UnableToAuthenticateRecoveryCode("recovery_code")
     raise lockout.count_failure(deps.store, deps.policy, project.project_id, uid, now, error)

@@ -16,6 +16,7 @@ from totpflow.server.storage.protocol import Storage, Transaction
 from totpflow.server.storage.records import (
     NewUser,
     ProjectRow,
+    ProjectState,
     RecoveryCodeRow,
     SearchFilter,
     SessionRow,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NewUser",
     "ProjectRow",
+    "ProjectState",
     "RecoveryCodeRow",
     "SearchFilter",
     "SessionRow",

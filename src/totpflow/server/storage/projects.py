@@ -9,13 +9,19 @@ from sqlalchemy import BindParameter, bindparam, exists, func, or_, select, upda
 
 from totpflow.server.domain.models import Project
 from totpflow.server.storage.base import Queries
-from totpflow.server.storage.records import ProjectRow, SigningKeyRow
+from totpflow.server.storage.records import ProjectRow, ProjectState, SigningKeyRow
 from totpflow.server.storage.schema import projects, rbac_policies, signing_keys
 from totpflow.server.storage.sql import Sql
 
 _PID: BindParameter[str] = bindparam("pid")
 _GET_PROJECT_SQL = Sql(
     "SELECT project_id, name, secret_hash, created_at FROM projects WHERE project_id = :pid"
+)
+# The project's secret hash and name and the highest generation of its signing keys, in one statement (an
+# index seek each).
+_PROJECT_STATE_SQL = Sql(
+    "SELECT secret_hash, name, (SELECT max(generation) FROM signing_keys WHERE signing_keys.project_id = "
+    "projects.project_id) FROM projects WHERE project_id = :pid"
 )
 _SIGNING_KEYS = """
     SELECT kid, private_key_enc, public_jwk, generation, superseded_at, created_at FROM signing_keys
@@ -53,6 +59,14 @@ class ProjectQueries(Queries):
         if row is None:
             return None
         return ProjectRow(Project(row[0], row[1], self._b.read_ts(row[3])), bytes(row[2]))  # type: ignore[arg-type]
+
+    def project_state(self, project_id: str) -> ProjectState | None:
+        """The project's secret hash, name and the highest generation of its signing keys (0 when it has
+        none): what a request confirms in its first transaction (``totpflow.server.services.credentials``)."""
+        row = self._run(_PROJECT_STATE_SQL, {"pid": project_id}).fetchone()
+        if row is None:
+            return None
+        return ProjectState(bytes(row[0]), row[1], int(row[2] or 0))
 
     def any_project(self) -> bool:
         return bool(self._c.execute(select(exists().select_from(projects))).scalar())

@@ -8,7 +8,7 @@ across projects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ from totpflow.server.storage.records import (
     Hit,
     NewUser,
     ProjectRow,
+    ProjectState,
     ProjectSummary,
     RecoveryCodeRow,
     SearchFilter,
@@ -37,6 +38,7 @@ class Transaction(Protocol):
     def insert_project(self, project: Project, secret_hash: bytes) -> bool: ...
     def update_project(self, project_id: str, *, name: str, secret_hash: bytes) -> None: ...
     def get_project(self, project_id: str) -> ProjectRow | None: ...
+    def project_state(self, project_id: str) -> ProjectState | None: ...
     def any_project(self) -> bool: ...
     def project_ids(self, limit: int) -> list[str]: ...
     def signing_keys(
@@ -128,6 +130,15 @@ class Storage(Protocol):
     ) -> AbstractContextManager[Transaction]:
         """A transaction, committed when the block ends normally and rolled back on any exception; a
         ``durable`` one is on disk when it commits (for those that consume a TOTP step or recovery code)."""
+        ...
+
+    def first_transaction_check(self, check: Callable[[Transaction], None]) -> AbstractContextManager[None]:
+        """Within the block, run ``check(tx)`` right after ``BEGIN`` of the next transaction opened in this
+        context (thread or task), once, before any of its statements; a check that raises rolls it back."""
+        ...
+
+    def check_pending(self) -> bool:
+        """Whether a check registered with ``first_transaction_check`` is still to run."""
         ...
 
     def count_hits(self, hits: Sequence[Hit | UserHit], now_epoch: float) -> list[int]:

@@ -17,6 +17,17 @@ class ProjectRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectState:
+    """What a request confirms of its project: the HMAC of its secret, its name and the highest generation of
+    its signing keys (0: none yet). Signing keys change only by the insert of a new generation (a rollover
+    stamps the older keys in that same transaction), so the generation versions the project's key set."""
+
+    secret_hash: bytes
+    name: str
+    key_generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class SigningKeyRow:
     project_id: str
     kid: str

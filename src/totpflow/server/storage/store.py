@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from totpflow.server.storage import request_guard
 from totpflow.server.storage.admin import AdminQueries
 from totpflow.server.storage.counters import CounterQueries
 from totpflow.server.storage.projects import ProjectQueries
+from totpflow.server.storage.protocol import Transaction
 from totpflow.server.storage.records import Hit, NewUser, UserChanges, UserHit
 from totpflow.server.storage.sessions import SessionQueries
 from totpflow.server.storage.sql import Backend
@@ -102,7 +104,9 @@ class Store:
                 if self.observe is not None:
                     self.observe("BEGIN")
                 try:
-                    yield Tx(engine, pooled, self._backend, self.observe)
+                    tx = Tx(engine, pooled, self._backend, self.observe)
+                    request_guard.run_pending(self, tx)  # a request's credential check, before its statements
+                    yield tx
                 except BaseException:
                     raw.rollback()
                     raise
@@ -117,6 +121,16 @@ class Store:
             finally:
                 if pooled is not None:
                     pooled.close()
+
+    def first_transaction_check(self, check: Callable[[Transaction], None]) -> AbstractContextManager[None]:
+        """Within the block, run ``check(tx)`` right after ``BEGIN`` of the next transaction opened in this
+        context (thread or task), once; a check that raises rolls that transaction back
+        (``storage.request_guard``)."""
+        return request_guard.first_transaction_check(self, check)
+
+    def check_pending(self) -> bool:
+        """Whether a check registered with :meth:`first_transaction_check` is still to run."""
+        return request_guard.pending(self)
 
     def dispose(self) -> None:
         for engine in self.engines:
