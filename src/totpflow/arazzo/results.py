@@ -110,7 +110,9 @@ class CheckResult(msgspec.Struct, frozen=True):
 
 
 class MessageRecord(msgspec.Struct, frozen=True):
-    """One message an async step published or received, as reports show it (masked)."""
+    """One message an async step published or received, as reports show it (masked); or, for a receive step
+    whose wait ended without a matching message (``timed_out``), what it waited for: the channel, address,
+    correlation id and ``timeout_ms``, with no headers and no payload."""
 
     action: str  # send | receive
     source: str  # the AsyncAPI source description's name
@@ -124,6 +126,8 @@ class MessageRecord(msgspec.Struct, frozen=True):
     correlation_id: str | None
     started_at: datetime
     elapsed_ms: float
+    timeout_ms: float | None = None  # how long a receive step waited at most (None for a send)
+    timed_out: bool = False  # a receive step's wait ended without a matching message
 
 
 class StepResult(msgspec.Struct, frozen=True):

@@ -62,11 +62,21 @@ def test_async_steps_on_rabbitmq_are_in_every_report(tmp_path: Path) -> None:
 
 def test_a_receive_timeout_fails_the_run_with_exit_1(tmp_path: Path) -> None:
     require_broker("nats")
-    done = totpflow(SHOP, "-w", "nobodyAnswers", "--input", f"run={uuid.uuid4().hex}",
-                    "--server", "shop=nats://127.0.0.1:4222")  # fmt: skip
+    run, report, junit = uuid.uuid4().hex, tmp_path / "report.json", tmp_path / "junit.xml"
+    done = totpflow(SHOP, "-w", "nobodyAnswers", "--input", f"run={run}",
+                    "--server", "shop=nats://127.0.0.1:4222",
+                    "--json-output", str(report), "--junit", str(junit))  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "no message with correlation id 'never-sent'" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+    # the step line shows what it waited on, as other async steps show theirs
+    assert f"receive ← nats totpflow.{run}.confirmations" in done.stdout
+    (awaited,) = json.loads(report.read_text(encoding="utf-8"))["workflows"][0]["steps"][0]["messages"]
+    assert (awaited["action"], awaited["channel"], awaited["correlationId"]) == (
+        "receive", "confirmations", "never-sent",
+    )  # fmt: skip
+    assert (awaited["timedOut"], awaited["timeoutMs"], "payload" in awaited) == (True, 300, False)
+    assert "correlation id: never-sent" in junit.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

@@ -154,7 +154,14 @@ def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(
     result = _run("nobodyAnswers", broker_url, {"run": uuid.uuid4().hex})
     assert not result.ok
     (step,) = result.workflows[0].steps
-    assert not step.ok and step.messages == ()
+    assert not step.ok
+    (awaited,) = step.messages  # what the step waited for, no payload
+    assert (awaited.action, awaited.channel, awaited.correlation_id) == (
+        "receive",
+        "confirmations",
+        "never-sent",
+    )
+    assert (awaited.timed_out, awaited.timeout_ms, awaited.payload, awaited.headers) == (True, 300, None, {})
     assert step.error is not None
     assert "'never-sent'" in step.error and "confirmations" in step.error and "0.3 s" in step.error
 

@@ -65,10 +65,38 @@ def test_a_correlated_message_failing_the_criteria_fails_the_step_at_once(broker
 
 
 def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(broker: MemoryBroker) -> None:
-    result = _run("nobodyAnswers", {"run": uuid.uuid4().hex})
+    """The step fails naming what it waited for, and its record says so in every report: the channel, the
+    address, the correlation id and the timeout, with no payload (none arrived)."""
+    from totpflow.arazzo.reports.json_report import to_json
+    from totpflow.arazzo.reports.junit import junit_text
+    from totpflow.arazzo.reports.terminal import format_terminal
+
+    run = uuid.uuid4().hex
+    result = _run("nobodyAnswers", {"run": run})
     assert not result.ok
     (step,) = result.workflows[0].steps
     assert step.error is not None and "'never-sent'" in step.error and "0.3 s" in step.error
+    (awaited,) = step.messages
+    assert (awaited.action, awaited.channel, awaited.address) == (
+        "receive",
+        "confirmations",
+        f"totpflow.{run}.confirmations",
+    )
+    assert (awaited.correlation_id, awaited.timeout_ms, awaited.timed_out) == ("never-sent", 300, True)
+    (shown,) = to_json(result)["workflows"][0]["steps"][0]["messages"]
+    assert shown["timedOut"] is True and shown["timeoutMs"] == 300
+    assert (shown["channel"], shown["address"], shown["correlationId"]) == (
+        "confirmations",
+        f"totpflow.{run}.confirmations",
+        "never-sent",
+    )
+    assert "payload" not in shown
+    junit = junit_text(result)
+    assert f"--- receive mqtt://memory.invalid:1883 totpflow.{run}.confirmations" in junit
+    assert "correlation id: never-sent" in junit
+    terminal = format_terminal(result, verbose=True, width=200)
+    assert f"receive ← mqtt totpflow.{run}.confirmations" in terminal
+    assert "correlation id: never-sent" in terminal and "payload:" not in terminal
 
 
 def test_a_receive_step_whose_channel_an_earlier_step_names_subscribes_before_the_next_step(

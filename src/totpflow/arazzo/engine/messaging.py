@@ -263,12 +263,30 @@ class Messaging:
                         return message
 
         started_at, begin = clock(), time.perf_counter()
+        correlation_id = None if expected is None else as_text(expected)
+        protocol = _protocol(target, self.servers.get(subscription.source))
         try:
             message = self._call(wait())
         except TimeoutError:
-            wanted = f"with correlation id {as_text(expected)!r} " if expected is not None else ""
-            return (
+            wanted = f"with correlation id {correlation_id!r} " if expected is not None else ""
+            awaited = MessageRecord(
+                "receive",
+                subscription.source,
+                target.channel,
+                target.address,
+                protocol,
+                subscription.server,
+                {},
                 None,
+                None,
+                correlation_id,
+                started_at,
+                (time.perf_counter() - begin) * 1000,
+                timeout_ms=timeout * 1000,
+                timed_out=True,
+            )
+            return (
+                awaited,
                 None,
                 (
                     f"no message {wanted}arrived on channel {target.channel!r} "
@@ -281,14 +299,15 @@ class Messaging:
             subscription.source,
             target.channel,
             message.address,
-            _protocol(target, self.servers.get(subscription.source)),
+            protocol,
             subscription.server,
             dict(message.headers),
             message.decoded(),
             message.content_type,
-            None if expected is None else as_text(expected),
+            correlation_id,
             started_at,
             elapsed,
+            timeout_ms=timeout * 1000,
         )
         return record, message, None
 

@@ -17,9 +17,13 @@ and outputs, step outputs and every attempt; reference/arazzo.md §3, respect is
                            response: {statusCode, headers, body, timeMs} | null,
                            exchanges: [{startedAt, timeMs, error, request, response}],
                            messages: [{action, source, channel, address, protocol, server, headers,
-                                       payload, contentType, correlationId, startedAt, timeMs}]}]}]}
+                                       payload, contentType, correlationId, startedAt, timeMs,
+                                       timeoutMs, timedOut}]}]}]}
 
-``messages`` are the messages an AsyncAPI step published or received (empty for other steps).
+``messages`` are the messages an AsyncAPI step published or received (empty for other steps). A receive
+step's wait that ended without a matching message is recorded too, with ``timedOut: true``: the channel,
+address, correlation id and ``timeoutMs`` it waited with, no ``payload`` nor ``contentType`` (nothing
+arrived). ``timeoutMs`` is null for a send.
 
 A refused run (invalid document, command line or inputs; nothing was sent) is reported as
 ``{ok: false, document, exitCode: 2, errors: [{location, message}], warnings: [], workflows: []}``.
@@ -145,7 +149,7 @@ def message_json(message: MessageRecord) -> dict[str, Any]:
     payload = message.payload
     if isinstance(payload, bytes):
         payload = payload.decode(errors="replace")
-    return {
+    shown: dict[str, Any] = {
         "action": message.action,
         "source": message.source,
         "channel": message.channel,
@@ -158,7 +162,12 @@ def message_json(message: MessageRecord) -> dict[str, Any]:
         "correlationId": message.correlation_id,
         "startedAt": _time(message.started_at),
         "timeMs": _ms(message.elapsed_ms),
+        "timeoutMs": None if message.timeout_ms is None else _ms(message.timeout_ms),
+        "timedOut": message.timed_out,
     }
+    if message.timed_out:  # nothing arrived: no payload, rather than a null one
+        del shown["payload"], shown["contentType"]
+    return shown
 
 
 def _workflow(workflow: WorkflowResult) -> dict[str, Any]:

@@ -82,9 +82,14 @@ def exchange_summary(exchange: Exchange, attempt: int) -> str:
 def message_summary(message: MessageRecord) -> str:
     """An AsyncAPI step's message: action, protocol, address, correlation id, headers and payload."""
     where = f"{message.protocol}://{message.server} {message.address}"
-    lines = [f"--- {message.action} {where} ({message.elapsed_ms:.0f} ms)"]
+    if message.timed_out:
+        lines = [f"--- {message.action} {where} (no message within {message.timeout_ms or 0:.0f} ms)"]
+    else:
+        lines = [f"--- {message.action} {where} ({message.elapsed_ms:.0f} ms)"]
     if message.correlation_id is not None:
         lines.append(f"correlation id: {message.correlation_id}")
+    if message.timed_out:
+        return "\n".join(lines)
     lines += [f"{name}: {value}" for name, value in message.headers.items()]
     lines += ["", json.dumps(message.payload, ensure_ascii=False, default=str)]
     return "\n".join(lines)

@@ -7,7 +7,8 @@ Public API::
 
 JSON Lines (one JSON object per line, in run order), each the JSON report's message object
 (``json_report.message_json``) with the ``workflowId`` and ``stepId`` it belongs to first. Masked like every
-other report.
+other report. A receive step's wait that ended without a message (``timedOut``) exchanged none, so it is not
+here (the JSON report, JUnit and the terminal show it).
 """
 
 from __future__ import annotations
@@ -32,5 +33,6 @@ def write_messages(result: RunResult, path: str | Path, *, masker: Masker | None
         for workflow in result.workflows
         for step in workflow.steps
         for message in step.messages
+        if not message.timed_out  # a wait that ended without a message exchanged none
     ]
     Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")

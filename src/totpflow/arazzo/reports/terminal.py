@@ -109,6 +109,8 @@ def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
         message = step.messages[-1]
         arrow = "→" if message.action == "send" else "←"
         line.append(f"  {message.action} {arrow} {message.protocol} {message.address}")
+        if message.timed_out:
+            line.append(f"  no message within {_ms(message.timeout_ms or 0)}", style="red")
     elif step.operation:
         line.append(f"  {step.operation}")
     if step.attempts > 1:
@@ -139,7 +141,8 @@ def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
                 lines.append(Text(f"      correlation id: {message.correlation_id}", style="dim"))
             for name, value in message.headers.items():
                 lines.append(Text(f"      {name}: {value}", style="dim"))
-            lines.append(Text(f"      payload: {_value(message.payload)}", style="dim"))
+            if not message.timed_out:
+                lines.append(Text(f"      payload: {_value(message.payload)}", style="dim"))
         for name, value in step.outputs.items():
             lines.append(Text(f"      {name}: {_value(value)}", style="dim"))
     return lines
