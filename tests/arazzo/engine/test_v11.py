@@ -5,6 +5,8 @@ socket."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,21 +220,46 @@ def test_documents_referring_to_each_other_by_identity_are_parsed_before_either_
 def test_an_empty_success_criteria_list_is_refused_before_anything_is_sent(
     tmp_path: Path, pets_run: tuple[httpx.Client, RunOptions, Any]
 ) -> None:
-    """1.1.0 Step Object: ``successCriteria``, when present, holds at least one criterion."""
+    """1.1.0 Step Object: ``successCriteria``, when present, holds at least one criterion. In process the
+    library refuses the document; on loopback ``totpflow run`` (a real subprocess, its server overridden to
+    the loopback API) exits 2 naming the location, and the server sees no request, where the same document
+    with the criteria left out is run against it."""
     document = tmp_path / "empty-criteria.arazzo.yaml"
-    document.write_text(
+    text = (
         "arazzo: 1.1.0\ninfo: {title: t, version: 1.0.0}\nsourceDescriptions:\n"
         f"- {{name: pets, url: '{(DATA / 'pets32.openapi.yaml').as_uri()}', type: openapi}}\n"
         "workflows:\n- workflowId: w\n  steps:\n"
         "  - {stepId: pet, operationId: getPet, parameters: [{name: petId, in: path, value: 1}],\n"
-        "     successCriteria: []}\n",
-        encoding="utf-8",
+        "     successCriteria: []}\n"
     )
+    document.write_text(text, encoding="utf-8")
     client, options, api = pets_run
-    with pytest.raises(DocumentInvalid) as caught:
-        load(str(document)).run("w", client=client, options=options)
-    assert [problem.location for problem in caught.value.problems] == ["/workflows/0/steps/0/successCriteria"]
+    location = "/workflows/0/steps/0/successCriteria"
+    if not options.servers:
+        with pytest.raises(DocumentInvalid) as caught:
+            load(str(document)).run("w", client=client, options=options)
+        assert [problem.location for problem in caught.value.problems] == [location]
+        assert api.seen == []
+        return
+    server = f"pets={options.servers['pets']}"
+    refused = subprocess.run(
+        [sys.executable, "-m", "totpflow", "run", str(document), "-w", "w", "--server", server],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert location in refused.stdout + refused.stderr and "Traceback" not in refused.stderr
     assert api.seen == []
+    document.write_text(text.replace(",\n     successCriteria: []}", "}"), encoding="utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-m", "totpflow", "run", str(document), "-w", "w", "--server", server],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert api.seen == ["GET /pets/1"]  # the same server, reached once the document is valid
 
 
 @pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])
@@ -255,6 +282,41 @@ def test_the_strict_grammar_applies_to_1_1_documents_only(tmp_path: Path, versio
     problem = caught.value.problems[0]
     assert problem.location == "/workflows/0/steps/0/outputs/token"
     assert "$response.body#/token" in problem.message
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])
+@pytest.mark.parametrize(
+    ("where", "step_fields"),
+    [
+        ("parameters/0/value", "parameters: [{name: petId, in: path, value: $components.inputs.creds}]"),
+        ("parameters/0/reference", "parameters: [{reference: $components.inputs.creds}]"),
+        ("successCriteria/0/condition", "successCriteria: [{condition: $components.inputs.creds != null}]"),
+    ],
+    ids=["value", "reusable-object", "condition"],
+)
+def test_components_inputs_is_not_an_expression_in_either_version(
+    tmp_path: Path, version: str, where: str, step_fields: str, pets_client: httpx.Client, pets_api: Any
+) -> None:
+    """``$components.`` names only ``parameters``, ``successActions`` and ``failureActions`` (1.1.0 ABNF);
+    ``components.inputs`` holds schemas, which workflow ``inputs`` reach with ``$ref``. A 1.0 document is
+    refused the same way: 1.0.1 offers the same three kinds and nothing a schema could evaluate to. Refused
+    at its location by ``load`` (nothing sent), a full ``validate`` and ``validate --skip-sources``."""
+    document = tmp_path / "components-inputs.arazzo.yaml"
+    document.write_text(
+        f"arazzo: {version}\ninfo: {{title: t, version: 1.0.0}}\nsourceDescriptions:\n"
+        f"- {{name: pets, url: '{(DATA / 'pets32.openapi.yaml').as_uri()}', type: openapi}}\n"
+        "components:\n  inputs:\n    creds: {type: object, properties: {user: {type: string}}}\n"
+        "workflows:\n- workflowId: w\n  inputs: {$ref: '#/components/inputs/creds'}\n  steps:\n"
+        f"  - {{stepId: pet, operationId: getPet, {step_fields}}}\n",
+        encoding="utf-8",
+    )
+    location = f"/workflows/0/steps/0/{where}"
+    with pytest.raises(DocumentInvalid) as caught:
+        load(str(document)).run("w", client=pets_client)
+    assert [problem.location for problem in caught.value.problems] == [location]
+    assert pets_api.seen == []
+    for checked in (validate(str(document)), validate(str(document), skip_sources=True)):
+        assert [problem.location for problem in checked.problems] == [location]
 
 
 DOT_ACCESS = yaml.safe_load((DATA / "dot-access.yaml").read_text(encoding="utf-8"))
