@@ -88,7 +88,10 @@ class Store:
         front, so concurrent writers queue on ``busy_timeout`` instead of failing on a lock upgrade);
         ``readonly`` ones use a deferred ``BEGIN`` and, in WAL mode, never block. A ``durable`` one commits
         with ``synchronous=FULL``: when it returns, the commit is on disk (for the transactions that consume a
-        TOTP step or a recovery code, whose loss in a power cut would allow one replay).
+        TOTP step or a recovery code, whose loss in a power cut would allow one replay). SQLite syncs the WAL
+        before it publishes such a commit to other connections, so no transaction in any process reads a
+        consumed step that is not yet on disk; a ``NORMAL`` commit followed by a shared fsync outside the lock
+        would lose that (docs/reliability.md, "Not taken: group durability").
         """
         engine = self.engine
         if durable and self.durable_commits and self.durable_engine is not None:
