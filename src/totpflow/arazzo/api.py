@@ -78,16 +78,21 @@ class Loaded:
         if options is None:
             return
         from totpflow.arazzo.security import Credentials
-        from totpflow.arazzo.sources.overrides import check_overrides
 
         credentials = options.credentials
         given = isinstance(credentials, Credentials)
+        sources = credentials.sources() if given else []
+        if not (options.servers or sources or options.broker_credentials):
+            return  # nothing names a source (the common run, and every run of a loaded document's caller)
+        from totpflow.arazzo.sources.overrides import check_overrides
+
+        schemes = credentials.schemes() if given else []
         check_overrides(
             self.sources.openapi_sources(),
             options.servers,
-            [*(credentials.sources() if given else ()), *options.broker_credentials],
-            credentials.schemes() if given else (),
-            self.scheme_names(),
+            [*sources, *options.broker_credentials],
+            schemes,
+            self.scheme_names() if schemes else None,
             brokers=self.sources.asyncapi_sources(),
         )
 
