@@ -69,8 +69,30 @@ def test_every_checklist_id_has_one_row_with_tests_in_process_and_on_loopback() 
         assert _named(in_process), f"{ident}: no test in process"
 
 
+def _contradictions() -> dict[int, list[str]]:
+    """The rows of the section on reference §7 (items 1-12): item → cells."""
+    text = CONFORMANCE.read_text(encoding="utf-8")
+    section = text.split("\n## Where the 1.1.0 text contradicts itself", 1)[1].split("\n## ", 1)[0]
+    rows: dict[int, list[str]] = {}
+    for line in section.splitlines():
+        match = re.match(r"\| (\d+) \|", line)
+        if match:
+            assert int(match.group(1)) not in rows, f"item {match.group(1)} is listed twice"
+            rows[int(match.group(1))] = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+    return rows
+
+
+def test_every_contradiction_of_reference_section_7_has_a_decision_a_reason_and_a_test() -> None:
+    rows = _contradictions()
+    assert list(rows) == list(range(1, 13))
+    for item, (_item, contradiction, decision, reason, tests) in rows.items():
+        assert contradiction and decision and reason, f"item {item}: empty cell"
+        assert _named(tests), f"item {item}: no test named"
+
+
 def test_every_test_the_checklist_names_is_collected() -> None:
     named = {name for cells in _rows().values() for cell in cells[3:] for name in _named(cell)}
+    named |= {name for cells in _contradictions().values() for name in _named(cells[4])}
     files = sorted({TESTS + name.split("::", 1)[0] for name in named})
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],

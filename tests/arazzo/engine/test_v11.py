@@ -319,6 +319,55 @@ def test_components_inputs_is_not_an_expression_in_either_version(
         assert [problem.location for problem in checked.problems] == [location]
 
 
+@pytest.mark.parametrize(
+    ("correlation", "warned"),
+    [("7", False), ("{order: 7}", True), ("[7]", True)],
+    ids=["scalar", "object", "array"],
+)
+def test_a_correlation_id_that_is_an_object_or_array_is_accepted_with_a_warning(
+    tmp_path: Path, correlation: str, warned: bool
+) -> None:
+    """The 1.1 schema allows any JSON value for ``correlationId``, the text says string: scalars are accepted
+    as they are, an object or array with a warning (it is compared as its JSON text)."""
+    shop = Path(__file__).parent / "data" / "async" / "shop.asyncapi.yaml"
+    document = tmp_path / "correlation.arazzo.yaml"
+    document.write_text(
+        "arazzo: 1.1.0\ninfo: {title: t, version: 1.0.0}\nsourceDescriptions:\n"
+        f"- {{name: shop, url: '{shop.as_uri()}', type: asyncapi}}\n"
+        "workflows:\n- workflowId: w\n  steps:\n"
+        "  - {stepId: wait, channelPath: '{$sourceDescriptions.shop.url}#/channels/confirmations',\n"
+        f"     action: receive, correlationId: {correlation}, timeout: 10,\n"
+        "     parameters: [{name: run, in: channel, value: r}]}\n",
+        encoding="utf-8",
+    )
+    warnings = [w for w in load(str(document)).warnings if "/correlationId" in w]
+    assert bool(warnings) is warned, warnings
+
+
+@pytest.mark.parametrize("template", ["{petId}", "%7BpetId%7D"], ids=["braces", "percent-encoded"])
+def test_an_operation_path_to_a_templated_path_runs_in_1_1(
+    tmp_path: Path, template: str, pets_run: tuple[httpx.Client, RunOptions, Any]
+) -> None:
+    """Reference §7 item 12: the 1.1 grammar excludes ``{`` ``}`` from literal text, yet an ``operationPath``
+    to an OpenAPI path template needs them. The part after ``#`` is a JSON Pointer into the source, so its
+    braces are the path's, accepted without a warning; the URI-fragment form (``%7B``/``%7D``) too."""
+    document = tmp_path / "templated.arazzo.yaml"
+    document.write_text(
+        "arazzo: 1.1.0\ninfo: {title: t, version: 1.0.0}\nsourceDescriptions:\n"
+        f"- {{name: pets, url: '{(DATA.parent / 'pets.openapi.yaml').as_uri()}', type: openapi}}\n"
+        "workflows:\n- workflowId: w\n  steps:\n  - stepId: pet\n"
+        f"    operationPath: '{{$sourceDescriptions.pets.url}}#/paths/~1pets~1{template}/get'\n"
+        "    parameters: [{name: petId, in: path, value: 1}]\n"
+        "    successCriteria: [{condition: $statusCode == 200}]\n",
+        encoding="utf-8",
+    )
+    checked = validate(str(document))
+    assert (list(checked.problems), list(checked.warnings)) == ([], [])
+    client, options, api = pets_run
+    assert load(str(document)).run("w", client=client, options=options).ok
+    assert api.seen == ["GET /pets/1"]
+
+
 DOT_ACCESS = yaml.safe_load((DATA / "dot-access.yaml").read_text(encoding="utf-8"))
 
 

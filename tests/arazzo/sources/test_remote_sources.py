@@ -92,3 +92,30 @@ def test_a_missing_remote_source_is_a_load_error(served: Served) -> None:
     assert "HTTP 404" in raised.value.message
     with pytest.raises(LoadError):
         load_document(f"{served.base}/valid/nothing-here.arazzo.yaml")
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    [
+        "application/vnd.oai.workflows+json",  # the type 1.1.0 registers with IANA
+        "application/vnd.oai.arazzo+json",  # the type its Appendix B uses
+        "application/vnd.oai.workflows+yaml",
+        "text/plain",
+    ],
+)
+def test_documents_are_read_by_their_content_whatever_media_type_they_are_served_as(media_type: str) -> None:
+    """Reference §7 item 10: the media type a server sends is not consulted; a document and its Arazzo source
+    are parsed as JSON or YAML by their text."""
+    handler = type("Handler", (_Handler,), {"guess_type": lambda self, path: media_type})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(DATA)))
+    handler.served = Served(base=f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        parent = load_document(f"{handler.served.base}/valid/parent.arazzo.yaml")
+        assert len(SourceSet.load(parent).documents()) == 2
+        assert handler.served.hits["/valid/child.arazzo.yaml"] == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

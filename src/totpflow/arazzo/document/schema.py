@@ -4,7 +4,9 @@
 the schema is the maintained ``v1.0-dev`` version (``schema-1.0.yaml`` beside this module), which matches the
 1.0.1 text on failure actions (OAI/Arazzo-Specification#341: ``retry`` needs no target and no ``retryAfter``),
 with two marked amendments: a Criterion's ``type`` may be a Criterion Expression Type Object as the spec text
-says (OAI #336), and ``type: simple`` needs no ``context`` (OAI PR #499, as in the 1.1 schema).
+says (OAI #336), and ``type: simple`` needs no ``context`` (OAI PR #499, as in the 1.1 schema). Both schemas
+are widened where they load (``_amended``) to the value types the text gives: any JSON value for a
+replacement ``value`` (both versions) and a parameter ``value`` (1.1, OAI #559).
 The validator is compiled once per process, on first use. Every violation is reported, each at the RFC 6901
 JSON Pointer of the offending node; a failed ``oneOf``/``anyOf`` is explained by the errors of the alternative
 that came closest instead of by one summary line.
@@ -34,7 +36,38 @@ def _validator(minor: str) -> Validator:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     schema = yaml.load(_schema_text(minor), Loader=loader)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(_amended(schema, minor))
+
+
+# Any JSON value; in 1.1 an object shaped like a Selector Object (exactly `context`, `selector`, `type`, plus
+# `x-` extensions, as `versions.is_selector` reads it) must be a valid one, any other object is a literal.
+_SELECTOR_SHAPED = {
+    "required": ["context", "selector", "type"],
+    "propertyNames": {"anyOf": [{"enum": ["context", "selector", "type"]}, {"pattern": "^x-"}]},
+}
+_ANY_VALUE_1_1 = {
+    "oneOf": [
+        {"type": ["string", "boolean", "array", "number", "null"]},
+        {"$ref": "#/$defs/selector-object"},
+        {"type": "object", "not": _SELECTOR_SHAPED},
+    ]
+}
+
+
+def _amended(schema: dict[str, Any], minor: str) -> dict[str, Any]:
+    """The official schema with the value types the spec text gives (reference §7 item 4, decided in
+    docs/conformance.md): a Parameter Object's ``value`` (1.1: no plain object, OAI issue #559) and a Payload
+    Replacement Object's ``value`` (1.0 and 1.1: a string or, in 1.1, a Selector; the text says Any, and its
+    own example is ``value: 10``) take any JSON value. Nothing else is widened."""
+    definitions = schema["$defs"]
+    replacement = definitions["payload-replacement-object"]["properties"]
+    if minor == "1.0":
+        replacement["value"] = {"description": replacement["value"]["description"]}
+        return schema
+    for owner in ("parameter-object", "payload-replacement-object"):
+        value = definitions[owner]["properties"]["value"]
+        definitions[owner]["properties"]["value"] = {"description": value["description"], **_ANY_VALUE_1_1}
+    return schema
 
 
 def schema_problems(data: Any, minor: str = "1.0") -> list[DocumentError]:
@@ -73,6 +106,7 @@ def _valid_marker(data: Any, minor: str) -> Path | None:
         return None
     digest = hashlib.blake2b(content, digest_size=20, key=f"arazzo-{minor}/{__version__}".encode())
     digest.update(_schema_text(minor).encode())
+    digest.update(repr(_ANY_VALUE_1_1).encode())  # the amendments (`_amended`) are part of the schema
     return directory / "valid" / digest.hexdigest()
 
 

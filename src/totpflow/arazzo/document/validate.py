@@ -193,6 +193,16 @@ class _Checker:
                 self.findings.warn(where, message)
         for index, target in enumerate(step.depends_on):
             self._step_dependency(target, workflow, f"{step.location}/dependsOn/{index}")
+        correlation = step.correlation_id
+        if isinstance(correlation, dict | list):  # the schema allows them, the text says string (§7 item 4)
+            self.findings.warn(
+                step.location + "/correlationId",
+                "a correlationId is a string in the Arazzo 1.1 text (the schema also allows this "
+                f"{'object' if isinstance(correlation, dict) else 'array'}); it is compared with the "
+                "message's value as its JSON text",
+            )
+        elif correlation is not None:
+            self._value(correlation, step.location + "/correlationId", workflow)
         if step.timeout is not None and step.timeout < 0:  # the schema sets no minimum
             self.findings.problem(
                 step.location + "/timeout",
