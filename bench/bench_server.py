@@ -77,35 +77,41 @@ def enrollment_flow(server: StytchServer, tag: str, *, check: bool = True) -> Fl
 
 
 def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str, float | int]:
-    """Enrollment flows/s with the service calls of the three routes made directly, one thread, no HTTP."""
+    """Enrollment flows/s with the service calls of the three routes made directly, one thread, no HTTP.
+
+    Each call is made as the tree's server makes it: under ``services.run_as`` with the remembered
+    credential where the tree has it, else after ``authenticate_project``; so ``compare_floor.py`` runs
+    this same function against an older tree. Statements and transactions: SQLAlchemy's
+    ``before_cursor_execute``/``begin`` events for queries sent through Core, plus the store's ``observe``
+    hook (per-request plain SQL) where the tree has one; BEGIN and COMMIT are not statements."""
     from sqlalchemy import event
 
     from totpflow.server import services
     from totpflow.server.app import build_deps
     from totpflow.server.config import Settings
 
-    env = {"TOTPFLOW_DATABASE_URL": database_url, **os.environ}
-    env["TOTPFLOW_DATABASE_URL"] = database_url
+    env = {**os.environ, "TOTPFLOW_DATABASE_URL": database_url}
     if not database_url.startswith("sqlite"):
         env.update(servers.pg_env(database_url))
     deps = build_deps(Settings.load(env))
+    store: Any = deps.store
+    run_as = getattr(services, "run_as", None)
     try:
         project, secret = services.create_project(deps)
         pid = project.project_id
         tag = uuid.uuid4().hex[:8]
 
-        def credential() -> services.Credential:
-            remembered = services.remembered_credential(deps, pid, secret)
-            return remembered or services.authenticate_credential(deps, pid, secret)
+        def call(service: Any, **arguments: Any) -> Any:
+            if run_as is None:
+                return service(deps, services.authenticate_project(deps, pid, secret), **arguments)
+            credential = services.remembered_credential(deps, pid, secret)
+            credential = credential or services.authenticate_credential(deps, pid, secret)
+            return run_as(deps, credential, service, **arguments)
 
         def one(number: int) -> None:
-            user = services.run_as(
-                deps, credential(), services.create_user, email=f"floor-{tag}-{number}@example.com"
-            )
-            totp = services.run_as(deps, credential(), services.create_totp, user_id=user.user_id)
-            result = services.run_as(
-                deps,
-                credential(),
+            user = call(services.create_user, email=f"floor-{tag}-{number}@example.com")
+            totp = call(services.create_totp, user_id=user.user_id)
+            result = call(
                 services.authenticate_totp,
                 user_id=user.user_id,
                 totp_code=pyotp.TOTP(totp.secret).now(),
@@ -113,14 +119,11 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             )
             assert result.session_token
 
-        for number in range(min(50, flows)):  # warm-up: caches, connection pool, compiled statements
+        for number in range(min(50, flows)):  # warm-up: caches, connection pool, prepared statements
             one(-1 - number)
         statements = [0]
         transactions = [0]
 
-        # Statements and transactions of both paths: SQLAlchemy's events for the queries still sent through
-        # Core, the store's ``observe`` hook for the per-request plain SQL. BEGIN and COMMIT are not counted
-        # as statements.
         def count(_connection: object, _cursor: object, text: str, *_: object) -> None:
             if not text.startswith("BEGIN"):
                 statements[0] += 1
@@ -134,8 +137,9 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             else:
                 statements[0] += 1
 
-        deps.store.observe = observed
-        for engine in deps.store.engines:
+        if hasattr(store, "observe"):
+            store.observe = observed
+        for engine in store.engines:
             event.listen(engine, "before_cursor_execute", count)
             event.listen(engine, "begin", count_transaction)
         done = 0
@@ -147,18 +151,20 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             done += 1
         wall = time.perf_counter() - begin
         cpu = time.process_time() - cpu0
-        deps.store.observe = None
-        for engine in deps.store.engines:
+        if hasattr(store, "observe"):
+            store.observe = None
+        for engine in store.engines:
             event.remove(engine, "before_cursor_execute", count)
             event.remove(engine, "begin", count_transaction)
     finally:
-        deps.store.dispose()
+        store.dispose()
     return {
         "flows": done,
         "wall_s": round(wall, 3),
         "flows_per_s": round(done / wall, 1),
         "us_per_flow": round(wall / done * 1e6, 1),
         "cpu_s": round(cpu, 3),
+        "cpu_us_per_flow": round(cpu / done * 1e6, 1),
         "sql_statements_per_flow": round(statements[0] / done, 1) if done else 0,
         "transactions_per_flow": round(transactions[0] / done, 1) if done else 0,
     }
