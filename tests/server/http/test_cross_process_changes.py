@@ -87,8 +87,9 @@ def test_a_reset_secret_is_refused_by_the_next_request(backend: Backend) -> None
     assert reset.returncode == 0, reset.stderr
     new = json.loads(reset.stdout)["secret"]
     for number in range(REQUESTS):
-        # A body the handler or the service would refuse (400) is refused for its credentials (401) first.
-        for invalid in ({"email": 5}, {"email": "not an email"}):
+        # A body the handler, the dispatcher (a NUL character) or the service would refuse (400) is refused
+        # for its credentials (401) first.
+        for invalid in ({"email": "a\u0000b@x.org"}, {"email": 5}, {"email": "not an email"}):
             refused = post(backend, old, "/v1/users", invalid)
             assert refused.status_code == 401, refused.text
         refused = post(backend, old, "/v1/users", {"email": f"old-{uuid.uuid4().hex[:8]}-{number}@x.org"})

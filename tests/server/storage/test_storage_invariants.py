@@ -73,3 +73,25 @@ def test_failure_counting_is_scoped_by_project(store: Store) -> None:
         assert tx.get_user("project-test-b", uid, NOW) is None
         user = tx.get_user("project-test-a", uid, NOW)
         assert user is not None and not user.is_locked
+
+
+def test_a_failed_core_statement_that_is_caught_leaves_the_transaction_to_the_store(store: Store) -> None:
+    """A statement through SQLAlchemy Core that fails inside ``store.transaction()`` and is caught does not
+    end the transaction: the block's later writes and its earlier ones are rolled back together when the
+    block raises (on SQLite a rolled-back connection would otherwise commit each later statement on its
+    own)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with store.transaction() as tx:
+        tx.insert_project(Project("project-test-joined", "p", NOW), b"h")
+    # PostgreSQL refuses the later write itself (the failed statement aborted the transaction); SQLite runs it
+    with pytest.raises((RuntimeError, DBAPIError)), store.transaction() as tx:
+        tx.update_project("project-test-joined", name="first", secret_hash=b"h")
+        with pytest.raises(DBAPIError):
+            tx.execute(text("SELECT * FROM no_such_table"))
+        tx.update_project("project-test-joined", name="second", secret_hash=b"h")
+        raise RuntimeError("the block fails after both writes")
+    with store.transaction(readonly=True) as tx:
+        row = tx.get_project("project-test-joined")
+        assert row is not None and row.project.name == "p"

@@ -63,12 +63,14 @@ async def call(
     credential: services.Credential = request.state.credential
 
     def bound(deps: services.Deps, /, *rest: P.args, **named: P.kwargs) -> R:
-        return services.run_as(deps, credential, service, *rest, **named)
+        try:
+            return services.run_as(deps, credential, service, *rest, **named)
+        finally:
+            # run_as confirms before it returns or raises; a value ``dispatch.run`` refuses before calling
+            # this (a NUL character) leaves the credential unconfirmed, for ``authenticated`` to confirm
+            request.state.confirmed = True
 
-    try:
-        return await dispatch.run(bound, state(request).deps, *args, **kwargs)
-    finally:
-        request.state.confirmed = True  # run_as confirms before it returns or raises
+    return await dispatch.run(bound, state(request).deps, *args, **kwargs)
 
 
 def name(value: rq.NameIn | None) -> models.Name | None:

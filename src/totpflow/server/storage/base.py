@@ -14,6 +14,16 @@ from sqlalchemy.pool import PoolProxiedConnection
 from totpflow.server.storage.sql import Backend, Sql
 
 
+class _JoinedConnection(Connection):
+    """A SQLAlchemy connection over a transaction the store began and ends itself. It always counts as inside
+    a transaction, so a failing statement leaves that transaction to the store: SQLAlchemy rolls back on an
+    error only outside a transaction, and on SQLite (``isolation_level=None``) every later statement of the
+    block would then commit on its own, half of the block's writes surviving its rollback."""
+
+    def in_transaction(self) -> bool:
+        return True
+
+
 class Queries:
     """Queries inside one database transaction, which the store began on ``pooled`` and ends itself."""
 
@@ -49,7 +59,7 @@ class Queries:
         """A SQLAlchemy connection over the same DB-API connection and transaction, for Core queries. It never
         begins, commits or closes anything: the store does."""
         if self._core is None:
-            self._core = Connection(self._engine, connection=self._pooled, _allow_autobegin=False)
+            self._core = _JoinedConnection(self._engine, connection=self._pooled, _allow_autobegin=False)
         return self._core
 
     def _insert(self, table: Table) -> Insert:
