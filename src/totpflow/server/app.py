@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -28,6 +28,7 @@ from totpflow.server.http import access_log, health, metrics
 from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
 from totpflow.server.http.headers import HeaderLimits
 from totpflow.server.http.routes import ServerState, routes
+from totpflow.server.http.upkeep import run_upkeep
 from totpflow.server.openapi import document_json
 from totpflow.server.rate_limits import RateCounters, RedisCounters
 from totpflow.server.services.keys import rotate_due_keys
@@ -90,11 +91,11 @@ def bound_service_threads() -> None:
 
 async def rotate_keys_periodically(deps: services.Deps, every: timedelta) -> None:
     """Once a minute, start a key rollover for each project whose newest key is ``every`` old (in the thread
-    pool: the store is synchronous). A failed check is logged and retried at the next one."""
+    upkeep pool: the store is synchronous). A failed check is logged and retried at the next one."""
     logger = logging.getLogger(access_log.SERVER_LOGGER_NAME)
     while True:
         try:
-            for rotation in await run_in_threadpool(rotate_due_keys, deps, every):
+            for rotation in await run_upkeep(functools.partial(rotate_due_keys, deps, every)):
                 logger.info("signing key %s published; it signs from %s", rotation.kid, rotation.signs_from)
         except Exception as exc:
             logger.error("signing-key rotation check failed: %s", type(exc).__name__)

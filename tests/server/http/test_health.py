@@ -93,3 +93,43 @@ def test_readyz_answers_not_ready_when_the_database_stops_answering(tmp_path: Pa
         assert httpx.get(server.base_url + "/healthz").status_code == 200
         proxy.restore()
         assert eventually(server.base_url, 200) == {"status": "ready"}
+
+
+def test_readyz_answers_while_every_service_thread_waits_on_the_database(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock, so the service calls of more requests than the worker has
+    service threads all wait (up to the busy timeout); ``/readyz`` and ``/metrics`` run on threads of their
+    own and still answer, ready, well within the readiness timeout."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serverkit import basic
+
+    from totpflow.server.app import SERVICE_THREADS
+
+    with run_server(tmp_path) as server:
+        auth = {"Authorization": basic(server.project_id, server.secret)}
+        warm = httpx.post(server.base_url + "/v1/users", json={"email": "warm@x.org"}, headers=auth)
+        assert warm.status_code == 200, warm.text  # the credential is remembered: no read before the write
+        holder = sqlite3.connect(server.database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with ThreadPoolExecutor(SERVICE_THREADS + 4) as pool:
+                waiting = [
+                    pool.submit(
+                        httpx.post,
+                        server.base_url + "/v1/users",
+                        json={"email": f"waiting-{n}@x.org"},
+                        headers=auth,
+                        timeout=60,
+                    )
+                    for n in range(SERVICE_THREADS + 4)
+                ]
+                time.sleep(1.0)  # every service thread is now taken by a writer waiting for the lock
+                assert not any(future.done() for future in waiting)
+                began = time.monotonic()
+                assert readiness(server.base_url) == (200, {"status": "ready"})
+                assert httpx.get(server.base_url + "/metrics", timeout=30).status_code == 200
+                assert time.monotonic() - began < 3.0
+                holder.execute("ROLLBACK")
+                assert all(future.result().status_code == 200 for future in waiting)
+        finally:
+            holder.close()

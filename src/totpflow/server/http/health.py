@@ -11,14 +11,15 @@ users; both are plain routes, so unknown-route handling never applies to them.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Final
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from totpflow.server.http.upkeep import run_upkeep
 from totpflow.server.storage.migrate import at_head
 
 JSON: Final = "application/json"
@@ -37,7 +38,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     engine = request.app.state.totpflow.deps.store.engine
     try:
-        current = await asyncio.wait_for(run_in_threadpool(at_head, engine), READY_TIMEOUT)
+        current = await asyncio.wait_for(run_upkeep(functools.partial(at_head, engine)), READY_TIMEOUT)
     except Exception:  # any failure to reach or read the store means not ready; its message may hold a URL
         return _answer(503, {"status": "not_ready", "reason": "database"})
     if not current:

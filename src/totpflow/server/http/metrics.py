@@ -29,12 +29,12 @@ from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from totpflow.server import events
+from totpflow.server.http.upkeep import run_upkeep
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -104,7 +104,7 @@ def exposition() -> bytes:
 
 
 async def metrics(request: Request) -> Response:
-    body = await run_in_threadpool(exposition)
+    body = await run_upkeep(exposition)
     return Response(body, 200, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
 
