@@ -5,15 +5,16 @@ path."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
-from totpflow.arazzo.asyncapi import Credentials, Endpoint
+from totpflow.arazzo.asyncapi import Adapter, Credentials, Endpoint, adapter_for
 
 BROKERS: dict[str, tuple[str, int, str]] = {
     "mqtt": ("127.0.0.1", 1883, "Mosquitto"),
@@ -69,3 +70,21 @@ async def endpoint_for(protocol: str) -> AsyncIterator[Endpoint]:
     async with serve(relay, "127.0.0.1", 0, process_request=register) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield Endpoint("ws", "127.0.0.1", port, "/hub")
+
+
+def run_adapters(protocol: str, scenario: Callable[[Adapter, Adapter], Awaitable[Any]]) -> Any:
+    """Connect two adapters (the workflow's and its peer's) for ``protocol`` and run ``scenario``."""
+    require_broker(protocol)
+
+    async def main() -> Any:
+        async with endpoint_for(protocol) as endpoint:
+            runner, peer = adapter_for(protocol), adapter_for(protocol)
+            await runner.connect(endpoint, CREDENTIALS.get(protocol))
+            await peer.connect(endpoint, CREDENTIALS.get(protocol))
+            try:
+                return await scenario(runner, peer)
+            finally:
+                await runner.close()
+                await peer.close()
+
+    return asyncio.run(main())

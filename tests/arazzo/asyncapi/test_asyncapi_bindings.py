@@ -14,29 +14,12 @@ from urllib.parse import urlsplit
 
 import loopback
 import pytest
-from broker_endpoints import CREDENTIALS, endpoint_for, require_broker
+from broker_endpoints import run_adapters
 
 from totpflow.arazzo.asyncapi import Adapter, CorrelationId, Endpoint, Message, adapter_for, receive
 from totpflow.arazzo.errors import BrokerError
 
 BY_PAYLOAD = CorrelationId.parse("$message.payload#/requestId")
-
-
-def run_pair(protocol: str, scenario: Any) -> Any:
-    require_broker(protocol)
-
-    async def main() -> Any:
-        async with endpoint_for(protocol) as endpoint:
-            runner, peer = adapter_for(protocol), adapter_for(protocol)
-            await runner.connect(endpoint, CREDENTIALS.get(protocol))
-            await peer.connect(endpoint, CREDENTIALS.get(protocol))
-            try:
-                return await scenario(runner, peer)
-            finally:
-                await runner.close()
-                await peer.close()
-
-    return asyncio.run(main())
 
 
 @pytest.mark.parametrize(
@@ -75,7 +58,7 @@ def test_amqp_channel_bindings_route_sends_to_receives(bindings: dict[str, Any])
             bindings=bindings,
         )
 
-    assert run_pair("amqp", scenario).decoded() == {"requestId": "q-1"}
+    assert run_adapters("amqp", scenario).decoded() == {"requestId": "q-1"}
 
 
 def test_nats_queue_group_binding_delivers_to_one_member() -> None:
@@ -105,7 +88,7 @@ def test_nats_queue_group_binding_delivers_to_one_member() -> None:
             await first.close()
             await second.close()
 
-    counts = run_pair("nats", scenario)
+    counts = run_adapters("nats", scenario)
     assert sum(counts) == 5  # a queue group: each message reaches one member, not both
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from broker_endpoints import CREDENTIALS, endpoint_for, require_broker
+from broker_endpoints import CREDENTIALS
+from broker_endpoints import run_adapters as run
 
 from totpflow.arazzo.asyncapi import Adapter, CorrelationId, Message, adapter_for, receive
 from totpflow.arazzo.errors import BrokerError, ReceiveTimeout
@@ -26,24 +26,6 @@ def address(protocol: str) -> str:
     unique = uuid.uuid4().hex
     # MQTT topics and WebSocket paths take slashes; AMQP routing keys and NATS subjects dots
     return f"totpflow/test/{unique}" if protocol in ("mqtt", "ws") else f"totpflow.test.{unique}"
-
-
-def run(protocol: str, scenario: Callable[[Adapter, Adapter], Awaitable[Any]]) -> Any:
-    """Connect two adapters (the workflow's and its peer's) for ``protocol`` and run ``scenario``."""
-    require_broker(protocol)
-
-    async def main() -> Any:
-        async with endpoint_for(protocol) as endpoint:
-            runner, peer = adapter_for(protocol), adapter_for(protocol)
-            await runner.connect(endpoint, CREDENTIALS.get(protocol))
-            await peer.connect(endpoint, CREDENTIALS.get(protocol))
-            try:
-                return await scenario(runner, peer)
-            finally:
-                await runner.close()
-                await peer.close()
-
-    return asyncio.run(main())
 
 
 def body(**fields: Any) -> bytes:
