@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -24,11 +23,11 @@ from totpflow.server import errors, services
 from totpflow.server.config import RATE_LIMIT_REDIS_ENV, Settings
 from totpflow.server.crypto import Cipher, utc_now
 from totpflow.server.errors import ConfigError
-from totpflow.server.http import access_log, health, metrics
+from totpflow.server.http import access_log, dispatch, health, metrics
 from totpflow.server.http.errors import CatchUnexpected, http_exception_handler, server_error_handler
 from totpflow.server.http.headers import HeaderLimits
 from totpflow.server.http.routes import ServerState, routes
-from totpflow.server.http.upkeep import run_upkeep
+from totpflow.server.http.upkeep import run_upkeep, upkeep_threads
 from totpflow.server.openapi import document_json
 from totpflow.server.rate_limits import RateCounters, RedisCounters
 from totpflow.server.services.keys import rotate_due_keys
@@ -74,19 +73,6 @@ def build_deps(settings: Settings) -> services.Deps:
 
 
 ROTATION_CHECK_SECONDS = 60
-# Threads of a worker that run service calls (the synchronous store): anyio's default is 40. SQLite takes one
-# writer at a time and every thread competes for the GIL, so 40 threads only lengthened the write lock's hold
-# (its holder waited for the GIL) and churned pooled connections beyond the pool's size (8 on SQLite, 10 on
-# PostgreSQL). Measured side by side, 32 connections (bench/bench_server.py's closed loop): with 8 threads,
-# PostgreSQL 1.54x the flows/s with 1 worker and 1.27x with 2, p99 about half; SQLite the same flows/s, p99
-# about 30 % lower; and less memory per worker.
-SERVICE_THREADS = 8
-
-
-def bound_service_threads() -> None:
-    """Run the service calls of this event loop (``run_in_threadpool``) on at most ``SERVICE_THREADS``
-    threads at a time."""
-    anyio.to_thread.current_default_thread_limiter().total_tokens = SERVICE_THREADS
 
 
 async def rotate_keys_periodically(deps: services.Deps, every: timedelta) -> None:
@@ -113,7 +99,6 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        bound_service_threads()
         logging.getLogger(access_log.SERVER_LOGGER_NAME).info("serving requests")
         every = resolved.policy.rotate_keys_every
         rotating = None if every is None else asyncio.create_task(rotate_keys_periodically(resolved, every))
@@ -122,6 +107,10 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
             rotating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rotating
+        # Transactions in flight end before the store closes; an upkeep check stuck on an unanswering
+        # database does not hold up the shutdown.
+        await dispatch.service_threads.drain()
+        await upkeep_threads.drain(wait=False)
         resolved.store.dispose()
         if resolved.counters is not None:
             resolved.counters.close()

@@ -103,7 +103,7 @@ def test_readyz_answers_while_every_service_thread_waits_on_the_database(tmp_pat
 
     from serverkit import basic
 
-    from totpflow.server.app import SERVICE_THREADS
+    from totpflow.server.http.dispatch import SERVICE_THREADS
 
     with run_server(tmp_path) as server:
         auth = {"Authorization": basic(server.project_id, server.secret)}

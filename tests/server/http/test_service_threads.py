@@ -1,6 +1,6 @@
-"""The app's service calls run on a bounded thread pool (``app.SERVICE_THREADS`` threads per worker): more
-concurrent requests than that wait for a thread, they never run at once (in process: the app's lifespan under
-Starlette's test client, a real SQLite store)."""
+"""The app's service calls run on a bounded thread pool (``dispatch.SERVICE_THREADS`` threads per worker):
+more concurrent requests than that wait for a thread, they never run at once (in process: the app's lifespan
+under Starlette's test client, a real SQLite store)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def test_service_calls_share_a_bounded_thread_pool(
         return await real_run(slow_jwks if service is services.get_jwks else service, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(dispatch, "run", run)
-    requests = app.SERVICE_THREADS * 3
+    requests = dispatch.SERVICE_THREADS * 3
     with TestClient(app.create_app(settings, deps)) as client, ThreadPoolExecutor(requests) as pool:
         answers = list(pool.map(lambda _: client.get("/v1/sessions/jwks/project-x"), range(requests)))
     assert [a.status_code for a in answers] == [200] * requests
-    assert most == app.SERVICE_THREADS
+    assert most == dispatch.SERVICE_THREADS

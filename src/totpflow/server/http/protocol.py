@@ -5,6 +5,9 @@ app runs.
 asyncio turns Nagle's algorithm off only for sockets created with ``proto=IPPROTO_TCP``; the listening socket
 uvicorn shares between ``--workers`` processes is created with ``proto=0``, so without this every response
 written in two parts (headers, then body) waited for the client's delayed ACK: about 40 ms per request.
+uvicorn writes a response's head and its body separately; :class:`CoalescingTransport` sends what is written
+in one turn of the event loop in one ``send``, so a response leaves as one segment, for one system call
+rather than two.
 
 httptools buffers a header field whole before handing it over, and uvicorn sets no bound, so the bytes of
 each request head (request line and header fields) are counted here as they arrive: past
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from typing import Any
 
 import httptools  # noqa: F401  (the C parser HttpToolsProtocol needs; a dependency of this package)
 import msgspec
@@ -40,6 +44,52 @@ def error_response(status_line: bytes, exc: errors.ServerError) -> bytes:
     )
 
 
+class CoalescingTransport:
+    """A transport whose writes within one turn of the event loop go out in one ``write`` of the transport
+    below, at the end of that turn (or at once before a close or a half-close). Everything else is the
+    transport below's."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._pending.append(data)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def get_write_buffer_size(self) -> int:
+        pending = 0 if self._pending is None else sum(len(data) for data in self._pending)
+        return self._transport.get_write_buffer_size() + pending
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class NoDelayProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with Nagle's algorithm off and a bounded request head."""
 
@@ -52,7 +102,8 @@ class NoDelayProtocol(HttpToolsProtocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)  # type: ignore[arg-type]
+        coalescing = CoalescingTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        super().connection_made(coalescing)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
