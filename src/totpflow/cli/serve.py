@@ -254,7 +254,9 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     from totpflow.server.http import access_log
     from totpflow.server.http.metrics import MULTIPROC_ENV
     from totpflow.server.http.protocol import PROTOCOL
+    from totpflow.server.memory import limit_malloc_arenas
 
+    limit_malloc_arenas()
     common: dict[str, Any] = {
         "access_log": False,
         "http": PROTOCOL,

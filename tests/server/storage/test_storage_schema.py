@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from totpflow.server.storage import Store, default_database_url, open_store
+from totpflow.server.storage import Store, default_database_url, migrate, open_store
 from totpflow.server.storage.schema import metadata
 
 
@@ -24,6 +27,37 @@ def test_reopening_migrates_nothing(database_url: str) -> None:
         with store.engine.connect() as connection:
             assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
         store.dispose()
+
+
+def test_head_revision_is_alembics_only_head() -> None:
+    assert ScriptDirectory.from_config(migrate.alembic_config()).get_heads() == [migrate.HEAD_REVISION]
+
+
+def test_a_store_at_head_opens_without_alembic(database_url: str) -> None:
+    """A fresh interpreter opening a store whose schema is current imports no Alembic; one whose schema is
+    behind migrates it (and needs Alembic)."""
+    open_store(database_url).dispose()  # at head now
+    probe = (
+        "import sys; from totpflow.server.storage import open_store\n"
+        f"open_store({database_url!r}).dispose()\n"
+        "print('alembic' in sys.modules)"
+    )
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert answer.stdout.strip() == "False"
+
+
+def test_a_store_behind_the_head_is_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = open_store(url, migrate=False)
+    migrate.upgrade(store.engine, "0002")
+    assert not migrate.at_head(store.engine)
+    store.dispose()
+    store = open_store(url)
+    assert migrate.at_head(store.engine)
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    store.dispose()
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:
