@@ -14,6 +14,7 @@ returns once the queue is bound and the consumer registered (``basic.consume-ok`
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import aio_pika
 import aio_pika.abc
 import aio_pika.exceptions
 import aiormq.exceptions
+from aio_pika.connection import make_url
 
 from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, binding
 from totpflow.arazzo.asyncapi.message import Message
@@ -41,21 +43,30 @@ class AmqpAdapter:
     async def connect(self, endpoint: Endpoint, credentials: Credentials | None = None) -> None:
         creds = credentials or Credentials()
         secure = self.protocol == "amqps"
+        # aio-pika's connect_robust, with the connection in hand: a connect that is cancelled (a step's
+        # timeout) or fails is closed here, or its reconnection task would go on retrying, and holding the
+        # event loop open, after the run.
+        url = make_url(
+            host=endpoint.host,
+            port=endpoint.port or (5671 if secure else 5672),
+            login=creds.username or "guest",
+            password=creds.password or "guest",
+            virtualhost=endpoint.pathname.lstrip("/") or "/",
+            ssl=secure,
+            reconnect_interval=1,
+            fail_fast=True,
+        )
+        connection = aio_pika.RobustConnection(url, reconnect_interval=1, fail_fast=True)
         try:
-            self._connection = await aio_pika.connect_robust(
-                host=endpoint.host,
-                port=endpoint.port or (5671 if secure else 5672),
-                login=creds.username or "guest",
-                password=creds.password or "guest",
-                virtualhost=endpoint.pathname.lstrip("/") or "/",
-                ssl=secure,
-                timeout=10,
-                reconnect_interval=1,
-                fail_fast=True,
-            )
-            self._channel = await self._connection.channel(publisher_confirms=True)
-        except _FAILURES as exc:
-            raise BrokerError(self.protocol, f"cannot connect to {endpoint.host}: {exc}") from None
+            await connection.connect(timeout=10)
+            channel = await connection.channel(publisher_confirms=True)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            if isinstance(exc, _FAILURES):
+                raise BrokerError(self.protocol, f"cannot connect to {endpoint.host}: {exc}") from None
+            raise
+        self._connection, self._channel = connection, channel
 
     def _require(self) -> tuple[aio_pika.abc.AbstractRobustConnection, aio_pika.abc.AbstractChannel]:
         if self._connection is None or self._channel is None:

@@ -9,6 +9,7 @@ Application headers travel as MQTT 5 user properties and the content type as the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -62,6 +63,9 @@ class MqttAdapter:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
             raise BrokerError(self.protocol, f"cannot connect to {self._endpoint.host}: {exc}") from None
+        except BaseException:  # cancelled (a step's timeout) while the broker had not acknowledged yet
+            await _abandon(client)
+            raise
         return client
 
     async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
@@ -129,3 +133,17 @@ async def _read(client: aiomqtt.Client, receiver: QueueReceiver) -> None:
                 content_type=content_type,
             )
         )
+
+
+ABANDON_SECONDS = 2.0
+
+
+async def _abandon(client: aiomqtt.Client) -> None:
+    """Disconnect a client whose connect was cancelled, so that its socket and its housekeeping task go (at
+    most ``ABANDON_SECONDS`` for a broker that does not answer). aiomqtt's connect cancels its own
+    connection-acknowledgement future when it is cancelled, and paho's disconnect callback then fails on
+    that future before closing the socket; a fresh future lets the disconnect run to its end."""
+    if getattr(client, "_connected", None) is not None and client._connected.cancelled():
+        client._connected = asyncio.get_running_loop().create_future()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(client.__aexit__(None, None, None), ABANDON_SECONDS)

@@ -6,6 +6,7 @@ later); NATS has no content-type field. ``publish`` flushes, so it returns once 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,8 +40,9 @@ class NatsAdapter:
             if not failed.done():
                 failed.set_result(error)
 
+        client = nats.aio.client.Client()
         connecting = asyncio.ensure_future(
-            nats.connect(
+            client.connect(
                 servers=[f"nats://{endpoint.host}:{endpoint.port or 4222}"],
                 user=None if token is not None else creds.username,
                 password=None if token is not None else creds.password,
@@ -52,11 +54,15 @@ class NatsAdapter:
             )
         )
         waiting: set[asyncio.Future[Any]] = {connecting, failed}
-        await asyncio.wait(waiting, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait(waiting, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (a step's timeout): the connection being made goes with it
+            await _abandon(client, connecting)
+            raise
         if connecting.done() and connecting.exception() is None:
-            self._client = connecting.result()
+            self._client = client
             return
-        await cancel(connecting)
+        await _abandon(client, connecting)
         cause: BaseException | None = failed.result() if failed.done() else None
         if cause is None and connecting.done() and not connecting.cancelled():
             cause = connecting.exception()
@@ -108,3 +114,11 @@ class NatsAdapter:
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+
+async def _abandon(client: nats.aio.client.Client, connecting: asyncio.Future[None]) -> None:
+    """Stop a connect nobody waits for any more, and close whatever of the client it had opened."""
+    if not connecting.done():
+        await cancel(connecting)  # type: ignore[arg-type]
+    with contextlib.suppress(Exception):
+        await client.close()
