@@ -26,6 +26,7 @@ REDOCLY = [
 # script → (arguments, the JSON results file it writes, or None)
 SMOKE = {
     "bench_server.py": (["--smoke"], "server.json"),
+    "bench_app_path.py": (["--smoke"], "app_path.json"),
     "bench_micro.py": (["--smoke"], "micro.json"),
     "bench_memory.py": (["--smoke"], "memory.json"),
     "bench_sqlite_sync.py": (["--smoke"], "sqlite_sync.json"),

@@ -12,6 +12,7 @@ alike. A value a handler does not hand on reaches no query and is not looked at.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
@@ -20,6 +21,7 @@ import msgspec
 from totpflow.server.http.errors import MalformedBody
 from totpflow.server.http.threads import LoopThreads
 from totpflow.server.services import Deps
+from totpflow.server.storage.protocol import WouldWait
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,3 +65,16 @@ async def run(service: Callable[Concatenate[Deps, P], R], deps: Deps, *args: P.a
     if holds_nul((args, kwargs)):
         raise MalformedBody(NUL_MESSAGE)
     return await service_threads.run(service, deps, *args, **kwargs)
+
+
+async def run_here_first(
+    service: Callable[Concatenate[Deps, P], R], deps: Deps, *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """As :func:`run`, but the call is first tried on the event loop's own thread (``Storage.run_inline``:
+    only when none of its writes would wait), which saves the hand-off to a thread and back."""
+    if holds_nul((args, kwargs)):
+        raise MalformedBody(NUL_MESSAGE)
+    try:
+        return deps.store.run_inline(functools.partial(service, deps, *args, **kwargs))
+    except WouldWait:
+        return await service_threads.run(service, deps, *args, **kwargs)

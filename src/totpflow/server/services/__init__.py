@@ -115,7 +115,15 @@ from totpflow.server.services.users import (
     update_user,
 )
 
+# The use cases that open at most one write transaction, and no durable one: the server tries them on the
+# event loop's own thread first (``Storage.run_inline``); tests/server/services/test_one_transaction.py
+# counts their transactions.
+ONE_TRANSACTION: frozenset[object] = frozenset(
+    {create_user, create_totp, get_user, authenticate_session, get_sessions}
+)
+
 __all__ = [
+    "ONE_TRANSACTION",
     "AuthorizationCheck",
     "Credential",
     "Deps",

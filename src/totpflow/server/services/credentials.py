@@ -30,7 +30,7 @@ from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain.models import Project
 from totpflow.server.services import keys, projects
 from totpflow.server.services.deps import Deps
-from totpflow.server.storage.protocol import Transaction
+from totpflow.server.storage.protocol import Transaction, WouldWait
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -104,6 +104,8 @@ def run_as(
             except _ProjectChanged as changed:
                 project = changed.project
                 continue
+            except WouldWait:  # nothing ran: the call is made again in a thread, which confirms then
+                raise
             except BaseException:
                 _confirm_now(deps)
                 raise

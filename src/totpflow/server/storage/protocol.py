@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from totpflow.server.domain.models import AuthenticationFactor, Project, Session, User
 from totpflow.server.storage.records import (
@@ -29,6 +29,13 @@ from totpflow.server.storage.records import (
     UserHit,
     UserSummary,
 )
+
+T = TypeVar("T")
+
+
+class WouldWait(Exception):
+    """From ``Storage.run_inline``: the call's first write transaction would have to wait, or is durable.
+    Nothing was written; run the call in a thread."""
 
 
 class Transaction(Protocol):
@@ -143,6 +150,11 @@ class Storage(Protocol):
 
     def count_hits(self, hits: Sequence[Hit | UserHit], now_epoch: float) -> list[int]:
         """Count one request in each rate-limit counter, atomically across processes; the new counts."""
+        ...
+
+    def run_inline(self, call: Callable[[], T]) -> T:
+        """``call()`` on the calling thread if its first write transaction can begin at once and is not
+        durable, else :class:`WouldWait` before anything was written (``storage.inline``)."""
         ...
 
     def dispose(self) -> None:

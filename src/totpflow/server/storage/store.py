@@ -16,12 +16,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
-from totpflow.server.storage import request_guard
+from totpflow.server.storage import inline, request_guard
 from totpflow.server.storage.admin import AdminQueries
 from totpflow.server.storage.counters import CounterQueries
 from totpflow.server.storage.projects import ProjectQueries
@@ -35,6 +36,7 @@ from totpflow.server.storage.users import UserQueries
 __all__ = ["NewUser", "Store", "Tx", "UserChanges"]
 
 COUNTER_PRUNE_EVERY_SECONDS = 60
+T = TypeVar("T")
 
 
 class Tx(ProjectQueries, UserQueries, TotpQueries, SessionQueries, CounterQueries, AdminQueries):
@@ -71,6 +73,10 @@ class Store:
         # Called with the text of each statement sent on the per-request path and "BEGIN" for each
         # transaction (bench/ counts them); None in production.
         self.observe: Callable[[str], None] | None = None
+        # SQLite: the connection of inline calls (``run_inline``), with busy_timeout=0; one inline call at a
+        # time uses it.
+        self._inline_guard = threading.Lock()
+        self._inline_connection: PoolProxiedConnection | None = None
 
     @property
     def dialect(self) -> str:
@@ -96,34 +102,112 @@ class Store:
         engine = self.engine
         if durable and self.durable_commits and self.durable_engine is not None:
             engine = self.durable_engine
+        attempt = inline.current()
+        if attempt is not None and not readonly and not attempt.wrote:
+            with self._inline_write(durable) as pooled:
+                attempt.wrote = True
+                with self._run(engine, pooled, readonly=False, begun=True) as tx:
+                    yield tx
+            return
         with nullcontext() if readonly else self._write_lock:
-            pooled = None
             try:
                 pooled = engine.raw_connection()
+            except self._dbapi_error as exc:
+                raise self._wrapped(engine, None, exc) from exc
+            try:
+                with self._run(engine, pooled, readonly=readonly) as tx:
+                    yield tx
+            finally:
+                pooled.close()
+
+    @contextmanager
+    def _run(
+        self, engine: Engine, pooled: PoolProxiedConnection, *, readonly: bool, begun: bool = False
+    ) -> Iterator[Tx]:
+        """BEGIN on ``pooled`` (unless ``begun``), the block, then COMMIT (ROLLBACK on any exception);
+        driver errors raised as SQLAlchemy would have raised them."""
+        raw = pooled.dbapi_connection
+        assert raw is not None
+        try:
+            if self._sqlite and not begun:  # psycopg begins a transaction itself before the first statement
+                raw.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            if self.observe is not None:
+                self.observe("BEGIN")
+            try:
+                tx = Tx(engine, pooled, self._backend, self.observe)
+                request_guard.run_pending(self, tx)  # a request's credential check, before its statements
+                yield tx
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+        except self._dbapi_error as exc:
+            raise self._wrapped(engine, pooled, exc) from exc
+
+    def _wrapped(self, engine: Engine, pooled: PoolProxiedConnection | None, exc: Exception) -> Exception:
+        """``exc`` of the driver as SQLAlchemy would have raised it (a lost connection leaves the pool)."""
+        dbapi_exc: Any = exc
+        if pooled is not None and engine.dialect.is_disconnect(dbapi_exc, pooled.dbapi_connection, None):
+            pooled.invalidate(exc)
+        return DBAPIError.instance(None, None, exc, self._dbapi_error, dialect=engine.dialect)
+
+    def run_inline(self, call: Callable[[], T]) -> T:
+        """``call()`` on this thread, if its first write transaction can begin at once and is not durable;
+        else :class:`~totpflow.server.storage.inline.WouldWait`, raised before anything was written
+        (``storage.inline``). Only SQLite runs calls inline."""
+        if not self._sqlite or not self._inline_guard.acquire(blocking=False):
+            raise inline.WouldWait()
+        token = inline.begin()
+        try:
+            return call()
+        finally:
+            inline.end(token)
+            self._inline_guard.release()
+
+    @contextmanager
+    def _inline_write(self, durable: bool) -> Iterator[PoolProxiedConnection]:
+        """The write lock and the inline connection for an inline call's first write, or ``WouldWait``."""
+        if durable and self.durable_commits:
+            raise inline.WouldWait()
+        lock = self._write_lock
+        if isinstance(lock, nullcontext) or not lock.acquire(timeout=inline.INLINE_LOCK_WAIT):
+            raise inline.WouldWait()
+        try:
+            try:
+                pooled = self._inline_pooled()
                 raw = pooled.dbapi_connection
                 assert raw is not None
-                if self._sqlite:  # psycopg begins a transaction itself before the first statement
-                    raw.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-                if self.observe is not None:
-                    self.observe("BEGIN")
-                try:
-                    tx = Tx(engine, pooled, self._backend, self.observe)
-                    request_guard.run_pending(self, tx)  # a request's credential check, before its statements
-                    yield tx
-                except BaseException:
-                    raw.rollback()
-                    raise
-                raw.commit()
-            except self._dbapi_error as exc:  # as SQLAlchemy would have raised it
-                dbapi_exc: Any = exc
-                if pooled is not None and engine.dialect.is_disconnect(
-                    dbapi_exc, pooled.dbapi_connection, None
-                ):
-                    pooled.invalidate(exc)
-                raise DBAPIError.instance(None, None, exc, self._dbapi_error, dialect=engine.dialect) from exc
-            finally:
-                if pooled is not None:
-                    pooled.close()
+                raw.execute("BEGIN IMMEDIATE")  # busy_timeout=0: another process's lock answers at once
+            except self._dbapi_error:
+                # busy, or anything else: the call goes to a thread, whose transaction waits or reports it
+                self._reset_inline_connection()
+                raise inline.WouldWait() from None
+            yield pooled
+        finally:
+            lock.release()
+
+    def _reset_inline_connection(self) -> None:
+        """Leave the inline connection outside any transaction (a new one next time if that fails)."""
+        pooled = self._inline_connection
+        if pooled is None or pooled.dbapi_connection is None:
+            return
+        try:
+            pooled.dbapi_connection.rollback()
+        except self._dbapi_error:
+            pooled.invalidate()
+
+    def _inline_pooled(self) -> PoolProxiedConnection:
+        """The inline connection (a new one after a failure invalidated it)."""
+        if self._inline_connection is None or self._inline_connection.dbapi_connection is None:
+            if self._inline_connection is not None:
+                self._inline_connection.close()  # invalidated: back to the pool, which replaces it
+                self._inline_connection = None
+            pooled = self.engine.raw_connection()
+            raw = pooled.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA busy_timeout=0")
+            self._inline_connection = pooled
+        return self._inline_connection
 
     def first_transaction_check(self, check: Callable[[Transaction], None]) -> AbstractContextManager[None]:
         """Within the block, run ``check(tx)`` right after ``BEGIN`` of the next transaction opened in this
@@ -136,6 +220,10 @@ class Store:
         return request_guard.pending(self)
 
     def dispose(self) -> None:
+        with self._inline_guard:
+            if self._inline_connection is not None:
+                self._inline_connection.close()
+                self._inline_connection = None
         for engine in self.engines:
             engine.dispose()
 
