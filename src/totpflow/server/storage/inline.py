@@ -1,11 +1,11 @@
 """Service calls run on the caller's own thread when none of their writes would wait (``Store.run_inline``).
 
 The server hands each service call from its event loop to a thread, and the hand-off is not free: on the
-build machines, sequential requests cost about 260 µs more CPU each through a thread than on the loop
-(two thread wake-ups and the GIL passed back and forth; BENCHMARKS.md, "Service calls on the event loop").
-A call that opens at most one SQLite write transaction, not a durable one, gains nothing from the thread
-when that transaction can begin at once: it holds the GIL for its whole run either way. So such a call is
-first tried on the caller's thread, under these rules:
+build machines, sequential requests cost about 260 µs more CPU each through a thread than on the loop (two
+thread wake-ups and the GIL passed back and forth; BENCHMARKS.md, "Server targets of issue 14: latest
+run"). A call that opens at most one SQLite write transaction, not a durable one, gains nothing from the
+thread when that transaction can begin at once: it holds the GIL for its whole run either way. So such a
+call is first tried on the caller's thread, under these rules:
 
 * its first write transaction must begin without waiting: the process's write lock within
   ``INLINE_LOCK_WAIT`` (another of its threads commits in well under that), SQLite's lock at once (a
