@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import logging
 import os
 import statistics
@@ -165,10 +164,7 @@ def main() -> int:
             "as_served": round((medians["app_as_served"] - base) / 3, 1),
         },
     }
-    output: Path = args.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=1))
+    servers.write_results(args.output, results, show=True)
     return 0
 
 

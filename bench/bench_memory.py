@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import sys
 import tempfile
@@ -139,8 +138,7 @@ def main() -> int:
                 runs[label] = {"ok": ok(rc, output), "peak_rss_mib": round(peak / 1024, 1)}
             results["totpflow_run"] = runs
             print(f"totpflow run: {runs}", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    servers.write_results(args.output, results)
     failed = load["errors"] + sum(not r["ok"] for r in runs.values())
     return 1 if failed else 0
 

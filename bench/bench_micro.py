@@ -223,10 +223,7 @@ def main() -> int:
         "json": json_encoding(number * 10, repeats),
         "cli_import": import_time(runs),
     }
-    output: Path = args.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=1))
+    servers.write_results(args.output, results, show=True)
     return 0
 
 

@@ -300,8 +300,7 @@ def main() -> int:
     if not args.no_prism:
         results["prism"] = run_prism(args)
         print(f"prism: {results['prism']}", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    servers.write_results(args.output, results)
     errors = sum(
         c[kind]["errors"]
         for c in configs.values()

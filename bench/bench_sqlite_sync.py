@@ -18,7 +18,6 @@ rounds of the mean milliseconds per call, and the FULL/NORMAL ratio. Results go 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -116,9 +115,7 @@ def main() -> None:
         "single_thread": True,
         **figures,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=1))
+    servers.write_results(args.output, results, show=True)
 
 
 if __name__ == "__main__":

@@ -249,8 +249,7 @@ def main() -> int:
             measured[label] = entry
             failed += sum(e.get("failed_runs", 0) for e in entry["whole_process"].values())
             print(f"{label}: {json.dumps(entry, indent=1)}", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    servers.write_results(args.output, results)
     print(f"wrote {args.output}; failed runs: {failed}")
     ours_failed = sum(s["whole_process"].get("totpflow", {}).get("failed_runs", 0) for s in measured.values())
     return 1 if ours_failed else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import platform
 import secrets
@@ -24,6 +25,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from totpflow.testing import StytchServer, run_server
 
@@ -256,3 +258,11 @@ def prism_server(openapi: Path) -> Iterator[str]:
 
 def node_available() -> bool:
     return shutil.which("node") is not None
+
+
+def write_results(output: Path, results: dict[str, Any], *, show: bool = False) -> None:
+    """Write a benchmark's results as JSON to ``output`` (its folder made if need be); ``show``: print."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    if show:
+        print(json.dumps(results, indent=1))
