@@ -107,8 +107,8 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
             rotating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rotating
-        # Transactions in flight end before the store closes; an upkeep check stuck on an unanswering
-        # database does not hold up the shutdown.
+        # Transactions in flight end before the store closes; the lifespan does not wait for an upkeep check
+        # stuck on an unanswering database (the interpreter's exit still joins its thread).
         await dispatch.service_threads.drain()
         await upkeep_threads.drain(wait=False)
         resolved.store.dispose()

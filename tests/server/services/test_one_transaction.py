@@ -18,7 +18,6 @@ from totpflow.server.domain.models import Project
 from totpflow.server.storage import Store
 
 NO_USER = "user-test-00000000-0000-4000-8000-000000000000"
-NO_TOKEN = "not-a-session-token-" + "x" * 24
 Calls = list[Callable[[], object]]
 
 
@@ -46,7 +45,7 @@ def calls(deps: services.Deps, project: Project, clock: FrozenClock) -> dict[obj
     user = services.create_user(deps, project, email="one@example.com")
     other = services.create_user(deps, project, email="two@example.com")
     created = services.create_totp(deps, project, user_id=user.user_id)
-    signed_in = services.authenticate_totp(
+    services.authenticate_totp(
         deps,
         project,
         user_id=user.user_id,
@@ -65,13 +64,6 @@ def calls(deps: services.Deps, project: Project, clock: FrozenClock) -> dict[obj
         services.get_user: (
             [lambda: services.get_user(deps, project, user.user_id)],
             [lambda: services.get_user(deps, project, NO_USER)],
-        ),
-        services.authenticate_session: (
-            [
-                lambda: services.authenticate_session(deps, project, session_token=signed_in.session_token),
-                lambda: services.authenticate_session(deps, project, session_jwt=signed_in.session_jwt),
-            ],
-            [lambda: services.authenticate_session(deps, project, session_token=NO_TOKEN)],
         ),
         services.get_sessions: (
             [lambda: services.get_sessions(deps, project, user_id=user.user_id)],
@@ -97,3 +89,15 @@ def test_one_transaction_not_durable(
             with counted(store) as opened, pytest.raises(errors.ServerError):
                 failure()
             assert "durable" not in opened and opened.count("write") <= 1, (name, opened)
+
+
+def test_one_write_on_a_project_without_signing_keys(deps: services.Deps, store: Store) -> None:
+    """A project's first calls, before any session made it a signing key."""
+    project, _ = services.create_project(deps, name="Keyless")
+    with counted(store) as opened:
+        user = services.create_user(deps, project, email="first@example.com")
+        assert opened.count("write") == 1
+        services.create_totp(deps, project, user_id=user.user_id)
+        services.get_user(deps, project, user.user_id)
+        services.get_sessions(deps, project, user_id=user.user_id)
+    assert opened == ["write", "write", "read", "read"]

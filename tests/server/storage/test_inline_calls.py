@@ -143,3 +143,98 @@ def test_postgresql_never_runs_a_call_inline(pg_schema_url: str) -> None:
             store.run_inline(lambda: None)
     finally:
         store.dispose()
+
+
+def test_a_first_write_rolled_back_leaves_the_next_one_inline(sqlite_store: Store) -> None:
+    """Nothing was written, so the call can still stop with WouldWait (here: a durable write next)."""
+
+    def rolled_back_then_durable() -> None:
+        with pytest.raises(RuntimeError), sqlite_store.transaction() as tx:
+            tx.execute(text("INSERT INTO marks VALUES (1)"))
+            raise RuntimeError("rolled back")
+        mark(sqlite_store, durable=True)
+
+    with pytest.raises(WouldWait):
+        sqlite_store.run_inline(rolled_back_then_durable)
+    assert marks(sqlite_store) == []
+
+
+def test_a_failed_commit_leaves_no_transaction_open(sqlite_store: Store) -> None:
+    """A deferred foreign key fails at COMMIT, and SQLite then keeps the transaction (and its lock) open."""
+    with sqlite_store.transaction() as tx:
+        tx.execute(text("CREATE TABLE parents (id INTEGER PRIMARY KEY)"))
+        tx.execute(
+            text(
+                "CREATE TABLE children (parent INTEGER REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+
+    def orphan() -> None:
+        with sqlite_store.transaction() as tx:
+            tx.execute(text("INSERT INTO children VALUES (42)"))
+
+    with pytest.raises(Exception, match="FOREIGN KEY"):
+        sqlite_store.run_inline(orphan)
+    done = threading.Event()
+
+    def write_from_a_thread() -> None:
+        mark(sqlite_store)
+        done.set()
+
+    writer = threading.Thread(target=write_from_a_thread)
+    writer.start()
+    writer.join(10)
+    assert done.is_set()  # SQLite's lock was free (a transaction left open would hold it for 30 s)
+    assert marks(sqlite_store) == [writer.ident]
+
+
+def test_a_durable_writer_in_another_thread_sends_the_call_to_a_thread(sqlite_store: Store) -> None:
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with sqlite_store.transaction(durable=True) as tx:
+            tx.execute(text("INSERT INTO marks VALUES (0)"))
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    try:
+        with pytest.raises(WouldWait):
+            sqlite_store.run_inline(lambda: mark(sqlite_store))
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_inline_commits_are_checkpointed_in_a_thread(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inline connection never checkpoints (that syncs files); every INLINE_CHECKPOINT_EVERY inline
+    commits a thread does, and the WAL's frames reach the database file."""
+    from totpflow.server.storage import inline
+
+    ran: list[int] = []
+    real = sqlite_store._checkpoint
+
+    def spy() -> None:
+        ran.append(threading.get_ident())
+        real()
+
+    monkeypatch.setattr(sqlite_store, "_checkpoint", spy)
+    for _ in range(inline.INLINE_CHECKPOINT_EVERY):
+        sqlite_store.run_inline(lambda: mark(sqlite_store))
+    inline_connection = sqlite_store._inline_connection
+    assert inline_connection is not None and inline_connection.dbapi_connection is not None
+    assert inline_connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    sqlite_store.dispose()  # waits for the checkpoint thread
+    assert len(ran) == 1 and ran[0] != threading.get_ident()
+    assert len(marks(sqlite_store)) == inline.INLINE_CHECKPOINT_EVERY
+
+
+def test_after_dispose_no_pooled_connection_keeps_the_inline_settings(sqlite_store: Store) -> None:
+    sqlite_store.run_inline(lambda: mark(sqlite_store))
+    sqlite_store.dispose()
+    with sqlite_store.transaction() as tx:
+        assert tx.execute(text("PRAGMA busy_timeout")).scalar() == 30_000

@@ -14,6 +14,7 @@ returns once the queue is bound and the consumer registered (``basic.consume-ok`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from totpflow.arazzo.asyncapi.message import Message
 from totpflow.arazzo.errors import BrokerError
 
 DEFAULT_EXCHANGE = "amq.topic"
+ABANDON_SECONDS = 2.0  # bound on closing a connection whose connect was abandoned
 _FAILURES = (aio_pika.exceptions.AMQPException, aiormq.exceptions.AMQPError, OSError, ConnectionError)
 
 
@@ -61,8 +63,8 @@ class AmqpAdapter:
             await connection.connect(timeout=10)
             channel = await connection.channel(publisher_confirms=True)
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await connection.close()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(connection.close(), ABANDON_SECONDS)
             if isinstance(exc, _FAILURES):
                 raise BrokerError(self.protocol, f"cannot connect to {endpoint.host}: {exc}") from None
             raise

@@ -20,6 +20,7 @@ from totpflow.arazzo.asyncapi.message import Message
 from totpflow.arazzo.errors import BrokerError
 
 _FAILURES = (nats.errors.Error, OSError, TimeoutError)
+ABANDON_SECONDS = 2.0  # bound on closing a client whose connect was abandoned
 
 
 class NatsAdapter:
@@ -120,5 +121,5 @@ async def _abandon(client: nats.aio.client.Client, connecting: asyncio.Future[No
     """Stop a connect nobody waits for any more, and close whatever of the client it had opened."""
     if not connecting.done():
         await cancel(connecting)  # type: ignore[arg-type]
-    with contextlib.suppress(Exception):
-        await client.close()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(client.close(), ABANDON_SECONDS)

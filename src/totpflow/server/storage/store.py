@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
@@ -77,6 +78,9 @@ class Store:
         # time uses it.
         self._inline_guard = threading.Lock()
         self._inline_connection: PoolProxiedConnection | None = None
+        self._inline_commits = 0  # since the last checkpoint it asked for
+        self._checkpointing = False
+        self._checkpointer: ThreadPoolExecutor | None = None
 
     @property
     def dialect(self) -> str:
@@ -105,9 +109,14 @@ class Store:
         attempt = inline.current()
         if attempt is not None and not readonly and not attempt.wrote:
             with self._inline_write(durable) as pooled:
-                attempt.wrote = True
-                with self._run(engine, pooled, readonly=False, begun=True) as tx:
-                    yield tx
+                try:
+                    with self._run(engine, pooled, readonly=False, begun=True) as tx:
+                        yield tx
+                except BaseException:
+                    self._reset_inline_connection()  # a failed COMMIT can leave SQLite's transaction open
+                    raise
+                attempt.wrote = True  # committed: a later write of this call can no longer be abandoned
+            self._inline_committed()
             return
         with nullcontext() if readonly else self._write_lock:
             try:
@@ -206,8 +215,37 @@ class Store:
             raw = pooled.dbapi_connection
             assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")
+            raw.execute("PRAGMA wal_autocheckpoint=0")  # its checkpoints run in a thread: _inline_committed
             self._inline_connection = pooled
         return self._inline_connection
+
+    def _inline_committed(self) -> None:
+        """Count an inline commit; every ``INLINE_CHECKPOINT_EVERY``, checkpoint the WAL in a thread (a
+        checkpoint syncs the WAL and the database file, which must not stall the event loop; the inline
+        connection does not checkpoint on its own)."""
+        self._inline_commits += 1
+        if self._inline_commits < inline.INLINE_CHECKPOINT_EVERY or self._checkpointing:
+            return
+        self._inline_commits = 0
+        self._checkpointing = True
+        if self._checkpointer is None:
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="totpflow-checkpoint")
+        self._checkpointer.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """A PASSIVE checkpoint (it never waits for readers or writers); a failure leaves it to the next."""
+        try:
+            pooled = self.engine.raw_connection()
+            try:
+                raw = pooled.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                pooled.close()
+        except self._dbapi_error:
+            pass
+        finally:
+            self._checkpointing = False
 
     def first_transaction_check(self, check: Callable[[Transaction], None]) -> AbstractContextManager[None]:
         """Within the block, run ``check(tx)`` right after ``BEGIN`` of the next transaction opened in this
@@ -222,8 +260,14 @@ class Store:
     def dispose(self) -> None:
         with self._inline_guard:
             if self._inline_connection is not None:
+                # not back to the pool as it is (busy_timeout=0): closed, its pool slot reconnects
+                if self._inline_connection.dbapi_connection is not None:
+                    self._inline_connection.invalidate()
                 self._inline_connection.close()
                 self._inline_connection = None
+        if self._checkpointer is not None:
+            self._checkpointer.shutdown(wait=True)
+            self._checkpointer = None
         for engine in self.engines:
             engine.dispose()
 
