@@ -53,11 +53,14 @@ def test_a_durable_first_write_is_not_run_inline(sqlite_store: Store) -> None:
     assert marks(sqlite_store) == []
 
 
-def test_a_write_lock_held_by_another_thread_stops_the_call_quickly(sqlite_store: Store) -> None:
+@pytest.mark.parametrize("durable", [False, True], ids=["write", "durable-write"])
+def test_a_write_lock_held_by_another_thread_stops_the_call_quickly(
+    sqlite_store: Store, durable: bool
+) -> None:
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with sqlite_store.transaction() as tx:
+        with sqlite_store.transaction(durable=durable) as tx:
             tx.execute(text("INSERT INTO marks VALUES (0)"))
             holding.set()
             release.wait(10)
@@ -66,11 +69,13 @@ def test_a_write_lock_held_by_another_thread_stops_the_call_quickly(sqlite_store
     holder.start()
     assert holding.wait(10)
     began = time.monotonic()
-    with pytest.raises(WouldWait):
-        sqlite_store.run_inline(lambda: mark(sqlite_store))
-    assert time.monotonic() - began < INLINE_LOCK_WAIT + 0.5
-    release.set()
-    holder.join()
+    try:
+        with pytest.raises(WouldWait):
+            sqlite_store.run_inline(lambda: mark(sqlite_store))
+        assert time.monotonic() - began < INLINE_LOCK_WAIT + 0.5
+    finally:
+        release.set()
+        holder.join()
     assert marks(sqlite_store) == [0]  # the holder's row only
 
 
@@ -186,26 +191,6 @@ def test_a_failed_commit_leaves_no_transaction_open(sqlite_store: Store) -> None
     writer.join(10)
     assert done.is_set()  # SQLite's lock was free (a transaction left open would hold it for 30 s)
     assert marks(sqlite_store) == [writer.ident]
-
-
-def test_a_durable_writer_in_another_thread_sends_the_call_to_a_thread(sqlite_store: Store) -> None:
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with sqlite_store.transaction(durable=True) as tx:
-            tx.execute(text("INSERT INTO marks VALUES (0)"))
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert holding.wait(10)
-    try:
-        with pytest.raises(WouldWait):
-            sqlite_store.run_inline(lambda: mark(sqlite_store))
-    finally:
-        release.set()
-        holder.join()
 
 
 def test_inline_commits_are_checkpointed_in_a_thread(
