@@ -4,8 +4,8 @@ glibc gives threads that allocate at the same time arenas of their own (up to ei
 arena keeps the memory it has grown to. A worker's service threads took one each, and the worker's resident
 memory kept growing with them; with two arenas it levels off lower (``bench/bench_memory.py``: 86.6 → 82.3
 MiB after 10,000 flows, the growth over the second 5,000 flows 1.3 → 0.3 MiB, the same flows/s). Python's
-own small-object allocator does not use malloc's arenas, and the GIL lets one thread allocate at a time, so
-fewer arenas cost no contention.
+own small-object allocator does not use malloc's arenas, and most of what does allocate from them runs under
+the GIL, one thread at a time.
 
 An operator's ``MALLOC_ARENA_MAX`` wins; on a C library without ``mallopt`` (musl, macOS) nothing changes.
 """

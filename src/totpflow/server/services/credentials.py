@@ -104,7 +104,7 @@ def run_as(
             except _ProjectChanged as changed:
                 project = changed.project
                 continue
-            except WouldWait:  # nothing ran: the call is made again in a thread, which confirms then
+            except WouldWait:  # nothing was written: the call is made again in a thread, which confirms
                 raise
             except BaseException:
                 _confirm_now(deps)
