@@ -242,22 +242,17 @@ def test_an_empty_success_criteria_list_is_refused_before_anything_is_sent(
         assert api.seen == []
         return
     server = f"pets={options.servers['pets']}"
-    refused = subprocess.run(
-        [sys.executable, "-m", "totpflow", "run", str(document), "-w", "w", "--server", server],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def run_cli() -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "totpflow", "run", str(document), "-w", "w", "--server", server]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+    refused = run_cli()
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert location in refused.stdout + refused.stderr and "Traceback" not in refused.stderr
     assert api.seen == []
     document.write_text(text.replace(",\n     successCriteria: []}", "}"), encoding="utf-8")
-    ran = subprocess.run(
-        [sys.executable, "-m", "totpflow", "run", str(document), "-w", "w", "--server", server],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ran = run_cli()
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert api.seen == ["GET /pets/1"]  # the same server, reached once the document is valid
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -218,8 +219,24 @@ def test_inline_commits_are_checkpointed_in_a_thread(
     assert len(marks(sqlite_store)) == inline.INLINE_CHECKPOINT_EVERY
 
 
-def test_after_dispose_no_pooled_connection_keeps_the_inline_settings(sqlite_store: Store) -> None:
+def test_dispose_does_not_pool_the_inline_connection_back(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the store letting the inline connection go and the engine closing its pool, a thread could
+    check a pooled connection out: none of them may carry the inline settings (busy_timeout=0)."""
     sqlite_store.run_inline(lambda: mark(sqlite_store))
+    engine = sqlite_store.engine
+    real_dispose = engine.dispose
+    timeouts: list[int] = []
+
+    def dispose_checking_the_pool(*args: object, **kwargs: object) -> None:
+        pool: Any = engine.pool
+        pooled = [engine.raw_connection() for _ in range(pool.checkedin())]
+        for connection in pooled:
+            timeouts.append(connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0])
+            connection.close()
+        real_dispose(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "dispose", dispose_checking_the_pool)
     sqlite_store.dispose()
-    with sqlite_store.transaction() as tx:
-        assert tx.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    assert timeouts and set(timeouts) == {30_000}
