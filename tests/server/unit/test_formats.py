@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import re
+from collections import Counter
+
+import pytest
 
 from totpflow.server.domain import ids, recovery, tokens
 
@@ -41,3 +44,23 @@ def test_recovery_codes() -> None:
     assert len(codes) == 10 and len(set(codes)) == 10
     assert all(re.fullmatch(r"[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}", c) for c in codes)
     assert not recovery.is_well_formed("ABCD-1234-abcd")
+
+
+def test_recovery_code_characters_are_uniform() -> None:
+    """Every character of the alphabet comes from the same number of byte values, and the bytes beyond the
+    last whole multiple of 36 are dropped rather than reduced (a modulo bias would favour ``a``–``d``)."""
+    table = recovery._TO_CHARACTER
+    kept = [byte for byte in range(256) if byte not in recovery._DROPPED]
+    counts = Counter(chr(table[byte]) for byte in kept)
+    assert set(counts) == set(recovery.ALPHABET)
+    assert set(counts.values()) == {256 // len(recovery.ALPHABET)}
+    assert len(kept) == 256 - 256 % len(recovery.ALPHABET)
+
+
+def test_recovery_codes_drawn_again_when_bytes_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read whose bytes are all dropped yields no character: the codes come from the next read."""
+    reads = iter([b"\xff" * 128, bytes(range(128))])
+    monkeypatch.setattr(recovery.secrets, "token_bytes", lambda size: next(reads)[:size])
+    codes = recovery.new_codes()
+    expected = "".join(recovery.ALPHABET[byte % 36] for byte in range(120))
+    assert "".join(code.replace("-", "") for code in codes) == expected

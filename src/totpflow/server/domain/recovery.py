@@ -16,19 +16,24 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 FORMAT = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}")
 
 
-def new_code() -> str:
-    # One uniform draw below 36**12 (``randbelow`` rejects rather than reduces modulo, so no bias), written
-    # in base 36: the same distribution as twelve ``secrets.choice`` calls at a twelfth of the cost.
-    number = secrets.randbelow(len(ALPHABET) ** 12)
-    chars = []
-    for _ in range(12):
-        number, digit = divmod(number, len(ALPHABET))
-        chars.append(ALPHABET[digit])
-    return f"{''.join(chars[0:4])}-{''.join(chars[4:8])}-{''.join(chars[8:12])}"
+# Random bytes become characters by rejection: a byte below ``_KEPT`` (7 × 36) names ``ALPHABET[byte % 36]``,
+# so each character is uniform over the 36, and the bytes from ``_KEPT`` up are dropped, not reduced (reducing
+# them would favour the first four characters). One read of the system's generator serves all the codes.
+_KEPT = 7 * len(ALPHABET)
+_TO_CHARACTER = bytes(ord(ALPHABET[byte % len(ALPHABET)]) if byte < _KEPT else 0 for byte in range(256))
+_DROPPED = bytes(range(_KEPT, 256))
 
 
 def new_codes(count: int = COUNT) -> tuple[str, ...]:
-    return tuple(new_code() for _ in range(count))
+    """``count`` codes, each of 12 independent uniform characters of ``ALPHABET``."""
+    needed = 12 * count
+    characters = b""
+    while len(characters) < needed:  # 4 bytes in 256 are dropped: one read almost always suffices
+        characters += secrets.token_bytes(needed + 8).translate(_TO_CHARACTER, _DROPPED)
+    text = characters[:needed].decode("ascii")
+    return tuple(
+        f"{text[i : i + 4]}-{text[i + 4 : i + 8]}-{text[i + 8 : i + 12]}" for i in range(0, needed, 12)
+    )
 
 
 def is_well_formed(code: str) -> bool:
