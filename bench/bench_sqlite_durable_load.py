@@ -6,11 +6,16 @@
 ``bench_sqlite_sync.py`` measures the FULL commit of one call; this measures what it does to a whole server:
 enrollment flows per second of ``totpflow serve`` on SQLite (``bench_server.py``'s flow, closed loop) with
 durable commits as shipped, and with them turned off (``Store.durable_commits = False`` in the server
-processes: every commit ``NORMAL``, no fsync on any request). The second figure is not a configuration anyone
-may run: it is the upper bound of what any change to how the consuming transactions reach the disk could gain
-(docs/reliability.md, "Not taken: group durability"). Each round starts a fresh server per setting, the
-settings alternating in order between rounds so that noise from other processes falls on both; medians of
-the rounds and their ratio. Results go to ``bench/results/sqlite_durable_load.json``.
+processes: every commit ``NORMAL``, no fsync on any request), and with them off and
+``services.authenticate_totp`` also tried on the event loop's own thread (``normal-on-loop``: added to
+``services.ONE_TRANSACTION``, so no service call of the flow is handed to a thread while the write lock is
+free). The second figure is not a configuration anyone may run: it is the upper bound of what any change to
+how the consuming transactions reach the disk could gain (docs/reliability.md, "Not taken: group
+durability"); the third adds what handing the authentication to a thread costs (its commit is durable, so it
+is never run on the loop: an fsync there would stall every request of the worker). Next to flows/s: the
+server's CPU time and its threads' context switches per flow (from /proc). Each round starts a fresh server
+per setting, the settings alternating in order between rounds so that noise from other processes falls on
+all alike; medians of the rounds and their ratios. Results go to ``bench/results/sqlite_durable_load.json``.
 """
 
 from __future__ import annotations
@@ -30,27 +35,33 @@ from loadgen import closed_loop
 
 SWITCH = "TOTPFLOW_BENCH_DURABLE_COMMITS"
 # Loaded by every interpreter started with the folder on PYTHONPATH (the server and its workers): turns the
-# durable commits off when the switch says so. Only this benchmark writes it, into a temporary folder.
+# durable commits off (and tries the authentication on the event loop) when the switch says so. Only this
+# benchmark writes it, into a temporary folder.
 SITECUSTOMIZE = f"""\
 import os
-if os.environ.get({SWITCH!r}) == "0":
+if os.environ.get({SWITCH!r}, "").startswith("0"):
     from totpflow.server.storage import store as _store
     _init = _store.Store.__init__
     def _without_durable_commits(self, *args, **kwargs):
         _init(self, *args, **kwargs)
         self.durable_commits = False
     _store.Store.__init__ = _without_durable_commits
+if os.environ.get({SWITCH!r}) == "0-loop":
+    from totpflow.server import services as _services
+    _services.ONE_TRANSACTION = _services.ONE_TRANSACTION | {{_services.authenticate_totp}}
 """
-SETTINGS = {"full": "1", "normal": "0"}
+SETTINGS = {"full": "1", "normal": "0", "normal-on-loop": "0-loop"}
 
 
 def _one(folder: Path, workers: int, concurrency: int, args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=folder) as directory:
-        with servers.totpflow_server(Path(directory), workers=workers) as (server, _pid):
+        with servers.totpflow_server(Path(directory), workers=workers) as (server, pid):
             warm = enrollment_flow(server, "warm")
             asyncio.run(
                 closed_loop(server.base_url, warm, concurrency=4, max_flows=args.warmup, max_seconds=10)
             )
+            pids = servers.descendants(pid)
+            cpu, switches = servers.cpu_seconds(pids), servers.context_switches(pids)
             result = asyncio.run(
                 closed_loop(
                     server.base_url,
@@ -60,12 +71,16 @@ def _one(folder: Path, workers: int, concurrency: int, args: argparse.Namespace)
                     max_seconds=args.seconds,
                 )
             )
+            cpu, switches = servers.cpu_seconds(pids) - cpu, servers.context_switches(pids) - switches
+    flows = max(1, len(result.latencies))
     latencies = sorted(result.latencies) or [0.0]
     return {
         "flows_per_s": result.flows_per_s,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "errors": result.errors,
+        "server_cpu_us_per_flow": cpu / flows * 1e6,
+        "context_switches_per_flow": switches / flows,
     }
 
 
@@ -113,11 +128,19 @@ def main() -> int:
                 row[setting] = {
                     "flows_per_s": statistics.median(r["flows_per_s"] for r in rounds),
                     "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+                    "server_cpu_us_per_flow": round(
+                        statistics.median(r["server_cpu_us_per_flow"] for r in rounds)
+                    ),
+                    "context_switches_per_flow": round(
+                        statistics.median(r["context_switches_per_flow"] for r in rounds), 1
+                    ),
                     "rounds_flows_per_s": [round(r["flows_per_s"], 1) for r in rounds],
                     "errors": sum(r["errors"] for r in rounds),
                 }
             full = row["full"]["flows_per_s"]
-            row["normal_over_full"] = round(row["normal"]["flows_per_s"] / full, 3) if full else None
+            for setting in ("normal", "normal-on-loop"):
+                ratio = row[setting]["flows_per_s"] / full if full else None
+                row[f"{setting}_over_full"] = round(ratio, 3) if ratio is not None else None
             table[name] = row
     report = {"machine": servers.machine(), "seconds": args.seconds, "rounds": args.rounds, "results": table}
     args.output.parent.mkdir(parents=True, exist_ok=True)

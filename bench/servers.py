@@ -222,6 +222,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def context_switches(pids: list[int]) -> int:
+    """Context switches so far (voluntary and involuntary) of every thread of the given live processes."""
+    total = 0
+    for pid in pids:
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                for line in status.read_text().splitlines():
+                    if "ctxt_switches:" in line:
+                        total += int(line.split()[1])
+    return total
+
+
 def peak_rss_kib(pid: int) -> int:
     """VmHWM (peak resident set) of a live process, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
