@@ -6,19 +6,46 @@ Runs the 3-step workflow of ``bench_workflow_runs.py`` once against a fresh loca
 ``python -X importtime`` (prints the heaviest imports by cumulative time and the total), then under
 ``pyinstrument -m totpflow run …`` (prints its call tree). Whole-process runs of a short workflow are
 dominated by start-up, so this is the profile to read when the per-run target is missed.
+
+Last, the floors under a run (``--floor-runs``, default 15, rounds interleaved): the median wall time of an
+interpreter that only imports what the runner cannot start without (nothing; msgspec, whose Structs are the
+document model and the expression AST; then ``http.client``, the plain HTTP sender; then the engine and the
+CLI's argument parser), against the whole ``totpflow run``. Without ``-X importtime``'s own overhead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import bench_workflow_runs
 import servers
+
+FLOORS = {
+    "interpreter": "pass",
+    "+ msgspec": "import msgspec",
+    "+ http.client": "import msgspec, http.client",
+    "+ engine, argparse": "import msgspec, http.client, argparse, totpflow.cli, totpflow.arazzo.engine",
+}
+
+
+def floors(run: list[str], runs: int, cwd: str) -> dict[str, float]:
+    """Median wall milliseconds of each ``FLOORS`` interpreter and of ``run`` (the whole ``totpflow run``)."""
+    commands = {name: [sys.executable, "-c", code] for name, code in FLOORS.items()}
+    commands["totpflow run"] = run
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, cwd=cwd, check=True, timeout=120)
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: round(statistics.median(values), 1) for name, values in samples.items()}
 
 
 def heaviest_imports(trace: str, count: int) -> tuple[float, list[tuple[float, str]]]:
@@ -41,6 +68,7 @@ def main() -> int:
     parser.add_argument("--source", choices=["ours", "upstream"], default="upstream")
     parser.add_argument("--smoke", action="store_true", help="our OpenAPI, import trace only")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--floor-runs", type=int, default=15, help="rounds of the floor measurement")
     args = parser.parse_args()
     openapi = (
         servers.upstream_openapi() if args.source == "upstream" and not args.smoke else servers.OUR_OPENAPI
@@ -66,6 +94,10 @@ def main() -> int:
                 f"source: {openapi.name} ({openapi.stat().st_size} bytes); imports: {total:.1f} ms in total"
             )
             for milliseconds, name in rows:
+                print(f"  {milliseconds:8.1f} ms  {name}")
+            print("median wall ms, interpreters that only import (rounds interleaved):")
+            measured = floors(argv, 2 if args.smoke else args.floor_runs, tmp)
+            for name, milliseconds in measured.items():
                 print(f"  {milliseconds:8.1f} ms  {name}")
             if args.smoke or importlib.util.find_spec("pyinstrument") is None:
                 return 0
