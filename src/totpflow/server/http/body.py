@@ -10,7 +10,9 @@ is checked where every value is, in ``totpflow.server.http.dispatch``.
 
 from __future__ import annotations
 
-from typing import Final, TypeVar
+import types
+import typing
+from typing import Any, Final, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -40,14 +42,22 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 async def decode(request: Request, type_: type[T]) -> T:
     """The body decoded strictly as ``type_``; :class:`MalformedBody` names the offending field.
 
-    msgspec's messages describe the location (``$.expiration_minutes``) and the expected type, never the value
-    that was sent, so they are safe to return.
+    The field is found by :func:`offending_field` from the Struct's own field list. msgspec's message follows
+    it as a detail; it describes the expected type, never the value that was sent, so it is safe to return.
     """
     raw = await read_body(request)
     try:
         decoded = msgspec.json.decode(raw, type=type_, strict=True)
     except msgspec.ValidationError as exc:
-        raise MalformedBody(str(exc)) from None
+        try:
+            data = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, RecursionError):  # pragma: no cover - the typed decode parsed it
+            data = None
+        if not isinstance(data, dict):
+            raise MalformedBody("the body must be a JSON object") from None
+        field = offending_field(data, type_)
+        where = f"the field `{field}`" if field is not None else "the body"
+        raise MalformedBody(f"{where} is missing or of the wrong type ({exc})") from None
     except msgspec.DecodeError:
         raise MalformedBody("the body is not valid JSON") from None
     except UnicodeDecodeError:  # JSON text is UTF-8 (RFC 8259 §8.1)
@@ -55,3 +65,37 @@ async def decode(request: Request, type_: type[T]) -> T:
     except RecursionError:  # msgspec's guard against deeply nested input (a stack-exhaustion attempt)
         raise MalformedBody("the JSON is nested too deeply") from None
     return decoded
+
+
+def offending_field(data: dict[str, Any], type_: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first field of ``data`` that a strict decode as the Struct type ``type_``
+    refuses (required and missing, or of the wrong type), descending into nested Structs; None if none is."""
+    for field in msgspec.structs.fields(type_):
+        name = prefix + field.encode_name
+        if field.encode_name not in data:
+            if field.required:
+                return name
+            continue
+        value = data[field.encode_name]
+        inner = _struct_of(field.type)
+        if inner is not None and isinstance(value, dict):
+            found = offending_field(value, inner, name + ".")
+            if found is not None:
+                return found
+        try:
+            msgspec.convert(value, field.type, strict=True)
+        except msgspec.ValidationError:
+            return name
+    return None
+
+
+def _struct_of(annotation: Any) -> type[msgspec.Struct] | None:
+    """The Struct type of a field annotated ``S`` or ``S | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        structs = [
+            a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, msgspec.Struct)
+        ]
+        return structs[0] if len(structs) == 1 else None
+    return None
