@@ -201,9 +201,16 @@ def _default_project(
 
 
 def load_workflow() -> Loaded:
+    """The shipped workflow, loaded; :class:`EnrollError` when it or its OpenAPI source cannot be (a copy
+    of totpflow installed without them, or with them edited)."""
     from totpflow.arazzo import load
+    from totpflow.arazzo.errors import DocumentError
 
-    return load(str(workflow_path()))
+    path = workflow_path()
+    try:
+        return load(str(path))
+    except DocumentError as exc:
+        raise EnrollError(f"the shipped workflow {path} cannot be loaded: {exc}") from None
 
 
 def enroll(

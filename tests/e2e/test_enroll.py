@@ -214,3 +214,30 @@ def test_ctrl_c_at_the_prompt_ends_enroll_even_when_no_read_is_interrupted(
         if term.process.poll() is None:
             term.process.kill()
         term.close()
+
+
+def test_a_copy_without_the_openapi_source_fails_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    """The shipped workflow is found beside the sources, its OpenAPI description is not: exit 1, one line."""
+    import shutil
+
+    import totpflow
+
+    package = Path(totpflow.__file__).parent
+    checkout = package.parents[1]
+    if not (checkout / "arazzo").is_dir():
+        pytest.skip("totpflow is not imported from a checkout")
+    shutil.copytree(package, tmp_path / "src" / "totpflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(checkout / "arazzo", tmp_path / "arazzo")
+    env = {**_env(tmp_path / "home"), "PYTHONPATH": str(tmp_path / "src"), "TOTPFLOW_CACHE_DIR": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "totpflow", "enroll", "--email", _email(), "--unattended"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "stytch-consumer-openapi.yml" in done.stderr
+    assert done.stderr.startswith("totpflow enroll: the shipped workflow"), done.stderr
