@@ -9,8 +9,8 @@ measured in CPU time per flow of this process (all its threads), rounds interlea
 * ``services``: the service calls made directly (``bench_server.in_process_floor``);
 * ``app, every call in a thread``: through the app (middleware, routing, authentication, body decoding,
   response encoding, the request log and metrics), every service call handed to the service threads;
-* ``app, as served``: the same, with the calls of ``services.ONE_TRANSACTION`` made on the event loop's own
-  thread when their write can begin at once (``Storage.run_inline``), as the server does.
+* ``app, as served``: the same, with the calls of ``services.ON_LOOP`` made on the event loop's own thread,
+  suspended where they would wait (``Storage.run_on_loop``), as the server does.
 
 The differences are the app's own cost and the hand-off to a thread. Results go to
 ``bench/results/app_path.json``.
@@ -100,10 +100,10 @@ def app_round(database_url: str, flows: int, *, inline: bool) -> float:
     store: Any = deps.store
     if not inline:
 
-        def never(call: Any) -> Any:
+        async def never(call: Any) -> Any:
             raise WouldWait()
 
-        store.run_inline = never
+        store.run_on_loop = never
     client = AsgiClient(create_app(settings, deps), project.project_id, secret)
     tag = uuid.uuid4().hex[:8]
 

@@ -6,14 +6,12 @@
 ``bench_sqlite_sync.py`` measures the FULL commit of one call; this measures what it does to a whole server:
 enrollment flows per second of ``totpflow serve`` on SQLite (``bench_server.py``'s flow, closed loop) with
 durable commits as shipped, and with them turned off (``Store.durable_commits = False`` in the server
-processes: every commit ``NORMAL``, no fsync on any request), and with them off and
-``services.authenticate_totp`` also tried on the event loop's own thread (``normal-on-loop``: added to
-``services.ONE_TRANSACTION``, so no service call of the flow is handed to a thread while the write lock is
-free). The second figure is not a configuration anyone may run: it is the upper bound of what any change to
-how the consuming transactions reach the disk could gain (docs/reliability.md, "Not taken: group
-durability"); the third adds what handing the authentication to a thread costs (its commit is durable, so it
-is never run on the loop: an fsync there would stall every request of the worker). Next to flows/s: the
-server's CPU time and its threads' context switches per flow (from /proc). Each round starts a fresh server
+processes: every commit ``NORMAL``, no fsync on any request), and as shipped but with every service call
+handed to a thread (``full-in-threads``: ``services.ON_LOOP`` emptied, so no call runs on the event loop).
+The second figure is not a configuration anyone may run: it is the upper bound of what any change to how the
+consuming transactions reach the disk could gain (docs/reliability.md, "Not taken: group durability"); the
+third is what running the calls on the loop gains. Next to flows/s: the server's CPU time and its threads'
+context switches per flow (from /proc). Each round starts a fresh server
 per setting, the settings alternating in order between rounds so that noise from other processes falls on
 all alike; medians of the rounds and their ratios. Results go to ``bench/results/sqlite_durable_load.json``.
 """
@@ -35,22 +33,22 @@ from loadgen import closed_loop
 
 SWITCH = "TOTPFLOW_BENCH_DURABLE_COMMITS"
 # Loaded by every interpreter started with the folder on PYTHONPATH (the server and its workers): turns the
-# durable commits off (and tries the authentication on the event loop) when the switch says so. Only this
-# benchmark writes it, into a temporary folder.
+# durable commits off, or hands every call to a thread, when the switch says so. Only this benchmark writes
+# it, into a temporary folder.
 SITECUSTOMIZE = f"""\
 import os
-if os.environ.get({SWITCH!r}, "").startswith("0"):
+if os.environ.get({SWITCH!r}) == "0":
     from totpflow.server.storage import store as _store
     _init = _store.Store.__init__
     def _without_durable_commits(self, *args, **kwargs):
         _init(self, *args, **kwargs)
         self.durable_commits = False
     _store.Store.__init__ = _without_durable_commits
-if os.environ.get({SWITCH!r}) == "0-loop":
+if os.environ.get({SWITCH!r}) == "threads":
     from totpflow.server import services as _services
-    _services.ONE_TRANSACTION = _services.ONE_TRANSACTION | {{_services.authenticate_totp}}
+    _services.ON_LOOP = frozenset()
 """
-SETTINGS = {"full": "1", "normal": "0", "normal-on-loop": "0-loop"}
+SETTINGS = {"full": "1", "normal": "0", "full-in-threads": "threads"}
 
 
 def _one(folder: Path, workers: int, concurrency: int, args: argparse.Namespace) -> dict[str, float]:
@@ -138,7 +136,7 @@ def main() -> int:
                     "errors": sum(r["errors"] for r in rounds),
                 }
             full = row["full"]["flows_per_s"]
-            for setting in ("normal", "normal-on-loop"):
+            for setting in ("normal", "full-in-threads"):
                 ratio = row[setting]["flows_per_s"] / full if full else None
                 row[f"{setting}_over_full"] = round(ratio, 3) if ratio is not None else None
             table[name] = row

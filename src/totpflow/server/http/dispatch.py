@@ -67,14 +67,14 @@ async def run(service: Callable[Concatenate[Deps, P], R], deps: Deps, *args: P.a
     return await service_threads.run(service, deps, *args, **kwargs)
 
 
-async def run_here_first(
+async def run_on_loop(
     service: Callable[Concatenate[Deps, P], R], deps: Deps, *args: P.args, **kwargs: P.kwargs
 ) -> R:
-    """As :func:`run`, but the call is first tried on the event loop's own thread (``Storage.run_inline``:
-    only when none of its writes would wait), which saves the hand-off to a thread and back."""
+    """As :func:`run`, but the call runs on the event loop's own thread, suspended wherever it would wait
+    (``Storage.run_on_loop``); in the thread pool when it cannot start there."""
     if holds_nul((args, kwargs)):
         raise MalformedBody(NUL_MESSAGE)
     try:
-        return deps.store.run_inline(functools.partial(service, deps, *args, **kwargs))
+        return await deps.store.run_on_loop(functools.partial(service, deps, *args, **kwargs))
     except WouldWait:
         return await service_threads.run(service, deps, *args, **kwargs)

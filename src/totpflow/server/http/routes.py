@@ -70,8 +70,9 @@ async def call(
             # this (a NUL character) leaves the credential unconfirmed, for ``authenticated`` to confirm
             request.state.confirmed = True
 
-    run = dispatch.run_here_first if service in services.ONE_TRANSACTION else dispatch.run
-    return await run(bound, state(request).deps, *args, **kwargs)
+    if service in services.ON_LOOP:
+        return await dispatch.run_on_loop(bound, state(request).deps, *args, **kwargs)
+    return await dispatch.run(bound, state(request).deps, *args, **kwargs)
 
 
 def name(value: rq.NameIn | None) -> models.Name | None:

@@ -115,15 +115,25 @@ from totpflow.server.services.users import (
     update_user,
 )
 
-# The use cases that open at most one write transaction, and no durable one: the server tries them on the
-# event loop's own thread first (``Storage.run_inline``); tests/server/services/test_one_transaction.py
-# counts their transactions.
-# (Not ``authenticate_session``: on a project without a signing key yet, it makes one in a transaction of its
-# own, an RSA key generation and a second write.)
-ONE_TRANSACTION: frozenset[object] = frozenset({create_user, create_totp, get_user, get_sessions})
+# The use cases the server runs on its event loop's own thread, suspended wherever they would wait
+# (``Storage.run_on_loop``, docs/reliability.md): those of an enrollment and of a login, whose statements are
+# point lookups and writes of a few rows. The others (a search, an update, the operator's and the RBAC
+# calls) run in a thread, where a long statement does not hold up the loop.
+ON_LOOP: frozenset[object] = frozenset[object](
+    (
+        create_user,
+        get_user,
+        create_totp,
+        authenticate_totp,
+        recover,
+        authenticate_session,
+        get_sessions,
+        revoke_session,
+    )
+)
 
 __all__ = [
-    "ONE_TRANSACTION",
+    "ON_LOOP",
     "AuthorizationCheck",
     "Credential",
     "Deps",

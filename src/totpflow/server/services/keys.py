@@ -35,7 +35,7 @@ from weakref import WeakKeyDictionary
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from totpflow.server import errors
+from totpflow.server import errors, suspend
 from totpflow.server.crypto import (
     decrypt_private_key,
     encrypt_private_key,
@@ -125,7 +125,10 @@ def _rows(deps: Deps, project_id: str) -> list[SigningKeyRow]:
 
 
 def _new_key(deps: Deps, project_id: str) -> SigningKeyRow:
-    generated = generate_signing_key(ids.jwk_id(), deps.now(), deps.policy.rsa_key_size)
+    """A new signing key, encrypted; generated in a helper thread when the call runs on the event loop (tens
+    of milliseconds of CPU, which OpenSSL spends without the GIL)."""
+    kid, now, size = ids.jwk_id(), deps.now(), deps.policy.rsa_key_size
+    generated = suspend.offload(lambda: generate_signing_key(kid, now, size))
     return SigningKeyRow(
         project_id=project_id,
         kid=generated.kid,

@@ -34,8 +34,8 @@ T = TypeVar("T")
 
 
 class WouldWait(Exception):
-    """From ``Storage.run_inline``: the call's first write transaction would have to wait, or is durable.
-    Nothing was written; run the call in a thread."""
+    """From ``Storage.run_on_loop``: this store cannot run calls on the event loop (PostgreSQL). Nothing was
+    run; run the call in a thread."""
 
 
 class Transaction(Protocol):
@@ -152,9 +152,9 @@ class Storage(Protocol):
         """Count one request in each rate-limit counter, atomically across processes; the new counts."""
         ...
 
-    def run_inline(self, call: Callable[[], T]) -> T:
-        """``call()`` on the calling thread if its first write transaction can begin at once and is not
-        durable, else :class:`WouldWait` before anything was written (``storage.inline``)."""
+    async def run_on_loop(self, call: Callable[[], T]) -> T:
+        """``call()`` on the event loop's thread, suspended where it would wait (``totpflow.server.suspend``);
+        :class:`WouldWait` before it starts where the store cannot do that."""
         ...
 
     def dispose(self) -> None:

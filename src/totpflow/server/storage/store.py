@@ -13,21 +13,25 @@ constraint (unique email, one live TOTP per user).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from totpflow.server.storage import inline, request_guard
+from totpflow.server import suspend
+from totpflow.server.storage import request_guard
 from totpflow.server.storage.admin import AdminQueries
 from totpflow.server.storage.counters import CounterQueries
 from totpflow.server.storage.projects import ProjectQueries
-from totpflow.server.storage.protocol import Transaction
+from totpflow.server.storage.protocol import Transaction, WouldWait
 from totpflow.server.storage.records import Hit, NewUser, UserChanges, UserHit
 from totpflow.server.storage.sessions import SessionQueries
 from totpflow.server.storage.sql import Backend
@@ -37,6 +41,7 @@ from totpflow.server.storage.users import UserQueries
 __all__ = ["NewUser", "Store", "Tx", "UserChanges"]
 
 COUNTER_PRUNE_EVERY_SECONDS = 60
+LOOP_CHECKPOINT_EVERY = 100  # commits on the loop connection between WAL checkpoints (a thread runs them)
 T = TypeVar("T")
 
 
@@ -74,11 +79,16 @@ class Store:
         # Called with the text of each statement sent on the per-request path and "BEGIN" for each
         # transaction (bench/ counts them); None in production.
         self.observe: Callable[[str], None] | None = None
-        # SQLite: the connection of inline calls (``run_inline``), with busy_timeout=0; one inline call at a
-        # time uses it.
-        self._inline_guard = threading.Lock()
-        self._inline_connection: PoolProxiedConnection | None = None
-        self._inline_commits = 0  # since the last checkpoint it asked for
+        # SQLite, calls run on the event loop (``run_on_loop``): the connection of their write transactions
+        # (busy_timeout=0, used only under the write lock), its commits since the last checkpoint, the queue
+        # of those transactions on each loop ahead of the write lock (a call waiting for another call of the
+        # same loop waits there, with no thread involved), the thread whose suspended call holds the write
+        # lock, and the helper threads of the waits and durable COMMITs.
+        self._loop_connection: PoolProxiedConnection | None = None
+        self._loop_commits = 0
+        self._loop_queues: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
+        self._lock_held_for_loop: int | None = None
+        self._loop_waits: ThreadPoolExecutor | None = None
         self._checkpointing = False
         self._checkpointer: ThreadPoolExecutor | None = None
 
@@ -106,18 +116,14 @@ class Store:
         engine = self.engine
         if durable and self.durable_commits and self.durable_engine is not None:
             engine = self.durable_engine
-        attempt = inline.current()
-        if attempt is not None and not readonly and not attempt.wrote:
-            with self._inline_write(durable) as pooled:
-                try:
-                    with self._run(engine, pooled, readonly=False, begun=True) as tx:
-                        yield tx
-                except BaseException:
-                    self._reset_inline_connection()  # a failed COMMIT can leave SQLite's transaction open
-                    raise
-                attempt.wrote = True  # committed: a later write of this call can no longer be abandoned
-            self._inline_committed()
+        if not readonly and self._sqlite and suspend.suspended():
+            yield from self._loop_transaction(durable and self.durable_commits)
             return
+        if not readonly and self._lock_held_for_loop == threading.get_ident():
+            # waiting here would never end: the holder resumes only when this thread returns to its loop
+            raise RuntimeError(
+                "a write on the event loop's thread while a call suspended there holds the lock"
+            )
         with nullcontext() if readonly else self._write_lock:
             try:
                 pooled = engine.raw_connection()
@@ -131,10 +137,16 @@ class Store:
 
     @contextmanager
     def _run(
-        self, engine: Engine, pooled: PoolProxiedConnection, *, readonly: bool, begun: bool = False
+        self,
+        engine: Engine,
+        pooled: PoolProxiedConnection,
+        *,
+        readonly: bool,
+        begun: bool = False,
+        commit: Callable[[Any], None] | None = None,
     ) -> Iterator[Tx]:
-        """BEGIN on ``pooled`` (unless ``begun``), the block, then COMMIT (ROLLBACK on any exception);
-        driver errors raised as SQLAlchemy would have raised them."""
+        """BEGIN on ``pooled`` (unless ``begun``), the block, then COMMIT (by ``commit(raw)`` if given;
+        ROLLBACK on any exception); driver errors raised as SQLAlchemy would have raised them."""
         raw = pooled.dbapi_connection
         assert raw is not None
         try:
@@ -149,7 +161,10 @@ class Store:
             except BaseException:
                 raw.rollback()
                 raise
-            raw.commit()
+            if commit is None:
+                raw.commit()
+            else:
+                commit(raw)
         except self._dbapi_error as exc:
             raise self._wrapped(engine, pooled, exc) from exc
 
@@ -160,44 +175,91 @@ class Store:
             pooled.invalidate(exc)
         return DBAPIError.instance(None, None, exc, self._dbapi_error, dialect=engine.dialect)
 
-    def run_inline(self, call: Callable[[], T]) -> T:
-        """``call()`` on this thread, if its first write transaction can begin at once and is not durable;
-        else :class:`~totpflow.server.storage.inline.WouldWait`, raised before anything was written
-        (``storage.inline``). Only SQLite runs calls inline."""
-        if not self._sqlite or not self._inline_guard.acquire(blocking=False):
-            raise inline.WouldWait()
-        token = inline.begin()
-        try:
-            return call()
-        finally:
-            inline.end(token)
-            self._inline_guard.release()
+    async def run_on_loop(self, call: Callable[[], T]) -> T:
+        """``call()`` on this thread, the event loop's, in a greenlet that suspends where a write transaction
+        would wait, so that the loop goes on serving meanwhile (``storage.suspend``): for the process's write
+        lock, for SQLite's lock held by another process, and for the fsync of a durable COMMIT, each of which
+        runs in a helper thread (``docs/reliability.md``, "Service calls on the event loop"). On PostgreSQL,
+        :class:`~totpflow.server.storage.protocol.WouldWait` before the call starts: its statements are
+        network round trips, which a thread waits for."""
+        if not self._sqlite:
+            raise WouldWait()
+        return await suspend.drive(call)
 
-    @contextmanager
-    def _inline_write(self, durable: bool) -> Iterator[PoolProxiedConnection]:
-        """The write lock and the inline connection for an inline call's first write, or ``WouldWait``."""
-        if durable and self.durable_commits:
-            raise inline.WouldWait()
+    def _loop_transaction(self, durable: bool) -> Iterator[Tx]:
+        """A write transaction of a call of :meth:`run_on_loop`, on the loop connection; ``durable``: with
+        ``synchronous=FULL`` for its COMMIT, which a helper thread makes."""
         lock = self._write_lock
-        if isinstance(lock, nullcontext) or not lock.acquire(timeout=inline.INLINE_LOCK_WAIT):
-            raise inline.WouldWait()
+        assert not isinstance(lock, nullcontext)  # SQLite
+        loop = asyncio.get_running_loop()
+        queue = self._loop_queues.get(loop)
+        if queue is None:
+            queue = self._loop_queues[loop] = asyncio.Lock()
+        suspend.wait(queue.acquire())
         try:
-            try:
-                pooled = self._inline_pooled()
-                raw = pooled.dbapi_connection
-                assert raw is not None
-                raw.execute("BEGIN IMMEDIATE")  # busy_timeout=0: another process's lock answers at once
-            except self._dbapi_error:
-                # busy, or anything else: the call goes to a thread, whose transaction waits or reports it
-                self._reset_inline_connection()
-                raise inline.WouldWait() from None
-            yield pooled
+            yield from self._loop_transaction_locked(lock, durable)
         finally:
+            queue.release()
+        self._loop_committed()
+
+    def _loop_transaction_locked(self, lock: threading.Lock, durable: bool) -> Iterator[Tx]:
+        if not lock.acquire(blocking=False):
+            suspend.wait(suspend.acquire(self._waits(), lock))
+        self._lock_held_for_loop = threading.get_ident()
+        try:
+            pooled = self._loop_pooled()
+            raw = pooled.dbapi_connection
+            assert raw is not None
+            try:
+                if durable:
+                    raw.execute("PRAGMA synchronous=FULL")  # per connection; back to NORMAL below
+                try:
+                    self._begin_on_loop(pooled, raw)
+                    commit = self._commit_in_thread if durable else None
+                    with self._run(self.engine, pooled, readonly=False, begun=True, commit=commit) as tx:
+                        yield tx
+                except BaseException:
+                    # a failed COMMIT can leave SQLite's transaction open, and so can a cancellation that
+                    # arrives once a helper thread has begun it
+                    self._reset_loop_connection()
+                    raise
+            except self._dbapi_error as exc:
+                raise self._wrapped(self.engine, pooled, exc) from exc
+            finally:
+                if durable:
+                    self._back_to_normal(pooled)
+        finally:
+            self._lock_held_for_loop = None
             lock.release()
 
-    def _reset_inline_connection(self) -> None:
-        """Leave the inline connection outside any transaction (a new one next time if that fails)."""
-        pooled = self._inline_connection
+    def _begin_on_loop(self, pooled: PoolProxiedConnection, raw: Any) -> None:
+        """BEGIN IMMEDIATE on the loop connection (busy_timeout=0); when another process holds SQLite's
+        lock, again in a helper thread with the usual busy timeout, the call suspended meanwhile."""
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except self._dbapi_error:
+            suspend.wait(suspend.in_thread(self._waits(), functools.partial(_begin_waiting, raw)))
+
+    def _commit_in_thread(self, raw: Any) -> None:
+        suspend.wait(suspend.in_thread(self._waits(), raw.commit))
+
+    def _back_to_normal(self, pooled: PoolProxiedConnection) -> None:
+        raw = pooled.dbapi_connection
+        if raw is None:
+            return
+        try:
+            raw.execute("PRAGMA synchronous=NORMAL")
+        except self._dbapi_error:
+            pooled.invalidate()  # replaced on next use, with the engine's settings
+
+    def _waits(self) -> ThreadPoolExecutor:
+        if self._loop_waits is None:
+            self._loop_waits = ThreadPoolExecutor(2, thread_name_prefix="totpflow-loop-wait")
+        return self._loop_waits
+
+    def _reset_loop_connection(self) -> None:
+        """Leave the loop connection outside any transaction (a new one next time if that fails)."""
+        pooled = self._loop_connection
         if pooled is None or pooled.dbapi_connection is None:
             return
         try:
@@ -205,28 +267,28 @@ class Store:
         except self._dbapi_error:
             pooled.invalidate()
 
-    def _inline_pooled(self) -> PoolProxiedConnection:
-        """The inline connection (a new one after a failure invalidated it)."""
-        if self._inline_connection is None or self._inline_connection.dbapi_connection is None:
-            if self._inline_connection is not None:
-                self._inline_connection.close()  # invalidated: back to the pool, which replaces it
-                self._inline_connection = None
+    def _loop_pooled(self) -> PoolProxiedConnection:
+        """The loop connection (a new one after a failure invalidated it)."""
+        if self._loop_connection is None or self._loop_connection.dbapi_connection is None:
+            if self._loop_connection is not None:
+                self._loop_connection.close()  # invalidated: back to the pool, which replaces it
+                self._loop_connection = None
             pooled = self.engine.raw_connection()
             raw = pooled.dbapi_connection
             assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")
-            raw.execute("PRAGMA wal_autocheckpoint=0")  # its checkpoints run in a thread: _inline_committed
-            self._inline_connection = pooled
-        return self._inline_connection
+            raw.execute("PRAGMA wal_autocheckpoint=0")  # its checkpoints run in a thread: _loop_committed
+            self._loop_connection = pooled
+        return self._loop_connection
 
-    def _inline_committed(self) -> None:
-        """Count an inline commit; every ``INLINE_CHECKPOINT_EVERY``, checkpoint the WAL in a thread (a
-        checkpoint syncs the WAL and the database file, which must not stall the event loop; the inline
-        connection does not checkpoint on its own)."""
-        self._inline_commits += 1
-        if self._inline_commits < inline.INLINE_CHECKPOINT_EVERY or self._checkpointing:
+    def _loop_committed(self) -> None:
+        """Count a commit on the loop connection; every ``LOOP_CHECKPOINT_EVERY``, checkpoint the WAL in a
+        thread (a checkpoint syncs the WAL and the database file, which must not stall the event loop; the
+        loop connection does not checkpoint on its own)."""
+        self._loop_commits += 1
+        if self._loop_commits < LOOP_CHECKPOINT_EVERY or self._checkpointing:
             return
-        self._inline_commits = 0
+        self._loop_commits = 0
         self._checkpointing = True
         if self._checkpointer is None:
             self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="totpflow-checkpoint")
@@ -258,16 +320,19 @@ class Store:
         return request_guard.pending(self)
 
     def dispose(self) -> None:
-        with self._inline_guard:
-            if self._inline_connection is not None:
-                # not back to the pool as it is (busy_timeout=0): closed, its pool slot reconnects
-                if self._inline_connection.dbapi_connection is not None:
-                    self._inline_connection.invalidate()
-                self._inline_connection.close()
-                self._inline_connection = None
+        """Close the pooled connections once no call uses them (the store stays usable)."""
+        if self._loop_connection is not None:
+            # not back to the pool as it is (busy_timeout=0): closed, its pool slot reconnects
+            if self._loop_connection.dbapi_connection is not None:
+                self._loop_connection.invalidate()
+            self._loop_connection.close()
+            self._loop_connection = None
         if self._checkpointer is not None:
             self._checkpointer.shutdown(wait=True)
             self._checkpointer = None
+        if self._loop_waits is not None:
+            self._loop_waits.shutdown(wait=True)
+            self._loop_waits = None
         for engine in self.engines:
             engine.dispose()
 
@@ -281,3 +346,15 @@ class Store:
                 self.next_counter_prune = now_epoch + COUNTER_PRUNE_EVERY_SECONDS
                 tx.prune_counters(int(now_epoch))
         return counts
+
+
+def _begin_waiting(raw: Any) -> None:
+    """BEGIN IMMEDIATE on a connection whose busy_timeout is 0, waiting for SQLite's lock as long as the
+    engine's connections do."""
+    from totpflow.server.storage import BUSY_TIMEOUT_MS
+
+    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    finally:
+        raw.execute("PRAGMA busy_timeout=0")

@@ -1,7 +1,7 @@
-"""A request whose service the server tries on its event loop first (``services.ONE_TRANSACTION``) while
-another process holds SQLite's write lock: it is answered once the lock is free, in a thread, and the event
-loop keeps answering other requests meanwhile. A real ``totpflow serve`` on loopback, the lock taken by this
-test process's own SQLite connection."""
+"""A request whose service the server runs on its event loop (``services.ON_LOOP``) while another process
+holds SQLite's write lock: it is answered once the lock is free (the call suspended meanwhile, its BEGIN
+waiting in a helper thread), and the event loop keeps answering other requests. A real ``totpflow serve``
+on loopback, the lock taken by this test process's own SQLite connection."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from totpflow.testing import run_server
 HOLD_SECONDS = 0.8
 
 
-def test_a_locked_database_moves_the_call_to_a_thread_and_the_loop_stays_responsive(tmp_path: Path) -> None:
+def test_a_locked_database_suspends_the_call_and_the_loop_stays_responsive(tmp_path: Path) -> None:
     with run_server(tmp_path) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
         auth = (server.project_id, server.secret)
         assert client.post("/v1/users", json={"email": "before@example.com"}, auth=auth).status_code == 200
@@ -56,7 +56,7 @@ def test_a_locked_database_moves_the_call_to_a_thread_and_the_loop_stays_respons
         assert answers["health"][1] < HOLD_SECONDS  # answered while the lock was still held
         status, elapsed = answers["create"]
         assert status == 200
-        assert elapsed >= HOLD_SECONDS - 0.1  # it waited for the lock (in a thread)
+        assert elapsed >= HOLD_SECONDS - 0.1  # it waited for the lock
         assert released.is_set()
         found = client.post(
             "/v1/users/search",
