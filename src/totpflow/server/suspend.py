@@ -6,8 +6,8 @@ of a durable COMMIT, the generation of an RSA key (:func:`offload`) — it calls
 blocking step as an awaitable: the greenlet switches back to the driver coroutine (:func:`drive`), which
 awaits it on the loop (the step itself runs in a helper thread) while the loop serves other requests, then
 switches back into the call with the result or the exception. Everything else of the call (its
-statements, its cryptography) runs on the loop's thread with no hand-off at all: on the build machines, a
-call handed to a thread and back cost more CPU than the call itself (BENCHMARKS.md, "Service calls on the
+statements, its cryptography) runs on the loop's thread with no hand-off at all: on the build machines, the
+calls of an enrollment flow handed to threads cost 1.5× the CPU (BENCHMARKS.md, "Service calls on the
 event loop, suspended").
 
 The greenlet shares the driving task's ``contextvars`` context, so context variables set inside the call
