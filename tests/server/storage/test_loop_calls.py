@@ -10,20 +10,19 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from loop_ticker import kept_running, with_ticker
 from sqlalchemy import event, text
 
 from totpflow.server.storage import Store, open_store
 from totpflow.server.storage.protocol import WouldWait
 from totpflow.server.storage.store import LOOP_CHECKPOINT_EVERY
 
-T = TypeVar("T")
 HOLD = 0.4  # seconds another thread or connection holds a lock
-TICK = 0.01
 
 
 @pytest.fixture
@@ -46,30 +45,13 @@ def marks(store: Store) -> list[int]:
         return [row[0] for row in tx.execute(text("SELECT thread FROM marks"))]
 
 
-def with_ticker(work: Callable[[], Awaitable[T]]) -> tuple[T, int, float, int]:
-    """Run ``work()`` on a fresh loop beside a coroutine ticking every ``TICK``: its result, the ticks, the
-    seconds it took, and the loop's thread."""
-
-    async def main() -> tuple[T, int, float, int]:
-        ticks = 0
-        done = asyncio.Event()
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while not done.is_set():
-                await asyncio.sleep(TICK)
-                ticks += 1
-
-        ticking = asyncio.create_task(ticker())
-        began = time.monotonic()
-        try:
-            result = await work()
-        finally:
-            done.set()
-            await ticking
-        return result, ticks, time.monotonic() - began, threading.get_ident()
-
-    return asyncio.run(main())
+def occupy_helpers(store: Store) -> threading.Event:
+    """Keep the store's helper threads busy until the returned event is set: a step handed to them waits."""
+    busy = threading.Event()
+    waits = store._waits()
+    for _ in range(2):
+        waits.submit(busy.wait, 5)
+    return busy
 
 
 def test_a_call_runs_on_the_loops_own_thread(sqlite_store: Store) -> None:
@@ -118,7 +100,7 @@ def test_a_write_lock_held_by_another_thread_suspends_the_call(sqlite_store: Sto
     _, ticks, took, loop_thread = with_ticker(lambda: sqlite_store.run_on_loop(lambda: mark(sqlite_store)))
     holder.join(5)
     assert took >= HOLD * 0.5  # it waited for the lock
-    assert ticks >= (HOLD * 0.5) / TICK / 2  # and the loop kept running meanwhile
+    assert kept_running(ticks, HOLD * 0.5)  # and the loop kept running meanwhile
     assert marks(sqlite_store) == [loop_thread]
 
 
@@ -137,7 +119,7 @@ def test_sqlites_lock_held_by_another_connection_suspends_the_call(
         releaser.join(5)
         other.close()
     assert took >= HOLD * 0.5
-    assert ticks >= (HOLD * 0.5) / TICK / 2
+    assert kept_running(ticks, HOLD * 0.5)
     assert marks(sqlite_store) == [loop_thread]
 
 
@@ -205,10 +187,7 @@ def test_a_call_cancelled_during_its_durable_commit_lets_the_commit_finish(sqlit
     """The helper threads are busy, so the COMMIT waits for one; the request is cancelled meanwhile. The
     COMMIT still runs to its end before the call sees the cancellation, the lock is let go, and the next call
     runs."""
-    busy = threading.Event()
-    waits = sqlite_store._waits()
-    for _ in range(2):
-        waits.submit(busy.wait, 5)
+    busy = occupy_helpers(sqlite_store)
 
     async def work() -> int:
         call = asyncio.create_task(sqlite_store.run_on_loop(lambda: mark(sqlite_store, durable=True)))
@@ -258,10 +237,7 @@ def test_a_call_cancelled_while_its_begin_waits_leaves_no_transaction_open(
 def test_a_write_on_the_loop_thread_outside_a_call_does_not_deadlock(sqlite_store: Store) -> None:
     """While a call of the loop is suspended holding the write lock, a plain write transaction on the loop's
     thread could only wait forever (the holder resumes when the thread returns to the loop): it fails."""
-    busy = threading.Event()
-    waits = sqlite_store._waits()
-    for _ in range(2):
-        waits.submit(busy.wait, 5)
+    busy = occupy_helpers(sqlite_store)
 
     async def work() -> None:
         call = asyncio.create_task(sqlite_store.run_on_loop(lambda: mark(sqlite_store, durable=True)))
