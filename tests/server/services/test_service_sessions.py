@@ -3,6 +3,10 @@ the JWKS."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from typing import Any
+
 import jwt as pyjwt
 import pytest
 from frozen_clock import FrozenClock
@@ -192,3 +196,43 @@ def test_delete_user_revokes_sessions(
         services.authenticate_session(deps, project, session_token=signed_in.session_token)
     with pytest.raises(errors.UserNotFound):
         services.get_user(deps, project, user.user_id)
+
+
+def test_a_revocation_committed_while_a_session_is_authenticated_fails_the_authentication(
+    deps: services.Deps, project: Project, signed_in: AuthResult, database_url: str
+) -> None:
+    """Another connection revokes the session and holds its transaction open while ``authenticate_session``
+    runs: the authentication waits for the row (PostgreSQL) or the write lock (SQLite), and once the
+    revocation commits it fails instead of extending the revoked session and minting a JWT for it."""
+    assert signed_in.session is not None
+    session_id = signed_in.session.session_id
+    revoke = "UPDATE sessions SET revoked_at = CURRENT_TIMESTAMP WHERE session_id = ?"
+    if database_url.startswith("postgresql"):
+        import psycopg
+
+        other: Any = psycopg.connect(database_url)
+        other.execute(revoke.replace("?", "%s"), (session_id,))
+    else:
+        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(revoke, (session_id,))
+    outcome: list[object] = []
+
+    def authenticate() -> None:
+        try:
+            services.authenticate_session(deps, project, session_token=signed_in.session_token)
+            outcome.append("authenticated")
+        except errors.ServerError as exc:
+            outcome.append(type(exc))
+
+    waiting = threading.Thread(target=authenticate)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()  # held up by the open revocation
+    if isinstance(other, sqlite3.Connection):
+        other.execute("COMMIT")
+    else:
+        other.commit()
+    waiting.join(30)
+    other.close()
+    assert outcome == [errors.SessionNotFound]

@@ -247,14 +247,15 @@ def _extend(
 ) -> Session:
     """Touch a session read in this transaction: ``last_accessed_at``, its roles (the user's, as of this
     authentication), and the expiry and custom claims when the request sets them. Returns the session as
-    written, not read back."""
+    written, not read back; ``SessionNotFound`` when a revocation committed since it was read (the whole
+    authentication then fails: nothing extends, or is minted for, a revoked session)."""
     expires_at = (
         None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
     )
     claims = (
         None if request.custom_claims is None else merge_claims(session.custom_claims, request.custom_claims)
     )
-    tx.update_session(
+    touched = tx.update_session(
         project_id,
         session.session_id,
         last_accessed_at=now,
@@ -262,6 +263,8 @@ def _extend(
         custom_claims=claims,
         roles=None if roles == session.roles else roles,
     )
+    if not touched:
+        raise errors.SessionNotFound("session")
     return replace(
         session,
         roles=roles,

@@ -131,7 +131,9 @@ class SessionQueries(Queries):
         expires_at: datetime | None = None,
         custom_claims: dict[str, Any] | None = None,
         roles: tuple[str, ...] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Touch a session that is not revoked; False if it is (a revocation committed since it was read:
+        on PostgreSQL this UPDATE waits for it, then finds the row no longer matches)."""
         values: dict[str, Any] = {"last_accessed_at": last_accessed_at}
         if expires_at is not None:
             values["expires_at"] = expires_at
@@ -139,11 +141,16 @@ class SessionQueries(Queries):
             values["custom_claims"] = custom_claims
         if roles is not None:
             values["roles"] = list(roles)
-        self._c.execute(
+        result = self._c.execute(
             update(sessions)
-            .where(sessions.c.project_id == project_id, sessions.c.session_id == session_id)
+            .where(
+                sessions.c.project_id == project_id,
+                sessions.c.session_id == session_id,
+                sessions.c.revoked_at.is_(None),
+            )
             .values(**values)
         )
+        return bool(result.rowcount == 1)
 
     def upsert_factor(self, session_id: str, factor: AuthenticationFactor) -> None:
         """Add the factor, or refresh ``last_authenticated_at``/``updated_at`` and its id if the session
