@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from totpflow.cli import _map_self
+
 if TYPE_CHECKING:
     from totpflow.arazzo.engine import PromptRequest
     from totpflow.arazzo.results import RunResult
@@ -72,14 +74,7 @@ def register(subparsers: Any) -> None:
         help="base URL for a source description",
     )
     add("--auth", action="append", default=[], metavar="SOURCE=CREDENTIAL", help="credentials (see below)")
-    add(
-        "--map-self",
-        action="append",
-        default=[],
-        metavar="URL=DIR",
-        help="read documents under this $self URL prefix from a local folder "
-        "(repeatable; also TOTPFLOW_MAP_SELF)",
-    )
+    _map_self.add_option(add)
     add("--secret-input", action="append", default=[], metavar="NAME", help="mask this input in all output")
     add("--secret-output", action="append", default=[], metavar="NAME", help="mask this output in all output")
     add(
@@ -180,18 +175,16 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     import os
 
     from totpflow.arazzo import RunOptions, load
-    from totpflow.arazzo.document.identity import add_mapping
     from totpflow.arazzo.inputs import merge_inputs, parse_compute_option, terminal_prompt
     from totpflow.arazzo.masking import CREDENTIAL_FIELDS, Masker
     from totpflow.arazzo.security import broker_credentials, load_credentials
     from totpflow.arazzo.senders import RoutingSender
 
-    try:
-        add_mapping(args.map_self)
-    except ValueError as exc:
+    problem = _map_self.apply(args.map_self)
+    if problem is not None:
         from totpflow.arazzo.errors import UsageError
 
-        raise UsageError(f"--map-self {exc}") from None
+        raise UsageError(problem)
     computed = dict(parse_compute_option(option) for option in args.compute)
     servers = _pairs(args.server, "--server")
     given = merge_inputs(args.inputs, args.input)

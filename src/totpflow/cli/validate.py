@@ -19,6 +19,8 @@ import json
 import sys
 from typing import Any
 
+from totpflow.cli import _map_self
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -36,24 +38,14 @@ def register(subparsers: Any) -> None:
         help="check the document only (schema, version rules, expressions, internal references); "
         "do not load its source descriptions",
     )
-    parser.add_argument(
-        "--map-self",
-        action="append",
-        default=[],
-        metavar="URL=DIR",
-        help="read documents under this $self URL prefix from a local folder "
-        "(repeatable; also TOTPFLOW_MAP_SELF)",
-    )
+    _map_self.add_option(parser.add_argument)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from totpflow.arazzo.document.identity import add_mapping
-
-    try:
-        add_mapping(args.map_self)
-    except ValueError as exc:
-        sys.stderr.write(f"totpflow validate: --map-self {exc}\n")
+    problem = _map_self.apply(args.map_self)
+    if problem is not None:
+        sys.stderr.write(f"totpflow validate: {problem}\n")
         return 2
     round_name, problems, warnings, summary = _validate(args.document, skip_sources=args.skip_sources)
     if args.json:
