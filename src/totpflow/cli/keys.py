@@ -66,7 +66,6 @@ def rotate_key(args: argparse.Namespace) -> int:
     from totpflow.cli._store import CommandFailed, choose_project, open_deps
     from totpflow.server import errors, services
     from totpflow.server.policy import parse_duration
-    from totpflow.server.services.keys import ForeignMasterKey, RotationPending
 
     publish_for: timedelta | None = None  # None: the policy's (TOTPFLOW_KEY_PUBLISH_FOR, else 1h)
     if args.now:
@@ -88,14 +87,14 @@ def rotate_key(args: argparse.Namespace) -> int:
             return fail(str(exc))
         try:
             rotation = services.rotate_signing_key(deps, project_id, publish_for=publish_for)
-        except RotationPending as pending:
+        except errors.RotationPending as pending:
             return fail(
                 f"a rollover is under way: key {pending.kid} signs from {timestamp(pending.signs_from)}; "
                 "wait for it, or rotate again with --now"
             )
         except errors.ProjectNotFound:
             return fail(f"no project {project_id!r} in {shown}")
-        except ForeignMasterKey:
+        except errors.ForeignMasterKey:
             return fail(
                 "this master key does not decrypt the project's signing key; run with the servers' "
                 "TOTPFLOW_MASTER_KEY (nothing was changed)"

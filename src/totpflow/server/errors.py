@@ -48,12 +48,17 @@
     │   ├── UserLockLimitReached
     │   └── RateLimited                 too_many_requests
     ├── RbacPolicyUnreadable            (a stored policy that does not parse: 500, never an allow)
+    ├── KeyRotationRefused              an operator's signing-key rotation is not made (never over HTTP)
+    │   ├── ForeignMasterKey            this process's master key does not decrypt the project's key
+    │   └── RotationPending             an earlier rollover's key is published and does not sign yet
     └── ConfigError                     a setting is missing or malformed (start-up: exit code 2)
         ├── MasterKeyError              the master key is missing or malformed (never quotes key material)
         └── StoreUnavailable            the store cannot be opened: what, where and why (never a password)
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class ServerError(Exception):
@@ -348,6 +353,24 @@ class MasterKeyError(ConfigError):
 class StoreUnavailable(ConfigError):
     """The store could not be opened or migrated at start (``totpflow.server.storage.unreachable``
     describes it: what failed to connect, where and why, never a password)."""
+
+
+class KeyRotationRefused(ServerError):
+    """A signing-key rotation of the operator's commands is not made; nothing was stored."""
+
+
+class ForeignMasterKey(KeyRotationRefused):
+    """This process's master key does not decrypt the project's signing key: a key it stored would be
+    unreadable to the servers, so it stores none."""
+
+
+class RotationPending(KeyRotationRefused):
+    """A rollover is already under way: its key is published and will sign from ``signs_from``."""
+
+    def __init__(self, kid: str, signs_from: datetime) -> None:
+        super().__init__(kid)
+        self.kid = kid
+        self.signs_from = signs_from
 
 
 class RbacPolicyUnreadable(ServerError):

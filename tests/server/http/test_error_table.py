@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -23,6 +24,8 @@ def build(cls: type[errors.ServerError]) -> errors.ServerError:
         return errors.InvalidRbacPolicy(["roles[0].role_id: a reason"])
     if issubclass(cls, errors.InvalidArgument):
         return cls("some_field", "a reason")
+    if cls is errors.RotationPending:
+        return errors.RotationPending("jwk-test-a", datetime.now(UTC))
     return cls("a detail")
 
 

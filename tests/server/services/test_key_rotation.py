@@ -19,12 +19,8 @@ from svc_totp_codes import code_for
 from totpflow.server import errors, services
 from totpflow.server.crypto import Cipher
 from totpflow.server.domain.models import AuthResult, Project
-from totpflow.server.services.keys import (
-    ROTATION_GRACE_SECONDS,
-    ForeignMasterKey,
-    RotationPending,
-    rotate_due_keys,
-)
+from totpflow.server.errors import ForeignMasterKey, RotationPending
+from totpflow.server.services.keys import ROTATION_GRACE_SECONDS, rotate_due_keys
 from totpflow.server.storage.schema import signing_keys
 
 LIFETIME = 300  # Policy.jwt_lifetime_seconds

@@ -316,6 +316,10 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.MasterKeyError: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.StoreUnavailable: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.RbacPolicyUnreadable: (500, "internal_server_error", INTERNAL_MESSAGE),
+    # the operator's key rotation; no request makes one
+    errors.KeyRotationRefused: (500, "internal_server_error", INTERNAL_MESSAGE),
+    errors.ForeignMasterKey: (500, "internal_server_error", INTERNAL_MESSAGE),
+    errors.RotationPending: (500, "internal_server_error", INTERNAL_MESSAGE),
 }
 
 

@@ -55,11 +55,6 @@ _ROTATION_ATTEMPTS: Final = 5
 MAX_PROJECTS_ROTATED: Final = 100_000
 
 
-class ForeignMasterKey(Exception):
-    """This process's master key does not decrypt the project's signing key: a key it stored would be
-    unreadable to the servers, so it stores none."""
-
-
 _cache_lock = threading.Lock()
 _private_keys: dict[tuple[str, str], RSAPrivateKey] = {}
 _served_jwks: dict[
@@ -85,15 +80,6 @@ class Rotation:
     kid: str
     signs_from: datetime
     replaces: str | None  # the kid that signs until then
-
-
-class RotationPending(Exception):
-    """A rollover is already under way: its key is published and will sign from ``signs_from``."""
-
-    def __init__(self, kid: str, signs_from: datetime) -> None:
-        super().__init__(kid)
-        self.kid = kid
-        self.signs_from = signs_from
 
 
 def live_keys(rows: list[SigningKeyRow], now: datetime, policy: Policy) -> list[SigningKeyRow]:
@@ -217,7 +203,7 @@ def rotate_signing_key(deps: Deps, project_id: str, *, publish_for: timedelta | 
         try:
             decrypt_private_key(deps.cipher, project_id, current[0].kid, current[0].private_key_enc)
         except errors.IntegrityFailure:
-            raise ForeignMasterKey(project_id) from None
+            raise errors.ForeignMasterKey(project_id) from None
     row = _new_key(deps, project_id)
     for _ in range(_ROTATION_ATTEMPTS):
         now = deps.now()
@@ -235,7 +221,7 @@ def rotate_signing_key(deps: Deps, project_id: str, *, publish_for: timedelta | 
             if waiting and delay > timedelta(0):
                 pending = waiting[-1]
                 assert signing is not None and signing.superseded_at is not None
-                raise RotationPending(pending.kid, signing.superseded_at)
+                raise errors.RotationPending(pending.kid, signing.superseded_at)
             generation = tx.latest_signing_generation(project_id) + 1
             if tx.insert_signing_key(project_id, generation, row, now):
                 tx.supersede_signing_keys(project_id, generation, signs_from)
@@ -257,7 +243,7 @@ def rotate_due_keys(deps: Deps, every: timedelta) -> list[Rotation]:
             continue
         try:
             started.append(rotate_signing_key(deps, project_id))
-        except (RotationPending, errors.ProjectNotFound):
+        except (errors.RotationPending, errors.ProjectNotFound):
             continue
     return started
 
