@@ -11,7 +11,7 @@ value is a ``UsageError``: the command line exits 2 and no request is made.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from totpflow.arazzo.errors import UsageError
 
@@ -53,13 +53,21 @@ def check_overrides(
             )
 
 
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a server's base URL, or None."""
+def _split(url: str) -> SplitResult | str:
+    """``url``'s parts, or why it is not a valid URL (a port that is not a number in range included)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
     except ValueError as exc:
         return f"{url!r} is not a valid URL ({exc})"
+    return parts
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server's base URL, or None."""
+    parts = _split(url)
+    if isinstance(parts, str):
+        return parts
     scheme = parts.scheme.lower()
     if not scheme:
         return f"{url!r} is not an absolute URL (expected http://host[:port][/path])"
@@ -77,11 +85,9 @@ def broker_url_problem(url: str) -> str | None:
     None."""
     from totpflow.arazzo.asyncapi.adapter import supported_protocols
 
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        return f"{url!r} is not a valid URL ({exc})"
+    parts = _split(url)
+    if isinstance(parts, str):
+        return parts
     scheme = parts.scheme.lower()
     if scheme not in supported_protocols():
         offered = ", ".join(supported_protocols())
