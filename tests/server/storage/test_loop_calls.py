@@ -54,6 +54,13 @@ def occupy_helpers(store: Store) -> threading.Event:
     return busy
 
 
+async def holding_the_lock(store: Store) -> None:
+    """Until a call of this loop holds the write lock. Its only wait after taking it is its BEGIN when
+    SQLite's lock is held elsewhere, else its durable COMMIT: so, once this returns, it is suspended there."""
+    while store._lock_held_for_loop is None:
+        await asyncio.sleep(0.005)
+
+
 def test_a_call_runs_on_the_loops_own_thread(sqlite_store: Store) -> None:
     ran_on, _, _, loop_thread = with_ticker(lambda: sqlite_store.run_on_loop(lambda: mark(sqlite_store)))
     assert ran_on == loop_thread
@@ -191,7 +198,7 @@ def test_a_call_cancelled_during_its_durable_commit_lets_the_commit_finish(sqlit
 
     async def work() -> int:
         call = asyncio.create_task(sqlite_store.run_on_loop(lambda: mark(sqlite_store, durable=True)))
-        await asyncio.sleep(0.1)  # suspended: its COMMIT waits for a helper thread
+        await holding_the_lock(sqlite_store)  # suspended: its COMMIT waits for a helper thread
         assert not call.done()
         call.cancel()
         await asyncio.sleep(0.05)
@@ -216,7 +223,7 @@ def test_a_call_cancelled_while_its_begin_waits_leaves_no_transaction_open(
 
     async def work() -> None:
         call = asyncio.create_task(sqlite_store.run_on_loop(lambda: mark(sqlite_store)))
-        await asyncio.sleep(0.1)
+        await holding_the_lock(sqlite_store)
         call.cancel()
         await asyncio.sleep(0.05)
         assert not call.done()  # the BEGIN cannot be abandoned
@@ -241,7 +248,7 @@ def test_a_write_on_the_loop_thread_outside_a_call_does_not_deadlock(sqlite_stor
 
     async def work() -> None:
         call = asyncio.create_task(sqlite_store.run_on_loop(lambda: mark(sqlite_store, durable=True)))
-        await asyncio.sleep(0.1)
+        await holding_the_lock(sqlite_store)
         with pytest.raises(RuntimeError, match="event loop"):
             mark(sqlite_store)
         busy.set()
