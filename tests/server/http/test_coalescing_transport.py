@@ -117,6 +117,24 @@ def test_close_and_half_close_send_what_is_pending_first() -> None:
     asyncio.run(scenario())
 
 
+def test_a_write_after_a_half_close_is_refused_to_its_caller() -> None:
+    """As the transport below refuses it, in the writer's own call, not later in the loop's log."""
+
+    async def scenario() -> None:
+        counting, coalescing, peer = await connected()
+        coalescing.write_eof()
+        with pytest.raises(Exception) as below:  # whatever the transport below raises
+            counting.transport.write(b"late")
+        with pytest.raises(type(below.value)):
+            coalescing.write(b"late")
+        await next_turn()
+        assert counting.writes == [b"late"]  # handed straight down, and refused there
+        coalescing.close()
+        peer.close()
+
+    asyncio.run(scenario())
+
+
 def test_abort_drops_what_is_pending() -> None:
     async def scenario() -> None:
         counting, coalescing, peer = await connected()

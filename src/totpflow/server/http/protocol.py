@@ -46,17 +46,23 @@ def error_response(status_line: bytes, exc: errors.ServerError) -> bytes:
 
 class CoalescingTransport:
     """A transport whose writes within one turn of the event loop go out in one ``write`` of the transport
-    below, at the end of that turn (or at once before a close or a half-close). Everything else is the
-    transport below's."""
+    below, at the end of that turn (or at once before a close or a half-close). Once half-closed, a write
+    goes straight to the transport below, which refuses it in the caller's ``write`` as it would have
+    without this one (a refusal at the end of the turn would reach only the loop's log). Everything else is
+    the transport below's."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_half_closed", "_loop", "_pending", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] | None = None
+        self._half_closed = False
 
     def write(self, data: bytes) -> None:
+        if self._half_closed:
+            self._transport.write(data)
+            return
         if not data:
             return
         if self._pending is None:
@@ -76,6 +82,7 @@ class CoalescingTransport:
 
     def write_eof(self) -> None:
         self.flush()
+        self._half_closed = True
         self._transport.write_eof()
 
     def close(self) -> None:
