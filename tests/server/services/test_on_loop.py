@@ -21,6 +21,7 @@ from totpflow.server.services import keys
 from totpflow.server.storage import Store
 
 NO_USER = "user-test-00000000-0000-4000-8000-000000000000"
+NO_TOTP = "totp-test-00000000-0000-4000-8000-000000000000"
 HOLD = 0.3
 Calls = list[Callable[[], object]]
 
@@ -52,6 +53,25 @@ def calls(deps: services.Deps, project: Project, clock: FrozenClock) -> dict[obj
         services.get_user: (
             [lambda: services.get_user(deps, project, user.user_id)],
             [lambda: services.get_user(deps, project, NO_USER)],
+        ),
+        services.update_user: (
+            [lambda: services.update_user(deps, project, user.user_id, trusted_metadata={"plan": "gold"})],
+            [lambda: services.update_user(deps, project, NO_USER, trusted_metadata={"plan": "gold"})],
+        ),
+        services.delete_user: (
+            [lambda: services.delete_user(deps, project, services.create_user(
+                deps, project, email="five@example.com").user_id)],
+            [lambda: services.delete_user(deps, project, NO_USER)],
+        ),
+        services.delete_totp: (
+            [lambda: services.delete_totp(deps, project, services.create_totp(
+                deps, project, user_id=services.create_user(
+                    deps, project, email="six@example.com").user_id).totp_id)],
+            [lambda: services.delete_totp(deps, project, NO_TOTP)],
+        ),
+        services.get_recovery_codes: (
+            [lambda: services.get_recovery_codes(deps, project, user_id=user.user_id)],
+            [lambda: services.get_recovery_codes(deps, project, user_id=NO_USER)],
         ),
         services.create_totp: (
             [lambda: services.create_totp(deps, project, user_id=services.create_user(

@@ -116,16 +116,20 @@ from totpflow.server.services.users import (
 )
 
 # The use cases the server runs on its event loop's own thread, suspended wherever they would wait
-# (``Storage.run_on_loop``, docs/reliability.md): those of an enrollment and of a login, whose statements are
-# point lookups and writes of a few rows. The others (a search, an update, the operator's and the RBAC
-# calls) run in a thread, where a long statement does not hold up the loop.
+# (``Storage.run_on_loop``, docs/reliability.md): those of one user, whose statements are point lookups and
+# writes of a few rows. The others (a search over a project's users, the RBAC policy, the operator's
+# commands) run in a thread, where a statement whose length depends on the data does not hold up the loop.
 ON_LOOP: frozenset[object] = frozenset[object](
     (
         create_user,
         get_user,
+        update_user,
+        delete_user,
         create_totp,
+        delete_totp,
         authenticate_totp,
         recover,
+        get_recovery_codes,
         authenticate_session,
         get_sessions,
         revoke_session,
