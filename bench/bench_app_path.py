@@ -92,13 +92,13 @@ class AsgiClient:
         return answer
 
 
-def app_round(database_url: str, flows: int, *, inline: bool) -> float:
-    """CPU µs per enrollment flow through the app; ``inline`` False hands every call to a thread."""
+def app_round(database_url: str, flows: int, *, on_loop: bool) -> float:
+    """CPU µs per enrollment flow through the app; ``on_loop`` False hands every call to a thread."""
     settings = Settings.load({**os.environ, "TOTPFLOW_DATABASE_URL": database_url})
     deps = build_deps(settings)
     project, secret = services.create_project(deps)
     store: Any = deps.store
-    if not inline:
+    if not on_loop:
 
         async def never(call: Any) -> Any:
             raise WouldWait()
@@ -148,9 +148,9 @@ def main() -> int:
             floor = bench_server.in_process_floor(url + "-floor.db", args.flows, 600)
             samples["services"].append(float(floor["cpu_us_per_flow"]))
             samples["app_every_call_in_a_thread"].append(
-                app_round(url + "-thread.db", args.flows, inline=False)
+                app_round(url + "-thread.db", args.flows, on_loop=False)
             )
-            samples["app_as_served"].append(app_round(url + "-inline.db", args.flows, inline=True))
+            samples["app_as_served"].append(app_round(url + "-loop.db", args.flows, on_loop=True))
     medians = {name: round(statistics.median(values), 1) for name, values in samples.items()}
     base = medians["services"]
     results = {
