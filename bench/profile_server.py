@@ -1,8 +1,8 @@
 """Where a ``totpflow serve`` worker spends its time under enrollment load: py-spy samples of the live worker.
 
-    .venv/bin/python bench/profile_server.py [--seconds S] [--concurrency C] [--smoke]
+    .venv/bin/python bench/profile_server.py [--seconds S] [--concurrency C] [--pg] [--smoke]
 
-Starts one worker on a fresh SQLite store, attaches ``py-spy record --format raw`` (collapsed stacks, all
+Starts one worker on a fresh SQLite store (``--pg``: a fresh PostgreSQL schema), attaches ``py-spy record --format raw`` (collapsed stacks, all
 threads, idle samples dropped) while the closed-loop enrollment load of ``bench_server.py`` runs, then prints
 the functions with the most *self* samples and the most *inclusive* samples, as shares of all non-idle
 samples, grouped by ``file:function``. This separates the HTTP stack (uvicorn, Starlette, the thread-pool
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -70,6 +71,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--pg", action="store_true", help="PostgreSQL (TOTPFLOW_TEST_DATABASE_URL or the default)"
+    )
+    parser.add_argument("--gil", action="store_true", help="only samples of the thread holding the GIL")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not os.path.exists(py_spy):
@@ -77,13 +82,18 @@ def main() -> int:
         return 0
     if args.smoke:
         args.seconds, args.concurrency = 2.0, 4
-    with tempfile.TemporaryDirectory(prefix="bench-pyspy-") as tmp:
-        with servers.totpflow_server(Path(tmp)) as (server, pid):
+    pg_url = os.environ.get("TOTPFLOW_TEST_DATABASE_URL", servers.PG_DEFAULT)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pyspy-") as tmp,
+        servers.pg_schema(pg_url) if args.pg else contextlib.nullcontext(None) as database_url,
+    ):
+        with servers.totpflow_server(Path(tmp), database_url=database_url) as (server, pid):
             flow = bench_server.enrollment_flow(server, "spy")
             asyncio.run(closed_loop(server.base_url, flow, concurrency=4, max_flows=50, max_seconds=10))
             out = Path(tmp) / "stacks.txt"
             command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
             command += ["--rate", "250", "--duration", str(int(args.seconds) + 1), "--nonblocking"]
+            command += ["--gil"] if args.gil else []
             spy = subprocess.Popen(
                 command,
                 stdout=subprocess.DEVNULL,

@@ -31,6 +31,7 @@ SMOKE = {
     "bench_memory.py": (["--smoke"], "memory.json"),
     "bench_sqlite_sync.py": (["--smoke"], "sqlite_sync.json"),
     "bench_sqlite_durable_load.py": (["--smoke"], "sqlite_durable_load.json"),
+    "compare_load.py": (["--smoke"], "compare_load.json"),
     "bench_workflow_runs.py": (["--smoke"], "workflow_runs.json"),
     "profile_floor.py": (["--smoke"], None),
     "compare_floor.py": (["--smoke"], None),

@@ -1,0 +1,160 @@
+"""Enrollment flows per second of two or more server trees or settings, side by side in one run.
+
+    .venv/bin/python bench/compare_load.py [--smoke] [--pg] [--workers N] [--concurrency C] [--seconds S]
+                                           [--rounds R] [--env NAME:VAR=VALUE ...] NAME=PATH ...
+
+Each ``NAME=PATH`` is a variant of ``totpflow serve``: ``PATH`` is put first on ``PYTHONPATH`` of the server,
+so it is an older tree's ``src`` (``git archive OLD src | tar -x -C DIR``, then ``DIR/src``) or a folder with
+a ``sitecustomize.py`` that changes a setting; ``PATH`` ``installed`` is the installed tree as it is.
+``--env NAME:VAR=VALUE`` adds an environment variable to one variant's server (a rate limit, a Redis URL).
+
+Each round starts a fresh server per variant (SQLite, or with ``--pg`` a fresh PostgreSQL schema), warms it
+up, then runs ``bench_server.py``'s enrollment flow in a closed loop; the variants alternate in order between
+rounds so that the machine's noise falls on all alike. Reported per variant, medians of the rounds: flows/s,
+p99, and per flow the server's CPU time and its threads' context switches (from /proc), and with ``--pg``
+the CPU time of the PostgreSQL server's processes (those alive at the end of the load; a backend that
+exits during it is not counted). Results go to ``bench/results/compare_load.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import servers
+from bench_server import enrollment_flow
+from loadgen import closed_loop
+
+INSTALLED = "installed"
+
+
+def postgres_pids() -> list[int]:
+    """Pids of the PostgreSQL server's processes on this machine (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+    return found
+
+
+def _one(path: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    saved = {name: os.environ.get(name) for name in [*env, "PYTHONPATH"]}
+    os.environ.update(env)
+    if path != INSTALLED:
+        os.environ["PYTHONPATH"] = path
+    try:
+        with (
+            tempfile.TemporaryDirectory() as directory,
+            servers.pg_schema(args.pg_url) if args.pg else contextlib.nullcontext(None) as database_url,
+            servers.totpflow_server(Path(directory), workers=args.workers, database_url=database_url) as (
+                server,
+                pid,
+            ),
+        ):
+            warm = enrollment_flow(server, "warm")
+            asyncio.run(
+                closed_loop(server.base_url, warm, concurrency=4, max_flows=args.warmup, max_seconds=10)
+            )
+            pids = servers.descendants(pid)
+            database = {p: servers.cpu_seconds([p]) for p in postgres_pids()} if args.pg else {}
+            cpu, switches = servers.cpu_seconds(pids), servers.context_switches(pids)
+            result = asyncio.run(
+                closed_loop(
+                    server.base_url,
+                    enrollment_flow(server, "load"),
+                    concurrency=args.concurrency,
+                    max_flows=10**9,
+                    max_seconds=args.seconds,
+                )
+            )
+            cpu, switches = servers.cpu_seconds(pids) - cpu, servers.context_switches(pids) - switches
+            # the backends of connections opened during the load count whole
+            ended = postgres_pids() if args.pg else []
+            database_cpu = sum(servers.cpu_seconds([p]) - database.get(p, 0.0) for p in ended)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    flows = max(1, len(result.latencies))
+    latencies = sorted(result.latencies) or [0.0]
+    return {
+        "flows_per_s": result.flows_per_s,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "errors": result.errors,
+        "server_cpu_us_per_flow": cpu / flows * 1e6,
+        "database_cpu_us_per_flow": database_cpu / flows * 1e6,
+        "context_switches_per_flow": switches / flows,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("variants", nargs="*", metavar="NAME=PATH", help=f"PATH: a folder, or {INSTALLED}")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME:VAR=VALUE")
+    parser.add_argument("--smoke", action="store_true", help="one short round of the installed tree")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--pg-url", default=os.environ.get("TOTPFLOW_TEST_DATABASE_URL", servers.PG_DEFAULT))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=32, help="closed-loop connections (default 32)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="bound of each load run (default 8)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=100, help="flows before each measurement")
+    parser.add_argument("--output", type=Path, default=servers.RESULTS / "compare_load.json")
+    args = parser.parse_args()
+    if args.smoke:
+        args.variants = args.variants or [f"{INSTALLED}={INSTALLED}"]
+        args.seconds, args.rounds, args.concurrency, args.warmup = 1.0, 1, 4, 5
+    if not args.variants:
+        parser.error("give at least one NAME=PATH")
+    variants = dict(variant.split("=", 1) for variant in args.variants)
+    envs: dict[str, dict[str, str]] = {name: {} for name in variants}
+    for setting in args.env:
+        name, _, assignment = setting.partition(":")
+        variable, _, value = assignment.partition("=")
+        if name not in envs or not variable:
+            parser.error(f"--env {setting!r}: expected NAME:VAR=VALUE for a NAME given")
+        envs[name][variable] = value
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    for index in range(args.rounds):
+        order = list(variants) if index % 2 == 0 else list(reversed(variants))
+        for name in order:
+            figures = _one(variants[name], envs[name], args)
+            runs[name].append(figures)
+            print(f"round {index}: {name}: {figures['flows_per_s']:.1f} flows/s", flush=True)
+    table: dict[str, Any] = {}
+    for name, rounds in runs.items():
+        row: dict[str, Any] = {
+            key: round(statistics.median(r[key] for r in rounds), 1) for key in rounds[0] if key != "errors"
+        }
+        row["rounds_flows_per_s"] = [round(r["flows_per_s"], 1) for r in rounds]
+        row["errors"] = sum(r["errors"] for r in rounds)
+        table[name] = row
+    first = next(iter(table.values()))["flows_per_s"]
+    for row in table.values():
+        row["flows_per_s_vs_first"] = round(row["flows_per_s"] / first, 2) if first else None
+    results = {
+        "machine": servers.machine(),
+        "backend": "postgresql" if args.pg else "sqlite",
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "variants": {name: {"path": variants[name], "env": sorted(envs[name])} for name in variants},
+        "medians": table,
+    }
+    servers.write_results(args.output, results, show=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
