@@ -1,13 +1,14 @@
 """Where a ``totpflow serve`` worker spends its time under enrollment load: py-spy samples of the live worker.
 
-    .venv/bin/python bench/profile_server.py [--seconds S] [--concurrency C] [--pg] [--smoke]
+    .venv/bin/python bench/profile_server.py [--seconds S] [--concurrency C] [--pg] [--gil] [--smoke]
 
-Starts one worker on a fresh SQLite store (``--pg``: a fresh PostgreSQL schema), attaches ``py-spy record --format raw`` (collapsed stacks, all
-threads, idle samples dropped) while the closed-loop enrollment load of ``bench_server.py`` runs, then prints
-the functions with the most *self* samples and the most *inclusive* samples, as shares of all non-idle
-samples, grouped by ``file:function``. This separates the HTTP stack (uvicorn, Starlette, the thread-pool
-hand-off) from the service calls that ``profile_floor.py`` profiles in isolation. py-spy is a ``bench`` tool
-(pip install py-spy); the script exits 0 with a note when it is missing.
+Starts one worker on a fresh SQLite store (``--pg``: a fresh PostgreSQL schema), attaches ``py-spy record
+--format raw`` (collapsed stacks, all threads, idle samples dropped; ``--gil``: only the GIL's holder) while
+the closed-loop enrollment load of ``bench_server.py`` runs, then prints the functions with the most *self*
+samples and the most *inclusive* samples, as shares of all non-idle samples, grouped by ``file:function``.
+This separates the HTTP stack (uvicorn, Starlette, the thread-pool hand-off) from the service calls that
+``profile_floor.py`` profiles in isolation. py-spy is a ``bench`` tool (pip install py-spy); the script exits
+0 with a note when it is missing.
 """
 
 from __future__ import annotations

@@ -89,7 +89,11 @@ def register(subparsers: Any) -> None:
     add("--messages", metavar="FILE", help="write every AsyncAPI message sent or received as JSON lines")
     add("--dry-run", action="store_true", help="build the requests but send nothing")
     add(
-        "--timeout", type=float, default=30.0, metavar="S", help="per-request timeout in seconds (default 30)"
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="per-request timeout in seconds, for the whole exchange (default 30)",
     )
     add(
         "--max-steps",

@@ -1,6 +1,7 @@
 """The engine's HTTP seam over real loopback servers: ``PlainSender`` (http.client) sends exactly what it
 reports, keeps connections alive, resends once on a connection the server closed, and turns every failure
-into ``HttpFailure``; ``RoutingSender`` keeps httpx for ``https`` and proxied requests."""
+into ``HttpFailure``; ``RoutingSender`` keeps httpx for ``https`` and proxied requests. A response trickled a
+few bytes at a time, each in time, ends in a timeout once the request's timeout has passed."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class _Echo(http.server.BaseHTTPRequestHandler):
     connections: ClassVar[set[tuple[str, int]]] = set()
 
     def _answer(self) -> None:
+        if self.path.startswith("/trickle"):
+            self._trickle()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         type(self).connections.add(self.client_address)
@@ -49,10 +53,31 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _trickle(self) -> None:
+        """``/trickle-head``: the whole response one byte every ``TRICKLE_GAP`` seconds; ``/trickle-body``:
+        the status line and header fields at once, then the body so."""
+        body = b'{"ok": true, "padding": "' + b"x" * 40 + b'"}'
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        self.close_connection = True
+        try:
+            if self.path == "/trickle-body":
+                self.wfile.write(head)
+                self.wfile.flush()
+                head = b""
+            for index in range(len(head + body)):
+                self.wfile.write((head + body)[index : index + 1])
+                self.wfile.flush()
+                time.sleep(TRICKLE_GAP)
+        except OSError:  # the client gave up
+            pass
+
     do_GET = do_POST = do_DELETE = _answer
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+TRICKLE_GAP = 0.05  # seconds between two bytes of a trickled response: 3 s or more for the whole
 
 
 @pytest.fixture
@@ -196,3 +221,37 @@ def test_the_httpx_sender_applies_the_timeout_of_each_request(server: str) -> No
         with pytest.raises(HttpFailure) as slow:
             sender.send(sender.build("GET", f"{server}/slow", [], None, 0.2))
     assert slow.value.timeout
+
+
+@pytest.mark.parametrize("path", ["/trickle-head", "/trickle-body"])
+def test_the_plain_sender_gives_up_on_a_trickling_response_at_its_timeout(server: str, path: str) -> None:
+    sender = PlainSender()
+    begun = time.monotonic()
+    try:
+        with pytest.raises(HttpFailure) as trickled:
+            sender.send(sender.build("GET", f"{server}{path}", [], None, 0.4))
+    finally:
+        sender.close()
+    assert trickled.value.timeout
+    assert time.monotonic() - begun < 2.0  # the whole response would take 3 s or more
+
+
+def test_the_httpx_sender_gives_up_on_a_trickling_body_within_twice_its_timeout(server: str) -> None:
+    begun = time.monotonic()
+    with httpx.Client() as client:
+        sender = as_sender(client)
+        with pytest.raises(HttpFailure) as trickled:
+            sender.send(sender.build("GET", f"{server}/trickle-body", [], None, 0.4))
+    assert trickled.value.timeout
+    assert time.monotonic() - begun < 2.0
+
+
+def test_a_kept_alive_connection_gets_the_whole_timeout_for_each_request(server: str) -> None:
+    sender = PlainSender()
+    try:
+        for _ in range(3):  # each well within its own timeout, together longer than one
+            assert sender.send(sender.build("GET", f"{server}/quick", [], None, 0.5)).status_code == 200
+            time.sleep(0.3)
+    finally:
+        sender.close()
+    assert len(_Echo.connections) == 1

@@ -1,6 +1,14 @@
-"""``HttpxSender``: the engine's ``Sender`` over an ``httpx.Client``."""
+"""``HttpxSender``: the engine's ``Sender`` over an ``httpx.Client``.
+
+httpx applies a request's timeout to the connect and to each read and write. The body is read here chunk by
+chunk against the whole timeout too, so a server that sends it a few bytes at a time, each in time, fails
+the request once the timeout has passed and more is to come: at most one more read's wait later, so within
+twice the timeout. A body that is whole by then is returned (the engine judges a late response itself).
+"""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 
@@ -32,8 +40,24 @@ class HttpxSender:
         return Outgoing(request.method, None, None, content, native=request, sender=self)
 
     def send(self, request: Outgoing) -> Reply:
+        limit = (request.native.extensions.get("timeout") or {}).get("read")
+        deadline = None if limit is None else time.monotonic() + limit
         try:
-            response = self.client.send(request.native)  # the body is read (not streamed)
+            response = self.client.send(request.native, stream=True)
+            try:
+                chunks = []
+                received = 0
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    received += len(chunk)
+                    if (
+                        deadline is not None
+                        and time.monotonic() > deadline
+                        and not _whole(response, received)
+                    ):
+                        raise httpx.ReadTimeout("the response took longer than the timeout")
+            finally:
+                response.close()
         except httpx.TimeoutException:
             raise HttpFailure("request timed out", timeout=True) from None
         except httpx.HTTPError as exc:  # connection refused, DNS, TLS, protocol errors
@@ -43,10 +67,21 @@ class HttpxSender:
         return Reply(
             response.status_code,
             tuple((name.decode(encoding), value.decode(encoding)) for name, value in response.headers.raw),
-            response.content,
+            b"".join(chunks),
             response.http_version,
         )
 
     def close(self) -> None:
         if self._own:
             self.client.close()
+
+
+def _whole(response: httpx.Response, received: int) -> bool:
+    """Whether the body read so far (``received`` bytes once decoded) is all its ``Content-Length``
+    announced; unknown, so False, for a chunked body."""
+    length = response.headers.get("content-length")
+    if length is None or not length.isdigit():
+        return False
+    if response.num_bytes_downloaded >= int(length):
+        return True
+    return "content-encoding" not in response.headers and received >= int(length)  # a body given whole

@@ -3,11 +3,12 @@
 One kept-alive connection per origin. The request line and header fields are written as given (``Host``,
 ``User-Agent``, ``Accept``, ``Connection`` and ``Content-Length`` are added unless the caller set them), so
 ``Outgoing.headers`` is exactly what went out. No ``Accept-Encoding`` is sent, so bodies arrive unencoded.
-``timeout`` bounds the connect and every read and write on the socket. A kept-alive connection is checked
-before it is used again: one the server has closed (it is readable while idle) is replaced by a new one.
-Should the server close it in the instant between that check and the request, an idempotent request
-(RFC 9110 §9.2.2) is sent once more on a new connection; any other fails with the error, as it may have
-been processed.
+``timeout`` bounds the whole exchange: the connect, writing the request and reading the whole response end by
+one deadline, so a server that answers a few bytes at a time, each in time, cannot hold a step longer than its
+timeout (every read and write waits at most for what is left of it). A kept-alive connection is checked before
+it is used again: one the server has closed (it is readable while idle) is replaced by a new one. Should the
+server close it in the instant between that check and the request, an idempotent request (RFC 9110 §9.2.2) is
+sent once more on a new connection; any other fails with the error, as it may have been processed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import http.client
 import select
 import socket
+import time
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from totpflow import __version__
@@ -36,15 +39,47 @@ def _dropped(sock: socket.socket) -> bool:
     return bool(readable)
 
 
+class _DeadlineSocket(socket.socket):
+    """A socket whose reads and writes all end by ``deadline`` (``time.monotonic()``): each waits at most for
+    what is left of it, and none starts once it has passed. ``http.client`` reads a response through the
+    socket's ``recv_into`` and writes a request with ``sendall``."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self, fileno: int) -> None:
+        super().__init__(fileno=fileno)
+        self.deadline: float | None = None
+
+    def _in_time(self) -> None:
+        if self.deadline is None:
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        self.settimeout(left)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._in_time()
+        return super().recv_into(buffer, nbytes, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._in_time()
+        super().sendall(data, flags)
+
+
 def _connect(
     address: tuple[str, int], timeout: float | None = None, source_address: tuple[str, int] | None = None
-) -> socket.socket:
+) -> _DeadlineSocket:
     """``socket.create_connection`` with an ASCII host name passed as bytes: given a ``str``, the resolver
     first encodes it with the ``idna`` codec, whose import (with ``stringprep`` and ``unicodedata``) is a
-    measurable part of a short run's start-up. Other host names go through unchanged."""
+    measurable part of a short run's start-up. Other host names go through unchanged. The connected socket
+    is a :class:`_DeadlineSocket`."""
     host, port = address
     target: tuple[str | bytes, int] = (host.encode("ascii"), port) if host.isascii() else address
-    return socket.create_connection(target, timeout, source_address)  # type: ignore[arg-type]
+    connected = socket.create_connection(target, timeout, source_address)  # type: ignore[arg-type]
+    sock = _DeadlineSocket(connected.detach())
+    sock.settimeout(timeout)  # a socket made from a descriptor starts without the timeout
+    return sock
 
 
 class PlainSender:
@@ -93,20 +128,32 @@ class PlainSender:
             connection.close()  # reconnects on the next request
         reused = connection.sock is not None
         connection.timeout = timeout
+        deadline = time.monotonic() + timeout
         try:
-            return self._exchange(connection, request, target)
+            return self._exchange(connection, request, target, deadline)
         except _STALE as exc:
             connection.close()
             if not (reused and request.method.upper() in _IDEMPOTENT):
                 raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
         try:  # closed by the server just now: an idempotent request once more, on a new connection
-            return self._exchange(connection, request, target)
+            return self._exchange(connection, request, target, deadline)
         except _STALE as exc:
             connection.close()
             raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
 
-    def _exchange(self, connection: http.client.HTTPConnection, request: Outgoing, target: str) -> Reply:
+    def _exchange(
+        self, connection: http.client.HTTPConnection, request: Outgoing, target: str, deadline: float
+    ) -> Reply:
         try:
+            if connection.sock is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                connection.timeout = left
+                connection.connect()
+            sock = connection.sock
+            assert isinstance(sock, _DeadlineSocket)  # made by _connect
+            sock.deadline = deadline
             connection.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
             for name, value in request.headers:
                 connection.putheader(name, value)
