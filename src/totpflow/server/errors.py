@@ -44,6 +44,8 @@
     │   ├── SessionNotFound
     │   └── ProjectNotFound
     ├── IntegrityFailure                a stored secret does not decrypt under its binding (500; logged)
+    ├── StoreFailed                     SQLite reported an I/O error or corruption: the process refuses
+    │                                   every transaction until it is restarted (500; logged once)
     ├── TooManyRequests
     │   ├── UserLockLimitReached
     │   └── RateLimited                 too_many_requests
@@ -327,6 +329,17 @@ class ProjectNotFound(NotFound):
 class IntegrityFailure(ServerError):
     """A stored secret does not decrypt under what it is bound to: its row was altered or re-pointed at
     another owner, or the process has another master key. The request fails closed."""
+
+
+class StoreFailed(ServerError):
+    """SQLite reported an I/O error or corruption (``SQLITE_IOERR``, ``SQLITE_CORRUPT``, ``SQLITE_NOTADB``):
+    what this process holds of the database, in its own and the kernel's caches, can no longer be trusted to
+    be what is on disk (a failed write or fsync may leave pages the kernel has marked clean), so the store
+    refuses every later transaction until the process is restarted. ``reason``: SQLite's error name."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class TooManyRequests(ServerError):

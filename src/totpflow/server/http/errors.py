@@ -311,6 +311,7 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     ),
     errors.RateLimited: (429, "too_many_requests", "Too many requests have been made."),
     errors.IntegrityFailure: (500, "internal_server_error", INTERNAL_MESSAGE),
+    errors.StoreFailed: (500, "internal_server_error", INTERNAL_MESSAGE),
     # start-up errors; a request never meets them, and would see a plain 500 if it did
     errors.ConfigError: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.MasterKeyError: (500, "internal_server_error", INTERNAL_MESSAGE),

@@ -2,10 +2,11 @@
 
 ``/healthz`` answers 200 whenever the process serves HTTP. ``/readyz`` answers 200 when the store answers and
 its schema is at this release's migration head, else 503 with the reason in a word (``database`` or
-``schema``), never the database's message. A store that does not answer within ``READY_TIMEOUT`` seconds (a
-database that accepts connections but never replies) is not ready either: the probe answers, it never hangs.
-Neither takes credentials or says anything about projects or
-users; both are plain routes, so unknown-route handling never applies to them.
+``schema``), never the database's message; a store that has stopped after an I/O error or corruption
+(``errors.StoreFailed``) is not ready either, for good, until the process is restarted. A store that does not
+answer within ``READY_TIMEOUT`` seconds (a database that accepts connections but never replies) is not ready
+either: the probe answers, it never hangs. Neither takes credentials or says anything about projects or users;
+both are plain routes, so unknown-route handling never applies to them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    engine = request.app.state.totpflow.deps.store.engine
+    store = request.app.state.totpflow.deps.store
+    if store.failure is not None:
+        return _answer(503, {"status": "not_ready", "reason": "database"})
+    engine = store.engine
     try:
         current = await asyncio.wait_for(run_upkeep(functools.partial(at_head, engine)), READY_TIMEOUT)
     except Exception:  # any failure to reach or read the store means not ready; its message may hold a URL

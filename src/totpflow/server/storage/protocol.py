@@ -132,6 +132,10 @@ class Transaction(Protocol):
 class Storage(Protocol):
     """A database. Thread-safe; one per process."""
 
+    # SQLite's error name once the store stopped after an I/O error or corruption (every transaction then
+    # raises ``errors.StoreFailed``); None while it is sound.
+    failure: str | None
+
     def transaction(
         self, *, readonly: bool = False, durable: bool = False
     ) -> AbstractContextManager[Transaction]:

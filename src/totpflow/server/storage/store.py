@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from totpflow.server import suspend
+from totpflow.server import errors, suspend
 from totpflow.server.storage import request_guard
 from totpflow.server.storage.admin import AdminQueries
 from totpflow.server.storage.counters import CounterQueries
@@ -40,6 +41,9 @@ from totpflow.server.storage.users import UserQueries
 
 __all__ = ["NewUser", "Store", "Tx", "UserChanges"]
 
+logger = logging.getLogger("totpflow.server")
+# SQLite's primary result codes after which the store is not used again (``errors.StoreFailed``)
+_FAILED_STORAGE = {10: "SQLITE_IOERR", 11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
 COUNTER_PRUNE_EVERY_SECONDS = 60
 LOOP_CHECKPOINT_EVERY = 100  # commits on the loop connection between WAL checkpoints (a thread runs them)
 T = TypeVar("T")
@@ -73,6 +77,9 @@ class Store:
         self.durable_commits = True
         # Unix time after which this process next deletes ended rate-counter windows.
         self.next_counter_prune = 0.0
+        # SQLite's error name once it reported an I/O error or corruption: every transaction is refused from
+        # then on (``errors.StoreFailed``, ``docs/reliability.md``); None while the store is sound.
+        self.failure: str | None = None
         self._sqlite = engine.dialect.name == "sqlite"
         self._backend = Backend(engine.dialect.name)
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
@@ -113,6 +120,8 @@ class Store:
         consumed step that is not yet on disk; a ``NORMAL`` commit followed by a shared fsync outside the lock
         would lose that (docs/reliability.md, "Not taken: group durability").
         """
+        if self.failure is not None:
+            raise errors.StoreFailed(self.failure)
         engine = self.engine
         if durable and self.durable_commits and self.durable_engine is not None:
             engine = self.durable_engine
@@ -158,7 +167,8 @@ class Store:
                 tx = Tx(engine, pooled, self._backend, self.observe)
                 request_guard.run_pending(self, tx)  # a request's credential check, before its statements
                 yield tx
-            except BaseException:
+            except BaseException as exc:
+                self._stop_on(getattr(exc, "orig", None) or exc)  # SQLAlchemy Core wraps the driver's error
                 raw.rollback()
                 raise
             if commit is None:
@@ -169,11 +179,29 @@ class Store:
             raise self._wrapped(engine, pooled, exc) from exc
 
     def _wrapped(self, engine: Engine, pooled: PoolProxiedConnection | None, exc: Exception) -> Exception:
-        """``exc`` of the driver as SQLAlchemy would have raised it (a lost connection leaves the pool)."""
+        """``exc`` of the driver as SQLAlchemy would have raised it (a lost connection leaves the pool); on an
+        I/O error or corruption of SQLite, the store stops first (:meth:`_stop_on`)."""
+        self._stop_on(exc)
         dbapi_exc: Any = exc
         if pooled is not None and engine.dialect.is_disconnect(dbapi_exc, pooled.dbapi_connection, None):
             pooled.invalidate(exc)
         return DBAPIError.instance(None, None, exc, self._dbapi_error, dialect=engine.dialect)
+
+    def _stop_on(self, exc: BaseException) -> None:
+        """After SQLite reported an I/O error or corruption, refuse every later transaction of this process
+        (``errors.StoreFailed``) and say so once in the log, with SQLite's error name only: a write or fsync
+        that failed may leave the kernel's copy of a page marked clean and different from the disk, so nothing
+        this process reads or writes from then on can be trusted until it is restarted and SQLite recovers the
+        database from what is on disk."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if not isinstance(code, int) or code & 0xFF not in _FAILED_STORAGE or self.failure is not None:
+            return
+        self.failure = str(getattr(exc, "sqlite_errorname", None) or _FAILED_STORAGE[code & 0xFF])
+        logger.critical(
+            "the database reported %s: this process refuses every request that reads or writes it until "
+            "it is restarted; check the disk and the database file first",
+            self.failure,
+        )
 
     async def run_on_loop(self, call: Callable[[], T]) -> T:
         """``call()`` on this thread, the event loop's, in a greenlet that suspends where a write transaction
@@ -304,8 +332,8 @@ class Store:
                 raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:
                 pooled.close()
-        except self._dbapi_error:
-            pass
+        except self._dbapi_error as exc:  # left to the next checkpoint, unless the storage failed
+            self._stop_on(exc)
         finally:
             self._checkpointing = False
 
