@@ -46,8 +46,8 @@ class _DeadlineSocket(socket.socket):
 
     __slots__ = ("deadline",)
 
-    def __init__(self, fileno: int) -> None:
-        super().__init__(fileno=fileno)
+    def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None) -> None:
+        super().__init__(family, type, proto, fileno)  # the signature of socket.socket, which dup() calls
         self.deadline: float | None = None
 
     def _in_time(self) -> None:
@@ -77,7 +77,7 @@ def _connect(
     host, port = address
     target: tuple[str | bytes, int] = (host.encode("ascii"), port) if host.isascii() else address
     connected = socket.create_connection(target, timeout, source_address)  # type: ignore[arg-type]
-    sock = _DeadlineSocket(connected.detach())
+    sock = _DeadlineSocket(fileno=connected.detach())
     sock.settimeout(timeout)  # a socket made from a descriptor starts without the timeout
     return sock
 
