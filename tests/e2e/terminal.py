@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import termios
@@ -17,6 +18,14 @@ import zxingcpp
 from PIL import Image
 
 _QR_CHARACTERS = re.compile("[█▀▄ ]+")
+
+
+def _signals_at_their_defaults() -> None:
+    """In the child, before it runs: SIGINT and SIGQUIT at their default dispositions, as a terminal emulator
+    starts a program. A test run from a background job of a shell without job control (which starts it with
+    both ignored, and an ignored signal stays ignored across exec) would otherwise see Ctrl-C do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 class Terminal:
@@ -29,7 +38,13 @@ class Terminal:
             columns, lines = size
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
         self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            close_fds=True,
+            preexec_fn=_signals_at_their_defaults,
         )
         os.close(slave)
         self.screen = ""
