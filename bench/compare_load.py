@@ -116,6 +116,10 @@ def main() -> int:
         args.seconds, args.rounds, args.concurrency, args.warmup = 1.0, 1, 4, 5
     if not args.variants:
         parser.error("give at least one NAME=PATH")
+    for variant in args.variants:
+        name, _, path = variant.partition("=")
+        if not name or not path:
+            parser.error(f"{variant!r}: expected NAME=PATH")
     variants = dict(variant.split("=", 1) for variant in args.variants)
     envs: dict[str, dict[str, str]] = {name: {} for name in variants}
     for setting in args.env:

@@ -14,6 +14,8 @@ import pytest
 
 from totpflow.testing import StytchServer, run_server
 
+pytest.importorskip("resource", reason="RLIMIT_FSIZE is POSIX")  # the server's file-size limit
+
 LIMIT_VARIABLE = "TOTPFLOW_TEST_FILE_SIZE_LIMIT"
 # Loaded by the server's interpreter (the folder is first on its PYTHONPATH): the file-size limit, if set.
 SITECUSTOMIZE = f"""\
@@ -34,7 +36,6 @@ def _largest_file(folder: Path) -> int:
     return max(path.stat().st_size for path in folder.glob("totpflow.db*"))
 
 
-@pytest.mark.skipif(not hasattr(__import__("resource"), "RLIMIT_FSIZE"), reason="needs RLIMIT_FSIZE")
 def test_an_io_error_stops_the_store_and_acknowledged_writes_survive(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
