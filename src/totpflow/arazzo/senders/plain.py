@@ -127,7 +127,6 @@ class PlainSender:
         elif connection.sock is not None and _dropped(connection.sock):
             connection.close()  # reconnects on the next request
         reused = connection.sock is not None
-        connection.timeout = timeout
         deadline = time.monotonic() + timeout
         try:
             return self._exchange(connection, request, target, deadline)
