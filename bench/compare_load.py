@@ -5,7 +5,10 @@
 
 Each ``NAME=PATH`` is a variant of ``totpflow serve``: ``PATH`` is put first on ``PYTHONPATH`` of the server,
 so it is an older tree's ``src`` (``git archive OLD src | tar -x -C DIR``, then ``DIR/src``) or a folder with
-a ``sitecustomize.py`` that changes a setting; ``PATH`` ``installed`` is the installed tree as it is.
+a ``sitecustomize.py`` that changes a setting; ``PATH`` ``installed`` is the installed tree as it is, and
+``PATH`` ``prism`` is Prism mocking Stytch's upstream OpenAPI (``bench/setup-peers.sh``): the same three
+requests, with canned answers (``bench_server.py``'s peer), so ``ours=installed mock=prism`` gives the
+flows/s ratio to Prism as a median of alternating rounds rather than from one run of each.
 ``--env NAME:VAR=VALUE`` adds an environment variable to one variant's server (a rate limit, a Redis URL).
 
 Each round starts a fresh server per variant (SQLite, or with ``--pg`` a fresh PostgreSQL schema), warms it
@@ -29,9 +32,12 @@ from typing import Any
 
 import servers
 from bench_server import enrollment_flow
-from loadgen import closed_loop
+from loadgen import LoadResult, closed_loop
+
+from totpflow.testing import StytchServer
 
 INSTALLED = "installed"
+PRISM = "prism"
 
 
 def postgres_pids() -> list[int]:
@@ -45,7 +51,44 @@ def postgres_pids() -> list[int]:
     return found
 
 
+def _warm(server: StytchServer, args: argparse.Namespace, *, check: bool) -> None:
+    flow = enrollment_flow(server, "warm", check=check)
+    asyncio.run(closed_loop(server.base_url, flow, concurrency=4, max_flows=args.warmup, max_seconds=10))
+
+
+def _measure(
+    server: StytchServer, pid: int, args: argparse.Namespace, *, check: bool
+) -> tuple[LoadResult, float, int]:
+    """The measured closed loop; its result, and the CPU seconds and context switches of ``pid`` and the
+    processes below it during the load."""
+    pids = servers.descendants(pid)
+    cpu, switches = servers.cpu_seconds(pids), servers.context_switches(pids)
+    result = asyncio.run(
+        closed_loop(
+            server.base_url,
+            enrollment_flow(server, "load", check=check),
+            concurrency=args.concurrency,
+            max_flows=10**9,
+            max_seconds=args.seconds,
+        )
+    )
+    return result, servers.cpu_seconds(pids) - cpu, servers.context_switches(pids) - switches
+
+
+def _prism(args: argparse.Namespace) -> tuple[LoadResult, float, int]:
+    openapi = servers.upstream_openapi()
+    if servers.prism() is None or openapi is None:
+        raise SystemExit("compare_load.py: Prism or the upstream OpenAPI is missing (bench/setup-peers.sh)")
+    with servers.prism_process(openapi) as (base_url, pid):
+        fake = StytchServer(base_url, "project-test-00000000-0000-0000-0000-000000000000", "secret", "")
+        _warm(fake, args, check=False)
+        return _measure(fake, pid, args, check=False)
+
+
 def _one(path: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    if path == PRISM:
+        result, cpu, switches = _prism(args)
+        return _figures(result, cpu, 0.0, switches)
     saved = {name: os.environ.get(name) for name in [*env, "PYTHONPATH"]}
     os.environ.update(env)
     if path != INSTALLED:
@@ -59,23 +102,9 @@ def _one(path: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, 
                 pid,
             ),
         ):
-            warm = enrollment_flow(server, "warm")
-            asyncio.run(
-                closed_loop(server.base_url, warm, concurrency=4, max_flows=args.warmup, max_seconds=10)
-            )
-            pids = servers.descendants(pid)
+            _warm(server, args, check=True)
             database = {p: servers.cpu_seconds([p]) for p in postgres_pids()} if args.pg else {}
-            cpu, switches = servers.cpu_seconds(pids), servers.context_switches(pids)
-            result = asyncio.run(
-                closed_loop(
-                    server.base_url,
-                    enrollment_flow(server, "load"),
-                    concurrency=args.concurrency,
-                    max_flows=10**9,
-                    max_seconds=args.seconds,
-                )
-            )
-            cpu, switches = servers.cpu_seconds(pids) - cpu, servers.context_switches(pids) - switches
+            result, cpu, switches = _measure(server, pid, args, check=True)
             # the backends of connections opened during the load count whole
             ended = postgres_pids() if args.pg else []
             database_cpu = sum(servers.cpu_seconds([p]) - database.get(p, 0.0) for p in ended)
@@ -85,6 +114,10 @@ def _one(path: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, 
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+    return _figures(result, cpu, database_cpu, switches)
+
+
+def _figures(result: LoadResult, cpu: float, database_cpu: float, switches: int) -> dict[str, float]:
     flows = max(1, len(result.latencies))
     latencies = sorted(result.latencies) or [0.0]
     return {

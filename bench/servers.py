@@ -245,6 +245,14 @@ def peak_rss_kib(pid: int) -> int:
 @contextlib.contextmanager
 def prism_server(openapi: Path) -> Iterator[str]:
     """``prism mock`` of ``openapi`` on a free loopback port; yields its base URL."""
+    with prism_process(openapi) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def prism_process(openapi: Path) -> Iterator[tuple[str, int]]:
+    """``prism mock`` of ``openapi`` on a free loopback port; yields its base URL and its process id (the
+    leader of its process group: ``descendants`` gives the Node processes whose CPU time counts)."""
     binary = prism()
     if binary is None:
         raise RuntimeError("Prism is not installed (bench/setup-peers.sh)")
@@ -261,7 +269,7 @@ def prism_server(openapi: Path) -> Iterator[str]:
             )
             try:
                 _wait_http(f"http://127.0.0.1:{port}/v1/sessions/jwks/x", process, 90, log_path)
-                yield f"http://127.0.0.1:{port}"
+                yield f"http://127.0.0.1:{port}", process.pid
             finally:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)

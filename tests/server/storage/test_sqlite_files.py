@@ -1,6 +1,7 @@
 """SQLite files and durability: the database and its ``-wal``/``-shm`` files are readable by their owner only
 (0600), whether ``open_store`` creates them or finds them more open, under the common umask 022; the
-transactions that consume a TOTP step or a recovery code commit with ``synchronous=FULL``."""
+transactions that consume a TOTP step or a recovery code commit with ``synchronous=FULL``; temporary content
+(statement journals above all) stays in memory, never in files outside the database's folder."""
 
 from __future__ import annotations
 
@@ -78,3 +79,20 @@ def test_durable_transactions_commit_with_synchronous_full(tmp_path: Path) -> No
     finally:
         store.dispose()
     assert levels == [1, 2, 2, 1, 1]  # NORMAL, FULL, FULL, NORMAL; FULL turned off to measure its cost
+
+
+def test_temporary_content_stays_in_memory(tmp_path: Path) -> None:
+    """Every connection of the store, durable or not, keeps SQLite's temporary content in memory
+    (``temp_store=MEMORY``): a statement journal that outgrows 64 KiB would otherwise spill into a new file
+    under /var/tmp, holding pages of the database."""
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    found = []
+    try:
+        for durable in (False, True):
+            with store.transaction(durable=durable) as tx:
+                found.append(tx.execute(text("PRAGMA temp_store")).scalar())
+        with store.transaction(readonly=True) as tx:
+            found.append(tx.execute(text("PRAGMA temp_store")).scalar())
+    finally:
+        store.dispose()
+    assert found == [2, 2, 2]  # 2: MEMORY (0 would be the compile-time default, a file)

@@ -107,6 +107,12 @@ def _sqlite_engine(url: str, synchronous: str, *, pool_size: int, max_overflow: 
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Statement journals and other temporary content stay in memory. On a file, a statement that changes
+        # more than 64 KiB of pages (the ten recovery codes of a new TOTP, once the indexes have grown) spills
+        # its journal into a new file under /var/tmp, created, unlinked and written on every such statement:
+        # 10 % of an enrollment's server CPU, and pages of the database outside its own private folder
+        # (BENCHMARKS.md, "SQLite's statement journals in memory").
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")
