@@ -25,7 +25,7 @@ def test_reopening_migrates_nothing(database_url: str) -> None:
     for _ in range(2):
         store = open_store(database_url)
         with store.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
         store.dispose()
 
 
@@ -56,7 +56,7 @@ def test_a_store_behind_the_head_is_migrated(tmp_path: Path) -> None:
     store = open_store(url)
     assert migrate.at_head(store.engine)
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
     store.dispose()
 
 

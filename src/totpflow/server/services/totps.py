@@ -284,7 +284,7 @@ def recover(
         if (
             code_row is not None
             and deps.cipher.matches(HashPurpose.RECOVERY_CODE, hash_input, code_row.code_hash)
-            and tx.use_recovery_code(project.project_id, code_row.recovery_code_id, now)
+            and tx.use_recovery_code(project.project_id, code_row.totp_id, code_row.recovery_code_id, now)
         ):
             succeeded = _succeed(
                 deps,

@@ -40,7 +40,7 @@ _FIND_RECOVERY_CODE_SQL = Sql(
 _USE_RECOVERY_CODE_SQL = Sql(
     """
     UPDATE recovery_codes SET used_at = :now
-    WHERE project_id = :pid AND recovery_code_id = :rid AND used_at IS NULL
+    WHERE project_id = :pid AND totp_id = :tid AND recovery_code_id = :rid AND used_at IS NULL
     """
 )
 
@@ -153,9 +153,9 @@ class TotpQueries(Queries):
             used_at=self._b.read_ts(row[4]),
         )
 
-    def use_recovery_code(self, project_id: str, recovery_code_id: str, now: datetime) -> bool:
+    def use_recovery_code(self, project_id: str, totp_id: str, recovery_code_id: str, now: datetime) -> bool:
         """Single use: only the first of any number of concurrent callers changes the row."""
-        params = {"pid": project_id, "rid": recovery_code_id, "now": self._b.ts(now)}
+        params = {"pid": project_id, "tid": totp_id, "rid": recovery_code_id, "now": self._b.ts(now)}
         return bool(self._run(_USE_RECOVERY_CODE_SQL, params).rowcount == 1)
 
 
