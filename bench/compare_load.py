@@ -15,8 +15,8 @@ Each round starts a fresh server per variant (SQLite, or with ``--pg`` a fresh P
 up, then runs ``bench_server.py``'s enrollment flow in a closed loop; the variants alternate in order between
 rounds so that the machine's noise falls on all alike. Reported per variant, medians of the rounds: flows/s,
 p99, and per flow the server's CPU time and its threads' context switches (from /proc), and with ``--pg``
-the CPU time of the PostgreSQL server's processes (those alive at the end of the load; a backend that
-exits during it is not counted). Results go to ``bench/results/compare_load.json``.
+the CPU time of the PostgreSQL server (its processes, and the backends that exited during the load).
+Results go to ``bench/results/compare_load.json``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,19 @@ def postgres_pids() -> list[int]:
                 if (entry / "comm").read_text().strip() == "postgres":
                     found.append(int(entry.name))
     return found
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds so far of the PostgreSQL server: its live processes' own, plus what its postmaster has
+    collected from the backends that have exited (``cutime``/``cstime``), so a connection that closes during
+    the load counts too."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in postgres_pids():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
 
 
 def _warm(server: StytchServer, args: argparse.Namespace, *, check: bool) -> None:
@@ -103,11 +116,9 @@ def _one(path: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, 
             ),
         ):
             _warm(server, args, check=True)
-            database = {p: servers.cpu_seconds([p]) for p in postgres_pids()} if args.pg else {}
+            database = postgres_cpu_seconds() if args.pg else 0.0
             result, cpu, switches = _measure(server, pid, args, check=True)
-            # the backends of connections opened during the load count whole
-            ended = postgres_pids() if args.pg else []
-            database_cpu = sum(servers.cpu_seconds([p]) - database.get(p, 0.0) for p in ended)
+            database_cpu = postgres_cpu_seconds() - database if args.pg else 0.0
     finally:
         for name, value in saved.items():
             if value is None:

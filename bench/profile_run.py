@@ -11,12 +11,16 @@ Last, the floors under a run (``--floor-runs``, default 15, rounds interleaved):
 interpreter that only imports what the runner cannot start without (nothing; msgspec, whose Structs are the
 document model and the expression AST; then ``http.client``, the plain HTTP sender; then the engine and the
 CLI's argument parser), against the whole ``totpflow run``. Without ``-X importtime``'s own overhead.
+
+Every interpreter runs with byte-code caching on (without ``PYTHONDONTWRITEBYTECODE``), as an installed tool
+runs and as ``bench_workflow_runs.py`` measures: otherwise each would compile the modules it imports.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import subprocess
 import sys
@@ -27,6 +31,7 @@ from pathlib import Path
 import bench_workflow_runs
 import servers
 
+CACHING = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 FLOORS = {
     "interpreter": "pass",
     "+ msgspec": "import msgspec",
@@ -43,7 +48,7 @@ def floors(run: list[str], runs: int, cwd: str) -> dict[str, float]:
     for _ in range(runs):
         for name, command in commands.items():
             started = time.perf_counter()
-            subprocess.run(command, capture_output=True, cwd=cwd, check=True, timeout=120)
+            subprocess.run(command, capture_output=True, cwd=cwd, check=True, timeout=120, env=CACHING)
             samples[name].append((time.perf_counter() - started) * 1000)
     return {name: round(statistics.median(values), 1) for name, values in samples.items()}
 
@@ -85,6 +90,7 @@ def main() -> int:
                 text=True,
                 timeout=120,
                 cwd=tmp,
+                env=CACHING,
             )
             if traced.returncode != 0:
                 print(traced.stdout[-2000:])
@@ -109,6 +115,7 @@ def main() -> int:
                 text=True,
                 timeout=120,
                 cwd=tmp,
+                env=CACHING,
             )
             lines = profiled.stdout.splitlines()
             start = next((i for i, line in enumerate(lines) if "Recorded:" in line), 0)

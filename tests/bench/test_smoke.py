@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,34 @@ def test_benchmark_smoke_mode_runs(script: str, tmp_path: Path) -> None:
     if results:
         data = json.loads(output.read_text())
         assert data["machine"]["cores"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("variant", "extra"),
+    [("mock=prism", []), ("ours=installed", ["--pg"])],
+    ids=["prism", "postgresql"],
+)
+def test_compare_load_smoke_with_prism_or_postgresql(variant: str, extra: list[str], tmp_path: Path) -> None:
+    """``compare_load.py``'s other kinds of variant: Prism as a peer, and a server on PostgreSQL (whose CPU
+    time it also reports)."""
+    if variant == "mock=prism":
+        upstream = ROOT.parent / "shared" / "reference" / "stytch-consumer-openapi.upstream.yml"
+        upstream = Path(os.environ.get("TOTPFLOW_UPSTREAM_OPENAPI", str(upstream)))
+        if not (BENCH / "node" / "node_modules" / ".bin" / "prism").exists() or not upstream.is_file():
+            pytest.skip("Prism or Stytch's upstream OpenAPI is missing (run bench/setup-peers.sh)")
+    elif not os.environ.get("TOTPFLOW_TEST_DATABASE_URL"):
+        pytest.skip("TOTPFLOW_TEST_DATABASE_URL is not set")
+    output = tmp_path / "compare_load.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "compare_load.py"), "--smoke", *extra, variant, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    medians = json.loads(output.read_text())["medians"]
+    (row,) = medians.values()
+    assert row["errors"] == 0 and row["flows_per_s"] > 0
+    if extra:
+        assert row["database_cpu_us_per_flow"] > 0
