@@ -1,6 +1,6 @@
 """The app's service calls run on a bounded thread pool (``dispatch.SERVICE_THREADS`` threads per worker):
-more concurrent requests than that wait for a thread, they never run at once (in process: the app's lifespan
-under Starlette's test client, a real SQLite store)."""
+more concurrent requests than that wait for a thread, they never run at once (the app served over loopback
+HTTP from a thread of the test, with its lifespan, on a real SQLite store)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
+from inprocess_server import serving
 
 from totpflow.server import app, services
 from totpflow.server.config import Settings
@@ -44,7 +45,11 @@ def test_service_calls_share_a_bounded_thread_pool(
 
     monkeypatch.setattr(dispatch, "run", run)
     requests = dispatch.SERVICE_THREADS * 3
-    with TestClient(app.create_app(settings, deps)) as client, ThreadPoolExecutor(requests) as pool:
+    with (
+        serving(app.create_app(settings, deps), lifespan="on") as base_url,
+        httpx.Client(base_url=base_url, limits=httpx.Limits(max_connections=requests)) as client,
+        ThreadPoolExecutor(requests) as pool,
+    ):
         answers = list(pool.map(lambda _: client.get("/v1/sessions/jwks/project-x"), range(requests)))
     assert [a.status_code for a in answers] == [200] * requests
     assert most == dispatch.SERVICE_THREADS

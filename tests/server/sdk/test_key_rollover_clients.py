@@ -10,8 +10,6 @@ after the switch, so it verifies those tokens without fetching again. On SQLite 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -19,8 +17,8 @@ from typing import Any
 import jwt as pyjwt
 import pyotp
 import pytest
-import uvicorn
 from frozen_clock import FrozenClock
+from inprocess_server import serving
 
 from totpflow.server import services
 from totpflow.server.app import create_app
@@ -33,21 +31,8 @@ CACHE_LIFESPAN = 300  # seconds: PyJWKClient's default JWK-set cache lifespan
 @pytest.fixture
 def base_url(deps: services.Deps, master_key: bytes, database_url: str) -> Iterator[str]:
     app = create_app(Settings(database_url=database_url, master_key=master_key), deps=deps)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:  # startup takes milliseconds; the thread reports through this flag
-        if not thread.is_alive():
-            pytest.fail("the in-process server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(app, lifespan="off") as url:
+        yield url
 
 
 def mint(deps: services.Deps, project: Project, clock: FrozenClock, n: int) -> str:
