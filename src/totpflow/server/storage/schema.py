@@ -149,9 +149,9 @@ totps = Table(
 )
 
 # A TOTP's recovery codes, keyed by their TOTP and position: the ten codes of a new TOTP go into one place of
-# one index (keyed by their random ids, they went into ten pages of it, a tenth of an enrollment's CPU on
-# SQLite). Every query reaches a code through its TOTP; ``recovery_code_id`` (a uuid4, so unique without an
-# index) names the code in session factors and in its ciphertext's binding.
+# one index (keyed by their random ids, they went into ten pages of it: 7 % of an enrollment's server CPU on
+# SQLite, BENCHMARKS.md). Every query reaches a code through its TOTP; ``recovery_code_id`` (a uuid4, so
+# unique without an index) names the code in session factors and in its ciphertext's binding.
 recovery_codes = Table(
     "recovery_codes",
     metadata,
