@@ -46,6 +46,11 @@ logger = logging.getLogger("totpflow.server")
 _FAILED_STORAGE = {10: "SQLITE_IOERR", 11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
 COUNTER_PRUNE_EVERY_SECONDS = 60
 LOOP_CHECKPOINT_EVERY = 100  # commits on the loop connection between WAL checkpoints (a thread runs them)
+# Frames in the WAL (16 MiB of 4 KiB pages) from which that checkpoint also restarts the WAL, so that it is
+# written again from its start: a PASSIVE checkpoint alone never finds it all copied while writes go on, and
+# the WAL, with the index in shared memory that every process maps, would then grow without end.
+WAL_RESTART_FRAMES = 4_096
+RESTART_WAIT_MS = 200  # how long a restarting checkpoint waits for the writer and the WAL's readers
 T = TypeVar("T")
 
 
@@ -98,6 +103,7 @@ class Store:
         self._loop_waits: ThreadPoolExecutor | None = None
         self._checkpointing = False
         self._checkpointer: ThreadPoolExecutor | None = None
+        self.wal_restart_frames = WAL_RESTART_FRAMES
 
     @property
     def dialect(self) -> str:
@@ -323,13 +329,26 @@ class Store:
         self._checkpointer.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
-        """A PASSIVE checkpoint (it never waits for readers or writers); a failure leaves it to the next."""
+        """A PASSIVE checkpoint, which never waits for readers or writers; then, once the WAL holds
+        ``wal_restart_frames`` frames, a RESTART one under this process's write lock (its writers queue there
+        instead of racing it for SQLite's). That copies what the PASSIVE one could not, and waits at most
+        ``RESTART_WAIT_MS`` for another process's writer and for the readers of the WAL (writers of every
+        process wait meanwhile), so that the next commit writes the WAL from its start. A failure, or a wait
+        that runs out, leaves it to the next checkpoint."""
         try:
             pooled = self.engine.raw_connection()
             try:
                 raw = pooled.dbapi_connection
                 assert raw is not None
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames >= self.wal_restart_frames:
+                    waits = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+                    raw.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                    try:
+                        with self._write_lock:
+                            raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                    finally:
+                        raw.execute(f"PRAGMA busy_timeout={int(waits)}")
             finally:
                 pooled.close()
         except self._dbapi_error as exc:  # left to the next checkpoint, unless the storage failed
