@@ -319,10 +319,10 @@ def test_postgresql_never_runs_a_call_on_the_loop(pg_schema_url: str) -> None:
 
 
 def test_the_wal_is_restarted_while_the_loop_keeps_writing(sqlite_store: Store, tmp_path: Path) -> None:
-    """Commits on the loop go on while the checkpoint thread copies the WAL, so a PASSIVE checkpoint never finds
-    it all copied and SQLite would never write it from its start again: the file, and the index every process
-    maps into memory, grew with every commit. Once the WAL holds ``wal_restart_frames`` frames, the checkpoint
-    restarts it, so it stays near the frames of ``LOOP_CHECKPOINT_EVERY`` commits."""
+    """Commits on the loop go on while the checkpoint thread copies the WAL, so a PASSIVE checkpoint never
+    finds it all copied and SQLite would never write it from its start again: the file, and the index every
+    process maps into memory, grew with every commit. Once the WAL holds ``wal_restart_frames`` frames, the
+    checkpoint restarts it, so it stays near the frames of ``LOOP_CHECKPOINT_EVERY`` commits."""
     sqlite_store.wal_restart_frames = 50
     commits = 8 * LOOP_CHECKPOINT_EVERY
 
