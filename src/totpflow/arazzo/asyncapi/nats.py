@@ -1,7 +1,7 @@
 """NATS adapter (``totpflow[nats]``: nats-py). Application headers travel as NATS headers (server 2.2 and
-later); NATS has no content-type field. ``publish`` flushes, so it returns once the server has the message;
-``subscribe`` flushes after SUB, so the subscription is live when it returns. The channel's ``nats`` binding
-``queue`` makes it a queue-group subscription."""
+later); NATS has no content-type field. ``publish`` returns once the server has the message, and
+``subscribe`` once the subscription is live (see ``_processed``). The channel's ``nats`` binding ``queue``
+makes it a queue-group subscription."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class NatsAdapter:
                 address, queue=str(binding(bindings, "nats").get("queue", "")), cb=deliver
             )
             receiver.on_close(subscription.unsubscribe)
-            await client.flush()
+            await _processed(client)
         except _FAILURES as exc:
             await receiver.close()
             raise BrokerError(self.protocol, f"cannot subscribe to {address!r}: {exc}") from None
@@ -107,7 +107,7 @@ class NatsAdapter:
         client = self._require()
         try:
             await client.publish(address, payload, headers=dict(headers) or None)
-            await client.flush()
+            await _processed(client)
         except _FAILURES as exc:
             raise BrokerError(self.protocol, f"cannot publish to {address!r}: {exc}") from None
 
@@ -115,6 +115,15 @@ class NatsAdapter:
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+
+async def _processed(client: nats.aio.client.Client) -> None:
+    """Return once the server has processed every command queued so far. nats-py's ``flush`` writes its
+    PING straight to the socket, ahead of the commands still queued for its flusher task, so one PONG does not
+    cover them. The flusher writes them during that first round trip; the second PING follows them on the
+    wire, and the server answers it only after it has processed them."""
+    await client.flush()
+    await client.flush()
 
 
 async def _abandon(client: nats.aio.client.Client, connecting: asyncio.Future[None]) -> None:
