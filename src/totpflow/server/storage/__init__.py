@@ -25,6 +25,7 @@ from totpflow.server.storage.records import (
     UserChanges,
 )
 from totpflow.server.storage.store import Store, Tx
+from totpflow.server.storage.writer_queue import WriterQueue
 
 if TYPE_CHECKING:
     from totpflow.server.crypto import Cipher
@@ -133,13 +134,16 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
     SQLite: files readable by their owner only (:func:`make_sqlite_files_private`), WAL journal (readers never
     block the writer), ``synchronous=NORMAL`` (durable at checkpoints, safe with WAL) except for durable
     transactions (``Store.transaction(durable=True)``: ``FULL``, so a consumed TOTP step or recovery code
-    survives a power loss; docs/reliability.md has the measured cost), a 30 s ``busy_timeout`` and foreign
-    keys on. PostgreSQL: the psycopg 3 driver and a pool.
+    survives a power loss; docs/reliability.md has the measured cost), a 30 s ``busy_timeout``, foreign
+    keys on, and the writers of every process queued on the database's ``-writers`` file
+    (``storage.writer_queue``). PostgreSQL: the psycopg 3 driver and a pool.
     """
+    writers = None
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None and not str(path).startswith(":memory:"):
             make_sqlite_files_private(path)
+            writers = WriterQueue(path, timeout=BUSY_TIMEOUT_MS / 1000)
         engine = _sqlite_engine(url, "NORMAL", pool_size=8, max_overflow=32)
         # The durable transactions have connections of their own, set to FULL once when they connect.
         durable_engine: Engine | None = _sqlite_engine(url, "FULL", pool_size=2, max_overflow=16)
@@ -159,4 +163,4 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
         raise ValueError("database URL must start with sqlite:/// or postgresql://")
     if migrate:
         upgrade(engine, cipher=cipher)
-    return Store(engine, durable_engine)
+    return Store(engine, durable_engine, writers=writers)

@@ -38,6 +38,7 @@ from totpflow.server.storage.sessions import SessionQueries
 from totpflow.server.storage.sql import Backend
 from totpflow.server.storage.totps import TotpQueries
 from totpflow.server.storage.users import UserQueries
+from totpflow.server.storage.writer_queue import WriterQueue
 
 __all__ = ["NewUser", "Store", "Tx", "UserChanges"]
 
@@ -66,14 +67,18 @@ class Tx(ProjectQueries, UserQueries, TotpQueries, SessionQueries, CounterQuerie
 class Store:
     """A database behind one engine. Thread-safe; share one per process."""
 
-    def __init__(self, engine: Engine, durable_engine: Engine | None = None) -> None:
+    def __init__(
+        self, engine: Engine, durable_engine: Engine | None = None, *, writers: WriterQueue | None = None
+    ) -> None:
         self.engine = engine
         # SQLite: connections with synchronous=FULL for ``transaction(durable=True)``; None where every
         # commit is durable already (PostgreSQL).
         self.durable_engine = durable_engine
         # SQLite has one writer at a time. Threads of this process queue for it on a lock, in order and
-        # without sleeping; only other processes wait in SQLite's busy handler, whose growing sleeps made
-        # the tail latency of concurrent writers seconds long.
+        # without sleeping, and then, with the writers of the other processes, in ``writers`` (a database
+        # file's queue, ``storage.writer_queue``), so that no writer waits in SQLite's busy handler, whose
+        # growing sleeps made the tail latency of concurrent writers seconds long.
+        self.writers = writers
         self._write_lock: threading.Lock | nullcontext[None] = (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
@@ -139,7 +144,7 @@ class Store:
             raise RuntimeError(
                 "a write on the event loop's thread while a call suspended there holds the lock"
             )
-        with nullcontext() if readonly else self._write_lock:
+        with nullcontext() if readonly else self._write_lock, self._queued(readonly):
             try:
                 pooled = engine.raw_connection()
             except self._dbapi_error as exc:
@@ -149,6 +154,18 @@ class Store:
                     yield tx
             finally:
                 pooled.close()
+
+    @contextmanager
+    def _queued(self, readonly: bool = False, timeout: float | None = None) -> Iterator[None]:
+        """In the writers' queue for the block (waiting at most ``timeout`` seconds, default the queue's),
+        unless ``readonly`` or the wait ran out."""
+        queued = not readonly and self.writers is not None and self.writers.enter(timeout)
+        try:
+            yield
+        finally:
+            if queued:
+                assert self.writers is not None
+                self.writers.leave()
 
     @contextmanager
     def _run(
@@ -240,7 +257,11 @@ class Store:
         if not lock.acquire(blocking=False):
             suspend.wait(suspend.acquire(self._waits(), lock))
         self._lock_held_for_loop = threading.get_ident()
+        queued = False
         try:
+            writers = self.writers
+            if writers is not None:
+                queued = writers.try_enter() or suspend.wait(writers.enter_async())
             pooled = self._loop_pooled()
             raw = pooled.dbapi_connection
             assert raw is not None
@@ -263,6 +284,9 @@ class Store:
                 if durable:
                     self._back_to_normal(pooled)
         finally:
+            if queued:
+                assert self.writers is not None
+                self.writers.leave()
             self._lock_held_for_loop = None
             lock.release()
 
@@ -330,11 +354,11 @@ class Store:
 
     def _checkpoint(self) -> None:
         """A PASSIVE checkpoint, which never waits for readers or writers; then, once the WAL holds
-        ``wal_restart_frames`` frames, a RESTART one under this process's write lock (its writers queue there
-        instead of racing it for SQLite's). That copies what the PASSIVE one could not, and waits at most
-        ``RESTART_WAIT_MS`` for another process's writer and for the readers of the WAL (writers of every
-        process wait meanwhile), so that the next commit writes the WAL from its start. A failure, or a wait
-        that runs out, leaves it to the next checkpoint."""
+        ``wal_restart_frames`` frames, a RESTART one under this process's write lock and in the writers' queue
+        (writers of every process queue there instead of racing it for SQLite's lock). That copies what the
+        PASSIVE one could not, and waits at most ``RESTART_WAIT_MS`` for the queue, for a writer that did not
+        queue and for the readers of the WAL, so that the next commit writes the WAL from its start. A
+        failure, or a wait that runs out, leaves it to the next checkpoint."""
         try:
             pooled = self.engine.raw_connection()
             try:
@@ -345,7 +369,7 @@ class Store:
                     waits = raw.execute("PRAGMA busy_timeout").fetchone()[0]
                     raw.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
                     try:
-                        with self._write_lock:
+                        with self._write_lock, self._queued(timeout=RESTART_WAIT_MS / 1000):
                             raw.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
                     finally:
                         raw.execute(f"PRAGMA busy_timeout={int(waits)}")
@@ -380,6 +404,8 @@ class Store:
         if self._loop_waits is not None:
             self._loop_waits.shutdown(wait=True)
             self._loop_waits = None
+        if self.writers is not None:
+            self.writers.close()
         for engine in self.engines:
             engine.dispose()
 
