@@ -2,10 +2,10 @@
 
 SQLite admits one writer at a time. A writer that finds its lock taken by another process waits in SQLite's
 busy handler, which sleeps 1, 2, 5, 10 … 100 ms between attempts whatever happens meanwhile. With two worker
-processes the lock was mostly free while its waiters slept, and two workers completed fewer enrollment flows
-than one (BENCHMARKS.md, "SQLite's writers queued across processes"). So each write transaction of a totpflow
-process first takes an exclusive ``flock(2)`` on the file ``<database>-writers``: a waiter sleeps in the
-kernel until the holder lets go, and is woken then.
+processes the lock was mostly free while its waiters slept, and two workers completed no more enrollment
+flows than one (BENCHMARKS.md, "SQLite's writers queued across processes"). So each write transaction of a
+totpflow process first takes an exclusive ``flock(2)`` on the file ``<database>-writers``: a waiter sleeps in
+the kernel until the holder lets go, and is woken then.
 
 The queue orders writers; it does not protect anything. SQLite's own lock still decides who writes, so a
 writer that does not queue (the ``sqlite3`` shell, a wait here that ran out) is as safe as before, only
