@@ -230,3 +230,34 @@ def test_the_wal_stays_bounded_while_two_processes_keep_writing(store: Store, tm
     frame = 4096 + 24
     assert wal_bytes < 6 * LOOP_CHECKPOINT_EVERY * frame  # 2.5 MB
     assert len(marks(store)) == 2 * commits
+
+
+GIVES_UP = """
+import sys
+from sqlalchemy import text
+from totpflow.server.storage import open_store
+store = open_store("sqlite:///" + sys.argv[1])
+store.writers.timeout = 0.2
+with store.transaction() as tx:
+    tx.execute(text("INSERT INTO marks VALUES (3)"))
+store.dispose()
+print("written", flush=True)
+"""
+
+
+def test_a_process_exits_while_its_given_up_wait_goes_on(store: Store, tmp_path: Path) -> None:
+    """Another process holds the queue and never lets go. A process whose writer gave up waiting (and wrote
+    through SQLite's lock) still exits at once: its helper thread, still waiting, does not hold it up."""
+    holder = Holder(tmp_path / "queue.db")
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-c", GIVES_UP, str(tmp_path / "queue.db")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert writer.returncode == 0, writer.stderr[-2000:]
+        assert writer.stdout.split() == ["written"]
+        assert marks(store) == [3]
+    finally:
+        holder.release()

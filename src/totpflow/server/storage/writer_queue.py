@@ -26,6 +26,8 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import queue
+import threading
 from pathlib import Path
 
 try:
@@ -55,7 +57,8 @@ class WriterQueue:
         self._pid = 0  # the process that opened it
         self._held = -1  # the descriptor that holds the lock, while a writer of this process holds it
         self._disabled = fcntl is None
-        self._waits: concurrent.futures.ThreadPoolExecutor | None = None
+        # the waits handed to the helper thread (:meth:`_wait`), once it is started; None ends it
+        self._waits: queue.SimpleQueue[concurrent.futures.Future[int] | None] | None = None
 
     def try_enter(self) -> bool:
         """Take the queue if it is free; whether this writer now holds it (True also when disabled)."""
@@ -115,7 +118,7 @@ class WriterQueue:
         """Release the queue if held and close its descriptors; the queue opens its file again on next use."""
         self.leave()
         if self._waits is not None:
-            self._waits.shutdown(wait=False, cancel_futures=True)
+            self._waits.put(None)  # the helper ends once it is done with the waits before it
             self._waits = None
         if self._fd >= 0 and self._pid == os.getpid():
             os.close(self._fd)
@@ -128,7 +131,7 @@ class WriterQueue:
             if self._fd >= 0:  # inherited across a fork: the parent's open file, whose lock is the parent's
                 with contextlib.suppress(OSError):
                     os.close(self._fd)
-                self._waits = None  # the parent's threads did not come along
+                self._waits = None  # the parent's helper thread did not come along
             try:
                 self._fd = self._open()
             except OSError as exc:
@@ -146,19 +149,35 @@ class WriterQueue:
         return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     def _wait(self) -> concurrent.futures.Future[int]:
-        """A helper thread opens a descriptor of its own and blocks on it until it holds the lock."""
+        """The helper thread opens a descriptor of its own and blocks on it until it holds the lock. It is a
+        daemon thread: a process may exit while its helper still waits (for a holder that never let go, after
+        the writer gave up), where an executor's thread would be joined and the exit would wait with it."""
         if self._waits is None:
-            self._waits = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="totpflow-writer-queue")
-        return self._waits.submit(self._obtain)
+            self._waits = queue.SimpleQueue()
+            helper = threading.Thread(
+                target=self._help, args=(self._waits,), name="totpflow-writer-queue", daemon=True
+            )
+            helper.start()
+        waiting: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._waits.put(waiting)
+        return waiting
 
-    def _obtain(self) -> int:
-        fd = self._open()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+    def _help(self, waits: queue.SimpleQueue[concurrent.futures.Future[int] | None]) -> None:
+        while (waiting := waits.get()) is not None:
+            if not waiting.set_running_or_notify_cancel():
+                continue
+            try:
+                fd = self._open()
+            except OSError as exc:
+                waiting.set_exception(exc)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                os.close(fd)
+                waiting.set_exception(exc)
+                continue
+            waiting.set_result(fd)
 
 
 def _close_obtained(waiting: concurrent.futures.Future[int]) -> None:
