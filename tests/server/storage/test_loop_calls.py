@@ -10,7 +10,6 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,6 @@ from totpflow.server.storage.store import LOOP_CHECKPOINT_EVERY
 HOLD = 0.4  # seconds another thread or connection holds a lock
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'loop.db'}")
-    with store.transaction() as tx:
-        tx.execute(text("CREATE TABLE marks (thread INTEGER)"))
-    yield store
-    store.dispose()
-
-
 def mark(store: Store, *, durable: bool = False) -> int:
     with store.transaction(durable=durable) as tx:
         tx.execute(text("INSERT INTO marks VALUES (:t)"), {"t": threading.get_ident()})
@@ -42,7 +32,7 @@ def mark(store: Store, *, durable: bool = False) -> int:
 
 def marks(store: Store) -> list[int]:
     with store.transaction(readonly=True) as tx:
-        return [row[0] for row in tx.execute(text("SELECT thread FROM marks"))]
+        return [row[0] for row in tx.execute(text("SELECT n FROM marks"))]
 
 
 def occupy_helpers(store: Store) -> threading.Event:
@@ -114,7 +104,7 @@ def test_a_write_lock_held_by_another_thread_suspends_the_call(sqlite_store: Sto
 def test_sqlites_lock_held_by_another_connection_suspends_the_call(
     sqlite_store: Store, tmp_path: Path
 ) -> None:
-    other = sqlite3.connect(tmp_path / "loop.db", isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     releaser = threading.Timer(HOLD, lambda: other.execute("ROLLBACK"))
     releaser.start()
@@ -218,7 +208,7 @@ def test_a_call_cancelled_while_its_begin_waits_leaves_no_transaction_open(
     """Another connection holds SQLite's lock, so a helper thread waits to begin the call's transaction; the
     request is cancelled meanwhile. Once that BEGIN succeeds the call sees the cancellation, and the
     transaction is rolled back: nothing written, and SQLite's lock free for a writer in another thread."""
-    other = sqlite3.connect(tmp_path / "loop.db", isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(tmp_path / "store.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
 
     async def work() -> None:
@@ -331,7 +321,7 @@ def test_the_wal_is_restarted_while_the_loop_keeps_writing(sqlite_store: Store, 
             await sqlite_store.run_on_loop(lambda: mark(sqlite_store))
 
     with_ticker(work)
-    wal_bytes = (tmp_path / "loop.db-wal").stat().st_size  # its largest extent so far (closing removes it)
+    wal_bytes = (tmp_path / "store.db-wal").stat().st_size  # its largest extent so far (closing removes it)
     frame = 4096 + 24  # a page and its frame header
     assert wal_bytes < 3 * LOOP_CHECKPOINT_EVERY * frame
     assert len(marks(sqlite_store)) == commits

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,15 +32,6 @@ print("held", flush=True)
 sys.stdin.readline()
 """
 PROBE = "import fcntl, os, sys; fcntl.flock(os.open(sys.argv[1], os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'queue.db'}")
-    with store.transaction() as tx:
-        tx.execute(text("CREATE TABLE marks (n INTEGER)"))
-    yield store
-    store.dispose()
 
 
 class Holder:
@@ -65,13 +55,13 @@ class Holder:
         self.process.wait(10)
 
 
-def mark(store: Store, n: int) -> None:
-    with store.transaction() as tx:
+def mark(sqlite_store: Store, n: int) -> None:
+    with sqlite_store.transaction() as tx:
         tx.execute(text("INSERT INTO marks VALUES (:n)"), {"n": n})
 
 
-def marks(store: Store) -> list[int]:
-    with store.transaction(readonly=True) as tx:
+def marks(sqlite_store: Store) -> list[int]:
+    with sqlite_store.transaction(readonly=True) as tx:
         return [row[0] for row in tx.execute(text("SELECT n FROM marks ORDER BY n"))]
 
 
@@ -85,68 +75,70 @@ def queue_is_free(database: Path, attempts: int = 1) -> bool:
     return False
 
 
-def test_the_queue_is_a_private_file_beside_the_database(store: Store, tmp_path: Path) -> None:
-    mark(store, 1)
-    assert os.stat(tmp_path / "queue.db-writers").st_mode & 0o777 == 0o600
-    assert queue_is_free(tmp_path / "queue.db")  # held only during a write transaction
+def test_the_queue_is_a_private_file_beside_the_database(sqlite_store: Store, tmp_path: Path) -> None:
+    mark(sqlite_store, 1)
+    assert os.stat(tmp_path / "store.db-writers").st_mode & 0o777 == 0o600
+    assert queue_is_free(tmp_path / "store.db")  # held only during a write transaction
 
 
-def test_a_writer_waits_while_another_process_holds_the_queue(store: Store, tmp_path: Path) -> None:
-    holder = Holder(tmp_path / "queue.db")
-    writer = threading.Thread(target=mark, args=(store, 1))
+def test_a_writer_waits_while_another_process_holds_the_queue(sqlite_store: Store, tmp_path: Path) -> None:
+    holder = Holder(tmp_path / "store.db")
+    writer = threading.Thread(target=mark, args=(sqlite_store, 1))
     try:
         writer.start()
         writer.join(STILL_WAITING)
         assert writer.is_alive()
-        assert marks(store) == []  # reads never queue
+        assert marks(sqlite_store) == []  # reads never queue
     finally:
         holder.release()
     writer.join(10)
-    assert marks(store) == [1]
-    assert queue_is_free(tmp_path / "queue.db")
+    assert marks(sqlite_store) == [1]
+    assert queue_is_free(tmp_path / "store.db")
 
 
 def test_a_call_on_the_loop_is_suspended_while_another_process_holds_the_queue(
-    store: Store, tmp_path: Path
+    sqlite_store: Store, tmp_path: Path
 ) -> None:
-    holder = Holder(tmp_path / "queue.db")
+    holder = Holder(tmp_path / "store.db")
     releaser = threading.Timer(STILL_WAITING, holder.release)
     releaser.start()
     try:
-        _, ticks, took, _ = with_ticker(lambda: store.run_on_loop(lambda: mark(store, 1)))
+        _, ticks, took, _ = with_ticker(lambda: sqlite_store.run_on_loop(lambda: mark(sqlite_store, 1)))
     finally:
         releaser.join(10)
         holder.release()
     assert took >= STILL_WAITING * 0.5
     assert kept_running(ticks, STILL_WAITING * 0.5)
-    assert marks(store) == [1]
-    assert queue_is_free(tmp_path / "queue.db")
+    assert marks(sqlite_store) == [1]
+    assert queue_is_free(tmp_path / "store.db")
 
 
 @pytest.mark.parametrize("on_loop", [False, True], ids=["thread", "loop"])
-def test_a_wait_that_runs_out_goes_on_to_sqlites_lock(store: Store, tmp_path: Path, on_loop: bool) -> None:
+def test_a_wait_that_runs_out_goes_on_to_sqlites_lock(
+    sqlite_store: Store, tmp_path: Path, on_loop: bool
+) -> None:
     """The holder never lets go, but holds no transaction: after the queue's timeout the write is made."""
-    assert store.writers is not None
-    store.writers.timeout = 0.2
-    holder = Holder(tmp_path / "queue.db")
+    assert sqlite_store.writers is not None
+    sqlite_store.writers.timeout = 0.2
+    holder = Holder(tmp_path / "store.db")
     try:
         if on_loop:
-            with_ticker(lambda: store.run_on_loop(lambda: mark(store, 1)))
+            with_ticker(lambda: sqlite_store.run_on_loop(lambda: mark(sqlite_store, 1)))
         else:
-            mark(store, 1)
-        assert marks(store) == [1]
+            mark(sqlite_store, 1)
+        assert marks(sqlite_store) == [1]
     finally:
         holder.release()
-    assert queue_is_free(tmp_path / "queue.db")  # the helper that got the queue late let it go
+    assert queue_is_free(tmp_path / "store.db")  # the helper that got the queue late let it go
 
 
-def test_a_call_cancelled_while_it_waits_leaves_the_queue_free(store: Store, tmp_path: Path) -> None:
-    holder = Holder(tmp_path / "queue.db")
+def test_a_call_cancelled_while_it_waits_leaves_the_queue_free(sqlite_store: Store, tmp_path: Path) -> None:
+    holder = Holder(tmp_path / "store.db")
 
     async def work() -> None:
-        call = asyncio.create_task(store.run_on_loop(lambda: mark(store, 1)))
+        call = asyncio.create_task(sqlite_store.run_on_loop(lambda: mark(sqlite_store, 1)))
         await asyncio.sleep(STILL_WAITING)
-        assert store._lock_held_for_loop is not None and not call.done()  # waiting in the queue
+        assert sqlite_store._lock_held_for_loop is not None and not call.done()  # waiting in the queue
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
@@ -155,23 +147,23 @@ def test_a_call_cancelled_while_it_waits_leaves_the_queue_free(store: Store, tmp
         with_ticker(work)
     finally:
         holder.release()
-    mark(store, 2)  # the next writer is not held up by the cancelled one
-    assert marks(store) == [2]
-    assert queue_is_free(tmp_path / "queue.db", attempts=50)  # the wait's helper let go of it
+    mark(sqlite_store, 2)  # the next writer is not held up by the cancelled one
+    assert marks(sqlite_store) == [2]
+    assert queue_is_free(tmp_path / "store.db", attempts=50)  # the wait's helper let go of it
 
 
 def test_a_queue_that_cannot_open_its_file_lets_writers_through(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tmp_path / "queue.db-writers").mkdir()  # not a file that can be opened for writing
-    store = open_store(f"sqlite:///{tmp_path / 'queue.db'}")
+    (tmp_path / "store.db-writers").mkdir()  # not a file that can be opened for writing
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         with caplog.at_level(logging.WARNING, logger="totpflow.server"):
             with store.transaction() as tx:
                 tx.execute(text("CREATE TABLE marks (n INTEGER)"))
             mark(store, 1)
         assert marks(store) == [1]
-        assert [r for r in caplog.records if "queue.db-writers" in r.getMessage()]
+        assert [r for r in caplog.records if "store.db-writers" in r.getMessage()]
     finally:
         store.dispose()
 
@@ -198,14 +190,14 @@ store.dispose()
 """
 
 
-def test_the_wal_stays_bounded_while_two_processes_keep_writing(store: Store, tmp_path: Path) -> None:
+def test_the_wal_stays_bounded_while_two_processes_keep_writing(sqlite_store: Store, tmp_path: Path) -> None:
     """Two processes commit on their loops at once, 1,200 times each. Each one's checkpoint restarts the WAL
     from within the queue, so the other's writers wait for it: the WAL stayed below 1.4 MB in every run
     (10 MB when it is never restarted)."""
     restart_frames = 50
-    store.wal_restart_frames = restart_frames
+    sqlite_store.wal_restart_frames = restart_frames
     commits = 12 * LOOP_CHECKPOINT_EVERY
-    database = tmp_path / "queue.db"
+    database = tmp_path / "store.db"
     other = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(database), str(restart_frames), str(commits)],
         stdin=subprocess.PIPE,
@@ -221,15 +213,15 @@ def test_the_wal_stays_bounded_while_two_processes_keep_writing(store: Store, tm
         other.stdin.write("go\n")
         other.stdin.flush()
         for _ in range(commits):
-            await store.run_on_loop(lambda: mark(store, 1))
+            await sqlite_store.run_on_loop(lambda: mark(sqlite_store, 1))
 
     with_ticker(work)
     _, errors = other.communicate(timeout=120)
     assert other.returncode == 0, errors[-2000:]
-    wal_bytes = (tmp_path / "queue.db-wal").stat().st_size  # its largest extent so far
+    wal_bytes = (tmp_path / "store.db-wal").stat().st_size  # its largest extent so far
     frame = 4096 + 24
     assert wal_bytes < 6 * LOOP_CHECKPOINT_EVERY * frame  # 2.5 MB
-    assert len(marks(store)) == 2 * commits
+    assert len(marks(sqlite_store)) == 2 * commits
 
 
 GIVES_UP = """
@@ -245,19 +237,19 @@ print("written", flush=True)
 """
 
 
-def test_a_process_exits_while_its_given_up_wait_goes_on(store: Store, tmp_path: Path) -> None:
+def test_a_process_exits_while_its_given_up_wait_goes_on(sqlite_store: Store, tmp_path: Path) -> None:
     """Another process holds the queue and never lets go. A process whose writer gave up waiting (and wrote
     through SQLite's lock) still exits at once: its helper thread, still waiting, does not hold it up."""
-    holder = Holder(tmp_path / "queue.db")
+    holder = Holder(tmp_path / "store.db")
     try:
         writer = subprocess.run(
-            [sys.executable, "-c", GIVES_UP, str(tmp_path / "queue.db")],
+            [sys.executable, "-c", GIVES_UP, str(tmp_path / "store.db")],
             capture_output=True,
             text=True,
             timeout=60,
         )
         assert writer.returncode == 0, writer.stderr[-2000:]
         assert writer.stdout.split() == ["written"]
-        assert marks(store) == [3]
+        assert marks(sqlite_store) == [3]
     finally:
         holder.release()
