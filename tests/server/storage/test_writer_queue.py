@@ -129,7 +129,7 @@ def test_a_wait_that_runs_out_goes_on_to_sqlites_lock(
         assert marks(sqlite_store) == [1]
     finally:
         holder.release()
-    assert queue_is_free(tmp_path / "store.db")  # the helper that got the queue late let it go
+    assert queue_is_free(tmp_path / "store.db", attempts=50)  # the helper that got the queue late let it go
 
 
 def test_a_call_cancelled_while_it_waits_leaves_the_queue_free(sqlite_store: Store, tmp_path: Path) -> None:
