@@ -6,7 +6,9 @@ Runs the workload of ``bench_runner.py`` under ``valgrind --tool=callgrind`` fou
 ``--runs`` and 5 × ``--runs`` times, and the same three requests sent with httpx alone as often. The
 difference between the two counts of each pair, divided by the extra runs, removes interpreter start-up and
 imports; the workflow's figure minus httpx's, per step, is the instructions the runner itself executes.
-Needs valgrind (Debian's package); without it the script says so and exits 0.
+Needs valgrind (Debian's package); without it the script says so and exits 0. ``--smoke`` runs each workload
+once without valgrind and counts an idle child under callgrind (under callgrind the imports alone take about
+20 s a child).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ STEPS = 3
 
 
 def workload(mode: str, runs: int) -> None:
-    """The child: warm up, then ``runs`` workflow runs or ``runs`` rounds of the three raw requests."""
+    """The child: warm up, then ``runs`` workflow runs or ``runs`` rounds of the three raw requests (nothing
+    for ``idle``)."""
+    if mode == "idle":
+        return
     sys.path.insert(0, str(HERE))
     import httpx
     from bench_runner import DOC, INPUTS, handler
@@ -70,13 +75,24 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--smoke", action="store_true", help="1 and 5 runs: checks that it works")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="each workload once, without valgrind, and callgrind's count of an idle child: checks it works",
+    )
     args = parser.parse_args()
     valgrind = shutil.which("valgrind")
+    if args.smoke:
+        # Under callgrind the imports alone take about 20 s a child; the measurement needs four children.
+        for mode in ("run", "raw"):
+            subprocess.run([sys.executable, __file__, "--child", mode, "1"], check=True)
+        if valgrind is not None:
+            print(f"idle child: {instructions(valgrind, 'idle', 0):,} instructions")
+        return 0
     if valgrind is None:
         print("valgrind is not installed (apt-get install valgrind): nothing measured")
         return 0
-    low = 1 if args.smoke else args.runs
+    low = args.runs
     high = 5 * low
     per_run = {
         mode: (instructions(valgrind, mode, high) - instructions(valgrind, mode, low)) / (high - low)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from serverkit import basic, master_key, postgres_schema_url
+from serverkit import basic, loopback_client, master_key, postgres_schema_url
 
 from totpflow.testing import _free_port, _wait_until_ready
 
@@ -62,7 +62,7 @@ class Cluster:
         return {"Authorization": basic(self.project_id, self.secret)}
 
     def client(self, node: int = 0, timeout: float = 60.0) -> httpx.Client:
-        return httpx.Client(base_url=self.nodes[node].base_url, headers=self.headers, timeout=timeout)
+        return loopback_client(self.nodes[node].base_url, headers=self.headers, timeout=timeout)
 
     def add_node(self) -> Node:
         port = _free_port()

@@ -29,7 +29,7 @@ import yaml
 from figures import record
 from rawhttp import RawResponse, exchange, request_bytes
 from served import ServedRoute, every_route
-from serverkit import Backend, basic, enroll
+from serverkit import Backend, basic, enroll, loopback_client
 
 from totpflow.server.openapi import build_document
 
@@ -241,7 +241,7 @@ def request_for(
 @pytest.fixture(scope="module")
 def api(backend: Backend) -> Iterator[httpx.Client]:
     """A client with the test project's credentials, kept for the module (one per request costs ~0.1 s)."""
-    with httpx.Client(base_url=backend.server.base_url, headers=auth(backend), timeout=60) as client:
+    with loopback_client(backend.server.base_url, headers=auth(backend), timeout=60) as client:
         yield client
 
 
@@ -264,7 +264,7 @@ def baseline(api: httpx.Client, enrolled: dict[str, str]) -> dict[str, Any]:
 
 def send(backend: Backend, method: str, path: str, body: bytes | None, authenticated: bool) -> httpx.Response:
     headers = {"Content-Type": "application/json", **(auth(backend) if authenticated else {})}
-    with httpx.Client(base_url=backend.server.base_url, timeout=60) as client:
+    with loopback_client(backend.server.base_url, timeout=60) as client:
         return client.request(method, path, headers=headers, content=body)
 
 
@@ -295,7 +295,7 @@ def strings(value: Any) -> Iterator[str]:
 
 def delete_created(backend: Backend, response: httpx.Response) -> None:
     user_id = response.json()["user_id"]
-    with httpx.Client(base_url=backend.server.base_url, headers=auth(backend), timeout=60) as client:
+    with loopback_client(backend.server.base_url, headers=auth(backend), timeout=60) as client:
         assert client.delete(f"/v1/users/{user_id}").status_code == 200
 
 
@@ -306,7 +306,7 @@ def target(backend: Backend, field: Field, enrolled: dict[str, str]) -> Iterator
     if field.route not in HOSTILE["own_user_routes"]:
         yield enrolled
         return
-    with httpx.Client(base_url=backend.server.base_url, headers=auth(backend), timeout=60) as client:
+    with loopback_client(backend.server.base_url, headers=auth(backend), timeout=60) as client:
         created = client.post("/v1/users", json={"email": f"target-{uuid.uuid4().hex[:12]}@example.com"})
         assert created.status_code == 200, created.text
         user_id = created.json()["user_id"]

@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyotp
 import pytest
 import yaml
 from figures import record
-from serverkit import Backend, basic, create_project
+from serverkit import Backend, basic, create_project, loopback_client
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "isolation.yaml").read_text(encoding="utf-8"))
 TALLY: dict[str, int] = {}
@@ -41,7 +40,7 @@ def projects(backend: Backend) -> Iterator[tuple[Backend, dict[str, str], dict[s
     """(backend, A's enrolled ids, B's authorization header)."""
     server = backend.server
     a = {"Authorization": basic(server.project_id, server.secret)}
-    with httpx.Client(base_url=server.base_url, headers=a, timeout=30) as client:
+    with loopback_client(server.base_url, headers=a, timeout=30) as client:
         email = f"isolated-{backend.name}@example.com"
         user = client.post("/v1/users", json={"email": email, "external_id": "isolated-external"}).json()
         totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
@@ -72,7 +71,7 @@ def projects(backend: Backend) -> Iterator[tuple[Backend, dict[str, str], dict[s
 
 def a_snapshot(server: Any, values: dict[str, str]) -> dict[str, Any]:
     a = {"Authorization": basic(server.project_id, server.secret)}
-    with httpx.Client(base_url=server.base_url, headers=a, timeout=30) as client:
+    with loopback_client(server.base_url, headers=a, timeout=30) as client:
         user = client.get(f"/v1/users/{values['user_id']}").json()
         sessions = client.get("/v1/sessions", params={"user_id": values["user_id"]}).json()["sessions"]
         total = client.post("/v1/users/search", json={}).json()["results_metadata"]["total"]
@@ -90,7 +89,7 @@ def test_project_b_cannot_reach_project_a(projects: tuple[Backend, dict[str, str
     server = backend.server
     values = {**values, "totp_code": pyotp.TOTP(values["totp_secret"]).now()}
     before = a_snapshot(server, values)
-    with httpx.Client(base_url=server.base_url, headers=b_auth, timeout=30) as client:
+    with loopback_client(server.base_url, headers=b_auth, timeout=30) as client:
         response = client.request(
             case["method"], fill(case["path"], values),
             json=fill(case["body"], values) if "body" in case else None,
@@ -118,7 +117,7 @@ def test_project_a_unaffected(projects: tuple[Backend, dict[str, str], dict[str,
     backend, values, _ = projects
     server = backend.server
     a = {"Authorization": basic(server.project_id, server.secret)}
-    with httpx.Client(base_url=server.base_url, headers=a, timeout=30) as client:
+    with loopback_client(server.base_url, headers=a, timeout=30) as client:
         session = client.post("/v1/sessions/authenticate", json={"session_token": values["session_token"]})
         assert session.status_code == 200, session.text
         recovered = client.post(

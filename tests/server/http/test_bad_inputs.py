@@ -19,7 +19,7 @@ import pytest
 import yaml
 from rawhttp import RawResponse, exchange, request_bytes
 from served import ServedRoute, every_route
-from serverkit import Backend, basic, create_project, enroll
+from serverkit import Backend, basic, create_project, enroll, loopback_client
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "bad_inputs.yaml").read_text(encoding="utf-8"))
 ONE_MIB = 1024 * 1024
@@ -63,7 +63,7 @@ def api(backend: Backend) -> Iterator[httpx.Client]:
     """A client with the test project's credentials, kept for the module (one per request costs ~0.1 s)."""
     server = backend.server
     auth = {"Authorization": basic(server.project_id, server.secret)}
-    with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
+    with loopback_client(server.base_url, headers=auth, timeout=30) as client:
         yield client
 
 
@@ -105,7 +105,7 @@ def send(
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    with httpx.Client(base_url=server_url, timeout=60) as client:
+    with loopback_client(server_url, timeout=60) as client:
         return client.request(method, path, headers=headers, content=content)
 
 

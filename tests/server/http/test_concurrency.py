@@ -8,7 +8,7 @@ import threading
 
 import httpx
 import pyotp
-from serverkit import Backend, basic
+from serverkit import Backend, basic, loopback_client
 
 CONCURRENCY = 20
 
@@ -16,7 +16,7 @@ CONCURRENCY = 20
 def test_same_code_concurrently_succeeds_once(backend: Backend) -> None:
     server = backend.server
     auth = {"Authorization": basic(server.project_id, server.secret)}
-    with httpx.Client(base_url=server.base_url, headers=auth, timeout=60) as client:
+    with loopback_client(server.base_url, headers=auth, timeout=60) as client:
         user = client.post("/v1/users", json={"email": f"race-{backend.name}@example.com"}).json()
         totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
     body = {"user_id": user["user_id"], "totp_code": pyotp.TOTP(totp["secret"]).now()}
@@ -26,7 +26,7 @@ def test_same_code_concurrently_succeeds_once(backend: Backend) -> None:
     lock = threading.Lock()
 
     def attempt() -> None:
-        with httpx.Client(base_url=server.base_url, headers=auth, timeout=60) as own:
+        with loopback_client(server.base_url, headers=auth, timeout=60) as own:
             own.get("/openapi.json")  # open the connection before the barrier
             barrier.wait()
             response = own.post("/v1/totps/authenticate", json=body)
