@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pyotp
 import pytest
 import schemathesis
@@ -40,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serverkit import BACKENDS, basic, start
+from serverkit import BACKENDS, basic, loopback_client, start
 
 from totpflow.server.openapi import build_document
 from totpflow.testing import StytchServer
@@ -87,7 +86,7 @@ def authorization(server: StytchServer, credentials: str) -> str:
 def enroll(server: StytchServer) -> dict[str, str]:
     """A fresh user with a verified TOTP and a session: the ids a seeded case is given."""
     auth = {"Authorization": basic(server.project_id, server.secret)}
-    with httpx.Client(base_url=server.base_url, headers=auth, timeout=30) as client:
+    with loopback_client(server.base_url, headers=auth, timeout=30) as client:
         user = client.post("/v1/users", json={"email": f"seed-{uuid.uuid4().hex[:12]}@example.com"}).json()
         totp = client.post("/v1/totps", json={"user_id": user["user_id"]}).json()
         body = {"user_id": user["user_id"], "totp_code": pyotp.TOTP(totp["secret"]).now()}
