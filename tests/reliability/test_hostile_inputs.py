@@ -240,7 +240,7 @@ def request_for(
 
 @pytest.fixture(scope="module")
 def api(backend: Backend) -> Iterator[httpx.Client]:
-    """A client with the test project's credentials, kept for the module (one per request costs ~0.1 s)."""
+    """A client with the test project's credentials, kept for the module."""
     with loopback_client(backend.server.base_url, headers=auth(backend), timeout=60) as client:
         yield client
 
