@@ -60,7 +60,7 @@ def enrolled(backend: Backend) -> Iterator[Enrolled]:
 
 @pytest.fixture(scope="module")
 def api(backend: Backend) -> Iterator[httpx.Client]:
-    """A client with the test project's credentials, kept for the module (one per request costs ~0.1 s)."""
+    """A client with the test project's credentials, kept for the module."""
     server = backend.server
     auth = {"Authorization": basic(server.project_id, server.secret)}
     with loopback_client(server.base_url, headers=auth, timeout=30) as client:
