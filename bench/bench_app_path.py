@@ -36,10 +36,11 @@ import pyotp
 import servers
 
 from totpflow.server import services
-from totpflow.server.app import build_deps, create_app
+from totpflow.server.app import create_app
 from totpflow.server.config import Settings
 from totpflow.server.http import access_log
 from totpflow.server.storage.protocol import WouldWait
+from totpflow.server.wiring import build_deps
 
 
 class AsgiClient:

@@ -87,8 +87,8 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
     from sqlalchemy import event
 
     from totpflow.server import services
-    from totpflow.server.app import build_deps
     from totpflow.server.config import Settings
+    from totpflow.server.wiring import build_deps
 
     env = {**os.environ, "TOTPFLOW_DATABASE_URL": database_url}
     if not database_url.startswith("sqlite"):

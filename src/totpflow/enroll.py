@@ -133,8 +133,9 @@ def embedded_server(
     import uvicorn
 
     from totpflow.server import services
-    from totpflow.server.app import build_deps, create_app
+    from totpflow.server.app import create_app
     from totpflow.server.config import PROJECT_ID_ENV, PROJECT_SECRET_ENV, Settings, display_url
+    from totpflow.server.wiring import build_deps
 
     env = os.environ if environ is None else environ
     settings = Settings.load(env, database_url=database_url)

@@ -24,9 +24,9 @@ class CommandFailed(Exception):
 def open_deps(database_url: str | None, master_key_file: str | None = None) -> tuple[services.Deps, str]:
     """The services' dependencies over the configured store, and the store's URL as it may be shown. The
     master key comes from ``master_key_file`` when given (``--master-key-file``), else as for ``serve``."""
-    from totpflow.server.app import build_deps
     from totpflow.server.config import Settings, display_url
     from totpflow.server.errors import ConfigError
+    from totpflow.server.wiring import build_deps
 
     try:
         settings = Settings.load(os.environ, database_url=database_url, master_key_file=master_key_file)

@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             settings.master_key_file,
         )
 
-    from totpflow.server.app import build_deps
+    from totpflow.server.wiring import build_deps
 
     try:
         deps = build_deps(settings)

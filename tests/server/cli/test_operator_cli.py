@@ -261,3 +261,35 @@ def test_tables_for_people(sqlite_env: dict[str, str]) -> None:
     assert users.returncode == 0 and enrolled["userId"] in users.stdout
     reset = totpflow(sqlite_env, "project", "reset-secret", enrolled["projectId"])
     assert reset.returncode == 0 and "secret" in reset.stdout
+
+
+# Runs a command in this interpreter, then names the web stack's packages it imported.
+_IMPORTED_BY_A_COMMAND = """
+import runpy, sys
+sys.argv = ["totpflow", *sys.argv[1:]]
+try:
+    runpy.run_module("totpflow", run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    assert exit.code in (0, None), exit.code
+web = {"starlette", "uvicorn", "prometheus_client", "totpflow.server.app", "totpflow.server.http"}
+print(sorted(name for name in sys.modules if name in web or name.split(".")[0] in web))
+"""
+
+
+@pytest.mark.parametrize("command", [["users", "list", "--json"], ["project", "list", "--json"]])
+def test_an_operators_command_leaves_the_web_stack_unloaded(
+    sqlite_env: dict[str, str], command: list[str]
+) -> None:
+    """The operator's commands open the store as ``serve`` does (``totpflow.server.wiring``), without
+    importing the ASGI app, its framework or the HTTP server."""
+    enroll(sqlite_env, email())
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTED_BY_A_COMMAND, *command],
+        env={**base, **sqlite_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
