@@ -1,4 +1,5 @@
-"""The ASGI application: the one place that wires the web framework, the store, the keys and the error table.
+"""The ASGI application: the one place that wires the web framework to the services, the key rotation and the
+error table.
 
 ``create_app(settings)`` builds a Starlette app over a fresh ``services.Deps`` (``totpflow.server.wiring``);
 ``create_app_from_env()`` is the factory uvicorn calls in each worker process (``--workers N``), reading the
