@@ -55,13 +55,13 @@ class Holder:
         self.process.wait(10)
 
 
-def mark(sqlite_store: Store, n: int) -> None:
-    with sqlite_store.transaction() as tx:
+def mark(store: Store, n: int) -> None:
+    with store.transaction() as tx:
         tx.execute(text("INSERT INTO marks VALUES (:n)"), {"n": n})
 
 
-def marks(sqlite_store: Store) -> list[int]:
-    with sqlite_store.transaction(readonly=True) as tx:
+def marks(store: Store) -> list[int]:
+    with store.transaction(readonly=True) as tx:
         return [row[0] for row in tx.execute(text("SELECT n FROM marks ORDER BY n"))]
 
 
