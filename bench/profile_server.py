@@ -4,11 +4,12 @@
 
 Starts one worker on a fresh SQLite store (``--pg``: a fresh PostgreSQL schema), attaches ``py-spy record
 --format raw`` (collapsed stacks, all threads, idle samples dropped; ``--gil``: only the GIL's holder) while
-the closed-loop enrollment load of ``bench_server.py`` runs, then prints the functions with the most *self*
-samples and the most *inclusive* samples, as shares of all non-idle samples, grouped by ``file:function``.
-This separates the HTTP stack (uvicorn, Starlette, the thread-pool hand-off) from the service calls that
-``profile_floor.py`` profiles in isolation. py-spy is a ``bench`` tool (pip install py-spy); the script exits
-0 with a note when it is missing.
+the closed-loop enrollment load of ``bench_server.py`` runs, then prints the share of all non-idle samples
+by layer (``LAYERS``: each sample goes to the innermost frame of its stack that belongs to one), and the
+functions with the most *self* samples and the most *inclusive* samples, grouped by ``file:function``.
+This separates the HTTP stack (uvicorn, Starlette, the request log, the thread-pool hand-off) from the
+service calls that ``profile_floor.py`` profiles in isolation. py-spy is a ``bench`` tool (pip install
+py-spy); the script exits 0 with a note when it is missing.
 """
 
 from __future__ import annotations
@@ -43,6 +44,60 @@ def short(frame: str) -> str:
             path = path.split(marker, 1)[1]
             break
     return f"{path}:{match['function']}"
+
+
+# The layers of a worker, each named by the frames (``file:function`` prefixes) that belong to it. Frames of
+# general-purpose modules (json, uuid, re, contextlib …) belong to none: their samples go to their caller's.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "RS256 signing": ("jwt/",),
+    "QR code": ("totpflow/server/domain/qr.py",),
+    "SQL: the store and its drivers": ("totpflow/server/storage/", "sqlalchemy/", "psycopg", "sqlite3/"),
+    "AES-GCM, keyed hashes": ("totpflow/server/crypto.py", "hmac.py", "cryptography/"),
+    "services: the rest": (
+        "totpflow/server/services/",
+        "totpflow/server/domain/",
+        "totpflow/server/rate_limits.py",
+        "totpflow/server/lockout.py",
+        "totpflow/server/policy.py",
+        "totpflow/server/suspend.py",
+        "greenlet",
+    ),
+    "request log": ("logging/", "access_log.py:JsonFormatter", "access_log.py:_timestamp"),
+    "metrics": ("prometheus_client/", "metrics.py:"),
+    "HTTP: routes, auth, bodies, responses": (
+        "routes.py:",
+        "auth.py:",
+        "body.py:",
+        "responses.py:",
+        "dispatch.py:",
+        "request_context.py:",
+        "msgspec/",
+    ),
+    "HTTP: Starlette and the middleware": ("starlette/", "errors.py:", "headers.py:", "access_log.py:"),
+    "HTTP: uvicorn, httptools, the socket": ("uvicorn/", "protocol.py:", "httptools"),
+    "threads: hand-offs and waits": ("concurrent/futures/", "threading.py", "queue.py"),
+    "the event loop": ("asyncio/", "uvloop/", "selectors.py"),
+}
+
+
+def layer_of(frames: list[str]) -> str:
+    """The layer of the innermost frame (of ``frames``, outermost first) that belongs to one."""
+    for frame in reversed(frames):
+        for layer, prefixes in LAYERS.items():
+            if any(prefix in frame for prefix in prefixes):
+                return layer
+    return "other"
+
+
+def layers(raw: str) -> Counter[str]:
+    """Non-idle samples per layer (``layer_of``) from py-spy's collapsed stacks."""
+    counts: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = [short(frame) for frame in stack.split(";") if not frame.startswith(("process ", "thread "))]
+        if frames and count_text.isdigit():
+            counts[layer_of(frames)] += int(count_text)
+    return counts
 
 
 def aggregate(raw: str) -> tuple[Counter[str], Counter[str], int]:
@@ -118,6 +173,9 @@ def main() -> int:
     own, inclusive, total = aggregate(raw)
     print(f"load: {load.summary()}")
     print(f"non-idle samples: {total}")
+    print("by layer (share of non-idle samples):")
+    for name, count in layers(raw).most_common():
+        print(f"  {count / total:6.1%}  {name}")
     print("top self (share of non-idle samples):")
     for name, count in own.most_common(args.top):
         print(f"  {count / total:6.1%}  {name}")
