@@ -1,10 +1,13 @@
-"""The runner's default client: no TLS set-up for plain HTTP, full certificate verification for HTTPS."""
+"""The runner's default client: no TLS set-up for plain HTTP, full certificate verification for HTTPS, and
+one deadline for a whole exchange over TLS too."""
 
 from __future__ import annotations
 
 import datetime
 import http.server
+import ipaddress
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from totpflow.arazzo.senders import HttpFailure
+from totpflow.arazzo.senders.httpx_sender import HttpxSender
 from totpflow.arazzo.senders.transport import LazyTransport, new_client
 
 
@@ -32,6 +37,20 @@ class _Hello(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Trickle(_Hello):
+    """The whole response one byte every 50 ms: about 3 s."""
+
+    def do_GET(self) -> None:
+        response = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+        try:
+            for index in range(len(response)):
+                self.wfile.write(response[index : index + 1])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+
+
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -44,6 +63,9 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
@@ -56,12 +78,12 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _serve(tls: tuple[Path, Path] | None) -> Iterator[str]:
+def _serve(tls: tuple[Path, Path] | None, handler: type[_Hello] = _Hello) -> Iterator[str]:
     context = None
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls)
-    with loopback.serve(_Hello, tls=context) as url:
+    with loopback.serve(handler, tls=context) as url:
         yield f"{url}/"
 
 
@@ -86,6 +108,21 @@ def test_https_is_still_verified(tls_url: str) -> None:
     with new_client(timeout=10) as client, pytest.raises(httpx.ConnectError) as info:
         client.get(tls_url)
     assert any(isinstance(exc, ssl.SSLCertVerificationError) for exc in _chain(info.value))
+
+
+def test_a_trickled_https_response_ends_at_the_timeout(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    for url in _serve((cert, key), _Trickle):
+        sender = HttpxSender(httpx.Client(transport=LazyTransport(verify=trusting)), own=True)
+        begun = time.monotonic()
+        try:
+            with pytest.raises(HttpFailure) as trickled:
+                sender.send(sender.build("GET", url, [], None, 0.5))
+        finally:
+            sender.close()
+        assert trickled.value.timeout
+        assert time.monotonic() - begun < 1.5  # the whole response would take about 3 s
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:

@@ -19,6 +19,7 @@ import pytest
 from totpflow.arazzo.senders import HttpFailure, RoutingSender, as_sender
 from totpflow.arazzo.senders.httpx_sender import HttpxSender
 from totpflow.arazzo.senders.plain import USER_AGENT, PlainSender
+from totpflow.arazzo.senders.transport import new_client
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -244,6 +245,24 @@ def test_the_httpx_sender_gives_up_on_a_trickling_body_within_twice_its_timeout(
             sender.send(sender.build("GET", f"{server}/trickle-body", [], None, 0.4))
     assert trickled.value.timeout
     assert time.monotonic() - begun < 2.0
+
+
+@pytest.mark.parametrize("path", ["/trickle-head", "/trickle-body"])
+def test_the_runners_own_httpx_client_gives_up_on_a_trickling_response_at_its_timeout(
+    server: str, path: str
+) -> None:
+    sender = HttpxSender(new_client(), own=True)
+    begun = time.monotonic()
+    try:
+        with pytest.raises(HttpFailure) as trickled:
+            sender.send(sender.build("GET", f"{server}{path}", [], None, 0.4))
+        waited = time.monotonic() - begun
+        # the deadline was the exchange's only: the next request on the same client has its own
+        assert sender.send(sender.build("GET", f"{server}/quick", [], None, 5.0)).status_code == 200
+    finally:
+        sender.close()
+    assert trickled.value.timeout
+    assert waited < 1.5  # the whole response would take 3 s or more; an injected client's bound is 2 × 0.4 s
 
 
 def test_a_kept_alive_connection_gets_the_whole_timeout_for_each_request(server: str) -> None:

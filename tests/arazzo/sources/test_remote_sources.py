@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from totpflow.arazzo.document import load_document
+from totpflow.arazzo.document import load_document, reader
 from totpflow.arazzo.errors import LoadError
 from totpflow.arazzo.sources import SourceSet, check_sources
 
@@ -119,3 +120,36 @@ def test_documents_are_read_by_their_content_whatever_media_type_they_are_served
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+class _Trickle(_Handler):
+    """A document's response one byte every 50 ms, each in time for a per-read timeout."""
+
+    def do_GET(self) -> None:
+        response = b"HTTP/1.0 200 OK\r\nContent-Type: application/yaml\r\n\r\narazzo: 1.0.1\n"
+        try:
+            for index in range(len(response)):
+                self.wfile.write(response[index : index + 1])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+
+
+def test_a_trickled_document_fails_its_fetch_at_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "_TIMEOUT_SECONDS", 0.5)
+    handler = type("Handler", (_Trickle,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.served = Served(base=f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    begun = time.monotonic()
+    try:
+        with pytest.raises(LoadError) as raised:
+            load_document(f"{handler.served.base}/slow.arazzo.yaml")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert "Timeout" in raised.value.message
+    assert time.monotonic() - begun < 2.0  # the whole response would take about 3 s

@@ -245,10 +245,13 @@ def new_client() -> httpx.Client:
 def _fetch(url: str, client: httpx.Client | None) -> str:
     import httpx
 
+    from totpflow.arazzo.senders.transport import deadline
+
     own = client is None
     http = client if client is not None else new_client()
     try:
-        response = http.get(url)
+        with deadline(_TIMEOUT_SECONDS):  # the whole fetch, with the runner's own client
+            response = http.get(url)
     except httpx.HTTPError as exc:
         raise LoadError("", f"cannot fetch {shown(url)}: {type(exc).__name__}") from None
     finally:

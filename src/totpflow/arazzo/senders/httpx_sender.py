@@ -1,9 +1,12 @@
 """``HttpxSender``: the engine's ``Sender`` over an ``httpx.Client``.
 
-httpx applies a request's timeout to the connect and to each read and write. The body is read here chunk by
-chunk against the whole timeout too, so a server that sends it a few bytes at a time, each in time, fails
-the request once the timeout has passed and more is to come: at most one more read's wait later, so within
-twice the timeout. A body that is whole by then is returned (the engine judges a late response itself).
+The request's timeout bounds the whole exchange when the client is the runner's own
+(``senders.transport.new_client``): every connect, read and write ends by one deadline
+(``transport.deadline``), so a server that sends its response a few bytes at a time, each in time, fails the
+request at the timeout. An injected client applies httpx's timeout to each operation; its body is read here
+chunk by chunk against the whole timeout too, so such a body fails the request once the timeout has passed
+and more is to come: at most one more read's wait later, within twice the timeout. A body that is whole by
+then is returned (the engine judges a late response itself).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 
 import httpx
 
+from totpflow.arazzo.senders.transport import deadline
 from totpflow.arazzo.senders.wire import HttpFailure, Outgoing, Reply
 
 
@@ -41,23 +45,20 @@ class HttpxSender:
 
     def send(self, request: Outgoing) -> Reply:
         limit = (request.native.extensions.get("timeout") or {}).get("read")
-        deadline = None if limit is None else time.monotonic() + limit
+        ends = None if limit is None else time.monotonic() + limit
         try:
-            response = self.client.send(request.native, stream=True)
-            try:
-                chunks = []
-                received = 0
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    received += len(chunk)
-                    if (
-                        deadline is not None
-                        and time.monotonic() > deadline
-                        and not _whole(response, received)
-                    ):
-                        raise httpx.ReadTimeout("the response took longer than the timeout")
-            finally:
-                response.close()
+            with deadline(limit):
+                response = self.client.send(request.native, stream=True)
+                try:
+                    chunks = []
+                    received = 0
+                    for chunk in response.iter_bytes():
+                        chunks.append(chunk)
+                        received += len(chunk)
+                        if ends is not None and time.monotonic() > ends and not _whole(response, received):
+                            raise httpx.ReadTimeout("the response took longer than the timeout")
+                finally:
+                    response.close()
         except httpx.TimeoutException:
             raise HttpFailure("request timed out", timeout=True) from None
         except httpx.HTTPError as exc:  # connection refused, DNS, TLS, protocol errors
