@@ -62,3 +62,15 @@ def test_condition_tokens(row: dict[str, Any]) -> None:
     for token in tokens[:-1]:
         if token.kind != "STRING":
             assert row["condition"][token.pos : token.end] == token.text
+
+
+def test_a_number_literal_longer_than_python_reads_is_a_syntax_error() -> None:
+    with pytest.raises(ConditionError) as info:
+        parse_condition("$statusCode == " + "9" * 5000)
+    assert info.value.position == 15
+
+
+def test_a_numeric_string_longer_than_python_reads_compares_by_its_magnitude() -> None:
+    ctx = DictContext({"response": {"body": {"n": "9" * 5000}}})
+    assert parse_condition("$response.body#/n > 1000").evaluate(ctx) is True
+    assert parse_condition("$response.body#/n == 5").evaluate(ctx) is False

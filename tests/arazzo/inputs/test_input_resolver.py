@@ -324,7 +324,7 @@ def test_secret_input_names_are_masked() -> None:
     assert masker.mask_text("654321") == MASK
 
 
-@pytest.mark.parametrize("case", COERCION, ids=[f"{c['schema']}-{c['given']}" for c in COERCION])
+@pytest.mark.parametrize("case", COERCION, ids=[f"{c['schema']}-{c['given'][:24]}" for c in COERCION])
 def test_coercion_and_validation(case: dict[str, Any]) -> None:
     schema = {"type": "object", "properties": {"x": case["schema"]}}
     resolver = InputResolver(schema, {"x": case["given"]})
@@ -343,6 +343,12 @@ def test_coerce_leaves_typed_values_alone() -> None:
     assert coerce(["a"], {"type": "array"}) == ["a"]
 
 
+def test_an_input_json_object_too_long_or_too_deep_is_a_usage_error() -> None:
+    for option in ('{"n": ' + "1" * 5000 + "}", '{"a": ' + "[" * 5000 + "]" * 5000 + "}"):
+        with pytest.raises(UsageError, match="JSON object"):
+            merge_inputs([], [option])
+
+
 def test_inputs_files_and_options_merge_later_wins(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text('{"email": "a@example.com", "n": 1}', encoding="utf-8")
     (tmp_path / "b.yaml").write_text("n: 2\nlist: [1, 2]\n", encoding="utf-8")
@@ -358,11 +364,24 @@ def test_inputs_files_and_options_merge_later_wins(tmp_path: Path) -> None:
         ("[1, 2]", ".json", "top level must be an object"),
         ("{", ".json", "not valid"),
         ("a: [", ".yaml", "not valid"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)
+            ),
+            ".yaml",
+            "aliases expand",
+        ),
+        ("a: &a {b: *a}", ".yaml", "contains it"),
+        ("n: " + "1" * 5000, ".yaml", "integer longer than"),
+        ('{"n": ' + "1" * 5000 + "}", ".json", "integer too long"),
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", ".json", "nested too deeply"),
+        (b"\xff\xfe".decode("latin-1"), ".yaml", "not UTF-8"),
     ],
 )
 def test_bad_inputs_files(tmp_path: Path, content: str, suffix: str, message: str) -> None:
     path = tmp_path / f"inputs{suffix}"
-    path.write_text(content, encoding="utf-8")
+    path.write_text(content, encoding="latin-1" if message == "not UTF-8" else "utf-8")
     with pytest.raises(UsageError, match=message):
         load_inputs_file(path)
     with pytest.raises(UsageError, match="cannot read"):

@@ -22,6 +22,7 @@ import functools
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -54,10 +55,19 @@ def _strict_loader() -> Any:
     class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         """YAML close to YAML 1.2's JSON schema: string keys, no duplicates, no dates, true/false only."""
 
+        aliased = False  # set once a node is used a second time (an alias)
+
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            if node in self.constructed_objects:
+                self.aliased = True
+            return super().construct_object(node, deep=deep)
+
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
             self.flatten_mapping(node)
             mapping: dict[str, Any] = {}
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise LoadError("", f"{_where(key_node)}: a mapping key is a {key_node.id}, not a string")
                 key = self.construct_object(key_node, deep=deep)
                 if not isinstance(key, str):
                     raise LoadError("", f"{_where(key_node)}: mapping key {key_node.value!r} is not a string")
@@ -65,6 +75,15 @@ def _strict_loader() -> Any:
                     raise LoadError("", f"{_where(key_node)}: duplicate key {key!r}")
                 mapping[key] = self.construct_object(value_node, deep=deep)
             return mapping
+
+        def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+            try:
+                return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+            except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+                limit = sys.get_int_max_str_digits()
+                raise LoadError("", f"{_where(node)}: an integer longer than {limit} digits") from None
+
+    _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 
     _StrictLoader.yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_YAML_BOOL, _YAML_TIMESTAMP)]
@@ -112,32 +131,76 @@ def without_fragment(url: str) -> str:
     return url.split("#", 1)[0]
 
 
-def parse_text(text: str, name: str = "") -> Any:
-    """Parse JSON (when the text looks like a JSON object or array) or YAML; LoadError on a syntax error."""
+def parse_text(text: str, name: str = "", *, cached: bool = True) -> Any:
+    """Parse JSON (when the text looks like a JSON object or array) or YAML; LoadError on a syntax error.
+    ``cached`` False keeps the text out of the cross-process parse cache (text that may hold secrets)."""
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
             return json.loads(text, object_pairs_hook=_unique_pairs)
         except json.JSONDecodeError:
             pass  # YAML flow style is a superset of JSON: let the YAML parser report the problem
-    cache = _ParseCache.for_text(text)
+        except RecursionError:
+            raise LoadError("", f"{name + ': ' if name else ''}JSON nested too deeply") from None
+        except ValueError:  # an integer of more digits than int() converts
+            raise LoadError(
+                "", f"{name + ': ' if name else ''}JSON with an integer too long to read"
+            ) from None
+    cache = _ParseCache.for_text(text) if cached else None
     if cache is not None:
         hit = cache.get()
         if hit is not _MISS:
             return hit
     import yaml
 
+    loader = _strict_loader()(text)
     try:
-        data = yaml.load(text, Loader=_strict_loader())
+        data = loader.get_single_data()
+        if loader.aliased:
+            _check_aliases(data)
+    except LoadError as exc:  # the loader's own checks
+        raise LoadError(exc.location, f"{name}: {exc.message}" if name else exc.message) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise LoadError("", f"{name + ': ' if name else ''}{where}invalid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise LoadError("", f"{name + ': ' if name else ''}invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     if cache is not None:
         cache.put(data)
     return data
+
+
+# Nodes a YAML document may hold once its aliases are expanded: aliases let a few lines stand for billions
+# of nodes ("billion laughs"), which everything that walks the document would then visit.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _check_aliases(data: Any) -> None:
+    """LoadError if ``data`` (parsed YAML whose aliases share nodes) contains itself (a recursive alias) or
+    expands to more than ``MAX_EXPANDED_NODES`` nodes. Linear in the distinct nodes: each is sized once."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # expanded, not yet sized: the path from the root, as the walk is LIFO
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        value, children_sized = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if children_sized:
+            size = 1 + sum(sizes.get(id(child), 1) for child in children)
+            if size > MAX_EXPANDED_NODES:
+                raise LoadError("", f"its aliases expand to more than {MAX_EXPANDED_NODES:,} nodes")
+            sizes[id(value)] = size
+            open_nodes.discard(id(value))
+            continue
+        if id(value) in sizes:
+            continue
+        if id(value) in open_nodes:
+            raise LoadError("", "a YAML alias refers to a node that contains it")
+        open_nodes.add(id(value))
+        stack.append((value, True))
+        stack.extend((child, False) for child in children if isinstance(child, dict | list))
 
 
 _MISS = object()

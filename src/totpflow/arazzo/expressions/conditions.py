@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -74,7 +75,12 @@ def _number(value: Any) -> int | float | None:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str) and _NUMERIC.fullmatch(value):
-        return float(value) if any(c in value for c in ".eE") else int(value)
+        if any(c in value for c in ".eE"):
+            return float(value)
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() converts: compared by its magnitude
+            return float(value)
     return None
 
 
@@ -253,6 +259,7 @@ def parse_condition(text: str) -> Condition:
 
 
 _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+MAX_NESTING = 64  # parentheses and '!' around one operand: far beyond a readable condition
 
 
 class _Parser:
@@ -261,6 +268,13 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.expressions: list[Expression] = []
+        self.depth = 0
+
+    def nested(self, tok: Token) -> None:
+        """One level deeper, at ``tok`` (a '(' or a '!'); ConditionError past ``MAX_NESTING``."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ConditionError(self.text, tok.pos, f"nested more than {MAX_NESTING} levels deep")
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -296,13 +310,20 @@ class _Parser:
         tok = self.peek()
         if tok.kind == "OP" and tok.text == "!":
             self.advance()
-            return Not(self.unary())
+            self.nested(tok)
+            operand = Not(self.unary())
+            self.depth -= 1
+            return operand
         return self.primary()
 
     def primary(self) -> CondNode:
         tok = self.advance()
         if tok.kind == "NUMBER":
-            value: Any = float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            try:
+                value: Any = float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            except ValueError:  # more digits than int() converts
+                limit = sys.get_int_max_str_digits()
+                raise ConditionError(self.text, tok.pos, f"a number longer than {limit} digits") from None
             return Lit(value, tok.text)
         if tok.kind == "STRING":
             return Lit(tok.text, self.text[tok.pos : tok.end])
@@ -316,10 +337,12 @@ class _Parser:
             self.expressions.append(expression)
             return Operand(expression)
         if tok.kind == "LPAREN":
+            self.nested(tok)
             inner = self.disjunction()
             close = self.advance()
             if close.kind != "RPAREN":
                 raise ConditionError(self.text, close.pos, "expected ')' to close the '(' at " + str(tok.pos))
+            self.depth -= 1
             return inner
         if tok.kind == "EOF":
             raise ConditionError(self.text, tok.pos, "expected a value (literal, runtime expression or '(')")

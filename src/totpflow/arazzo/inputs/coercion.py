@@ -9,6 +9,7 @@ for the schema check to reject.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -35,9 +36,14 @@ def coerce(value: Any, schema: Mapping[str, Any]) -> Any:
     text = value.strip()
     for kind in types:
         if kind == "integer" and _INTEGER.fullmatch(text):
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:  # more digits than int() converts
+                continue
         if kind == "number" and _NUMBER.fullmatch(text):
             number = float(text)
+            if not math.isfinite(number):  # too large for a float: no JSON number
+                continue
             return int(number) if number.is_integer() and _INTEGER.fullmatch(text) else number
         if kind == "boolean" and text.lower() in ("true", "false"):
             return text.lower() == "true"
@@ -46,7 +52,7 @@ def coerce(value: Any, schema: Mapping[str, Any]) -> Any:
         if kind in ("object", "array"):
             try:
                 parsed = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, an integer too long, nested too deeply
                 continue
             if isinstance(parsed, dict if kind == "object" else list):
                 return parsed

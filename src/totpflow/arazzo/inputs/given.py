@@ -23,24 +23,23 @@ def parse_input_option(text: str) -> tuple[str, str]:
 
 
 def load_inputs_file(path: str | Path) -> dict[str, Any]:
-    """A JSON or YAML file with an object of input names to values at the top."""
+    """A JSON or YAML file with an object of input names to values at the top, read as documents are
+    (``document.reader.parse_text``: YAML's JSON schema, no duplicate keys, aliases bounded), but never kept
+    in the parse cache, as it may hold secrets. Its problems name a line and column, never a value."""
+    from totpflow.arazzo.document.reader import parse_text
+    from totpflow.arazzo.errors import LoadError
+
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--inputs {file}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raise UsageError(f"--inputs {file}: not UTF-8 text") from None
     try:
-        if file.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml  # the C loader when available; YAML is a superset of JSON
-
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            data = yaml.load(text, Loader=loader)
-    except ValueError as exc:
-        raise UsageError(f"--inputs {file}: not valid JSON or YAML") from exc
-    except Exception as exc:  # yaml.YAMLError; the message could quote a secret value, so it is not shown
-        raise UsageError(f"--inputs {file}: not valid JSON or YAML") from exc
+        data = parse_text(text, cached=False)
+    except LoadError as exc:
+        raise UsageError(f"--inputs {file}: not valid JSON or YAML: {exc.message}") from None
     if not isinstance(data, dict):
         raise UsageError(f"--inputs {file}: the top level must be an object of input names to values")
     return data
@@ -55,8 +54,8 @@ def merge_inputs(files: Sequence[str | Path] = (), options: Sequence[str] = ()) 
         if option.lstrip().startswith("{"):
             try:
                 data = json.loads(option)
-            except ValueError as exc:
-                raise UsageError("--input: a value starting with '{' must be a JSON object") from exc
+            except (ValueError, RecursionError):  # not JSON, an integer too long, nested too deeply
+                raise UsageError("--input: a value starting with '{' must be a JSON object") from None
             if not isinstance(data, dict):
                 raise UsageError("--input: a value starting with '{' must be a JSON object")
             merged.update(data)
