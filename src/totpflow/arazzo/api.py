@@ -95,6 +95,14 @@ class Loaded:
             self.scheme_names() if schemes else None,
             brokers=self.sources.asyncapi_sources(),
         )
+        if given:
+            from totpflow.arazzo.security import check_source_credential
+            from totpflow.arazzo.sources.openapi import security_schemes
+
+            for name, source in self.sources.openapi_sources().items():
+                default = credentials.for_source(name).default
+                if default is not None:
+                    check_source_credential(name, default, security_schemes(source.content))
 
     def run(
         self,

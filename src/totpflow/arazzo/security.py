@@ -187,13 +187,53 @@ def register(masker: Masker, credential: Credential | None) -> None:
 # -- applying ------------------------------------------------------------------------------------------
 
 
+def _scheme_kind(scheme: Mapping[str, Any]) -> tuple[str, str]:
+    """(type, HTTP scheme) of a security scheme; Swagger 2.0's ``type: basic`` is HTTP Basic."""
+    kind = str(scheme.get("type", ""))
+    if kind == "basic":
+        return "http", "basic"
+    return kind, str(scheme.get("scheme", "")).lower()
+
+
+def fits(default: Credential, scheme: Mapping[str, Any]) -> bool:
+    """Whether a source's credential (``SOURCE=…``) serves ``scheme``: user:password an HTTP Basic scheme, a
+    token or plain value a bearer-style one (HTTP, OAuth 2, OpenID Connect), a plain value an apiKey."""
+    kind, http_scheme = _scheme_kind(scheme)
+    if kind == "http" and http_scheme == "basic":
+        return default.kind == "basic"
+    if kind in ("http", "oauth2", "openIdConnect"):
+        return default.kind in ("bearer", "value")
+    if kind == "apiKey":
+        return default.kind == "value"
+    return False
+
+
+def check_source_credential(source: str, default: Credential, schemes: Mapping[str, Any]) -> None:
+    """UsageError for a source's plain value (``SOURCE=VALUE``) that none of the source's security schemes
+    takes: it could never be sent (user:password and bearer:TOKEN also go, as ``Authorization``, to
+    operations that require no scheme)."""
+    if default.kind != "value":
+        return
+    if any(isinstance(scheme, Mapping) and fits(default, scheme) for scheme in schemes.values()):
+        return
+    declared = ", ".join(
+        f"{name} ({' '.join(part for part in _scheme_kind(scheme) if part)})"
+        for name, scheme in schemes.items()
+        if isinstance(scheme, Mapping)
+    )
+    raise UsageError(
+        f"credentials for {source!r}: a plain value fits none of its security schemes "
+        f"({declared or 'none'}); HTTP Basic takes user:password, a bearer scheme bearer:TOKEN or a value, "
+        "an apiKey a value"
+    )
+
+
 def _credential_for(
     name: str, scheme: Mapping[str, Any], credentials: SourceCredentials
 ) -> Credential | None:
     """The credential for one scheme: one given for it by name, else the source default if its kind fits."""
     explicit = credentials.by_scheme.get(name)
-    kind = str(scheme.get("type", ""))
-    http_scheme = str(scheme.get("scheme", "")).lower()
+    kind, http_scheme = _scheme_kind(scheme)
     if explicit is not None:
         if kind == "http" and http_scheme == "basic":
             return _parse_value(explicit.value if ":" in explicit.value else f"basic:{explicit.value}:")
@@ -202,15 +242,11 @@ def _credential_for(
             return Credential("bearer", token[7:] if token.lower().startswith("bearer:") else token)
         return explicit
     default = credentials.default
-    if default is None:
+    if default is None or not fits(default, scheme):
         return None
-    if kind == "http" and http_scheme == "basic":
-        return default if default.kind == "basic" else None
-    if kind == "http" or kind in ("oauth2", "openIdConnect"):
-        return Credential("bearer", default.value) if default.kind in ("bearer", "value") else None
-    if kind == "apiKey":
-        return default if default.kind == "value" else None
-    return None
+    if kind in ("oauth2", "openIdConnect") or (kind == "http" and http_scheme != "basic"):
+        return Credential("bearer", default.value)
+    return default
 
 
 def _place(

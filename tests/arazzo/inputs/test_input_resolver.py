@@ -107,6 +107,10 @@ def test_computations(spec: str, now: float, expected: str) -> None:
         ("code=", UsageError),
         ("=totp($steps.s.outputs.x)", UsageError),
         ("code=totp($steps..x)", ExpressionError),
+        ("code=totp($steps.createTotp.outputs.secret", UsageError),  # not closed: never sent as text
+        ("code=TOTP($steps.createTotp.outputs.secret)", UsageError),
+        ("user=$nope", UsageError),  # no runtime expression: a fixed value is an --input
+        ("user=plain text", UsageError),
     ],
 )
 def test_compute_option_errors(option: str, error: type[Exception]) -> None:

@@ -12,7 +12,13 @@ import yaml
 from totpflow.arazzo.errors import UsageError
 from totpflow.arazzo.masking import MASK, Masker
 from totpflow.arazzo.params import RequestParts
-from totpflow.arazzo.security import Credential, apply_security, load_credentials, parse_auth_option
+from totpflow.arazzo.security import (
+    Credential,
+    apply_security,
+    check_source_credential,
+    load_credentials,
+    parse_auth_option,
+)
 
 DATA = yaml.safe_load((Path(__file__).parent / "security_cases.yaml").read_text(encoding="utf-8"))
 
@@ -90,3 +96,28 @@ def test_a_credential_with_a_line_break_is_refused_without_echoing_it() -> None:
     with pytest.raises(UsageError, match="line break") as info:
         apply_security([{"bearerAuth": []}], DATA["schemes"], credentials, source="api")
     assert "tok" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("schemes", "refused"),
+    [
+        pytest.param({"basicAuth": DATA["schemes"]["basicAuth"]}, True, id="basic-only"),
+        pytest.param({"swaggerBasic": DATA["schemes"]["swaggerBasic"]}, True, id="swagger-basic-only"),
+        pytest.param({}, True, id="no-scheme"),
+        pytest.param({"bearerAuth": DATA["schemes"]["bearerAuth"]}, False, id="bearer"),
+        pytest.param({"headerKey": DATA["schemes"]["headerKey"]}, False, id="api-key"),
+        pytest.param(DATA["schemes"], False, id="all"),
+    ],
+)
+def test_a_plain_value_no_scheme_of_its_source_takes_is_refused(
+    schemes: dict[str, Any], refused: bool
+) -> None:
+    """It could never be sent: a usage error before the run, naming the schemes, never the value."""
+    if not refused:
+        check_source_credential("api", Credential("value", "SECRETVAL"), schemes)
+        return
+    with pytest.raises(UsageError) as info:
+        check_source_credential("api", Credential("value", "SECRETVAL"), schemes)
+    assert "SECRETVAL" not in str(info.value) and "'api'" in str(info.value)
+    for name in schemes:
+        assert name in str(info.value)

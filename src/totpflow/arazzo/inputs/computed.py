@@ -22,6 +22,7 @@ import msgspec
 
 from totpflow.arazzo.errors import InputError, UsageError
 from totpflow.arazzo.expressions import compile_value
+from totpflow.arazzo.expressions.compile import LiteralValue
 from totpflow.arazzo.inputs.totp import TOTP_ALGORITHMS, totp_code
 
 _TOTP_OPTION = re.compile(r"^\s*(digits|period|algorithm)\s*=\s*([A-Za-z0-9]+)\s*$")
@@ -52,9 +53,21 @@ class Computation(msgspec.Struct, frozen=True):
 
 
 def parse_computation(text: str, *, compile_text: Callable[[str], Evaluable] = compile_value) -> Computation:
+    """UsageError unless ``text`` is ``totp(EXPR, …)`` or evaluates something: a runtime expression or a
+    ``{$…}`` template (a fixed value is an ``--input``; inside ``totp()`` a fixed base32 secret is fine)."""
     stripped = text.strip()
     if not (stripped.startswith("totp(") and stripped.endswith(")")):
-        return Computation(text=stripped, value=compile_text(stripped))
+        if stripped.lower().startswith("totp("):
+            raise UsageError(
+                f"--compute {stripped!r}: totp( needs its closing ')' (and is written in lower case)"
+            )
+        value = compile_text(stripped)
+        if isinstance(value, LiteralValue):
+            raise UsageError(
+                f"--compute {stripped!r}: not a runtime expression ($…), a {{$…}} template or totp(EXPR); "
+                "a fixed value is given with --input"
+            )
+        return Computation(text=stripped, value=value)
     inner = stripped[len("totp(") : -1]
     pieces = inner.split(",")
     options: dict[str, str] = {}
