@@ -51,6 +51,9 @@ exit codes: 0 all workflows succeeded, 1 a workflow failed, 2 invalid document, 
 """
 
 
+MAX_TIMEOUT_SECONDS = 86_400.0  # a day per request: beyond it a deadline stops being a number the clock takes
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
@@ -93,7 +96,7 @@ def register(subparsers: Any) -> None:
         type=float,
         default=30.0,
         metavar="S",
-        help="per-request timeout in seconds, for the whole exchange (default 30)",
+        help="per-request timeout in seconds, for the whole exchange (default 30, at most 86400)",
     )
     add(
         "--max-steps",
@@ -146,8 +149,14 @@ def handle(args: argparse.Namespace) -> int:
 def _handle(args: argparse.Namespace, started: Callable[[], None]) -> int:
     from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid
 
+    began: list[bool] = []
+
+    def run_began() -> None:
+        began.append(True)
+        started()
+
     try:
-        return _run(args, started)
+        return _run(args, run_began)
     except DocumentInvalid as exc:
         for problem in exc.problems:
             _err(f"{problem.location or '/'}: {problem.message}")
@@ -161,6 +170,11 @@ def _handle(args: argparse.Namespace, started: Callable[[], None]) -> int:
     except OSError as exc:  # a report file that cannot be written
         _err(f"error: {exc.filename or ''}: {exc.strerror or exc}")
         return 2
+    except Exception as exc:  # a defect of the runner: said in one line, never a traceback
+        _err(f"error: internal error: {type(exc).__name__}: {exc}")
+        if began:
+            return 1  # requests may have been sent: the run failed
+        return _refused(args, [("", f"internal error: {type(exc).__name__}")])
 
 
 def _refused(args: argparse.Namespace, errors: list[tuple[str, str]]) -> int:
@@ -192,10 +206,11 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     computed = dict(parse_compute_option(option) for option in args.compute)
     servers = _pairs(args.server, "--server")
     given = merge_inputs(args.inputs, args.input)
-    if args.timeout <= 0 or args.max_steps <= 0:
+    if not 0 < args.timeout <= MAX_TIMEOUT_SECONDS or args.max_steps <= 0:  # NaN fails the comparison too
         from totpflow.arazzo.errors import UsageError
 
-        raise UsageError("--timeout and --max-steps must be positive")
+        raise UsageError(f"--timeout must be in (0, {MAX_TIMEOUT_SECONDS}] seconds and --max-steps positive")
+    _check_report_paths(args)
     masker = Masker(sensitive_fields=CREDENTIAL_FIELDS) if args.show_secrets else Masker()
     with RoutingSender() as sender:
         loaded = load(args.document)
@@ -231,6 +246,32 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     result = _combine(results)
     _report(result, args, masker)
     return 0 if result.ok else 1
+
+
+def _check_report_paths(args: argparse.Namespace) -> None:
+    """UsageError, before anything is sent, for a report file that could not be written afterwards: a
+    folder, or in a folder that does not exist or cannot be written."""
+    import os
+    from pathlib import Path
+
+    from totpflow.arazzo.errors import UsageError
+
+    for flag, value in (
+        ("--json-output", args.json_output),
+        ("--junit", args.junit),
+        ("--har", args.har),
+        ("--messages", args.messages),
+    ):
+        if not value:
+            continue
+        path = Path(value)
+        folder = path.parent
+        if path.is_dir():
+            raise UsageError(f"{flag} {value}: is a folder")
+        if not folder.is_dir():
+            raise UsageError(f"{flag} {value}: no folder {str(folder)!r}")
+        if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"{flag} {value}: cannot be written")
 
 
 def _combine(results: list[RunResult]) -> RunResult:

@@ -81,7 +81,18 @@ def test_invalid_command_lines_and_documents_exit_2(pets_server: tuple[str, Any]
         [PETS, "-w", "noSuchWorkflow", "--server", f"pets={url}"],
         [PETS, "-w", "endEarly", "--server", "no-equals-sign"],
         [PETS, "-w", "endEarly", "--compute", "x=$nope.foo"],
+        [PETS, "-w", "endEarly", "--compute", "x=totp($steps.s.outputs.secret"],
         [PETS, "--no-such-flag"],
+        *(
+            [PETS, "-w", "endEarly", "--server", f"pets={url}", "--timeout", t]
+            for t in ("nan", "inf", "1e300")
+        ),
+        # a report that could not be written is found before anything is sent
+        *(
+            [PETS, "-w", "endEarly", "--server", f"pets={url}", flag, path]
+            for flag in ("--json-output", "--junit", "--har", "--messages")
+            for path in (str(tmp_path / "no-such-folder" / "r.out"), str(tmp_path))
+        ),
     ]
     for args in cases:
         done = totpflow(*args)
