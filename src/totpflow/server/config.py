@@ -68,6 +68,10 @@ MIN_PROJECT_SECRET_CHARS: Final = 32  # 32 base64 characters carry 192 bits; 128
 SUPPORTED_SCHEMES: Final = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
+# Worker processes one server may start: each is a whole interpreter with its own pools (about 70 MiB).
+MAX_WORKERS = 64
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -105,8 +109,10 @@ class Settings:
         url = check_database_url(database_url or environ.get(DATABASE_URL_ENV) or default_database_url())
         if not 0 < port < 65536:
             raise ConfigError(f"--port must be between 1 and 65535, got {port}")
-        if workers < 1:
-            raise ConfigError(f"--workers must be at least 1, got {workers}")
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ConfigError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
+        if not host.strip():  # the socket layer would read an empty host as every interface
+            raise ConfigError("--host is empty: name the interface to listen on (0.0.0.0 for every one)")
         policy = Policy()
         threshold = lock_threshold if lock_threshold is not None else environ.get(LOCK_THRESHOLD_ENV)
         if threshold is not None:

@@ -61,6 +61,8 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
         (["serve", "--port", "eighty"], {}, ["--port"]),
         (["serve", "--port", "70000"], {}, ["--port"]),
         (["serve", "--workers", "0"], {}, ["--workers"]),
+        (["serve", "--workers", "99999"], {}, ["--workers", "from 1 to 64"]),  # never a fork bomb
+        (["serve", "--host", ""], {}, ["--host is empty"]),  # never every interface by accident
         (["serve", "--lock-threshold", "0"], {}, ["lock threshold"]),
         (["serve", "--database-url", "redis://x"], {}, ["database URL"]),
         (["serve", "--database-url", "postgresql://postgres@127.0.0.1:5432/test"], {},
