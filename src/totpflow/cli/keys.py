@@ -75,6 +75,8 @@ def rotate_key(args: argparse.Namespace) -> int:
             publish_for = parse_duration(args.publish_for)
         except ValueError as exc:
             return fail(f"--publish-for: {exc}")
+        if not publish_for:
+            return fail("--publish-for 0 would sign at once: that is --now, the emergency rollover")
 
     try:
         deps, shown = open_deps(args.database_url, args.master_key_file)

@@ -93,11 +93,19 @@ class Policy:
         return f"stytch.com/{project_id}"
 
 
+MAX_DURATION = timedelta(days=3650)  # ten years: every date it is added to stays one the clock can hold
+
+
 def parse_duration(text: str) -> timedelta:
-    """``"90"`` or ``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → a duration; ``ValueError`` names the shape."""
+    """``"90"`` or ``"90s"``, ``"5m"``, ``"1h"``, ``"30d"`` → a duration of at most ``MAX_DURATION``;
+    ``ValueError`` names the shape."""
     value = text.strip().lower()
     unit = value[-1:] if value[-1:] in _UNITS else "s"
     number = value[:-1] if value[-1:] in _UNITS else value
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         raise ValueError("expected a duration such as 90s, 30m, 1h or 30d")
-    return timedelta(seconds=int(number) * _UNITS[unit])
+    digits = number.lstrip("0") or "0"
+    seconds = int(digits) * _UNITS[unit] if len(digits) <= 12 else None
+    if seconds is None or seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"a duration of at most {MAX_DURATION.days}d")
+    return timedelta(seconds=seconds)

@@ -57,6 +57,11 @@ def test_the_settings_reach_the_policy(tmp_path: Path) -> None:
         (KEY_RETENTION_ENV, "", "--key-retention"),
         (KEY_PUBLISH_FOR_ENV, "soon", "--key-publish-for"),
         (KEY_PUBLISH_FOR_ENV, "1.5h", "--key-publish-for"),
+        (KEY_RETENTION_ENV, "3000000d", "--key-retention"),  # past every date the clock can hold
+        (KEY_RETENTION_ENV, "9" * 5000, "--key-retention"),
+        (KEY_PUBLISH_FOR_ENV, "99999999999d", "--key-publish-for"),
+        (KEY_PUBLISH_FOR_ENV, "\u00b2s", "--key-publish-for"),  # a digit to str.isdigit, not to int()
+        (ROTATE_KEYS_EVERY_ENV, "3651d", "--rotate-keys-every"),
     ],
 )
 def test_refused_values(tmp_path: Path, env: str, value: str, setting: str) -> None:

@@ -105,6 +105,10 @@ def test_rotate_publishes_first_and_now_signs_at_once(backend: Backend) -> None:
 def test_rotate_refuses_bad_input(backend: Backend) -> None:
     duration = keys(backend, "rotate", "--project-id", backend.server.project_id, "--publish-for", "soon")
     assert duration.returncode == 2 and "--publish-for" in duration.stderr and duration.stdout == ""
+    for value in ("3000000d", "0"):  # past the clock's dates; 0 is --now, which says what it does
+        refused = keys(backend, "rotate", "--project-id", backend.server.project_id, "--publish-for", value)
+        assert refused.returncode == 2 and "--publish-for" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr and refused.stdout == ""
     unknown = keys(backend, "rotate", "--project-id", "project-test-00000000-0000-4000-8000-000000000000")
     assert unknown.returncode == 2 and "no project" in unknown.stderr and "Traceback" not in unknown.stderr
     other_key = base64.b64encode(secrets.token_bytes(32)).decode()
