@@ -60,6 +60,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from totpflow.arazzo.errors import UsageError
     from totpflow.enroll import EnrollError, ProjectNotChosen, Target, embedded_server, enroll
 
     if not 5 <= args.session_minutes <= 527040:
@@ -104,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
                     restart=args.restart,
                 )
     except ProjectNotChosen as exc:
+        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:  # --base-url not an http(s) URL, …: nothing was sent
         print(f"totpflow enroll: {exc}", file=sys.stderr)
         return 2
     except EnrollError as exc:

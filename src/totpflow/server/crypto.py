@@ -70,16 +70,27 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def decode_master_key(text: str) -> bytes:
-    """Standard or URL-safe base64 of exactly 32 bytes."""
+def decode_master_key(text: str, source: str = MASTER_KEY_ENV) -> bytes:
+    """Standard or URL-safe base64 of exactly 32 bytes; ``source`` names where the text came from."""
     cleaned = text.strip().replace("-", "+").replace("_", "/")
     try:
         key = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
     except ValueError as exc:
-        raise MasterKeyError(f"{MASTER_KEY_ENV} is not valid base64") from exc
+        raise MasterKeyError(f"{source} is not valid base64") from exc
     if len(key) != MASTER_KEY_BYTES:
-        raise MasterKeyError(f"{MASTER_KEY_ENV} must decode to {MASTER_KEY_BYTES} bytes, got {len(key)}")
+        raise MasterKeyError(f"{source} must decode to {MASTER_KEY_BYTES} bytes, got {len(key)}")
     return key
+
+
+def _read_key_file(path: Path) -> str:
+    """The key file's text: a key is 44 characters, so at most 1 KiB is read (``/dev/zero`` never ends)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(1024).decode("ascii")
+    except UnicodeDecodeError:
+        raise MasterKeyError(f"the master key file {path} is not base64 text") from None
+    except OSError as exc:
+        raise MasterKeyError(f"cannot read the master key file {path}: {exc.strerror or exc}") from None
 
 
 def new_master_key_text() -> str:
@@ -95,14 +106,16 @@ def load_or_create_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        text = path.read_text(encoding="ascii")
+        text = _read_key_file(path)
         if not text.strip():  # another process created it and has not written yet
             for _ in range(50):
                 time.sleep(0.01)
-                text = path.read_text(encoding="ascii")
+                text = _read_key_file(path)
                 if text.strip():
                     break
-        return decode_master_key(text)
+        return decode_master_key(text, f"the master key file {path}")
+    except OSError as exc:  # a folder that cannot be written, a path through a file …
+        raise MasterKeyError(f"cannot create the master key file {path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         text = new_master_key_text()
         handle.write(text + "\n")

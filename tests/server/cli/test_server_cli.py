@@ -80,6 +80,10 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
         (["serve", "--master-key-file", "k"], {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()},
          ["not both"]),
         (["keys", "rotate", "--master-key-file", "/nonexistent-folder/k"], {}, ["master key file"]),
+        (["users", "list", "--master-key-file", "/dev/urandom"], {}, ["master key file", "not base64 text"]),
+        (["users", "list", "--master-key-file", "/dev/zero"], {}, ["/dev/zero is not"]),
+        (["enroll", "--email", "a@example.com", "--base-url", "notaurl", "--project-id", "p", "--secret", "s",
+          "--unattended"], {}, ["notaurl"]),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )  # fmt: skip
