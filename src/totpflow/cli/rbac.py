@@ -44,21 +44,34 @@ def fail(message: str) -> int:
     return 2
 
 
+MAX_POLICY_BYTES = 1 << 20  # a policy of a thousand roles is a few hundred KiB
+
+
 def read_document(path: Path) -> Any:
-    """The file's content as data; ``_Failed`` with the parser's location when it does not parse."""
+    """The file's content as data; ``_Failed`` with the parser's location when it does not parse, and for a
+    file larger than ``MAX_POLICY_BYTES`` (``/dev/zero`` never ends), nested too deeply or holding an
+    integer too long to read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _Failed(f"cannot read {path}: {type(exc).__name__}") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise _Failed(f"{path}: larger than {MAX_POLICY_BYTES // 1024} KiB, no RBAC policy is that large")
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise _Failed(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+        except (RecursionError, ValueError):
+            raise _Failed(f"{path}: not a policy (nested too deeply, or an integer too long)") from None
     import yaml
 
     try:
         return yaml.safe_load(text)
+    except (RecursionError, ValueError):
+        raise _Failed(f"{path}: not a policy (nested too deeply, or an integer too long)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
