@@ -254,6 +254,17 @@ def check_database_url(url: str) -> str:
         raise ConfigError(
             f"the database URL must look like sqlite:///PATH or postgresql://USER@HOST:PORT/DB (got {got})"
         )
+    if scheme == "sqlite" and not rest.startswith("/"):
+        raise ConfigError("a SQLite database URL is sqlite:///PATH, with three slashes")
+    if scheme != "sqlite":
+        from urllib.parse import urlsplit
+
+        try:
+            _ = urlsplit(url).port  # ValueError for a port that is no number from 0 to 65535
+        except ValueError:
+            raise ConfigError(
+                "the database URL's host or port is malformed (postgresql://USER@HOST:PORT/DB)"
+            ) from None
     return url
 
 

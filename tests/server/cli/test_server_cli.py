@@ -55,6 +55,11 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
     [
         (["project", "create", "--database-url", "mysql://root@localhost/db"], {}, ["database URL"]),
         (["project", "create", "--database-url", "not a url"], {}, ["database URL"]),
+        (["users", "list", "--database-url", "postgresql://postgres:hunter2@127.0.0.1:abc/x"], {},
+         ["host or port is malformed"]),
+        (["users", "list", "--database-url", "postgresql://postgres:hunter2@[::1/x"], {},
+         ["host or port is malformed"]),
+        (["users", "list", "--database-url", "sqlite://relative.db"], {}, ["three slashes"]),
         (["project", "create", "--database-url", "postgresql://postgres@127.0.0.1:5432/test"], {},
          ["TOTPFLOW_MASTER_KEY"]),
         (["project"], {}, []),
