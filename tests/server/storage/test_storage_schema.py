@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
+from totpflow.server import errors
 from totpflow.server.storage import Store, default_database_url, migrate, open_store
 from totpflow.server.storage.schema import metadata
 
@@ -58,6 +60,29 @@ def test_a_store_behind_the_head_is_migrated(tmp_path: Path) -> None:
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
     store.dispose()
+
+
+def test_known_revisions_are_alembics() -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert migrate.known_revisions() == {revision.revision for revision in script.walk_revisions()}
+
+
+def test_a_store_a_newer_release_migrated_is_refused_by_name(database_url: str) -> None:
+    """Never Alembic's "can't locate revision": the operator learns a newer release wrote the schema, and the
+    store is left as it was."""
+    open_store(database_url).dispose()
+    store = open_store(database_url, migrate=False)
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    try:
+        with pytest.raises(errors.StoreUnavailable, match=r"revision 9001.*newest is 0005"):
+            open_store(database_url)
+        with store.engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9001"
+    finally:
+        with store.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+        store.dispose()
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

@@ -44,8 +44,18 @@ def alembic_config() -> Config:
 def upgrade(engine: Engine, revision: str = "head", *, cipher: Cipher | None = None) -> None:
     """Bring the schema to ``revision``; ``cipher`` (under the master key) for migrations that rewrite
     stored secrets. A schema already at the head is left alone without Alembic."""
-    if revision == "head" and at_head(engine):
-        return
+    if revision == "head":
+        current = current_schema(engine)
+        if current == head_revisions():
+            return
+        unknown = sorted(current - known_revisions())
+        if unknown:
+            from totpflow.server.errors import StoreUnavailable
+
+            raise StoreUnavailable(
+                f"the database's schema is at revision {', '.join(unknown)}, which this release of totpflow "
+                f"does not know (its newest is {HEAD_REVISION}): a newer release wrote it; run that release"
+            )
     from alembic import command
 
     config = alembic_config()
@@ -67,6 +77,18 @@ def current_revisions(connection: Connection) -> frozenset[str]:
     if not inspect(connection).has_table(VERSION_TABLE):
         return frozenset()
     return frozenset(row[0] for row in connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")))
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision of this release's migrations (``versions/NNNN_*.py``)."""
+    return frozenset(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def current_schema(engine: Engine) -> frozenset[str]:
+    """:func:`current_revisions` in a read-only transaction of its own (the database's errors propagate)."""
+    with engine.connect() as connection:
+        connection.execution_options(totpflow_readonly=True)
+        return current_revisions(connection)
 
 
 def at_head(engine: Engine) -> bool:
