@@ -186,11 +186,17 @@ def run(args: argparse.Namespace) -> int:
             settings.master_key_file,
         )
 
+    from totpflow.server.services.keys import check_master_key
     from totpflow.server.wiring import build_deps
 
     try:
         deps = build_deps(settings)
     except ConfigError as exc:  # StoreUnavailable among them: what failed to connect, where and why
+        return fail(str(exc))
+    try:
+        check_master_key(deps)
+    except ConfigError as exc:
+        deps.store.dispose()
         return fail(str(exc))
     say(f"totpflow serve: database {display_url(settings.database_url)}")
     try:

@@ -5,8 +5,10 @@ they are not durations or the retention is shorter than a session JWT's lifetime
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -106,3 +108,18 @@ def test_keys_rotate_follows_the_publication_delay_setting(tmp_path: Path) -> No
     assert (
         refused.returncode == 2 and "--key-retention" in refused.stderr and "Traceback" not in refused.stderr
     )
+
+
+def test_serve_and_enroll_refuse_a_master_key_that_does_not_decrypt_the_store(tmp_path: Path) -> None:
+    """Before anything is served or created: such a server would answer every JWKS request and
+    authentication 500, and an enrollment would leave a pending user behind."""
+    first, other = (base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(2))
+    enrolled = totpflow(tmp_path, "enroll", "--email", "a@example.com", "--unattended", "--json",
+                        TOTPFLOW_MASTER_KEY=first)  # fmt: skip
+    assert enrolled.returncode == 0, enrolled.stderr
+    for args in (["enroll", "--email", "b@example.com", "--unattended", "--json"], ["serve", "--port", "1"]):
+        refused = totpflow(tmp_path, *args, TOTPFLOW_MASTER_KEY=other)
+        assert refused.returncode == 2, refused.stderr
+        assert "master key does not decrypt" in refused.stderr and "Traceback" not in refused.stderr
+    listed = totpflow(tmp_path, "users", "list", "--json", TOTPFLOW_MASTER_KEY=first)
+    assert [user["emails"] for user in json.loads(listed.stdout)] == [["a@example.com"]]
