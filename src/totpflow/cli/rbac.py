@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
         sub.add_argument(
             "--database-url", help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)"
         )
+        sub.add_argument(
+            "--master-key-file",
+            metavar="PATH",
+            help="file holding the master key (default: $TOTPFLOW_MASTER_KEY, $TOTPFLOW_MASTER_KEY_FILE, "
+            "else on SQLite a .key file beside the database)",
+        )
     set_cmd.set_defaults(handler=set_policy)
     show.set_defaults(handler=show_policy)
 
@@ -85,7 +91,7 @@ def _run(args: argparse.Namespace, document: Any, *, setting: bool) -> int:
     from totpflow.server.domain import rbac
 
     try:
-        with opened(args.database_url) as (deps, shown):
+        with opened(args.database_url, args.master_key_file) as (deps, shown):
             project_id = choose_project(deps, shown, args.project_id)
             try:
                 if not setting:

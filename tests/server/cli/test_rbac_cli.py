@@ -117,3 +117,16 @@ def test_missing_file_and_unknown_project_exit_2(database: tuple[str, str], tmp_
     assert unknown.returncode == 2 and "no project 'project-test-nobody'" in unknown.stderr
     usage = totpflow("rbac")
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_the_master_key_file_flag_serves_a_store_kept_apart_from_its_key(tmp_path: Path) -> None:
+    """As every store command: the key file given, not one made beside the database."""
+    url = f"sqlite:///{tmp_path / 'apart.db'}"
+    key = tmp_path / "keys" / "master.key"
+    key.parent.mkdir()
+    created = totpflow("project", "create", "--database-url", url, "--master-key-file", str(key))
+    assert created.returncode == 0, created.stderr
+    for action in (["show"], ["set", str(DATA / "policy.yaml")]):
+        done = totpflow("rbac", *action, "--database-url", url, "--master-key-file", str(key))
+        assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "apart.db.key").exists()
