@@ -51,7 +51,7 @@ def create_project(args: argparse.Namespace) -> int:
     from totpflow.server import errors, services
 
     try:
-        deps, _shown = open_deps(args.database_url, args.master_key_file)
+        deps, _shown = open_deps(args.database_url, args.master_key_file, create=True)
     except CommandFailed as exc:
         return fail(str(exc))
     try:

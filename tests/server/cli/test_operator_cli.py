@@ -23,6 +23,7 @@ import pytest
 import stytch
 from stytch.core.response_base import StytchError
 
+from totpflow.server.storage import open_store
 from totpflow.testing import run_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
@@ -245,11 +246,16 @@ def test_several_projects_must_be_named(store_env: dict[str, str]) -> None:
             ["enroll", "--email", "x@example.com", "--unattended", "--project-id", "project-test-nope"],
             "no project",
         ),
+        # a mistyped path leaves no new store (and key file) behind
+        (["users", "list", "--database-url", "sqlite:////nonexistent-folder/x.db"], "no database at"),
+        (["rbac", "show", "--database-url", "sqlite:////nonexistent-folder/x.db"], "no database at"),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )
 def test_bad_input_exits_2(sqlite_env: dict[str, str], args: list[str], fragment: str) -> None:
+    open_store(sqlite_env["TOTPFLOW_DATABASE_URL"]).dispose()  # a store with no project yet
     assert fragment in usage_error(sqlite_env, *args)
+    assert not Path("/nonexistent-folder").exists()
 
 
 def test_tables_for_people(sqlite_env: dict[str, str]) -> None:
