@@ -290,7 +290,7 @@ class SourceSet:
         for source in candidates:
             target = source.operation_ids().get(wanted)
             if target is not None:
-                return build_operation(source.name, source.url, source.content, *target)
+                return _built(source, *target, location)
         where = f"source {candidates[0].name!r}" if len(candidates) == 1 else "any OpenAPI source"
         raise OperationNotFound(location, f"no operation {wanted!r} in {where}")
 
@@ -320,7 +320,7 @@ class SourceSet:
             item = None
         if not isinstance(item, Mapping) or not isinstance(item.get(tokens[2]), Mapping):
             raise OperationNotFound(location, f"no operation at {fragment!r} in source {source.name!r}")
-        return build_operation(source.name, source.url, source.content, tokens[1], tokens[2])
+        return _built(source, tokens[1], tokens[2], location)
 
     def resolve_workflow(
         self, ref: str, doc: ArazzoDocument | None = None, location: str = ""
@@ -386,3 +386,16 @@ def _refuse_a_shadowed_url(source: LoadedSource | None, doc: ArazzoDocument, loc
             "(1.1.0 Source Description Expression Resolution); "
             "name the operation or channel another way",
         )
+
+
+def _built(source: Any, path: str, method: str, location: str) -> Operation:
+    """``build_operation`` of a step's target; a problem inside the source (a ``$ref`` that does not resolve
+    or loops) is reported at the step, naming the source and the operation."""
+    try:
+        return build_operation(source.name, source.url, source.content, path, method)
+    except DocumentError as exc:
+        if exc.location:
+            raise
+        raise DocumentError(
+            location, f"source {source.name!r}, {method.upper()} {path}: {exc.message}"
+        ) from None
