@@ -22,8 +22,16 @@ def add_option(add: Callable[..., Any]) -> None:
 def apply(values: list[str]) -> str | None:
     """Register the mappings given (and TOTPFLOW_MAP_SELF's); what is wrong with one, for the command's
     message, or None."""
-    from totpflow.arazzo.document.identity import add_mapping
+    import os
 
+    from totpflow.arazzo.document.identity import MAP_ENV, add_mapping, parse_mapping
+
+    inherited = os.environ.get(MAP_ENV)
+    if inherited:
+        try:
+            parse_mapping(inherited)
+        except ValueError as exc:
+            return f"{MAP_ENV}: {exc}"
     try:
         add_mapping(values)
     except ValueError as exc:

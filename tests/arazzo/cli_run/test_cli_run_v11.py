@@ -55,6 +55,9 @@ def test_a_malformed_map_self_is_a_usage_error(tmp_path: Path) -> None:
     done = totpflow(_with_self(tmp_path), "--map-self", "not-a-mapping")
     assert done.returncode == 2
     assert "--map-self" in done.stderr and "Traceback" not in done.stderr
+    inherited = totpflow(_with_self(tmp_path), env={"TOTPFLOW_MAP_SELF": "not-a-mapping"})
+    assert inherited.returncode == 2  # never silently ignored
+    assert "TOTPFLOW_MAP_SELF" in inherited.stderr and "Traceback" not in inherited.stderr
 
 
 def test_querystring_and_action_parameters_run_over_loopback(pets_server: tuple[str, Any]) -> None:
