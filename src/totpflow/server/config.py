@@ -39,6 +39,7 @@ that value is secret.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -107,6 +108,7 @@ class Settings:
         from totpflow.server import crypto
 
         url = check_database_url(database_url or environ.get(DATABASE_URL_ENV) or default_database_url())
+        check_sqlite_file(url)
         if not 0 < port < 65536:
             raise ConfigError(f"--port must be between 1 and 65535, got {port}")
         if not 1 <= workers <= MAX_WORKERS:
@@ -266,6 +268,29 @@ def check_database_url(url: str) -> str:
                 "the database URL's host or port is malformed (postgresql://USER@HOST:PORT/DB)"
             ) from None
     return url
+
+
+def check_sqlite_file(url: str) -> None:
+    """:class:`ConfigError` when a SQLite URL names an existing file that is not a totpflow store: not a
+    SQLite database, or one of another application (tables, and no ``alembic_version``). Checked read-only,
+    before anything is created or changed (the master key file beside it, the file's mode, its journal
+    mode), so such a file is left exactly as it was."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if str(path).startswith(":memory:") or not path.is_file() or path.stat().st_size == 0:
+        return
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        raise ConfigError(
+            f"{path} is not a SQLite database totpflow can open ({type(exc).__name__})"
+        ) from None
+    if tables and "alembic_version" not in tables:
+        raise ConfigError(f"{path} is the SQLite database of another application (it has tables of its own)")
 
 
 def display_url(url: str) -> str:

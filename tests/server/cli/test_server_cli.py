@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -98,6 +101,26 @@ def test_bad_command_lines_exit_2(
     result = totpflow(*args, env={"TOTPFLOW_HOME": str(tmp_path), **env})
     assert_usage_error(result, *fragments)
     assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("kind", ["another-application", "not-sqlite"])
+@pytest.mark.parametrize("command", [["project", "create"], ["serve", "--port", "1"], ["users", "list"]])
+def test_a_file_that_is_no_totpflow_store_is_refused_and_left_as_it_was(
+    tmp_path: Path, kind: str, command: list[str]
+) -> None:
+    path = tmp_path / "their.db"
+    if kind == "another-application":
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("CREATE TABLE users (name TEXT)")
+            db.commit()
+    else:
+        path.write_bytes(secrets.token_bytes(5000))
+    path.chmod(0o644)
+    before = path.read_bytes()
+    result = totpflow(*command, env={"TOTPFLOW_DATABASE_URL": f"sqlite:///{path}"})
+    assert_usage_error(result, str(path))
+    assert path.read_bytes() == before and path.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["their.db"]  # no key file, journal or WAL beside it
 
 
 def test_print_openapi_is_the_document() -> None:
