@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,3 +26,15 @@ def serve(handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None =
     finally:
         server.shutdown()
         server.server_close()
+
+
+def trickle(handler: BaseHTTPRequestHandler, response: bytes, gap: float = 0.05) -> None:
+    """Write ``response`` (status line, header fields, body) one byte every ``gap`` seconds, each in time for
+    a per-read timeout; stop when the client gives up."""
+    try:
+        for index in range(len(response)):
+            handler.wfile.write(response[index : index + 1])
+            handler.wfile.flush()
+            time.sleep(gap)
+    except OSError:  # the client gave up
+        pass

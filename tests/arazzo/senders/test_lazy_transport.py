@@ -41,14 +41,7 @@ class _Trickle(_Hello):
     """The whole response one byte every 50 ms: about 3 s."""
 
     def do_GET(self) -> None:
-        response = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
-        try:
-            for index in range(len(response)):
-                self.wfile.write(response[index : index + 1])
-                self.wfile.flush()
-                time.sleep(0.05)
-        except OSError:  # the client gave up
-            pass
+        loopback.trickle(self, b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import loopback
 import pytest
 
 from totpflow.arazzo.document import load_document, reader
@@ -126,14 +127,7 @@ class _Trickle(_Handler):
     """A document's response one byte every 50 ms, each in time for a per-read timeout."""
 
     def do_GET(self) -> None:
-        response = b"HTTP/1.0 200 OK\r\nContent-Type: application/yaml\r\n\r\narazzo: 1.0.1\n"
-        try:
-            for index in range(len(response)):
-                self.wfile.write(response[index : index + 1])
-                self.wfile.flush()
-                time.sleep(0.05)
-        except OSError:  # the client gave up
-            pass
+        loopback.trickle(self, b"HTTP/1.0 200 OK\r\nContent-Type: application/yaml\r\n\r\narazzo: 1.0.1\n")
 
 
 def test_a_trickled_document_fails_its_fetch_at_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
