@@ -1,10 +1,7 @@
 """Read a YAML or JSON document from a file path or an http(s) URL into plain Python data.
 
-Arazzo 1.0.1 §4.3 ("Format") allows JSON or YAML, where YAML must use the JSON schema tag set and string keys
-only. The YAML loader here therefore rejects non-string and duplicate keys, resolves only ``true``/``false``
-as booleans (not YAML 1.1's ``yes``/``on``) and never turns a scalar into a date. Parsing uses libyaml
-(``CSafeLoader``) when it is available — several times faster than the pure-Python loader on a 1 MB OpenAPI
-file — and JSON goes through :mod:`json`, which is faster still. Parsed local files are cached per process,
+The text is parsed by ``totpflow.arazzo.textdata`` (JSON, or YAML with the JSON schema tag set and string keys
+only, as Arazzo 1.0.1 §4.3 "Format" asks; aliases and nesting bounded). Parsed local files are cached per process,
 keyed by ``(path, mtime, size)``, so a source description used by several documents is parsed once. A large
 YAML text (a 1 MB OpenAPI description takes ~0.2 s to parse even with libyaml) is also cached across
 processes: its parsed data is kept as MessagePack under the user's cache directory
@@ -18,81 +15,18 @@ are identified by ``file://`` URLs so that one resolution rule serves both.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from totpflow.arazzo.errors import LoadError
+from totpflow.arazzo.textdata import load_json, load_yaml
 
 if TYPE_CHECKING:
     import httpx
 
 _TIMEOUT_SECONDS = 30.0
-_YAML_BOOL = "tag:yaml.org,2002:bool"
-_YAML_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-
-
-def _where(node: Any) -> str:
-    return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
-
-
-@functools.cache
-def _strict_loader() -> Any:
-    """The YAML loader class, built on first use so that a run served from the parse cache never imports
-    PyYAML."""
-    import yaml
-
-    try:
-        _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-    except AttributeError:  # PyYAML built without libyaml
-        _BaseLoader = yaml.SafeLoader
-
-    class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-        """YAML close to YAML 1.2's JSON schema: string keys, no duplicates, no dates, true/false only."""
-
-        aliased = False  # set once a node is used a second time (an alias)
-
-        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-            if node in self.constructed_objects:
-                self.aliased = True
-            return super().construct_object(node, deep=deep)
-
-        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
-            self.flatten_mapping(node)
-            mapping: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise LoadError("", f"{_where(key_node)}: a mapping key is a {key_node.id}, not a string")
-                key = self.construct_object(key_node, deep=deep)
-                if not isinstance(key, str):
-                    raise LoadError("", f"{_where(key_node)}: mapping key {key_node.value!r} is not a string")
-                if key in mapping:
-                    raise LoadError("", f"{_where(key_node)}: duplicate key {key!r}")
-                mapping[key] = self.construct_object(value_node, deep=deep)
-            return mapping
-
-        def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-            try:
-                return super().construct_yaml_int(node)  # type: ignore[no-any-return]
-            except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
-                limit = sys.get_int_max_str_digits()
-                raise LoadError("", f"{_where(node)}: an integer longer than {limit} digits") from None
-
-    _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
-
-    _StrictLoader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_YAML_BOOL, _YAML_TIMESTAMP)]
-        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-    }
-    _StrictLoader.add_implicit_resolver(
-        _YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    return _StrictLoader
 
 
 _file_cache: dict[tuple[str, int, int], Any] = {}
@@ -131,76 +65,21 @@ def without_fragment(url: str) -> str:
     return url.split("#", 1)[0]
 
 
-def parse_text(text: str, name: str = "", *, cached: bool = True) -> Any:
-    """Parse JSON (when the text looks like a JSON object or array) or YAML; LoadError on a syntax error.
-    ``cached`` False keeps the text out of the cross-process parse cache (text that may hold secrets)."""
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            return json.loads(text, object_pairs_hook=_unique_pairs)
-        except json.JSONDecodeError:
-            pass  # YAML flow style is a superset of JSON: let the YAML parser report the problem
-        except RecursionError:
-            raise LoadError("", f"{name + ': ' if name else ''}JSON nested too deeply") from None
-        except ValueError:  # an integer of more digits than int() converts
-            raise LoadError(
-                "", f"{name + ': ' if name else ''}JSON with an integer too long to read"
-            ) from None
-    cache = _ParseCache.for_text(text) if cached else None
+def parse_text(text: str, name: str = "") -> Any:
+    """Parse JSON (when the text looks like a JSON object or array) or YAML (``totpflow.arazzo.textdata``);
+    LoadError on a syntax error. YAML is kept in the cross-process parse cache."""
+    parsed, data = load_json(text, name)
+    if parsed:
+        return data
+    cache = _ParseCache.for_text(text)
     if cache is not None:
         hit = cache.get()
         if hit is not _MISS:
             return hit
-    import yaml
-
-    loader = _strict_loader()(text)
-    try:
-        data = loader.get_single_data()
-        if loader.aliased:
-            _check_aliases(data)
-    except LoadError as exc:  # the loader's own checks
-        raise LoadError(exc.location, f"{name}: {exc.message}" if name else exc.message) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise LoadError("", f"{name + ': ' if name else ''}{where}invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise LoadError("", f"{name + ': ' if name else ''}invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
+    data = load_yaml(text, name)
     if cache is not None:
         cache.put(data)
     return data
-
-
-# Nodes a YAML document may hold once its aliases are expanded: aliases let a few lines stand for billions
-# of nodes ("billion laughs"), which everything that walks the document would then visit.
-MAX_EXPANDED_NODES = 1_000_000
-
-
-def _check_aliases(data: Any) -> None:
-    """LoadError if ``data`` (parsed YAML whose aliases share nodes) contains itself (a recursive alias) or
-    expands to more than ``MAX_EXPANDED_NODES`` nodes. Linear in the distinct nodes: each is sized once."""
-    sizes: dict[int, int] = {}
-    open_nodes: set[int] = set()  # expanded, not yet sized: the path from the root, as the walk is LIFO
-    stack: list[tuple[Any, bool]] = [(data, False)]
-    while stack:
-        value, children_sized = stack.pop()
-        children = value.values() if isinstance(value, dict) else value
-        if children_sized:
-            size = 1 + sum(sizes.get(id(child), 1) for child in children)
-            if size > MAX_EXPANDED_NODES:
-                raise LoadError("", f"its aliases expand to more than {MAX_EXPANDED_NODES:,} nodes")
-            sizes[id(value)] = size
-            open_nodes.discard(id(value))
-            continue
-        if id(value) in sizes:
-            continue
-        if id(value) in open_nodes:
-            raise LoadError("", "a YAML alias refers to a node that contains it")
-        open_nodes.add(id(value))
-        stack.append((value, True))
-        stack.extend((child, False) for child in children if isinstance(child, dict | list))
 
 
 _MISS = object()
@@ -256,17 +135,6 @@ def cache_dir() -> Path | None:
         return Path(configured) if configured else None
     xdg = os.environ.get("XDG_CACHE_HOME")
     return Path(xdg) / "totpflow" if xdg else Path.home() / ".cache" / "totpflow"
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    mapping = dict(pairs)
-    if len(mapping) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise LoadError("", f"duplicate key {key!r}")
-            seen.add(key)
-    return mapping
 
 
 def load_data(url: str, *, client: httpx.Client | None = None) -> Any:

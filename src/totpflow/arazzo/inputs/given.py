@@ -24,10 +24,10 @@ def parse_input_option(text: str) -> tuple[str, str]:
 
 def load_inputs_file(path: str | Path) -> dict[str, Any]:
     """A JSON or YAML file with an object of input names to values at the top, read as documents are
-    (``document.reader.parse_text``: YAML's JSON schema, no duplicate keys, aliases bounded), but never kept
-    in the parse cache, as it may hold secrets. Its problems name a line and column, never a value."""
-    from totpflow.arazzo.document.reader import parse_text
+    (``textdata``: YAML's JSON schema, no duplicate keys, aliases bounded), but never kept in the parse
+    cache, as it may hold secrets. Its problems name a line and column, never a value."""
     from totpflow.arazzo.errors import LoadError
+    from totpflow.arazzo.textdata import parse_text
 
     file = Path(path)
     try:
@@ -37,7 +37,7 @@ def load_inputs_file(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise UsageError(f"--inputs {file}: not UTF-8 text") from None
     try:
-        data = parse_text(text, cached=False)
+        data = parse_text(text)
     except LoadError as exc:
         raise UsageError(f"--inputs {file}: not valid JSON or YAML: {exc.message}") from None
     if not isinstance(data, dict):
