@@ -1,10 +1,10 @@
 """Read a YAML or JSON document from a file path or an http(s) URL into plain Python data.
 
-The text is parsed by ``totpflow.arazzo.textdata`` (JSON, or YAML with the JSON schema tag set and string keys
-only, as Arazzo 1.0.1 §4.3 "Format" asks; aliases and nesting bounded). Parsed local files are cached per process,
-keyed by ``(path, mtime, size)``, so a source description used by several documents is parsed once. A large
-YAML text (a 1 MB OpenAPI description takes ~0.2 s to parse even with libyaml) is also cached across
-processes: its parsed data is kept as MessagePack under the user's cache directory
+The text is parsed by ``totpflow.arazzo.textdata`` (JSON, or YAML with the JSON schema tag set and string
+keys only, as Arazzo 1.0.1 §4.3 "Format" asks; aliases and nesting bounded). Parsed local files are cached
+per process, keyed by ``(path, mtime, size)``, so a source description used by several documents is parsed
+once. A large YAML text (a 1 MB OpenAPI description takes ~0.2 s to parse even with libyaml) is also cached
+across processes: its parsed data is kept as MessagePack under the user's cache directory
 (``$TOTPFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/totpflow``, else ``~/.cache/totpflow``; an empty
 ``TOTPFLOW_CACHE_DIR`` turns it off), keyed by a BLAKE2 hash of the text, so a changed file is never served
 stale and the next ``totpflow run`` reads it in milliseconds.
