@@ -90,6 +90,8 @@ MAX_EXPANDED_NODES = 1_000_000
 def _check_aliases(data: Any) -> None:
     """LoadError if ``data`` (parsed YAML whose aliases share nodes) contains itself (a recursive alias) or
     expands to more than ``MAX_EXPANDED_NODES`` nodes. Linear in the distinct nodes: each is sized once."""
+    if not isinstance(data, dict | list):
+        return
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()  # expanded, not yet sized: the path from the root, as the walk is LIFO
     stack: list[tuple[Any, bool]] = [(data, False)]

@@ -285,7 +285,9 @@ def check_sqlite_file(url: str) -> None:
     try:
         with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error as exc:
+    except sqlite3.OperationalError:  # busy, locked, a folder it cannot read: the store's own open reports it
+        return
+    except sqlite3.Error as exc:  # "file is not a database" and the like
         raise ConfigError(
             f"{path} is not a SQLite database totpflow can open ({type(exc).__name__})"
         ) from None
