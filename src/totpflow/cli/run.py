@@ -209,7 +209,8 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     if not 0 < args.timeout <= MAX_TIMEOUT_SECONDS or args.max_steps <= 0:  # NaN fails the comparison too
         from totpflow.arazzo.errors import UsageError
 
-        raise UsageError(f"--timeout must be in (0, {MAX_TIMEOUT_SECONDS}] seconds and --max-steps positive")
+        limit = f"{MAX_TIMEOUT_SECONDS:g}"
+        raise UsageError(f"--timeout must be in (0, {limit}] seconds and --max-steps positive")
     _check_report_paths(args)
     masker = Masker(sensitive_fields=CREDENTIAL_FIELDS) if args.show_secrets else Masker()
     with RoutingSender() as sender:
