@@ -190,9 +190,9 @@ def ensure_signing_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
 
 def check_master_key(deps: Deps) -> None:
     """``MasterKeyError`` when this process's master key does not decrypt the store's signing key (the one
-    ``rotate_signing_key`` checks, of its first project; a store without one passes): a server started so would answer every JWKS request and
-    authentication 500, and an enrollment would stop half-way. Checked by ``serve`` and ``enroll`` before
-    they serve anything."""
+    ``rotate_signing_key`` checks, of its first project; a store without one passes): a server started so
+    would answer every JWKS request and authentication 500, and an enrollment would stop half-way. Checked
+    by ``serve`` and ``enroll`` before they serve anything."""
     for project_id in list_project_ids(deps, 1):
         current = _rows(deps, project_id)
         if not current:
