@@ -28,12 +28,12 @@ def open_deps(
     master key comes from ``master_key_file`` when given (``--master-key-file``), else as for ``serve``.
     A SQLite database that does not exist is made only when ``create`` (``project create``): any other
     command given a mistyped path says so, rather than leave a new empty store and key file behind."""
-    from totpflow.server.config import DATABASE_URL_ENV, Settings, display_url
+    from totpflow.server.config import Settings, display_url
+    from totpflow.server.dbfile import chosen_database_url, sqlite_path
     from totpflow.server.errors import ConfigError
-    from totpflow.server.storage import default_database_url, sqlite_path
 
-    path = sqlite_path(database_url or os.environ.get(DATABASE_URL_ENV) or default_database_url())
-    if not create and path is not None and not str(path).startswith(":memory:") and not path.exists():
+    path = sqlite_path(chosen_database_url(database_url, os.environ))
+    if not create and path is not None and not path.exists():
         raise CommandFailed(f"no database at {path} (totpflow serve, enroll or project create makes one)")
     from totpflow.server.wiring import build_deps
 

@@ -245,7 +245,6 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
 
     from totpflow.server.app import create_app
     from totpflow.server.config import (
-        DATABASE_URL_ENV,
         KEY_PUBLISH_FOR_ENV,
         KEY_RETENTION_ENV,
         LOCK_THRESHOLD_ENV,
@@ -257,6 +256,7 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
         rate_limit_text,
     )
     from totpflow.server.crypto import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV
+    from totpflow.server.dbfile import DATABASE_URL_ENV
     from totpflow.server.http import access_log
     from totpflow.server.http.metrics import MULTIPROC_ENV
     from totpflow.server.http.protocol import PROTOCOL

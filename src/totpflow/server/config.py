@@ -5,8 +5,8 @@ setting                     flag                                   environment
 ==========================  =====================================  ==========================================
 host                        ``--host`` (127.0.0.1)
 port                        ``--port`` (8000)
-database URL                ``--database-url``                     ``TOTPFLOW_DATABASE_URL`` (default: the
-                                                                   storage module's SQLite location)
+database URL                ``--database-url``                     ``TOTPFLOW_DATABASE_URL`` (default:
+                                                                   ``totpflow.server.dbfile``'s SQLite file)
 master key                                                         ``TOTPFLOW_MASTER_KEY`` (32 bytes, base64)
 master key file             ``--master-key-file PATH``             ``TOTPFLOW_MASTER_KEY_FILE`` (default on
                                                                    SQLite: ``DATABASE.key`` beside it)
@@ -47,10 +47,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
+from totpflow.server.dbfile import chosen_database_url, sqlite_path
 from totpflow.server.errors import ConfigError
 from totpflow.server.policy import Policy, RateLimit, parse_duration
 
-DATABASE_URL_ENV: Final = "TOTPFLOW_DATABASE_URL"
 PROJECT_ID_ENV: Final = "TOTPFLOW_PROJECT_ID"
 PROJECT_SECRET_ENV: Final = "TOTPFLOW_PROJECT_SECRET"
 LOCK_THRESHOLD_ENV: Final = "TOTPFLOW_LOCK_THRESHOLD"
@@ -107,7 +107,7 @@ class Settings:
         """Settings from flags (the keyword arguments) over the environment; resolves the master key."""
         from totpflow.server import crypto
 
-        url = check_database_url(database_url or environ.get(DATABASE_URL_ENV) or default_database_url())
+        url = check_database_url(chosen_database_url(database_url, environ))
         check_sqlite_file(url)
         if not 0 < port < 65536:
             raise ConfigError(f"--port must be between 1 and 65535, got {port}")
@@ -189,10 +189,10 @@ def check_project_secret(secret: str) -> str:
 
 def key_beside_database(settings: Settings) -> bool:
     """Whether the master key file sits in the database's folder (one copy of the folder holds both)."""
-    if settings.master_key_file is None or not settings.database_url.startswith("sqlite:///"):
+    database = sqlite_path(settings.database_url)
+    if settings.master_key_file is None or database is None:
         return False
-    database = Path(settings.database_url.removeprefix("sqlite:///").split("?", 1)[0]).absolute()
-    return settings.master_key_file.parent.resolve() == database.parent.resolve()
+    return settings.master_key_file.parent.resolve() == database.absolute().parent.resolve()
 
 
 def parse_rate_limit(setting: str, text: str) -> RateLimit | None:
@@ -241,12 +241,6 @@ def rate_limit_text(limit: RateLimit | None) -> str:
     return "off" if limit is None else str(limit)
 
 
-def default_database_url() -> str:
-    from totpflow.server import storage
-
-    return storage.default_database_url()
-
-
 def check_database_url(url: str) -> str:
     """The URL if its scheme is one the storage layer serves; :class:`ConfigError` otherwise."""
     scheme, sep, rest = url.partition("://")
@@ -275,10 +269,8 @@ def check_sqlite_file(url: str) -> None:
     SQLite database, or one of another application (tables, and no ``alembic_version``). Checked read-only,
     before anything is created or changed (the master key file beside it, the file's mode, its journal
     mode), so such a file is left exactly as it was."""
-    if not url.startswith("sqlite:///"):
-        return
-    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
-    if str(path).startswith(":memory:") or not path.is_file() or path.stat().st_size == 0:
+    path = sqlite_path(url)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
         return
     import sqlite3
 

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
+from totpflow.server.dbfile import sqlite_path
 from totpflow.server.errors import IntegrityFailure, MasterKeyError
 
 MASTER_KEY_ENV = "TOTPFLOW_MASTER_KEY"
@@ -150,8 +151,9 @@ def resolve_master_key(
         if not path.parent.is_dir():
             raise MasterKeyError(f"the master key file's folder {path.parent} does not exist")
         return load_or_create_key_file(path), path
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).absolute()
+    database = sqlite_path(url)
+    if database is not None:
+        path = database.absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
         key_path = key_file_for_database(path)
         return load_or_create_key_file(key_path), key_path

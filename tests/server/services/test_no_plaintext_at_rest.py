@@ -13,9 +13,9 @@ from sqlalchemy import inspect, text
 from svc_totp_codes import code_for
 
 from totpflow.server import services
+from totpflow.server.dbfile import sqlite_path
 from totpflow.server.domain import totp
 from totpflow.server.services import keys
-from totpflow.server.storage import sqlite_path
 
 
 def _full_flow(deps: services.Deps, clock: FrozenClock) -> list[bytes]:

@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from totpflow.server import errors
-from totpflow.server.storage import Store, default_database_url, migrate, open_store
+from totpflow.server.dbfile import default_database_url
+from totpflow.server.storage import Store, migrate, open_store
 from totpflow.server.storage.schema import metadata
 
 

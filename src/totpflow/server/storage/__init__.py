@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 
+from totpflow.server.dbfile import sqlite_path
 from totpflow.server.storage.migrate import upgrade
 from totpflow.server.storage.protocol import Storage, Transaction
 from totpflow.server.storage.records import (
@@ -44,32 +45,10 @@ __all__ = [
     "Transaction",
     "Tx",
     "UserChanges",
-    "default_database_path",
-    "default_database_url",
     "open_store",
-    "sqlite_path",
 ]
 
-HOME_ENV = "TOTPFLOW_HOME"
 BUSY_TIMEOUT_MS = 30_000
-
-
-def default_database_path() -> Path:
-    """``$TOTPFLOW_HOME/totpflow.db``, else ``~/.local/share/totpflow/totpflow.db``."""
-    home = os.environ.get(HOME_ENV)
-    base = Path(home) if home else Path.home() / ".local" / "share" / "totpflow"
-    return base / "totpflow.db"
-
-
-def default_database_url() -> str:
-    return f"sqlite:///{default_database_path()}"
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///…`` URL, or None for other URLs."""
-    if not url.startswith("sqlite:///"):
-        return None
-    return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
 
 
 PRIVATE_FILE_MODE = 0o600
@@ -141,7 +120,7 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
     writers = None
     if url.startswith("sqlite"):
         path = sqlite_path(url)
-        if path is not None and not str(path).startswith(":memory:"):
+        if path is not None:
             make_sqlite_files_private(path)
             writers = WriterQueue(path, timeout=BUSY_TIMEOUT_MS / 1000)
         engine = _sqlite_engine(url, "NORMAL", pool_size=8, max_overflow=32)

@@ -1,0 +1,41 @@
+"""Where a store's database is: the URL a command uses (its flag, else ``TOTPFLOW_DATABASE_URL``, else the
+default SQLite file) and the file a ``sqlite:///PATH`` URL names.
+
+No SQLAlchemy here: ``config``, ``crypto`` and the operator commands read these before any store opens.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+HOME_ENV: Final = "TOTPFLOW_HOME"
+DATABASE_URL_ENV: Final = "TOTPFLOW_DATABASE_URL"
+SQLITE_PREFIX: Final = "sqlite:///"
+
+
+def default_database_path() -> Path:
+    """``$TOTPFLOW_HOME/totpflow.db``, else ``~/.local/share/totpflow/totpflow.db``."""
+    home = os.environ.get(HOME_ENV)
+    base = Path(home) if home else Path.home() / ".local" / "share" / "totpflow"
+    return base / "totpflow.db"
+
+
+def default_database_url() -> str:
+    return f"{SQLITE_PREFIX}{default_database_path()}"
+
+
+def chosen_database_url(flag: str | None, environ: Mapping[str, str]) -> str:
+    """The URL a command uses: ``--database-url``, else ``TOTPFLOW_DATABASE_URL``, else the default."""
+    return flag or environ.get(DATABASE_URL_ENV) or default_database_url()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (its query left off); None for an in-memory SQLite database and
+    for other URLs."""
+    if not url.startswith(SQLITE_PREFIX):
+        return None
+    path = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
+    return None if path.startswith(":memory:") else Path(path)

@@ -1,0 +1,30 @@
+"""``totpflow.server.dbfile``: the file a database URL names and the URL a command chooses, from
+``tests/server/data/database_urls.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from totpflow.server import dbfile
+
+CASES: dict[str, list[dict[str, Any]]] = yaml.safe_load(
+    (Path(__file__).parents[1] / "data" / "database_urls.yaml").read_text(encoding="utf-8")
+)
+
+
+@pytest.mark.parametrize("case", CASES["sqlite_path"], ids=lambda case: case["url"])
+def test_sqlite_path(case: dict[str, Any]) -> None:
+    expected = None if case["expect"] is None else Path(case["expect"])
+    assert dbfile.sqlite_path(case["url"]) == expected
+
+
+@pytest.mark.parametrize("case", CASES["chosen"], ids=lambda case: f"{case['flag']}-{case['env']}")
+def test_chosen_database_url(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(dbfile.HOME_ENV, str(tmp_path))
+    environ = {} if case["env"] is None else {dbfile.DATABASE_URL_ENV: case["env"]}
+    expected = f"sqlite:///{tmp_path / 'totpflow.db'}" if case["expect"] == "default" else case["expect"]
+    assert dbfile.chosen_database_url(case["flag"], environ) == expected
