@@ -137,8 +137,9 @@ def resolve_master_key(
 
     In order: ``TOTPFLOW_MASTER_KEY``; the key file ``key_file`` (``--master-key-file``) or
     ``TOTPFLOW_MASTER_KEY_FILE`` names (created 0600 when missing); for a SQLite file, the key file beside it
-    (created on first use). PostgreSQL serves many processes and hosts, so it needs the variable or a key
-    file. A key given both as a value and as a file is refused: one of them would be silently ignored."""
+    (created with the database; an existing database without one is refused). PostgreSQL serves many
+    processes and hosts, so it needs the variable or a key file. A key given both as a value and as a file
+    is refused: one of them would be silently ignored."""
     env = os.environ if environ is None else environ
     value = env.get(MASTER_KEY_ENV)
     file_text = key_file or env.get(MASTER_KEY_FILE_ENV)
@@ -154,8 +155,14 @@ def resolve_master_key(
     database = sqlite_path(url)
     if database is not None:
         path = database.absolute()
-        path.parent.mkdir(parents=True, exist_ok=True)
         key_path = key_file_for_database(path)
+        if not key_path.exists() and path.is_file() and path.stat().st_size > 0:
+            # A store written under a key from elsewhere: a new key here would decrypt none of its secrets.
+            raise MasterKeyError(
+                f"the database {path} exists but the master key file beside it does not: set {MASTER_KEY_ENV}"
+                f" or {MASTER_KEY_FILE_ENV} / --master-key-file to the key it was written with"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
         return load_or_create_key_file(key_path), key_path
     raise MasterKeyError(
         f"set {MASTER_KEY_ENV} (32 bytes, base64) or {MASTER_KEY_FILE_ENV} / --master-key-file to use this "

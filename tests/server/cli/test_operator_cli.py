@@ -23,6 +23,7 @@ import pytest
 import stytch
 from stytch.core.response_base import StytchError
 
+from totpflow.server.crypto import resolve_master_key
 from totpflow.server.storage import open_store
 from totpflow.testing import run_server
 
@@ -253,9 +254,26 @@ def test_several_projects_must_be_named(store_env: dict[str, str]) -> None:
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )
 def test_bad_input_exits_2(sqlite_env: dict[str, str], args: list[str], fragment: str) -> None:
-    open_store(sqlite_env["TOTPFLOW_DATABASE_URL"]).dispose()  # a store with no project yet
+    resolve_master_key(sqlite_env["TOTPFLOW_DATABASE_URL"], {})  # the key file, then a store with no project
+    open_store(sqlite_env["TOTPFLOW_DATABASE_URL"]).dispose()
     assert fragment in usage_error(sqlite_env, *args)
     assert not Path("/nonexistent-folder").exists()
+
+
+@pytest.mark.parametrize(
+    "command", [["users", "list"], ["keys", "rotate"], ["rbac", "show"], ["serve", "--port", "65534"]]
+)
+def test_a_store_keyed_elsewhere_is_refused_without_its_key(
+    sqlite_env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    """A store written under ``TOTPFLOW_MASTER_KEY``, opened without it: refused, and no new key file is left
+    beside the database (a new key would decrypt none of its secrets)."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    enroll({**sqlite_env, "TOTPFLOW_MASTER_KEY": key}, email())
+    database = Path(sqlite_env["TOTPFLOW_DATABASE_URL"].removeprefix("sqlite:///"))
+    assert "master key file beside it" in usage_error(sqlite_env, *command)
+    assert not database.with_name(database.name + ".key").exists()
+    assert ok_json({**sqlite_env, "TOTPFLOW_MASTER_KEY": key}, "users", "list", "--json")
 
 
 def test_tables_for_people(sqlite_env: dict[str, str]) -> None:
