@@ -121,6 +121,7 @@ def embedded_server(
     environ: Mapping[str, str] | None = None,
     *,
     project_id: str | None = None,
+    master_key_file: str | None = None,
 ) -> Iterator[EmbeddedServer]:
     """The server in this process, on a free loopback port, over the default (or given) store.
 
@@ -128,7 +129,8 @@ def embedded_server(
     ``project_id`` (else ``$TOTPFLOW_PROJECT_ID``, made sure of with ``$TOTPFLOW_PROJECT_SECRET`` when both
     are set, as ``serve`` does), else the store's only project, else a new one whose secret is returned
     once in ``created_secret``. Enrollment talks to its own server with a secret that only this process
-    accepts (``services.issue_process_secret``): the project's stored secret is never changed.
+    accepts (``services.issue_process_secret``): the project's stored secret is never changed. The master
+    key is found as ``serve`` finds it, ``master_key_file`` (``--master-key-file``) first.
     """
     import uvicorn
 
@@ -139,7 +141,7 @@ def embedded_server(
     from totpflow.server.wiring import build_deps
 
     env = os.environ if environ is None else environ
-    settings = Settings.load(env, database_url=database_url)
+    settings = Settings.load(env, database_url=database_url, master_key_file=master_key_file)
     deps = build_deps(settings)
     try:
         check_master_key(deps)  # before any user is created: a wrong key would stop the enrollment half-way

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from totpflow import __version__
 
@@ -29,11 +30,24 @@ SUBCOMMANDS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports an argument it does not know itself, with its own usage line.
+    argparse leaves a subcommand's unknown arguments to the top-level parser, whose usage names none of
+    that subcommand's options; every subcommand's parser is of this class too (``add_subparsers`` makes
+    its parsers of the class of the parser it belongs to)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` (a subcommand's name) only that subcommand is registered,
     so running it does not import the modules of the others (``serve`` alone pulls in ``tempfile``,
     ``project`` the ``json`` module)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="totpflow",
         description="Self-hosted TOTP enrollment: a Stytch-compatible server and an Arazzo 1.0.1 runner.",
     )

@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--database-url", metavar="URL", help="store of the embedded server (default: SQLite)"
     )
+    parser.add_argument(
+        "--master-key-file",
+        metavar="PATH",
+        help="the embedded server's master key file (default: $TOTPFLOW_MASTER_KEY, "
+        "$TOTPFLOW_MASTER_KEY_FILE, else on SQLite a .key file beside the database)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -91,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
                 restart=args.restart,
             )
         else:
-            with embedded_server(args.database_url, project_id=args.project_id) as embedded:
+            with embedded_server(
+                args.database_url, project_id=args.project_id, master_key_file=args.master_key_file
+            ) as embedded:
                 project["projectId"] = embedded.target.project_id
                 if embedded.created_secret is not None:
                     project["projectSecret"] = embedded.created_secret

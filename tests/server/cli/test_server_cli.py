@@ -92,6 +92,10 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
         (["project", "create", "--master-key-file", "/dev/zero"], {}, ["/dev/zero is not"]),
         (["enroll", "--email", "a@example.com", "--base-url", "notaurl", "--project-id", "p", "--secret", "s",
           "--unattended"], {}, ["notaurl"]),
+        # an unknown argument is reported by its subcommand, with that subcommand's usage
+        (["users", "list", "--bogus"], {}, ["totpflow users list", "--bogus"]),
+        (["keys", "rotate", "--bogus"], {}, ["totpflow keys rotate [", "--bogus"]),
+        (["run", "--bogus", "seed.yaml"], {}, ["totpflow run [", "--bogus"]),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )  # fmt: skip
@@ -274,6 +278,8 @@ def test_a_master_key_file_elsewhere_is_used_and_not_warned_about(tmp_path: Path
     project_id = json.loads(created.stdout)["project_id"]
     rotated = totpflow("keys", "rotate", "--project-id", project_id, *args, env=env)
     assert rotated.returncode == 0, rotated.stderr
+    enrolled = totpflow("enroll", "--email", "kf@example.com", "--unattended", "--json", *args, env=env)
+    assert enrolled.returncode == 0 and json.loads(enrolled.stdout)["ok"] is True, enrolled.stderr
     other = totpflow(
         "keys", "rotate", "--project-id", project_id, env={"TOTPFLOW_HOME": str(tmp_path / "data")}
     )
