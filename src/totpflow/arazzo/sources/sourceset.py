@@ -149,6 +149,11 @@ class SourceSet:
     ) -> LoadedSource:
         known = self._documents.get(url) or self._identities.get(url)
         if known is not None:  # an Arazzo document of this set (by location or identity): not read again
+            if declared not in (None, "arazzo"):
+                raise LoadError(
+                    location + "/url",
+                    f"source description {name!r} is declared {declared} but names the Arazzo document {url}",
+                )
             return LoadedSource(name, url, "arazzo", known.raw, known)
         where = mapped(url)
         try:
