@@ -38,3 +38,12 @@ def test_a_missing_input_writes_the_report_and_sends_nothing(
     assert report["ok"] is False and report["workflows"] == []
     assert any("password" in error["message"] for error in report["errors"])
     assert api.seen == []
+
+
+def test_a_document_that_never_ends_is_refused_at_its_size_limit(tmp_path: Path) -> None:
+    """``/dev/zero`` as the document: read up to the limit, then refused (never read into all of memory)."""
+    out = tmp_path / "run.json"
+    done = totpflow("/dev/zero", "--json-output", str(out))
+    assert done.returncode == 2, done.stdout + done.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["ok"] is False and any("larger than" in error["message"] for error in report["errors"])

@@ -34,6 +34,9 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/trickle"):
             self._trickle()
             return
+        if self.path.startswith(("/sized/", "/chunked/")):
+            self._sized()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         type(self).connections.add(self.client_address)
@@ -54,6 +57,26 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _sized(self) -> None:
+        """``/sized/N``: a body of N bytes with its ``Content-Length``; ``/chunked/N``: the same in 100-byte
+        chunks, its length unannounced."""
+        size = int(self.path.rsplit("/", 1)[1])
+        self.send_response(200)
+        if self.path.startswith("/sized/"):
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            self.wfile.write(b"x" * size)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for start in range(0, size, 100):
+                piece = b"x" * min(100, size - start)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading
+            self.close_connection = True
+
     def _trickle(self) -> None:
         """``/trickle-head``: the whole response one byte every ``TRICKLE_GAP`` seconds; ``/trickle-body``:
         the status line and header fields at once, then the body so."""
@@ -73,6 +96,12 @@ class _Echo(http.server.BaseHTTPRequestHandler):
             pass
 
     do_GET = do_POST = do_DELETE = _answer
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except OSError:  # a client that gave up (a timeout, a body it would not read) closed the connection
+            pass
 
     def log_message(self, *args: object) -> None:
         pass
@@ -274,3 +303,23 @@ def test_a_kept_alive_connection_gets_the_whole_timeout_for_each_request(server:
     finally:
         sender.close()
     assert len(_Echo.connections) == 1
+
+
+@pytest.mark.parametrize("kind", ["sized", "chunked"])
+@pytest.mark.parametrize("sender_name", ["plain", "httpx"])
+def test_a_body_longer_than_the_limit_fails_the_request(server: str, kind: str, sender_name: str) -> None:
+    """A body up to ``max_body`` bytes is read whole; a longer one, announced or not, fails the request
+    rather than be read into memory, and the sender goes on with the next request."""
+    sender: PlainSender | HttpxSender = (
+        PlainSender(max_body=1000)
+        if sender_name == "plain"
+        else HttpxSender(httpx.Client(), own=True, max_body=1000)
+    )
+    try:
+        assert sender.send(sender.build("GET", f"{server}/{kind}/1000", [], None, 5.0)).content == b"x" * 1000
+        with pytest.raises(HttpFailure, match="larger than 1000 bytes") as failed:
+            sender.send(sender.build("GET", f"{server}/{kind}/5000", [], None, 5.0))
+        assert not failed.value.timeout
+        assert sender.send(sender.build("GET", f"{server}/{kind}/10", [], None, 5.0)).content == b"x" * 10
+    finally:
+        sender.close()

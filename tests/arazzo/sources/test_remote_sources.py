@@ -147,3 +147,19 @@ def test_a_trickled_document_fails_its_fetch_at_the_timeout(monkeypatch: pytest.
         thread.join()
     assert "Timeout" in raised.value.message
     assert time.monotonic() - begun < 2.0  # the whole response would take about 3 s
+
+
+def test_a_document_longer_than_the_limit_is_refused(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document over ``MAX_DOCUMENT_BYTES`` fails to load, from a URL (read no further than the limit) or
+    from a file."""
+    monkeypatch.setattr(reader, "MAX_DOCUMENT_BYTES", 100)
+    with pytest.raises(LoadError, match="larger than 100 bytes"):
+        reader.load_data(f"{served.base}/valid/pets.arazzo.yaml")
+    local = tmp_path / "long.yaml"
+    local.write_text("a: " + "x" * 200 + "\n", encoding="utf-8")
+    with pytest.raises(LoadError, match="larger than 100 bytes"):
+        reader.load_data(local.as_uri())
+    local.write_text("a: " + "x" * 90 + "\n", encoding="utf-8")
+    assert reader.load_data(local.as_uri()) == {"a": "x" * 90}

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     import httpx
 
 _TIMEOUT_SECONDS = 30.0
+# The longest document read, from a file or a URL: a 48 KB OpenAPI description is typical, the largest public
+# ones are a few MB; a device or a server that never stops sending fails here rather than fill the memory.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 
 _file_cache: dict[tuple[str, int, int], Any] = {}
@@ -158,7 +161,11 @@ def _load_file(path: Path) -> Any:
     if key in _file_cache:
         return _file_cache[key]
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            content = handle.read(MAX_DOCUMENT_BYTES + 1)
+        if len(content) > MAX_DOCUMENT_BYTES:
+            raise LoadError("", f"cannot read {path}: it is larger than {MAX_DOCUMENT_BYTES} bytes")
+        text = content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError("", f"cannot read {path}: {exc}") from None
     data = parse_text(text, str(path))
@@ -180,14 +187,22 @@ def _fetch(url: str, client: httpx.Client | None) -> str:
 
     own = client is None
     http = client if client is not None else new_client()
+    chunks: list[bytes] = []
     try:
-        with deadline(_TIMEOUT_SECONDS):  # the whole fetch, with the runner's own client
-            response = http.get(url)
+        with deadline(_TIMEOUT_SECONDS), http.stream("GET", url) as response:  # deadline: the whole fetch
+            if response.status_code != 200:
+                raise LoadError("", f"cannot fetch {shown(url)}: HTTP {response.status_code}")
+            received = 0
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                if received > MAX_DOCUMENT_BYTES:
+                    raise LoadError(
+                        "", f"cannot fetch {shown(url)}: it is larger than {MAX_DOCUMENT_BYTES} bytes"
+                    )
+                chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise LoadError("", f"cannot fetch {shown(url)}: {type(exc).__name__}") from None
     finally:
         if own:
             http.close()
-    if response.status_code != 200:
-        raise LoadError("", f"cannot fetch {shown(url)}: HTTP {response.status_code}")
-    return response.text
+    return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")  # as httpx's .text

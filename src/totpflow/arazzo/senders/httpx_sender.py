@@ -16,16 +16,20 @@ import time
 import httpx
 
 from totpflow.arazzo.senders.transport import deadline
-from totpflow.arazzo.senders.wire import HttpFailure, Outgoing, Reply
+from totpflow.arazzo.senders.wire import MAX_RESPONSE_BYTES, HttpFailure, Outgoing, Reply, too_large
 
 
 class HttpxSender:
     """Sends through ``client``; closes it on ``close`` only when ``own`` (a client the caller injected stays
-    the caller's)."""
+    the caller's). ``max_body``: the longest response body it reads, once decoded
+    (``wire.MAX_RESPONSE_BYTES``)."""
 
-    def __init__(self, client: httpx.Client, *, own: bool = False) -> None:
+    def __init__(
+        self, client: httpx.Client, *, own: bool = False, max_body: int = MAX_RESPONSE_BYTES
+    ) -> None:
         self.client = client
         self._own = own
+        self.max_body = max_body
         self._timeouts: dict[float, dict[str, float | None]] = {}  # seconds → httpx's per-request form
 
     def build(
@@ -55,6 +59,8 @@ class HttpxSender:
                     for chunk in response.iter_bytes():
                         chunks.append(chunk)
                         received += len(chunk)
+                        if received > self.max_body:
+                            raise too_large(self.max_body)
                         if ends is not None and time.monotonic() > ends and not _whole(response, received):
                             raise httpx.ReadTimeout("the response took longer than the timeout")
                 finally:

@@ -21,13 +21,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from totpflow import __version__
-from totpflow.arazzo.senders.wire import HttpFailure, Outgoing, Reply
+from totpflow.arazzo.senders.wire import MAX_RESPONSE_BYTES, HttpFailure, Outgoing, Reply, too_large
 
 USER_AGENT = f"totpflow/{__version__}"
 # characters allowed unescaped in a request target (RFC 3986 pchar, "/" and "?", and "%" of an escape)
 _TARGET_SAFE = "/?:@!$&'()*+,;=-._~%"
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_READ_SIZE = 65536
 
 
 def _dropped(sock: socket.socket) -> bool:
@@ -82,9 +83,27 @@ def _connect(
     return sock
 
 
+def _read_body(response: http.client.HTTPResponse, limit: int) -> bytes | None:
+    """The whole body, or None once it is known to be longer than ``limit`` bytes: at once from its
+    ``Content-Length``, else (chunked, or up to the connection's end) once that much has arrived."""
+    if response.length is not None:
+        return None if response.length > limit else response.read()
+    chunks = []
+    received = 0
+    while chunk := response.read1(_READ_SIZE):
+        received += len(chunk)
+        if received > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class PlainSender:
-    def __init__(self) -> None:
+    """``max_body``: the longest response body it reads (``wire.MAX_RESPONSE_BYTES``)."""
+
+    def __init__(self, *, max_body: int = MAX_RESPONSE_BYTES) -> None:
         self._connections: dict[tuple[str, int], http.client.HTTPConnection] = {}
+        self.max_body = max_body
 
     def build(
         self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None, timeout: float
@@ -158,7 +177,7 @@ class PlainSender:
                 connection.putheader(name, value)
             connection.endheaders(request.content)
             response = connection.getresponse()
-            body = response.read()
+            body = _read_body(response, self.max_body)
         except _STALE:
             raise
         except TimeoutError:
@@ -167,6 +186,9 @@ class PlainSender:
         except (OSError, http.client.HTTPException, ValueError) as exc:  # refused, DNS, bad header, protocol
             connection.close()
             raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
+        if body is None:
+            connection.close()  # the rest of the body is never read
+            raise too_large(self.max_body)
         if response.will_close:
             connection.close()
         version = "HTTP/1.0" if response.version == 10 else "HTTP/1.1"

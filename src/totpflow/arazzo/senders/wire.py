@@ -53,6 +53,15 @@ class Reply(msgspec.Struct):
     http_version: str = "HTTP/1.1"
 
 
+# The largest response body a step reads (after any content decoding): a bigger one fails the request
+# rather than fill the runner's memory. Generous for an API's answer; a sender takes another (``max_body``).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+def too_large(limit: int) -> HttpFailure:
+    return HttpFailure(f"the response body is larger than {limit} bytes, the most a step reads")
+
+
 class HttpFailure(Exception):
     """No response: a timeout (``timeout`` True), or a connection, TLS or protocol error."""
 
