@@ -89,6 +89,8 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
         },
         lifespan=lifespan,
     )
+    # A path with a trailing slash is no route (a Stytch 404), never a redirect built from the Host header.
+    app.router.redirect_slashes = False
     app.state.totpflow = ServerState(deps=resolved, openapi_json=document_json())
     return app
 

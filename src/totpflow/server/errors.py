@@ -174,6 +174,10 @@ class SearchTooManyFilterValues(InvalidSearchQuery):
     pass
 
 
+class SearchTooManyOperands(InvalidSearchQuery):
+    pass
+
+
 class SearchInvalidStatusFilter(InvalidSearchQuery):
     pass
 

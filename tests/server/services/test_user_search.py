@@ -3,6 +3,7 @@ and paging (cases in ``data/user_search.yaml``)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,7 +57,7 @@ def people(deps: services.Deps, project: Project) -> dict[str, str]:
     ada = new_user(
         1,
         "active",
-        name=Name("Ada", "Byron", "Lovelace"),
+        name=Name("Ada", "Byron Éole", "Lovelace"),
         external_id="ext-ada",
         email=Email(ids.email_id(), "ada@corp.example", True),
         phone_number=PhoneNumber(ids.phone_id(), "+15555550101", False),
@@ -87,6 +88,10 @@ def people(deps: services.Deps, project: Project) -> dict[str, str]:
 def fill(value: Any, values: dict[str, str]) -> Any:
     if value == "{1001 values}":
         return [f"email-test-{i}" for i in range(1001)]
+    if value == "{101 operands}":
+        return [{"filter_name": "email_address_fuzzy", "filter_value": f"abc{i}"} for i in range(101)]
+    if value == "{deep cursor}":
+        return base64.urlsafe_b64encode(b"[" * 3000).decode()
     if isinstance(value, str):
         return re.sub(r"\{([a-z.]+_id)\}", lambda m: values[m.group(1)], value)
     if isinstance(value, list):
@@ -124,6 +129,24 @@ def test_refused(deps: services.Deps, project: Project, people: dict[str, str], 
             cursor=case.get("cursor"),
         )
     assert type(exc.value) is error
+
+
+@pytest.mark.parametrize("operator", ["AND", "OR"])
+def test_a_query_of_the_most_operands_runs(
+    deps: services.Deps, project: Project, people: dict[str, str], operator: str
+) -> None:
+    """``MAX_OPERANDS`` operands of each kind the store turns into SQL conditions: within what the database
+    takes (SQLite refuses an expression tree some hundreds deep)."""
+    from totpflow.server.services.user_search import MAX_OPERANDS
+
+    operands = [
+        {"filter_name": "email_address_fuzzy", "filter_value": "corp.example" if i == 0 else f"nobody{i}"}
+        if operator == "OR"
+        else {"filter_name": "email_verified", "filter_value": True}
+        for i in range(MAX_OPERANDS)
+    ]
+    page = services.search_users(deps, project, query={"operator": operator, "operands": operands})
+    assert [u.user_id for u in page.users] == [people["ada"]]
 
 
 def test_limit_zero_or_absent_is_100_and_the_last_page_has_no_cursor(

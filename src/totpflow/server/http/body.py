@@ -10,32 +10,45 @@ is checked where every value is, in ``totpflow.server.http.dispatch``.
 
 from __future__ import annotations
 
+import asyncio
 import types
 import typing
 from typing import Any, Final, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from totpflow.server.http.errors import BodyTooLarge, MalformedBody
+from totpflow.server.http.errors import BodyIncomplete, BodyTimeout, BodyTooLarge, MalformedBody
 
 MAX_BODY_BYTES: Final = 1024 * 1024
+# The longest a body may take to arrive once its request's head has: a client that declares more than it
+# sends, or sends it a few bytes at a time, holds a request no longer (the API's bodies are a few KB).
+BODY_TIMEOUT_SECONDS: Final = 60.0
 
 T = TypeVar("T")
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body, at most ``limit`` bytes; :class:`BodyTooLarge` beyond."""
+async def read_body(
+    request: Request, limit: int = MAX_BODY_BYTES, timeout: float = BODY_TIMEOUT_SECONDS
+) -> bytes:
+    """The raw body, at most ``limit`` bytes; :class:`BodyTooLarge` beyond, :class:`BodyTimeout` when it has
+    not all arrived within ``timeout`` seconds, :class:`BodyIncomplete` when the client went away first."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(str(limit))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(str(limit))
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(str(limit))
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"{timeout:g}") from None
+    except ClientDisconnect:
+        raise BodyIncomplete() from None
     return b"".join(chunks)
 
 
@@ -70,15 +83,16 @@ async def decode(request: Request, type_: type[T]) -> T:
 
 
 def offending_field(data: dict[str, Any], type_: Any, prefix: str = "") -> str | None:
-    """The dotted name of the first field of ``data`` that a strict decode as the Struct type ``type_``
-    refuses (required and missing, or of the wrong type), descending into nested Structs; None if none is."""
-    for field in msgspec.structs.fields(type_):
-        name = prefix + field.encode_name
-        if field.encode_name not in data:
-            if field.required:
-                return name
+    """The dotted name of the field of ``data`` that a strict decode as the Struct type ``type_`` refuses
+    first, descending into nested Structs; None if none is. The decode reads the body in its order, and
+    finds a required field missing only at the end: so the fields present are tried in the body's order,
+    then the required ones that are absent."""
+    fields = {field.encode_name: field for field in msgspec.structs.fields(type_)}
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
             continue
-        value = data[field.encode_name]
+        name = prefix + key
         inner = _struct_of(field.type)
         if inner is not None and isinstance(value, dict):
             found = offending_field(value, inner, name + ".")
@@ -88,6 +102,9 @@ def offending_field(data: dict[str, Any], type_: Any, prefix: str = "") -> str |
             msgspec.convert(value, field.type, strict=True)
         except msgspec.ValidationError:
             return name
+    for key, field in fields.items():
+        if field.required and key not in data:
+            return prefix + key
     return None
 
 

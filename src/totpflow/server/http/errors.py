@@ -42,6 +42,14 @@ class BodyTooLarge(errors.BadRequest):
     """The body exceeds :data:`totpflow.server.http.body.MAX_BODY_BYTES`."""
 
 
+class BodyTimeout(errors.BadRequest):
+    """The body did not all arrive within :data:`totpflow.server.http.body.BODY_TIMEOUT_SECONDS`."""
+
+
+class BodyIncomplete(errors.BadRequest):
+    """The client closed the connection before the whole body arrived (no one reads the answer)."""
+
+
 class HeadersTooLarge(errors.BadRequest):
     """More header fields, or more bytes of them, than ``totpflow.server.http.headers`` allows."""
 
@@ -143,6 +151,11 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
         400,
         "user_search_maximum_filter_value_count_exceeded",
         "The {field} filter takes at most 1000 values.",
+    ),
+    errors.SearchTooManyOperands: (
+        400,
+        "user_search_maximum_operand_count_exceeded",
+        "query.operands takes at most 100 operands.",
     ),
     errors.SearchInvalidStatusFilter: (
         400,
@@ -296,6 +309,8 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     # 405, 413, 431
     MethodNotAllowed: (405, "method_not_allowed", "The HTTP method is not allowed on this route."),
     BodyTooLarge: (413, "request_too_large", "The request body is larger than {detail} bytes."),
+    BodyTimeout: (408, "request_timeout", "The request body did not arrive within {detail} seconds."),
+    BodyIncomplete: (400, "bad_request", "The connection closed before the request body was complete."),
     HeadersTooLarge: (
         431,
         "request_header_fields_too_large",

@@ -17,7 +17,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from totpflow.server import errors
@@ -27,6 +27,9 @@ from totpflow.server.services.deps import Deps
 from totpflow.server.storage.records import SearchFilter
 
 MAX_FILTER_VALUES: Final = 1000
+# Operands of one query: a query this size is already unusual, and each operand is an SQL condition (SQLite
+# refuses an expression tree some hundreds of conditions deep).
+MAX_OPERANDS: Final = 100
 MIN_FUZZY_LENGTH: Final = 3
 
 # Stytch's OAuth providers (https://stytch.com/docs/api/oauth-google-start and its siblings).
@@ -71,7 +74,16 @@ def _timestamp(name: str, value: Any) -> datetime:
         raise errors.SearchExpectedTimestamp(name) from exc
     if moment.tzinfo is None:
         raise errors.SearchExpectedTimestamp(name)
-    return moment
+    return _in_utc(moment, errors.SearchExpectedTimestamp(name))
+
+
+def _in_utc(moment: datetime, refusal: errors.InvalidSearchQuery) -> datetime:
+    """``moment`` in UTC, as the store compares it; ``refusal`` for a moment UTC cannot hold (the first or
+    last hours of years 1 and 9999 in a time zone that pushes them past the calendar)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise refusal from None
 
 
 def _strings(name: str, value: Any) -> tuple[str, ...]:
@@ -152,6 +164,8 @@ def parse_query(query: Mapping[str, Any] | None) -> tuple[str, list[SearchFilter
         return str(operator), []
     if not isinstance(operands, list):
         raise errors.SearchExpectedObject("query.operands")
+    if len(operands) > MAX_OPERANDS:
+        raise errors.SearchTooManyOperands("query.operands")
     return str(operator), [parse_operand(i, o) for i, o in enumerate(operands)]
 
 
@@ -161,14 +175,15 @@ def encode_cursor(user: User) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor of :func:`encode_cursor` names; ``SearchInvalidCursor`` for anything else."""
     try:
         created_at, user_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         moment = datetime.fromisoformat(created_at)
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise errors.SearchInvalidCursor("cursor") from exc
-    if moment.tzinfo is None or not isinstance(user_id, str):
+    if moment.tzinfo is None or not isinstance(user_id, str) or ids.USER_ID.fullmatch(user_id) is None:
         raise errors.SearchInvalidCursor("cursor")
-    return moment, user_id
+    return _in_utc(moment, errors.SearchInvalidCursor("cursor")), user_id
 
 
 def search_users(

@@ -71,6 +71,10 @@ def make_sqlite_files_private(path: Path) -> None:
             os.chmod(side, mode & 0o700)
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_engine(url: str, synchronous: str, *, pool_size: int, max_overflow: int) -> Engine:
     engine = create_engine(
         url,
@@ -94,6 +98,9 @@ def _sqlite_engine(url: str, synchronous: str, *, pool_size: int, max_overflow: 
         # (BENCHMARKS.md, "SQLite's statement journals in memory").
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
+        # SQLite's own lower() changes ASCII letters only; the fuzzy search filters compare lower(column) with
+        # Python's lower() of the query, so the column is lowered the same way (no index uses lower()).
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
