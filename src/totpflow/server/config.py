@@ -287,11 +287,21 @@ def check_sqlite_file(url: str) -> None:
         raise ConfigError(f"{path} is the SQLite database of another application (it has tables of its own)")
 
 
+# libpq's connection parameters in a URL's query that are secrets (a password, a client key's passphrase).
+_SECRET_QUERY_PARAMETERS: Final = frozenset({"password", "sslpassword"})
+
+
 def display_url(url: str) -> str:
-    """The URL with any password masked, for printing."""
+    """The URL with any password masked, for printing: in the user info and in the query."""
     scheme, _, rest = url.partition("://")
+    rest, question, query = rest.partition("?")
     userinfo, at, location = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}"
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{location}"
+    if question:
+        pairs = (pair.partition("=") for pair in query.split("&"))
+        query = "&".join(
+            f"{name}=***" if sep and name.lower() in _SECRET_QUERY_PARAMETERS else f"{name}{sep}{value}"
+            for name, sep, value in pairs
+        )
+    return f"{scheme}://{rest}{question}{query}"

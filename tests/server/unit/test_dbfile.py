@@ -1,5 +1,5 @@
-"""``totpflow.server.dbfile``: the file a database URL names and the URL a command chooses, from
-``tests/server/data/database_urls.yaml``."""
+"""``totpflow.server.dbfile``: the file a database URL names and the URL a command chooses; and how
+``config.display_url`` prints a URL. Cases in ``tests/server/data/database_urls.yaml``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from totpflow.server import dbfile
+from totpflow.server.config import display_url
 
 CASES: dict[str, list[dict[str, Any]]] = yaml.safe_load(
     (Path(__file__).parents[1] / "data" / "database_urls.yaml").read_text(encoding="utf-8")
@@ -28,3 +29,9 @@ def test_chosen_database_url(case: dict[str, Any], tmp_path: Path, monkeypatch: 
     environ = {} if case["env"] is None else {dbfile.DATABASE_URL_ENV: case["env"]}
     expected = f"sqlite:///{tmp_path / 'totpflow.db'}" if case["expect"] == "default" else case["expect"]
     assert dbfile.chosen_database_url(case["flag"], environ) == expected
+
+
+@pytest.mark.parametrize("case", CASES["display"], ids=lambda case: case["url"])
+def test_display_url_masks_every_password(case: dict[str, Any]) -> None:
+    assert display_url(case["url"]) == case["expect"]
+    assert "hunter2" not in display_url(case["url"])
