@@ -9,6 +9,9 @@ Public API::
         .add_header(name)            treat a header (e.g. an apiKey scheme's header) as sensitive
         .add_field(name)             treat a JSON object key as sensitive
         .mask_text(text) -> str      every registered secret replaced by MASK
+        .mask_url(url, query_values=False) -> str
+                                     mask_text, and secrets percent-encoded in a path segment or query
+                                     value, and the password of the URL's user info
         .mask_headers(pairs) -> tuple[tuple[str, str], ...]
         .mask_json(value) -> Any     a copy with secret values (and values of sensitive keys) masked
         .mask_value(value) -> Any    mask_json for any value; mask_text for str
@@ -19,13 +22,19 @@ Redocly ``respect`` masks secrets the same way):
 - **Secret values, everywhere.** Credentials given with ``--auth`` (and their base64 ``user:password``
   form), ``format: password`` inputs, inputs named with ``--secret-input``, step/workflow outputs named
   secret by the caller, and computed TOTP codes. Every occurrence in any text (URLs, bodies, header values,
-  error messages) is replaced by ``MASK``. Values shorter than ``MIN_SUBSTRING_LENGTH`` characters are
-  masked only where they are a whole value (a JSON string or number, a header value), because replacing
-  every occurrence of a one- or two-character string would destroy the report without protecting anything.
+  error messages) is replaced by ``MASK``, and so is each form a secret takes once encoded for a URL, a form
+  or a JSON string (percent-encoded, ``+`` for spaces, JSON escapes, ``\\/``); a URL is also read part by
+  part (``mask_url``), so a path segment or query value that decodes to a secret is masked whole, however it
+  was encoded, and the password of its user info always is. Values shorter than ``MIN_SUBSTRING_LENGTH``
+  characters are masked only where they are a whole value (a JSON string or number, a header value),
+  because replacing every occurrence of a one- or two-character string would destroy the report without
+  protecting anything.
 - **Well-known credential headers**: ``Authorization`` and ``Proxy-Authorization`` keep their scheme word
   (``Basic ********``) so a reader can still see which scheme was used; ``Cookie`` and ``Set-Cookie`` keep
   cookie names and attributes but mask cookie values; the other sensitive headers (``X-API-Key``…) are
-  masked whole.
+  masked whole. What they carry is registered as a secret too (credentials and cookie values of
+  ``MIN_NESTED_SECRET_LENGTH`` characters or more), so a token a response hands out in a header stays
+  masked in the outputs and messages that quote it. The headers of AsyncAPI messages are masked the same way.
 - **JSON bodies stay readable, secrets do not.** Object keys are never masked; field values are kept except
   (a) values that are registered secrets and (b) values of sensitive keys: credentials by definition
   (``password``, ``client_secret``) and secrets an API hands out (``secret``, ``session_token``,
@@ -45,10 +54,14 @@ rebuilt only when the set changes.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+import msgspec
 
 MASK = "********"
 MIN_SUBSTRING_LENGTH = 3
@@ -148,7 +161,14 @@ class Masker:
             self._short.add(text)
         elif text not in self._substrings:
             self._substrings.add(text)
+            self._substrings.update(_encoded_forms(text))
             self._pattern = None
+
+    def _add_credential(self, text: str) -> None:
+        """Register what a sensitive header carries when it can be a credential (long enough, one word)."""
+        text = text.strip()
+        if len(text) >= MIN_NESTED_SECRET_LENGTH and text.split() == [text]:
+            self.add(text)
 
     def _add_issued(self, value: Any) -> None:
         """Register the value of a sensitive key: a scalar or a list of scalars whole; in a structure, only
@@ -224,12 +244,50 @@ class Masker:
         lower = name.lower()
         if lower in self._headers:
             if lower in _SCHEME_HEADERS:
-                scheme, sep, _credentials = value.strip().partition(" ")
+                scheme, sep, credentials = value.strip().partition(" ")
+                self._add_credential(credentials if sep else scheme)
                 return f"{scheme} {MASK}" if sep else MASK
             if lower in _COOKIE_HEADERS:
+                for cookie in _cookie_values(value, set_cookie=lower == "set-cookie"):
+                    self._add_credential(cookie)
                 return _mask_cookie(value, set_cookie=lower == "set-cookie")
+            self._add_credential(value)
             return MASK
         return self.mask_text(value)
+
+    def mask_url(self, url: str, *, query_values: bool = False) -> str:
+        """``mask_text`` of a URL, and what it cannot see there: a path segment or query value that decodes
+        to (or contains) a secret is masked whole, whatever its encoding; the password of the user info is
+        masked, and registered with the ``Basic`` credentials a client makes of it. ``query_values``: every
+        query value is masked (a document's URL, whose query, if any, is most likely an access token)."""
+        masked = self.mask_text(url)
+        if "%" not in masked and "+" not in masked and "@" not in masked and not query_values:
+            return masked
+        parts = _URL.match(masked)
+        if parts is None:
+            return masked
+        head, authority, path, query, fragment = parts.groups()
+        if "@" in authority:
+            userinfo, _, host = authority.rpartition("@")
+            user, sep, password = userinfo.partition(":")
+            if sep and password != MASK:
+                self.add(unquote(password))
+                basic = f"{unquote(user)}:{unquote(password)}".encode()
+                self.add(base64.b64encode(basic).decode("ascii"))
+                authority = f"{user}:{MASK}@{host}"
+        path = "/".join(MASK if self._hides(unquote(part)) else part for part in path.split("/"))
+        if query is not None:
+            pairs = []
+            for pair in query.split("&"):
+                name, sep, value = pair.partition("=")
+                hidden = sep and (query_values or self._hides(unquote_plus(value)))
+                pairs.append(f"{name}={MASK}" if hidden else pair)
+            path += "?" + "&".join(pairs)
+        return head + authority + path + ("" if fragment is None else "#" + fragment)
+
+    def _hides(self, text: str) -> bool:
+        """Whether ``text`` is or holds a registered secret."""
+        return text != MASK and (text in self._short or self.mask_text(text) != text)
 
     def mask_json(self, value: Any) -> Any:
         """A copy of a JSON-like value with secret values, and the values of sensitive keys, masked."""
@@ -272,6 +330,30 @@ class Masker:
         return pattern.search(text) is not None
 
 
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.DOTALL)
+
+
+def _encoded_forms(text: str) -> set[str]:
+    """The forms ``text`` takes once percent-encoded (``+`` for a space, as forms encode it) or written in a
+    JSON string (escaped, optionally as ASCII, optionally with ``\\/``), other than ``text`` itself."""
+    in_json = msgspec.json.encode(text).decode()[1:-1]
+    ascii_json = "".join(_ascii_escape(char) for char in in_json)
+    forms = {quote(text, safe=""), quote_plus(text, safe=""), in_json, ascii_json}
+    forms |= {form.replace("/", "\\/") for form in (in_json, ascii_json)}
+    forms.discard(text)
+    return forms
+
+
+def _ascii_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x80:
+        return char
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 @lru_cache(maxsize=256)
 def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
     ordered = sorted(secrets, key=len, reverse=True)  # longest first: "abcd" before "abc"
@@ -304,6 +386,12 @@ def _lowered(names: Iterable[str]) -> set[str]:
     if names is DEFAULT_SENSITIVE_HEADERS or names is CREDENTIAL_FIELDS or names is DEFAULT_SENSITIVE_FIELDS:
         return set(names)  # already lower case
     return {name.lower() for name in names}
+
+
+def _cookie_values(value: str, *, set_cookie: bool) -> list[str]:
+    """The values of a Cookie header's pairs, or of a Set-Cookie header's cookie (its first pair)."""
+    pairs = value.split(";")[:1] if set_cookie else value.split(";")
+    return [pair.partition("=")[2] for pair in pairs if "=" in pair]
 
 
 def _mask_cookie(value: str, *, set_cookie: bool) -> str:

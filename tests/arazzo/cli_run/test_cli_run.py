@@ -181,6 +181,9 @@ UNUSABLE_OVERRIDES = [
     pytest.param(["--server", "pets=127.0.0.1:8000"], "127.0.0.1:8000", id="no-scheme"),
     pytest.param(["--server", "pets=ftp://127.0.0.1/"], "'ftp'", id="ftp"),
     pytest.param(["--server", "pets=http://127.0.0.1:99999"], "not a valid URL", id="bad-port"),
+    # credentials go in --auth, where they are masked; the refusal shows the URL without them
+    pytest.param(["--server", "pets=http://user:pw-Zq9@127.0.0.1:9"], "no user or password", id="userinfo"),
+    pytest.param(["--server", "pets=ftp://user:pw-Zq9@127.0.0.1/"], "'ftp://127.0.0.1/'", id="ftp-userinfo"),
 ]
 
 
@@ -200,6 +203,7 @@ def test_a_server_or_credential_the_run_cannot_use_is_a_usage_error(
         if "--auth" in args and "Scheme" not in named:
             assert "(sources: pets)" in done.stderr
         assert "pw" not in done.stderr.replace(named, "")  # a credential is never echoed
+        assert "Zq9" not in done.stderr
     assert api.seen == []  # the document's own server received nothing
 
 

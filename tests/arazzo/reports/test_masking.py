@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 
 from totpflow.arazzo.masking import MASK, Masker
+
+ENCODED: dict[str, list[dict[str, Any]]] = yaml.safe_load(
+    (Path(__file__).parent / "data" / "masking_encoded.yaml").read_text(encoding="utf-8")
+)
 
 
 @pytest.mark.parametrize(
@@ -99,3 +107,35 @@ def test_sensitive_fields_can_be_extended() -> None:
     masker = Masker()
     masker.add_field("Recovery_Codes")
     assert masker.mask_json({"recovery_codes": ["a", "b"]}) == {"recovery_codes": MASK}
+
+
+@pytest.mark.parametrize("case", ENCODED["text"], ids=lambda case: case["id"])
+def test_a_secret_is_masked_in_its_encoded_forms(case: dict[str, Any]) -> None:
+    assert Masker(case["secrets"]).mask_text(case["text"]) == case["expect"]
+
+
+@pytest.mark.parametrize("case", ENCODED["url"], ids=lambda case: case["id"])
+def test_mask_url(case: dict[str, Any]) -> None:
+    masker = Masker(case["secrets"])
+    assert masker.mask_url(case["url"], query_values=case.get("query_values", False)) == case["expect"]
+    for value in case.get("registered", []):
+        assert masker.is_secret(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "registered"),
+    [
+        ("X-Auth-Token", "HdrTok-0123456789", "HdrTok-0123456789"),
+        ("Set-Cookie", "sid=Cookie-0123456789; Path=/; HttpOnly", "Cookie-0123456789"),
+        ("Cookie", "a=1; sid=Cookie-0123456789", "Cookie-0123456789"),
+        ("Authorization", "Bearer bearer-0123456789", "bearer-0123456789"),
+    ],
+)
+def test_a_sensitive_header_registers_what_it_carries(name: str, value: str, registered: str) -> None:
+    """A token a response hands out in a header is masked wherever it is quoted later (an output, a
+    message); short cookie values ("1") are not registered, or every 1 of every report would be masked."""
+    masker = Masker()
+    masker.mask_headers([(name, value)])
+    assert masker.is_secret(registered)
+    assert masker.mask_text(f"token ({registered}) == 'nope'") == f"token ({MASK}) == 'nope'"
+    assert not masker.is_secret("1")

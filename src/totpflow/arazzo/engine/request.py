@@ -190,11 +190,24 @@ def record_request(prepared: Prepared, masker: Masker) -> RecordedRequest:
     request = prepared.request
     return RecordedRequest(
         method=request.method,
-        url=masker.mask_text(request.url),
+        url=masker.mask_url(request.url),
         headers=masker.mask_headers(request.headers),
-        body=None if prepared.body_text is None else masker.mask_text(prepared.body_text),
+        body=None if prepared.body_text is None else _masked_body(prepared, masker),
         content_type=prepared.content_type,
     )
+
+
+def _masked_body(prepared: Prepared, masker: Masker) -> str:
+    """A request body as recorded: a JSON body masked as a response's is (the values of sensitive keys, and
+    secrets however the JSON escapes them), any other by its text."""
+    text = prepared.body_text
+    assert text is not None
+    if bodies.is_json(prepared.content_type or "") and ("\\" in text or masker.may_need_json_masking(text)):
+        try:
+            return msgspec.json.encode(masker.mask_json(msgspec.json.decode(text))).decode()
+        except msgspec.DecodeError:
+            pass
+    return masker.mask_text(text)
 
 
 def parse_body(response: Reply, headers: Headers) -> Any:
@@ -238,7 +251,8 @@ def record_response(response: Reply, message: Message, masker: Masker) -> Record
         text = masker.mask_text(body)
     else:
         raw = response.content.decode("utf-8", "replace")  # a parsed body is JSON, which is UTF-8 (RFC 8259)
-        if masker.may_need_json_masking(raw):
+        # An escape ("\\/", "\\u0041") can spell a secret the raw text does not show: the parsed strings do.
+        if "\\" in raw or masker.may_need_json_masking(raw):
             text = msgspec.json.encode(masker.mask_json(body)).decode()
         else:
             text = masker.mask_text(raw)

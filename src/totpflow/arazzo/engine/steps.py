@@ -306,7 +306,7 @@ class StepRunner:
 
     def masked_message(self, record: MessageRecord) -> MessageRecord:
         mask = self.masker
-        headers = {name: mask.mask_text(value) for name, value in record.headers.items()}
+        headers = dict(mask.mask_headers(record.headers.items()))
         return msgspec.structs.replace(record, headers=headers, payload=mask.mask_json(record.payload))
 
     def messaging(self) -> Messaging:

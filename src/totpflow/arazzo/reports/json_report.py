@@ -208,7 +208,7 @@ def write_refusal(document: str, errors: list[tuple[str, str]], path: str | Path
     masker = Masker()
     report = {
         "ok": False,
-        "document": document,
+        "document": masker.mask_url(document, query_values=True),
         "exitCode": 2,
         "errors": [
             {"location": location, "message": masker.mask_text(message)} for location, message in errors

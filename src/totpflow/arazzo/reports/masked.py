@@ -29,7 +29,7 @@ def _text(masker: Masker, text: str | None) -> str | None:
 def mask_request(request: RecordedRequest, masker: Masker) -> RecordedRequest:
     return replace(
         request,
-        url=masker.mask_text(request.url),
+        url=masker.mask_url(request.url),
         headers=masker.mask_headers(request.headers),
         body=_text(masker, request.body),
     )
@@ -56,7 +56,7 @@ def mask_check(check: CheckResult, masker: Masker) -> CheckResult:
 def mask_message(message: MessageRecord, masker: Masker) -> MessageRecord:
     return replace(
         message,
-        headers={name: masker.mask_text(value) for name, value in message.headers.items()},
+        headers=dict(masker.mask_headers(message.headers.items())),
         payload=masker.mask_json(message.payload),
         correlation_id=_text(masker, message.correlation_id),
     )
@@ -88,6 +88,7 @@ def mask_result(result: RunResult, masker: Masker | None) -> RunResult:
         return result
     return replace(
         result,
+        document=masker.mask_url(result.document, query_values=True),
         workflows=tuple(mask_workflow(workflow, masker) for workflow in result.workflows),
         warnings=tuple(masker.mask_text(warning) for warning in result.warnings),
     )

@@ -4,18 +4,26 @@ A server URL or a credential for a name that is not one of the document's OpenAP
 ignored without a word: the run would go to the document's own server, or without credentials. So every name
 must be an OpenAPI source the run can send to (of the root document or of an Arazzo document it uses; the
 message lists them), every server URL must be an absolute ``http``/``https`` URL with a host (the schemes the
-senders speak), and a credential for a named security scheme must name one the source declares. Any other
-value is a ``UsageError``: the command line exits 2 and no request is made.
+senders speak) and no user info (credentials are given with ``--auth``, and masked as such), and a credential
+for a named security scheme must name one the source declares. Any other value is a ``UsageError``: the
+command line exits 2 and no request is made.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import SplitResult, urlsplit
 
 from totpflow.arazzo.errors import UsageError
 
 SCHEMES = ("http", "https")
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
+
+
+def _shown(url: str) -> str:
+    """``url`` quoted for a message, without its user info and query, where credentials may ride along."""
+    return repr(_USERINFO.sub("", url, count=1).split("?", 1)[0].split("#", 1)[0])
 
 
 def check_overrides(
@@ -59,7 +67,7 @@ def _split(url: str) -> SplitResult | str:
         parts = urlsplit(url)
         parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
     except ValueError as exc:
-        return f"{url!r} is not a valid URL ({exc})"
+        return f"{_shown(url)} is not a valid URL ({exc})"
     return parts
 
 
@@ -70,13 +78,15 @@ def url_problem(url: str) -> str | None:
         return parts
     scheme = parts.scheme.lower()
     if not scheme:
-        return f"{url!r} is not an absolute URL (expected http://host[:port][/path])"
+        return f"{_shown(url)} is not an absolute URL (expected http://host[:port][/path])"
     if scheme not in SCHEMES:
-        return f"{url!r}: the runner speaks {' and '.join(SCHEMES)}, not {scheme!r}"
+        return f"{_shown(url)}: the runner speaks {' and '.join(SCHEMES)}, not {scheme!r}"
     if not parts.hostname:
-        return f"{url!r} has no host (expected {scheme}://host[:port][/path])"
+        return f"{_shown(url)} has no host (expected {scheme}://host[:port][/path])"
+    if "@" in parts.netloc:
+        return f"{_shown(url)}: a server URL carries no user or password (give credentials with --auth)"
     if parts.query or parts.fragment:
-        return f"{url!r}: a base URL has no query or fragment"
+        return f"{_shown(url)}: a base URL has no query or fragment"
     return None
 
 
@@ -91,7 +101,8 @@ def broker_url_problem(url: str) -> str | None:
     scheme = parts.scheme.lower()
     if scheme not in supported_protocols():
         offered = ", ".join(supported_protocols())
-        return f"{url!r}: expected a broker URL, protocol://host[:port], with a protocol among {offered}"
+        expected = f"expected a broker URL, protocol://host[:port], with a protocol among {offered}"
+        return f"{_shown(url)}: {expected}"
     if not parts.hostname:
-        return f"{url!r} has no host (expected {scheme}://host[:port])"
+        return f"{_shown(url)} has no host (expected {scheme}://host[:port])"
     return None
