@@ -38,15 +38,16 @@ Redocly ``respect`` masks secrets the same way):
 - **JSON bodies stay readable, secrets do not.** Object keys are never masked; field values are kept except
   (a) values that are registered secrets and (b) values of sensitive keys: credentials by definition
   (``password``, ``client_secret``) and secrets an API hands out (``secret``, ``session_token``,
-  ``session_jwt``, ``recovery_codes``, ``qr_code``…; see ``ISSUED_SECRET_FIELDS``; extend with
-  ``add_field``). A sensitive key's value is registered as a secret when it is masked, so the same value is
-  masked in the step outputs and later requests that carry it: a scalar value, or each item of a list of
-  scalars (recovery codes). When the value is a structure (an object, a list of objects), it is still masked
-  whole where it stands, but only its leaves that can be credentials are registered: strings of at least
-  ``MIN_NESTED_SECRET_LENGTH`` characters without white space. Its ordinary words (``list``, ``bearer``,
-  ``index``) are not, so they are not masked in every other text (error messages, URLs). Outputs the caller
-  declares secret are registered before the exchange is recorded, so the response that carried them is
-  masked too.
+  ``session_jwt``, ``recovery_codes``, ``qr_code``…; see ``ISSUED_SECRET_FIELDS``; extend with ``add_field``),
+  in any case and in snake_case, camelCase or kebab-case (``sessionToken``); and, where ``secret`` is one of
+  them, an ``otpauth://`` key URI wherever it stands (it carries the TOTP secret). A sensitive key's value is
+  registered as a secret when it is masked, so the same value is masked in the step outputs and later requests
+  that carry it: a scalar value, or each item of a list of scalars (recovery codes). When the value is a
+  structure (an object, a list of objects), it is still masked whole where it stands, but only its leaves that
+  can be credentials are registered: strings of at least ``MIN_NESTED_SECRET_LENGTH`` characters without white
+  space. Its ordinary words (``list``, ``bearer``, ``index``) are not, so they are not masked in every other
+  text (error messages, URLs). Outputs the caller declares secret are registered before the exchange is
+  recorded, so the response that carried them is masked too.
 
 Masking is fast: the registered secrets are compiled into one regular expression (longest first, escaped),
 rebuilt only when the set changes.
@@ -119,7 +120,7 @@ _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 class Masker:
     """A set of secret strings plus sensitive header and field names; see the module docstring."""
 
-    __slots__ = ("_fields", "_fields_pattern", "_headers", "_pattern", "_short", "_substrings")
+    __slots__ = ("_field_keys", "_fields", "_fields_pattern", "_headers", "_pattern", "_short", "_substrings")
 
     def __init__(
         self,
@@ -132,6 +133,7 @@ class Masker:
         self._short: set[str] = set()
         self._headers = _lowered(sensitive_headers)
         self._fields = _lowered(sensitive_fields)
+        self._field_keys = {_key(name) for name in self._fields}
         self._pattern: re.Pattern[str] | None = None
         self._fields_pattern: tuple[frozenset[str], re.Pattern[str] | None] | None = None
         for secret in secrets:
@@ -191,6 +193,7 @@ class Masker:
 
     def add_field(self, name: str) -> None:
         self._fields.add(name.lower())
+        self._field_keys.add(_key(name))
         self._fields_pattern = None
 
     @property
@@ -292,6 +295,9 @@ class Masker:
     def mask_json(self, value: Any) -> Any:
         """A copy of a JSON-like value with secret values, and the values of sensitive keys, masked."""
         if isinstance(value, str):
+            if value.startswith(_OTPAUTH) and "secret" in self._field_keys:  # a TOTP key URI, as `secret`
+                self.add(value)
+                return MASK
             return self.mask_text(value)
         if value is None or isinstance(value, bool):
             return value
@@ -300,7 +306,7 @@ class Masker:
         if isinstance(value, dict) or isinstance(value, Mapping):
             masked: dict[Any, Any] = {}
             for key, item in value.items():
-                if item is not None and isinstance(key, str) and key.lower() in self._fields:
+                if item is not None and isinstance(key, str) and _key(key) in self._field_keys:
                     self._add_issued(item)  # masked here, so masked wherever else it shows up
                     masked[key] = MASK
                 else:
@@ -318,6 +324,8 @@ class Masker:
         exactly as ``mask_json`` would: one scan instead of a parse, a walk and a re-encode. (Short secrets
         are masked only as whole values, which only the structured walk can see.)"""
         if self._short:
+            return True
+        if (b"otpauth://" in text) if isinstance(text, bytes) else ("otpauth://" in text):
             return True
         if self._fields_pattern is None:  # reset by add_field
             fields = frozenset(self._fields)
@@ -362,8 +370,18 @@ def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
 
 @lru_cache(maxsize=64)
 def _fields_pattern(fields: frozenset[str]) -> re.Pattern[str] | None:
-    names = "|".join(map(re.escape, sorted(fields)))
+    """A JSON key naming a sensitive field in any case, snake_case, camelCase or kebab-case."""
+    names = "|".join(re.escape(name).replace("_", "[-_]?") for name in sorted(fields))
     return re.compile(rf'"(?i:{names})"\s*:') if names else None
+
+
+def _key(name: str) -> str:
+    """A field name as sensitive fields are compared: ``access_token``, ``accessToken`` and ``access-token``
+    are one name."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+_OTPAUTH = ("otpauth://", "OTPAUTH://")
 
 
 @lru_cache(maxsize=64)

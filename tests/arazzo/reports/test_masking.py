@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from totpflow.arazzo.masking import MASK, Masker
+from totpflow.arazzo.masking import CREDENTIAL_FIELDS, MASK, Masker
 
 ENCODED: dict[str, list[dict[str, Any]]] = yaml.safe_load(
     (Path(__file__).parent / "data" / "masking_encoded.yaml").read_text(encoding="utf-8")
@@ -79,6 +79,27 @@ def test_mask_json_keeps_bodies_readable() -> None:
         "client_secret": None,
     }
     assert body["session_token"] == "tok-123456"  # a copy; the original is untouched
+
+
+@pytest.mark.parametrize("key", ["sessionToken", "SESSION_TOKEN", "session-token", "accessToken", "Password"])
+def test_a_sensitive_key_in_any_case_or_style(key: str) -> None:
+    masker = Masker()
+    raw = f'{{"{key}": "tok-abcdef-123456", "note": "n"}}'
+    assert masker.may_need_json_masking(raw)
+    assert masker.mask_json({key: "tok-abcdef-123456", "note": "n"}) == {key: MASK, "note": "n"}
+    assert masker.mask_text("later tok-abcdef-123456") == f"later {MASK}"
+
+
+def test_an_otpauth_uri_is_masked_wherever_it_stands() -> None:
+    """A TOTP key URI carries the shared secret: masked under any key, as ``secret`` is; with only the
+    credential fields sensitive (``--show-secrets``) it is shown, as ``secret`` is."""
+    uri = "otpauth://totp/x?secret=KRSXG5CTMVRXEZLU&issuer=x"
+    body = {"data": {"uri": uri}}
+    masker = Masker()
+    assert masker.may_need_json_masking(b'{"data": {"uri": "otpauth://totp/x"}}')
+    assert masker.mask_json(body) == {"data": {"uri": MASK}}
+    assert masker.mask_text(f"see {uri}") == f"see {MASK}"
+    assert Masker(sensitive_fields=CREDENTIAL_FIELDS).mask_json(body) == body
 
 
 def test_containers_register_their_leaves() -> None:
