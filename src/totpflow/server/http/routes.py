@@ -329,9 +329,12 @@ async def revoke_session(request: Request) -> Response:
 
 
 async def get_sessions(request: Request) -> Response:
-    user_id = request.query_params.get("user_id")
-    if user_id is None:
+    given = request.query_params.getlist("user_id")
+    if not given:
         raise MalformedBody("missing required query parameter `user_id`")
+    if len(given) > 1:  # which one was meant is ambiguous, as for a second Authorization header
+        raise MalformedBody("the query parameter `user_id` is given more than once")
+    user_id = given[0]
     sessions = await call(request, services.get_sessions, user_id=user_id)
     return reply(
         rs.GetSessionsResponse(
