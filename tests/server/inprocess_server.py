@@ -13,11 +13,11 @@ import uvicorn
 
 
 @contextmanager
-def serving(app: Any, *, lifespan: Literal["on", "off"]) -> Iterator[str]:
+def serving(app: Any, *, lifespan: Literal["on", "off"], http: Any = "auto") -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL. ``lifespan="on"`` runs the app's start-up and
-    shutdown as ``totpflow serve`` does."""
+    shutdown as ``totpflow serve`` does; ``http``: uvicorn's HTTP protocol (a class, or its name)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan, http=http)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

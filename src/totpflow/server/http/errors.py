@@ -50,6 +50,11 @@ class BodyIncomplete(errors.BadRequest):
     """The client closed the connection before the whole body arrived (no one reads the answer)."""
 
 
+class HeadTimeout(errors.BadRequest):
+    """A request head (request line and header fields) that did not all arrive within
+    :data:`totpflow.server.http.protocol.HEAD_TIMEOUT_SECONDS`."""
+
+
 class HeadersTooLarge(errors.BadRequest):
     """More header fields, or more bytes of them, than ``totpflow.server.http.headers`` allows."""
 
@@ -310,6 +315,7 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     MethodNotAllowed: (405, "method_not_allowed", "The HTTP method is not allowed on this route."),
     BodyTooLarge: (413, "request_too_large", "The request body is larger than {detail} bytes."),
     BodyTimeout: (408, "request_timeout", "The request body did not arrive within {detail} seconds."),
+    HeadTimeout: (408, "request_timeout", "The request head did not arrive within {detail} seconds."),
     BodyIncomplete: (400, "bad_request", "The connection closed before the request body was complete."),
     HeadersTooLarge: (
         431,

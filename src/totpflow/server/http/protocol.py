@@ -12,6 +12,11 @@ rather than two.
 httptools buffers a header field whole before handing it over, and uvicorn sets no bound, so the bytes of
 each request head (request line and header fields) are counted here as they arrive: past
 ``totpflow.server.http.headers.MAX_HEAD_BYTES`` the request is answered ``431`` and no more of it is parsed.
+Nor does uvicorn bound the time a head takes: a new connection must send its first request's head within
+:data:`HEAD_TIMEOUT_SECONDS`, and a kept-alive one each later head within as long of its first byte
+(``408`` otherwise, and the connection closed), so a client that sends a head a byte at a time, or nothing
+at all, holds no connection for longer. (A kept-alive connection idle between requests is closed by
+uvicorn's keep-alive timeout.)
 
 Pass ``PROTOCOL`` (an import string, so worker processes can import it) as uvicorn's ``http`` setting.
 """
@@ -28,11 +33,12 @@ import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from totpflow.server import errors
-from totpflow.server.http.errors import error_body
+from totpflow.server.http.errors import HeadTimeout, error_body
 from totpflow.server.http.headers import MAX_HEAD_BYTES, too_large
 
 PROTOCOL = "totpflow.server.http.protocol:NoDelayProtocol"
 END_OF_HEAD = b"\r\n\r\n"
+HEAD_TIMEOUT_SECONDS = 30.0
 
 
 def error_response(status_line: bytes, exc: errors.ServerError) -> bytes:
@@ -103,6 +109,8 @@ class NoDelayProtocol(HttpToolsProtocol):
     # Bytes of the current request head received so far; None while a body is being received.
     head_bytes: int | None = 0
     refused = False
+    head_timeout = HEAD_TIMEOUT_SECONDS
+    head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
@@ -111,11 +119,36 @@ class NoDelayProtocol(HttpToolsProtocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         coalescing = CoalescingTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
         super().connection_made(coalescing)  # type: ignore[arg-type]
+        self.start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_head_timer()
+        super().connection_lost(exc)
+
+    def start_head_timer(self) -> None:
+        self.stop_head_timer()
+        self.head_timer = self.loop.call_later(self.head_timeout, self.head_timed_out)
+
+    def stop_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def head_timed_out(self) -> None:
+        """Answer 408 and close: the head did not arrive in time (no request reached the app)."""
+        self.head_timer = None
+        if self.refused or self.transport.is_closing():
+            return
+        self.refused = True
+        self.transport.write(error_response(b"408 Request Timeout", HeadTimeout(f"{self.head_timeout:g}")))
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return  # the rest of a refused request is read and dropped until the client closes
         if self.head_bytes is not None:
+            if self.head_bytes == 0 and self.head_timer is None and data:
+                self.start_head_timer()  # the first byte of a kept-alive connection's next head
             end = data.find(END_OF_HEAD)
             # A marker split between two reads is found in neither: counted whole, at most 3 bytes too many.
             self.head_bytes += len(data) if end < 0 else end + len(END_OF_HEAD)
@@ -126,6 +159,7 @@ class NoDelayProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.head_bytes = None
+        self.stop_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
