@@ -252,6 +252,8 @@ def check_database_url(url: str) -> str:
         )
     if scheme == "sqlite" and not rest.startswith("/"):
         raise ConfigError("a SQLite database URL is sqlite:///PATH, with three slashes")
+    if scheme == "sqlite" and "?" in rest:  # the driver would ignore them, with a warning
+        raise ConfigError("a SQLite database URL takes no ?options: totpflow sets the connection's own")
     if scheme != "sqlite":
         from urllib.parse import urlsplit
 

@@ -73,6 +73,7 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
         (["serve", "--host", ""], {}, ["--host is empty"]),  # never every interface by accident
         (["serve", "--lock-threshold", "0"], {}, ["lock threshold"]),
         (["serve", "--database-url", "redis://x"], {}, ["database URL"]),
+        (["serve", "--database-url", "sqlite:////tmp/x.db?mode=ro"], {}, ["takes no ?options"]),
         (["serve", "--database-url", "postgresql://postgres@127.0.0.1:5432/test"], {},
          ["TOTPFLOW_MASTER_KEY"]),
         (["serve", "--database-url", "postgresql://postgres:hunter2@127.0.0.1:1/none"],
