@@ -21,6 +21,17 @@ class CommandFailed(Exception):
     """A message for the person at the command line (exit code 2)."""
 
 
+MAX_SHOWN_ID = 80
+
+
+def quoted(value: str) -> str:
+    """An id the operator typed, quoted for a message: at most ``MAX_SHOWN_ID`` characters of it (a pasted
+    page of text is not printed back whole)."""
+    if len(value) <= MAX_SHOWN_ID:
+        return repr(value)
+    return f"{value[:MAX_SHOWN_ID]!r}… ({len(value)} characters)"
+
+
 def open_deps(
     database_url: str | None, master_key_file: str | None = None, *, create: bool = False
 ) -> tuple[services.Deps, str]:
@@ -70,7 +81,7 @@ def choose_project(deps: services.Deps, shown: str, named: str | None) -> str:
     found = admin.list_projects(deps)
     if project_id:
         if not any(p.project_id == project_id for p in found):
-            raise CommandFailed(f"no project {project_id!r} in {shown}")
+            raise CommandFailed(f"no project {quoted(project_id)} in {shown}")
         return project_id
     if not found:
         raise CommandFailed(

@@ -63,7 +63,7 @@ def fail(message: str) -> int:
 
 
 def rotate_key(args: argparse.Namespace) -> int:
-    from totpflow.cli._store import CommandFailed, choose_project, open_deps
+    from totpflow.cli._store import CommandFailed, choose_project, open_deps, quoted
     from totpflow.server import errors, services
     from totpflow.server.policy import parse_duration
 
@@ -95,7 +95,7 @@ def rotate_key(args: argparse.Namespace) -> int:
                 "wait for it, or rotate again with --now"
             )
         except errors.ProjectNotFound:
-            return fail(f"no project {project_id!r} in {shown}")
+            return fail(f"no project {quoted(project_id)} in {shown}")
         except errors.ForeignMasterKey:
             return fail(
                 "this master key does not decrypt the project's signing key; run with the servers' "

@@ -93,7 +93,7 @@ def list_projects(args: argparse.Namespace) -> int:
 
 
 def reset_secret(args: argparse.Namespace) -> int:
-    from totpflow.cli._store import CommandFailed, opened, print_json, run_command
+    from totpflow.cli._store import CommandFailed, opened, print_json, quoted, run_command
     from totpflow.server import errors
     from totpflow.server.services.projects import reset_project_secret
 
@@ -102,7 +102,7 @@ def reset_secret(args: argparse.Namespace) -> int:
             try:
                 secret = reset_project_secret(deps, args.project_id)
             except errors.ProjectNotFound:
-                raise CommandFailed(f"no project {args.project_id!r} in {shown}") from None
+                raise CommandFailed(f"no project {quoted(args.project_id)} in {shown}") from None
         if args.json:
             print_json({"project_id": args.project_id, "secret": secret})
         else:

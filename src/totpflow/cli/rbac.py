@@ -86,7 +86,7 @@ def read_document(path: Path) -> Any:
 
 
 def _run(args: argparse.Namespace, document: Any, *, setting: bool) -> int:
-    from totpflow.cli._store import CommandFailed, choose_project, opened
+    from totpflow.cli._store import CommandFailed, choose_project, opened, quoted
     from totpflow.server import errors, services
     from totpflow.server.domain import rbac
 
@@ -99,13 +99,13 @@ def _run(args: argparse.Namespace, document: Any, *, setting: bool) -> int:
                 else:
                     policy = services.set_rbac_policy(deps, project_id, document)
             except errors.ProjectNotFound:
-                return fail(f"no project {project_id!r} in {shown}")
+                return fail(f"no project {quoted(project_id)} in {shown}")
             except errors.InvalidRbacPolicy as exc:
                 lines = "\n".join(f"  {problem}" for problem in exc.problems)
                 return fail(f"{args.file}: the policy is invalid (nothing was changed):\n{lines}")
             except errors.RbacPolicyUnreadable:
                 return fail(
-                    f"the stored policy of {project_id!r} cannot be read; set a new one with `rbac set`"
+                    f"the stored policy of {quoted(project_id)} cannot be read; set a new one with `rbac set`"
                 )
     except CommandFailed as exc:
         return fail(str(exc))

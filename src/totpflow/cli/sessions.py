@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def revoke_sessions(args: argparse.Namespace) -> int:
-    from totpflow.cli._store import CommandFailed, opened, print_json, run_command
+    from totpflow.cli._store import CommandFailed, opened, print_json, quoted, run_command
     from totpflow.server import errors
     from totpflow.server.services import admin
 
@@ -40,11 +40,11 @@ def revoke_sessions(args: argparse.Namespace) -> int:
                     user_id = admin.revoke_session(deps, args.session_id, project_id=args.project_id)
                     revoked = [args.session_id]
             except errors.ProjectNotFound:
-                raise CommandFailed(f"no project {args.project_id!r} in {shown}") from None
+                raise CommandFailed(f"no project {quoted(args.project_id)} in {shown}") from None
             except errors.UserNotFound:
-                raise CommandFailed(f"no user {args.user!r} in {where}") from None
+                raise CommandFailed(f"no user {quoted(args.user)} in {where}") from None
             except errors.SessionNotFound:
-                raise CommandFailed(f"no active session {args.session_id!r} in {where}") from None
+                raise CommandFailed(f"no active session {quoted(args.session_id)} in {where}") from None
         if args.json:
             print_json({"user_id": user_id, "revoked": revoked})
         elif revoked:

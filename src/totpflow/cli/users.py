@@ -167,13 +167,13 @@ def _one_user(args: argparse.Namespace, command: str, action: Callable[[Deps], U
 
 
 def _not_found(exc: Exception, args: argparse.Namespace, shown: str) -> Exception:
-    from totpflow.cli._store import CommandFailed
+    from totpflow.cli._store import CommandFailed, quoted
     from totpflow.server import errors
 
     if isinstance(exc, errors.ProjectNotFound):
-        return CommandFailed(f"no project {args.project_id!r} in {shown}")
+        return CommandFailed(f"no project {quoted(args.project_id)} in {shown}")
     where = f"project {args.project_id}" if args.project_id else shown
-    return CommandFailed(f"no user {args.user_id!r} in {where}")
+    return CommandFailed(f"no user {quoted(args.user_id)} in {where}")
 
 
 def _when(value: Any) -> str:

@@ -234,6 +234,7 @@ def test_several_projects_must_be_named(store_env: dict[str, str]) -> None:
         (["users", "list"], "no project"),
         (["users", "list", "--project-id", "project-test-nope"], "no project"),
         (["users", "show", "user-test-nope"], "no user"),
+        (["users", "show", "u" * 10_000], "… (10000 characters)"),  # not printed back whole
         (["users", "unlock", "not an id"], "no user"),
         (["users", "delete", ""], "no user"),
         (["sessions", "revoke", "session-test-nope"], "no active session"),
@@ -251,7 +252,7 @@ def test_several_projects_must_be_named(store_env: dict[str, str]) -> None:
         (["users", "list", "--database-url", "sqlite:////nonexistent-folder/x.db"], "no database at"),
         (["rbac", "show", "--database-url", "sqlite:////nonexistent-folder/x.db"], "no database at"),
     ],
-    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+    ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else None,
 )
 def test_bad_input_exits_2(sqlite_env: dict[str, str], args: list[str], fragment: str) -> None:
     resolve_master_key(sqlite_env["TOTPFLOW_DATABASE_URL"], {})  # the key file, then a store with no project
