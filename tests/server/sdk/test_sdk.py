@@ -129,6 +129,27 @@ def test_totp_enrollment_and_sessions(client: stytch.Client, backend: Backend) -
     assert client.sessions.get(user_id=user.user_id).sessions == []
 
 
+def test_custom_claims_merge_as_the_guide_shows(client: stytch.Client) -> None:
+    """Stytch's custom-claims guide: null deletes a key, and nested objects merge the same way, in the session
+    and in its JWT."""
+    user, totp = enroll(client)
+    auth = client.totps.authenticate(
+        user_id=user.user_id,
+        totp_code=code_now(totp.secret),
+        session_duration_minutes=60,
+        session_custom_claims={"a": 1, "b": 2, "c": 3.5, "e": {"nested1": "val1", "nested2": "val2"}},
+    )
+    again = client.sessions.authenticate(
+        session_token=auth.session_token,
+        session_duration_minutes=60,
+        session_custom_claims={"a": 10, "b": None, "e": {"nested1": None, "nested3": "val3"}},
+    )
+    expected = {"a": 10, "c": 3.5, "e": {"nested2": "val2", "nested3": "val3"}}
+    assert again.session.custom_claims == expected
+    local = client.sessions.authenticate_jwt_local(session_jwt=again.session_jwt)
+    assert local is not None and local.custom_claims == expected
+
+
 def test_authenticate_without_session(client: stytch.Client) -> None:
     user, totp = enroll(client)
     auth = client.totps.authenticate(user_id=user.user_id, totp_code=code_now(totp.secret))

@@ -142,11 +142,15 @@ def _with_factor(
 
 
 def merge_claims(current: Mapping[str, Any], update: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Stytch semantics: keys given replace, a ``null`` value deletes the key."""
+    """Stytch semantics: a key given replaces the old value, a ``null`` value deletes the key, and an object
+    given for an object merges into it the same way, at every level (so a ``null`` deletes there too)."""
     merged = dict(current)
     for key, value in (update or {}).items():
         if value is None:
             merged.pop(key, None)
+        elif isinstance(value, Mapping):
+            old = merged.get(key)
+            merged[key] = merge_claims(old if isinstance(old, Mapping) else {}, value)
         else:
             merged[key] = value
     return merged
