@@ -25,6 +25,8 @@ def register(subparsers: Any) -> None:
     )
     create.add_argument("--name", default="totpflow", help="project name (default totpflow)")
     add_store_arguments(create, project=None, output=False)
+    # Its output is JSON either way; the flag is taken, as every other store command takes it.
+    create.add_argument("--json", action="store_true", help="print JSON (as it does without the flag)")
     create.set_defaults(handler=create_project)
     listing = actions.add_parser("list", help="list the projects: id, name, created, number of users")
     add_store_arguments(listing, project=None)

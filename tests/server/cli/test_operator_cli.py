@@ -214,7 +214,7 @@ def test_the_enroll_hint_for_a_confirmed_user_can_be_followed(store_env: dict[st
 
 def test_several_projects_must_be_named(store_env: dict[str, str]) -> None:
     first = enroll(store_env, email())["projectId"]
-    other = ok_json(store_env, "project", "create", "--name", "shop")["project_id"]
+    other = ok_json(store_env, "project", "create", "--name", "shop", "--json")["project_id"]
     for command in (["users", "list"], ["enroll", "--email", email(), "--unattended"], ["keys", "rotate"]):
         message = usage_error(store_env, *command)
         assert first in message and other in message and "--project-id" in message
