@@ -392,6 +392,11 @@ def test_bad_inputs_files(tmp_path: Path, content: str, suffix: str, message: st
         load_inputs_file(tmp_path / "missing.json")
 
 
+def test_an_inputs_file_that_never_ends_is_refused_at_its_size_limit() -> None:
+    with pytest.raises(UsageError, match="larger than"):
+        load_inputs_file("/dev/zero")
+
+
 class Subject:
     def __init__(self, name: str, schema: Mapping[str, Any]) -> None:
         self.name = name

@@ -27,11 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from totpflow.arazzo.body import is_form, is_xml
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
     Criterion,
     FailureAction,
     Parameter,
+    PayloadReplacement,
+    RequestBody,
     ReusableRef,
     Step,
     SuccessAction,
@@ -48,6 +51,7 @@ from totpflow.arazzo.document.schema import location_key
 from totpflow.arazzo.document.versions import UPGRADE_HINT, is_selector
 from totpflow.arazzo.errors import DocumentError, ExpressionError
 from totpflow.arazzo.expressions import pointer
+from totpflow.arazzo.expressions.pointer import PointerError
 
 if TYPE_CHECKING:
     from totpflow.arazzo.expressions import Expression
@@ -115,6 +119,8 @@ class _Checker:
         self.outputs_scope = None  # a component is used by any workflow
         components = doc.components
         for parameter in components.parameters.values():
+            if parameter.in_ == "header":
+                self._header_name(parameter.name, parameter.location + "/name")
             self._value(parameter.value, parameter.location + "/value", None)
         for success in components.success_actions.values():
             self._criteria(success.criteria, None)
@@ -164,6 +170,7 @@ class _Checker:
             if body.has_payload:
                 self._value(body.payload, body.location + "/payload", workflow)
             for replacement in body.replacements:
+                self._replacement_target(replacement, body)
                 self._value(replacement.value, replacement.location + "/value", workflow)
         own_outputs = self.outputs_scope
         if (
@@ -296,7 +303,31 @@ class _Checker:
                 continue
             if operation_step and item.in_ is None:
                 self.findings.problem(item.location, "'in' is required on a parameter of an operation step")
+            if item.in_ == "header":
+                self._header_name(item.name, item.location + "/name")
             self._value(item.value, item.location + "/value", workflow)
+
+    def _replacement_target(self, replacement: PayloadReplacement, body: RequestBody) -> None:
+        """A target that will be read as a JSON Pointer (the default for every payload but an XML or form
+        text, or ``targetSelectorType: jsonpointer``) is a well-formed one."""
+        kind = replacement.target_selector_type
+        if kind not in (None, "jsonpointer"):
+            return
+        text_payload = isinstance(body.payload, str)
+        if kind is None and text_payload and (is_xml(body.content_type) or is_form(body.content_type)):
+            return
+        try:
+            pointer.split(replacement.target)
+        except PointerError as exc:
+            self.findings.problem(replacement.location + "/target", f"{replacement.target!r}: {exc.message}")
+
+    def _header_name(self, name: str, location: str) -> None:
+        """A header parameter's name is a field name (RFC 9110 §5.1: a token), and not one of the fields that
+        frame the message, which the runner writes itself from the request it sends."""
+        if not _FIELD_NAME.fullmatch(name):
+            self.findings.problem(location, f"{name!r} is not an HTTP field name (RFC 9110 §5.1: a token)")
+        elif name.lower() in _FRAMING_FIELDS:
+            self.findings.problem(location, f"the runner sets {name!r} itself, from the request it sends")
 
     def _actions(
         self,
@@ -549,6 +580,11 @@ class _Checker:
 def _has_step(workflow: Workflow, step_id: str) -> bool:
     return any(step.step_id == step_id for step in workflow.steps)
 
+
+_FIELD_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+# Fields that frame the message on the wire (RFC 9112 §6, §9.6; RFC 9110 §7.2): a parameter that set them
+# would cut the body short or desynchronise a kept-alive connection.
+_FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "host", "connection", "te", "upgrade"})
 
 # Forms outside every Arazzo grammar that the official 1.1 pass documents (and the 1.1 text) use: `headers`
 # for `header` (`$response.headers.Location`), a whole outputs map (`$steps.previous.outputs`) and a step of

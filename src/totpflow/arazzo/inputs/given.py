@@ -22,6 +22,10 @@ def parse_input_option(text: str) -> tuple[str, str]:
     return name, value
 
 
+# The longest inputs file read (a device such as /dev/zero, or a file that keeps growing, stops here).
+MAX_INPUTS_BYTES = 16 * 1024 * 1024
+
+
 def load_inputs_file(path: str | Path) -> dict[str, Any]:
     """A JSON or YAML file with an object of input names to values at the top, read as documents are
     (``textdata``: YAML's JSON schema, no duplicate keys, aliases bounded), but never kept in the parse
@@ -31,11 +35,15 @@ def load_inputs_file(path: str | Path) -> dict[str, Any]:
 
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            content = handle.read(MAX_INPUTS_BYTES + 1)
+        text = content.decode("utf-8")
     except OSError as exc:
         raise UsageError(f"--inputs {file}: cannot read ({exc.strerror})") from exc
     except UnicodeDecodeError:
         raise UsageError(f"--inputs {file}: not UTF-8 text") from None
+    if len(content) > MAX_INPUTS_BYTES:
+        raise UsageError(f"--inputs {file}: larger than {MAX_INPUTS_BYTES} bytes")
     try:
         data = parse_text(text)
     except LoadError as exc:
