@@ -136,6 +136,31 @@ def test_protocols_without_headers_refuse_them(protocol: str) -> None:
         run(protocol, scenario)
 
 
+@pytest.mark.parametrize(
+    ("topic", "action"),
+    [
+        ("totpflow/test/a#", "receive"),  # '#' only as a whole last level
+        ("totpflow/test/a+b", "receive"),  # '+' only as a whole level
+        ("totpflow/#/x", "receive"),
+        ("totpflow/test/+", "send"),  # no wildcard in a topic published to
+        ("totpflow/test/a\nb", "receive"),  # Mosquitto drops a connection over a control character
+        ("totpflow/test/a\x00b", "send"),
+        ("", "send"),
+    ],
+)
+def test_an_address_that_is_no_mqtt_topic_is_a_broker_error(topic: str, action: str) -> None:
+    """Refused before anything reaches the broker, as a ``BrokerError`` that fails the step."""
+
+    async def scenario(runner: Adapter, peer: Adapter) -> None:
+        if action == "send":
+            await runner.publish(topic, {}, body())
+        else:
+            await receive(peer, topic, timeout=5)
+
+    with pytest.raises(BrokerError, match="no MQTT topic"):
+        run("mqtt", scenario)
+
+
 @pytest.mark.parametrize("protocol", ["mqtt", "amqp", "nats"])
 def test_unreachable_broker_is_a_broker_error(protocol: str) -> None:
     from totpflow.arazzo.asyncapi import Endpoint

@@ -69,6 +69,7 @@ class MqttAdapter:
         return client
 
     async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
+        self._check_topic(address, subscribing=True)
         client = await self._open()
         receiver = QueueReceiver(self.protocol, address)
         receiver.on_close(lambda: client.__aexit__(None, None, None))
@@ -92,6 +93,7 @@ class MqttAdapter:
     ) -> None:
         if self._publisher is None:
             raise BrokerError(self.protocol, "not connected")
+        self._check_topic(address, subscribing=False)
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         if headers:
             properties.UserProperty = [(str(k), str(v)) for k, v in headers.items()]
@@ -108,6 +110,27 @@ class MqttAdapter:
             )
         except aiomqtt.MqttError as exc:
             raise BrokerError(self.protocol, f"cannot publish to {address!r}: {exc}") from None
+
+    def _check_topic(self, address: str, *, subscribing: bool) -> None:
+        """``BrokerError`` for an address that is no MQTT topic (MQTT 5 §4.7): empty, with a control
+        character (a broker drops the connection over it), or with a wildcard where one may not be: none in
+        a topic published to; in a filter, ``#`` only as the whole last level, ``+`` only as a whole level."""
+        problem = None
+        if not address or len(address.encode("utf-8", "surrogatepass")) > 65535:
+            problem = "empty or longer than 65,535 bytes"
+        elif any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in address):
+            problem = "it contains a control character"
+        elif not subscribing and ("+" in address or "#" in address):
+            problem = "a topic published to contains no wildcard (+ or #)"
+        elif subscribing:
+            levels = address.split("/")
+            for index, level in enumerate(levels):
+                if ("+" in level and level != "+") or ("#" in level and level != "#"):
+                    problem = "a wildcard (+ or #) is a whole level of a topic filter"
+                elif level == "#" and index != len(levels) - 1:
+                    problem = "'#' is only the last level of a topic filter"
+        if problem is not None:
+            raise BrokerError(self.protocol, f"{address!r} is no MQTT topic: {problem}")
 
     async def close(self) -> None:
         if self._publisher is not None:
