@@ -220,8 +220,11 @@ _COMPILERS: dict[str, Callable[[str, str | None], Any]] = {
 # -- checks -------------------------------------------------------------------------------------------------
 def _check_regex(regex: Any, context: str, value: Any, mask: Mask | None) -> tuple[bool, str | None]:
     text = stringify(value)
-    if regex.test(text):
-        return True, None
+    try:
+        if regex.test(text):
+            return True, None
+    except EvaluationError as exc:  # regex_guard.RegexTimeout: a guarded pattern ran out of time
+        return False, f"{context} against {show(regex.source, mask)}: {exc.message}"
     return False, f"{context} ({show(text, mask)}) does not match {show(regex.source, mask)}"
 
 

@@ -197,6 +197,35 @@ def test_given_values_are_validated_up_front_without_showing_them() -> None:
     assert "x9" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "passes"),
+    [
+        ("123456", True),
+        ("123456\n", False),  # ECMA-262 '$' is the end of the text, not before a final line break as in re
+        ("12345", False),
+    ],
+)
+def test_a_schema_pattern_is_an_ecma_262_regular_expression(value: str, passes: bool) -> None:
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^\\d{6}$"}}}
+    resolver = InputResolver(schema, {"code": value})
+    if passes:
+        resolver.check_upfront()
+    else:
+        with pytest.raises(InputError, match="'pattern'"):
+            resolver.check_upfront()
+
+
+def test_a_schema_pattern_that_backtracks_catastrophically_stops_at_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from totpflow.arazzo.expressions import regex_guard
+
+    monkeypatch.setattr(regex_guard, "MATCH_TIMEOUT_SECONDS", 0.5)
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}
+    with pytest.raises(InputError, match="'pattern'"):
+        InputResolver(schema, {"s": "a" * 40 + "!"}).check_upfront()
+
+
 def test_additional_properties_are_checked_over_the_given_object() -> None:
     schema = {"type": "object", "additionalProperties": False, "properties": {"a": {"type": "string"}}}
     with pytest.raises(InputError, match="additionalProperties"):

@@ -14,7 +14,8 @@ literal form is recognised only when the text between the slashes has no unescap
 plain pattern such as ``/api/v1/`` keeps its meaning.
 
 A match is searched anywhere in the text: the spec's example ``^200$`` shows that anchors are written
-explicitly. The engine is imported when the first regex criterion is compiled.
+explicitly. The engine is imported when the first regex criterion is compiled. A pattern that can backtrack
+catastrophically is matched under a time bound (``regex_guard``).
 """
 
 from __future__ import annotations
@@ -43,8 +44,18 @@ class EcmaRegex(msgspec.Struct, frozen=True):
     flags: str
     compiled: regress.Regex
     sticky: bool
+    guarded: bool = False  # it may backtrack catastrophically: matched in a worker, under a time bound
 
     def test(self, text: str) -> bool:
+        """Whether the pattern matches somewhere in ``text``; ``regex_guard.RegexTimeout`` when a guarded
+        pattern takes longer than ``regex_guard.MATCH_TIMEOUT_SECONDS``."""
+        if self.guarded:
+            from totpflow.arazzo.expressions import regex_guard
+
+            engine_flags = "".join(f for f in self.flags if f in _ENGINE_FLAGS)
+            return regex_guard.guarded_find(
+                self.source, engine_flags, self.sticky, text, regex_guard.MATCH_TIMEOUT_SECONDS
+            )
         match = self.compiled.find(text)
         # the leftmost match starts at 0 whenever any match does, so sticky needs no second search
         return match is not None and (not self.sticky or match.range().start == 0)
@@ -91,4 +102,6 @@ def compile_ecma(text: str) -> EcmaRegex:
         compiled = regress.Regex(pattern, "".join(f for f in flags if f in _ENGINE_FLAGS) or None)
     except regress.RegressError as exc:
         raise RegexSyntaxError(offset, f"invalid regular expression: {exc}") from None
-    return EcmaRegex(pattern, flags, compiled, "y" in flags)
+    from totpflow.arazzo.expressions.regex_guard import needs_guard
+
+    return EcmaRegex(pattern, flags, compiled, "y" in flags, needs_guard(pattern))

@@ -166,15 +166,47 @@ class InputsSchema:
         whose references resolve like the analysis's."""
         validator = self._validators.get(key)
         if validator is None:
-            from jsonschema import Draft202012Validator
-
-            validator = Draft202012Validator({**self._root, "allOf": [dict(schema)]})
+            validator = _validator_class()({**self._root, "allOf": [dict(schema)]})
             self._validators[key] = validator
         return validator
 
     def errors(self, key: str, schema: Mapping[str, Any], value: Any) -> Iterator[Any]:
         """The validation errors of ``value``, in the order of their place in it."""
         return iter(sorted(self.validator(key, schema).iter_errors(value), key=lambda e: list(e.path)))
+
+
+def _validator_class() -> Any:
+    """JSON Schema 2020-12 with ``pattern`` as the specification defines it, an ECMA-262 regular expression
+    (``expressions.ecma_regex``, where a pattern that can backtrack catastrophically runs under a time bound),
+    rather than the ``re`` module's dialect."""
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        from jsonschema import Draft202012Validator, validators
+
+        _VALIDATOR = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+    return _VALIDATOR
+
+
+_VALIDATOR: Any = None
+
+
+def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema import ValidationError
+
+    from totpflow.arazzo.errors import EvaluationError
+    from totpflow.arazzo.expressions.ecma_regex import RegexSyntaxError, compile_ecma
+
+    if not validator.is_type(instance, "string") or not isinstance(pattern, str):
+        return
+    try:
+        matched = compile_ecma(pattern).test(instance)
+    except RegexSyntaxError:
+        yield ValidationError(f"{pattern!r} is not a valid regular expression")
+    except EvaluationError as exc:  # a guarded pattern ran out of time
+        yield ValidationError(exc.message)
+    else:
+        if not matched:
+            yield ValidationError(f"the value does not match {pattern!r}")
 
 
 _ANNOTATIONS = frozenset({"type", "description", "title", "format", "default", "examples", "deprecated"})
