@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -18,6 +19,7 @@ from totpflow.arazzo.document import (
 )
 from totpflow.arazzo.document.model import Criterion, FailureAction, Parameter, ReusableRef, SuccessAction
 from totpflow.arazzo.errors import DocumentError, DocumentInvalid, LoadError
+from totpflow.arazzo.textdata import parse_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "documents"
 MINIMAL = """\
@@ -92,6 +94,21 @@ def test_yaml_scalars_follow_the_json_schema_tag_set(tmp_path: Path) -> None:
         _write(tmp_path, MINIMAL.format(version="1.0.1", info_version="v1", flag="true"))
     )
     assert document.workflows[0].steps[0].request_body.payload == {"flag": True}  # type: ignore[union-attr]
+
+
+YAML_SCALARS: list[dict[str, Any]] = yaml.safe_load(
+    (Path(__file__).parent / "data" / "yaml_scalars.yaml").read_text(encoding="utf-8")
+)
+
+
+@pytest.mark.parametrize("case", YAML_SCALARS, ids=lambda case: case["yaml"])
+def test_yaml_numbers_follow_yaml_1_2s_core_schema(case: dict[str, Any]) -> None:
+    value = parse_text(f"value: {case['yaml']}\n")["value"]
+    expected = case["expect"]
+    if expected in ("inf", "-inf", "nan"):
+        assert isinstance(value, float) and str(value) == expected
+    else:
+        assert value == expected and type(value) is type(expected)
 
 
 @pytest.mark.parametrize("version", ["1.0.0", "1.0.1", "1.0.2", "1.0.1-rc.1", "1.1.0", "1.1.7"])

@@ -87,7 +87,7 @@ def parse_text(text: str, name: str = "") -> Any:
 
 _MISS = object()
 _CACHE_MIN_BYTES = 1024  # below this, hashing and a file read cost more than they save
-_CACHE_FORMAT = b"totpflow-yaml-1"  # bump when the loader's output for a given text changes
+_CACHE_FORMAT = b"totpflow-yaml-2"  # bump when the loader's output for a given text changes
 
 
 class _ParseCache:
