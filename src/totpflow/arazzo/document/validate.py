@@ -141,6 +141,8 @@ class _Checker:
 
     def _workflow(self, workflow: Workflow) -> None:
         self.outputs_scope = (f"workflow {workflow.workflow_id!r}", workflow.outputs)
+        if workflow.inputs:
+            self._declared_inputs(workflow)  # its schema's references resolve
         self._unique(((s.step_id, s.location + "/stepId") for s in workflow.steps), "stepId")
         for index, target in enumerate(workflow.depends_on):
             self._workflow_target(target, f"{workflow.location}/dependsOn/{index}")
@@ -529,7 +531,9 @@ class _Checker:
 
             try:
                 resolver = InputResolver(workflow.inputs, {}, components_inputs=self.doc.components.inputs)
-            except InputError:  # a $ref to a missing component: reported as such, not once per reference
+            except InputError as exc:  # a $ref to a missing component: reported once, where it is written
+                ref = isinstance(workflow.inputs, Mapping) and "$ref" in workflow.inputs
+                self.findings.problem(f"{workflow.location}/inputs{'/$ref' if ref else ''}", exc.message)
                 known = (frozenset(), True)
             else:
                 extra = resolver.schema_keyword("additionalProperties")
