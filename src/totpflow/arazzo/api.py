@@ -104,6 +104,34 @@ class Loaded:
                 if default is not None:
                     check_source_credential(name, default, security_schemes(source.content))
 
+    def check_servers(self, options: RunOptions | None) -> None:
+        """UsageError when a step calls an operation that has no ``http``/``https`` server and its source no
+        ``servers`` override: a description that names no server gets OpenAPI's default ``/``, which resolves
+        against the description's own location, a file, where no request can go. Nothing has been sent."""
+        from totpflow.arazzo.errors import ArazzoError, UsageError
+
+        overrides = options.servers if options is not None else {}
+        checked: set[tuple[str, str]] = set()
+        for doc in self.sources.documents():
+            for workflow in doc.workflows:
+                for step in workflow.steps:
+                    if step.workflow_id is not None or step.action is not None:
+                        continue
+                    try:
+                        operation = self.sources.resolve_operation(step, doc)
+                    except ArazzoError:  # reported by validation, or where the step runs
+                        continue
+                    name = operation.source_name
+                    server = str(operation.servers[0]) if operation.servers else ""
+                    if overrides.get(name) or (name, server) in checked:
+                        continue
+                    checked.add((name, server))
+                    if not server.lower().startswith(("http://", "https://")):
+                        raise UsageError(
+                            f"source {name!r} names no http(s) server for {step.location} (its description "
+                            f"gives none): give one with --server {name}=URL"
+                        )
+
     def run(
         self,
         workflow_id: str | None = None,
@@ -118,6 +146,7 @@ class Loaded:
         unknown workflow, a malformed computation, or a server or credential ``check_options`` refuses. A
         workflow failure is reported in the result, never raised."""
         self.check_options(options)
+        self.check_servers(options)
         if client is None:
             from totpflow.arazzo.senders import RoutingSender
 

@@ -47,3 +47,23 @@ def test_a_document_that_never_ends_is_refused_at_its_size_limit(tmp_path: Path)
     assert done.returncode == 2, done.stdout + done.stderr
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["ok"] is False and any("larger than" in error["message"] for error in report["errors"])
+
+
+def test_a_source_with_no_server_is_refused_until_one_is_given(
+    pets_server: tuple[str, Any], tmp_path: Path
+) -> None:
+    """A description without ``servers`` gets OpenAPI's default ``/``, relative to its own file: nothing can
+    be sent there, so the run is refused (exit 2, naming the source and ``--server``) before it starts."""
+    url, api = pets_server
+    openapi = (DATA / "pets.openapi.yaml").read_text(encoding="utf-8")
+    head, _, rest = openapi.partition("servers:")
+    (tmp_path / "pets.openapi.yaml").write_text(head + rest.split("\n", 2)[2], encoding="utf-8")
+    document = tmp_path / "pets.arazzo.yaml"
+    document.write_text((DATA / "pets.arazzo.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    login = ["-w", "loginAndGetPet", "--input", "username=alice", "--input", "password=s3cr3t-pw"]
+    refused = totpflow(str(document), *login)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--server pets=URL" in refused.stderr and "Traceback" not in refused.stderr
+    assert api.seen == []
+    served = totpflow(str(document), *login, "--server", f"pets={url}")
+    assert served.returncode == 0, served.stdout + served.stderr
