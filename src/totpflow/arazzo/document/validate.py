@@ -116,6 +116,7 @@ class _Checker:
         self._unique(((w.workflow_id, w.location + "/workflowId") for w in doc.workflows), "workflowId")
         for workflow in doc.workflows:
             self._workflow(workflow)
+        self._dependency_cycles()
         self.outputs_scope = None  # a component is used by any workflow
         components = doc.components
         for parameter in components.parameters.values():
@@ -138,6 +139,38 @@ class _Checker:
                 self.findings.problem(location, f"duplicate {what} {value!r} (first at {first[value]})")
             else:
                 first[value] = location
+
+    def _dependency_cycles(self) -> None:
+        """A workflow whose ``dependsOn`` leads back to itself can never run: the entry that closes each
+        cycle is a problem (workflows of this document; one of another document is checked with it)."""
+        edges = {
+            workflow.workflow_id: [
+                (target, f"{workflow.location}/dependsOn/{index}")
+                for index, target in enumerate(workflow.depends_on)
+                if target in self.workflow_ids
+            ]
+            for workflow in self.doc.workflows
+        }
+        done: set[str] = set()
+        for start in edges:
+            if start in done:
+                continue
+            path = [start]  # the workflows being visited, each with the index of its next edge
+            following = [0]
+            while path:
+                current, index = path[-1], following[-1]
+                if index == len(edges[current]):
+                    done.add(path.pop())
+                    following.pop()
+                    continue
+                following[-1] += 1
+                target, location = edges[current][index]
+                if target in path:
+                    cycle = " → ".join([*path[path.index(target) :], target])
+                    self.findings.problem(location, f"a dependsOn cycle: {cycle}")
+                elif target not in done:
+                    path.append(target)
+                    following.append(0)
 
     def _workflow(self, workflow: Workflow) -> None:
         self.outputs_scope = (f"workflow {workflow.workflow_id!r}", workflow.outputs)
