@@ -197,8 +197,17 @@ def querystring_value(name: str, value: Any, media_type: str | None) -> str:
         kind = "null" if value is None else type(value).__name__
         raise ExecutionError(f"querystring parameter {name!r} must be a string, not {kind}")
     if media_type is None or media_type.split(";", 1)[0].strip().lower() == _FORM:
-        return quote(value, safe=_QUERY_SAFE)
+        return quote(_lone_percents(value), safe=_QUERY_SAFE)
     return quote(value, safe="")
+
+
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _lone_percents(text: str) -> str:
+    """``text`` with each ``%`` that begins no percent-triplet written ``%25`` (RFC 3986 §2.4: a ``%`` is
+    always the start of one), so that text kept as written with its triplets sends no malformed one."""
+    return _LONE_PERCENT.sub("%25", text) if "%" in text else text
 
 
 def _same(text: str) -> str:
@@ -230,7 +239,9 @@ def _encode(text: str, *, allow_reserved: bool) -> str:
     # percent-triplet is then kept as written (OpenAPI: "allowReserved … without percent-encoding").
     if text.isascii() and text.isalnum():  # nothing to encode (the common case)
         return text
-    return quote(text, safe=_RESERVED + "%" if allow_reserved else "")
+    if allow_reserved:
+        return quote(_lone_percents(text), safe=_RESERVED + "%")
+    return quote(text, safe="")
 
 
 def _items(value: Mapping[Any, Any]) -> list[tuple[str, Any]]:

@@ -117,3 +117,9 @@ def test_request_parts_helpers() -> None:
     other = RequestParts(headers=[("X-B", "2")], cookies=[("c", "3")])
     parts.extend(other)
     assert parts.has_header("x-b") and parts.has_cookie("c")
+
+
+def test_a_querystring_kept_as_written_writes_a_lone_percent_as_25() -> None:
+    from totpflow.arazzo.params import querystring_value
+
+    assert querystring_value("q", "b=%zz&c=%41&d=50%", None) == "b=%25zz&c=%41&d=50%25"
