@@ -8,14 +8,17 @@ for the schema check to reject.
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 _INTEGER = re.compile(r"[-+]?\d+")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_MAX_INTEGER_DIGITS = sys.get_int_max_str_digits() or 4300  # as long an integer as int() reads from text
 
 
 def _types(schema: Mapping[str, Any]) -> list[str]:
@@ -40,6 +43,10 @@ def coerce(value: Any, schema: Mapping[str, Any]) -> Any:
                 return int(text)
             except ValueError:  # more digits than int() converts
                 continue
+        if kind == "integer" and _NUMBER.fullmatch(text):  # 1.0, 1e3: JSON Schema's integers with no fraction
+            exact = decimal.Decimal(text)  # exact: a float would round a long one
+            if exact == exact.to_integral_value() and exact.adjusted() < _MAX_INTEGER_DIGITS:
+                return int(exact)
         if kind == "number" and _NUMBER.fullmatch(text):
             number = float(text)
             if not math.isfinite(number):  # too large for a float: no JSON number
