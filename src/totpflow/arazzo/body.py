@@ -36,6 +36,7 @@ Encodings by media type (parameters such as ``; charset=utf-8`` are kept in the 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from os.path import basename
@@ -306,13 +307,27 @@ def _encode_json(payload: Any) -> bytes:
             return json.dumps(payload, ensure_ascii=False).encode("utf-8")
         return payload.encode("utf-8")
     try:
-        return msgspec.json.encode(payload)  # compact, UTF-8: as json.dumps(ensure_ascii=False, separators=…)
+        encoded = msgspec.json.encode(payload)  # compact, UTF-8: as json.dumps(ensure_ascii=False, …)
     except (TypeError, msgspec.EncodeError, OverflowError):
-        pass  # what msgspec does not take (NaN is null there; odd key types): the standard library decides
+        pass  # what msgspec does not take (odd key types): the standard library decides
+    else:
+        if b"null" in encoded and _non_finite(payload):  # msgspec writes an infinity or a NaN as null
+            raise ExecutionError("request body: JSON has no form for an infinity or NaN in the payload")
+        return encoded
     try:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ExecutionError(f"request body: the payload is not JSON-serialisable ({exc})") from exc
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_non_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_non_finite(item) for item in value)
+    return False
 
 
 def _encode_form(payload: Any) -> bytes:
