@@ -49,6 +49,8 @@ class Loaded:
     warnings: tuple[str, ...] = ()
     plan: Plan = field(init=False, repr=False)
     _wrapped: tuple[Any, Sender] | None = field(init=False, repr=False, default=None)
+    # Steps whose operation has no http(s) server, by source (``check_servers``), found on the first run.
+    _serverless: dict[str, str] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.plan = Plan(self.sources)
@@ -108,10 +110,23 @@ class Loaded:
         """UsageError when a step calls an operation that has no ``http``/``https`` server and its source no
         ``servers`` override: a description that names no server gets OpenAPI's default ``/``, which resolves
         against the description's own location, a file, where no request can go. Nothing has been sent."""
-        from totpflow.arazzo.errors import ArazzoError, UsageError
+        from totpflow.arazzo.errors import UsageError
 
+        if self._serverless is None:
+            self._serverless = self._steps_without_a_server()
         overrides = options.servers if options is not None else {}
-        checked: set[tuple[str, str]] = set()
+        for name, location in self._serverless.items():
+            if not overrides.get(name):
+                raise UsageError(
+                    f"source {name!r} names no http(s) server for {location} (its description gives none): "
+                    f"give one with --server {name}=URL"
+                )
+
+    def _steps_without_a_server(self) -> dict[str, str]:
+        """The first step, by source, whose operation's first server is no ``http(s)`` URL."""
+        from totpflow.arazzo.errors import ArazzoError
+
+        found: dict[str, str] = {}
         for doc in self.sources.documents():
             for workflow in doc.workflows:
                 for step in workflow.steps:
@@ -121,16 +136,10 @@ class Loaded:
                         operation = self.sources.resolve_operation(step, doc)
                     except ArazzoError:  # reported by validation, or where the step runs
                         continue
-                    name = operation.source_name
                     server = str(operation.servers[0]) if operation.servers else ""
-                    if overrides.get(name) or (name, server) in checked:
-                        continue
-                    checked.add((name, server))
                     if not server.lower().startswith(("http://", "https://")):
-                        raise UsageError(
-                            f"source {name!r} names no http(s) server for {step.location} (its description "
-                            f"gives none): give one with --server {name}=URL"
-                        )
+                        found.setdefault(operation.source_name, step.location)
+        return found
 
     def run(
         self,

@@ -338,12 +338,15 @@ class Masker:
         return pattern.search(text) is not None
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")  # RFC 3986 §2.3: never percent-encoded, never JSON-escaped
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.DOTALL)
 
 
 def _encoded_forms(text: str) -> set[str]:
     """The forms ``text`` takes once percent-encoded (``+`` for a space, as forms encode it) or written in a
     JSON string (escaped, optionally as ASCII, optionally with ``\\/``), other than ``text`` itself."""
+    if _UNRESERVED.fullmatch(text):  # every encoding leaves it as it is (tokens, ids, most passwords)
+        return set()
     in_json = msgspec.json.encode(text).decode()[1:-1]
     ascii_json = "".join(_ascii_escape(char) for char in in_json)
     forms = {quote(text, safe=""), quote_plus(text, safe=""), in_json, ascii_json}
