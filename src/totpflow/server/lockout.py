@@ -8,11 +8,17 @@ change to them is ONE conditional UPDATE whose outcome the database decides. The
    stops showing; nothing has to clear it.
 2. An attempt on a locked user is refused before its code is judged (:func:`refuse_if_locked`: 429
    ``user_lock_limit_reached``).
-3. A failed attempt (a wrong TOTP code, an unknown or used recovery code) is counted in a transaction of
-   its own, committed even though the attempt failed (:func:`count_failure`). Its UPDATE only touches a user
-   who is not locked; it adds one to the count, and when the count reaches the threshold it sets the lock and
-   restarts the count at zero (so after the lock ends the user again has ``threshold`` attempts). Of any
-   number of concurrent failures, exactly one sets the lock and the later ones find the user locked.
+3. A failed attempt (a wrong TOTP code, an unknown or used recovery code) is counted in the attempt's own
+   transaction, which then commits though the attempt failed (:func:`count_failure`). Its UPDATE only touches
+   a user who is not locked; it adds one to the count, and when the count reaches the threshold it sets the
+   lock and restarts the count at zero (so after the lock ends the user again has ``threshold`` attempts). Of
+   any number of concurrent failures, exactly one sets the lock and the later ones find the user locked.
+   Counting in the same transaction as the judging matters under concurrency: on SQLite the attempts'
+   transactions run one at a time, so each finds every earlier failure counted (and the lock, once set)
+   before its code is judged; a count made afterwards, in a transaction of its own, let twenty parallel
+   guesses all be judged in one lock cycle, and a right one among them succeed. On PostgreSQL an attempt may
+   judge its code before a concurrent failure commits, but its success then waits for that failure's row
+   lock and is refused by rule 4 when the failure locked the user.
 4. A success, inside the attempt's own transaction, resets the count and activates a pending user, by an
    UPDATE that changes nothing while the user is locked (:func:`clear_after_success`). A success that raced a
    lock is therefore refused, and its whole transaction (the consumed TOTP step or recovery code, the
@@ -34,7 +40,7 @@ from totpflow.server import errors, events
 if TYPE_CHECKING:
     from totpflow.server.domain.models import User
     from totpflow.server.policy import Policy
-    from totpflow.server.storage.protocol import Storage, Transaction
+    from totpflow.server.storage.protocol import Transaction
 
 FailureOutcome = Literal["counted", "locked_now", "already_locked"]
 
@@ -68,14 +74,17 @@ def record_failure(
 
 
 def count_failure(
-    store: Storage, policy: Policy, project_id: str, user_id: str, now: datetime, error: errors.ServerError
-) -> errors.ServerError:
-    """Count the failure in its own committed transaction and return the error to raise: ``error`` itself,
-    or ``UserLockLimitReached`` when the user was already locked."""
-    with store.transaction() as tx:
-        outcome = record_failure(
-            tx, project_id, user_id, now=now, threshold=policy.lock_threshold, lock_ttl=policy.lock_ttl
-        )
+    tx: Transaction, policy: Policy, project_id: str, user_id: str, now: datetime
+) -> FailureOutcome:
+    """Count the failure in the attempt's transaction (which the caller then commits, not rolls back)."""
+    return record_failure(
+        tx, project_id, user_id, now=now, threshold=policy.lock_threshold, lock_ttl=policy.lock_ttl
+    )
+
+
+def failure_error(outcome: FailureOutcome, error: errors.ServerError) -> errors.ServerError:
+    """The error a counted failure raises: ``error`` itself, or ``UserLockLimitReached`` when the user was
+    already locked; reports a lock this failure set."""
     if outcome == "locked_now":
         events.report(events.USER_LOCKED)
     return errors.UserLockLimitReached("user_id") if outcome == "already_locked" else error

@@ -198,7 +198,9 @@ def authenticate_totp(
         existing = _existing_session(deps, tx, project, request, now)
         key = _totp_key(deps, project, user.user_id, row)
         step = totp.verify(key, totp_code, clock_time.timestamp(), window=deps.policy.totp_window)
-        if step is not None:
+        if step is None:  # counted before the transaction ends: see lockout, rule 3
+            outcome = lockout.count_failure(tx, deps.policy, project.project_id, user.user_id, now)
+        else:
             if row.last_used_step is not None and step <= row.last_used_step:
                 raise errors.TotpCodeAlreadyAuthenticated("totp_code")
             if not tx.consume_totp_step(project.project_id, row.totp_id, step):  # also verifies the TOTP
@@ -219,8 +221,7 @@ def authenticate_totp(
     if succeeded is not None:
         result, unsigned = succeeded
         return replace(result, session_jwt=signed(deps, unsigned))
-    error = errors.UnableToAuthenticateTotp("totp_code")
-    raise lockout.count_failure(deps.store, deps.policy, project.project_id, user.user_id, now, error)
+    raise lockout.failure_error(outcome, errors.UnableToAuthenticateTotp("totp_code"))
 
 
 def get_recovery_codes(deps: Deps, project: Project, *, user_id: str) -> tuple[User, list[TotpRecoveryCodes]]:
@@ -281,11 +282,13 @@ def recover(
         code_row = tx.find_recovery_code(
             project.project_id, row.totp_id, deps.cipher.keyed_hash(HashPurpose.RECOVERY_CODE, hash_input)
         )
-        if (
+        if not (
             code_row is not None
             and deps.cipher.matches(HashPurpose.RECOVERY_CODE, hash_input, code_row.code_hash)
             and tx.use_recovery_code(project.project_id, code_row.totp_id, code_row.recovery_code_id, now)
-        ):
+        ):  # counted before the transaction ends: see lockout, rule 3
+            outcome = lockout.count_failure(tx, deps.policy, project.project_id, uid, now)
+        else:
             succeeded = _succeed(
                 deps,
                 tx,
@@ -302,5 +305,4 @@ def recover(
     if succeeded is not None:
         result, unsigned = succeeded
         return replace(result, session_jwt=signed(deps, unsigned))
-    error = errors.UnableToAuthenticateRecoveryCode("recovery_code")
-    raise lockout.count_failure(deps.store, deps.policy, project.project_id, uid, now, error)
+    raise lockout.failure_error(outcome, errors.UnableToAuthenticateRecoveryCode("recovery_code"))
