@@ -107,6 +107,7 @@ def load_or_create_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        _narrow(path)
         text = _read_key_file(path)
         if not text.strip():  # another process created it and has not written yet
             for _ in range(50):
@@ -123,6 +124,17 @@ def load_or_create_key_file(path: Path) -> bytes:
         handle.flush()
         os.fsync(handle.fileno())
     return decode_master_key(text)
+
+
+def _narrow(path: Path) -> None:
+    """An existing key file readable by others is made owner-only (0600), as the database files are; one
+    this process may not change (another user's) is left as it is."""
+    try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            os.chmod(path, mode & 0o600)
+    except OSError:
+        pass
 
 
 def key_file_for_database(database_path: Path) -> Path:
@@ -162,7 +174,7 @@ def resolve_master_key(
                 f"the database {path} exists but the master key file beside it does not: set {MASTER_KEY_ENV}"
                 f" or {MASTER_KEY_FILE_ENV} / --master-key-file to the key it was written with"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder is the owner's alone
         return load_or_create_key_file(key_path), key_path
     raise MasterKeyError(
         f"set {MASTER_KEY_ENV} (32 bytes, base64) or {MASTER_KEY_FILE_ENV} / --master-key-file to use this "

@@ -96,3 +96,22 @@ def test_temporary_content_stays_in_memory(tmp_path: Path) -> None:
     finally:
         store.dispose()
     assert found == [2, 2, 2]  # 2: MEMORY (0 would be the compile-time default, a file)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_key_file_and_the_writers_file_are_narrowed_and_a_new_folder_is_private(tmp_path: Path) -> None:
+    """The master key file beside the database and the writers' queue file, found 0644, become 0600; a folder
+    made for a new store is 0700."""
+    from totpflow.server.crypto import resolve_master_key
+
+    url = f"sqlite:///{tmp_path / 'new' / 'totpflow.db'}"
+    resolve_master_key(url, {})  # makes the folder and the key file, as a first command does
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    _write_something(url)  # a write goes through the writers' queue, which makes its file
+    key, writers = tmp_path / "new" / "totpflow.db.key", tmp_path / "new" / "totpflow.db-writers"
+    assert writers.exists()
+    for path in (key, writers):
+        path.chmod(0o644)
+    resolve_master_key(url, {})
+    open_store(url).dispose()
+    assert key.stat().st_mode & 0o777 == 0o600 and writers.stat().st_mode & 0o777 == 0o600

@@ -52,13 +52,13 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 PRIVATE_FILE_MODE = 0o600
-_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal", "-writers")
 
 
 def make_sqlite_files_private(path: Path) -> None:
     """Create the database file owner-only (0600) before SQLite opens it, and narrow an existing database and
-    its ``-wal``/``-shm`` (and ``-journal``) files to 0600. SQLite creates its side files with the database
-    file's mode, so they stay private too; a new folder is created 0700."""
+    its ``-wal``/``-shm`` (``-journal``, ``-writers``) files to 0600. SQLite creates its side files with the
+    database file's mode, so they stay private too; a new folder is created 0700."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE))
     for suffix in _SQLITE_SIDE_FILES:
