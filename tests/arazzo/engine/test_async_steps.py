@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -164,6 +166,25 @@ def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(
     assert (awaited.timed_out, awaited.timeout_ms, awaited.payload, awaited.headers) == (True, 300, None, {})
     assert step.error is not None
     assert "'never-sent'" in step.error and "confirmations" in step.error and "0.3 s" in step.error
+
+
+@pytest.mark.parametrize("protocol", ["mqtt", "amqp", "nats"])
+def test_a_receive_step_on_a_broker_that_never_answers_fails_at_its_timeout(protocol: str) -> None:
+    """A port that accepts the connection and says nothing: the subscription (connecting included) is bound
+    by the step's timeout (300 ms), once, not by the client library's own connect timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        started = time.monotonic()
+        result = _run("nobodyAnswers", f"{protocol}://127.0.0.1:{silent.getsockname()[1]}", {"run": "r"})
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    (step,) = result.workflows[0].steps
+    assert not step.ok and step.error is not None
+    assert "within 0.3 s" in step.error, step.error
+    assert elapsed < 5, elapsed  # the libraries' own connect timeouts are 10 s or more
 
 
 def test_an_http_only_run_imports_no_broker_code() -> None:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from totpflow.arazzo.errors import ArazzoError, EvaluationError
+from totpflow.arazzo.errors import ArazzoError, BrokerError, EvaluationError
 from totpflow.arazzo.results import MessageRecord
 
 if TYPE_CHECKING:
@@ -75,11 +75,16 @@ class Messaging:
         plan: Plan,
         servers: Mapping[str, str],
         credentials: Mapping[str, tuple[str, str] | str],
+        timeout: float = 30.0,
     ) -> None:
         self.sources = sources
         self.plan = plan
         self.servers = servers
         self.credentials = credentials
+        self.timeout = timeout  # the run's request timeout: a subscription's bound when its step sets none
+        # A subscription made early that the broker refused or did not confirm in time: the step's first
+        # attempt fails with it rather than wait a second time.
+        self._failed: dict[tuple[str, str, str], ArazzoError] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._connections: Connections | None = None
@@ -166,8 +171,10 @@ class Messaging:
                 continue
             try:
                 self._subscription(doc, workflow, step, self.plan.step(doc, workflow, step), ctx)
+            except BrokerError as exc:
+                self._failed[(doc.url, workflow.workflow_id, step.step_id)] = exc
             except ArazzoError:
-                continue  # the step reports it when it runs
+                continue  # a channel value not known yet: tried again later, or reported when the step runs
 
     def _subscription(
         self, doc: ArazzoDocument, workflow: Workflow, step: Step, step_plan: StepPlan, ctx: StepContext
@@ -176,6 +183,9 @@ class Messaging:
         found = self._subscriptions.get(key)
         if found is not None:
             return found
+        failed = self._failed.pop(key, None)
+        if failed is not None:
+            raise failed
         source, target = self.target(doc, step, self._values(step_plan, ctx, "channel"))
         if target.address is None and target.reply_location is not None:
             target = msgspec.structs.replace(
@@ -185,10 +195,19 @@ class Messaging:
             raise EvaluationError(step.location, f"channel {target.channel!r} has no address to subscribe to")
         address = target.address
 
+        limit = self.timeout if step.timeout is None else step.timeout / 1000
+
         async def subscribe() -> tuple[Receiver, str]:
-            adapter, server = await self._adapter(source, target)
-            bindings = {**target.channel_bindings, **target.operation_bindings}
-            receiver: Receiver = await adapter.subscribe(address, bindings)
+            try:
+                async with asyncio.timeout(limit):  # connecting included: a silent broker holds no run
+                    adapter, server = await self._adapter(source, target)
+                    bindings = {**target.channel_bindings, **target.operation_bindings}
+                    receiver: Receiver = await adapter.subscribe(address, bindings)
+            except TimeoutError:
+                protocol = _protocol(target, self.servers.get(source)) or "broker"
+                raise BrokerError(
+                    protocol, f"the subscription to {address!r} was not confirmed within {limit:g} s"
+                ) from None
             return receiver, server
 
         receiver, server = self._call(subscribe())

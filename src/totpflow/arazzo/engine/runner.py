@@ -110,7 +110,11 @@ class _Run(StepRunner):
             from totpflow.arazzo.engine.messaging import Messaging
 
             self._messaging = Messaging(
-                self.shared.sources, self.plan, self.options.servers, self.options.broker_credentials
+                self.shared.sources,
+                self.plan,
+                self.options.servers,
+                self.options.broker_credentials,
+                self.options.timeout,
             )
         return self._messaging
 
