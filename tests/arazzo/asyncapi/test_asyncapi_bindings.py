@@ -36,6 +36,10 @@ BY_PAYLOAD = CorrelationId.parse("$message.payload#/requestId")
             {"amqp": {"is": "routingKey", "exchange": {"name": "X", "type": "direct", "autoDelete": True}}},
             id="named-direct-exchange",
         ),
+        pytest.param(
+            {"amqp": {"is": "routingKey", "exchange": {"name": "X", "type": "default"}}},
+            id="default-exchange-type",
+        ),
     ],
 )
 def test_amqp_channel_bindings_route_sends_to_receives(bindings: dict[str, Any]) -> None:
@@ -156,3 +160,31 @@ def test_a_missing_client_extra_says_which_to_install() -> None:
         out.strip() == "mqtt | the client library is not installed (aiomqtt); "
         "install it with: pip install 'totpflow[mqtt]'"
     )
+
+
+@pytest.mark.parametrize(
+    ("channel", "operation", "merged"),
+    [
+        (  # an operation's amqp binding adds to the channel's, keeping its exchange
+            {"amqp": {"is": "routingKey", "exchange": {"name": "ex", "type": "fanout"}}},
+            {"amqp": {"expiration": 60000, "bindingVersion": "0.3.0"}},
+            {
+                "amqp": {
+                    "is": "routingKey",
+                    "exchange": {"name": "ex", "type": "fanout"},
+                    "expiration": 60000,
+                    "bindingVersion": "0.3.0",
+                }
+            },
+        ),
+        ({"mqtt": {"qos": 0}}, {"mqtt": {"qos": 1}}, {"mqtt": {"qos": 1}}),  # the operation's field wins
+        ({"nats": {"queue": "q"}}, {"amqp": {"ack": True}}, {"nats": {"queue": "q"}, "amqp": {"ack": True}}),
+        ({}, {}, {}),
+    ],
+)
+def test_operation_bindings_merge_into_the_channels_per_protocol(
+    channel: dict[str, Any], operation: dict[str, Any], merged: dict[str, Any]
+) -> None:
+    from totpflow.arazzo.engine.messaging import merged_bindings
+
+    assert merged_bindings(channel, operation) == merged

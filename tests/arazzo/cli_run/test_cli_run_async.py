@@ -60,6 +60,22 @@ def test_async_steps_on_rabbitmq_are_in_every_report(tmp_path: Path) -> None:
         assert f"guest:{PASSWORD}" not in text
 
 
+@pytest.mark.parametrize("userinfo", ["S3cretTok-9f8e7d@", "someone:S3cretTok-9f8e7d@"])
+def test_credentials_in_the_server_url_are_masked_in_every_output(tmp_path: Path, userinfo: str) -> None:
+    """A NATS token (a user alone) or a password in a ``--server`` broker URL is a secret, as ``--auth``'s
+    are: masked wherever it shows (here the message also carries it)."""
+    require_broker("nats")
+    reports = {name: tmp_path / name for name in ("run.json", "run.xml", "messages.jsonl")}
+    done = totpflow(SHOP, "-w", "sendThenReceive", "-v", "--input", f"run={uuid.uuid4().hex}",
+                    "--input", "requestId=S3cretTok-9f8e7d",
+                    "--server", f"shop=nats://{userinfo}127.0.0.1:4222",
+                    "--json-output", str(reports["run.json"]), "--junit", str(reports["run.xml"]),
+                    "--messages", str(reports["messages.jsonl"]))  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for text in [done.stdout + done.stderr, *(path.read_text(encoding="utf-8") for path in reports.values())]:
+        assert "S3cretTok-9f8e7d" not in text
+
+
 def test_a_receive_timeout_fails_the_run_with_exit_1(tmp_path: Path) -> None:
     require_broker("nats")
     run, report, junit = uuid.uuid4().hex, tmp_path / "report.json", tmp_path / "junit.xml"

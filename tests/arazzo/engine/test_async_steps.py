@@ -168,6 +168,20 @@ def test_a_receive_step_that_gets_no_matching_message_fails_at_its_timeout(
     assert "'never-sent'" in step.error and "confirmations" in step.error and "0.3 s" in step.error
 
 
+@pytest.mark.parametrize("protocol", ALL)
+def test_a_receive_step_with_timeout_zero_still_subscribes_when_its_workflow_starts(
+    protocol: str, broker_url: str
+) -> None:
+    """``timeout: 0`` bounds the wait for a message, not the subscription made before the workflow's first
+    step (whether the message the previous step sent has arrived by then is the broker's timing)."""
+    request_id = f"req-{uuid.uuid4().hex}"
+    inputs = {"run": uuid.uuid4().hex, "requestId": request_id, "expected": request_id}
+    result = _run("receiveWithTimeoutZero", broker_url, inputs)
+    confirmed = result.workflows[0].steps[1]
+    assert confirmed.ok or "within 0 s" in (confirmed.error or ""), confirmed.error
+    assert "not confirmed" not in (confirmed.error or ""), confirmed.error
+
+
 @pytest.mark.parametrize("protocol", ["mqtt", "amqp", "nats"])
 def test_a_receive_step_on_a_broker_that_never_answers_fails_at_its_timeout(protocol: str) -> None:
     """A port that accepts the connection and says nothing: the subscription (connecting included) is bound

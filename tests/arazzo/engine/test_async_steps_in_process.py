@@ -168,6 +168,15 @@ def test_timeout_zero_on_a_receive_step_takes_only_a_message_already_buffered(
         assert confirmed.error is not None and "within 0 s" in confirmed.error
 
 
+def test_a_correlation_id_without_a_value_fails_the_step_rather_than_take_any_message(
+    broker: MemoryBroker,
+) -> None:
+    result = _run("correlationIdIsNull", {"run": uuid.uuid4().hex, "requestId": "req-1", "expected": None})
+    confirmed = result.workflows[0].steps[1]
+    assert not result.ok and not confirmed.messages
+    assert confirmed.error is not None and "has no value" in confirmed.error, confirmed.error
+
+
 def test_a_send_step_the_broker_does_not_take_in_time_fails_and_its_retry_sends_again(
     broker: MemoryBroker,
 ) -> None:

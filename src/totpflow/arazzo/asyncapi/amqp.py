@@ -103,6 +103,8 @@ class AmqpAdapter:
                     exclusive=bool(queue_options.get("exclusive", False)),
                     auto_delete=bool(queue_options.get("autoDelete", False)),
                 )
+            elif _through_the_default_exchange(options):  # it routes by queue name: a queue of that name
+                queue = await channel.declare_queue(address, exclusive=True, auto_delete=True)
             else:
                 queue = await channel.declare_queue(exclusive=True, auto_delete=True)
                 await queue.bind(await self._exchange(channel, options), routing_key=address)
@@ -134,6 +136,8 @@ class AmqpAdapter:
                 await channel.default_exchange.publish(
                     message, routing_key=str(queue_options.get("name") or address)
                 )
+            elif _through_the_default_exchange(options):
+                await channel.default_exchange.publish(message, routing_key=address)
             else:
                 exchange = await self._exchange(channel, options)
                 await exchange.publish(message, routing_key=address)
@@ -144,6 +148,13 @@ class AmqpAdapter:
         if self._connection is not None:
             connection, self._connection, self._channel = self._connection, None, None
             await connection.close()
+
+
+def _through_the_default_exchange(options: Mapping[str, Any]) -> bool:
+    """An exchange binding of ``type: default``: AMQP's default exchange, which delivers a message to the
+    queue named by its routing key (RabbitMQ refuses to declare an exchange of that type)."""
+    described = options.get("exchange")
+    return isinstance(described, Mapping) and described.get("type") == "default"
 
 
 def _queue_options(options: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -195,13 +195,15 @@ class Messaging:
             raise EvaluationError(step.location, f"channel {target.channel!r} has no address to subscribe to")
         address = target.address
 
-        limit = self.timeout if step.timeout is None else step.timeout / 1000
+        # The step's timeout, else the run's: a step whose timeout is 0 (a message already buffered) still
+        # has its subscription made when the workflow starts.
+        limit = step.timeout / 1000 if step.timeout else self.timeout
 
         async def subscribe() -> tuple[Receiver, str]:
             try:
                 async with asyncio.timeout(limit):  # connecting included: a silent broker holds no run
                     adapter, server = await self._adapter(source, target)
-                    bindings = {**target.channel_bindings, **target.operation_bindings}
+                    bindings = merged_bindings(target.channel_bindings, target.operation_bindings)
                     receiver: Receiver = await adapter.subscribe(address, bindings)
             except TimeoutError:
                 protocol = _protocol(target, self.servers.get(source)) or "broker"
@@ -266,6 +268,10 @@ class Messaging:
         expected = None
         if step.correlation_id is not None:
             expected = self.plan.value(step, step.correlation_id, "correlationId").evaluate(ctx)
+            if expected is None:  # no value to correlate on: taking any message would be another's
+                raise EvaluationError(
+                    step.location + "/correlationId", f"{step.correlation_id!r} has no value (null)"
+                )
         correlations = target.correlations if expected is not None else ()
         if expected is not None and not correlations:
             raise EvaluationError(
@@ -374,7 +380,7 @@ class Messaging:
         sent = Message(address, headers, encoded, content_type)
         found = next((c.value(sent) for c in target.correlations), None)
         correlation_id = None if found is None else as_text(found)
-        bindings = {**target.channel_bindings, **target.operation_bindings}
+        bindings = merged_bindings(target.channel_bindings, target.operation_bindings)
 
         async def publish() -> str:
             adapter, server = await self._adapter(source, target)
@@ -406,6 +412,19 @@ class Messaging:
         return {
             p.name: self.plan.value(p, p.value).evaluate(ctx) for p in step_plan.parameters if p.in_ == kind
         }
+
+
+def merged_bindings(channel: Mapping[str, Any], operation: Mapping[str, Any]) -> dict[str, Any]:
+    """A channel's bindings with its operation's over them, per protocol and per field: an operation's
+    ``amqp`` binding (``expiration``) keeps the channel's (``exchange``, ``queue``)."""
+    merged = dict(channel)
+    for protocol, fields in operation.items():
+        below = merged.get(protocol)
+        if isinstance(below, Mapping) and isinstance(fields, Mapping):
+            merged[protocol] = {**below, **fields}
+        else:
+            merged[protocol] = fields
+    return merged
 
 
 def _protocol(target: AsyncTarget, override: str | None) -> str:
