@@ -161,6 +161,27 @@ def test_an_address_that_is_no_mqtt_topic_is_a_broker_error(topic: str, action: 
         run("mqtt", scenario)
 
 
+@pytest.mark.parametrize("subject", ["totpflow.test.*", "totpflow.test.>", "totpflow..test", ".t", "a b"])
+def test_a_subject_that_cannot_be_published_to_is_a_broker_error(subject: str) -> None:
+    """Refused before it is sent, as a receive on it is: NATS would take it and deliver it nowhere."""
+
+    async def scenario(runner: Adapter, peer: Adapter) -> None:
+        await runner.publish(subject, {}, body())
+
+    with pytest.raises(BrokerError, match="cannot publish"):
+        run("nats", scenario)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(True, "true"), (False, "false"), (5, "5"), (1.5, "1.5"), (b"abc", "abc"), ("x", "x"), (None, "null")],
+)
+def test_amqp_header_values_are_text_as_on_the_other_protocols(value: Any, text: str) -> None:
+    from totpflow.arazzo.asyncapi.amqp import _header_text
+
+    assert _header_text(value) == text
+
+
 @pytest.mark.parametrize("protocol", ["mqtt", "amqp", "nats"])
 def test_unreachable_broker_is_a_broker_error(protocol: str) -> None:
     from totpflow.arazzo.asyncapi import Endpoint

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,8 +27,14 @@ import aiormq.exceptions
 from aio_pika.connection import make_url
 
 from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, binding
-from totpflow.arazzo.asyncapi.message import Message
+from totpflow.arazzo.asyncapi.message import Message, as_text
 from totpflow.arazzo.errors import BrokerError
+
+# aiormq logs a connection the broker closed with its traceback, which Python prints on stderr when the
+# application configured no logging; the run reports the failure itself (a BrokerError), once. An application
+# that configures logging still receives these records.
+for _name in ("aiormq", "aio_pika"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
 
 DEFAULT_EXCHANGE = "amq.topic"
 ABANDON_SECONDS = 2.0  # bound on closing a connection whose connect was abandoned
@@ -162,11 +169,19 @@ def _queue_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
     return found if isinstance(found, Mapping) else {}
 
 
+def _header_text(value: Any) -> str:
+    """A header value as text, JSON-spelt as the other protocols' are (``true``, not ``True``); a value JSON
+    has no form for (a timestamp, a decimal) as Python writes it."""
+    if value is None or isinstance(value, str | bytes | bool | int | float | list | dict):
+        try:
+            return as_text(value)
+        except (TypeError, ValueError):  # a nested value JSON has no form for
+            pass
+    return str(value)
+
+
 def _message(incoming: aio_pika.abc.AbstractIncomingMessage) -> Message:
-    headers = {
-        str(k): v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-        for k, v in (incoming.headers or {}).items()
-    }
+    headers = {str(k): _header_text(v) for k, v in (incoming.headers or {}).items()}
     return Message(
         address=incoming.routing_key or "",
         headers=headers,

@@ -105,6 +105,13 @@ class NatsAdapter:
         bindings: Mapping[str, Any] | None = None,
     ) -> None:
         client = self._require()
+        tokens = address.split(".")
+        if any(not token or token in ("*", ">") or token != "".join(token.split()) for token in tokens):
+            raise BrokerError(
+                self.protocol,
+                f"cannot publish to {address!r}: a subject published to is dot-separated tokens, none empty, "
+                "none a wildcard (* or >), no white space",
+            )
         try:
             await client.publish(address, payload, headers=dict(headers) or None)
             await _processed(client)
