@@ -25,6 +25,7 @@ hashes, and the RSA signing keys behind session JWTs and the JWKS.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -137,6 +138,20 @@ def _narrow(path: Path) -> None:
         pass
 
 
+def _holds_projects(database: Path) -> bool:
+    """Whether the SQLite file holds a project, and so secrets encrypted under some master key (read-only;
+    a file that is not there, not yet migrated or unreadable holds none that a new key could miss)."""
+    if not database.is_file():
+        return False
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
+            return bool(db.execute("SELECT EXISTS (SELECT 1 FROM projects)").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
 def key_file_for_database(database_path: Path) -> Path:
     """``/x/totpflow.db`` → ``/x/totpflow.db.key``."""
     return database_path.with_name(database_path.name + ".key")
@@ -149,7 +164,7 @@ def resolve_master_key(
 
     In order: ``TOTPFLOW_MASTER_KEY``; the key file ``key_file`` (``--master-key-file``) or
     ``TOTPFLOW_MASTER_KEY_FILE`` names (created 0600 when missing); for a SQLite file, the key file beside it
-    (created with the database; an existing database without one is refused). PostgreSQL serves many
+    (created with the database; a database holding projects without one is refused). PostgreSQL serves many
     processes and hosts, so it needs the variable or a key file. A key given both as a value and as a file
     is refused: one of them would be silently ignored."""
     env = os.environ if environ is None else environ
@@ -168,11 +183,12 @@ def resolve_master_key(
     if database is not None:
         path = database.absolute()
         key_path = key_file_for_database(path)
-        if not key_path.exists() and path.is_file() and path.stat().st_size > 0:
+        if not key_path.exists() and _holds_projects(path):
             # A store written under a key from elsewhere: a new key here would decrypt none of its secrets.
             raise MasterKeyError(
-                f"the database {path} exists but the master key file beside it does not: set {MASTER_KEY_ENV}"
-                f" or {MASTER_KEY_FILE_ENV} / --master-key-file to the key it was written with"
+                f"the database {path} holds projects but the master key file beside it does not exist: "
+                f"set {MASTER_KEY_ENV} or {MASTER_KEY_FILE_ENV} / --master-key-file to the key it was "
+                "written with"
             )
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder is the owner's alone
         return load_or_create_key_file(key_path), key_path

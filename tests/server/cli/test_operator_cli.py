@@ -272,7 +272,7 @@ def test_a_store_keyed_elsewhere_is_refused_without_its_key(
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     enroll({**sqlite_env, "TOTPFLOW_MASTER_KEY": key}, email())
     database = Path(sqlite_env["TOTPFLOW_DATABASE_URL"].removeprefix("sqlite:///"))
-    assert "master key file beside it" in usage_error(sqlite_env, *command)
+    assert "master key file beside it does not exist" in usage_error(sqlite_env, *command)
     assert not database.with_name(database.name + ".key").exists()
     assert ok_json({**sqlite_env, "TOTPFLOW_MASTER_KEY": key}, "users", "list", "--json")
 
