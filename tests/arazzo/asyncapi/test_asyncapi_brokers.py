@@ -5,7 +5,9 @@ channel address (a uuid), so parallel runs never see each other's messages."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 import uuid
 from typing import Any
 
@@ -218,3 +220,46 @@ def test_a_subscription_whose_connection_ends_fails_the_wait_at_once() -> None:
 
     with pytest.raises(BrokerError, match="subscription to 'orders' ended: the connection closed"):
         asyncio.run(main())
+
+
+def test_a_nats_subscription_whose_connection_ends_fails_the_wait_at_once() -> None:
+    """NATS through a loopback proxy that cuts the connection once the subscription is made: the wait fails
+    with BrokerError at once (the runner's NATS client does not reconnect)."""
+    from broker_endpoints import require_broker
+
+    from totpflow.arazzo.asyncapi import Endpoint
+
+    require_broker("nats")
+    cut = asyncio.Event()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+
+    async def proxy(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", 4222)
+        pumps = [asyncio.ensure_future(pipe(client_reader, server_writer)),
+                 asyncio.ensure_future(pipe(server_reader, client_writer))]  # fmt: skip
+        await cut.wait()
+        for pump in pumps:
+            pump.cancel()
+        for writer in (client_writer, server_writer):
+            writer.close()
+
+    async def main() -> float:
+        server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        adapter = adapter_for("nats")
+        await adapter.connect(Endpoint("nats", "127.0.0.1", server.sockets[0].getsockname()[1]))
+        asyncio.get_running_loop().call_later(0.5, cut.set)
+        started = time.monotonic()
+        try:
+            with pytest.raises(BrokerError, match="ended: the connection closed"):
+                await receive(adapter, address("nats"), timeout=30)
+            return time.monotonic() - started
+        finally:
+            await adapter.close()
+            server.close()
+
+    assert asyncio.run(main()) < 10  # not the 30 s timeout

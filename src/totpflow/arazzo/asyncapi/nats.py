@@ -29,6 +29,7 @@ class NatsAdapter:
     def __init__(self, protocol: str = "nats") -> None:
         self.protocol = protocol
         self._client: nats.aio.client.Client | None = None
+        self._receivers: set[QueueReceiver] = set()  # open subscriptions, ended if the connection ends
 
     async def connect(self, endpoint: Endpoint, credentials: Credentials | None = None) -> None:
         creds = credentials or Credentials()
@@ -41,6 +42,10 @@ class NatsAdapter:
             if not failed.done():
                 failed.set_result(error)
 
+        async def on_closed() -> None:  # the server hung up (no reconnecting): no message can come now
+            for receiver in list(self._receivers):
+                receiver.end("the connection closed")
+
         client = nats.aio.client.Client()
         connecting = asyncio.ensure_future(
             client.connect(
@@ -52,6 +57,7 @@ class NatsAdapter:
                 allow_reconnect=False,
                 max_reconnect_attempts=0,
                 error_cb=on_error,
+                disconnected_cb=on_closed,
             )
         )
         waiting: set[asyncio.Future[Any]] = {connecting, failed}
@@ -78,6 +84,12 @@ class NatsAdapter:
     async def subscribe(self, address: str, bindings: Mapping[str, Any] | None = None) -> Receiver:
         client = self._require()
         receiver = QueueReceiver(self.protocol, address)
+        self._receivers.add(receiver)
+
+        async def forget() -> None:
+            self._receivers.discard(receiver)
+
+        receiver.on_close(forget)
 
         async def deliver(incoming: nats.aio.msg.Msg) -> None:
             receiver.put(
