@@ -73,7 +73,8 @@ class AmqpAdapter:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(connection.close(), ABANDON_SECONDS)
             if isinstance(exc, _FAILURES):
-                raise BrokerError(self.protocol, f"cannot connect to {endpoint.host}: {exc}") from None
+                reason = str(exc) or type(exc).__name__
+                raise BrokerError(self.protocol, f"cannot connect to {endpoint.host}: {reason}") from None
             raise
         self._connection, self._channel = connection, channel
 

@@ -73,7 +73,7 @@ class NatsAdapter:
         cause: BaseException | None = failed.result() if failed.done() else None
         if cause is None and connecting.done() and not connecting.cancelled():
             cause = connecting.exception()
-        reason = f"{cause or type(cause).__name__}" if cause is not None else "timed out"
+        reason = (str(cause) or type(cause).__name__) if cause is not None else "timed out"
         raise BrokerError(self.protocol, f"cannot connect to {endpoint.host}: {reason}")
 
     def _require(self) -> nats.aio.client.Client:
