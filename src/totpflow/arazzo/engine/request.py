@@ -205,7 +205,7 @@ def _masked_body(prepared: Prepared, masker: Masker) -> str:
     if bodies.is_json(prepared.content_type or "") and ("\\" in text or masker.may_need_json_masking(text)):
         try:
             return msgspec.json.encode(masker.mask_json(msgspec.json.decode(text))).decode()
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # not JSON after all, or nested too deeply to walk
             pass
     return masker.mask_text(text)
 
