@@ -326,3 +326,15 @@ def test_no_secret_reaches_any_report(tmp_path: Path) -> None:
         assert MASK in text, name
     # Without the masker the sample's raw records would show them: the test is not vacuous.
     assert SESSION_TOKEN in json.dumps(to_json(run))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(b"\x00ok\xff", "\x00ok\ufffd"), (bytearray(b"abc"), "abc"), (7.5, "7.5"), (object, str(object))],
+)
+def test_values_json_cannot_write_are_text_in_every_report(value: object, text: str) -> None:
+    """A binary message payload in an output is text as its message record is (undecodable bytes U+FFFD),
+    not a Python ``b'…'``."""
+    from totpflow.arazzo.reports.jsonable import json_default
+
+    assert json_default(value) == text

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.reports.jsonable import json_default
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import (
     CheckResult,
@@ -197,7 +198,7 @@ def to_json(result: RunResult, *, masker: Masker | None = None) -> dict[str, Any
 
 
 def write_json(result: RunResult, path: str | Path, *, masker: Masker | None = None) -> None:
-    text = json.dumps(to_json(result, masker=masker), indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(to_json(result, masker=masker), indent=2, ensure_ascii=False, default=json_default)
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 

@@ -39,6 +39,7 @@ from xml.etree import ElementTree
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.answer import answer
+from totpflow.arazzo.reports.jsonable import json_default
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import Exchange, MessageRecord, RunResult, StepResult, WorkflowResult
 
@@ -91,7 +92,7 @@ def message_summary(message: MessageRecord) -> str:
     if message.timed_out:
         return "\n".join(lines)
     lines += [f"{name}: {value}" for name, value in message.headers.items()]
-    lines += ["", json.dumps(message.payload, ensure_ascii=False, default=str)]
+    lines += ["", json.dumps(message.payload, ensure_ascii=False, default=json_default)]
     return "\n".join(lines)
 
 
@@ -127,7 +128,7 @@ def _testcase(suite: ElementTree.Element, step: StepResult) -> tuple[int, int]:
     summaries = [exchange_summary(exchange, index) for index, exchange in enumerate(step.exchanges, 1)]
     summaries += [message_summary(message) for message in step.messages]
     if step.outputs:
-        summaries.append("outputs: " + json.dumps(step.outputs, ensure_ascii=False, default=str))
+        summaries.append("outputs: " + json.dumps(step.outputs, ensure_ascii=False, default=json_default))
     if summaries:
         ElementTree.SubElement(case, "system-out").text = _clean("\n\n".join(summaries))
     return failures, errors
@@ -179,7 +180,7 @@ def _testsuite(
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
-    out = json.dumps({"outputs": workflow.outputs}, ensure_ascii=False, indent=2, default=str)
+    out = json.dumps({"outputs": workflow.outputs}, ensure_ascii=False, indent=2, default=json_default)
     ElementTree.SubElement(suite, "system-out").text = _clean(out)
     ElementTree.SubElement(suite, "system-err").text = _clean(workflow.error or "")
     return tests, failures, errors, skipped

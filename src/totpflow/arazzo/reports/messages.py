@@ -18,6 +18,7 @@ from pathlib import Path
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.json_report import message_json
+from totpflow.arazzo.reports.jsonable import json_default
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import RunResult
 
@@ -28,7 +29,7 @@ def write_messages(result: RunResult, path: str | Path, *, masker: Masker | None
         json.dumps(
             {"workflowId": step.workflow_id, "stepId": step.step_id, **message_json(message)},
             ensure_ascii=False,
-            default=str,
+            default=json_default,
         )
         for workflow in result.workflows
         for step in workflow.steps

@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.answer import answer
+from totpflow.arazzo.reports.jsonable import json_default
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import Exchange, RunResult, StepResult, WorkflowResult
 
@@ -65,7 +66,7 @@ def _ms(value: float) -> str:
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
 def _status_style(status: int) -> str:
