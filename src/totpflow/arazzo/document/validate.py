@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from totpflow.arazzo.body import is_form, is_xml
+from totpflow.arazzo.body import is_json
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
     Criterion,
@@ -343,13 +343,13 @@ class _Checker:
             self._value(item.value, item.location + "/value", workflow)
 
     def _replacement_target(self, replacement: PayloadReplacement, body: RequestBody) -> None:
-        """A target that will be read as a JSON Pointer (the default for every payload but an XML or form
-        text, or ``targetSelectorType: jsonpointer``) is a well-formed one."""
+        """A target that will be read as a JSON Pointer (``targetSelectorType: jsonpointer``, a structured
+        payload, or a text payload declared JSON; a text payload's media type may come from the operation,
+        which validation does not know, so it is left to the run) is a well-formed one."""
         kind = replacement.target_selector_type
         if kind not in (None, "jsonpointer"):
             return
-        text_payload = isinstance(body.payload, str)
-        if kind is None and text_payload and (is_xml(body.content_type) or is_form(body.content_type)):
+        if kind is None and isinstance(body.payload, str) and not is_json(body.content_type or ""):
             return
         try:
             pointer.split(replacement.target)
