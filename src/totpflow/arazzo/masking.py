@@ -12,6 +12,8 @@ Public API::
         .mask_url(url, query_values=False) -> str
                                      mask_text, and secrets percent-encoded in a path segment or query
                                      value, and the password of the URL's user info
+        .add_url_credentials(url, user_is_token=False)
+                                     register the credentials a URL's user info carries
         .mask_headers(pairs) -> tuple[tuple[str, str], ...]
         .mask_json(value) -> Any     a copy with secret values (and values of sensitive keys) masked
         .mask_value(value) -> Any    mask_json for any value; mask_text for str
@@ -263,6 +265,8 @@ class Masker:
         to (or contains) a secret is masked whole, whatever its encoding; the password of the user info is
         masked, and registered with the ``Basic`` credentials a client makes of it. ``query_values``: every
         query value is masked (a document's URL, whose query, if any, is most likely an access token)."""
+        if "@" in url:
+            self.add_url_credentials(url)
         masked = self.mask_text(url)
         if "%" not in masked and "+" not in masked and "@" not in masked and not query_values:
             return masked
@@ -272,11 +276,8 @@ class Masker:
         head, authority, path, query, fragment = parts.groups()
         if "@" in authority:
             userinfo, _, host = authority.rpartition("@")
-            user, sep, password = userinfo.partition(":")
-            if sep and password != MASK:
-                self.add(unquote(password))
-                basic = f"{unquote(user)}:{unquote(password)}".encode()
-                self.add(base64.b64encode(basic).decode("ascii"))
+            user, sep, _password = userinfo.partition(":")
+            if sep:
                 authority = f"{user}:{MASK}@{host}"
         path = "/".join(MASK if self._hides(unquote(part)) else part for part in path.split("/"))
         if query is not None:
@@ -287,6 +288,20 @@ class Masker:
                 pairs.append(f"{name}={MASK}" if hidden else pair)
             path += "?" + "&".join(pairs)
         return head + authority + path + ("" if fragment is None else "#" + fragment)
+
+    def add_url_credentials(self, url: str, *, user_is_token: bool = False) -> None:
+        """Register what a URL's user info carries: its password, with the ``Basic`` credentials a client
+        makes of it; with ``user_is_token``, a user given alone (``nats://TOKEN@host``)."""
+        parts = _URL.match(url)
+        userinfo, at, _host = (parts.group(2) if parts else "").rpartition("@")
+        if not at:
+            return
+        user, sep, password = userinfo.partition(":")
+        if sep and password:
+            self.add(unquote(password))
+            self.add(base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii"))
+        elif user and user_is_token:
+            self.add(unquote(user))
 
     def _hides(self, text: str) -> bool:
         """Whether ``text`` is or holds a registered secret."""

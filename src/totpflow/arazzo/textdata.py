@@ -17,9 +17,19 @@ import functools
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from totpflow.arazzo.errors import LoadError
+
+
+def read_at_most(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it holds more than ``limit`` (a device such as ``/dev/zero`` never
+    ends: no more than ``limit + 1`` bytes are read). OSError as ``open`` raises it."""
+    with path.open("rb") as handle:
+        content = handle.read(limit + 1)
+    return None if len(content) > limit else content
+
 
 _YAML_BOOL = "tag:yaml.org,2002:bool"
 _YAML_TIMESTAMP = "tag:yaml.org,2002:timestamp"

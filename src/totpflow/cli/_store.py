@@ -93,6 +93,13 @@ def choose_project(deps: services.Deps, shown: str, named: str | None) -> str:
     return found[0].project_id
 
 
+PROJECT_HELP = "the project (default: $TOTPFLOW_PROJECT_ID, else the database's only project)"
+MASTER_KEY_FILE_HELP = (
+    "file holding the master key (default: $TOTPFLOW_MASTER_KEY, $TOTPFLOW_MASTER_KEY_FILE, else on SQLite a "
+    ".key file beside the database)"
+)
+
+
 def add_store_arguments(parser: argparse.ArgumentParser, *, project: str | None, output: bool = True) -> None:
     """The options every store command takes: ``--database-url``, ``--master-key-file``, ``--json``, and
     ``--project-id`` with the help text ``project``."""
@@ -103,12 +110,7 @@ def add_store_arguments(parser: argparse.ArgumentParser, *, project: str | None,
         metavar="URL",
         help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)",
     )
-    parser.add_argument(
-        "--master-key-file",
-        metavar="PATH",
-        help="file holding the master key (default: $TOTPFLOW_MASTER_KEY, $TOTPFLOW_MASTER_KEY_FILE, else "
-        "on SQLite a .key file beside the database)",
-    )
+    parser.add_argument("--master-key-file", metavar="PATH", help=MASTER_KEY_FILE_HELP)
     if output:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from totpflow.cli._store import MASTER_KEY_FILE_HELP
+
 if TYPE_CHECKING:
     from totpflow.enroll import CodeRequest
 
@@ -54,12 +56,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--database-url", metavar="URL", help="store of the embedded server (default: SQLite)"
     )
-    parser.add_argument(
-        "--master-key-file",
-        metavar="PATH",
-        help="the embedded server's master key file (default: $TOTPFLOW_MASTER_KEY, "
-        "$TOTPFLOW_MASTER_KEY_FILE, else on SQLite a .key file beside the database)",
-    )
+    parser.add_argument("--master-key-file", metavar="PATH", help=MASTER_KEY_FILE_HELP)
     parser.set_defaults(handler=run)
 
 

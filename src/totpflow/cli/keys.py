@@ -18,6 +18,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from totpflow.cli._store import PROJECT_HELP, add_store_arguments
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -42,18 +44,7 @@ def register(subparsers: Any) -> None:
         help="emergency: the new key signs at once (clients with a JWKS fetched earlier fail to verify its "
         "JWTs until they fetch it again)",
     )
-    rotate.add_argument(
-        "--project-id", help="the project (default: $TOTPFLOW_PROJECT_ID, else the database's only project)"
-    )
-    rotate.add_argument(
-        "--database-url", help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)"
-    )
-    rotate.add_argument(
-        "--master-key-file",
-        metavar="PATH",
-        help="file holding the master key (default: $TOTPFLOW_MASTER_KEY, $TOTPFLOW_MASTER_KEY_FILE, else "
-        "on SQLite a .key file beside the database)",
-    )
+    add_store_arguments(rotate, project=PROJECT_HELP, output=False)
     rotate.set_defaults(handler=rotate_key)
 
 

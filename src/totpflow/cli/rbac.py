@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from totpflow.cli._store import PROJECT_HELP, add_store_arguments
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("rbac", help="set or show a project's RBAC policy")
@@ -24,19 +26,7 @@ def register(subparsers: Any) -> None:
     set_cmd.add_argument("file", metavar="FILE", help="the policy: {resources, roles, scopes}")
     show = actions.add_parser("show", help="print the project's RBAC policy as JSON")
     for sub in (set_cmd, show):
-        sub.add_argument(
-            "--project-id",
-            help="the project (default: $TOTPFLOW_PROJECT_ID, else the database's only project)",
-        )
-        sub.add_argument(
-            "--database-url", help="sqlite:///PATH or postgresql://… (default: $TOTPFLOW_DATABASE_URL)"
-        )
-        sub.add_argument(
-            "--master-key-file",
-            metavar="PATH",
-            help="file holding the master key (default: $TOTPFLOW_MASTER_KEY, $TOTPFLOW_MASTER_KEY_FILE, "
-            "else on SQLite a .key file beside the database)",
-        )
+        add_store_arguments(sub, project=PROJECT_HELP, output=False)
     set_cmd.set_defaults(handler=set_policy)
     show.set_defaults(handler=show_policy)
 

@@ -214,7 +214,7 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     _check_report_paths(args)
     masker = Masker(sensitive_fields=CREDENTIAL_FIELDS) if args.show_secrets else Masker()
     for url in servers.values():  # a broker URL's user info: a password, or a NATS token alone
-        _register_userinfo(masker, url)
+        masker.add_url_credentials(url, user_is_token=True)
     with RoutingSender() as sender:
         loaded = load(args.document)
         started()
@@ -249,21 +249,6 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
     result = _combine(results)
     _report(result, args, masker)
     return 0 if result.ok else 1
-
-
-def _register_userinfo(masker: Any, url: str) -> None:
-    """Register the credentials a server URL carries (``--server SOURCE=mqtt://user:pass@host``,
-    ``nats://TOKEN@host``) as secrets, so no output shows them."""
-    from urllib.parse import unquote, urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return
-    if parts.password:
-        masker.add(unquote(parts.password))
-    elif parts.username:
-        masker.add(unquote(parts.username))  # a user alone is a token (NATS)
 
 
 def _check_report_paths(args: argparse.Namespace) -> None:

@@ -39,7 +39,6 @@ that value is secret.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -47,7 +46,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
-from totpflow.server.dbfile import chosen_database_url, sqlite_path
+from totpflow.server.dbfile import chosen_database_url, read_only, sqlite_path
 from totpflow.server.errors import ConfigError
 from totpflow.server.policy import Policy, RateLimit, parse_duration
 
@@ -277,7 +276,7 @@ def check_sqlite_file(url: str) -> None:
     import sqlite3
 
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+        with read_only(path) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.OperationalError:  # busy, locked, a folder it cannot read: the store's own open reports it
         return

@@ -25,7 +25,6 @@ hashes, and the RSA signing keys behind session JWTs and the JWKS.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -47,7 +46,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
-from totpflow.server.dbfile import sqlite_path
+from totpflow.server.dbfile import read_only, sqlite_path
 from totpflow.server.errors import IntegrityFailure, MasterKeyError
 
 MASTER_KEY_ENV = "TOTPFLOW_MASTER_KEY"
@@ -146,7 +145,7 @@ def _holds_projects(database: Path) -> bool:
     import sqlite3
 
     try:
-        with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
+        with read_only(database) as db:
             return bool(db.execute("SELECT EXISTS (SELECT 1 FROM projects)").fetchone()[0])
     except sqlite3.Error:
         return False

@@ -1,15 +1,19 @@
 """Where a store's database is: the URL a command uses (its flag, else ``TOTPFLOW_DATABASE_URL``, else the
-default SQLite file) and the file a ``sqlite:///PATH`` URL names.
+default SQLite file), the file a ``sqlite:///PATH`` URL names, and that file opened read-only.
 
 No SQLAlchemy here: ``config``, ``crypto`` and the operator commands read these before any store opens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import sqlite3
 
 HOME_ENV: Final = "TOTPFLOW_HOME"
 DATABASE_URL_ENV: Final = "TOTPFLOW_DATABASE_URL"
@@ -39,3 +43,13 @@ def sqlite_path(url: str) -> Path | None:
         return None
     path = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
     return None if path.startswith(":memory:") else Path(path)
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the SQLite file at ``path`` (nothing is created or changed), closed at the
+    end of the block; ``sqlite3.Error`` as the driver raises it."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+        yield db

@@ -16,12 +16,13 @@ are identified by ``file://`` URLs so that one resolution rule serves both.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from totpflow.arazzo.errors import LoadError
-from totpflow.arazzo.textdata import load_json, load_yaml
+from totpflow.arazzo.textdata import load_json, load_yaml, read_at_most
 
 if TYPE_CHECKING:
     import httpx
@@ -56,12 +57,13 @@ def file_path(url: str) -> Path | None:
     return Path(unquote(parts.path))  # what url2pathname does on POSIX, without importing urllib.request
 
 
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
+
+
 def shown(url: str) -> str:
-    """The URL as error messages show it: without user info and query, where credentials may ride along."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return parts._replace(netloc=netloc, query="", fragment="").geturl() if parts.netloc else url
+    """The URL as error messages show it: without user info, query and fragment, where credentials may ride
+    along. Text only: a URL that does not parse (a port out of range) is shown so too."""
+    return _USERINFO.sub("", url, count=1).split("?", 1)[0].split("#", 1)[0]
 
 
 def without_fragment(url: str) -> str:
@@ -161,9 +163,8 @@ def _load_file(path: Path) -> Any:
     if key in _file_cache:
         return _file_cache[key]
     try:
-        with path.open("rb") as handle:
-            content = handle.read(MAX_DOCUMENT_BYTES + 1)
-        if len(content) > MAX_DOCUMENT_BYTES:
+        content = read_at_most(path, MAX_DOCUMENT_BYTES)
+        if content is None:
             raise LoadError("", f"cannot read {path}: it is larger than {MAX_DOCUMENT_BYTES} bytes")
         text = content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:

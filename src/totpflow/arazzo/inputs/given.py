@@ -31,19 +31,18 @@ def load_inputs_file(path: str | Path) -> dict[str, Any]:
     (``textdata``: YAML's JSON schema, no duplicate keys, aliases bounded), but never kept in the parse
     cache, as it may hold secrets. Its problems name a line and column, never a value."""
     from totpflow.arazzo.errors import LoadError
-    from totpflow.arazzo.textdata import parse_text
+    from totpflow.arazzo.textdata import parse_text, read_at_most
 
     file = Path(path)
     try:
-        with file.open("rb") as handle:
-            content = handle.read(MAX_INPUTS_BYTES + 1)
+        content = read_at_most(file, MAX_INPUTS_BYTES)
+        if content is None:
+            raise UsageError(f"--inputs {file}: larger than {MAX_INPUTS_BYTES} bytes")
         text = content.decode("utf-8")
     except OSError as exc:
         raise UsageError(f"--inputs {file}: cannot read ({exc.strerror})") from exc
     except UnicodeDecodeError:
         raise UsageError(f"--inputs {file}: not UTF-8 text") from None
-    if len(content) > MAX_INPUTS_BYTES:
-        raise UsageError(f"--inputs {file}: larger than {MAX_INPUTS_BYTES} bytes")
     try:
         data = parse_text(text)
     except LoadError as exc:

@@ -11,19 +11,18 @@ command line exits 2 and no request is made.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import SplitResult, urlsplit
 
+from totpflow.arazzo.document.reader import shown
 from totpflow.arazzo.errors import UsageError
 
 SCHEMES = ("http", "https")
-_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
 def _shown(url: str) -> str:
-    """``url`` quoted for a message, without its user info and query, where credentials may ride along."""
-    return repr(_USERINFO.sub("", url, count=1).split("?", 1)[0].split("#", 1)[0])
+    """``url`` quoted for a message, as ``reader.shown`` gives it (no user info, no query)."""
+    return repr(shown(url))
 
 
 def check_overrides(
