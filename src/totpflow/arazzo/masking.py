@@ -51,8 +51,10 @@ Redocly ``respect`` masks secrets the same way):
   text (error messages, URLs). Outputs the caller declares secret are registered before the exchange is
   recorded, so the response that carried them is masked too.
 
-Masking is fast: the registered secrets are compiled into one regular expression (longest first, escaped),
-rebuilt only when the set changes.
+Masking a text looks for each registered secret with a substring test and replaces the ones it holds,
+longest first, so a secret inside a longer one is masked as part of it. Registering a secret costs nothing
+more than keeping it: a run that registers a token at every step stays linear in its steps (one regular
+expression of every secret would have to be compiled again after each, and compiling is slow).
 """
 
 from __future__ import annotations
@@ -71,7 +73,6 @@ MIN_SUBSTRING_LENGTH = 3
 #: Inside a structure under a sensitive key, the shortest string registered as a secret (tokens, TOTP secrets
 #: and recovery codes are longer; words such as ``list`` or ``bearer`` are not credentials).
 MIN_NESTED_SECRET_LENGTH = 8
-_SCAN_LIMIT = 8  # up to this many secrets, ``mask_text`` looks for each with ``in`` before any regex work
 
 DEFAULT_SENSITIVE_HEADERS = frozenset(
     {
@@ -122,7 +123,15 @@ _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 class Masker:
     """A set of secret strings plus sensitive header and field names; see the module docstring."""
 
-    __slots__ = ("_field_keys", "_fields", "_fields_pattern", "_headers", "_pattern", "_short", "_substrings")
+    __slots__ = (
+        "_by_length",
+        "_field_keys",
+        "_fields",
+        "_fields_pattern",
+        "_headers",
+        "_short",
+        "_substrings",
+    )
 
     def __init__(
         self,
@@ -136,7 +145,9 @@ class Masker:
         self._headers = _lowered(sensitive_headers)
         self._fields = _lowered(sensitive_fields)
         self._field_keys = {_key(name) for name in self._fields}
-        self._pattern: re.Pattern[str] | None = None
+        self._by_length: tuple[str, ...] | None = (
+            None  # the secrets longest first, while the set is unchanged
+        )
         self._fields_pattern: tuple[frozenset[str], re.Pattern[str] | None] | None = None
         for secret in secrets:
             self.add(secret)
@@ -166,7 +177,7 @@ class Masker:
         elif text not in self._substrings:
             self._substrings.add(text)
             self._substrings.update(_encoded_forms(text))
-            self._pattern = None
+            self._by_length = None
 
     def _add_credential(self, text: str) -> None:
         """Register what a sensitive header carries when it can be a credential (long enough, one word)."""
@@ -213,28 +224,23 @@ class Masker:
 
     # -- masking ---------------------------------------------------------------------------------------
 
-    def _compiled(self) -> re.Pattern[str] | None:
-        if self._pattern is None and self._substrings:
-            self._pattern = _secrets_pattern(frozenset(self._substrings))
-        return self._pattern
-
     def mask_text(self, text: str) -> str:
         """Replace every registered secret in ``text``; a text equal to a short secret is masked whole."""
         if text in self._short:
             return MASK
-        substrings = self._substrings
-        if len(substrings) <= _SCAN_LIMIT:  # a few secrets: substring tests beat the regex when none occurs
-            for secret in substrings:
-                if secret in text:
-                    break
-            else:
-                return text
-        pattern = self._compiled()
-        return text if pattern is None else pattern.sub(MASK, text)
+        ordered = self._by_length
+        if ordered is None:  # longest first ("abcd" before "abc"); equal lengths in a fixed order
+            ordered = self._by_length = tuple(
+                sorted(self._substrings, key=lambda secret: (-len(secret), secret))
+            )
+        for secret in ordered:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
 
     def mask_headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         # ``mask_header`` per pair, inlined for the common case (a recorded exchange masks every header).
-        pattern, short, sensitive = self._compiled(), self._short, self._headers
+        substrings, short, sensitive = self._substrings, self._short, self._headers
         masked: list[tuple[str, str]] = []
         for name, value in headers:
             if name.lower() in sensitive:
@@ -242,7 +248,7 @@ class Masker:
             elif value in short:
                 masked.append((name, MASK))
             else:
-                masked.append((name, value if pattern is None else self.mask_text(value)))
+                masked.append((name, self.mask_text(value) if substrings else value))
         return tuple(masked)
 
     def mask_header(self, name: str, value: str) -> str:
@@ -378,12 +384,6 @@ def _ascii_escape(char: str) -> str:
         return f"\\u{code:04x}"
     code -= 0x10000
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
-@lru_cache(maxsize=256)
-def _secrets_pattern(secrets: frozenset[str]) -> re.Pattern[str]:
-    ordered = sorted(secrets, key=len, reverse=True)  # longest first: "abcd" before "abc"
-    return re.compile("|".join(map(re.escape, ordered)))
 
 
 @lru_cache(maxsize=64)

@@ -21,6 +21,9 @@ ENCODED: dict[str, list[dict[str, Any]]] = yaml.safe_load(
         (["s3cr3t"], "token=s3cr3t&x=1", f"token={MASK}&x=1"),
         (["s3cr3t"], "s3cr3ts3cr3t", MASK * 2),
         (["abc", "abcdef"], "abcdef abc", f"{MASK} {MASK}"),  # the longest secret first
+        (["abcdef", "abc"], "abcdef abc", f"{MASK} {MASK}"),  # whatever the order they were registered in
+        (["bcd", "abcdefg"], "xabcdefgx bcd", f"x{MASK}x {MASK}"),  # a secret inside a longer one
+        (["abc", "ABC"], "abcABCabc", MASK * 3),
         (["a.b*c(d)"], "x a.b*c(d) aXbbc", f"x {MASK} aXbbc"),  # regex metacharacters are literal
         ([123456], '{"code": 123456}', f'{{"code": {MASK}}}'),
         (["ab"], "ab", MASK),  # a short secret: only as a whole value
@@ -32,11 +35,22 @@ def test_mask_text(secrets: list[object], text: str, expected: str) -> None:
     assert Masker(secrets).mask_text(text) == expected
 
 
-def test_the_pattern_is_rebuilt_when_a_secret_is_added() -> None:
+def test_a_secret_added_later_is_masked_from_then_on() -> None:
     masker = Masker(["first-secret"])
     assert masker.mask_text("second-secret") == "second-secret"
     masker.add("second-secret")
     assert masker.mask_text("first-secret second-secret") == f"{MASK} {MASK}"
+    masker.add("a first-secret b")  # longer than one already held: masked whole from now on
+    assert masker.mask_text("x a first-secret b y") == f"x {MASK} y"
+
+
+def test_many_secrets_are_each_masked() -> None:
+    tokens = [f"tok{index:04d}-{'x' * (index % 7)}" for index in range(300)]
+    masker = Masker()
+    for token in tokens:
+        masker.add(token)
+    text = " ".join(reversed(tokens))
+    assert masker.mask_text(text) == " ".join([MASK] * len(tokens))
 
 
 @pytest.mark.parametrize(
