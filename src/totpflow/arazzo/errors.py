@@ -10,6 +10,7 @@ JSON Pointer) so messages read ``/workflows/0/steps/2/successCriteria/0/conditio
     │   └── ConditionError                                syntax error in a criterion
     ├── EvaluationError          (expression, message)    could not be evaluated at run time
     ├── InputError               (name, message)          missing, or invalid against the schema
+    │   └── UndeclaredInput                               not among the workflow's inputs, and not given
     ├── UsageError               (message)                bad command-line or API usage (exit code 2)
     └── ExecutionError           (message)                the run could not proceed
         ├── TransportError       (step_id, message)       connection failure, timeout
@@ -80,6 +81,11 @@ class InputError(ArazzoError):
         super().__init__(f"input {name!r}: {message}" if name else message)
         self.name = name
         self.message = message
+
+
+class UndeclaredInput(InputError):
+    """``$inputs.NAME`` where the workflow declares no input NAME and none was given (``$inputs.a.b`` of a 1.0
+    document then reads member ``b`` of input ``a``)."""
 
 
 class UsageError(ArazzoError):

@@ -369,7 +369,7 @@ DOT_ACCESS = yaml.safe_load((DATA / "dot-access.yaml").read_text(encoding="utf-8
 @pytest.mark.parametrize("version", ["1.1.0", "1.0.1"])
 @pytest.mark.parametrize("case", DOT_ACCESS, ids=[case["id"] for case in DOT_ACCESS])
 def test_dot_access_into_an_output_or_input_follows_the_declared_version(
-    tmp_path: Path, case: dict[str, Any], version: str
+    tmp_path: Path, case: dict[str, Any], version: str, pets_api: Any, pets_client: httpx.Client
 ) -> None:
     """Dot access into a declared output or input (``$inputs.user.id`` with input ``user``): the strict 1.1
     grammar reads the dotted text as one name, so a 1.1 document is refused at its location (by ``load``,
@@ -423,6 +423,10 @@ def test_dot_access_into_an_output_or_input_follows_the_declared_version(
             w for w in load(str(document)).warnings if w.startswith(location)
         ]
         assert any(w.startswith(location) and expected["warning"] in w for w in full.warnings), full.warnings
+        if "run" in case:  # accepted, so it runs: the dot reads a member
+            result = load(str(document)).run("w", inputs=case["run"]["inputs"], client=pets_client)
+            assert result.ok, [step.error for step in result.workflows[0].steps]
+            assert pets_api.seen == case["run"]["requests"]
         return
     with pytest.raises(DocumentInvalid) as caught:
         load(str(document))

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from totpflow.arazzo.errors import EvaluationError
+from totpflow.arazzo.errors import EvaluationError, UndeclaredInput
 from totpflow.arazzo.expressions import pointer as json_pointer
 from totpflow.arazzo.expressions.context import EvaluationContext, Message
 
@@ -44,17 +44,18 @@ def _apply_pointer(value: Any, pointer: str | None, text: str) -> Any:
 def _lookup_named(lookup: Callable[[str], Any], name: str, pointer: str | None, text: str) -> Any:
     try:
         value = lookup(name)
-    except EvaluationError as exc:
-        if "." not in name:
-            raise EvaluationError(text, exc.message) from None
-        parts = name.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            try:
-                value = lookup(".".join(parts[:cut]))
-            except EvaluationError:
-                continue
-            dotted = json_pointer.join(parts[cut:]) + (pointer or "")
-            return _apply_pointer(value, dotted, text)
+    except (EvaluationError, UndeclaredInput) as exc:
+        if "." in name:  # 1.0's dot access into a value: the longest name that exists, then its members
+            parts = name.split(".")
+            for cut in range(len(parts) - 1, 0, -1):
+                try:
+                    value = lookup(".".join(parts[:cut]))
+                except (EvaluationError, UndeclaredInput):
+                    continue
+                dotted = json_pointer.join(parts[cut:]) + (pointer or "")
+                return _apply_pointer(value, dotted, text)
+        if isinstance(exc, UndeclaredInput):
+            raise
         raise EvaluationError(text, exc.message) from None
     return _apply_pointer(value, pointer, text)
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from totpflow.arazzo.errors import InputError
+from totpflow.arazzo.errors import InputError, UndeclaredInput
 from totpflow.arazzo.expressions import pointer
 from totpflow.arazzo.inputs.coercion import coerce
 from totpflow.arazzo.inputs.computed import Computation
@@ -156,13 +156,10 @@ class InputResolver:
             value = coerce(self._prompt(name, schema, ctx), schema)
         elif name in self._properties and name not in self.required:
             return self._remember(name, None)
+        elif name in self._properties:
+            raise InputError(name, "not given")
         else:
-            raise InputError(
-                name,
-                "not given"
-                if name in self._properties
-                else "not declared in the workflow's inputs and not given",
-            )
+            raise UndeclaredInput(name, "not declared in the workflow's inputs and not given")
         self._check(name, value)
         return self._remember(name, value)
 
