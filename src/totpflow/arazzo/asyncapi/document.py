@@ -38,6 +38,9 @@ from totpflow.arazzo.errors import DocumentError, LoadError, OperationNotFound
 from totpflow.arazzo.expressions import pointer
 
 _VARIABLE = re.compile(r"\{([^{}]+)\}")
+#: A channel parameter's value in ``target(parameters=…)`` that only the run will know (a runtime expression):
+#: the address keeps its ``{name}``, and nothing is checked against the parameter's ``enum``.
+GIVEN_AT_RUN_TIME: Any = object()
 _DEFAULT_URI = "urn:totpflow:asyncapi"
 
 
@@ -272,6 +275,8 @@ class AsyncApiDocument:
             name = match.group(1)
             spec = _mapping(self.deref(declared.get(name), f"{where}/parameters/{pointer.escape(name)}"))
             if name in params:
+                if params[name] is GIVEN_AT_RUN_TIME:
+                    return match.group(0)
                 given = str(params[name])
             elif "default" in spec:
                 given = str(spec["default"])

@@ -1,13 +1,20 @@
 """Checks of an Arazzo document that need its loaded source descriptions.
 
 Problems: a step whose ``operationId`` / ``operationPath`` does not resolve, a ``workflowId`` step, ``goto`` /
-``retry`` target or ``dependsOn`` entry naming ``$sourceDescriptions.<name>.<id>`` that does not exist.
+``retry`` target or ``dependsOn`` entry naming ``$sourceDescriptions.<name>.<id>`` that does not exist; an
+AsyncAPI step whose channel does not exist, whose address has a parameter with no value (the step's ``in:
+channel`` parameter, else its ``default``) or a value outside its ``enum``, whose parameters are neither ``in:
+channel`` nor ``in: header``, or whose ``correlationId`` has no message location to be matched against; an
+``in: channel`` parameter on an OpenAPI step. Each of these would fail the run at that step.
 Warnings (Arazzo 1.0.1 "Parameter Object": the name must resolve to a parameter of the target operation, but a
-runner can still send it): a parameter naming no parameter of the operation, and a required path parameter of
-the operation that no parameter supplies.
+runner can still send it): a parameter naming no parameter of the operation, a required path parameter of the
+operation that no parameter supplies, and an ``in: channel`` parameter the channel's address does not use.
 """
 
 from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
@@ -29,7 +36,11 @@ from totpflow.arazzo.errors import DocumentError
 from totpflow.arazzo.sources.openapi import Operation
 from totpflow.arazzo.sources.sourceset import SourceSet
 
+if TYPE_CHECKING:
+    from totpflow.arazzo.asyncapi.document import AsyncTarget
+
 SourceCheck = Findings  # problems and warnings, as the document-local checks report them
+_ADDRESS_PARAMETER = re.compile(r"\{([^{}]+)\}")
 
 
 def check_sources(doc: ArazzoDocument, sources: SourceSet) -> SourceCheck:
@@ -54,7 +65,7 @@ def _step(
         return
     if step.action is not None:  # an AsyncAPI step: its source, operation or channel must exist
         try:
-            sources.resolve_async(step, doc)
+            _async_target(sources, doc, workflow, step, report)
         except DocumentError as exc:
             report.problems.append(exc)
         return
@@ -64,6 +75,65 @@ def _step(
         report.problems.append(exc)
         return
     _parameters(doc, workflow, step, operation, report)
+
+
+def _async_target(
+    sources: SourceSet, doc: ArazzoDocument, workflow: Workflow, step: Step, report: SourceCheck
+) -> None:
+    """What an AsyncAPI step points at must be usable as the run will use it: a channel that exists, a value
+    for every parameter of its address (the step's, else the Parameter Object's ``default``), parameters only
+    ``in: channel`` or ``in: header``, and, for a ``correlationId``, messages that say where theirs is."""
+    from totpflow.arazzo.asyncapi.document import GIVEN_AT_RUN_TIME  # only documents with async steps
+
+    where = sources.resolve_async(step, doc)
+    assert where.source.asyncapi is not None
+    values: dict[str, Any] = {}
+    given: dict[str, str] = {}  # channel parameter name → where the step's own parameter is written
+    for item in (*workflow.parameters, *step.parameters):
+        try:
+            parameter = resolve_parameter(doc, item)
+        except DocumentError:
+            continue  # reported by the document's own checks
+        if parameter.in_ == "channel":
+            literal = not (isinstance(parameter.value, str) and "$" in parameter.value)
+            values[parameter.name] = parameter.value if literal else GIVEN_AT_RUN_TIME
+            if item in step.parameters:
+                given[parameter.name] = item.location
+        elif parameter.in_ is not None and parameter.in_ != "header" and item in step.parameters:
+            report.problems.append(
+                DocumentError(
+                    item.location + "/in",
+                    f"{parameter.in_!r}: an AsyncAPI step's parameters are in 'channel' (its address) or "
+                    "'header' (the message's headers)",
+                )
+            )
+
+    def target(parameters: dict[str, Any]) -> AsyncTarget:
+        assert where.source.asyncapi is not None
+        try:
+            return where.source.asyncapi.target(
+                action=str(step.action),
+                operation_id=where.operation_id,
+                channel_path=where.channel_path,
+                parameters=parameters,
+            )
+        except DocumentError as exc:
+            named = not exc.location or exc.location.lstrip("#") in exc.message
+            inside = "" if named else f" (at {exc.location} of {where.source.name!r})"
+            raise DocumentError(where.location, f"{exc.message}{inside}") from None
+
+    found = target(values)
+    if step.action == "receive" and step.correlation_id is not None and not found.correlations:
+        raise DocumentError(
+            step.location + "/correlationId",
+            f"the messages of channel {found.channel!r} declare no correlationId location to match it",
+        )
+    address = target(dict.fromkeys(values, GIVEN_AT_RUN_TIME)).address
+    if address is not None:
+        used = set(_ADDRESS_PARAMETER.findall(address))
+        for name, location in given.items():
+            if name not in used:
+                report.warn(location, f"the address of channel {found.channel!r} has no parameter {name!r}")
 
 
 def _parameters(
@@ -77,6 +147,15 @@ def _parameters(
         except DocumentError:
             continue  # reported by the document's own checks
         if parameter.in_ is None:
+            continue
+        if parameter.in_ == "channel" and item in step.parameters:
+            report.problems.append(
+                DocumentError(
+                    item.location + "/in",
+                    "'channel' is for the address of an AsyncAPI step's channel; "
+                    f"{operation.operation_id or operation.path!r} is an OpenAPI operation",
+                )
+            )
             continue
         identity = _identity(parameter.name, parameter.in_)
         given.add(identity)
