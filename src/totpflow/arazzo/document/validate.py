@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -45,6 +46,8 @@ from totpflow.arazzo.document.references import (
     component_reference,
     component_table,
     lookup_component,
+    resolve_failure_action,
+    resolve_success_action,
     source_qualified,
 )
 from totpflow.arazzo.document.schema import location_key
@@ -107,6 +110,7 @@ class _Checker:
         # that cannot be known without the sources (a workflow of another document).
         self.outputs_scope: tuple[str, Mapping[str, Any]] | None = None
         self._inputs: dict[str, tuple[frozenset[str], bool]] = {}
+        self._jump_targets: dict[str, int | None] = {}  # workflowId → the first step an action jumps to
 
     def run(self) -> None:
         doc = self.doc
@@ -528,6 +532,51 @@ class _Checker:
             return
         if len(parts) >= 4 and parts[2] == "outputs":
             self._declared(parts[3:], step.outputs, f"step {step_id!r}", location, written=written)
+        self._step_order(step, workflow, location)
+
+    def _step_order(self, step: Step, workflow: Workflow, location: str) -> None:
+        """A step reading a later step (1.1.0 "Step Dependencies and Execution Order": reported as an error).
+        Steps run in the order they are listed, so the later step has not run when this one first does; it
+        can have only when an action jumps back to this step or one before it (``goto`` or a ``retry`` with a
+        ``stepId``), and then the reference is a warning."""
+        steps = workflow.steps
+        reading = next(
+            (
+                i
+                for i, s in enumerate(steps)
+                if location == s.location or location.startswith(s.location + "/")
+            ),
+            None,
+        )
+        read = steps.index(step)
+        if reading is None or read <= reading:
+            return
+        first_jump = self._first_jump_target(workflow)
+        message = (
+            f"$steps.{step.step_id} reads step {step.step_id!r}, which comes after this step: steps run "
+            "in the order they are listed"
+        )
+        if first_jump is not None and first_jump <= reading:
+            self.findings.warn(location, f"{message}, so it has run only if an action jumps back here")
+        else:
+            self.findings.problem(location, f"{message}, and no action jumps back here: move it earlier")
+
+    def _first_jump_target(self, workflow: Workflow) -> int | None:
+        """The position of the first step of ``workflow`` that any of its actions (a step's, the workflow's,
+        or a component either uses) names by ``stepId``."""
+        if workflow.workflow_id not in self._jump_targets:
+            named: set[str] = set()
+            successes = [*workflow.success_actions, *(a for s in workflow.steps for a in s.on_success or ())]
+            failures = [*workflow.failure_actions, *(a for s in workflow.steps for a in s.on_failure or ())]
+            for item in successes:
+                with _unresolved_skipped():
+                    named.add(resolve_success_action(self.doc, item).step_id or "")
+            for failure in failures:
+                with _unresolved_skipped():
+                    named.add(resolve_failure_action(self.doc, failure).step_id or "")
+            positions = [i for i, s in enumerate(workflow.steps) if s.step_id in named]
+            self._jump_targets[workflow.workflow_id] = min(positions, default=None)
+        return self._jump_targets[workflow.workflow_id]
 
     def _workflow_reference(self, parts: list[str], location: str, written: str) -> None:
         target = self.doc.workflow(parts[1])
@@ -612,6 +661,15 @@ class _Checker:
                 return
         listing = f" ({what}s: {known})" if known is not None else ""
         self.findings.reference(location, f"{owner} declares no {what} {'.'.join(names)!r}{listing}")
+
+
+@contextmanager
+def _unresolved_skipped() -> Iterator[None]:
+    """A reusable action that does not resolve is reported where it is written, by its own check."""
+    try:
+        yield
+    except DocumentError:
+        pass
 
 
 def _has_step(workflow: Workflow, step_id: str) -> bool:
