@@ -30,13 +30,13 @@ _MAX_VALUE_CHARS = 60
 
 
 @cache
-def _validator(minor: str) -> Validator:
+def _validator(minor: str, *, official: bool = False) -> Validator:
     import yaml
     from jsonschema import Draft202012Validator
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     schema = yaml.load(_schema_text(minor), Loader=loader)
-    return Draft202012Validator(_amended(schema, minor))
+    return Draft202012Validator(schema if official else _amended(schema, minor))
 
 
 # Any JSON value; in 1.1 an object shaped like a Selector Object (exactly `context`, `selector`, `type`, plus
@@ -89,6 +89,12 @@ def schema_problems(data: Any, minor: str = "1.0") -> list[DocumentError]:
     return problems
 
 
+def official_schema_problems(data: Any, minor: str) -> list[DocumentError]:
+    """Every violation of the schema as published, without the widening of ``_amended``: what other tools
+    that check a document with the official schema refuse."""
+    return _problems(data, minor, official=True)
+
+
 def _valid_marker(data: Any, minor: str) -> Path | None:
     import hashlib
 
@@ -117,10 +123,10 @@ def _schema_text(minor: str) -> str:
     return Path(__file__).with_name(f"schema-{minor}.yaml").read_text(encoding="utf-8")
 
 
-def _problems(data: Any, minor: str) -> list[DocumentError]:
+def _problems(data: Any, minor: str, *, official: bool = False) -> list[DocumentError]:
     problems: dict[tuple[str, str], DocumentError] = {}
     unevaluated: list[tuple[str, list[str], str]] = []
-    for error in _validator(minor).iter_errors(data):
+    for error in _validator(minor, official=official).iter_errors(data):
         for leaf in _leaves(error):
             location = pointer.join(leaf.absolute_path)
             message = _describe(leaf)

@@ -55,7 +55,7 @@ def upgrade_text(text: str, url: str) -> Upgraded:
 
     ``LoadError`` when it cannot be parsed or does not declare a 1.0.x version."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
@@ -63,16 +63,19 @@ def upgrade_text(text: str, url: str) -> Upgraded:
     yaml.indent(**_indentation(text))
     try:
         data = yaml.load(text)
+    except MarkedYAMLError as exc:  # as the document reader words it: where, then what
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise LoadError("", f"{url}: {where}invalid YAML: {exc.problem}") from None
     except YAMLError as exc:
-        raise LoadError("", f"not YAML or JSON: {exc}") from None
+        raise LoadError("", f"{url}: invalid YAML: {exc}") from None
     data = document_root(data)
     minor = minor_version(data)
     if minor != "1.0":
         raise LoadError("/arazzo", f"the document already declares arazzo {data.get('arazzo')}")
     rewriter = _Rewriter(data)
     rewriter.run()
-    is_json = text.lstrip().startswith("{")
-    if is_json:
+    if _is_json(text):  # JSON stays JSON; YAML, flow style included, stays YAML with its comments
         output = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     else:
         buffer = io.StringIO()
@@ -95,22 +98,37 @@ def _indentation(text: str) -> dict[str, int]:
     return {"mapping": mapping, "sequence": mapping + offset, "offset": offset}
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _problems_as_1_1(text: str, url: str) -> list[DocumentError]:
-    """Every problem of the rewritten document, read back as any document is."""
+    """Every problem of the rewritten document, read back as any document is; when it has none, what the
+    official 1.1 schema refuses that this runner accepts (``document/schema.py`` widens a few value types,
+    as the spec's text gives them), since other tools check with that schema."""
     import yaml
 
     from totpflow.arazzo.document.loader import document_from_data
+    from totpflow.arazzo.document.schema import official_schema_problems
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(text, Loader=loader)
     try:
-        document_from_data(yaml.load(text, Loader=loader), url)
+        document_from_data(data, url)
     except DocumentInvalid as exc:
         return list(exc.problems)
     except DocumentError as exc:
         return [exc]
     except ArazzoError as exc:
         return [DocumentError("", str(exc))]
-    return []
+    return [
+        DocumentError(problem.location, f"{problem.message} (the official 1.1 schema; totpflow accepts it)")
+        for problem in official_schema_problems(data, "1.1")
+    ]
 
 
 class _Rewriter:

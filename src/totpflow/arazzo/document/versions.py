@@ -35,7 +35,8 @@ _NEW_VERSIONS = ("rfc9535", "xpath-31", "rfc6901")
 _SELECTOR_FIELDS = frozenset(("context", "selector", "type"))
 
 
-_KINDS = {list: "a list", str: "text", int: "a number", float: "a number", bool: "a boolean"}
+# (bool before int: a boolean is an int to isinstance; ruamel's round-trip list is a list)
+_KINDS = ((list, "a list"), (str, "text"), (bool, "a boolean"), (int, "a number"), (float, "a number"))
 
 
 def document_root(data: object) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def document_root(data: object) -> dict[str, Any]:
     if data is None:
         raise LoadError("", "the document is empty: an Arazzo document is a mapping with an 'arazzo' field")
     if not isinstance(data, dict):
-        kind = _KINDS.get(type(data), type(data).__name__)
+        kind = next((name for kind, name in _KINDS if isinstance(data, kind)), type(data).__name__)
         raise LoadError("", f"an Arazzo document is a mapping, not {kind}")
     return data
 
