@@ -49,7 +49,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ``project`` the ``json`` module)."""
     parser = _Parser(
         prog="totpflow",
-        description="Self-hosted TOTP enrollment: a Stytch-compatible server and an Arazzo 1.0.1 runner.",
+        description=(
+            "Self-hosted TOTP enrollment: a Stytch-compatible server and an Arazzo 1.0 and 1.1 runner."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"totpflow {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -58,7 +58,10 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run the workflows of an Arazzo document",
-        description="Run the workflows of an Arazzo 1.0.x document against the APIs it describes.",
+        description=(
+            "Run the workflows of an Arazzo 1.0.x or 1.1.0 document against the APIs (OpenAPI) and "
+            "brokers (AsyncAPI) it describes."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -503,6 +503,8 @@ class _Checker:
                 f"{root} is an Arazzo 1.1 expression, but the document declares arazzo {self.doc.arazzo}: "
                 f"{UPGRADE_HINT}",
             )
+        elif root in _STEP_KIND_ROOTS and workflow is not None:
+            self._step_kind(root, workflow, location)
         elif root == "$steps" and workflow is not None and len(parts) >= 2:
             self._step_reference(parts, workflow, location, expression.text)
         elif root == "$inputs" and workflow is not None and len(parts) >= 2:
@@ -540,14 +542,7 @@ class _Checker:
         can have only when an action jumps back to this step or one before it (``goto`` or a ``retry`` with a
         ``stepId``), and then the reference is a warning."""
         steps = workflow.steps
-        reading = next(
-            (
-                i
-                for i, s in enumerate(steps)
-                if location == s.location or location.startswith(s.location + "/")
-            ),
-            None,
-        )
+        reading = _position_of(workflow, location)
         read = steps.index(step)
         if reading is None or read <= reading:
             return
@@ -560,6 +555,24 @@ class _Checker:
             self.findings.warn(location, f"{message}, so it has run only if an action jumps back here")
         else:
             self.findings.problem(location, f"{message}, and no action jumps back here: move it earlier")
+
+    def _step_kind(self, root: str, workflow: Workflow, location: str) -> None:
+        """``$message`` exists only in an AsyncAPI step (an ``action``), the HTTP exchange's ``$request``,
+        ``$response``, ``$statusCode``, ``$url`` and ``$method`` only in an OpenAPI one."""
+        position = _position_of(workflow, location)
+        if position is None:
+            return
+        step = workflow.steps[position]
+        if step.workflow_id is not None:
+            return  # a workflow step: its criteria and outputs read what its workflow reports
+        if root == "$message" and step.action is None:
+            self.findings.problem(
+                location, "$message is only available in an AsyncAPI step (one with an action)"
+            )
+        elif root != "$message" and step.action is not None:
+            self.findings.problem(
+                location, f"{root} is only available in an OpenAPI step; an AsyncAPI step has $message"
+            )
 
     def _first_jump_target(self, workflow: Workflow) -> int | None:
         """The position of the first step of ``workflow`` that any of its actions (a step's, the workflow's,
@@ -661,6 +674,17 @@ class _Checker:
                 return
         listing = f" ({what}s: {known})" if known is not None else ""
         self.findings.reference(location, f"{owner} declares no {what} {'.'.join(names)!r}{listing}")
+
+
+_STEP_KIND_ROOTS = frozenset({"$message", "$request", "$response", "$statusCode", "$url", "$method"})
+
+
+def _position_of(workflow: Workflow, location: str) -> int | None:
+    """The position of the step of ``workflow`` that ``location`` points into, if any."""
+    for index, step in enumerate(workflow.steps):
+        if location == step.location or location.startswith(step.location + "/"):
+            return index
+    return None
 
 
 @contextmanager
