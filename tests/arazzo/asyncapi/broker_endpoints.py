@@ -67,7 +67,7 @@ async def endpoint_for(protocol: str) -> AsyncIterator[Endpoint]:
         finally:
             hub[path].discard(connection)
 
-    async with serve(relay, "127.0.0.1", 0, process_request=register) as server:
+    async with serve(relay, "127.0.0.1", 0, process_request=register, max_size=None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield Endpoint("ws", "127.0.0.1", port, "/hub")
 

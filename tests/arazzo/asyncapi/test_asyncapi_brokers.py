@@ -49,6 +49,20 @@ def test_round_trip(protocol: str) -> None:
     assert got.address == channel
 
 
+@pytest.mark.parametrize("protocol", ["mqtt", "amqp", "ws"])  # NATS servers refuse over 1 MB by default
+def test_a_message_of_several_mebibytes_round_trips(protocol: str) -> None:
+    channel = address(protocol)
+    large = body(requestId="r-big", blob="x" * (3 << 20))
+
+    async def scenario(runner: Adapter, peer: Adapter) -> Message:
+        async def trigger() -> None:
+            await runner.publish(channel, {}, large, content_type="application/json")
+
+        return await receive(peer, channel, timeout=20, trigger=trigger)
+
+    assert run(protocol, scenario).payload == large
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_correlation_skips_decoys(protocol: str) -> None:
     channel = address(protocol)

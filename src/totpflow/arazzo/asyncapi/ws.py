@@ -2,7 +2,8 @@
 (``ws://host:port/pathname/address``); each address gets its own connection. A frame has no per-message
 headers, so publishing with headers is refused (handshake headers belong to the ``ws`` channel binding), and
 no content type: text frames are read as UTF-8 payloads. ``subscribe`` returns once the opening handshake
-completed, when the server has the connection."""
+completed, when the server has the connection. A message may be as large as an HTTP response body
+(``senders.wire.MAX_RESPONSE_BYTES``); a larger one ends the subscription, naming the limit."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import websockets.exceptions
 from totpflow.arazzo.asyncapi.adapter import Credentials, Endpoint, QueueReceiver, Receiver, cancel, pump
 from totpflow.arazzo.asyncapi.message import Message
 from totpflow.arazzo.errors import BrokerError
+from totpflow.arazzo.senders.wire import MAX_RESPONSE_BYTES
 
 _FAILURES = (websockets.exceptions.WebSocketException, OSError, TimeoutError)
 
@@ -43,7 +45,8 @@ class WebSocketAdapter:
             scheme, rest = url.split("://", 1)
             url = f"{scheme}://{self._auth[0]}:{self._auth[1]}@{rest}"
         try:
-            return await websockets.asyncio.client.connect(url, open_timeout=10)
+            # a message may be as large as an HTTP response body (websockets' own default is 1 MiB)
+            return await websockets.asyncio.client.connect(url, open_timeout=10, max_size=MAX_RESPONSE_BYTES)
         except _FAILURES as exc:
             raise BrokerError(
                 self.protocol, f"cannot open {address!r}: {exc or type(exc).__name__}"
