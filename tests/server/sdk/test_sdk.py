@@ -231,3 +231,22 @@ def test_wrong_secret_is_401(backend: Backend) -> None:
     with pytest.raises(StytchError) as exc:
         wrong.users.search()
     assert stytch_error(exc) == (401, "unauthorized_credentials")
+
+
+def test_merged_custom_claims_are_held_to_the_4_kb_limit(client: stytch.Client) -> None:
+    """Each request's claims fit, but what the session (and so its JWT) would carry once merged does not:
+    refused as a whole, the session's claims as they were."""
+    user, totp = enroll(client)
+    auth = client.totps.authenticate(
+        user_id=user.user_id,
+        totp_code=code_now(totp.secret),
+        session_duration_minutes=60,
+        session_custom_claims={"a": "x" * 3000},
+    )
+    with pytest.raises(StytchError) as exc:
+        client.sessions.authenticate(
+            session_token=auth.session_token, session_custom_claims={"b": "y" * 3000}
+        )
+    assert stytch_error(exc) == (400, "custom_claims_too_large")
+    again = client.sessions.authenticate(session_token=auth.session_token, session_custom_claims={"a": None})
+    assert again.session.custom_claims == {}  # a merge that shrinks the claims is fine

@@ -259,6 +259,8 @@ def _extend(
     claims = (
         None if request.custom_claims is None else merge_claims(session.custom_claims, request.custom_claims)
     )
+    if claims is not None:  # the request was checked alone: the 4 KB bound is on what the JWT will carry
+        session_jwt_codec.check_custom_claims(claims)
     touched = tx.update_session(
         project_id,
         session.session_id,
