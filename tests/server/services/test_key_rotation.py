@@ -208,3 +208,20 @@ def test_periodic_rotation_starts_one_rollover_per_due_project(
     [other_rotation] = rotate_due_keys(deps, every)
     assert kids(deps, other)[1] == other_rotation.kid
     assert kids(deps, project) == [rotation.kid, first]
+
+
+def test_two_rotations_in_a_row_keep_the_key_that_last_signed(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """The second key is superseded the moment it takes over, so it signs nothing: the key kept for the
+    retention beside the new signing key is the first, whose JWTs the live sessions hold."""
+    before = sign_in(deps, project, clock, "ada@example.com")
+    first = kid_of(before.session_jwt)
+    second = services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0)).kid
+    third = services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0)).kid
+    assert kids(deps, project) == [third, second, first]
+    clock.advance(seconds=LIFETIME + ROTATION_GRACE_SECONDS + 1)
+    assert kids(deps, project) == [third, first]
+    assert services.authenticate_session(deps, project, session_jwt=before.session_jwt).session is not None
+    clock.advance(days=RETENTION_DAYS)
+    assert kids(deps, project) == [third]

@@ -16,9 +16,11 @@ does not sign, so every JWKS cache that refreshes within the delay knows it befo
 (stytch-rbac-users-sessions.md §5). The signing key is the oldest generation not yet superseded. A retired
 key stays published, and keeps verifying session JWTs here, for ``Policy.key_retention`` (30 days, as
 Stytch keeps its keys for a month). Outside a rollover the JWKS holds at most two keys, the signing one
-and the one it replaced: an older retired key is dropped once the JWTs it signed have expired (the JWT
-lifetime plus ``ROTATION_GRACE_SECONDS`` for requests that read the keys just before a switch and signed
-just after). During a rollover the next key is published too.
+and the one it replaced, that is the last key that signed before it (a key superseded the moment it would
+have begun signing, by a second rotation right after the first, replaced nothing and signed no JWT): any
+other retired key is dropped once the JWTs it signed have expired (the JWT lifetime plus
+``ROTATION_GRACE_SECONDS`` for requests that read the keys just before a switch and signed just after).
+During a rollover the next key is published too.
 """
 
 from __future__ import annotations
@@ -93,12 +95,21 @@ def live_keys(rows: list[SigningKeyRow], now: datetime, policy: Policy) -> list[
         len(ordered) - 1,
     )
     in_flight = now - timedelta(seconds=policy.jwt_lifetime_seconds + ROTATION_GRACE_SECONDS)
+    replaced = next((i for i in range(at - 1, -1, -1) if _signed(ordered, i)), None)
     retired = [
         r
         for i, r in enumerate(ordered[:at])
-        if i == at - 1 or (r.superseded_at is not None and r.superseded_at > in_flight)
+        if i == replaced or (r.superseded_at is not None and r.superseded_at > in_flight)
     ]
     return [ordered[at], *ordered[at + 1 :], *reversed(retired)]
+
+
+def _signed(ordered: list[SigningKeyRow], i: int) -> bool:
+    """Whether key ``i`` (by generation) ever signed: it took over when the key before it was superseded,
+    and a key superseded by then (two rotations at once, or one during a rollover) never did."""
+    end = ordered[i].superseded_at
+    start = ordered[i - 1].superseded_at if i > 0 else None
+    return start is None or end is None or end > start
 
 
 def _rows(deps: Deps, project_id: str) -> list[SigningKeyRow]:
