@@ -137,14 +137,14 @@ def embedded_server(
     from totpflow.server import services
     from totpflow.server.app import create_app
     from totpflow.server.config import PROJECT_ID_ENV, PROJECT_SECRET_ENV, Settings, display_url
-    from totpflow.server.services.keys import check_master_key
+    from totpflow.server.services.master_key import verify_master_key
     from totpflow.server.wiring import build_deps
 
     env = os.environ if environ is None else environ
     settings = Settings.load(env, database_url=database_url, master_key_file=master_key_file)
     deps = build_deps(settings)
     try:
-        check_master_key(deps)  # before any user is created: a wrong key would stop the enrollment half-way
+        verify_master_key(deps)  # before any user is created: a wrong key would stop the enrollment half-way
         chosen, created_secret = _default_project(
             deps,
             display_url(settings.database_url),

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import stytch
 
-__all__ = ["StytchServer", "current_totp", "run_server"]
+__all__ = ["StytchServer", "current_totp", "free_port", "run_server"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def current_totp(secret: str, *, at: float | None = None) -> str:
     return code
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -106,7 +106,7 @@ def run_server(
         url = database_url or f"sqlite:///{directory / 'totpflow.db'}"
         project_id = project_id or f"project-test-{uuid.uuid4()}"
         secret = "secret-test-" + base64.urlsafe_b64encode(secrets.token_bytes(27)).decode()
-        port = _free_port()
+        port = free_port()
         child_env = {
             **os.environ,
             "TOTPFLOW_PROJECT_ID": project_id,

@@ -26,7 +26,7 @@ from typing import IO
 import httpx
 from serverkit import basic, loopback_client, master_key, postgres_schema_url
 
-from totpflow.testing import _free_port, _wait_until_ready
+from totpflow.testing import _wait_until_ready, free_port
 
 STARTUP_TIMEOUT = 30.0
 
@@ -65,7 +65,7 @@ class Cluster:
         return loopback_client(self.nodes[node].base_url, headers=self.headers, timeout=timeout)
 
     def add_node(self) -> Node:
-        port = _free_port()
+        port = free_port()
         node = Node(port=port, log_path=self.directory / f"server-{port}.log")
         self.nodes.append(node)
         self.start(node)

@@ -60,6 +60,8 @@ def create_project(args: argparse.Namespace) -> int:
         project, secret = services.create_project(deps, name=args.name)
     except errors.InvalidArgument as exc:
         return fail(f"{exc.field} is invalid")
+    except errors.MasterKeyError as exc:
+        return fail(str(exc))
     finally:
         deps.store.dispose()
     created = {"project_id": project.project_id, "secret": secret, "name": project.name}

@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             settings.master_key_file,
         )
 
-    from totpflow.server.services.keys import check_master_key
+    from totpflow.server.services.master_key import verify_master_key
     from totpflow.server.wiring import build_deps
 
     try:
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # StoreUnavailable among them: what failed to connect, where and why
         return fail(str(exc))
     try:
-        check_master_key(deps)
+        verify_master_key(deps)
     except ConfigError as exc:
         deps.store.dispose()
         return fail(str(exc))

@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
-from totpflow.server.dbfile import read_only, sqlite_path
+from totpflow.server.dbfile import narrow_to_owner, read_only, sqlite_path
 from totpflow.server.errors import IntegrityFailure, MasterKeyError
 
 MASTER_KEY_ENV = "TOTPFLOW_MASTER_KEY"
@@ -127,14 +127,9 @@ def load_or_create_key_file(path: Path) -> bytes:
 
 
 def _narrow(path: Path) -> None:
-    """An existing key file readable by others is made owner-only (0600), as the database files are; one
-    this process may not change (another user's) is left as it is."""
-    try:
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            os.chmod(path, mode & 0o600)
-    except OSError:
-        pass
+    """An existing key file readable by others is made owner-only, as the database files are; one this
+    process may not change (another user's), or a device such as ``/dev/zero``, is left as it is."""
+    narrow_to_owner(path)
 
 
 def _holds_projects(database: Path) -> bool:

@@ -1,5 +1,6 @@
 """Where a store's database is: the URL a command uses (its flag, else ``TOTPFLOW_DATABASE_URL``, else the
-default SQLite file), the file a ``sqlite:///PATH`` URL names, and that file opened read-only.
+default SQLite file), the file a ``sqlite:///PATH`` URL names, that file opened read-only, and a file of
+the store (the database, its side files, a key file) narrowed to its owner.
 
 No SQLAlchemy here: ``config``, ``crypto`` and the operator commands read these before any store opens.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -53,3 +55,19 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
 
     with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
         yield db
+
+
+def narrow_to_owner(path: Path) -> bool:
+    """Make a regular file that others may read or write owner-only (its group and other bits cleared);
+    whether it exists. A device, a fifo or a folder is never changed (a key file named ``/dev/null`` must not
+    close ``/dev/null`` to every other user), nor is a file this process may not change."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    if stat.S_ISREG(status.st_mode) and status.st_mode & 0o077:
+        with contextlib.suppress(OSError):
+            os.chmod(path, status.st_mode & 0o700)
+    return True

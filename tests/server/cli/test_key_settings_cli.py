@@ -120,6 +120,6 @@ def test_serve_and_enroll_refuse_a_master_key_that_does_not_decrypt_the_store(tm
     for args in (["enroll", "--email", "b@example.com", "--unattended", "--json"], ["serve", "--port", "1"]):
         refused = totpflow(tmp_path, *args, TOTPFLOW_MASTER_KEY=other)
         assert refused.returncode == 2, refused.stderr
-        assert "master key does not decrypt" in refused.stderr and "Traceback" not in refused.stderr
+        assert "master key is not the one" in refused.stderr and "Traceback" not in refused.stderr
     listed = totpflow(tmp_path, "users", "list", "--json", TOTPFLOW_MASTER_KEY=first)
     assert [user["emails"] for user in json.loads(listed.stdout)] == [["a@example.com"]]

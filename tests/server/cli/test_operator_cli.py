@@ -25,7 +25,7 @@ from stytch.core.response_base import StytchError
 
 from totpflow.server.crypto import resolve_master_key
 from totpflow.server.storage import open_store
-from totpflow.testing import run_server
+from totpflow.testing import free_port, run_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
 
@@ -318,3 +318,22 @@ def test_an_operators_command_leaves_the_web_stack_unloaded(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_command_with_another_master_key_changes_nothing(store_env: dict[str, str], tmp_path: Path) -> None:
+    """A mistyped key file, or another store's key: ``project reset-secret`` and ``project create`` are
+    refused (exit 2) before they write, so the project's secret still works, and ``serve`` does not start."""
+    created = ok_json(store_env, "project", "create", "--name", "shop", "--json")
+    wrong = {k: v for k, v in store_env.items() if k != "TOTPFLOW_MASTER_KEY"}
+    wrong["TOTPFLOW_MASTER_KEY_FILE"] = str(tmp_path / "typo.key")  # made by the command, and not the key
+    for command in (
+        ["project", "reset-secret", created["project_id"], "--json"],
+        ["project", "create", "--name", "other", "--json"],
+        ["serve", "--port", str(free_port())],
+    ):
+        assert "master key" in usage_error(wrong, *command), command
+    listed = ok_json(store_env, "project", "list", "--json")
+    assert [p["project_id"] for p in listed] == [created["project_id"]]
+    with run_server(tmp_path, database_url=store_env["TOTPFLOW_DATABASE_URL"], env=store_env) as server:
+        client = sdk(server.base_url, created["project_id"], created["secret"])
+        assert client.users.search(limit=1).status_code == 200

@@ -28,7 +28,10 @@ def test_reopening_migrates_nothing(database_url: str) -> None:
     for _ in range(2):
         store = open_store(database_url)
         with store.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+            assert (
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                == migrate.HEAD_REVISION
+            )
         store.dispose()
 
 
@@ -59,7 +62,10 @@ def test_a_store_behind_the_head_is_migrated(tmp_path: Path) -> None:
     store = open_store(url)
     assert migrate.at_head(store.engine)
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            == migrate.HEAD_REVISION
+        )
     store.dispose()
 
 
@@ -76,13 +82,15 @@ def test_a_store_a_newer_release_migrated_is_refused_by_name(database_url: str) 
     with store.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
     try:
-        with pytest.raises(errors.StoreUnavailable, match=r"revision 9001.*newest is 0005"):
+        newest = rf"revision 9001.*newest is {migrate.HEAD_REVISION}"
+        with pytest.raises(errors.StoreUnavailable, match=newest):
             open_store(database_url)
         with store.engine.connect() as connection:
             assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9001"
     finally:
         with store.engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+            head = {"head": migrate.HEAD_REVISION}
+            connection.execute(text("UPDATE alembic_version SET version_num = :head"), head)
         store.dispose()
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import yaml
 
 from totpflow.server import dbfile
 from totpflow.server.config import display_url
+from totpflow.server.dbfile import narrow_to_owner
 
 CASES: dict[str, list[dict[str, Any]]] = yaml.safe_load(
     (Path(__file__).parents[1] / "data" / "database_urls.yaml").read_text(encoding="utf-8")
@@ -35,3 +38,30 @@ def test_chosen_database_url(case: dict[str, Any], tmp_path: Path, monkeypatch: 
 def test_display_url_masks_every_password(case: dict[str, Any]) -> None:
     assert display_url(case["url"]) == case["expect"]
     assert "hunter2" not in display_url(case["url"])
+
+
+def test_a_regular_file_others_may_read_is_narrowed_to_its_owner(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    path.write_text("k")
+    path.chmod(0o644)
+    assert narrow_to_owner(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not narrow_to_owner(tmp_path / "missing")
+
+
+def test_a_folder_is_left_as_it_is(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    narrow_to_owner(folder)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_a_device_is_left_as_it_is(tmp_path: Path) -> None:
+    """A key file named /dev/null or /dev/zero: narrowing it (as root) would close it to every other user."""
+    device = tmp_path / "null"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    device.chmod(0o666)
+    narrow_to_owner(device)
+    assert stat.S_IMODE(device.stat().st_mode) == 0o666

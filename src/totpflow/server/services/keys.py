@@ -199,24 +199,6 @@ def ensure_signing_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
     return _rows(deps, project_id)
 
 
-def check_master_key(deps: Deps) -> None:
-    """``MasterKeyError`` when this process's master key does not decrypt the store's signing key (the one
-    ``rotate_signing_key`` checks, of its first project; a store without one passes): a server started so
-    would answer every JWKS request and authentication 500, and an enrollment would stop half-way. Checked
-    by ``serve`` and ``enroll`` before they serve anything."""
-    for project_id in list_project_ids(deps, 1):
-        current = _rows(deps, project_id)
-        if not current:
-            continue
-        try:
-            decrypt_private_key(deps.cipher, project_id, current[0].kid, current[0].private_key_enc)
-        except errors.IntegrityFailure:
-            raise errors.MasterKeyError(
-                "the master key does not decrypt this store's signing key: it is not the key the store was "
-                "written with, or the key's row was altered (nothing was changed)"
-            ) from None
-
-
 def rotate_signing_key(deps: Deps, project_id: str, *, publish_for: timedelta | None = None) -> Rotation:
     """Start a rollover to a new key: published now, signing ``publish_for`` from now (default
     ``Policy.key_publication_delay``; zero for an emergency, when it signs at once). ``ProjectNotFound`` for

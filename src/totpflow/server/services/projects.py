@@ -30,6 +30,7 @@ from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids
 from totpflow.server.domain.models import Project
 from totpflow.server.services.deps import Deps
+from totpflow.server.services.master_key import verify_in
 from totpflow.server.storage.protocol import Storage
 from totpflow.server.storage.records import ProjectRow
 
@@ -70,6 +71,7 @@ def create_project(
     project = Project(project_id or ids.project_id(), name, deps.now())
     secret = secret or ids.project_secret()
     with deps.store.transaction() as tx:
+        verify_in(tx, deps)
         if not tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)):
             raise errors.InvalidArgument("project_id", "a project with this id already exists")
     forget(deps.store, project.project_id)
@@ -83,6 +85,7 @@ def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "tot
         raise errors.InvalidArgument("secret", "must not be empty")
     secret_hash = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)
     with deps.store.transaction() as tx:
+        verify_in(tx, deps)
         if not tx.insert_project(Project(project_id, name, deps.now()), secret_hash):
             tx.update_project(project_id, name=name, secret_hash=secret_hash)
         row = tx.get_project(project_id)
@@ -101,6 +104,7 @@ def reset_project_secret(deps: Deps, project_id: str) -> str:
         row = tx.get_project(project_id)
         if row is None:
             raise errors.ProjectNotFound("project_id")
+        verify_in(tx, deps)
         tx.update_project(project_id, name=row.project.name, secret_hash=secret_hash)
     forget(deps.store, project_id)
     return secret
@@ -117,6 +121,7 @@ def create_first_project(deps: Deps, *, name: str = "totpflow") -> tuple[Project
         tx.lock_project_creation()
         if tx.any_project():
             return None
+        verify_in(tx, deps)
         tx.insert_project(project, deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret))
     forget(deps.store, project.project_id)
     return project, secret

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from totpflow.server.dbfile import sqlite_path
+from totpflow.server.dbfile import narrow_to_owner, sqlite_path
 from totpflow.server.storage.migrate import upgrade
 from totpflow.server.storage.protocol import Storage, Transaction
 from totpflow.server.storage.records import (
@@ -62,13 +62,7 @@ def make_sqlite_files_private(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE))
     for suffix in _SQLITE_SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        try:
-            mode = side.stat().st_mode & 0o777
-        except FileNotFoundError:
-            continue
-        if mode & 0o077:
-            os.chmod(side, mode & 0o700)
+        narrow_to_owner(path.with_name(path.name + suffix))
 
 
 def _lower(value: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from totpflow.server.domain.models import AuthenticationFactor, Project, Session, User
 from totpflow.server.storage.records import (
+    EncryptedSample,
     Hit,
     NewUser,
     ProjectRow,
@@ -57,6 +58,11 @@ class Transaction(Protocol):
         self, project_id: str, generation: int, key: SigningKeyRow, created_at: datetime
     ) -> bool: ...
     def rbac_policy(self, project_id: str) -> Any | None: ...
+
+    # The store's master-key check
+    def master_key_check(self) -> bytes | None: ...
+    def insert_master_key_check(self, check_enc: bytes, now: datetime) -> None: ...
+    def encrypted_sample(self) -> EncryptedSample | None: ...
     def set_rbac_policy(self, project_id: str, document: dict[str, Any], now: datetime) -> None: ...
 
     # Users, search, and the failure count and lock

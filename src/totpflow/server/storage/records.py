@@ -17,6 +17,16 @@ class ProjectRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EncryptedSample:
+    """One value the store holds encrypted: a signing key (owners: project, kid) or a TOTP secret (owners:
+    project, user, TOTP), to tell whether a master key opens the store."""
+
+    kind: Literal["signing-key", "totp-secret"]
+    owners: tuple[str, ...]
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectState:
     """What a request confirms of its project: the HMAC of its secret, its name and the highest generation of
     its signing keys (0: none yet). Signing keys change only by the insert of a new generation (a rollover

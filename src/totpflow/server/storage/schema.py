@@ -38,6 +38,16 @@ metadata = MetaData(
 
 ID = String(96)
 
+# One row: a value encrypted under the store's master key, so that a process holding another key is refused
+# before it writes anything (``services.master_key``).
+master_key_check = Table(
+    "master_key_check",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("check_enc", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
 projects = Table(
     "projects",
     metadata,

@@ -31,6 +31,7 @@ from totpflow.server import errors, suspend
 from totpflow.server.storage import request_guard
 from totpflow.server.storage.admin import AdminQueries
 from totpflow.server.storage.counters import CounterQueries
+from totpflow.server.storage.master_key import MasterKeyQueries
 from totpflow.server.storage.projects import ProjectQueries
 from totpflow.server.storage.protocol import Transaction, WouldWait
 from totpflow.server.storage.records import Hit, NewUser, UserChanges, UserHit
@@ -55,7 +56,9 @@ RESTART_WAIT_MS = 200  # how long a restarting checkpoint waits for the writer a
 T = TypeVar("T")
 
 
-class Tx(ProjectQueries, UserQueries, TotpQueries, SessionQueries, CounterQueries, AdminQueries):
+class Tx(
+    ProjectQueries, UserQueries, TotpQueries, SessionQueries, CounterQueries, AdminQueries, MasterKeyQueries
+):
     """Queries inside one database transaction."""
 
     def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
