@@ -79,6 +79,10 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
         (["serve", "--database-url", "postgresql://postgres:hunter2@127.0.0.1:1/none"],
          {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()},
          ["PostgreSQL at 127.0.0.1:1/none as postgres", "connection refused"]),
+        # an unescaped "@" in the password: no part of it is printed, as the host or anywhere else
+        (["users", "list", "--database-url", "postgresql://postgres:hun@ter2@127.0.0.1:1/none"],
+         {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()},
+         ["PostgreSQL at 127.0.0.1:1/none as postgres", "connection refused"]),
         (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x"}, ["TOTPFLOW_PROJECT_SECRET"]),
         (["serve"], {"TOTPFLOW_MASTER_KEY": "short"}, ["TOTPFLOW_MASTER_KEY"]),
         (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x", "TOTPFLOW_PROJECT_SECRET": "s" * 31},
@@ -105,7 +109,7 @@ def test_bad_command_lines_exit_2(
 ) -> None:
     result = totpflow(*args, env={"TOTPFLOW_HOME": str(tmp_path), **env})
     assert_usage_error(result, *fragments)
-    assert "hunter2" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr + result.stdout and "ter2" not in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize("kind", ["another-application", "not-sqlite"])

@@ -26,11 +26,13 @@ def describe(url: str, exc: BaseException) -> str:
         parts = make_url(url)
     except ArgumentError:
         return f"cannot open the database: {type(exc).__name__}"
-    password = parts.password if isinstance(parts.password, str) else None
-    detail = _driver_reason(exc, password)
+    passwords = _passwords(url, parts.password if isinstance(parts.password, str) else None)
+    detail = _driver_reason(exc, passwords)
     if parts.get_backend_name() == "sqlite":
         return f"cannot open the SQLite database {parts.database or ':memory:'}: {detail}"
-    host = parts.host or "localhost"
+    # A password with an unescaped "@" ends, for the URL parser, at its first "@": the rest would pass for
+    # the host. The host is what follows the last "@", as for display_url.
+    host = (parts.host or "localhost").rpartition("@")[2] or "localhost"
     port = parts.port or DEFAULT_PORT
     where = f"{host}:{port}/{parts.database or ''}" + (f" as {parts.username}" if parts.username else "")
     reason = None if host.startswith("/") else _probe(host, port)
@@ -52,7 +54,19 @@ def _probe(host: str, port: int) -> str | None:
         return error.strerror or type(error).__name__
 
 
-def _driver_reason(exc: BaseException, password: str | None) -> str:
+def _passwords(url: str, parsed: str | None) -> list[str]:
+    """Every text that may be the password: as the URL parser read it, and as written up to the last "@"
+    (with each of its "@"-separated pieces), longest first."""
+    found = {parsed} if parsed else set()
+    userinfo, at, _rest = url.partition("://")[2].partition("/")[0].rpartition("@")
+    written = userinfo.partition(":")[2] if at else ""
+    if written:
+        found.add(written)
+        found.update(piece for piece in written.split("@") if piece)
+    return sorted(found, key=len, reverse=True)
+
+
+def _driver_reason(exc: BaseException, passwords: list[str]) -> str:
     """The driver's first message line (SQLAlchemy wraps it as ``orig``), the password masked; only for an
     ``OperationalError`` (a failed connection): other errors, such as a malformed connection string, can quote
     the whole connection string, so only their class is named."""
@@ -63,6 +77,6 @@ def _driver_reason(exc: BaseException, password: str | None) -> str:
     if not lines:
         return type(original).__name__
     text = " ".join(lines[0].split())
-    if password:
+    for password in passwords:
         text = text.replace(password, "***")
     return text
