@@ -144,22 +144,42 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value) + "\n")
 
 
+MAX_CELL_WIDTH = 64  # a longer name or email is cut with "…"; the id column never is
+
+
+def printable(value: Any) -> str:
+    """``value`` as text a terminal shows as it is: control and format characters (an escape sequence, a
+    newline that would start a fake row) are written as escapes (``\\x1b``, ``\\n``)."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A table for people: ids are never wrapped; on a pipe the width is wide enough for them."""
+    """A table for people: the first column (the ids) is never wrapped or cut, whatever the other cells hold;
+    other cells longer than ``MAX_CELL_WIDTH`` are cut. Cells are text, never markup, and escaped as
+    ``printable`` writes them."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    cells = [[printable(cell) for cell in row] for row in rows]
     table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
-    for name in columns:
-        table.add_column(name, no_wrap=True, overflow="ignore")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    for index, name in enumerate(columns):
+        if index == 0:
+            widest = max((len(row[0]) for row in cells), default=0)
+            table.add_column(name, no_wrap=True, overflow="ignore", min_width=max(widest, len(name)))
+        else:
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=MAX_CELL_WIDTH)
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row))
     console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
     console.print(table)
 
 
 def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
-    """``name  value`` lines for one record."""
+    """``name  value`` lines for one record, each value as ``printable`` writes it."""
     width = max(len(name) for name, _ in pairs)
     for name, value in pairs:
-        sys.stdout.write(f"{name.ljust(width)}  {'' if value is None else value}\n")
+        sys.stdout.write(f"{name.ljust(width)}  {printable(value)}\n")

@@ -337,3 +337,19 @@ def test_a_command_with_another_master_key_changes_nothing(store_env: dict[str, 
     with run_server(tmp_path, database_url=store_env["TOTPFLOW_DATABASE_URL"], env=store_env) as server:
         client = sdk(server.base_url, created["project_id"], created["secret"])
         assert client.users.search(limit=1).status_code == 200
+
+
+def test_a_table_shows_every_id_whole_and_no_control_character(sqlite_env: dict[str, str]) -> None:
+    """Names come from whoever made them: a long one must not cut the ids an operator copies, and an escape
+    sequence or a newline must not reach the terminal (a fake row, a recoloured screen)."""
+    made = [
+        ok_json(sqlite_env, "project", "create", "--name", name, "--json")["project_id"]
+        for name in ("n" * 5000, "evil\x1b[31mRED\nfake-row [bold]x[/bold]")
+    ]
+    listed = totpflow(sqlite_env, "project", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 3  # the header and one line per project
+    for project_id in made:
+        assert any(line.startswith(project_id + " ") for line in lines), listed.stdout
+    assert "\x1b" not in listed.stdout and "\\x1b[31mRED\\nfake-row [bold]x[/bold]" in listed.stdout
