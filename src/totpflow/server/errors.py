@@ -14,6 +14,8 @@
     │   │   ├── InvalidTotpCode         (not 6 digits)
     │   │   ├── InvalidRecoveryCode     (not xxxx-xxxx-xxxx)
     │   │   ├── InvalidExternalId
+    │   │   ├── EmailOrPhoneRequired    (a user created with neither)
+    │   │   ├── EmptyRoleId             (an RBAC role id that is empty)
     │   │   ├── InvalidSearchQuery      (and one subclass per ``user_search_*`` error type)
     │   │   ├── MetadataTooManyKeys / MetadataTooLarge
     │   │   ├── InvalidCustomClaims     (registered claim names)
@@ -115,6 +117,14 @@ class InvalidRecoveryCode(InvalidArgument):
 
 
 class InvalidExternalId(InvalidArgument):
+    pass
+
+
+class EmailOrPhoneRequired(InvalidArgument):
+    pass
+
+
+class EmptyRoleId(InvalidArgument):
     pass
 
 

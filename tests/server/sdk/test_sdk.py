@@ -250,3 +250,14 @@ def test_merged_custom_claims_are_held_to_the_4_kb_limit(client: stytch.Client) 
     assert stytch_error(exc) == (400, "custom_claims_too_large")
     again = client.sessions.authenticate(session_token=auth.session_token, session_custom_claims={"a": None})
     assert again.session.custom_claims == {}  # a merge that shrinks the claims is fine
+
+
+def test_a_user_needs_an_email_or_a_phone_number_and_roles_need_ids(client: stytch.Client) -> None:
+    with pytest.raises(StytchError) as exc:
+        client.users.create()
+    assert stytch_error(exc) == (400, "invalid_argument")
+    assert "email or a phone_number is required" in exc.value.details.error_message
+    for roles in ([""], ["admin", " "]):
+        with pytest.raises(StytchError) as exc:
+            client.users.create(email=f"{uuid.uuid4().hex}@example.com", roles=roles)
+        assert stytch_error(exc) == (400, "empty_rbac_role_id")

@@ -115,6 +115,8 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
         "recovery_code format is invalid; it should look like xxxx-xxxx-xxxx.",
     ),
     errors.InvalidExternalId: (400, "invalid_argument", "external_id format is invalid."),
+    errors.EmailOrPhoneRequired: (400, "invalid_argument", "An email or a phone_number is required."),
+    errors.EmptyRoleId: (400, "empty_rbac_role_id", "A role id in roles is empty."),
     errors.InvalidSearchQuery: (400, "bad_request", "The search query is invalid: {field}."),
     errors.SearchInvalidOperator: (400, "user_search_invalid_operator", "query.operator must be AND or OR."),
     errors.SearchInvalidLimit: (400, "user_search_invalid_limit", "limit must be between 0 and 1000."),

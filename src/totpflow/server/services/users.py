@@ -71,7 +71,7 @@ def create_user(
     """
     del attributes
     if email is None and phone_number is None:
-        raise errors.InvalidArgument("email", "an email or a phone_number is required")
+        raise errors.EmailOrPhoneRequired("email", "an email or a phone_number is required")
     now = deps.now()
     new = NewUser(
         user_id=ids.user_id(),
@@ -93,7 +93,10 @@ def create_user(
 
 
 def user_roles(explicit: Sequence[str] | None) -> tuple[str, ...]:
-    """A user's roles: the implicit ``stytch_user`` and then the explicitly assigned ones, each once."""
+    """A user's roles: the implicit ``stytch_user`` and then the explicitly assigned ones, each once.
+    ``EmptyRoleId`` for an empty (or blank) role id, which Stytch refuses as ``empty_rbac_role_id``."""
+    if any(not role.strip() for role in explicit or ()):
+        raise errors.EmptyRoleId("roles", "a role id is empty")
     return (DEFAULT_ROLE, *dict.fromkeys(r for r in explicit or () if r != DEFAULT_ROLE))
 
 
