@@ -25,6 +25,8 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
 
+BACKLOG = 2048  # as uvicorn's default
+
 if TYPE_CHECKING:
     from totpflow.server import services
     from totpflow.server.config import Settings
@@ -218,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         deps.store.dispose()
         return fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or type(exc).__name__}")
-    say(f"totpflow serve: listening on http://{settings.host}:{settings.port}")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address in a URL
+    say(f"totpflow serve: listening on http://{host}:{settings.port}")
     return serve(settings, deps, sock)
 
 
@@ -230,6 +233,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(BACKLOG)  # connections wait here from "listening on" until uvicorn accepts them
     except OSError:
         sock.close()
         raise
@@ -261,6 +265,7 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     from totpflow.server.http.metrics import MULTIPROC_ENV
     from totpflow.server.http.protocol import PROTOCOL
     from totpflow.server.memory import limit_malloc_arenas
+    from totpflow.server.supervision import SUPERVISOR_PID_ENV
 
     limit_malloc_arenas()
     common: dict[str, Any] = {
@@ -289,6 +294,7 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     os.environ[RSA_KEY_SIZE_ENV] = str(settings.policy.rsa_key_size)
     if settings.master_key_file is not None and not os.environ.get(MASTER_KEY_ENV):
         os.environ[MASTER_KEY_FILE_ENV] = str(settings.master_key_file)
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())  # the workers end with this process, however it ends
     config = uvicorn.Config(
         "totpflow.server.app:create_app_from_env", factory=True, workers=settings.workers, **common
     )

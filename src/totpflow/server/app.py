@@ -98,6 +98,9 @@ def create_app(settings: Settings, deps: services.Deps | None = None) -> Starlet
 def create_app_from_env() -> Starlette:
     """For ``uvicorn --factory totpflow.server.app:create_app_from_env``; settings from the environment,
     including the request log's format (each worker process configures its own logging)."""
+    from totpflow.server.supervision import watch_supervisor
+
     settings = Settings.from_env()
     access_log.configure(settings.log_format)
+    watch_supervisor()
     return create_app(settings)

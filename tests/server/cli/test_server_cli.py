@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from totpflow.server.openapi import build_document
-from totpflow.testing import run_server
+from totpflow.testing import free_port, run_server
 
 
 def totpflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -171,7 +171,7 @@ def test_serve_ensures_the_project_from_the_environment(tmp_path: Path) -> None:
 
 def test_serve_with_two_workers(tmp_path: Path) -> None:
     """``--workers 2``: uvicorn's factory mode builds one app per process from the environment."""
-    port = _free_port()
+    port = free_port()
     project_id = f"project-test-{uuid.uuid4()}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")},
@@ -207,11 +207,53 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
     assert len({line["pid"] for line in started if line.get("logger") == "totpflow.server"}) == 2
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")  # a zombie: ended
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads a process's children from /proc")
+def test_the_workers_end_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """``kill -9`` of the supervisor: its workers must not go on serving as orphans that hold the port."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")},
+        "TOTPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+    }
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "totpflow", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 or not _healthy(port):
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            workers = [int(pid) for pid in children]
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while not all(_gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers still running after their supervisor was killed"
+        time.sleep(0.1)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
 
 
 def test_serve_on_a_busy_port_fails_without_claiming_to_listen(tmp_path: Path) -> None:
