@@ -132,9 +132,7 @@ class Settings:
             )
         publish = key_publish_for if key_publish_for is not None else environ.get(KEY_PUBLISH_FOR_ENV)
         if publish is not None:
-            policy = replace(
-                policy, key_publication_delay=parse_setting_duration("--key-publish-for", publish)
-            )
+            policy = replace(policy, key_publication_delay=parse_publication_delay(publish))
         retention = key_retention if key_retention is not None else environ.get(KEY_RETENTION_ENV)
         if retention is not None:
             policy = replace(policy, key_retention=parse_key_retention(policy, retention))
@@ -208,6 +206,18 @@ def parse_setting_duration(setting: str, text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as exc:
         raise ConfigError(f"{setting}: {exc}, got {text!r}") from None
+
+
+def parse_publication_delay(text: str) -> timedelta:
+    """``--key-publish-for``: how long a new signing key is published before it signs; more than zero, since
+    a key that signs at once is one no JWKS cache knows yet (that is ``keys rotate --now``, an emergency)."""
+    delay = parse_setting_duration("--key-publish-for", text)
+    if delay <= timedelta(0):
+        raise ConfigError(
+            "--key-publish-for must be more than 0 (a key would sign before any JWKS cache knows it: that "
+            f"is `totpflow keys rotate --now`, for an emergency), got {text!r}"
+        )
+    return delay
 
 
 def parse_key_retention(policy: Policy, text: str) -> timedelta:

@@ -85,6 +85,8 @@ def test_the_rotation_period_must_exceed_the_configured_publication_delay(tmp_pa
         (["--key-retention", "forever"], {}, "--key-retention"),
         ([], {KEY_RETENTION_ENV: "soon"}, "--key-retention"),
         (["--key-publish-for", "soon"], {}, "--key-publish-for"),
+        (["--key-publish-for", "0s"], {}, "--key-publish-for"),  # every rollover an unannounced emergency
+        ([], {KEY_PUBLISH_FOR_ENV: "0"}, "--key-publish-for"),
         (["--key-publish-for", "2h", "--rotate-keys-every", "90m"], {}, "--rotate-keys-every"),
     ],
 )
