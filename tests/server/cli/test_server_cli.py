@@ -84,6 +84,9 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
          {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()},
          ["PostgreSQL at 127.0.0.1:1/none as postgres", "connection refused"]),
         (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x"}, ["TOTPFLOW_PROJECT_SECRET"]),
+        # the id is HTTP Basic auth's user name: one with ":" could never authenticate
+        (["serve"], {"TOTPFLOW_PROJECT_ID": "proj:colon", "TOTPFLOW_PROJECT_SECRET": "s" * 40},
+         ["TOTPFLOW_PROJECT_ID", "project_id is invalid"]),
         (["serve"], {"TOTPFLOW_MASTER_KEY": "short"}, ["TOTPFLOW_MASTER_KEY"]),
         (["serve"], {"TOTPFLOW_PROJECT_ID": "project-test-x", "TOTPFLOW_PROJECT_SECRET": "s" * 31},
          ["TOTPFLOW_PROJECT_SECRET", "at least 32 characters", "it has 31"]),

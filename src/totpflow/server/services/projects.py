@@ -29,6 +29,7 @@ from totpflow.server import errors
 from totpflow.server.crypto import HashPurpose
 from totpflow.server.domain import ids
 from totpflow.server.domain.models import Project
+from totpflow.server.services import validation
 from totpflow.server.services.deps import Deps
 from totpflow.server.services.master_key import verify_in
 from totpflow.server.storage.protocol import Storage
@@ -81,6 +82,7 @@ def create_project(
 def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "totpflow") -> Project:
     """Create the project if absent, else set its name and secret. Safe to run from several processes at
     once."""
+    validation.project_id(project_id)
     if not secret:
         raise errors.InvalidArgument("secret", "must not be empty")
     secret_hash = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)

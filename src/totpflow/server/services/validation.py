@@ -11,10 +11,14 @@ from totpflow.server.domain import ids
 from totpflow.server.domain.jwt import check_custom_claims
 from totpflow.server.policy import Policy
 
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
+# No white space and no control character (an escape sequence would reach the operators' terminals).
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
 PHONE = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9._|-]{1,128}")
 TOTP_CODE = re.compile(r"[0-9]{6}")
+# A project id an operator chooses (TOTPFLOW_PROJECT_ID): it is the user name of HTTP Basic auth, so no ":"
+# and nothing a header cannot carry; at most the column's 96 characters.
+PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 def email(value: str) -> str:
@@ -32,6 +36,12 @@ def phone_number(value: str) -> str:
 def external_id(value: str) -> str:
     if EXTERNAL_ID.fullmatch(value) is None:
         raise errors.InvalidExternalId("external_id", "1-128 characters of letters, digits and . _ - |")
+    return value
+
+
+def project_id(value: str) -> str:
+    if PROJECT_ID.fullmatch(value) is None:
+        raise errors.InvalidArgument("project_id", "1-96 letters, digits and . _ -, a letter or digit first")
     return value
 
 
