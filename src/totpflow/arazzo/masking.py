@@ -145,9 +145,8 @@ class Masker:
         self._headers = _lowered(sensitive_headers)
         self._fields = _lowered(sensitive_fields)
         self._field_keys = {_key(name) for name in self._fields}
-        self._by_length: tuple[str, ...] | None = (
-            None  # the secrets longest first, while the set is unchanged
-        )
+        # The secrets longest first, sorted when first needed after the set changed.
+        self._by_length: tuple[str, ...] | None = None
         self._fields_pattern: tuple[frozenset[str], re.Pattern[str] | None] | None = None
         for secret in secrets:
             self.add(secret)

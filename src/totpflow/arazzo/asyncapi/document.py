@@ -37,7 +37,7 @@ from totpflow.arazzo.asyncapi.message import CorrelationId
 from totpflow.arazzo.errors import DocumentError, LoadError, OperationNotFound
 from totpflow.arazzo.expressions import pointer
 
-_VARIABLE = re.compile(r"\{([^{}]+)\}")
+ADDRESS_PARAMETER = re.compile(r"\{([^{}]+)\}")  # a `{name}` of a channel address (or a server URL)
 #: A channel parameter's value in ``target(parameters=…)`` that only the run will know (a runtime expression):
 #: the address keeps its ``{name}``, and nothing is checked against the parameter's ``enum``.
 GIVEN_AT_RUN_TIME: Any = object()
@@ -140,7 +140,7 @@ class AsyncApiDocument:
                     raise DocumentError(where, f"server variable {match.group(1)!r} has no default")
                 return str(variable["default"])
 
-            return _VARIABLE.sub(value, text)
+            return ADDRESS_PARAMETER.sub(value, text)
 
         protocol = node.get("protocol")
         if not isinstance(protocol, str) or not isinstance(node.get("host"), str):
@@ -287,7 +287,7 @@ class AsyncApiDocument:
                 raise DocumentError(where, f"channel parameter {name!r}: {given!r} is not one of {enum}")
             return given
 
-        return _VARIABLE.sub(value, str(address))
+        return ADDRESS_PARAMETER.sub(value, str(address))
 
     def _servers_of(self, channel: Mapping[str, Any], where: str) -> tuple[Server, ...]:
         listed = channel.get("servers")

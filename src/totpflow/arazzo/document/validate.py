@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -582,10 +582,10 @@ class _Checker:
             successes = [*workflow.success_actions, *(a for s in workflow.steps for a in s.on_success or ())]
             failures = [*workflow.failure_actions, *(a for s in workflow.steps for a in s.on_failure or ())]
             for item in successes:
-                with _unresolved_skipped():
+                with suppress(DocumentError):  # reported where it is written, by its own check
                     named.add(resolve_success_action(self.doc, item).step_id or "")
             for failure in failures:
-                with _unresolved_skipped():
+                with suppress(DocumentError):  # reported where it is written, by its own check
                     named.add(resolve_failure_action(self.doc, failure).step_id or "")
             positions = [i for i, s in enumerate(workflow.steps) if s.step_id in named]
             self._jump_targets[workflow.workflow_id] = min(positions, default=None)
@@ -685,15 +685,6 @@ def _position_of(workflow: Workflow, location: str) -> int | None:
         if location == step.location or location.startswith(step.location + "/"):
             return index
     return None
-
-
-@contextmanager
-def _unresolved_skipped() -> Iterator[None]:
-    """A reusable action that does not resolve is reported where it is written, by its own check."""
-    try:
-        yield
-    except DocumentError:
-        pass
 
 
 def _has_step(workflow: Workflow, step_id: str) -> bool:

@@ -13,7 +13,6 @@ operation that no parameter supplies, and an ``in: channel`` parameter the chann
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from totpflow.arazzo.document.model import (
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
     from totpflow.arazzo.asyncapi.document import AsyncTarget
 
 SourceCheck = Findings  # problems and warnings, as the document-local checks report them
-_ADDRESS_PARAMETER = re.compile(r"\{([^{}]+)\}")
 
 
 def check_sources(doc: ArazzoDocument, sources: SourceSet) -> SourceCheck:
@@ -83,7 +81,8 @@ def _async_target(
     """What an AsyncAPI step points at must be usable as the run will use it: a channel that exists, a value
     for every parameter of its address (the step's, else the Parameter Object's ``default``), parameters only
     ``in: channel`` or ``in: header``, and, for a ``correlationId``, messages that say where theirs is."""
-    from totpflow.arazzo.asyncapi.document import GIVEN_AT_RUN_TIME  # only documents with async steps
+    # imported only for documents with async steps
+    from totpflow.arazzo.asyncapi.document import ADDRESS_PARAMETER, GIVEN_AT_RUN_TIME
 
     where = sources.resolve_async(step, doc)
     assert where.source.asyncapi is not None
@@ -130,7 +129,7 @@ def _async_target(
         )
     address = target(dict.fromkeys(values, GIVEN_AT_RUN_TIME)).address
     if address is not None:
-        used = set(_ADDRESS_PARAMETER.findall(address))
+        used = set(ADDRESS_PARAMETER.findall(address))
         for name, location in given.items():
             if name not in used:
                 report.warn(location, f"the address of channel {found.channel!r} has no parameter {name!r}")
