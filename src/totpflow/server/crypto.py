@@ -107,7 +107,7 @@ def load_or_create_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        _narrow(path)
+        narrow_to_owner(path)  # owner-only, as the database files are
         text = _read_key_file(path)
         if not text.strip():  # another process created it and has not written yet
             for _ in range(50):
@@ -124,12 +124,6 @@ def load_or_create_key_file(path: Path) -> bytes:
         handle.flush()
         os.fsync(handle.fileno())
     return decode_master_key(text)
-
-
-def _narrow(path: Path) -> None:
-    """An existing key file readable by others is made owner-only, as the database files are; one this
-    process may not change (another user's), or a device such as ``/dev/zero``, is left as it is."""
-    narrow_to_owner(path)
 
 
 def _holds_projects(database: Path) -> bool:

@@ -57,17 +57,11 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
-def narrow_to_owner(path: Path) -> bool:
-    """Make a regular file that others may read or write owner-only (its group and other bits cleared);
-    whether it exists. A device, a fifo or a folder is never changed (a key file named ``/dev/null`` must not
+def narrow_to_owner(path: Path) -> None:
+    """Make a regular file that others may read or write owner-only (its group and other bits cleared). A
+    missing file, a device, a fifo or a folder is never changed (a key file named ``/dev/null`` must not
     close ``/dev/null`` to every other user), nor is a file this process may not change."""
-    try:
+    with contextlib.suppress(OSError):
         status = os.stat(path)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    if stat.S_ISREG(status.st_mode) and status.st_mode & 0o077:
-        with contextlib.suppress(OSError):
+        if stat.S_ISREG(status.st_mode) and status.st_mode & 0o077:
             os.chmod(path, status.st_mode & 0o700)
-    return True

@@ -83,6 +83,8 @@ def _async_target(
     ``in: channel`` or ``in: header``, and, for a ``correlationId``, messages that say where theirs is."""
     # imported only for documents with async steps
     from totpflow.arazzo.asyncapi.document import ADDRESS_PARAMETER, GIVEN_AT_RUN_TIME
+    from totpflow.arazzo.expressions.compile import is_expression
+    from totpflow.arazzo.expressions.template import has_template
 
     where = sources.resolve_async(step, doc)
     assert where.source.asyncapi is not None
@@ -94,8 +96,9 @@ def _async_target(
         except DocumentError:
             continue  # reported by the document's own checks
         if parameter.in_ == "channel":
-            literal = not (isinstance(parameter.value, str) and "$" in parameter.value)
-            values[parameter.name] = parameter.value if literal else GIVEN_AT_RUN_TIME
+            value = parameter.value  # read at run time when an expression or holding {$…}, as the run does
+            runtime = isinstance(value, str) and (is_expression(value) or has_template(value))
+            values[parameter.name] = GIVEN_AT_RUN_TIME if runtime else value
             if item in step.parameters:
                 given[parameter.name] = item.location
         elif parameter.in_ is not None and parameter.in_ != "header" and item in step.parameters:
