@@ -95,9 +95,10 @@ def supported_protocols() -> tuple[str, ...]:
     return tuple(_ADAPTERS)
 
 
-def adapter_for(protocol: str) -> Adapter:
-    """A fresh, unconnected adapter for an AsyncAPI server ``protocol``. BrokerError when the protocol is not
-    supported (Kafka among them) or its client extra is not installed."""
+def adapter_class(protocol: str) -> Any:
+    """The adapter class for an AsyncAPI server ``protocol``, its client library imported (a few hundred
+    milliseconds for some: callers that bound a connection by a step's timeout import it first). BrokerError
+    when the protocol is not supported (Kafka among them) or its client extra is not installed."""
     key = protocol.lower()
     if key not in _ADAPTERS:
         raise BrokerError(protocol, f"protocol not supported (supported: {', '.join(_ADAPTERS)})")
@@ -107,7 +108,12 @@ def adapter_for(protocol: str) -> Adapter:
     except ImportError as exc:
         hint = f"; install it with: pip install 'totpflow[{extra}]'" if extra else ""
         raise BrokerError(protocol, f"the client library is not installed ({exc.name}){hint}") from None
-    adapter: Adapter = getattr(module, class_name)(key)
+    return getattr(module, class_name)
+
+
+def adapter_for(protocol: str) -> Adapter:
+    """A fresh, unconnected adapter for an AsyncAPI server ``protocol`` (see :func:`adapter_class`)."""
+    adapter: Adapter = adapter_class(protocol)(protocol.lower())
     return adapter
 
 

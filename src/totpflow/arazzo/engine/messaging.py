@@ -144,6 +144,12 @@ class Messaging:
             raise EvaluationError(where.location, str(exc)) from None
         return where.source.name, target
 
+    def _import_client(self, source: str, target: AsyncTarget) -> None:
+        from totpflow.arazzo.asyncapi import pick_endpoint
+        from totpflow.arazzo.asyncapi.adapter import adapter_class
+
+        adapter_class(pick_endpoint(target, self.servers.get(source)).protocol)
+
     async def _adapter(self, source: str, target: AsyncTarget) -> tuple[Any, str]:
         from totpflow.arazzo.asyncapi import Credentials, endpoint_from_url, pick_endpoint
 
@@ -196,8 +202,9 @@ class Messaging:
         address = target.address
 
         # The step's timeout, else the run's: a step whose timeout is 0 (a message already buffered) still
-        # has its subscription made when the workflow starts.
+        # has its subscription made when the workflow starts. It bounds the broker, not importing its client.
         limit = step.timeout / 1000 if step.timeout else self.timeout
+        self._import_client(source, target)
 
         async def subscribe() -> tuple[Receiver, str]:
             try:
