@@ -8,7 +8,9 @@ so it is an older tree's ``src`` (``git archive OLD src | tar -x -C DIR``, then 
 a ``sitecustomize.py`` that changes a setting; ``PATH`` ``installed`` is the installed tree as it is, and
 ``PATH`` ``prism`` is Prism mocking Stytch's upstream OpenAPI (``bench/setup-peers.sh``): the same three
 requests, with canned answers (``bench_server.py``'s peer), so ``ours=installed mock=prism`` gives the
-flows/s ratio to Prism as a median of alternating rounds rather than from one run of each.
+flows/s ratio to Prism as a median of alternating rounds rather than from one run of each. ``PATH``
+``canned`` and ``canned-app`` are the HTTP layer's own floor (``bench/canned.py``): the same three answers
+from memory, served as ``totpflow serve`` serves, bare or through Starlette with totpflow's middleware.
 ``--env NAME:VAR=VALUE`` adds an environment variable to one variant's server (a rate limit, a Redis URL).
 
 Each round starts a fresh server per variant (SQLite, or with ``--pg`` a fresh PostgreSQL schema), warms it
@@ -30,6 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import canned
 import servers
 from bench_server import enrollment_flow
 from loadgen import LoadResult, closed_loop
@@ -98,9 +101,18 @@ def _prism(args: argparse.Namespace) -> tuple[LoadResult, float, int]:
         return _measure(fake, pid, args, check=False)
 
 
+def _canned(kind: str, args: argparse.Namespace) -> tuple[LoadResult, float, int]:
+    with canned.canned_server(kind, args.bodies) as (server, pid):
+        _warm(server, args, check=True)
+        return _measure(server, pid, args, check=True)
+
+
 def _one(path: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     if path == PRISM:
         result, cpu, switches = _prism(args)
+        return _figures(result, cpu, 0.0, switches)
+    if path in canned.KINDS:
+        result, cpu, switches = _canned(path, args)
         return _figures(result, cpu, 0.0, switches)
     saved = {name: os.environ.get(name) for name in [*env, "PYTHONPATH"]}
     os.environ.update(env)
@@ -145,7 +157,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="*", metavar="NAME=PATH", help=f"PATH: a folder, or {INSTALLED}")
     parser.add_argument("--env", action="append", default=[], metavar="NAME:VAR=VALUE")
-    parser.add_argument("--smoke", action="store_true", help="one short round of the installed tree")
+    parser.add_argument("--smoke", action="store_true", help="one short round: installed, canned")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--pg-url", default=os.environ.get("TOTPFLOW_TEST_DATABASE_URL", servers.PG_DEFAULT))
     parser.add_argument("--workers", type=int, default=1)
@@ -156,7 +168,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=servers.RESULTS / "compare_load.json")
     args = parser.parse_args()
     if args.smoke:
-        args.variants = args.variants or [f"{INSTALLED}={INSTALLED}"]
+        smoke = [f"{INSTALLED}={INSTALLED}", *(f"{kind}={kind}" for kind in canned.KINDS)]
+        args.variants = args.variants or smoke
         args.seconds, args.rounds, args.concurrency, args.warmup = 1.0, 1, 4, 5
     if not args.variants:
         parser.error("give at least one NAME=PATH")
@@ -172,6 +185,13 @@ def main() -> int:
         if name not in envs or not variable:
             parser.error(f"--env {setting!r}: expected NAME:VAR=VALUE for a NAME given")
         envs[name][variable] = value
+    with tempfile.TemporaryDirectory(prefix="compare-load-") as scratch:
+        if any(path in canned.KINDS for path in variants.values()):
+            args.bodies = canned.capture_bodies(Path(scratch))
+        return _compare(args, variants, envs)
+
+
+def _compare(args: argparse.Namespace, variants: dict[str, str], envs: dict[str, dict[str, str]]) -> int:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     for index in range(args.rounds):
         order = list(variants) if index % 2 == 0 else list(reversed(variants))

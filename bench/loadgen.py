@@ -22,6 +22,7 @@ import asyncio
 import resource
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -100,19 +101,31 @@ class Connection:
             pass
 
 
+# Servers close a kept-alive connection that stays idle for their keep-alive timeout (5 s for uvicorn and for
+# Node's http server, so for both totpflow and Prism). A request written as the server closes is lost, so, as
+# HTTP clients do (undici keeps 4 s by default), a connection idle for longer than this is not used again.
+IDLE_REUSE_SECONDS = 4.0
+
+
 class Pool:
-    """Idle keep-alive connections to one server, opened on demand up to ``limit``."""
+    """Idle keep-alive connections to one server, opened on demand up to ``limit``; the most recently used is
+    reused first, and one idle for ``IDLE_REUSE_SECONDS`` is closed instead."""
 
     def __init__(self, base_url: str, limit: int) -> None:
         self._base_url = base_url
-        self._idle: list[Connection] = []
+        self._idle: list[tuple[Connection, float]] = []  # with when each was released
         self._all: list[Connection] = []
         self._slots = asyncio.Semaphore(limit)
 
     async def acquire(self) -> Connection:
         await self._slots.acquire()
-        if self._idle:
-            return self._idle.pop()
+        now = time.monotonic()
+        while self._idle:
+            connection, released = self._idle.pop()
+            if now - released < IDLE_REUSE_SECONDS:
+                return connection
+            await connection.close()
+            self._all.remove(connection)
         connection = await Connection.open(self._base_url)
         self._all.append(connection)
         return connection
@@ -126,7 +139,7 @@ class Pool:
         self.release(fresh)
 
     def release(self, connection: Connection) -> None:
-        self._idle.append(connection)
+        self._idle.append((connection, time.monotonic()))
         self._slots.release()
 
     async def close(self) -> None:
@@ -148,6 +161,7 @@ class LoadResult:
     errors: int = 0
     requests_per_flow: int = 1
     unfinished: int = 0  # open loop: flows still running at the drain deadline (latency = a lower bound)
+    error_reasons: Counter[str] = field(default_factory=Counter)  # why flows failed: "create user: 429", …
 
     @property
     def flows_per_s(self) -> float:
@@ -174,6 +188,7 @@ class LoadResult:
         return {
             "flows": self.flows,
             "errors": self.errors,
+            "error_reasons": dict(self.error_reasons.most_common()),
             "unfinished": self.unfinished,
             "wall_s": round(self.wall_s, 3),
             "flows_per_s": round(self.flows_per_s, 1),
@@ -185,6 +200,11 @@ class LoadResult:
             "generator_cpu_share": round(self.cpu_share, 3),
             "generator_cpu_us_per_request": round(self.cpu_us_per_request, 1),
         }
+
+
+def failure(exc: Exception) -> str:
+    """Why a flow failed: an ``HttpError``'s message ("create user: 429"), else the exception's type."""
+    return str(exc) if isinstance(exc, HttpError) else type(exc).__name__
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -214,6 +234,7 @@ async def closed_loop(
     connections = [await Connection.open(base_url) for _ in range(concurrency)]
     latencies: list[float] = []
     errors = 0
+    reasons: Counter[str] = Counter()
     issued = 0
     deadline = time.perf_counter() + max_seconds
 
@@ -225,8 +246,9 @@ async def closed_loop(
             begin = time.perf_counter()
             try:
                 await flow(connection, number)
-            except (HttpError, KeyError, ValueError):
+            except (HttpError, KeyError, ValueError) as exc:
                 errors += 1
+                reasons[failure(exc)] += 1
                 continue
             latencies.append(time.perf_counter() - begin)
 
@@ -235,7 +257,7 @@ async def closed_loop(
     wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
     for connection in connections:
         await connection.close()
-    return LoadResult(len(latencies), wall, cpu, latencies, errors, requests_per_flow)
+    return LoadResult(len(latencies), wall, cpu, latencies, errors, requests_per_flow, error_reasons=reasons)
 
 
 async def open_loop(
@@ -260,6 +282,7 @@ async def open_loop(
     pool = Pool(base_url, max_connections)
     latencies: list[float] = []
     errors = 0
+    reasons: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
 
     async def one(number: int, scheduled: float) -> None:
@@ -267,8 +290,9 @@ async def open_loop(
         connection = await pool.acquire()
         try:
             await flow(connection, number)
-        except (HttpError, KeyError, ValueError, ConnectionError, asyncio.IncompleteReadError):
+        except (HttpError, KeyError, ValueError, ConnectionError, asyncio.IncompleteReadError) as exc:
             errors += 1
+            reasons[failure(exc)] += 1
             await pool.replace(connection)
             return
         pool.release(connection)
@@ -296,6 +320,8 @@ async def open_loop(
         await asyncio.wait(pending)
     wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
     await pool.close()
-    result = LoadResult(len(latencies), wall, cpu, latencies, errors, requests_per_flow, len(pending))
+    result = LoadResult(
+        len(latencies), wall, cpu, latencies, errors, requests_per_flow, len(pending), error_reasons=reasons
+    )
     result.flows -= len(pending)  # throughput counts finished flows only
     return result

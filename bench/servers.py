@@ -89,7 +89,9 @@ def free_port() -> int:
         return port
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    """Return once ``url`` answers below 500; ``RuntimeError`` with the tail of ``log`` if ``process`` exits
+    or ``timeout`` passes first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -109,7 +111,8 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, log: 
     raise RuntimeError(f"{process.args!r} did not answer within {timeout} s:\n{log.read_text()[-2000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 15 s."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -174,10 +177,10 @@ def totpflow_server(
         )
         try:
             base_url = f"http://127.0.0.1:{port}"
-            _wait_http(base_url + "/openapi.json", process, 60, log_path)
+            wait_http(base_url + "/openapi.json", process, 60, log_path)
             yield StytchServer(base_url, project_id, secret, url), process.pid
         finally:
-            _stop(process)
+            stop(process)
 
 
 def _children() -> list[int]:
@@ -268,12 +271,12 @@ def prism_process(openapi: Path) -> Iterator[tuple[str, int]]:
                 start_new_session=True,
             )
             try:
-                _wait_http(f"http://127.0.0.1:{port}/v1/sessions/jwks/x", process, 90, log_path)
+                wait_http(f"http://127.0.0.1:{port}/v1/sessions/jwks/x", process, 90, log_path)
                 yield f"http://127.0.0.1:{port}", process.pid
             finally:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-                _stop(process)
+                stop(process)
 
 
 def node_available() -> bool:
