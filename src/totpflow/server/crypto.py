@@ -151,10 +151,11 @@ def resolve_master_key(
     """The master key for a database URL and the key file it came from (None for the variable).
 
     In order: ``TOTPFLOW_MASTER_KEY``; the key file ``key_file`` (``--master-key-file``) or
-    ``TOTPFLOW_MASTER_KEY_FILE`` names (created 0600 when missing); for a SQLite file, the key file beside it
-    (created with the database; a database holding projects without one is refused). PostgreSQL serves many
-    processes and hosts, so it needs the variable or a key file. A key given both as a value and as a file
-    is refused: one of them would be silently ignored."""
+    ``TOTPFLOW_MASTER_KEY_FILE`` names (created 0600 when missing, unless the SQLite database already holds
+    projects); for a SQLite file, the key file beside it (created with the database; a database holding
+    projects without one is refused). PostgreSQL serves many processes and hosts, so it needs the variable
+    or a key file; a store's check (``services.master_key``) refuses a new key once it holds secrets. A key
+    given both as a value and as a file is refused: one of them would be silently ignored."""
     env = os.environ if environ is None else environ
     value = env.get(MASTER_KEY_ENV)
     file_text = key_file or env.get(MASTER_KEY_FILE_ENV)
@@ -162,12 +163,18 @@ def resolve_master_key(
         raise MasterKeyError(f"set either {MASTER_KEY_ENV} or a master key file, not both")
     if value:
         return decode_master_key(value), None
+    database = sqlite_path(url)
     if file_text:
         path = Path(file_text).expanduser().absolute()
         if not path.parent.is_dir():
             raise MasterKeyError(f"the master key file's folder {path.parent} does not exist")
+        if database is not None and not path.exists() and _holds_projects(database.absolute()):
+            # A mistyped path: a new key there would be refused by the store, and left behind.
+            raise MasterKeyError(
+                f"the master key file {path} does not exist, and the database {database.absolute()} holds "
+                "projects: give the key file it was written with"
+            )
         return load_or_create_key_file(path), path
-    database = sqlite_path(url)
     if database is not None:
         path = database.absolute()
         key_path = key_file_for_database(path)

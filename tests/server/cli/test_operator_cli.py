@@ -325,13 +325,17 @@ def test_a_command_with_another_master_key_changes_nothing(store_env: dict[str, 
     refused (exit 2) before they write, so the project's secret still works, and ``serve`` does not start."""
     created = ok_json(store_env, "project", "create", "--name", "shop", "--json")
     wrong = {k: v for k, v in store_env.items() if k != "TOTPFLOW_MASTER_KEY"}
-    wrong["TOTPFLOW_MASTER_KEY_FILE"] = str(tmp_path / "typo.key")  # made by the command, and not the key
+    typo = tmp_path / "typo.key"
+    wrong["TOTPFLOW_MASTER_KEY_FILE"] = str(typo)
     for command in (
         ["project", "reset-secret", created["project_id"], "--json"],
         ["project", "create", "--name", "other", "--json"],
         ["serve", "--port", str(free_port())],
     ):
         assert "master key" in usage_error(wrong, *command), command
+    # SQLite: the store is seen to hold projects before a key file is made, so no stray key is left behind.
+    # PostgreSQL is not opened to decide where the key comes from: the file is made, then refused.
+    assert typo.exists() == store_env["TOTPFLOW_DATABASE_URL"].startswith("postgresql")
     listed = ok_json(store_env, "project", "list", "--json")
     assert [p["project_id"] for p in listed] == [created["project_id"]]
     with run_server(tmp_path, database_url=store_env["TOTPFLOW_DATABASE_URL"], env=store_env) as server:

@@ -56,6 +56,27 @@ def test_key_file_is_created_0600_and_reused(tmp_path: Path) -> None:
     assert len(first) == 32
 
 
+def test_a_missing_key_file_is_not_made_for_a_sqlite_store_that_holds_projects(tmp_path: Path) -> None:
+    """A named key file that does not exist is created for a new store; for one that holds projects it is a
+    mistyped path, refused before a key file is left there."""
+    import sqlite3
+
+    database = tmp_path / "totpflow.db"
+    url = f"sqlite:///{database}"
+    fresh = tmp_path / "fresh.key"
+    key, path = crypto.resolve_master_key(url, {}, str(fresh))
+    assert path == fresh and fresh.exists()
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE projects (project_id TEXT)")
+        db.execute("INSERT INTO projects VALUES ('project-test-1')")
+    db.close()
+    typo = tmp_path / "typo.key"
+    with pytest.raises(errors.MasterKeyError, match="does not exist"):
+        crypto.resolve_master_key(url, {}, str(typo))
+    assert not typo.exists()
+    assert crypto.resolve_master_key(url, {}, str(fresh)) == (key, fresh)  # an existing file is still read
+
+
 def test_environment_key_wins_and_postgres_requires_it(tmp_path: Path) -> None:
     text = crypto.new_master_key_text()
     assert crypto.master_key_for_url("postgresql://h/db", {crypto.MASTER_KEY_ENV: text}) == base64.b64decode(
