@@ -284,7 +284,7 @@ def _combine(results: list[RunResult]) -> RunResult:
     """Several ``-w`` runs as one result: workflows in order, timings summed."""
     if len(results) == 1:
         return results[0]
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     first = results[0]
     return replace(

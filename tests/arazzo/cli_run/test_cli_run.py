@@ -43,6 +43,25 @@ def test_success_exits_0_and_writes_every_report(pets_server: tuple[str, Any], t
     assert "Traceback" not in done.stderr
 
 
+def test_several_workflows_are_one_run_with_one_report(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    """``-w`` repeated: each workflow runs in the order given, and the reports hold them all."""
+    url, api = pets_server
+    reports = {name: tmp_path / name for name in ("run.json", "junit.xml")}
+    done = totpflow(
+        PETS, "-w", "loginAndGetPet", "-w", "failLast", *LOGIN, "--server", f"pets={url}",
+        "--json-output", str(reports["run.json"]), "--junit", str(reports["junit.xml"]),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr  # failLast fails
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    report = json.loads(reports["run.json"].read_text())
+    assert report["ok"] is False
+    assert [w["workflowId"] for w in report["workflows"]] == ["loginAndGetPet", "failLast"]
+    assert [w["ok"] for w in report["workflows"]] == [True, False]
+    suites = ElementTree.parse(reports["junit.xml"]).getroot()
+    assert {suite.get("name") for suite in suites.iter("testsuite")} >= {"loginAndGetPet", "failLast"}
+    assert api.seen[:3] == ["POST /login", "GET /pets?status=available", "GET /pets/1"]
+
+
 def test_failing_workflow_exits_1(pets_server: tuple[str, Any], tmp_path: Path) -> None:
     url, _api = pets_server
     junit = tmp_path / "junit.xml"
