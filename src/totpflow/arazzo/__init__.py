@@ -26,7 +26,7 @@ expressions (package ``totpflow.arazzo.expressions``)::
 
     class Message(msgspec.Struct, frozen=True):        # a request or response as expressions see it
         headers: Headers      # case-insensitive mapping (Headers(pairs)); .get(name) -> str | None
-        query: Mapping[str, str]; path: Mapping[str, str]
+        query: Mapping[str, Any]; path: Mapping[str, Any]   # the parameter values given
         body: Any             # parsed JSON value; str for text/XML; None when empty
 
     class EvaluationContext(Protocol):     # what an expression may read; raise EvaluationError if absent

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import msgspec
 
@@ -132,8 +133,12 @@ def prepare(
     values = step_plan.values
     if values is None:
         values = tuple(plan.value(p, p.value) for p in step_plan.parameters)
+    given: dict[str, dict[str, Any]] = {"query": {}, "path": {}}  # $request.query.x / .path.x: the values
     for spec, value in zip(step_plan.specs, values, strict=True):
-        spec.serialize(value.evaluate(ctx), parts)
+        evaluated = value.evaluate(ctx)
+        spec.serialize(evaluated, parts)
+        if evaluated is not None and spec.in_ in given:
+            given[spec.in_][spec.name] = evaluated
     if step.x_security:
         parts.extend(
             apply_x_security(x_security_entries(step, operation, ctx, plan), explicit=parts, masker=masker)
@@ -181,8 +186,11 @@ def prepare(
         request = sender.build(operation.method.upper(), url, headers, content, options.timeout)
     except HttpFailure as exc:
         raise ExecutionError(f"the request cannot be built: {exc.message}") from None
-    query = dict(parts.query)
-    message = Message(Headers.of_text(headers), query, parts.path_params, payload)
+    # A parameter the step gives reads as its value (its type kept); one a security scheme adds (an API key in
+    # the query) as the text sent, decoded.
+    query = {unquote(name): unquote(text) for name, text in parts.query} | given["query"]
+    path = {name: unquote(text) for name, text in parts.path_params.items()} | given["path"]
+    message = Message(Headers.of_text(headers), query, path, payload)
     return Prepared(request, message, body_text, content_type)
 
 

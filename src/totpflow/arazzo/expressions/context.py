@@ -83,8 +83,8 @@ class Message(msgspec.Struct, frozen=True):
     """A request or a response as ``$request.*`` / ``$response.*`` see it."""
 
     headers: Headers = msgspec.field(default_factory=Headers)
-    query: Mapping[str, str] = msgspec.field(default_factory=dict)
-    path: Mapping[str, str] = msgspec.field(default_factory=dict)
+    query: Mapping[str, Any] = msgspec.field(default_factory=dict)  # a request's parameter values, as given
+    path: Mapping[str, Any] = msgspec.field(default_factory=dict)
     body: Any = None  # parsed JSON value; str for text / XML; None when empty
 
 
