@@ -200,6 +200,18 @@ def test_dry_run_sends_nothing(loaded: Loaded, pets_api: Any, pets_client: httpx
     assert steps[0].exchanges[0].response is None
 
 
+def test_dry_run_of_a_workflow_step_leaves_what_reads_its_outputs_unevaluated(
+    loaded: Loaded, pets_api: Any, pets_client: httpx.Client
+) -> None:
+    """A dry run does not evaluate a child workflow's outputs, so the calling step's criteria and outputs that
+    read ``$outputs`` are not evaluated either: the run passes, as the real run would."""
+    result = loaded.run("subWorkflow", options=RunOptions(dry_run=True), client=pets_client)
+    assert pets_api.seen == []
+    assert result.ok, result.workflows[-1].error
+    parent = next(w for w in result.workflows if w.workflow_id == "subWorkflow")
+    assert [(step.step_id, step.ok, step.action) for step in parent.steps] == [("child", True, "dry-run")]
+
+
 def test_unknown_workflow_is_a_usage_error(loaded: Loaded, pets_client: httpx.Client) -> None:
     from totpflow.arazzo.errors import UsageError
 

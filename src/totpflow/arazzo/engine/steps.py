@@ -157,6 +157,9 @@ class StepRunner:
                 self.take_step()
                 if step.workflow_id is not None:
                     failure = self.call_workflow(frame, step, step_plan, ctx)
+                    if failure is None and self.options.dry_run:
+                        # The child's outputs are not evaluated in a dry run, so neither is what reads them.
+                        return Outcome("next", [*extra, finish(True, "dry-run")])
                 elif self.options.dry_run:
                     note = (
                         self.dry_run(step, step_plan, ctx, exchanges)
