@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from totpflow.arazzo.body import is_json
+from totpflow.arazzo.body import is_json, is_xml
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
     Criterion,
@@ -55,6 +55,7 @@ from totpflow.arazzo.document.versions import UPGRADE_HINT, is_selector
 from totpflow.arazzo.errors import DocumentError, ExpressionError
 from totpflow.arazzo.expressions import pointer
 from totpflow.arazzo.expressions.pointer import PointerError
+from totpflow.arazzo.expressions.selector import compile_query, expression_type
 
 if TYPE_CHECKING:
     from totpflow.arazzo.expressions import Expression
@@ -347,18 +348,36 @@ class _Checker:
             self._value(item.value, item.location + "/value", workflow)
 
     def _replacement_target(self, replacement: PayloadReplacement, body: RequestBody) -> None:
-        """A target that will be read as a JSON Pointer (``targetSelectorType: jsonpointer``, a structured
-        payload, or a text payload declared JSON; a text payload's media type may come from the operation,
-        which validation does not know, so it is left to the run) is a well-formed one."""
-        kind = replacement.target_selector_type
-        if kind not in (None, "jsonpointer"):
-            return
-        if kind is None and isinstance(body.payload, str) and not is_json(body.content_type or ""):
+        """A target parses in the language it will be read in: its ``targetSelectorType`` (a JSON Pointer,
+        a JSONPath or an XPath of the version given), else a JSON Pointer for a structured payload or a text
+        payload declared JSON, and an XPath (3.1) for a text payload declared XML. A text payload's media type
+        may come from the operation, which validation does not know; without one it is left to the run."""
+        given = replacement.target_selector_type
+        if given is None:
+            text = isinstance(body.payload, str)
+            declared = body.content_type or ""
+            if not text or is_json(declared):
+                kind, version = "jsonpointer", "rfc6901"
+            elif is_xml(declared):
+                kind, version = "xpath", "xpath-31"
+            else:
+                return
+        else:
+            typed = expression_type(given)
+            if typed is None:  # an unknown selector type is the schema's finding
+                return
+            kind, version = typed
+        where = replacement.location + "/target"
+        if kind == "jsonpointer":
+            try:
+                pointer.split(replacement.target)
+            except PointerError as exc:
+                self.findings.problem(where, f"{replacement.target!r}: {exc.message}")
             return
         try:
-            pointer.split(replacement.target)
-        except PointerError as exc:
-            self.findings.problem(replacement.location + "/target", f"{replacement.target!r}: {exc.message}")
+            compile_query(kind, version, replacement.target)
+        except ExpressionError as exc:
+            self.findings.problem(where, f"{replacement.target!r}: {exc.message}")
 
     def _header_name(self, name: str, location: str) -> None:
         """A header parameter's name is a field name (RFC 9110 §5.1: a token), and not one of the fields that
