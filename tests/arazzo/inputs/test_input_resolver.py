@@ -29,6 +29,7 @@ HERE = Path(__file__).parent
 RFC6238 = json.loads((HERE / "rfc6238_vectors.json").read_text(encoding="utf-8"))
 COERCION = yaml.safe_load((HERE / "coercion_cases.yaml").read_text(encoding="utf-8"))
 SEED_SECRET = RFC6238["seeds"]["SHA1"]
+COMPONENT_INPUTS = {"count": {"type": "integer", "minimum": 1}}  # what coercion_cases.yaml's $refs name
 
 # The seed workflow's inputs (shared/seed/stytch-totp-enrollment.arazzo.yaml).
 SEED_SCHEMA = {
@@ -360,7 +361,7 @@ def test_secret_input_names_are_masked() -> None:
 @pytest.mark.parametrize("case", COERCION, ids=[f"{c['schema']}-{c['given'][:24]}" for c in COERCION])
 def test_coercion_and_validation(case: dict[str, Any]) -> None:
     schema = {"type": "object", "properties": {"x": case["schema"]}}
-    resolver = InputResolver(schema, {"x": case["given"]})
+    resolver = InputResolver(schema, {"x": case["given"]}, components_inputs=COMPONENT_INPUTS)
     if "error" in case:
         with pytest.raises(InputError, match=case["error"]) as info:
             resolver.check_upfront()

@@ -3,7 +3,8 @@
 ``coerce(value, schema)``: integer, number, boolean and null from their JSON spellings, object and array from
 JSON text, as Redocly respect does; a schema that allows strings (or declares no type) keeps the string, and
 a value that is not a string is returned as it is. A string that fits no declared type is returned unchanged,
-for the schema check to reject.
+for the schema check to reject. The resolver passes the types an input's schema allows, found through its
+``$ref``, ``allOf``, ``anyOf`` and ``oneOf`` (``InputsSchema.value_types``).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class InputResolver:
         if masker is not None:  # secrets given up front are masked from the first recorded byte on
             for name, value in self._given.items():
                 if self._is_secret(name):
-                    masker.add(coerce(value, self._properties.get(name, {})))
+                    masker.add(coerce(value, self._schema.value_types(name)))
 
     def schema_keyword(self, keyword: str) -> Any:
         """A keyword of the whole (dereferenced) inputs schema: ``additionalProperties``,
@@ -98,13 +98,13 @@ class InputResolver:
         """Before any request: InputError when a given value is not valid against the workflow's ``inputs``
         schema, or a required input is neither given, computed, defaulted nor promptable."""
         for name, value in self._given.items():
-            coerced = coerce(value, self._properties.get(name, {}))
+            coerced = coerce(value, self._schema.value_types(name))
             self._check(name, coerced)
             self._checked[name] = coerced
         whole = self._schema.whole
         if whole and self._given:  # whole-object keywords, checked over what is given now
             given = {
-                name: coerce(value, self._properties.get(name, {})) for name, value in self._given.items()
+                name: coerce(value, self._schema.value_types(name)) for name, value in self._given.items()
             }
             for error in self._schema.errors("", {**whole, "properties": self._properties}, given):
                 raise InputError("", f"the inputs fail the schema keyword '{error.validator}'")
@@ -138,14 +138,15 @@ class InputResolver:
         if name in self._cache:
             return self._cache[name]
         schema = self._properties.get(name, {})
+        types = self._schema.value_types(name)
         if name in self._checked:  # given and already validated by check_upfront
             return self._remember(name, self._checked[name])
         if name in self._given:
-            value = coerce(self._given[name], schema)
+            value = coerce(self._given[name], types)
         elif name in self._computed:
             computation = self._computed[name]
             try:
-                value = coerce(computation.evaluate(ctx, self._clock()), schema)
+                value = coerce(computation.evaluate(ctx, self._clock()), types)
             except InputError as exc:
                 raise InputError(name, exc.message) from exc
             self._check(name, value)
@@ -153,7 +154,7 @@ class InputResolver:
         elif "default" in schema:
             value = schema["default"]
         elif self._prompt is not None and name in self.required:
-            value = coerce(self._prompt(name, schema, ctx), schema)
+            value = coerce(self._prompt(name, schema, ctx), types)
         elif name in self._properties and name not in self.required:
             return self._remember(name, None)
         elif name in self._properties:
@@ -167,7 +168,7 @@ class InputResolver:
         """What has been resolved so far (given values included), for reports."""
         checked = self._checked
         values = {
-            name: checked[name] if name in checked else coerce(value, self._properties.get(name, {}))
+            name: checked[name] if name in checked else coerce(value, self._schema.value_types(name))
             for name, value in self._given.items()
         }
         values.update(self._cache)

@@ -46,6 +46,7 @@ class InputsSchema:
         "_components",
         "_resolver",
         "_root",
+        "_types",
         "_validators",
         "passwords",
         "properties",
@@ -76,6 +77,7 @@ class InputsSchema:
         }
         self._resolver: Resolver[Any] | None = None
         self._validators: dict[str, Validator] = {}
+        self._types: dict[str, Mapping[str, Any]] = {}
         properties, required = self._effective(top, None, frozenset())
         self.properties: dict[str, Mapping[str, Any]] = properties
         self.required: tuple[str, ...] = required
@@ -84,6 +86,43 @@ class InputsSchema:
         self.passwords = frozenset(
             name for name, prop in properties.items() if prop.get("format") == "password"
         )
+
+    def value_types(self, name: str) -> Mapping[str, Any]:
+        """``{"type": [...]}``: the JSON types a value of input ``name`` may take, for turning a command-line
+        string into one (``coerce``); ``{}`` when any type may be. A property's own ``type``, narrowed by
+        its ``$ref`` and ``allOf`` members, and by the union of its ``anyOf`` / ``oneOf`` members' (the common
+        nullable ``anyOf: [{type: integer}, {type: 'null'}]``)."""
+        cached = self._types.get(name)
+        if cached is None:
+            prop = self.properties.get(name)
+            types = None if prop is None else self._value_types(prop, None, frozenset())
+            cached = {} if types is None else {"type": list(types)}
+            self._types[name] = cached
+        return cached
+
+    def _value_types(
+        self, schema: Mapping[str, Any], resolver: Resolver[Any] | None, seen: frozenset[int]
+    ) -> tuple[str, ...] | None:
+        schema, resolver, seen = self._deref(schema, resolver, seen)
+        kind = schema.get("type")
+        types: tuple[str, ...] | None = (
+            (kind,) if isinstance(kind, str) else tuple(map(str, kind)) if isinstance(kind, list) else None
+        )
+        for member in schema.get("allOf", ()):
+            if isinstance(member, Mapping):
+                types = _narrow(types, self._value_types(member, resolver, seen))
+        for keyword in ("anyOf", "oneOf"):
+            members = schema.get(keyword)
+            if isinstance(members, list) and members:
+                union: list[str] = []
+                for member in members:
+                    some = self._value_types(member, resolver, seen) if isinstance(member, Mapping) else None
+                    if some is None:  # a member of any type: the union is any type
+                        break
+                    union.extend(t for t in some if t not in union)
+                else:
+                    types = _narrow(types, tuple(union))
+        return types
 
     # -- references ------------------------------------------------------------------------------------
 
@@ -173,6 +212,20 @@ class InputsSchema:
     def errors(self, key: str, schema: Mapping[str, Any], value: Any) -> Iterator[Any]:
         """The validation errors of ``value``, in the order of their place in it."""
         return iter(sorted(self.validator(key, schema).iter_errors(value), key=lambda e: list(e.path)))
+
+
+def _narrow(types: tuple[str, ...] | None, more: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The types both allow (None: any type); an integer is a number."""
+    if types is None:
+        return more
+    if more is None:
+        return types
+    both = [kind for kind in types if kind in more]
+    if "integer" not in both and (
+        ("integer" in types and "number" in more) or ("number" in types and "integer" in more)
+    ):
+        both.append("integer")
+    return tuple(both)
 
 
 def _validator_class() -> Any:
