@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from totpflow.server.policy import Policy
     from totpflow.server.storage.protocol import Transaction
 
-FailureOutcome = Literal["counted", "locked_now", "already_locked"]
+FailureOutcome = Literal["counted", "locked_now", "already_locked", "gone"]
 
 
 def is_locked(lock_expires_at: datetime | None, now: datetime) -> bool:
@@ -64,12 +64,12 @@ def record_failure(
     tx: Transaction, project_id: str, user_id: str, *, now: datetime, threshold: int, lock_ttl: timedelta
 ) -> FailureOutcome:
     """Count one failed attempt and lock the user when the count reaches ``threshold``, in one UPDATE.
-    ``"already_locked"`` when nothing was updated (the user is locked, or not in this project)."""
+    When nothing was updated: ``"already_locked"``, or ``"gone"`` for a user deleted since it was loaded."""
     counted, lock_expires_at = tx.count_failure(
         project_id, user_id, now=now, threshold=threshold, until=now + lock_ttl
     )
     if not counted:
-        return "already_locked"
+        return "already_locked" if tx.resolve_user_id(project_id, user_id) is not None else "gone"
     return "locked_now" if is_locked(lock_expires_at, now) else "counted"
 
 
@@ -83,10 +83,12 @@ def count_failure(
 
 
 def failure_error(outcome: FailureOutcome, error: errors.ServerError) -> errors.ServerError:
-    """The error a counted failure raises: ``error`` itself, or ``UserLockLimitReached`` when the user was
-    already locked; reports a lock this failure set."""
+    """The error a counted failure raises: ``error`` itself, ``UserLockLimitReached`` when the user was
+    already locked, ``UserNotFound`` when it was deleted meanwhile; reports a lock this failure set."""
     if outcome == "locked_now":
         events.report(events.USER_LOCKED)
+    if outcome == "gone":
+        return errors.UserNotFound("user_id")
     return errors.UserLockLimitReached("user_id") if outcome == "already_locked" else error
 
 
@@ -95,8 +97,11 @@ def failure_error(outcome: FailureOutcome, error: errors.ServerError) -> errors.
 
 def clear_after_success(tx: Transaction, project_id: str, user_id: str, *, now: datetime) -> None:
     """Reset the count and activate a pending user, in the attempt's transaction; ``UserLockLimitReached``
-    (which rolls the attempt back) when the user is locked, or gone, by now."""
+    when the user is locked by now, ``UserNotFound`` when it was deleted meanwhile (either rolls the attempt
+    back)."""
     if not tx.clear_failures(project_id, user_id, now=now):
+        if tx.resolve_user_id(project_id, user_id) is None:
+            raise errors.UserNotFound("user_id")
         raise errors.UserLockLimitReached("user_id")
 
 

@@ -95,3 +95,88 @@ def test_signing_key_is_created_once(deps: services.Deps, project: Project) -> N
 
     assert race(fetch) == Counter({"ok": THREADS})
     assert len(kids) == 1
+
+
+def race_each(actions: list[Callable[[], Any]]) -> Counter[str]:
+    """Run each action in its own thread, released together; count results by outcome class name. Anything
+    but a ``ServerError`` (an assertion inside a service) is counted by its class name too."""
+    barrier = threading.Barrier(len(actions))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run(action: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            action()
+            outcome = "ok"
+        except Exception as exc:
+            outcome = type(exc).__name__
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Counter(outcomes)
+
+
+def test_concurrent_claim_merges_into_one_session_keep_every_claim(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """Each request merges its claim into the claims as committed (PostgreSQL: under the row's lock), so 20
+    requests adding 20 keys at once leave all 20."""
+    user = services.create_user(deps, project, email="claims@example.com")
+    created = services.create_totp(deps, project, user_id=user.user_id)
+    token = services.authenticate_totp(
+        deps, project, user_id=user.user_id, totp_code=code_for(created.secret, clock.now),
+        session_duration_minutes=60,
+    ).session_token  # fmt: skip
+
+    def add(key: str) -> Callable[[], Any]:
+        return lambda: services.authenticate_session(
+            deps, project, session_token=token, session_custom_claims={key: 1}
+        )
+
+    outcomes = race_each([add(f"k{i}") for i in range(THREADS)])
+    assert outcomes == Counter({"ok": THREADS})
+    claims = services.authenticate_session(deps, project, session_token=token).session
+    assert claims is not None and set(claims.custom_claims) == {f"k{i}" for i in range(THREADS)}
+
+
+def racing_a_user_delete(deps: services.Deps, project: Project, tag: int) -> list[Callable[[], Any]]:
+    """A user's deletion, with calls on that user released with it: updates, a TOTP deletion, recoveries; and
+    another user's deletion with an enrolment of that user."""
+    uid = services.create_user(deps, project, email=f"gone{tag}@example.com").user_id
+    created = services.create_totp(deps, project, user_id=uid)
+    other = services.create_user(deps, project, email=f"fresh{tag}@example.com").user_id
+
+    def update(n: int) -> Callable[[], Any]:
+        return lambda: services.update_user(deps, project, uid, trusted_metadata={f"k{n}": n})
+
+    def recover(code: str) -> Callable[[], Any]:
+        return lambda: services.recover(deps, project, user_id=uid, recovery_code=code)
+
+    return [
+        lambda: services.delete_user(deps, project, uid),
+        *(update(n) for n in range(4)),
+        lambda: services.delete_totp(deps, project, created.totp_id),
+        *(recover(code) for code in created.recovery_codes[:4]),
+        lambda: services.delete_user(deps, project, other),
+        lambda: services.create_totp(deps, project, user_id=other),
+    ]
+
+
+def test_calls_racing_a_user_delete_find_no_user_never_fail_otherwise(
+    deps: services.Deps, project: Project
+) -> None:
+    """An update, a TOTP deletion, an enrolment or a recovery that loses to the user's deletion is
+    ``UserNotFound``/``TotpNotFound``: never a server error, an "active TOTP exists" or a lock the user never
+    had."""
+    for tag in range(6):
+        actions = racing_a_user_delete(deps, project, tag)
+        outcomes = race_each(actions)
+        allowed = {"ok", "UserNotFound", "TotpNotFound", "UnableToAuthenticateRecoveryCode"}
+        assert set(outcomes) <= allowed, outcomes
+        assert sum(outcomes.values()) == len(actions)

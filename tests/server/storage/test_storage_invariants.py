@@ -68,7 +68,7 @@ def test_failure_counting_is_scoped_by_project(store: Store) -> None:
         assert lockout.record_failure(
             tx, "project-test-b", uid, now=NOW, threshold=1, lock_ttl=timedelta(hours=1)
         ) == (
-            "already_locked"  # no such user in project b: nothing is updated
+            "gone"  # no such user in project b: nothing is updated
         )
         assert tx.get_user("project-test-b", uid, NOW) is None
         user = tx.get_user("project-test-a", uid, NOW)

@@ -256,10 +256,16 @@ def _extend(
     expires_at = (
         None if request.duration_minutes is None else now + timedelta(minutes=request.duration_minutes)
     )
-    claims = (
-        None if request.custom_claims is None else merge_claims(session.custom_claims, request.custom_claims)
-    )
-    if claims is not None:  # the request was checked alone: the 4 KB bound is on what the JWT will carry
+    claims = None
+    if request.custom_claims is not None:
+        # Merged into the claims as committed, under the row's lock: another request may have merged its own
+        # since this one read the session, and neither may be lost.
+        current = tx.session_claims_for_update(project_id, session.session_id)
+        if current is None:
+            raise errors.SessionNotFound("session")
+        session = replace(session, custom_claims=current)
+        claims = merge_claims(current, request.custom_claims)
+        # the request was checked alone: the 4 KB bound is on what the JWT will carry
         session_jwt_codec.check_custom_claims(claims)
     touched = tx.update_session(
         project_id,

@@ -87,7 +87,8 @@ def create_totp(
     codes = recovery.new_codes()
     pid = project.project_id
     with deps.store.transaction() as tx:
-        user = load_user(tx, project, user_id, now)
+        # Locked: a TOTP inserted for a user deleted meanwhile would fail on its foreign key, not its index.
+        user = load_user(tx, project, user_id, now, for_update=True)
         uid = user.user_id
         if any(not t.verified for t in user.totps):  # only an unverified TOTP can have expired
             tx.retire_expired_totp(project.project_id, user.user_id, now)

@@ -33,16 +33,22 @@ def resolve_user(tx: Transaction, project: Project, user_id: str) -> str:
     raise errors.UserNotFound("user_id")
 
 
-def load_user(tx: Transaction, project: Project, user_id: str, now: datetime) -> User:
-    """The project's user named by ``user_id`` (its id or its external id); errors as :func:`resolve_user`."""
-    return load_user_with_totp(tx, project, user_id, now)[0]
+def load_user(
+    tx: Transaction, project: Project, user_id: str, now: datetime, *, for_update: bool = False
+) -> User:
+    """The project's user named by ``user_id`` (its id or its external id); errors as :func:`resolve_user`.
+    ``for_update``: its row stays locked until the transaction ends (PostgreSQL), so a concurrent delete
+    waits, or has happened and the user is not found."""
+    return load_user_with_totp(tx, project, user_id, now, for_update=for_update)[0]
 
 
 def load_user_with_totp(
-    tx: Transaction, project: Project, user_id: str, now: datetime
+    tx: Transaction, project: Project, user_id: str, now: datetime, *, for_update: bool = False
 ) -> tuple[User, TotpRow | None]:
     """As :func:`load_user`, with the stored row of the user's live TOTP (read in the same statement)."""
-    found = tx.find_user_with_totp(project.project_id, user_id, now) if user_id else None
+    found = None
+    if user_id:
+        found = tx.find_user_with_totp(project.project_id, user_id, now, for_update=for_update)
     if found is not None:
         return found
     if ids.USER_ID.fullmatch(user_id) is None and validation.EXTERNAL_ID.fullmatch(user_id) is None:
@@ -154,7 +160,8 @@ def update_user(
     with deps.store.transaction() as tx:
         uid = resolve_user(tx, project, user_id)
         current = tx.get_user(project.project_id, uid, now, for_update=True)
-        assert current is not None  # resolved in this transaction, under the row lock
+        if current is None:  # deleted since it was resolved (PostgreSQL: before the row lock was taken)
+            raise errors.UserNotFound("user_id")
         changes = UserChanges(
             name=None if name is None else name.applied_to(current.name or Name()),
             trusted_metadata=None
@@ -169,7 +176,7 @@ def update_user(
         )
         tx.update_user(project.project_id, uid, changes)
         updated = tx.get_user(project.project_id, uid, now)
-    assert updated is not None
+    assert updated is not None  # the row lock keeps it from a concurrent delete
     return updated
 
 
@@ -196,5 +203,6 @@ def delete_totp(deps: Deps, project: Project, totp_id: str) -> User:
         if uid is None:
             raise errors.TotpNotFound("totp_id")
         user = tx.get_user(project.project_id, uid, now)
-    assert user is not None
+        if user is None:  # the user was deleted meanwhile (PostgreSQL), and its TOTPs with it
+            raise errors.TotpNotFound("totp_id")
     return user

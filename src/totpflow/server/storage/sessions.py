@@ -51,6 +51,13 @@ _UPSERT_FACTOR_SQL = Sql(
         updated_at = excluded.updated_at
     """
 )
+# The claims a merge starts from. On PostgreSQL the row is locked until the transaction ends, so concurrent
+# merges into one session apply one after another and none is lost; a SQLite write transaction holds the
+# database's write lock already.
+_CLAIMS_SQL = (
+    "SELECT custom_claims FROM sessions WHERE project_id = :pid AND session_id = :sid AND revoked_at IS NULL"
+)
+_CLAIMS_FOR_UPDATE_SQL = {"sqlite": Sql(_CLAIMS_SQL), "postgresql": Sql(_CLAIMS_SQL + " FOR UPDATE")}
 _REVOKE_SESSION_SQL = Sql(
     """
     UPDATE sessions SET revoked_at = :now
@@ -121,6 +128,13 @@ class SessionQueries(Queries):
             attributes=dict(row.attributes),
             custom_claims=dict(row.custom_claims),
         )
+
+    def session_claims_for_update(self, project_id: str, session_id: str) -> dict[str, Any] | None:
+        """The session's custom claims as committed, its row locked until the transaction ends; None when it
+        is revoked or gone."""
+        query = _CLAIMS_FOR_UPDATE_SQL[self._b.dialect]
+        row = self._run(query, {"pid": project_id, "sid": session_id}).fetchone()
+        return None if row is None else dict(self._b.read_json(row[0]))
 
     def update_session(
         self,
