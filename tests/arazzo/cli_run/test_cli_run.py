@@ -71,6 +71,23 @@ def test_failing_workflow_exits_1(pets_server: tuple[str, Any], tmp_path: Path) 
     assert "Traceback" not in done.stderr
 
 
+def test_a_handled_failure_is_no_junit_failure(pets_server: tuple[str, Any], tmp_path: Path) -> None:
+    """retryFallsThrough: ``flaky`` fails, and its failure action goes on to ``recover``; the run passes
+    (exit 0), so the JUnit report counts no failure, and the case's output says what failed and how it was
+    handled."""
+    url, _api = pets_server
+    junit = tmp_path / "junit.xml"
+    done = totpflow(PETS, "-w", "retryFallsThrough", "--server", f"pets={url}", "--junit", str(junit))
+    assert done.returncode == 0, done.stdout + done.stderr
+    root = ElementTree.parse(junit).getroot()
+    assert (root.get("failures"), root.get("errors")) == ("0", "0")
+    assert root.find(".//failure") is None and root.find(".//error") is None
+    flaky = root.find(".//testcase[@name='flaky']")
+    assert flaky is not None
+    out = flaky.findtext("system-out") or ""
+    assert "goto:recover" in out and "$statusCode == 200" in out
+
+
 def test_timeout_exits_1_without_traceback(pets_server: tuple[str, Any], tmp_path: Path) -> None:
     url, _api = pets_server
     out = tmp_path / "run.json"
