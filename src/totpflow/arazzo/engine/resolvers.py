@@ -32,13 +32,20 @@ class Run(Protocol):
     def masker(self) -> Masker: ...
 
 
+CALLED_HINT = "give it as a parameter of the step or action that calls this workflow"
+
+
 def make_resolver(
     run: Run,
     doc: ArazzoDocument,
     workflow: Workflow,
     given: Mapping[str, Any],
     computed: Mapping[str, Computation],
+    *,
+    called: bool = False,
 ) -> InputResolver:
+    """The inputs of ``workflow`` in this run; ``called``: given by the parameters of the step or action that
+    calls it, so that is where a missing one is to be given."""
     options = run.options
     prompt: Prompt | None = None
     if options.prompt is not None:
@@ -60,4 +67,5 @@ def make_resolver(
         masker=run.masker,
         secret_names=options.secret_inputs,
         clock=lambda: options.clock().timestamp(),
+        missing_hint=CALLED_HINT if called else None,
     )

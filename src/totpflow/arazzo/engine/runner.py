@@ -166,8 +166,11 @@ class _Run(StepRunner):
         computed: Mapping[str, Computation],
         depth: int,
         resolver: InputResolver | None = None,
+        *,
+        called: bool = False,
     ) -> Finished:
-        """Run one workflow to completion; every failure becomes a failed WorkflowResult."""
+        """Run one workflow to completion; every failure becomes a failed WorkflowResult. ``called``: its
+        inputs are a step's or an action's parameters, not the run's."""
         key = (doc.url, workflow.workflow_id)
         begin = self.stopwatch.now()
         frame: Frame | None = None
@@ -186,7 +189,7 @@ class _Run(StepRunner):
                 if not done.result.ok:
                     raise _Stop(f"dependency {dependency!r} failed")
             if resolver is None:  # top-level workflows were checked before the run started
-                resolver = make_resolver(self, doc, workflow, given, computed)
+                resolver = make_resolver(self, doc, workflow, given, computed, called=called)
                 resolver.check_upfront()
             frame = Frame(doc, workflow, resolver, given, depth)
             # receive steps subscribe before any step of the workflow can trigger their message: when the
@@ -213,7 +216,9 @@ class _Run(StepRunner):
                     # Arazzo 1.1 action ``parameters`` are the target's inputs; without them the target gets
                     # the inputs this workflow was given (as a 1.0 run does)
                     target_given = given if outcome.inputs is None else outcome.inputs
-                    transferred = self.workflow(target_doc, target, target_given, {}, depth + 1)
+                    transferred = self.workflow(
+                        target_doc, target, target_given, {}, depth + 1, called=outcome.inputs is not None
+                    )
                     status = "transferred"
                     break
                 else:

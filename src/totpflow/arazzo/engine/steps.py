@@ -84,6 +84,8 @@ class StepRunner:
         computed: Mapping[str, Computation],
         depth: int,
         resolver: InputResolver | None = None,
+        *,
+        called: bool = False,
     ) -> Finished:
         raise NotImplementedError  # provided by runner._Run
 
@@ -337,7 +339,7 @@ class StepRunner:
             raise BudgetExceeded(f"workflow cycle: {child.workflow_id!r} is already running")
         limit = self.time_limit(step)
         if limit is None:
-            done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1)
+            done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1, called=True)
         else:
             seconds, what = limit
             if seconds <= 0:
@@ -347,7 +349,7 @@ class StepRunner:
             deadline = self.stopwatch.now() + seconds
             self.deadlines.append((deadline, what))
             try:
-                done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1)
+                done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1, called=True)
             finally:
                 self.deadlines.pop()
             if self.stopwatch.now() >= deadline:
@@ -418,7 +420,7 @@ class StepRunner:
         elif action.workflow_id is not None:
             doc, workflow = self.shared.sources.resolve_workflow(action.workflow_id, frame.document)
             given = frame.given if inputs is None else inputs
-            done = self.workflow(doc, workflow, given, {}, frame.depth + 1)
+            done = self.workflow(doc, workflow, given, {}, frame.depth + 1, called=inputs is not None)
             if not done.result.ok:
                 return f"retry target workflow {action.workflow_id!r} failed: {done.result.error}"
         return None

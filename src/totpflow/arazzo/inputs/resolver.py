@@ -40,8 +40,13 @@ class InputResolver:
         masker: Masker | None = None,
         secret_names: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        missing_hint: str | None = None,
     ) -> None:
         self._schema = InputsSchema.of(schema, components_inputs)
+        self._missing_hint = missing_hint or (
+            "pass --input NAME=VALUE or --inputs FILE, compute it with --compute NAME=…, or run on a terminal"
+            " to be asked"
+        )
         self._given = dict(given)
         self._computed = dict(computed or {})
         self._prompt = prompt
@@ -112,9 +117,8 @@ class InputResolver:
         if missing:
             raise InputError(
                 missing[0] if len(missing) == 1 else "",
-                f"required input{'s' if len(missing) > 1 else ''} {', '.join(missing)} not given; pass"
-                " --input NAME=VALUE or --inputs FILE, compute it with --compute NAME=…, or run on a terminal"
-                " to be asked",
+                f"required input{'s' if len(missing) > 1 else ''} {', '.join(missing)} not given; "
+                + self._missing_hint,
             )
 
     def _available(self, name: str) -> bool:

@@ -106,7 +106,7 @@ def _testcase(suite: ElementTree.Element, step: StepResult, *, workflow_ok: bool
     failures = errors = 0
     failed = [check for check in step.checks if not check.passed]
     summaries: list[str] = []
-    if not step.ok and workflow_ok and step.action.startswith("goto:"):
+    if not step.ok and workflow_ok and (step.action or "").startswith("goto:"):
         # A failure the workflow handles (a failure action's goto) in a run that passed: control flow, such
         # as "not found, so create it", not a failed test; what failed is told in the case's output.
         reasons = [f"✗ {check.condition}" for check in failed] or [step.error or "step failed"]
