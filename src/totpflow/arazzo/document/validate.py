@@ -204,6 +204,7 @@ class _Checker:
             self._operation_path(step.operation_path, location + "/operationPath")
         if step.workflow_id is not None:
             self._workflow_target(step.workflow_id, location + "/workflowId")
+            self._called_inputs(step, workflow)
         self._parameters(step.parameters, workflow, operation_step=step.workflow_id is None)
         if step.request_body is not None:
             body = step.request_body
@@ -324,6 +325,43 @@ class _Checker:
             self._source(qualified[0], location, want="arazzo")
         elif target not in self.workflow_ids:
             self.findings.problem(location, f"no workflow with workflowId {target!r}")
+
+    def _called_inputs(self, step: Step, workflow: Workflow) -> None:
+        """A warning for a ``workflowId`` step (of this document) that does not give a required input of the
+        workflow it calls: a called workflow's inputs are the step's and its workflow's parameters without
+        ``in``, never the run's, so the run asks for it on a terminal or fails."""
+        called = None if step.workflow_id is None else self.doc.workflow(step.workflow_id)
+        if called is None:
+            return
+        from totpflow.arazzo.errors import InputError
+        from totpflow.arazzo.inputs.schema import InputsSchema
+
+        try:
+            schema = InputsSchema.of(called.inputs, self.doc.components.inputs)
+        except InputError:  # reported where the called workflow's inputs are written
+            return
+        given: set[str] = set()
+        for item in (*step.parameters, *workflow.parameters):
+            parameter: object = item
+            if isinstance(item, ReusableRef):
+                try:
+                    parameter = lookup_component(self.doc, item, "parameters")
+                except DocumentError:  # reported where the reference is written
+                    continue
+            if isinstance(parameter, Parameter) and parameter.in_ is None:
+                given.add(parameter.name)
+        missing = [
+            name
+            for name in schema.required
+            if name not in given and "default" not in schema.properties.get(name, {})
+        ]
+        if missing:
+            self.findings.warn(
+                step.location + "/parameters",
+                f"workflow {called.workflow_id!r} requires input{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)}, which this step does not give (a parameter without 'in'): the run "
+                "will ask for it on a terminal, or fail",
+            )
 
     # -- parameters and actions ------------------------------------------------------------------------------
 
