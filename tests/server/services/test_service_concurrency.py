@@ -12,34 +12,40 @@ from typing import Any
 from frozen_clock import FrozenClock
 from svc_totp_codes import code_for, wrong_code
 
-from totpflow.server import errors, services
+from totpflow.server import services
 from totpflow.server.domain.models import Project
 
 THREADS = 20
 
 
-def race(action: Callable[[], Any]) -> Counter[str]:
-    """Run ``action`` in THREADS threads released together; count results by outcome class name."""
-    barrier = threading.Barrier(THREADS)
+def race_each(actions: list[Callable[[], Any]]) -> Counter[str]:
+    """Run each action in its own thread, released together; count results by outcome class name. Anything
+    but a ``ServerError`` (an assertion inside a service) is counted by its class name too."""
+    barrier = threading.Barrier(len(actions))
     outcomes: list[str] = []
     lock = threading.Lock()
 
-    def run() -> None:
+    def run(action: Callable[[], Any]) -> None:
         barrier.wait()
         try:
             action()
             outcome = "ok"
-        except errors.ServerError as exc:
+        except Exception as exc:
             outcome = type(exc).__name__
         with lock:
             outcomes.append(outcome)
 
-    threads = [threading.Thread(target=run) for _ in range(THREADS)]
+    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     return Counter(outcomes)
+
+
+def race(action: Callable[[], Any]) -> Counter[str]:
+    """Run ``action`` in THREADS threads released together; count results by outcome class name."""
+    return race_each([action] * THREADS)
 
 
 def test_same_valid_code_succeeds_exactly_once(
@@ -95,31 +101,6 @@ def test_signing_key_is_created_once(deps: services.Deps, project: Project) -> N
 
     assert race(fetch) == Counter({"ok": THREADS})
     assert len(kids) == 1
-
-
-def race_each(actions: list[Callable[[], Any]]) -> Counter[str]:
-    """Run each action in its own thread, released together; count results by outcome class name. Anything
-    but a ``ServerError`` (an assertion inside a service) is counted by its class name too."""
-    barrier = threading.Barrier(len(actions))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(action: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            action()
-            outcome = "ok"
-        except Exception as exc:
-            outcome = type(exc).__name__
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Counter(outcomes)
 
 
 def test_concurrent_claim_merges_into_one_session_keep_every_claim(
