@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from frozen_clock import FrozenClock
+from sqlalchemy import text
 from svc_totp_codes import code_for, wrong_code
 
 from totpflow.server import services
@@ -126,38 +127,98 @@ def test_concurrent_claim_merges_into_one_session_keep_every_claim(
     assert claims is not None and set(claims.custom_claims) == {f"k{i}" for i in range(THREADS)}
 
 
-def racing_a_user_delete(deps: services.Deps, project: Project, tag: int) -> list[Callable[[], Any]]:
-    """A user's deletion, with calls on that user released with it: updates, a TOTP deletion, recoveries; and
-    another user's deletion with an enrolment of that user."""
+def racing_a_user_delete(
+    deps: services.Deps, project: Project, clock: FrozenClock, tag: int
+) -> list[Callable[[], Any]]:
+    """A user's deletion, with calls on that user released with it: updates, an authentication and
+    recoveries into the user's session; and another user's deletion with an enrolment of that user."""
     uid = services.create_user(deps, project, email=f"gone{tag}@example.com").user_id
     created = services.create_totp(deps, project, user_id=uid)
+    token = services.authenticate_totp(
+        deps, project, user_id=uid, totp_code=code_for(created.secret, clock.now), session_duration_minutes=60
+    ).session_token
+    clock.advance(seconds=30)  # a fresh step for the racing authentication
+    code = code_for(created.secret, clock.now)
     other = services.create_user(deps, project, email=f"fresh{tag}@example.com").user_id
 
     def update(n: int) -> Callable[[], Any]:
         return lambda: services.update_user(deps, project, uid, trusted_metadata={f"k{n}": n})
 
-    def recover(code: str) -> Callable[[], Any]:
-        return lambda: services.recover(deps, project, user_id=uid, recovery_code=code)
+    def recover(recovery_code: str) -> Callable[[], Any]:
+        return lambda: services.recover(
+            deps, project, user_id=uid, recovery_code=recovery_code, session_token=token
+        )
 
     return [
         lambda: services.delete_user(deps, project, uid),
-        *(update(n) for n in range(4)),
-        lambda: services.delete_totp(deps, project, created.totp_id),
-        *(recover(code) for code in created.recovery_codes[:4]),
+        *(update(n) for n in range(3)),
+        lambda: services.authenticate_totp(deps, project, user_id=uid, totp_code=code, session_token=token),
+        *(recover(recovery_code) for recovery_code in created.recovery_codes[:3]),
         lambda: services.delete_user(deps, project, other),
         lambda: services.create_totp(deps, project, user_id=other),
     ]
 
 
 def test_calls_racing_a_user_delete_find_no_user_never_fail_otherwise(
-    deps: services.Deps, project: Project
+    deps: services.Deps, project: Project, clock: FrozenClock
 ) -> None:
-    """An update, a TOTP deletion, an enrolment or a recovery that loses to the user's deletion is
-    ``UserNotFound``/``TotpNotFound``: never a server error, an "active TOTP exists" or a lock the user never
+    """An update, an enrolment, an authentication or a recovery (into an existing session) that loses to the
+    user's deletion is ``UserNotFound``/``TotpNotFound``/``SessionNotFound``: never a server error (an
+    assertion, a deadlock), an "active TOTP exists", a replayed or wrong code, or a lock the user never
     had."""
     for tag in range(6):
-        actions = racing_a_user_delete(deps, project, tag)
+        actions = racing_a_user_delete(deps, project, clock, tag)
         outcomes = race_each(actions)
-        allowed = {"ok", "UserNotFound", "TotpNotFound", "UnableToAuthenticateRecoveryCode"}
-        assert set(outcomes) <= allowed, outcomes
+        # the session a call names went with the user: session_not_found, as for any deleted session
+        assert set(outcomes) <= {"ok", "UserNotFound", "TotpNotFound", "SessionNotFound"}, outcomes
         assert sum(outcomes.values()) == len(actions)
+
+
+def racing_a_totp_delete(
+    deps: services.Deps, project: Project, clock: FrozenClock, tag: int
+) -> tuple[str, list[Callable[[], Any]]]:
+    """A TOTP's deletion, with an authentication and recoveries by valid codes released with it."""
+    uid = services.create_user(deps, project, email=f"t{tag}@example.com").user_id
+    created = services.create_totp(deps, project, user_id=uid)
+    code = code_for(created.secret, clock.now)
+
+    def recover(recovery_code: str) -> Callable[[], Any]:
+        return lambda: services.recover(deps, project, user_id=uid, recovery_code=recovery_code)
+
+    return uid, [
+        lambda: services.delete_totp(deps, project, created.totp_id),
+        lambda: services.authenticate_totp(deps, project, user_id=uid, totp_code=code),
+        *(recover(recovery_code) for recovery_code in created.recovery_codes[:4]),
+    ]
+
+
+def test_codes_racing_their_totps_deletion_are_not_found_and_never_counted(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """A valid code that loses to its TOTP's deletion is ``TotpNotFound``, not a replay or a wrong code: no
+    failed attempt is counted against the user."""
+    for tag in range(6):
+        uid, actions = racing_a_totp_delete(deps, project, clock, tag)
+        outcomes = race_each(actions)
+        assert set(outcomes) <= {"ok", "TotpNotFound"}, outcomes
+        with deps.store.transaction(readonly=True) as tx:
+            counted = tx.execute(text("SELECT failed_attempts FROM users WHERE user_id = :u"), {"u": uid})
+            assert counted.scalar() == 0
+
+
+def test_an_enrolment_racing_an_authentication_of_the_user_is_refused_not_deadlocked(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """A second "create TOTP" while the user confirms the first: the authentication succeeds and the
+    enrolment is ``ActiveTotpExists`` (PostgreSQL once deadlocked the two, a 500)."""
+    for tag in range(8):
+        uid = services.create_user(deps, project, email=f"c{tag}@example.com").user_id
+        created = services.create_totp(deps, project, user_id=uid)
+        code = code_for(created.secret, clock.now)
+        outcomes = race_each(
+            [
+                lambda: services.authenticate_totp(deps, project, user_id=uid, totp_code=code),  # noqa: B023
+                lambda: services.create_totp(deps, project, user_id=uid),  # noqa: B023
+            ]
+        )
+        assert outcomes == Counter({"ok": 1, "ActiveTotpExists": 1}), outcomes

@@ -87,8 +87,7 @@ def create_totp(
     codes = recovery.new_codes()
     pid = project.project_id
     with deps.store.transaction() as tx:
-        # Locked: a TOTP inserted for a user deleted meanwhile would fail on its foreign key, not its index.
-        user = load_user(tx, project, user_id, now, for_update=True)
+        user = load_user(tx, project, user_id, now)
         uid = user.user_id
         if any(not t.verified for t in user.totps):  # only an unverified TOTP can have expired
             tx.retire_expired_totp(project.project_id, user.user_id, now)
@@ -119,6 +118,17 @@ def _live_totp(row: TotpRow | None, now: datetime) -> TotpRow:
     if not row.verified and row.expires_at <= now:
         raise errors.ExpiredTotp("totp")
     return row
+
+
+def _gone(tx: Transaction, project: Project, user_id: str, totp_id: str) -> errors.ServerError | None:
+    """After a code was not accepted: ``UserNotFound`` or ``TotpNotFound`` when the user or its TOTP was
+    deleted since they were read (PostgreSQL: a deletion that committed meanwhile), else None (the code was
+    wrong, or used)."""
+    if tx.resolve_user_id(project.project_id, user_id) is None:
+        return errors.UserNotFound("user_id")
+    if not tx.totp_is_live(project.project_id, totp_id):
+        return errors.TotpNotFound("user_id")
+    return None
 
 
 def _existing_session(
@@ -205,7 +215,9 @@ def authenticate_totp(
             if row.last_used_step is not None and step <= row.last_used_step:
                 raise errors.TotpCodeAlreadyAuthenticated("totp_code")
             if not tx.consume_totp_step(project.project_id, row.totp_id, step):  # also verifies the TOTP
-                raise errors.TotpCodeAlreadyAuthenticated("totp_code")
+                raise _gone(tx, project, user.user_id, row.totp_id) or errors.TotpCodeAlreadyAuthenticated(
+                    "totp_code"
+                )
             succeeded = _succeed(
                 deps,
                 tx,
@@ -288,6 +300,9 @@ def recover(
             and deps.cipher.matches(HashPurpose.RECOVERY_CODE, hash_input, code_row.code_hash)
             and tx.use_recovery_code(project.project_id, code_row.totp_id, code_row.recovery_code_id, now)
         ):  # counted before the transaction ends: see lockout, rule 3
+            gone = _gone(tx, project, uid, row.totp_id)
+            if gone is not None:  # its codes went with it: no attempt of the user's to count
+                raise gone
             outcome = lockout.count_failure(tx, deps.policy, project.project_id, uid, now)
         else:
             succeeded = _succeed(

@@ -33,22 +33,16 @@ def resolve_user(tx: Transaction, project: Project, user_id: str) -> str:
     raise errors.UserNotFound("user_id")
 
 
-def load_user(
-    tx: Transaction, project: Project, user_id: str, now: datetime, *, for_update: bool = False
-) -> User:
-    """The project's user named by ``user_id`` (its id or its external id); errors as :func:`resolve_user`.
-    ``for_update``: its row stays locked until the transaction ends (PostgreSQL), so a concurrent delete
-    waits, or has happened and the user is not found."""
-    return load_user_with_totp(tx, project, user_id, now, for_update=for_update)[0]
+def load_user(tx: Transaction, project: Project, user_id: str, now: datetime) -> User:
+    """The project's user named by ``user_id`` (its id or its external id); errors as :func:`resolve_user`."""
+    return load_user_with_totp(tx, project, user_id, now)[0]
 
 
 def load_user_with_totp(
-    tx: Transaction, project: Project, user_id: str, now: datetime, *, for_update: bool = False
+    tx: Transaction, project: Project, user_id: str, now: datetime
 ) -> tuple[User, TotpRow | None]:
     """As :func:`load_user`, with the stored row of the user's live TOTP (read in the same statement)."""
-    found = None
-    if user_id:
-        found = tx.find_user_with_totp(project.project_id, user_id, now, for_update=for_update)
+    found = tx.find_user_with_totp(project.project_id, user_id, now) if user_id else None
     if found is not None:
         return found
     if ids.USER_ID.fullmatch(user_id) is None and validation.EXTERNAL_ID.fullmatch(user_id) is None:

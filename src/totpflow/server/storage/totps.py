@@ -30,6 +30,7 @@ _CONSUME_STEP_SQL = Sql(
       AND (last_used_step IS NULL OR last_used_step < :step)
     """
 )
+_LIVE_TOTP_SQL = Sql("SELECT 1 FROM totps WHERE project_id = :pid AND totp_id = :tid AND NOT deleted")
 _RECOVERY_COLUMNS = "recovery_code_id, totp_id, code_enc, code_hash, used_at"
 _FIND_RECOVERY_CODE_SQL = Sql(
     f"""
@@ -79,7 +80,8 @@ class TotpQueries(Queries):
         )
 
     def insert_totp(self, project_id: str, row: TotpRow) -> None:
-        """Raises ``ActiveTotpExists`` when the user already has a live TOTP (partial unique index)."""
+        """Raises ``ActiveTotpExists`` when the user already has a live TOTP (partial unique index), and
+        ``UserNotFound`` when the user is gone."""
         ts = self._b.ts
         params = {
             "totp_id": row.totp_id,
@@ -95,6 +97,8 @@ class TotpQueries(Queries):
         try:
             self._run(_INSERT_TOTP_SQL, params)
         except self._integrity_error as exc:
+            if _foreign_key_violation(exc):  # the user was deleted since it was read (PostgreSQL)
+                raise errors.UserNotFound("user_id") from exc
             raise errors.ActiveTotpExists("user_id") from exc
 
     def insert_recovery_codes(self, project_id: str, rows: Sequence[RecoveryCodeRow]) -> None:
@@ -107,6 +111,10 @@ class TotpQueries(Queries):
             params[f"enc{i}"] = r.code_enc
             params[f"hash{i}"] = r.code_hash
         self._run(_insert_recovery_codes_sql(len(rows)), params)
+
+    def totp_is_live(self, project_id: str, totp_id: str) -> bool:
+        """Whether the TOTP is there and not deleted, as committed now."""
+        return self._run(_LIVE_TOTP_SQL, {"pid": project_id, "tid": totp_id}).fetchone() is not None
 
     def consume_totp_step(self, project_id: str, totp_id: str, step: int) -> bool:
         """RFC 6238 §5.2 one-time use: record ``step`` only if it is newer than the last used one. A code
@@ -166,4 +174,12 @@ def _recovery_row(row: Any) -> RecoveryCodeRow:
         code_enc=bytes(row.code_enc),
         code_hash=bytes(row.code_hash),
         used_at=row.used_at,
+    )
+
+
+def _foreign_key_violation(exc: Exception) -> bool:
+    """Whether a driver's integrity error is a foreign key's (psycopg: SQLSTATE 23503; sqlite3: its error
+    name), not a unique index's."""
+    return getattr(exc, "sqlstate", None) == "23503" or (
+        getattr(exc, "sqlite_errorname", None) == "SQLITE_CONSTRAINT_FOREIGNKEY"
     )

@@ -78,10 +78,6 @@ _USER_BY_ID_FOR_UPDATE_SQL = {
     "sqlite": _USER_BY_ID_SQL,  # a SQLite write transaction holds the database's write lock already
     "postgresql": _user_and_parts("user_id = :ref", " FOR UPDATE"),
 }
-_USER_BY_REF_FOR_UPDATE_SQL = {
-    "sqlite": _USER_BY_REF_SQL,
-    "postgresql": _user_and_parts(_BY_REF, " FOR UPDATE"),
-}
 _RESOLVE_USER_SQL = Sql(f"SELECT user_id FROM users WHERE project_id = :pid AND {_BY_REF}")
 _INSERT_USER_SQL = Sql(
     """
@@ -207,12 +203,11 @@ class UserQueries(Queries):
         return None if found is None else found[0]
 
     def find_user_with_totp(
-        self, project_id: str, user_id_or_external_id: str, now: datetime, *, for_update: bool = False
+        self, project_id: str, user_id_or_external_id: str, now: datetime
     ) -> tuple[User, TotpRow | None] | None:
         """As :meth:`find_user`, with the stored row of the user's live TOTP (None when it has none), from
-        the same statement; ``for_update`` as for :meth:`get_user`."""
-        query = _USER_BY_REF_FOR_UPDATE_SQL[self._b.dialect] if for_update else _USER_BY_REF_SQL
-        return self._user(query, project_id, user_id_or_external_id, now)
+        the same statement."""
+        return self._user(_USER_BY_REF_SQL, project_id, user_id_or_external_id, now)
 
     def get_user(
         self, project_id: str, user_id: str, now: datetime, *, for_update: bool = False
@@ -353,12 +348,14 @@ class UserQueries(Queries):
         owned_totps = select(totps.c.totp_id).where(
             totps.c.project_id == project_id, totps.c.user_id == user_id
         )
+        # In the order an authentication takes its locks (its code, its TOTP, the user, the session), so the
+        # two wait for each other on PostgreSQL rather than deadlock.
+        self._c.execute(delete(recovery_codes).where(recovery_codes.c.totp_id.in_(owned_totps)))
+        self._c.execute(delete(totps).where(totps.c.project_id == project_id, totps.c.user_id == user_id))
         self._c.execute(delete(session_factors).where(session_factors.c.session_id.in_(owned_sessions)))
         self._c.execute(
             delete(sessions).where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
         )
-        self._c.execute(delete(recovery_codes).where(recovery_codes.c.totp_id.in_(owned_totps)))
-        self._c.execute(delete(totps).where(totps.c.project_id == project_id, totps.c.user_id == user_id))
         self._c.execute(delete(emails).where(emails.c.project_id == project_id, emails.c.user_id == user_id))
         self._c.execute(
             delete(phone_numbers).where(
