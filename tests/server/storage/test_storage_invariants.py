@@ -95,3 +95,29 @@ def test_a_failed_core_statement_that_is_caught_leaves_the_transaction_to_the_st
     with store.transaction(readonly=True) as tx:
         row = tx.get_project("project-test-joined")
         assert row is not None and row.project.name == "p"
+
+
+def test_a_read_only_transaction_reads_one_snapshot(store: Store) -> None:
+    """The statements of a read-only transaction agree with each other (PostgreSQL: REPEATABLE READ, READ
+    ONLY; SQLite: a WAL reader's snapshot), so a user deleted in between is still seen by the later ones; a
+    write after it is at the default level again (it sees the deletion)."""
+    import threading
+
+    uid = _user(store)
+    with store.transaction(readonly=True) as tx:
+        assert tx.resolve_user_id("project-test-a", uid) == uid
+
+        def delete() -> None:
+            with store.transaction() as writer:
+                assert writer.delete_user("project-test-a", uid)
+
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        deleting.join()
+        assert tx.resolve_user_id("project-test-a", uid) == uid
+        user = tx.get_user("project-test-a", uid, NOW)
+        assert user is not None and user.user_id == uid
+    for n in range(3):  # every pooled connection is back at the default level: it reads now, and writes
+        with store.transaction() as tx:
+            assert tx.resolve_user_id("project-test-a", uid) is None
+            tx.insert_project(Project(f"project-test-after-{n}", "p", NOW), b"h")

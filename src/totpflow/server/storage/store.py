@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -133,6 +133,11 @@ class Store:
         before it publishes such a commit to other connections, so no transaction in any process reads a
         consumed step that is not yet on disk; a ``NORMAL`` commit followed by a shared fsync outside the lock
         would lose that (docs/reliability.md, "Not taken: group durability").
+
+        On PostgreSQL a ``readonly`` transaction reads one snapshot (``REPEATABLE READ``, ``READ ONLY``, set
+        on the connection so it costs no round trip): its statements agree with each other, so a search
+        page's count, ids and users are of one moment even while users are deleted. A read-only transaction
+        at that level never fails on a concurrent write.
         """
         if self.failure is not None:
             raise errors.StoreFailed(self.failure)
@@ -184,6 +189,11 @@ class Store:
         ROLLBACK on any exception); driver errors raised as SQLAlchemy would have raised them."""
         raw = pooled.dbapi_connection
         assert raw is not None
+        snapshot = readonly and not self._sqlite and not begun
+        if snapshot:  # psycopg begins the transaction itself, with these, before the first statement
+            from psycopg import IsolationLevel
+
+            raw.isolation_level, raw.read_only = IsolationLevel.REPEATABLE_READ, True
         try:
             if self._sqlite and not begun:  # psycopg begins a transaction itself before the first statement
                 raw.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
@@ -203,6 +213,10 @@ class Store:
                 commit(raw)
         except self._dbapi_error as exc:
             raise self._wrapped(engine, pooled, exc) from exc
+        finally:
+            if snapshot and not raw.closed:  # the connection's next transaction may write
+                with suppress(self._dbapi_error):  # a connection left in a failed state is not reused
+                    raw.isolation_level, raw.read_only = None, None
 
     def _wrapped(self, engine: Engine, pooled: PoolProxiedConnection | None, exc: Exception) -> Exception:
         """``exc`` of the driver as SQLAlchemy would have raised it (a lost connection leaves the pool); on an
