@@ -125,9 +125,14 @@ def _problems_as_1_1(text: str, url: str) -> list[DocumentError]:
         return [exc]
     except ArazzoError as exc:
         return [DocumentError("", str(exc))]
+    # One line per place: the schema may refuse one value for several reasons (an object parameter value is
+    # both missing a Selector Object's fields and carrying unknown ones).
+    by_location: dict[str, list[str]] = {}
+    for problem in official_schema_problems(data, "1.1"):
+        by_location.setdefault(problem.location, []).append(problem.message)
     return [
-        DocumentError(problem.location, f"{problem.message} (the official 1.1 schema; totpflow accepts it)")
-        for problem in official_schema_problems(data, "1.1")
+        DocumentError(location, f"{'; '.join(messages)} (the official 1.1 schema; totpflow accepts it)")
+        for location, messages in by_location.items()
     ]
 
 
