@@ -121,3 +121,20 @@ def test_message_is_a_plain_struct() -> None:
     message = Message(address="a", headers={"k": "v"}, payload=b'{"x": 1}', content_type="application/json")
     assert msgspec.json.decode(msgspec.json.encode(message), type=Message) == message
     assert message.decoded() == {"x": 1}
+
+
+def test_a_channel_parameter_is_written_as_json_writes_a_scalar_and_none_is_no_value() -> None:
+    """``true`` and ``1.5`` as a header's value would be (not Python's ``True``); a parameter whose value is
+    null (an optional input not given) has no value, rather than the text ``None`` in the address."""
+    content = {
+        "asyncapi": "3.0.0",
+        "info": {"title": "t", "version": "1"},
+        "channels": {
+            "c": {"address": "a/{flag}/{n}", "parameters": {"flag": {"enum": [True, False]}, "n": {}}}
+        },
+    }
+    document = AsyncApiDocument(content)
+    target = document.target(action="send", channel_path="#/channels/c", parameters={"flag": True, "n": 1.5})
+    assert target.address == "a/true/1.5"
+    with pytest.raises(DocumentError, match="channel parameter 'flag' has no value"):
+        document.target(action="send", channel_path="#/channels/c", parameters={"flag": None, "n": 1})

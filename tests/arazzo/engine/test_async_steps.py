@@ -95,6 +95,39 @@ def test_a_receive_step_picks_the_correlated_message_among_decoys(protocol: str)
 
 
 @pytest.mark.parametrize("protocol", ALL)
+def test_a_send_steps_payload_takes_its_replacements_and_a_json_string_template(
+    protocol: str, broker_url: str
+) -> None:
+    """As an HTTP request body: replacements are applied, and JSON text given as a string goes out as the
+    JSON it is (not as a JSON string), so both messages are found by the ``requestId`` in their payload."""
+    run, request_id, other_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}", f"other-{uuid.uuid4().hex}"
+    inputs = {"run": run, "requestId": request_id, "otherId": other_id}
+    result = _run("confirmByTemplateAndReplacement", broker_url, inputs)
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"sentId": request_id, "templated": "rejected", "replaced": "ok"}
+
+
+@pytest.mark.parametrize("protocol", list(BROKERS))
+def test_a_secret_in_a_channel_address_is_masked_in_the_messages(protocol: str) -> None:
+    """A channel parameter from a secret input: the address the runner reports is masked like any text."""
+    require_broker(protocol)
+    from totpflow.arazzo.reports.json_report import to_json
+
+    run, request_id = f"secret{uuid.uuid4().hex}", f"req-{uuid.uuid4().hex}"
+    options = RunOptions(servers={"shop": URLS[protocol]}, timeout=5.0, secret_inputs=frozenset({"run"}))
+    with httpx.Client() as client:
+        loaded = load(str(DATA / "shop.arazzo.yaml"))
+        result = loaded.run(
+            "sendThenReceive", inputs={"run": run, "requestId": request_id}, options=options, client=client
+        )
+    assert result.ok, result.workflows[0].error
+    addresses = [message.address for step in result.workflows[0].steps for message in step.messages]
+    assert addresses and all(run not in address for address in addresses), addresses
+    assert run not in json.dumps(to_json(result))
+
+
+@pytest.mark.parametrize("protocol", ALL)
 def test_decoy_sends_then_a_receive_correlated_on_the_payload(protocol: str, broker_url: str) -> None:
     run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
     result = _run("confirmByMessage", broker_url, {"run": run, "requestId": request_id})

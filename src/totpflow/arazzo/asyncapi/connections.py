@@ -68,10 +68,18 @@ class Connections:
 
 
 def encode_payload(value: Any, content_type: str | None) -> bytes:
-    """Bytes as they are, text as UTF-8 unless the content type is JSON, anything else as JSON."""
+    """Bytes as they are, text as UTF-8 unless the content type is JSON, anything else as JSON. With a JSON
+    content type, text that is JSON is sent as written (a JSON string template, as in an HTTP request body),
+    other text as a JSON string."""
     if isinstance(value, bytes):
         return value
-    if isinstance(value, str) and not (content_type and "json" in content_type.lower()):
+    if isinstance(value, str):
+        if not (content_type and "json" in content_type.lower()):
+            return value.encode()
+        try:
+            json.loads(value)
+        except ValueError:
+            return json.dumps(value, separators=(",", ":")).encode()
         return value.encode()
     return json.dumps(value, separators=(",", ":")).encode()
 

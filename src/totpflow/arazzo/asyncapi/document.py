@@ -33,7 +33,7 @@ from referencing import Registry, Specification
 from referencing.exceptions import Unresolvable
 
 from totpflow.arazzo.asyncapi.adapter import Endpoint
-from totpflow.arazzo.asyncapi.message import CorrelationId
+from totpflow.arazzo.asyncapi.message import CorrelationId, as_text
 from totpflow.arazzo.errors import DocumentError, LoadError, OperationNotFound
 from totpflow.arazzo.expressions import pointer
 
@@ -274,16 +274,19 @@ class AsyncApiDocument:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
             spec = _mapping(self.deref(declared.get(name), f"{where}/parameters/{pointer.escape(name)}"))
+            # A value is written as JSON writes a scalar (true, 1.5), as a header's is; text as it is.
             if name in params:
                 if params[name] is GIVEN_AT_RUN_TIME:
                     return match.group(0)
-                given = str(params[name])
+                if params[name] is None:
+                    raise DocumentError(where, f"channel parameter {name!r} has no value")
+                given = as_text(params[name])
             elif "default" in spec:
-                given = str(spec["default"])
+                given = as_text(spec["default"])
             else:
                 raise DocumentError(where, f"channel parameter {name!r} has no value and no default")
             enum = spec.get("enum")
-            if isinstance(enum, list) and given not in [str(v) for v in enum]:
+            if isinstance(enum, list) and given not in [as_text(v) for v in enum]:
                 raise DocumentError(where, f"channel parameter {name!r}: {given!r} is not one of {enum}")
             return given
 

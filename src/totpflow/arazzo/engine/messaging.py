@@ -371,6 +371,12 @@ class Messaging:
             content_type = body.content_type or content_type
             if body.has_payload:
                 payload = self.plan.value(body, body.payload).evaluate(ctx)
+                if body.replacements:  # as for an HTTP request body
+                    from totpflow.arazzo.body import apply_replacements
+
+                    pairs = [(r.target, self.plan.value(r, r.value).evaluate(ctx)) for r in body.replacements]
+                    kinds = [r.target_selector_type for r in body.replacements]
+                    payload = apply_replacements(payload, pairs, content_type, kinds)
         reply = self._replies.get((doc.url, workflow.workflow_id, source, str(target.operation_id)))
         if reply is not None and target.operation_id is not None:  # where the application is to reply
             try:

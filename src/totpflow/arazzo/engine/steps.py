@@ -312,7 +312,12 @@ class StepRunner:
     def masked_message(self, record: MessageRecord) -> MessageRecord:
         mask = self.masker
         headers = dict(mask.mask_headers(record.headers.items()))
-        return msgspec.structs.replace(record, headers=headers, payload=mask.mask_json(record.payload))
+        return msgspec.structs.replace(
+            record,
+            address=mask.mask_text(record.address),  # a channel parameter may be a secret
+            headers=headers,
+            payload=mask.mask_json(record.payload),
+        )
 
     def messaging(self) -> Messaging:
         raise NotImplementedError  # provided by runner._Run
