@@ -108,6 +108,52 @@ def test_a_send_steps_payload_takes_its_replacements_and_a_json_string_template(
     assert workflow.outputs == {"sentId": request_id, "templated": "rejected", "replaced": "ok"}
 
 
+def test_a_send_after_the_broker_restarted_connects_again() -> None:
+    """A private NATS server stops and starts again on its port while a receive step waits: the next send
+    fails on the connection it had, and its retry connects again (the broken connection is not kept)."""
+    import shutil
+
+    program = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(program).exists():
+        pytest.skip("nats-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [program, "-a", "127.0.0.1", "-p", str(port)]
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+            time.sleep(0.05)
+        process.kill()
+        pytest.fail("nats-server did not listen")
+
+    broker = [start()]
+
+    def restart() -> None:
+        time.sleep(0.8)  # the first order is out; the receive step waits (2.5 s)
+        broker[0].terminate()
+        broker[0].wait(10)
+        broker[0] = start()
+
+    restarting = threading.Thread(target=restart)
+    try:
+        restarting.start()
+        result = _run("sendAfterTheBrokerRestarts", f"nats://127.0.0.1:{port}", {"run": uuid.uuid4().hex})
+        restarting.join()
+    finally:
+        restarting.join()
+        broker[0].terminate()
+        broker[0].wait(10)
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    after = [step for step in workflow.steps if step.step_id == "after"]
+    assert after and after[-1].ok
+
+
 @pytest.mark.parametrize("protocol", list(BROKERS))
 def test_a_secret_in_a_channel_address_is_masked_in_the_messages(protocol: str) -> None:
     """A channel parameter from a secret input: the address the runner reports is masked like any text."""

@@ -58,6 +58,16 @@ class Connections:
             self._adapters[endpoint] = found
         return found
 
+    async def discard(self, adapter: Adapter) -> None:
+        """Close and forget ``adapter``: its connection failed, so the next use of its endpoint (a retry, a
+        later step) connects again."""
+        for endpoint in [endpoint for endpoint, found in self._adapters.items() if found is adapter]:
+            del self._adapters[endpoint]
+        try:
+            await adapter.close()
+        except Exception:  # the connection is already broken; closing it is only tidying up
+            pass
+
     async def close(self) -> None:
         adapters, self._adapters = self._adapters, {}
         for adapter in adapters.values():

@@ -397,7 +397,12 @@ class Messaging:
 
         async def publish() -> str:
             adapter, server = await self._adapter(source, target)
-            await adapter.publish(address, headers, encoded, content_type=content_type, bindings=bindings)
+            try:
+                await adapter.publish(address, headers, encoded, content_type=content_type, bindings=bindings)
+            except BrokerError:
+                assert self._connections is not None
+                await self._connections.discard(adapter)  # a broker that went away: connect again next time
+                raise
             return server
 
         async def publish_in_time() -> str:
