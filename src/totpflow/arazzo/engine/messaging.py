@@ -359,6 +359,7 @@ class Messaging:
         TimeoutError."""
         from totpflow.arazzo.asyncapi import Message, encode_payload, put
         from totpflow.arazzo.asyncapi.message import as_text
+        from totpflow.arazzo.engine.request import with_replacements
 
         source, target = self.target(doc, step, self._values(step_plan, ctx, "channel"))
         if target.address is None:
@@ -370,13 +371,9 @@ class Messaging:
         if body is not None:
             content_type = body.content_type or content_type
             if body.has_payload:
-                payload = self.plan.value(body, body.payload).evaluate(ctx)
-                if body.replacements:  # as for an HTTP request body
-                    from totpflow.arazzo.body import apply_replacements
-
-                    pairs = [(r.target, self.plan.value(r, r.value).evaluate(ctx)) for r in body.replacements]
-                    kinds = [r.target_selector_type for r in body.replacements]
-                    payload = apply_replacements(payload, pairs, content_type, kinds)
+                payload = with_replacements(
+                    self.plan.value(body, body.payload).evaluate(ctx), body, content_type, ctx, self.plan
+                )
         reply = self._replies.get((doc.url, workflow.workflow_id, source, str(target.operation_id)))
         if reply is not None and target.operation_id is not None:  # where the application is to reply
             try:

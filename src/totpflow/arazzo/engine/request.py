@@ -32,11 +32,23 @@ from totpflow.arazzo.security import Credential, apply_security, apply_x_securit
 from totpflow.arazzo.senders import HttpFailure, Outgoing, Reply, Sender
 
 if TYPE_CHECKING:
-    from totpflow.arazzo.document.model import Step
+    from totpflow.arazzo.document.model import RequestBody, Step
     from totpflow.arazzo.engine.context import StepContext
     from totpflow.arazzo.engine.options import RunOptions
     from totpflow.arazzo.engine.plan import Plan, StepPlan
     from totpflow.arazzo.sources import Operation
+
+
+def with_replacements(
+    payload: Any, body: RequestBody, content_type: str | None, ctx: StepContext, plan: Plan
+) -> Any:
+    """``payload`` with the body's ``replacements`` applied, their values evaluated against ``ctx``: an HTTP
+    request body and an AsyncAPI send step's message alike."""
+    if not body.replacements:
+        return payload
+    pairs = [(r.target, plan.value(r, r.value).evaluate(ctx)) for r in body.replacements]
+    kinds = [r.target_selector_type for r in body.replacements]
+    return bodies.apply_replacements(payload, pairs, content_type, kinds)
 
 
 class Prepared(msgspec.Struct):
@@ -161,10 +173,7 @@ def prepare(
     if request_body is not None and request_body.has_payload:
         payload = plan.value(request_body, request_body.payload).evaluate(ctx)
         content_type = bodies.choose_content_type(request_body, operation.request_content_types)
-        if request_body.replacements:
-            pairs = [(r.target, plan.value(r, r.value).evaluate(ctx)) for r in request_body.replacements]
-            kinds = [r.target_selector_type for r in request_body.replacements]
-            payload = bodies.apply_replacements(payload, pairs, content_type, kinds)
+        payload = with_replacements(payload, request_body, content_type, ctx, plan)
         content, content_type = bodies.encode_body(content_type, payload)
         if content is not None:
             body_text = content.decode("utf-8", "replace")
