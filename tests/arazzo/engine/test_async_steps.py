@@ -108,6 +108,25 @@ def test_a_send_steps_payload_takes_its_replacements_and_a_json_string_template(
     assert workflow.outputs == {"sentId": request_id, "templated": "rejected", "replaced": "ok"}
 
 
+@pytest.mark.parametrize("protocol", ALL)
+def test_two_receive_steps_on_one_correlation_id_read_two_messages(protocol: str, broker_url: str) -> None:
+    run, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex}"
+    result = _run("twoConfirmationsOfOneRequest", broker_url, {"run": run, "requestId": request_id})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"first": "pending", "second": "ok"}
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_a_payload_is_read_as_the_content_type_its_channel_declares(protocol: str, broker_url: str) -> None:
+    result = _run("aNoteInPlainText", broker_url, {"run": uuid.uuid4().hex})
+    (workflow,) = result.workflows
+    assert result.ok, (workflow.error, [step.error for step in workflow.steps])
+    assert workflow.outputs == {"note": "123"}
+    (received,) = workflow.steps[1].messages
+    assert (received.payload, received.content_type) == ("123", "text/plain")
+
+
 def test_a_send_after_the_broker_restarted_connects_again() -> None:
     """A private NATS server stops and starts again on its port while a receive step waits: the next send
     fails on the connection it had, and its retry connects again (the broken connection is not kept)."""

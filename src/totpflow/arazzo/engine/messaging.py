@@ -11,6 +11,15 @@ Decisions (``docs/conformance.md``, "AsyncAPI steps"):
   channel parameters are evaluated then; when one needs a value only an earlier step produces, the step
   subscribes before the first step that runs after that value exists. The subscription stays open until the
   workflow ends: a receive step that runs again (``retry``, ``goto``) reads the next matching message.
+- The receive steps of a workflow run on one address (same source, server and bindings) share one
+  subscription, and each message goes to one of them: the first step that waits for it takes it, and a
+  message no step has taken stays for the steps after. So two receive steps correlating on the same id read
+  the first and the second such message, not the first one twice (and an AMQP queue is consumed once, not
+  shared round-robin between two consumers of the same run).
+- A received message whose protocol carries no content type (NATS, WebSocket, MQTT 3.1.1, or a sender that
+  set none) is read as the content type its channel's messages declare, when they declare one: a
+  ``text/plain`` payload ``123`` is the text ``"123"``, not the number. Without a declaration the payload is
+  JSON when it parses, else text.
 - A receive step waits for the first message whose value at the message's AsyncAPI ``correlationId``
   location equals the step's ``correlationId``; other messages are skipped. It waits ``timeout``
   milliseconds (else the run's request timeout) and then fails, naming the channel and the correlation id.
@@ -32,9 +41,10 @@ Decisions (``docs/conformance.md``, "AsyncAPI steps"):
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -59,8 +69,32 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class _Feed:
+    """One live subscription of a workflow run, shared by its receive steps on one address: each message goes
+    to the first step that waits for it, and a message no step has taken yet stays for the steps after."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.unclaimed: list[Message] = []  # received, not yet taken by any step, in arrival order
+
+    async def take(self, wanted: Callable[[Message], Message | None]) -> Message:
+        """The first message, unclaimed or arriving, that ``wanted`` accepts (it returns the message as the
+        step reads it, or None to leave it for another step)."""
+        for index, message in enumerate(self.unclaimed):
+            taken = wanted(message)
+            if taken is not None:
+                del self.unclaimed[index]
+                return taken
+        while True:
+            message = await self.receiver.get()
+            taken = wanted(message)
+            if taken is not None:
+                return taken
+            self.unclaimed.append(message)
+
+
 class _Subscription(msgspec.Struct):
-    receiver: Any  # Receiver
+    feed: Any  # _Feed, shared by the workflow run's receive steps on the same address
     target: Any  # AsyncTarget
     source: str
     server: str
@@ -89,6 +123,8 @@ class Messaging:
         self._thread: threading.Thread | None = None
         self._connections: Connections | None = None
         self._subscriptions: dict[tuple[str, str, str], _Subscription] = {}
+        # (document, workflow, source, endpoint, address, bindings) → the subscription its receive steps share
+        self._feeds: dict[tuple[Any, ...], tuple[_Feed, str]] = {}
         # (document, workflow, source, operation) → (the reply address picked, where a sent message has it)
         self._replies: dict[tuple[str, str, str, str], tuple[str, CorrelationId]] = {}
 
@@ -108,12 +144,12 @@ class Messaging:
         """Close every subscription and connection and stop the loop (nothing to do when none started)."""
         if self._loop is None:
             return
-        subscriptions, self._subscriptions = self._subscriptions, {}
+        feeds, self._feeds, self._subscriptions = self._feeds, {}, {}
         connections = self._connections
 
         async def shut() -> None:
-            for subscription in subscriptions.values():
-                await subscription.receiver.close()
+            for feed, _ in feeds.values():
+                await feed.receiver.close()
             if connections is not None:
                 await connections.close()
 
@@ -200,6 +236,11 @@ class Messaging:
         if target.address is None:
             raise EvaluationError(step.location, f"channel {target.channel!r} has no address to subscribe to")
         address = target.address
+        bindings = merged_bindings(target.channel_bindings, target.operation_bindings)
+        shared = self._feeds.get(self._feed_key(doc, workflow, source, target, bindings))
+        if shared is not None:
+            found = self._subscriptions[key] = _Subscription(shared[0], target, source, shared[1])
+            return found
 
         # The step's timeout, else the run's: a step whose timeout is 0 (a message already buffered) still
         # has its subscription made when the workflow starts. It bounds the broker, not importing its client.
@@ -210,7 +251,6 @@ class Messaging:
             try:
                 async with asyncio.timeout(limit):  # connecting included: a silent broker holds no run
                     adapter, server = await self._adapter(source, target)
-                    bindings = merged_bindings(target.channel_bindings, target.operation_bindings)
                     receiver: Receiver = await adapter.subscribe(address, bindings)
             except TimeoutError:
                 protocol = _protocol(target, self.servers.get(source)) or "broker"
@@ -220,9 +260,26 @@ class Messaging:
             return receiver, server
 
         receiver, server = self._call(subscribe())
-        found = _Subscription(receiver, target, source, server)
-        self._subscriptions[key] = found
+        feed = _Feed(receiver)
+        self._feeds[self._feed_key(doc, workflow, source, target, bindings)] = (feed, server)
+        found = self._subscriptions[key] = _Subscription(feed, target, source, server)
         return found
+
+    def _feed_key(
+        self,
+        doc: ArazzoDocument,
+        workflow: Workflow,
+        source: str,
+        target: AsyncTarget,
+        bindings: Mapping[str, Any],
+    ) -> tuple[Any, ...]:
+        """What a receive step's subscription is shared by: the workflow run, the source, the broker it
+        connects to, the address and the bindings it subscribes with."""
+        from totpflow.arazzo.asyncapi import pick_endpoint
+
+        endpoint = pick_endpoint(target, self.servers.get(source))
+        shape = json.dumps(bindings, sort_keys=True, separators=(",", ":"), default=repr)
+        return (doc.url, workflow.workflow_id, source, endpoint, target.address, shape)
 
     def _reply_address(
         self, doc: ArazzoDocument, workflow: Workflow, source: str, target: AsyncTarget
@@ -247,8 +304,9 @@ class Messaging:
         prefix = (doc.url, workflow.workflow_id)
         for reply in [key for key in self._replies if key[:2] == prefix]:
             del self._replies[reply]
-        ended = [key for key in self._subscriptions if key[:2] == prefix]
-        receivers = [self._subscriptions.pop(key).receiver for key in ended]
+        for ended in [key for key in self._subscriptions if key[:2] == prefix]:
+            del self._subscriptions[ended]
+        receivers = [self._feeds.pop(key)[0].receiver for key in list(self._feeds) if key[:2] == prefix]
         if receivers:
 
             async def close() -> None:
@@ -285,14 +343,20 @@ class Messaging:
                 step.location + "/correlationId",
                 f"the messages of channel {target.channel!r} declare no correlationId location",
             )
-        receiver = subscription.receiver
+        declared = {m.content_type for m in target.messages if m.content_type}
+        content_type = declared.pop() if len(declared) == 1 else None
+
+        def accept(message: Message) -> Message | None:
+            if content_type is not None and message.content_type is None:
+                message = msgspec.structs.replace(message, content_type=content_type)
+            if expected is None or any(c.matches(message, expected) for c in correlations):
+                return message
+            return None
 
         async def wait() -> Message:
             async with asyncio.timeout(timeout):
-                while True:
-                    message: Message = await receiver.get()
-                    if expected is None or any(c.matches(message, expected) for c in correlations):
-                        return message
+                taken: Message = await subscription.feed.take(accept)
+                return taken
 
         started_at, begin = clock(), time.perf_counter()
         correlation_id = None if expected is None else as_text(expected)
