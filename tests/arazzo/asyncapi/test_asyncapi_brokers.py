@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -175,6 +176,38 @@ def test_an_address_that_is_no_mqtt_topic_is_a_broker_error(topic: str, action: 
 
     with pytest.raises(BrokerError, match="no MQTT topic"):
         run("mqtt", scenario)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "name", "value"),
+    [
+        ("mqtt", "x-note", "a\tb"),  # Mosquitto drops the connection over any control character
+        ("mqtt", "x-note", "a\r\nX-Injected: yes"),
+        ("mqtt", "x\nnote", "plain"),
+        ("nats", "x-note", "a\r\nX-Injected: yes"),  # nats-py would send the line break as spaces
+        ("nats", "x-note", "a\nb"),
+        ("nats", "", "plain"),  # nats-py would drop the header
+    ],
+)
+def test_a_header_the_protocol_cannot_carry_is_refused_and_the_connection_kept(
+    protocol: str, name: str, value: str
+) -> None:
+    """Refused before anything is sent, naming the header and not its value (it may be a secret); the
+    connection stays usable."""
+    channel = address(protocol)
+
+    async def scenario(runner: Adapter, peer: Adapter) -> Message:
+        with pytest.raises(BrokerError, match=re.escape(f"header {name!r} cannot be sent")) as refused:
+            await runner.publish(channel, {name: value}, body())
+        assert value not in str(refused.value)
+
+        async def trigger() -> None:
+            await runner.publish(channel, {"x-note": "fine"}, body(n=3))
+
+        return await receive(peer, channel, timeout=10, trigger=trigger)
+
+    got = run(protocol, scenario)
+    assert (got.decoded(), got.headers) == ({"n": 3}, {"x-note": "fine"})
 
 
 @pytest.mark.parametrize("subject", ["totpflow.test.*", "totpflow.test.>", "totpflow..test", ".t", "a b"])

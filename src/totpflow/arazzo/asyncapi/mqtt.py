@@ -94,6 +94,7 @@ class MqttAdapter:
         if self._publisher is None:
             raise BrokerError(self.protocol, "not connected")
         self._check_topic(address, subscribing=False)
+        self._check_strings(headers, content_type)
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         if headers:
             properties.UserProperty = [(str(k), str(v)) for k, v in headers.items()]
@@ -118,7 +119,7 @@ class MqttAdapter:
         problem = None
         if not address or len(address.encode("utf-8", "surrogatepass")) > 65535:
             problem = "empty or longer than 65,535 bytes"
-        elif any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in address):
+        elif _has_control_character(address):
             problem = "it contains a control character"
         elif not subscribing and ("+" in address or "#" in address):
             problem = "a topic published to contains no wildcard (+ or #)"
@@ -132,6 +133,20 @@ class MqttAdapter:
         if problem is not None:
             raise BrokerError(self.protocol, f"{address!r} is no MQTT topic: {problem}")
 
+    def _check_strings(self, headers: Mapping[str, str], content_type: str | None) -> None:
+        """``BrokerError`` for a header name or value, or a content type, with a control character (tab, CR
+        and LF included): MQTT 5 strings should hold none (§1.5.4), and a broker drops the connection over one
+        rather than refuse the message. The error names the header, never its value."""
+        for name, value in headers.items():
+            if _has_control_character(name) or _has_control_character(value):
+                raise BrokerError(
+                    self.protocol,
+                    f"header {name!r} cannot be sent over MQTT: "
+                    "its name or value contains a control character",
+                )
+        if content_type and _has_control_character(content_type):
+            raise BrokerError(self.protocol, "the content type contains a control character")
+
     async def close(self) -> None:
         if self._publisher is not None:
             publisher, self._publisher = self._publisher, None
@@ -139,6 +154,10 @@ class MqttAdapter:
                 await publisher.__aexit__(None, None, None)
             except aiomqtt.MqttError:
                 pass
+
+
+def _has_control_character(text: str) -> bool:
+    return any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text)
 
 
 async def _read(client: aiomqtt.Client, receiver: QueueReceiver) -> None:

@@ -124,6 +124,13 @@ class NatsAdapter:
                 f"cannot publish to {address!r}: a subject published to is dot-separated tokens, none empty, "
                 "none a wildcard (* or >), no white space",
             )
+        for name, value in headers.items():
+            if not name or "\r" in value or "\n" in value:
+                raise BrokerError(
+                    self.protocol,
+                    f"header {name!r} cannot be sent over NATS: "
+                    + ("its name is empty" if not name else "its value contains a line break"),
+                )
         try:
             await client.publish(address, payload, headers=dict(headers) or None)
             await _processed(client)
