@@ -45,9 +45,22 @@ def test_step_to_target(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", ERRORS, ids=[case["id"] for case in ERRORS])
 def test_step_the_document_cannot_serve(case: dict[str, Any]) -> None:
+    doc = DOC
+    if "set" in case:
+        content = yaml.safe_load((DATA / "orders.asyncapi.yaml").read_text())
+        for path, value in case["set"].items():
+            *parents, last = [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")[1:]]
+            node = content
+            for token in parents:
+                node = node[token]
+            node[last] = value
+        doc = AsyncApiDocument(content, "file:///orders.yaml")
     with pytest.raises(DocumentError) as caught:
-        DOC.target(**case["step"])
-    assert case["error"] in str(caught.value)
+        doc.target(**case["step"])
+    if case["error"].startswith("/"):  # the location first, as a JSON Pointer
+        assert str(caught.value).startswith(case["error"])
+    else:
+        assert case["error"] in str(caught.value)
 
 
 def test_servers_substitute_variables_and_split_host_and_port() -> None:

@@ -193,8 +193,8 @@ class AsyncApiDocument:
                 address=address,
                 channel=_channel_key(fragment),
                 servers=self._servers_of(channel, where),
-                messages=self._messages(_mapping(channel.get("messages")).values(), where),
-                channel_bindings=dict(_mapping(self.deref(channel.get("bindings"), where))),
+                messages=self._messages(_mapping(channel.get("messages")), where + "/messages"),
+                channel_bindings=dict(_mapping(self.deref(channel.get("bindings"), where + "/bindings"))),
             )
         operations = _mapping(self.content.get("operations"))
         assert operation_id is not None
@@ -208,7 +208,15 @@ class AsyncApiDocument:
                 where + "/channel", "an operation's channel must be a $ref to a Channel Object"
             )
         channel = _mapping(self.deref(operation["channel"], where + "/channel"))
-        same = operation.get("action") == action
+        channel_at = channel_ref.partition("#")[2]  # where the channel is, as a JSON Pointer
+        declared = operation.get("action")
+        if declared not in ("send", "receive"):
+            raise DocumentError(
+                where + "/action",
+                f"an operation's action is 'send' or 'receive' (AsyncAPI 3), not {declared!r}"
+                + (" (the AsyncAPI 2 publish/subscribe)" if declared in ("publish", "subscribe") else ""),
+            )
+        same = declared == action
         bindings = dict(_mapping(self.deref(operation.get("bindings"), where)))
         reply = _mapping(self.deref(operation.get("reply"), where + "/reply"))
         if action == "receive" and reply:
@@ -217,17 +225,17 @@ class AsyncApiDocument:
         messages = (
             self._messages(listed, where + "/messages")
             if isinstance(listed, list)
-            else self._messages(_mapping(channel.get("messages")).values(), channel_ref)
+            else self._messages(_mapping(channel.get("messages")), channel_at + "/messages")
         )
         return AsyncTarget(
             action=action,
-            address=self._address(channel, params, channel_ref),
-            channel=_channel_key(channel_ref.partition("#")[2]),
-            servers=self._servers_of(channel, channel_ref),
+            address=self._address(channel, params, channel_at),
+            channel=_channel_key(channel_at),
+            servers=self._servers_of(channel, channel_at),
             messages=messages,
             operation_id=operation_id,
             same_direction=same,
-            channel_bindings=dict(_mapping(self.deref(channel.get("bindings"), channel_ref))),
+            channel_bindings=dict(_mapping(self.deref(channel.get("bindings"), channel_at + "/bindings"))),
             operation_bindings=bindings,
         )
 
@@ -242,26 +250,27 @@ class AsyncApiDocument:
     ) -> AsyncTarget:
         channel_ref = _mapping(reply.get("channel")).get("$ref")
         channel = _mapping(self.deref(reply.get("channel"), where + "/channel")) if channel_ref else {}
+        channel_at = str(channel_ref).partition("#")[2] if channel_ref else where
         address_node = _mapping(self.deref(reply.get("address"), where + "/address"))
         location = address_node.get("location") if isinstance(address_node.get("location"), str) else None
         listed = reply.get("messages")
         messages = (
             self._messages(listed, where + "/messages")
             if isinstance(listed, list)
-            else self._messages(_mapping(channel.get("messages")).values(), str(channel_ref or where))
+            else self._messages(_mapping(channel.get("messages")), channel_at + "/messages")
         )
         if location is None and not channel:
             raise DocumentError(where, "a reply needs a channel or an address")
         return AsyncTarget(
             action="receive",
-            address=None if location is not None else self._address(channel, params, str(channel_ref)),
-            channel=_channel_key(str(channel_ref).partition("#")[2]) if channel_ref else "",
-            servers=self._servers_of(channel, where),
+            address=None if location is not None else self._address(channel, params, channel_at),
+            channel=_channel_key(channel_at) if channel_ref else "",
+            servers=self._servers_of(channel, channel_at),
             messages=messages,
             operation_id=operation_id,
             reply_location=location,
             same_direction=same,
-            channel_bindings=dict(_mapping(self.deref(channel.get("bindings"), where))),
+            channel_bindings=dict(_mapping(self.deref(channel.get("bindings"), channel_at + "/bindings"))),
             operation_bindings=bindings,
         )
 
@@ -305,19 +314,21 @@ class AsyncApiDocument:
             found.append(self.servers[name])
         return tuple(found)
 
-    def _messages(self, entries: Any, where: str) -> tuple[MessageSpec, ...]:
+    def _messages(self, entries: Mapping[str, Any] | list[Any], where: str) -> tuple[MessageSpec, ...]:
+        """The Message Objects of a channel's ``messages`` map or an operation's or reply's list, at ``where``
+        (the map's or list's own location)."""
         default_type = self.content.get("defaultContentType")
         found: list[MessageSpec] = []
-        for index, entry in enumerate(entries):
+        items = entries.items() if isinstance(entries, Mapping) else enumerate(entries)
+        for token, entry in items:
+            at = f"{where}/{pointer.escape(str(token))}"
             ref = _mapping(entry).get("$ref")
-            key = str(ref).rsplit("/", 1)[-1] if isinstance(ref, str) else str(index)
-            node = _mapping(self.deref(entry, f"{where}/{index}"))
-            correlation_node = _mapping(
-                self.deref(node.get("correlationId"), f"{where}/{index}/correlationId")
-            )
+            key = str(ref).rsplit("/", 1)[-1] if isinstance(ref, str) else str(token)
+            node = _mapping(self.deref(entry, at))
+            correlation_node = _mapping(self.deref(node.get("correlationId"), f"{at}/correlationId"))
             location = correlation_node.get("location")
             correlation = (
-                CorrelationId.parse(location, f"{where}/{index}/correlationId/location")
+                CorrelationId.parse(location, f"{at}/correlationId/location")
                 if isinstance(location, str)
                 else None
             )
