@@ -16,6 +16,7 @@ Public API::
                                      register the credentials a URL's user info carries
         .mask_headers(pairs) -> tuple[tuple[str, str], ...]
         .mask_json(value) -> Any     a copy with secret values (and values of sensitive keys) masked
+        .mask_bytes(data) -> bytes   mask_text for a binary payload (secrets found by their UTF-8 form)
         .mask_value(value) -> Any    mask_json for any value; mask_text for str
         .is_secret(value) -> bool
 
@@ -334,7 +335,22 @@ class Masker:
             return masked
         if isinstance(value, list | tuple):
             return [self.mask_json(item) for item in value]
+        if isinstance(value, bytes | bytearray):  # a binary message payload
+            return self.mask_bytes(bytes(value))
         return value
+
+    def mask_bytes(self, data: bytes) -> bytes:
+        """``mask_text`` for bytes that are not UTF-8 text (a binary payload): every registered secret's UTF-8
+        form replaced by ``MASK``; bytes that are a short secret whole are masked whole."""
+        if any(data == short.encode() for short in self._short):
+            return MASK.encode()
+        if self._by_length is None:
+            self.mask_text("")  # orders the secrets
+        for secret in self._by_length or ():
+            encoded = secret.encode()
+            if encoded in data:
+                data = data.replace(encoded, MASK.encode())
+        return data
 
     def mask_value(self, value: Any) -> Any:
         return self.mask_json(value)

@@ -76,6 +76,51 @@ def test_credentials_in_the_server_url_are_masked_in_every_output(tmp_path: Path
         assert "S3cretTok-9f8e7d" not in text
 
 
+def test_a_binary_payload_is_masked_and_shown_whole_in_base64(tmp_path: Path) -> None:
+    """A reply of bytes that are not UTF-8 text, quoting a secret input: every output masks the secret, and
+    the reports show the payload in base64 (every other byte as it came), not as lossy text."""
+    require_broker("nats")
+    import asyncio
+    import base64
+    import threading
+
+    from totpflow.arazzo.asyncapi import adapter_for, endpoint_from_url
+
+    run, secret = uuid.uuid4().hex, f"S3cret-{uuid.uuid4().hex}"
+    subscribed = threading.Event()
+
+    async def shop() -> None:  # answers the order with bytes around the id it carries
+        endpoint, _ = endpoint_from_url("nats://127.0.0.1:4222")
+        adapter = adapter_for("nats")
+        await adapter.connect(endpoint)
+        orders = await adapter.subscribe(f"totpflow.{run}.orders")
+        subscribed.set()
+        try:
+            order = await asyncio.wait_for(orders.get(), 30)
+            reply = b"\xff\xfe" + order.headers["requestId"].encode() + b"\x80\x00"
+            await adapter.publish(f"totpflow.{run}.confirmations", {}, reply)
+        finally:
+            await orders.close()
+            await adapter.close()
+
+    peer = threading.Thread(target=asyncio.run, args=(shop(),))
+    peer.start()
+    assert subscribed.wait(10)
+    reports = {name: tmp_path / name for name in ("run.json", "run.xml", "messages.jsonl")}
+    done = totpflow(SHOP, "-w", "aBinaryReply", "-v", "--input", f"run={run}",
+                    "--input", f"requestId={secret}", "--secret-input", "requestId", "--server", "shop=nats://127.0.0.1:4222",
+                    "--json-output", str(reports["run.json"]), "--junit", str(reports["run.xml"]),
+                    "--messages", str(reports["messages.jsonl"]))  # fmt: skip
+    peer.join(30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = base64.b64encode(b"\xff\xfe********\x80\x00").decode()
+    for text in [done.stdout + done.stderr, *(path.read_text(encoding="utf-8") for path in reports.values())]:
+        assert secret not in text
+        assert shown in text
+    (received,) = json.loads(reports["run.json"].read_text())["workflows"][0]["steps"][1]["messages"]
+    assert (received["payload"], received["payloadEncoding"]) == (shown, "base64")
+
+
 def test_a_receive_timeout_fails_the_run_with_exit_1(tmp_path: Path) -> None:
     require_broker("nats")
     run, report, junit = uuid.uuid4().hex, tmp_path / "report.json", tmp_path / "junit.xml"

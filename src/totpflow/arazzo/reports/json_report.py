@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from totpflow.arazzo.masking import Masker
-from totpflow.arazzo.reports.jsonable import json_default
+from totpflow.arazzo.reports.jsonable import json_default, shown_payload
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import (
     CheckResult,
@@ -147,9 +147,7 @@ def _step(step: StepResult) -> dict[str, Any]:
 
 def message_json(message: MessageRecord) -> dict[str, Any]:
     """One message of an AsyncAPI step as the JSON report and the ``--messages`` file show it."""
-    payload = message.payload
-    if isinstance(payload, bytes):
-        payload = payload.decode(errors="replace")
+    payload, encoding = shown_payload(message.payload)
     shown: dict[str, Any] = {
         "action": message.action,
         "source": message.source,
@@ -166,6 +164,8 @@ def message_json(message: MessageRecord) -> dict[str, Any]:
         "timeoutMs": None if message.timeout_ms is None else _ms(message.timeout_ms),
         "timedOut": message.timed_out,
     }
+    if encoding is not None:  # a binary payload, in base64
+        shown["payloadEncoding"] = encoding
     if message.timed_out:  # nothing arrived: no payload, rather than a null one
         del shown["payload"], shown["contentType"]
     return shown

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 
 def json_default(value: Any) -> Any:
-    """Bytes (a binary message payload, an output holding one) as text, undecodable bytes replaced by
-    U+FFFD as a message record's payload is; anything else as its ``str``."""
+    """Bytes (an output holding a binary message payload) as text, undecodable bytes replaced by U+FFFD (a
+    message record's own payload is shown in base64: :func:`shown_payload`); anything else as its ``str``."""
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
+
+
+def shown_payload(payload: Any) -> tuple[Any, str | None]:
+    """A message payload as a report shows it, and how it is encoded there: a binary payload (bytes that
+    are not UTF-8 text) as base64, ``"base64"``, so that every byte can be read back; anything else as it is,
+    ``None``."""
+    if isinstance(payload, bytes | bytearray):
+        return base64.b64encode(bytes(payload)).decode("ascii"), "base64"
+    return payload, None

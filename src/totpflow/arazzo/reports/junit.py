@@ -42,7 +42,7 @@ from xml.etree import ElementTree
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.answer import answer
-from totpflow.arazzo.reports.jsonable import json_default
+from totpflow.arazzo.reports.jsonable import json_default, shown_payload
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import Exchange, MessageRecord, RunResult, StepResult, WorkflowResult
 
@@ -95,7 +95,11 @@ def message_summary(message: MessageRecord) -> str:
     if message.timed_out:
         return "\n".join(lines)
     lines += [f"{name}: {value}" for name, value in message.headers.items()]
-    lines += ["", json.dumps(message.payload, ensure_ascii=False, default=json_default)]
+    payload, encoding = shown_payload(message.payload)
+    if encoding is not None:
+        lines += ["", f"payload ({encoding}, {len(message.payload)} bytes):", payload]
+    else:
+        lines += ["", json.dumps(payload, ensure_ascii=False, default=json_default)]
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.answer import answer
-from totpflow.arazzo.reports.jsonable import json_default
+from totpflow.arazzo.reports.jsonable import json_default, shown_payload
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import Exchange, RunResult, StepResult, WorkflowResult
 
@@ -143,7 +143,12 @@ def _step_lines(step: StepResult, verbose: bool) -> list[Text]:
             for name, value in message.headers.items():
                 lines.append(Text(f"      {name}: {value}", style="dim"))
             if not message.timed_out:
-                lines.append(Text(f"      payload: {_value(message.payload)}", style="dim"))
+                payload, encoding = shown_payload(message.payload)
+                if encoding is not None:
+                    shown = f"({encoding}, {len(message.payload)} bytes) {payload}"
+                else:
+                    shown = _value(payload)
+                lines.append(Text(f"      payload: {shown}", style="dim"))
         for name, value in step.outputs.items():
             lines.append(Text(f"      {name}: {_value(value)}", style="dim"))
     return lines
