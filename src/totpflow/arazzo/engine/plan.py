@@ -142,7 +142,9 @@ def _identity(name: str, in_: str | None) -> tuple[str, str | None]:
 def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tuple[Parameter, ...]:
     """Workflow-level parameters merged with the step's (Arazzo 1.0.1 "Step Object" ``parameters``: identity
     is (name, in); the step's parameter wins). Header names compare case-insensitively (RFC 9110 §5.1). For a
-    ``workflowId`` step only parameters without ``in`` apply; they become the called workflow's inputs."""
+    ``workflowId`` step only parameters without ``in`` apply; they become the called workflow's inputs. For
+    an operation or AsyncAPI step only parameters with ``in`` apply (a workflow parameter without ``in`` is
+    for its ``workflowId`` steps: it is not sent to every operation as a query parameter)."""
 
     def identity(parameter: Parameter) -> tuple[str, str | None]:
         return _identity(parameter.name, parameter.in_)
@@ -151,6 +153,5 @@ def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tup
     taken = {identity(parameter) for parameter in own}
     inherited = [resolve_parameter(doc, item) for item in workflow.parameters]
     merged = [*own, *(parameter for parameter in inherited if identity(parameter) not in taken)]
-    if step.workflow_id is not None:
-        merged = [parameter for parameter in merged if parameter.in_ is None]
-    return tuple(merged)
+    calls_workflow = step.workflow_id is not None
+    return tuple(parameter for parameter in merged if (parameter.in_ is None) == calls_workflow)
