@@ -157,6 +157,10 @@ class WorkflowResult(msgspec.Struct, frozen=True):
     elapsed_ms: float
     error: str | None = None
     transferred_to: str | None = None  # a goto to another workflow ends this one
+    # "<workflowId>/<stepId>" of the workflowId step that ran it: its outcome reaches the run through that
+    # step (a failure the step's failure actions handle fails nothing); None for a workflow the run was asked
+    # for, a dependency or the target of a goto
+    called_by: str | None = None
 
 
 class RunResult(msgspec.Struct, frozen=True):

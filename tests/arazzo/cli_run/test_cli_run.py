@@ -88,6 +88,30 @@ def test_a_handled_failure_is_no_junit_failure(pets_server: tuple[str, Any], tmp
     assert "goto:recover" in out and "$statusCode == 200" in out
 
 
+@pytest.mark.parametrize(
+    ("workflow", "exit_code"), [("childFailureHandled", 0), ("childFailureUnhandled", 1)]
+)
+def test_a_called_workflows_failure_is_reported_once_at_the_calling_step(
+    pets_server: tuple[str, Any], tmp_path: Path, workflow: str, exit_code: int
+) -> None:
+    """The called workflow's suite tells what failed without counting it; the calling step's case counts it
+    unless its failure action handled it, so the JUnit report agrees with the exit code."""
+    url, _api = pets_server
+    junit, report = tmp_path / "junit.xml", tmp_path / "run.json"
+    done = totpflow(PETS, "-w", workflow, "--server", f"pets={url}", "--junit", str(junit),
+                    "--json-output", str(report))  # fmt: skip
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    root = ElementTree.parse(junit).getroot()
+    counted = int(root.get("failures") or 0) + int(root.get("errors") or 0)
+    assert counted == exit_code
+    child = root.find(".//testsuite[@name='failLast']")
+    assert child is not None and child.find(".//failure") is None and child.find(".//error") is None
+    missing = child.find("testcase[@name='missing']")
+    assert missing is not None and f"reported at {workflow}/call" in (missing.findtext("system-out") or "")
+    called = {w["workflowId"]: w["calledBy"] for w in json.loads(report.read_text())["workflows"]}
+    assert called == {"failLast": f"{workflow}/call", workflow: None}
+
+
 def test_timeout_exits_1_without_traceback(pets_server: tuple[str, Any], tmp_path: Path) -> None:
     url, _api = pets_server
     out = tmp_path / "run.json"

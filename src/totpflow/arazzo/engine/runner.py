@@ -168,9 +168,11 @@ class _Run(StepRunner):
         resolver: InputResolver | None = None,
         *,
         called: bool = False,
+        called_by: str | None = None,
     ) -> Finished:
         """Run one workflow to completion; every failure becomes a failed WorkflowResult. ``called``: its
-        inputs are a step's or an action's parameters, not the run's."""
+        inputs are a step's or an action's parameters, not the run's; ``called_by``: the ``workflowId`` step
+        that runs it (``WorkflowResult.called_by``)."""
         key = (doc.url, workflow.workflow_id)
         begin = self.stopwatch.now()
         frame: Frame | None = None
@@ -251,6 +253,7 @@ class _Run(StepRunner):
             elapsed_ms=(self.stopwatch.now() - begin) * 1000,
             error=None if error is None else self.masker.mask_text(error),
             transferred_to=transferred.result.workflow_id if transferred is not None else None,
+            called_by=called_by,
         )
         done = Finished(result, dict(outputs))
         self.results.append(result)

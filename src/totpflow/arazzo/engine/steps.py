@@ -86,6 +86,7 @@ class StepRunner:
         resolver: InputResolver | None = None,
         *,
         called: bool = False,
+        called_by: str | None = None,
     ) -> Finished:
         raise NotImplementedError  # provided by runner._Run
 
@@ -342,9 +343,12 @@ class StepRunner:
         key = (child_doc.url, child.workflow_id)
         if key in self.active:
             raise BudgetExceeded(f"workflow cycle: {child.workflow_id!r} is already running")
+        by = f"{frame.workflow.workflow_id}/{step.step_id}"
         limit = self.time_limit(step)
         if limit is None:
-            done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1, called=True)
+            done = self.workflow(
+                child_doc, child, child_inputs, {}, frame.depth + 1, called=True, called_by=by
+            )
         else:
             seconds, what = limit
             if seconds <= 0:
@@ -354,7 +358,9 @@ class StepRunner:
             deadline = self.stopwatch.now() + seconds
             self.deadlines.append((deadline, what))
             try:
-                done = self.workflow(child_doc, child, child_inputs, {}, frame.depth + 1, called=True)
+                done = self.workflow(
+                    child_doc, child, child_inputs, {}, frame.depth + 1, called=True, called_by=by
+                )
             finally:
                 self.deadlines.pop()
             if self.stopwatch.now() >= deadline:

@@ -10,7 +10,7 @@ Shape (camelCase keys, like Redocly ``respect``'s ``--json-output``, which this 
 and outputs, step outputs and every attempt; reference/arazzo.md §3, respect issue #2878)::
 
     {ok, document, startedAt, elapsedMs, warnings,
-     workflows: [{workflowId, ok, status, transferredTo, outputs, inputs, elapsedMs, error,
+     workflows: [{workflowId, ok, status, transferredTo, calledBy, outputs, inputs, elapsedMs, error,
                   steps: [{stepId, ok, attempts, operation, action, error, elapsedMs,
                            checks: [{condition, type, passed, message}], outputs,
                            request: {method, url, headers, body} | null,        # the last attempt
@@ -19,6 +19,10 @@ and outputs, step outputs and every attempt; reference/arazzo.md §3, respect is
                            messages: [{action, source, channel, address, protocol, server, headers,
                                        payload, contentType, correlationId, startedAt, timeMs,
                                        timeoutMs, timedOut}]}]}]}
+
+``calledBy`` is ``"<workflowId>/<stepId>"`` of the ``workflowId`` step that ran the workflow (null for a
+workflow the run was asked for, a dependency or a goto's target): such a workflow's failure is the run's only
+if that step's failure actions do not handle it.
 
 ``messages`` are the messages an AsyncAPI step published or received (empty for other steps). A receive
 step's wait that ended without a matching message is recorded too, with ``timedOut: true``: the channel,
@@ -177,6 +181,7 @@ def _workflow(workflow: WorkflowResult) -> dict[str, Any]:
         "ok": workflow.ok,
         "status": workflow.status,
         "transferredTo": workflow.transferred_to,
+        "calledBy": workflow.called_by,
         "outputs": workflow.outputs,
         "inputs": workflow.inputs,
         "elapsedMs": _ms(workflow.elapsed_ms),

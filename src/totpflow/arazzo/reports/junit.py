@@ -103,7 +103,9 @@ def message_summary(message: MessageRecord) -> str:
     return "\n".join(lines)
 
 
-def _testcase(suite: ElementTree.Element, step: StepResult, *, workflow_ok: bool) -> tuple[int, int]:
+def _testcase(
+    suite: ElementTree.Element, step: StepResult, *, workflow_ok: bool, called_by: str | None = None
+) -> tuple[int, int]:
     case = ElementTree.SubElement(
         suite, "testcase", classname=step.workflow_id, name=step.step_id, time=_seconds(step.elapsed_ms)
     )
@@ -115,6 +117,11 @@ def _testcase(suite: ElementTree.Element, step: StepResult, *, workflow_ok: bool
         # as "not found, so create it", not a failed test; what failed is told in the case's output.
         reasons = [f"✗ {check.condition}" for check in failed] or [step.error or "step failed"]
         summaries.append(f"failed, handled by a failure action ({step.action}): " + "; ".join(reasons))
+    elif not step.ok and called_by is not None:
+        # A workflow a step called: its failure is that step's (a failure there unless a failure action of
+        # the step handles it), so it is told here, and counted once, at the calling step.
+        reasons = [f"✗ {check.condition}" for check in failed] or [step.error or "step failed"]
+        summaries.append(f"failed; the workflow's failure is reported at {called_by}: " + "; ".join(reasons))
     elif not step.ok and failed:
         failures = 1
         node = ElementTree.SubElement(
@@ -165,11 +172,13 @@ def _testsuite(
     values = {"document": result.document, "status": workflow.status}
     if workflow.transferred_to:
         values["transferredTo"] = workflow.transferred_to
+    if workflow.called_by:
+        values["calledBy"] = workflow.called_by
     for name, value in values.items():
         ElementTree.SubElement(properties, "property", name=name, value=_clean(value))
     tests = failures = errors = skipped = 0
     for step in workflow.steps:
-        failed, errored = _testcase(suite, step, workflow_ok=workflow.ok)
+        failed, errored = _testcase(suite, step, workflow_ok=workflow.ok, called_by=workflow.called_by)
         tests, failures, errors = tests + 1, failures + failed, errors + errored
     if not workflow.steps:
         case = ElementTree.SubElement(suite, "testcase", classname=workflow.workflow_id, name=WORKFLOW_CASE)
@@ -182,7 +191,7 @@ def _testsuite(
             message = _clean(workflow.error or "workflow failed")
             ElementTree.SubElement(case, "error", message=message, type="error").text = message
             errors = 1
-    elif not workflow.ok and failures + errors == 0:
+    elif not workflow.ok and failures + errors == 0 and workflow.called_by is None:
         # The steps passed but the workflow failed (e.g. its outputs could not be evaluated).
         case = ElementTree.SubElement(suite, "testcase", classname=workflow.workflow_id, name=WORKFLOW_CASE)
         case.set("time", "0.000")
