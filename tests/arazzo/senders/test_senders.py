@@ -5,10 +5,12 @@ few bytes at a time, each in time, ends in a timeout once the request's timeout 
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -36,6 +38,9 @@ class _Echo(http.server.BaseHTTPRequestHandler):
             return
         if self.path.startswith(("/sized/", "/chunked/")):
             self._sized()
+            return
+        if self.path.startswith("/encoded/"):
+            self._encoded()
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -76,6 +81,29 @@ class _Echo(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client stopped reading
             self.close_connection = True
+
+    def _encoded(self) -> None:
+        """``/encoded/<kind>/<N>``: N bytes of JSON text in the content coding ``kind`` names, sent whether or
+        not the request accepts it."""
+        kind, size = self.path.split("/")[2:4]
+        text = b'{"text": "' + b"a" * max(int(size) - 12, 0) + b'"}'
+        raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        coded = {
+            "gzip": ("gzip", gzip.compress(text)),
+            "deflate": ("deflate", zlib.compress(text)),
+            "raw-deflate": ("deflate", raw_deflate.compress(text) + raw_deflate.flush()),
+            "gzip-then-identity": ("gzip, identity", gzip.compress(text)),
+            "twice": ("gzip, deflate", zlib.compress(gzip.compress(text))),
+            "unknown": ("x-unheard-of", text),
+            "corrupt": ("gzip", b"\x1f\x8b not gzip at all"),
+        }
+        coding, body = coded[kind]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", coding)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _trickle(self) -> None:
         """``/trickle-head``: the whole response one byte every ``TRICKLE_GAP`` seconds; ``/trickle-body``:
@@ -321,5 +349,46 @@ def test_a_body_longer_than_the_limit_fails_the_request(server: str, kind: str, 
             sender.send(sender.build("GET", f"{server}/{kind}/5000", [], None, 5.0))
         assert not failed.value.timeout
         assert sender.send(sender.build("GET", f"{server}/{kind}/10", [], None, 5.0)).content == b"x" * 10
+    finally:
+        sender.close()
+
+
+@pytest.mark.parametrize(
+    "kind", ["gzip", "deflate", "raw-deflate", "gzip-then-identity", "twice", "unknown", "corrupt"]
+)
+def test_both_senders_read_a_content_coded_body_alike(server: str, kind: str) -> None:
+    """A body in a content coding, asked for or not, is decoded by the plain sender as httpx decodes it: the
+    same body, the same failure for one that is not in its coding; the next request goes on."""
+    plain, through_httpx = PlainSender(max_body=4000), HttpxSender(httpx.Client(), own=True, max_body=4000)
+    answers: list[bytes | str] = []
+    try:
+        for sender in (plain, through_httpx):
+            try:
+                reply = sender.send(sender.build("GET", f"{server}/encoded/{kind}/3000", [], None, 5.0))
+                answers.append(reply.content)
+            except HttpFailure as failure:
+                answers.append(failure.message.split(":")[0])
+            assert sender.send(sender.build("GET", f"{server}/quick", [], None, 5.0)).status_code == 200
+    finally:
+        plain.close()
+        through_httpx.close()
+    assert answers[0] == answers[1]
+    expected = "DecodingError" if kind == "corrupt" else b'{"text": "' + b"a" * 2988 + b'"}'
+    assert answers[0] == expected
+
+
+@pytest.mark.parametrize("sender_name", ["plain", "httpx"])
+def test_a_coded_body_longer_than_the_limit_once_decoded_fails_the_request(
+    server: str, sender_name: str
+) -> None:
+    """The limit holds for the decoded body: 5,000 bytes of gzip text expand past a 4,000-byte limit."""
+    sender: PlainSender | HttpxSender = (
+        PlainSender(max_body=4000)
+        if sender_name == "plain"
+        else HttpxSender(httpx.Client(), own=True, max_body=4000)
+    )
+    try:
+        with pytest.raises(HttpFailure, match="larger than 4000 bytes"):
+            sender.send(sender.build("GET", f"{server}/encoded/gzip/5000", [], None, 5.0))
     finally:
         sender.close()

@@ -2,7 +2,9 @@
 
 One kept-alive connection per origin. The request line and header fields are written as given (``Host``,
 ``User-Agent``, ``Accept``, ``Connection`` and ``Content-Length`` are added unless the caller set them), so
-``Outgoing.headers`` is exactly what went out. No ``Accept-Encoding`` is sent, so bodies arrive unencoded.
+``Outgoing.headers`` is exactly what went out. No ``Accept-Encoding`` is sent; a body that arrives in a
+content coding all the same (the step asked for it, or the server sends it unasked) is decoded as httpx
+decodes it (``content_coding``), so a step reads the same body whichever sender sends it.
 ``timeout`` bounds the whole exchange: the connect, writing the request and reading the whole response end by
 one deadline, so a server that answers a few bytes at a time, each in time, cannot hold a step longer than its
 timeout (every read and write waits at most for what is left of it). A kept-alive connection is checked before
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from totpflow import __version__
+from totpflow.arazzo.senders.content_coding import decoded
 from totpflow.arazzo.senders.wire import MAX_RESPONSE_BYTES, HttpFailure, Outgoing, Reply, too_large
 
 USER_AGENT = f"totpflow/{__version__}"
@@ -178,6 +181,8 @@ class PlainSender:
             connection.endheaders(request.content)
             response = connection.getresponse()
             body = _read_body(response, self.max_body)
+            if body is not None:
+                body = decoded(body, response.getheader("Content-Encoding"), self.max_body)
         except _STALE:
             raise
         except TimeoutError:
