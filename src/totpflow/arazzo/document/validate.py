@@ -570,6 +570,7 @@ class _Checker:
             self._declared(
                 parts[1:], self.outputs_scope[1], self.outputs_scope[0], location, written=expression.text
             )
+            self._own_output(parts[1], workflow, location)
         elif root == "$workflows" and len(parts) >= 2:
             self._workflow_reference(parts, location, expression.text)
         elif root == "$components" and len(parts) >= 3:
@@ -613,11 +614,43 @@ class _Checker:
         else:
             self.findings.problem(location, f"{message}, and no action jumps back here: move it earlier")
 
+    def _own_output(self, name: str, workflow: Workflow, location: str) -> None:
+        """A workflow's own ``$outputs`` exist once its steps are over, evaluated in the order they are
+        written: an output reads only those before it, and a step other than a ``workflowId`` step (whose
+        ``$outputs`` are the called workflow's) reads none."""
+        position = _position_of(workflow, location)
+        if position is not None:
+            if workflow.steps[position].workflow_id is None:
+                self.findings.problem(
+                    location,
+                    f"$outputs.{name} is the workflow's own output, which exists only once its steps are "
+                    "over (in a step, $outputs are a called workflow's: a workflowId step); read the step "
+                    "that produces it with $steps.<stepId>.outputs.<name>",
+                )
+            return
+        own = f"{workflow.location}/outputs/"
+        if location.startswith(own):
+            names = list(workflow.outputs)
+            reading = pointer.split("/" + location[len(own) :].split("/")[0])[0]
+            if name in names and reading in names and names.index(name) >= names.index(reading):
+                self.findings.problem(
+                    location,
+                    f"$outputs.{name} is evaluated after this output (a workflow's outputs are evaluated in "
+                    "the order they are written)",
+                )
+
     def _step_kind(self, root: str, workflow: Workflow, location: str) -> None:
         """``$message`` exists only in an AsyncAPI step (an ``action``), the HTTP exchange's ``$request``,
-        ``$response``, ``$statusCode``, ``$url`` and ``$method`` only in an OpenAPI one."""
+        ``$response``, ``$statusCode``, ``$url`` and ``$method`` only in an OpenAPI one; none in a workflow's
+        outputs, which are evaluated once its steps are over."""
         position = _position_of(workflow, location)
         if position is None:
+            if location.startswith(f"{workflow.location}/outputs/"):
+                self.findings.problem(
+                    location,
+                    f"{root} has no value in a workflow's outputs, which are evaluated once its steps are "
+                    "over: give the step an output and read it with $steps.<stepId>.outputs.<name>",
+                )
             return
         step = workflow.steps[position]
         if step.workflow_id is not None:
