@@ -128,12 +128,14 @@ class _Checker:
             if parameter.in_ == "header":
                 self._header_name(parameter.name, parameter.location + "/name")
             self._value(parameter.value, parameter.location + "/value", None)
-        for success in components.success_actions.values():
-            self._criteria(success.criteria, None)
-            self._action_parameters(success, None)
-        for failure in components.failure_actions.values():
-            self._criteria(failure.criteria, None)
-            self._action_parameters(failure, None)
+        actions: list[SuccessAction | FailureAction] = [
+            *components.success_actions.values(),
+            *components.failure_actions.values(),
+        ]
+        for action in actions:
+            self._one_target(action)
+            self._criteria(action.criteria, None)
+            self._action_parameters(action, None)
 
     # -- structure -------------------------------------------------------------------------------------------
 
@@ -436,6 +438,8 @@ class _Checker:
             if not isinstance(action, SuccessAction | FailureAction):
                 continue
             where = item.location
+            if item is action:  # a component is checked once, with the components
+                self._one_target(action)
             if action.step_id is not None and not _has_step(workflow, action.step_id):
                 self.findings.problem(
                     where + ("/stepId" if item is action else ""),
@@ -446,6 +450,14 @@ class _Checker:
             if item is action:  # a component's criteria are checked once, with the component
                 self._criteria(action.criteria, workflow)
                 self._action_parameters(action, workflow)
+
+    def _one_target(self, action: SuccessAction | FailureAction) -> None:
+        """An action names a step or a workflow to go to, not both (1.0.1: workflowId "is mutually exclusive
+        to stepId"; the official schema refuses both for a goto only)."""
+        if action.step_id is not None and action.workflow_id is not None:
+            self.findings.problem(
+                action.location, "workflowId and stepId are mutually exclusive: name one target"
+            )
 
     def _action_parameters(self, action: SuccessAction | FailureAction, workflow: Workflow | None) -> None:
         """1.1 action ``parameters``: inputs of the workflow the action goes to; ``in`` MUST NOT be used."""
