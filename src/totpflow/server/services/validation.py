@@ -22,7 +22,9 @@ PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 def email(value: str) -> str:
-    if len(value) > 254 or EMAIL.fullmatch(value) is None:
+    # at most 254 characters as given and as stored lower-cased (its case-insensitive key): lower-casing can
+    # lengthen a string (U+0130 becomes two code points)
+    if len(value) > 254 or len(value.lower()) > 254 or EMAIL.fullmatch(value) is None:
         raise errors.InvalidEmail("email", "not a valid email address")
     return value
 
