@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from totpflow.server.dbfile import sqlite_url
+
 if TYPE_CHECKING:
     import stytch
 
@@ -103,7 +105,7 @@ def run_server(
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="totpflow-")))
-        url = database_url or f"sqlite:///{directory / 'totpflow.db'}"
+        url = database_url or sqlite_url(directory / "totpflow.db")
         project_id = project_id or f"project-test-{uuid.uuid4()}"
         secret = "secret-test-" + base64.urlsafe_b64encode(secrets.token_bytes(27)).decode()
         port = free_port()

@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     import sqlite3
@@ -30,7 +31,13 @@ def default_database_path() -> Path:
 
 
 def default_database_url() -> str:
-    return f"{SQLITE_PREFIX}{default_database_path()}"
+    return sqlite_url(default_database_path())
+
+
+def sqlite_url(path: Path) -> str:
+    """The ``sqlite:///PATH`` URL of a file: ``%`` and ``?`` escaped, as a URL's path is read decoded and
+    ends at ``?`` (a folder named ``h%41`` is not ``hA``)."""
+    return SQLITE_PREFIX + str(path).replace("%", "%25").replace("?", "%3F")
 
 
 def chosen_database_url(flag: str | None, environ: Mapping[str, str]) -> str:
@@ -39,11 +46,12 @@ def chosen_database_url(flag: str | None, environ: Mapping[str, str]) -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///PATH`` URL (its query left off); None for an in-memory SQLite database and
-    for other URLs."""
+    """The file of a ``sqlite:///PATH`` URL (its query left off, percent-escapes decoded, as SQLAlchemy
+    reads it, so every file of the store is beside the one SQLite opens); None for an in-memory SQLite
+    database and for other URLs."""
     if not url.startswith(SQLITE_PREFIX):
         return None
-    path = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
+    path = unquote(url.removeprefix(SQLITE_PREFIX).split("?", 1)[0])
     return None if path.startswith(":memory:") else Path(path)
 
 

@@ -53,6 +53,24 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
     assert (tmp_path / "p.db.key").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.parametrize("how", ["url", "home"])
+def test_a_percent_sign_in_the_database_path_names_one_private_file(tmp_path: Path, how: str) -> None:
+    """``sqlite:///…/a%20b.db`` is the file ``a b.db`` (a URL's path is read decoded), and every file of the
+    store is beside it, owner-only; a ``TOTPFLOW_HOME`` holding ``%41`` is that folder, not ``A``."""
+    if how == "url":
+        folder, args, env = tmp_path, ["--database-url", f"sqlite:///{tmp_path}/a%20b.db"], {}
+        database = folder / "a b.db"
+    else:
+        folder, args, env = tmp_path / "h%41", [], {"TOTPFLOW_HOME": str(tmp_path / "h%41")}
+        database = folder / "totpflow.db"
+    result = totpflow("project", "create", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    made = sorted(path.name for path in folder.iterdir())
+    assert made == sorted(database.name + suffix for suffix in ("", ".key", "-writers"))
+    for path in folder.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
 @pytest.mark.parametrize(
     ("args", "env", "fragments"),
     [

@@ -26,11 +26,30 @@ def test_sqlite_path(case: dict[str, Any]) -> None:
     assert dbfile.sqlite_path(case["url"]) == expected
 
 
+@pytest.mark.parametrize("case", CASES["sqlite_path"], ids=lambda case: case["url"])
+def test_sqlite_path_is_the_file_sqlalchemy_opens(case: dict[str, Any]) -> None:
+    """The store's side files (key, writers' queue, permissions) are found beside the file SQLite opens."""
+    from sqlalchemy.engine import make_url
+
+    if case["expect"] is not None:
+        assert str(dbfile.sqlite_path(case["url"])) == make_url(case["url"]).database
+
+
+@pytest.mark.parametrize("name", ["plain", "a b", "h%41", "what?", "x#y", "50%"])
+def test_the_url_of_a_file_names_that_file(name: str, tmp_path: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    path = tmp_path / name / "totpflow.db"
+    url = dbfile.sqlite_url(path)
+    assert dbfile.sqlite_path(url) == path
+    assert make_url(url).database == str(path)
+
+
 @pytest.mark.parametrize("case", CASES["chosen"], ids=lambda case: f"{case['flag']}-{case['env']}")
 def test_chosen_database_url(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(dbfile.HOME_ENV, str(tmp_path))
     environ = {} if case["env"] is None else {dbfile.DATABASE_URL_ENV: case["env"]}
-    expected = f"sqlite:///{tmp_path / 'totpflow.db'}" if case["expect"] == "default" else case["expect"]
+    expected = dbfile.sqlite_url(tmp_path / "totpflow.db") if case["expect"] == "default" else case["expect"]
     assert dbfile.chosen_database_url(case["flag"], environ) == expected
 
 
