@@ -88,7 +88,7 @@ def choose_project(deps: services.Deps, shown: str, named: str | None) -> str:
             f"the database {shown} has no project yet (`totpflow serve` or `totpflow enroll` creates one)"
         )
     if len(found) > 1:
-        listed = "".join(f"\n  {p.project_id}  {p.name}" for p in found)
+        listed = "".join(f"\n  {p.project_id}  {printable(p.name)}" for p in found)
         raise CommandFailed(f"the database has {len(found)} projects; name one with --project-id:{listed}")
     return found[0].project_id
 

@@ -51,7 +51,12 @@ def fail(message: str) -> int:
 def create_project(args: argparse.Namespace) -> int:
     from totpflow.cli._store import CommandFailed, open_deps
     from totpflow.server import errors, services
+    from totpflow.server.services import validation
 
+    try:  # before the store is opened: a refused name leaves no new database behind
+        validation.project_name(args.name)
+    except errors.InvalidArgument as exc:
+        return fail(f"the {exc.field} is invalid: {exc.reason}")
     try:
         deps, _shown = open_deps(args.database_url, args.master_key_file, create=True)
     except CommandFailed as exc:
@@ -59,7 +64,7 @@ def create_project(args: argparse.Namespace) -> int:
     try:
         project, secret = services.create_project(deps, name=args.name)
     except errors.InvalidArgument as exc:
-        return fail(f"{exc.field} is invalid")
+        return fail(f"the {exc.field} is invalid: {exc.reason}")
     except errors.MasterKeyError as exc:
         return fail(str(exc))
     finally:

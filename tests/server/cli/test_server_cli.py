@@ -53,6 +53,25 @@ def test_project_create_prints_credentials(tmp_path: Path) -> None:
     assert (tmp_path / "p.db.key").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.parametrize("name", ["x" * 201, "evil\x1b[2J\nfake line", ""])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_project_name_that_cannot_be_stored_or_shown_is_refused_first(
+    tmp_path: Path, name: str, backend: str
+) -> None:
+    """A name longer than its column (PostgreSQL raised a traceback quoting the INSERT, SQLite stored it)
+    or with a control character (it reached operators' terminals) is refused before the store is opened: exit
+    2, the same on both backends, no new file."""
+    url = (
+        f"sqlite:///{tmp_path / 'p.db'}"
+        if backend == "sqlite"
+        else "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    key = {"TOTPFLOW_MASTER_KEY": base64.b64encode(b"k" * 32).decode()} if backend == "postgresql" else {}
+    result = totpflow("project", "create", "--name", name, "--database-url", url, env=key)
+    assert_usage_error(result, "the name is invalid")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("how", ["url", "home"])
 def test_a_percent_sign_in_the_database_path_names_one_private_file(tmp_path: Path, how: str) -> None:
     """``sqlite:///…/a%20b.db`` is the file ``a b.db`` (a URL's path is read decoded), and every file of the

@@ -69,7 +69,7 @@ def create_project(
     deps: Deps, *, name: str = "totpflow", project_id: str | None = None, secret: str | None = None
 ) -> tuple[Project, str]:
     """Create a project; returns it with its secret, which is not stored and cannot be shown again."""
-    project = Project(project_id or ids.project_id(), name, deps.now())
+    project = Project(project_id or ids.project_id(), validation.project_name(name), deps.now())
     secret = secret or ids.project_secret()
     with deps.store.transaction() as tx:
         verify_in(tx, deps)
@@ -83,6 +83,7 @@ def ensure_project(deps: Deps, *, project_id: str, secret: str, name: str = "tot
     """Create the project if absent, else set its name and secret. Safe to run from several processes at
     once."""
     validation.project_id(project_id)
+    validation.project_name(name)
     if not secret:
         raise errors.InvalidArgument("secret", "must not be empty")
     secret_hash = deps.cipher.keyed_hash(HashPurpose.PROJECT_SECRET, secret)

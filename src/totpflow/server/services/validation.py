@@ -29,6 +29,18 @@ def email(value: str) -> str:
     return value
 
 
+PROJECT_NAME_LENGTH = 200  # the column's
+
+
+def project_name(value: str) -> str:
+    """A project's name: 1-200 characters, none a control character (it is shown on operators' terminals)."""
+    if not 0 < len(value) <= PROJECT_NAME_LENGTH or any(
+        ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value
+    ):
+        raise errors.InvalidArgument("name", f"1-{PROJECT_NAME_LENGTH} characters, none a control character")
+    return value
+
+
 def phone_number(value: str) -> str:
     if PHONE.fullmatch(value) is None:
         raise errors.InvalidPhoneNumber("phone_number", "not an E.164 phone number")
