@@ -48,7 +48,7 @@ from typing import Final
 
 from totpflow.server.dbfile import chosen_database_url, read_only, sqlite_path
 from totpflow.server.errors import ConfigError
-from totpflow.server.policy import Policy, RateLimit, parse_duration
+from totpflow.server.policy import Policy, RateLimit, parse_duration, whole_number
 
 PROJECT_ID_ENV: Final = "TOTPFLOW_PROJECT_ID"
 PROJECT_SECRET_ENV: Final = "TOTPFLOW_PROJECT_SECRET"
@@ -117,9 +117,10 @@ class Settings:
         policy = Policy()
         threshold = lock_threshold if lock_threshold is not None else environ.get(LOCK_THRESHOLD_ENV)
         if threshold is not None:
-            if not str(threshold).isdigit() or not 1 <= int(threshold) <= 100:
+            count = whole_number(str(threshold))
+            if count is None or not 1 <= count <= 100:
                 raise ConfigError(f"the lock threshold must be an integer from 1 to 100, got {threshold!r}")
-            policy = replace(policy, lock_threshold=int(threshold))
+            policy = replace(policy, lock_threshold=count)
         user_limit = rate_limit_user if rate_limit_user is not None else environ.get(RATE_LIMIT_USER_ENV)
         if user_limit is not None:
             policy = replace(policy, rate_limit_user=parse_rate_limit("--rate-limit-user", user_limit))
@@ -144,10 +145,11 @@ class Settings:
             raise ConfigError(f"{RATE_LIMIT_REDIS_ENV} must be a redis://, rediss:// or unix:// URL")
         key_size = rsa_key_size if rsa_key_size is not None else environ.get(RSA_KEY_SIZE_ENV)
         if key_size is not None:
-            if not str(key_size).isdigit() or int(key_size) not in RSA_KEY_SIZES:
+            bits = whole_number(str(key_size))
+            if bits is None or bits not in RSA_KEY_SIZES:
                 sizes = ", ".join(map(str, RSA_KEY_SIZES))
                 raise ConfigError(f"the RSA key size must be one of {sizes} bits, got {key_size!r}")
-            policy = replace(policy, rsa_key_size=int(key_size))
+            policy = replace(policy, rsa_key_size=bits)
         fmt = log_format if log_format is not None else environ.get(LOG_FORMAT_ENV, "off")
         if fmt not in LOG_FORMATS:
             raise ConfigError(f"the log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")

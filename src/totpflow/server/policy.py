@@ -37,20 +37,21 @@ class RateLimit:
         value = text.strip().lower()
         if value in ("off", "0", "none"):
             return None
-        count, slash, period = value.partition("/")
-        if not slash or not count.isdigit() or int(count) < 1:
+        text_count, slash, period = value.partition("/")
+        count = whole_number(text_count)
+        if not slash or count is None or count < 1:
             raise ValueError("expected N/PERIOD such as 30/60s, 100/minute or 1000/1h, or off")
         if period in _NAMED_PERIODS:
             seconds = _NAMED_PERIODS[period]
         else:
             unit = period[-1:] if period[-1:] in _UNITS else "s"
-            number = period[:-1] if period[-1:] in _UNITS else period
-            if not number.isdigit() or int(number) < 1:
+            number = whole_number(period[:-1] if period[-1:] in _UNITS else period)
+            if number is None or number < 1:
                 raise ValueError("expected N/PERIOD such as 30/60s, 100/minute or 1000/1h, or off")
-            seconds = int(number) * _UNITS[unit]
+            seconds = number * _UNITS[unit]
         if seconds > 7 * 86400:
             raise ValueError("the period must be at most 7 days")
-        return cls(int(count), seconds)
+        return cls(count, seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,14 @@ class Policy:
 
 
 MAX_DURATION = timedelta(days=3650)  # ten years: every date it is added to stays one the clock can hold
+
+
+def whole_number(text: str, max_digits: int = 12) -> int | None:
+    """``text`` as a whole number when it is 1 to ``max_digits`` ASCII digits; None otherwise (``str.isdigit``
+    also accepts ``²`` and other digits ``int`` refuses, and ``int`` refuses over 4,300 digits)."""
+    if not (0 < len(text) <= max_digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def parse_duration(text: str) -> timedelta:

@@ -109,6 +109,12 @@ def test_a_percent_sign_in_the_database_path_names_one_private_file(tmp_path: Pa
         (["serve", "--workers", "99999"], {}, ["--workers", "from 1 to 64"]),  # never a fork bomb
         (["serve", "--host", ""], {}, ["--host is empty"]),  # never every interface by accident
         (["serve", "--lock-threshold", "0"], {}, ["lock threshold"]),
+        # digits other than ASCII ones pass str.isdigit; int() refuses them, and numbers over 4,300 digits
+        (["serve"], {"TOTPFLOW_LOCK_THRESHOLD": "\u00b2"}, ["lock threshold"]),
+        (["serve"], {"TOTPFLOW_LOCK_THRESHOLD": "1" + "0" * 5000}, ["lock threshold"]),
+        (["serve"], {"TOTPFLOW_RSA_KEY_SIZE": "\u00b2"}, ["RSA key size"]),
+        (["serve", "--rate-limit-user", "1/\u00b2"], {}, ["--rate-limit-user", "N/PERIOD"]),
+        (["serve", "--rate-limit-project", "\u0663/minute"], {}, ["--rate-limit-project", "N/PERIOD"]),
         (["serve", "--database-url", "redis://x"], {}, ["database URL"]),
         (["serve", "--database-url", "sqlite:////tmp/x.db?mode=ro"], {}, ["takes no ?options"]),
         (["serve", "--database-url", "postgresql://postgres@127.0.0.1:5432/test"], {},

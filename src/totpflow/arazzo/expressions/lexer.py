@@ -140,7 +140,7 @@ def tokenize_condition(text: str) -> list[Token]:
                 raise ConditionError(text, exc.position, exc.message) from None
             tokens.append(Token("EXPR", text[i:end], i, end, tuple(parts)))
             i = end
-        elif ch.isdigit() or (ch == "-" and i + 1 < n and text[i + 1].isdigit()):
+        elif ch in _DIGITS or (ch == "-" and i + 1 < n and text[i + 1] in _DIGITS):
             tokens.append(_scan_number(text, i))
             i = tokens[-1].end
         elif ch.isascii() and ch.isalpha():
@@ -177,6 +177,9 @@ def _scan_string(text: str, start: int) -> Token:
     raise ConditionError(text, start, "unterminated string literal")
 
 
+_DIGITS = frozenset("0123456789")  # a JSON number's digits are ASCII (str.isdigit also takes ² and ٣)
+
+
 def _scan_number(text: str, start: int) -> Token:
     """A JSON number (RFC 8259 §6): ``-? int frac? exp?``."""
     n = len(text)
@@ -186,11 +189,11 @@ def _scan_number(text: str, start: int) -> Token:
     if text[i] == "0":
         i += 1
     else:
-        while i < n and text[i].isdigit():
+        while i < n and text[i] in _DIGITS:
             i += 1
     if i < n and text[i] == ".":
         j = i + 1
-        while j < n and text[j].isdigit():
+        while j < n and text[j] in _DIGITS:
             j += 1
         if j == i + 1:
             raise ConditionError(text, i, "a digit must follow the decimal point")
@@ -200,7 +203,7 @@ def _scan_number(text: str, start: int) -> Token:
         if j < n and text[j] in "+-":
             j += 1
         k = j
-        while k < n and text[k].isdigit():
+        while k < n and text[k] in _DIGITS:
             k += 1
         if k == j:
             raise ConditionError(text, i, "a digit must follow the exponent")
