@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -87,3 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # whoever read the output went away (`| head`, a closed pipe): what was done stays done, and no
+        # traceback follows, nor another one when the interpreter flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except UnicodeEncodeError:
+        # an argument or setting holding bytes that are not UTF-8 (Python keeps them as lone surrogates)
+        # reached something that writes text
+        print(
+            f"totpflow {arguments[0]}: a value given is not valid UTF-8 text "
+            "(an argument or environment variable holds bytes that are not UTF-8)",
+            file=sys.stderr,
+        )
+        return 2

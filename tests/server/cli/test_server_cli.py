@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import socket
 import sqlite3
 import subprocess
@@ -70,6 +71,54 @@ def test_a_project_name_that_cannot_be_stored_or_shown_is_refused_first(
     result = totpflow("project", "create", "--name", name, "--database-url", url, env=key)
     assert_usage_error(result, "the name is invalid")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "show", "ID"],
+        ["users", "unlock", "ID"],
+        ["users", "delete", "ID"],
+        ["sessions", "revoke", "ID"],
+        ["project", "reset-secret", "ID"],
+        ["users", "list", "--email", "ID"],
+        ["project", "create", "--name", "ID"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_an_argument_that_is_not_utf_8_is_bad_input(tmp_path: Path, args: list[str]) -> None:
+    """Bytes that are not UTF-8 in an argument (Python holds them as lone surrogates) are exit 2 with a
+    message, not a traceback from the database driver."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert totpflow("project", "create", "--database-url", url).returncode == 0
+    undecodable = os.fsdecode(b"a\xffb")
+    result = totpflow(*[undecodable if arg == "ID" else arg for arg in args], "--database-url", url)
+    assert_usage_error(result, "not valid UTF-8")
+
+
+def test_serve_with_a_project_secret_that_is_not_utf_8_exits_2(tmp_path: Path) -> None:
+    secret = os.fsdecode(b"s" * 40 + b"\xff")
+    env = {"TOTPFLOW_PROJECT_ID": "project-test-x", "TOTPFLOW_PROJECT_SECRET": secret}
+    result = totpflow("serve", "--port", "1", "--database-url", f"sqlite:///{tmp_path / 's.db'}", env=env)
+    assert_usage_error(result, "not valid UTF-8")
+
+
+@pytest.mark.parametrize("args", [["users", "list", "--json"], ["keys", "rotate", "--now"]])
+def test_output_into_a_closed_pipe_ends_without_a_traceback(tmp_path: Path, args: list[str]) -> None:
+    """``| true`` has exited before the command writes: the command ends (exit 1, what it did stays done)
+    without a traceback, and none at the interpreter's exit either."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert totpflow("project", "create", "--database-url", url).returncode == 0
+    parts = [sys.executable, "-m", "totpflow", *args, "--database-url", url]
+    command = " ".join(shlex.quote(part) for part in parts)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")}
+    done = subprocess.run(
+        ["bash", "-c", f"{command} 2>{shlex.quote(str(tmp_path / 'err'))} | true; exit ${{PIPESTATUS[0]}}"],
+        env=base, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    errors = (tmp_path / "err").read_text()
+    assert done.returncode == 1, errors
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors
 
 
 @pytest.mark.parametrize("how", ["url", "home"])
