@@ -37,14 +37,16 @@ def open_deps(
 ) -> tuple[services.Deps, str]:
     """The services' dependencies over the configured store, and the store's URL as it may be shown. The
     master key comes from ``master_key_file`` when given (``--master-key-file``), else as for ``serve``.
-    A SQLite database that does not exist is made only when ``create`` (``project create``): any other
-    command given a mistyped path says so, rather than leave a new empty store and key file behind."""
+    A SQLite database that does not exist (or an empty file) is made only when ``create`` (``project
+    create``): any other command given a mistyped path says so, rather than leave a new empty store and key
+    file behind (a folder is refused by ``Settings.load``, before a key file is made beside it)."""
     from totpflow.server.config import Settings, display_url
     from totpflow.server.dbfile import chosen_database_url, sqlite_path
     from totpflow.server.errors import ConfigError
 
     path = sqlite_path(chosen_database_url(database_url, os.environ))
-    if not create and path is not None and not path.exists():
+    if not create and path is not None and (not path.exists() or path.stat().st_size == 0):
+        # an empty file is no database either: SQLite would take it as a new one and the schema would go in
         raise CommandFailed(f"no database at {path} (totpflow serve, enroll or project create makes one)")
     from totpflow.server.wiring import build_deps
 

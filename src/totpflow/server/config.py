@@ -153,6 +153,9 @@ class Settings:
         fmt = log_format if log_format is not None else environ.get(LOG_FORMAT_ENV, "off")
         if fmt not in LOG_FORMATS:
             raise ConfigError(f"the log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
+        database = sqlite_path(url)
+        if database is not None and database.is_dir():  # refused before a key file is made beside it
+            raise ConfigError(f"{database} is a folder, not a database file")
         try:
             key, key_path = crypto.resolve_master_key(url, dict(environ), master_key_file)
         except OSError as exc:

@@ -121,6 +121,29 @@ def test_output_into_a_closed_pipe_ends_without_a_traceback(tmp_path: Path, args
     assert "Traceback" not in errors and "BrokenPipeError" not in errors
 
 
+@pytest.mark.parametrize(
+    "args", [["users", "list"], ["project", "list"], ["project", "create"], ["serve", "--port", "1"]]
+)
+def test_a_folder_named_as_the_database_is_refused_and_no_key_file_made(
+    tmp_path: Path, args: list[str]
+) -> None:
+    (tmp_path / "dir.db").mkdir()
+    result = totpflow(*args, "--database-url", f"sqlite:///{tmp_path / 'dir.db'}")
+    assert_usage_error(result, "is a folder, not a database file")
+    assert [path.name for path in tmp_path.iterdir()] == ["dir.db"]
+
+
+@pytest.mark.parametrize("args", [["users", "list"], ["project", "list"], ["rbac", "show"]])
+def test_an_empty_file_is_no_database_to_a_command_that_reads_one(tmp_path: Path, args: list[str]) -> None:
+    """Only ``project create`` (like ``serve`` and ``enroll``) makes a store; the others leave the file as it
+    was (SQLite would have taken it as a new database and the schema would have gone in) and make no key."""
+    (tmp_path / "empty.db").touch()
+    result = totpflow(*args, "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert_usage_error(result, "no database at")
+    assert [path.name for path in tmp_path.iterdir()] == ["empty.db"]
+    assert (tmp_path / "empty.db").stat().st_size == 0
+
+
 @pytest.mark.parametrize("how", ["url", "home"])
 def test_a_percent_sign_in_the_database_path_names_one_private_file(tmp_path: Path, how: str) -> None:
     """``sqlite:///…/a%20b.db`` is the file ``a b.db`` (a URL's path is read decoded), and every file of the
