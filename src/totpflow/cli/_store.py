@@ -56,7 +56,7 @@ def open_deps(
         raise CommandFailed(str(exc)) from None
     shown = display_url(settings.database_url)
     try:
-        return build_deps(settings), shown
+        return build_deps(settings, rate_limits=False), shown
     except ConfigError as exc:  # StoreUnavailable among them: what failed to connect, where and why
         raise CommandFailed(str(exc)) from None
 

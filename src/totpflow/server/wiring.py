@@ -28,10 +28,12 @@ def rate_counters(settings: Settings) -> RateCounters | None:
     return counters
 
 
-def build_deps(settings: Settings) -> services.Deps:
+def build_deps(settings: Settings, *, rate_limits: bool = True) -> services.Deps:
     """Open the store (migrating it), the rate counters and derive the keys, for one process.
-    ``StoreUnavailable`` says what failed to connect, where and why when the store cannot be opened."""
-    counters = rate_counters(settings)
+    ``StoreUnavailable`` says what failed to connect, where and why when the store cannot be opened.
+    ``rate_limits=False`` (the operator's store commands, which make no rate-limited call): the rate-limit
+    Redis is not connected to, so an outage of it does not keep an operator from unlocking a user."""
+    counters = rate_counters(settings) if rate_limits else None
     cipher = Cipher(settings.master_key)
     try:
         store = open_store(settings.database_url, cipher=cipher)

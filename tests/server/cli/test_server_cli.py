@@ -144,6 +144,17 @@ def test_an_empty_file_is_no_database_to_a_command_that_reads_one(tmp_path: Path
     assert (tmp_path / "empty.db").stat().st_size == 0
 
 
+def test_store_commands_do_not_need_the_rate_limit_redis(tmp_path: Path) -> None:
+    """An operator unlocks users and revokes sessions during a Redis outage: the store commands make no
+    rate-limited call, so the rate-limit Redis (here a port nothing listens on) is not connected to."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert totpflow("project", "create", "--database-url", url).returncode == 0
+    down = {"TOTPFLOW_RATE_LIMIT_REDIS": f"redis://127.0.0.1:{free_port()}/0"}
+    listed = totpflow("users", "list", "--json", "--database-url", url, env=down)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+
+
 @pytest.mark.parametrize("how", ["url", "home"])
 def test_a_percent_sign_in_the_database_path_names_one_private_file(tmp_path: Path, how: str) -> None:
     """``sqlite:///…/a%20b.db`` is the file ``a b.db`` (a URL's path is read decoded), and every file of the
