@@ -69,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
     if not 5 <= args.session_minutes <= 527040:
         print("totpflow enroll: --session-minutes must be between 5 and 527040", file=sys.stderr)
         return 2
+    if not args.base_url:  # the embedded server's rule, checked before a project is made for this run
+        from totpflow.server import errors
+        from totpflow.server.services import validation
+
+        try:
+            validation.email(args.email)
+        except errors.InvalidEmail:
+            print(f"totpflow enroll: --email {args.email!r} is not a valid email address", file=sys.stderr)
+            return 2
     interactive = not args.unattended
     if interactive and not sys.stdin.isatty():
         print(

@@ -144,6 +144,15 @@ def test_an_empty_file_is_no_database_to_a_command_that_reads_one(tmp_path: Path
     assert (tmp_path / "empty.db").stat().st_size == 0
 
 
+@pytest.mark.parametrize("email", ["bad", "x\x1b[31m@example.com", "a@" + "\u0130" * 247 + ".co"])
+def test_enroll_refuses_a_malformed_email_before_it_makes_a_project(tmp_path: Path, email: str) -> None:
+    result = totpflow(
+        "enroll", "--email", email, "--unattended", "--database-url", f"sqlite:///{tmp_path / 'e.db'}"
+    )
+    assert_usage_error(result, "is not a valid email address")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_store_commands_do_not_need_the_rate_limit_redis(tmp_path: Path) -> None:
     """An operator unlocks users and revokes sessions during a Redis outage: the store commands make no
     rate-limited call, so the rate-limit Redis (here a port nothing listens on) is not connected to."""
