@@ -99,7 +99,8 @@ def test_an_argument_that_is_not_utf_8_is_bad_input(tmp_path: Path, args: list[s
 def test_serve_with_a_project_secret_that_is_not_utf_8_exits_2(tmp_path: Path) -> None:
     secret = os.fsdecode(b"s" * 40 + b"\xff")
     env = {"TOTPFLOW_PROJECT_ID": "project-test-x", "TOTPFLOW_PROJECT_SECRET": secret}
-    result = totpflow("serve", "--port", "1", "--database-url", f"sqlite:///{tmp_path / 's.db'}", env=env)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = totpflow("serve", "--port", str(free_port()), "--database-url", url, env=env)
     assert_usage_error(result, "not valid UTF-8")
 
 
@@ -122,12 +123,13 @@ def test_output_into_a_closed_pipe_ends_without_a_traceback(tmp_path: Path, args
 
 
 @pytest.mark.parametrize(
-    "args", [["users", "list"], ["project", "list"], ["project", "create"], ["serve", "--port", "1"]]
+    "args", [["users", "list"], ["project", "list"], ["project", "create"], ["serve", "--port", "PORT"]]
 )
 def test_a_folder_named_as_the_database_is_refused_and_no_key_file_made(
     tmp_path: Path, args: list[str]
 ) -> None:
     (tmp_path / "dir.db").mkdir()
+    args = [str(free_port()) if arg == "PORT" else arg for arg in args]
     result = totpflow(*args, "--database-url", f"sqlite:///{tmp_path / 'dir.db'}")
     assert_usage_error(result, "is a folder, not a database file")
     assert [path.name for path in tmp_path.iterdir()] == ["dir.db"]
