@@ -7,9 +7,11 @@ holds a secret, code or token."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
@@ -344,12 +346,16 @@ def test_a_command_with_another_master_key_changes_nothing(store_env: dict[str, 
 
 
 def test_a_table_shows_every_id_whole_and_no_control_character(sqlite_env: dict[str, str]) -> None:
-    """Names come from whoever made them: a long one must not cut the ids an operator copies, and an escape
-    sequence or a newline must not reach the terminal (a fake row, a recoloured screen)."""
-    made = [
-        ok_json(sqlite_env, "project", "create", "--name", name, "--json")["project_id"]
-        for name in ("n" * 5000, "evil\x1b[31mRED\nfake-row [bold]x[/bold]")
-    ]
+    """Names a store holds from before they were checked at creation (up to 200 characters, none a control
+    character): a long one must not cut the ids an operator copies, and an escape sequence or a newline must
+    not reach the terminal (a fake row, a recoloured screen)."""
+    names = ("n" * 5000, "evil\x1b[31mRED\nfake-row [bold]x[/bold]")
+    made = [ok_json(sqlite_env, "project", "create", "--name", "x", "--json")["project_id"] for _ in names]
+    database = sqlite_env["TOTPFLOW_DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        for project_id, name in zip(made, names, strict=True):
+            db.execute("UPDATE projects SET name = ? WHERE project_id = ?", (name, project_id))
+        db.commit()
     listed = totpflow(sqlite_env, "project", "list")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -357,3 +363,6 @@ def test_a_table_shows_every_id_whole_and_no_control_character(sqlite_env: dict[
     for project_id in made:
         assert any(line.startswith(project_id + " ") for line in lines), listed.stdout
     assert "\x1b" not in listed.stdout and "\\x1b[31mRED\\nfake-row [bold]x[/bold]" in listed.stdout
+    unchosen = totpflow(sqlite_env, "users", "list")  # two projects and none named: they are listed
+    assert unchosen.returncode == 2 and "\x1b" not in unchosen.stderr
+    assert "\\x1b[31mRED\\nfake-row" in unchosen.stderr
