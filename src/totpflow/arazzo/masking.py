@@ -378,15 +378,31 @@ _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")  # RFC 3986 §2.3: never percent-e
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.DOTALL)
 
 
+# Characters a URL's query, or one path segment, holds as they are (RFC 3986 §3.3, §3.4): a value written
+# into a query template (``in: querystring``) or a path keeps them unencoded.
+_QUERY_KEEPS = "!$&'()*+,;=:@/?"
+_SEGMENT_KEEPS = "!$&'()*+,;=:@"
+
+
 def _encoded_forms(text: str) -> set[str]:
-    """The forms ``text`` takes once percent-encoded (``+`` for a space, as forms encode it) or written in a
-    JSON string (escaped, optionally as ASCII, optionally with ``\\/``), other than ``text`` itself."""
+    """The forms ``text`` takes once percent-encoded (wholly; as a query or a path segment keeps it; ``+`` for
+    a space, as forms encode it), written in a JSON string (escaped, optionally as ASCII, optionally with
+    ``\\/``) or in XML (``&amp; &lt; &gt;``, and ``&quot; &apos;`` or ``&#x27;`` in an attribute), other than
+    ``text`` itself."""
     if _UNRESERVED.fullmatch(text):  # every encoding leaves it as it is (tokens, ids, most passwords)
         return set()
     in_json = msgspec.json.encode(text).decode()[1:-1]
     ascii_json = "".join(_ascii_escape(char) for char in in_json)
     forms = {quote(text, safe=""), quote_plus(text, safe=""), in_json, ascii_json}
+    forms |= {quote(text, safe=_QUERY_KEEPS), quote(text, safe=_SEGMENT_KEEPS)}
     forms |= {form.replace("/", "\\/") for form in (in_json, ascii_json)}
+    in_xml = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    forms |= {
+        in_xml,
+        in_xml.replace('"', "&quot;"),
+        in_xml.replace('"', "&quot;").replace("'", "&apos;"),
+        in_xml.replace('"', "&quot;").replace("'", "&#x27;"),
+    }
     forms.discard(text)
     return forms
 
