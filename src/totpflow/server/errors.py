@@ -236,6 +236,10 @@ class MetadataTooLarge(InvalidArgument):
     pass
 
 
+class MetadataTooDeep(InvalidArgument):
+    pass
+
+
 class RecoveryCodeUsedAsTotpCode(InvalidArgument):
     pass
 

@@ -65,6 +65,19 @@ def error_of(exc: pytest.ExceptionInfo[StytchError]) -> tuple[int, str | None]:
     return exc.value.details.status_code, exc.value.details.error_type
 
 
+def nested(levels: int) -> Any:
+    """An array nested ``levels`` deep around 1 (``[[1]]`` is 2)."""
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_metadata_nested_64_levels_deep_is_kept_and_read_back(client: stytch.Client) -> None:
+    user = client.users.create(email=new_email(), trusted_metadata={"x": nested(63)})
+    assert client.users.get(user_id=user.user_id).trusted_metadata == {"x": nested(63)}
+
+
 def new_email() -> str:
     return f"users-sdk-{uuid.uuid4().hex[:10]}@example.com"
 
@@ -125,6 +138,9 @@ def test_update_errors(client: stytch.Client, mode: str) -> None:
             (400, "metadata_too_many_keys"),
         ),
         ({"user_id": user.user_id, "untrusted_metadata": {"big": "x" * 4100}}, (400, "metadata_too_large")),
+        # past 64 levels (about 950 exhausted the recursion limit on the way in, or on the way back out)
+        ({"user_id": user.user_id, "trusted_metadata": {"x": nested(64)}}, (400, "bad_request")),
+        ({"user_id": user.user_id, "untrusted_metadata": {"x": nested(200)}}, (400, "bad_request")),
     ]
     for kwargs, expected in cases:
         with pytest.raises(StytchError) as exc:
@@ -160,6 +176,11 @@ def test_claims_and_crossed_factor_error_types(client: stytch.Client, mode: str)
             "authenticate",
             {"totp_code": code, "session_duration_minutes": 60, "session_custom_claims": {"b": "x" * 4096}},
             "custom_claims_too_large",
+        ),
+        (
+            "recover",
+            {"recovery_code": totp.recovery_codes[1], "session_custom_claims": {"d": nested(200)}},
+            "unable_to_represent_custom_claims_json",
         ),
     ]
     for method, kwargs, error_type in cases:

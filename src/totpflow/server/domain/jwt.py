@@ -15,6 +15,7 @@ import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from totpflow.server.domain.models import AuthenticationFactor, Session
+from totpflow.server.domain.nesting import MAX_DEPTH, deeper_than
 from totpflow.server.errors import (
     CustomClaimsTooLarge,
     InvalidCustomClaims,
@@ -45,6 +46,10 @@ def check_custom_claims(claims: Mapping[str, Any]) -> None:
         raise InvalidCustomClaims("session_custom_claims", "reserved claim names: " + ", ".join(registered))
     if any(str(name).startswith(STYTCH_CLAIM_PREFIX) for name in claims):
         raise StytchClaimsInCustomClaims("session_custom_claims", "names under https://stytch.com/")
+    if deeper_than(claims):
+        raise UnrepresentableCustomClaims(
+            "session_custom_claims", f"nested more than {MAX_DEPTH} levels deep"
+        )
     try:
         size = len(json.dumps(dict(claims), separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     except (TypeError, ValueError) as exc:

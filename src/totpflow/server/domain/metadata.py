@@ -10,16 +10,20 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from totpflow.server.errors import MetadataTooLarge, MetadataTooManyKeys
+from totpflow.server.domain.nesting import MAX_DEPTH, deeper_than
+from totpflow.server.errors import MetadataTooDeep, MetadataTooLarge, MetadataTooManyKeys
 
 MAX_KEYS: Final = 20
 MAX_BYTES: Final = 4096
 
 
 def check(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
-    """``value`` as stored, or ``MetadataTooManyKeys`` / ``MetadataTooLarge`` naming ``field``."""
+    """``value`` as stored, or ``MetadataTooManyKeys`` / ``MetadataTooDeep`` / ``MetadataTooLarge`` naming
+    ``field``."""
     if len(value) > MAX_KEYS:
         raise MetadataTooManyKeys(field, f"more than {MAX_KEYS} top-level keys")
+    if deeper_than(value):
+        raise MetadataTooDeep(field, f"nested more than {MAX_DEPTH} levels deep")
     encoded = json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(encoded) > MAX_BYTES:
         raise MetadataTooLarge(field, f"larger than {MAX_BYTES} bytes")

@@ -226,6 +226,11 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
         "metadata_too_large",
         "{field} may be at most 4,096 bytes once serialised as JSON.",
     ),
+    errors.MetadataTooDeep: (
+        400,
+        "bad_request",
+        "{field} may nest objects and arrays at most 64 levels deep.",
+    ),
     errors.RecoveryCodeUsedAsTotpCode: (
         400,
         "recovery_code_used_as_totp_code",
