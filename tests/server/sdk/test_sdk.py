@@ -150,6 +150,32 @@ def test_custom_claims_merge_as_the_guide_shows(client: stytch.Client) -> None:
     assert local is not None and local.custom_claims == expected
 
 
+def test_an_empty_session_argument_is_not_given(client: stytch.Client) -> None:
+    """A JWT-only authentication answers ``session_token: ""``; an app that keeps the last answer's token and
+    JWT and sends both back is not refused for it, and ``""`` beside a duration still makes a session."""
+    user, totp = enroll(client)
+    first = client.totps.authenticate(
+        user_id=user.user_id, totp_code=code_now(totp.secret), session_duration_minutes=60
+    )
+    refreshed = client.sessions.authenticate(session_jwt=first.session_jwt)
+    assert refreshed.session_token == ""
+    again = client.sessions.authenticate(
+        session_token=refreshed.session_token, session_jwt=refreshed.session_jwt
+    )
+    assert again.session.session_id == first.session.session_id
+    recovered = client.totps.recover(
+        user_id=user.user_id,
+        recovery_code=totp.recovery_codes[0],
+        session_token="",
+        session_duration_minutes=30,
+    )
+    assert recovered.session is not None and recovered.session.session_id != first.session.session_id
+    assert client.sessions.revoke(session_id=first.session.session_id, session_token="").status_code == 200
+    with pytest.raises(StytchError) as exc:
+        client.sessions.authenticate(session_token="")
+    assert stytch_error(exc) == (400, "no_session_arguments")
+
+
 def test_authenticate_without_session(client: stytch.Client) -> None:
     user, totp = enroll(client)
     auth = client.totps.authenticate(user_id=user.user_id, totp_code=code_now(totp.secret))

@@ -55,7 +55,11 @@ def session_request(
     session_custom_claims: Mapping[str, Any] | None,
     require_existing: bool = False,
 ) -> SessionRequest:
-    """Validate session arguments; at most one of token and JWT (``require_existing``: exactly one)."""
+    """Validate session arguments; at most one of token and JWT (``require_existing``: exactly one). An
+    empty token or JWT is not given (the reading of protobuf's empty string as unset that Stytch's API
+    follows): a JWT-only authentication answers ``session_token: ""``, and a client that sends back the
+    pair it was given must not be refused for it."""
+    session_token, session_jwt = session_token or None, session_jwt or None
     if session_token is not None and session_jwt is not None:
         raise errors.TooManySessionArguments("session_token, session_jwt")
     if require_existing and session_token is None and session_jwt is None:
@@ -348,7 +352,8 @@ def revoke_session(
     session_jwt: str | None = None,
 ) -> None:
     """Revoke one session named by exactly one of id, token or JWT (an expired JWT still names its
-    session)."""
+    session). An empty id, token or JWT is not given (see :func:`session_request`)."""
+    session_id, session_token, session_jwt = session_id or None, session_token or None, session_jwt or None
     given = [v for v in (session_id, session_token, session_jwt) if v is not None]
     if not given:
         raise errors.NoSessionRevokeArguments("session_id, session_token, session_jwt")
