@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     from totpflow.arazzo.document.reader import absolute_url
     from totpflow.arazzo.document.upgrade import upgrade_text
-    from totpflow.arazzo.errors import ArazzoError, DocumentError
+    from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid
 
     path = Path(args.document)
     try:
@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         upgraded = upgrade_text(text, absolute_url(str(path)))
+    except DocumentInvalid as exc:  # not a 1.0 document's shape: every problem where it is written
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem.location or '/'}: {problem.message}\n")
+        return 2
     except DocumentError as exc:
         sys.stderr.write(f"{exc.location or '/'}: {exc.message}\n")
         return 2

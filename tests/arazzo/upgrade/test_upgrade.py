@@ -215,13 +215,37 @@ def test_a_flow_style_yaml_document_stays_yaml_with_its_comments(
     assert yaml.safe_load(text)["arazzo"] == "1.1.0"
 
 
+_HEAD = (
+    "arazzo: 1.0.1\ninfo: {title: t, version: '1'}\n"
+    "sourceDescriptions:\n- {name: api, url: ./api.yaml, type: openapi}\n"
+)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("arazzo: 1.0.1\ninfo: {title: t\n  version: x\n", "line 3, column 10: invalid YAML: "),
         ("- arazzo: 1.0.1\n", "an Arazzo document is a mapping, not a list"),
+        # not the 1.0 schema's shape: every problem where it is written (the rewrite raised a TypeError)
+        (
+            _HEAD + "workflows:\n- workflowId: w\n  steps:\n  - {stepId: s, operationId: x, outputs: 5}\n",
+            "/workflows/0/steps/0/outputs: 5 is not of type 'object'",
+        ),
+        (_HEAD + "workflows: 5\n", "/workflows: 5 is not of type 'array'"),
+        (
+            _HEAD.replace(
+                "sourceDescriptions:\n- {name: api, url: ./api.yaml, type: openapi}\n",
+                "sourceDescriptions: 7\n",
+            )
+            + "workflows: []\n",
+            "/sourceDescriptions: 7 is not of type",
+        ),
+        (
+            _HEAD + "workflows:\n- {workflowId: w, inputs: 5, steps: [{stepId: s, operationId: x}]}\n",
+            "/workflows/0/inputs: 5 is not of type",
+        ),
     ],
-    ids=["broken-yaml", "a-list"],
+    ids=["broken-yaml", "a-list", "step-outputs", "workflows", "source-descriptions", "workflow-inputs"],
 )
 def test_a_document_that_cannot_be_read_is_refused_with_where_and_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str

@@ -73,8 +73,18 @@ def upgrade_text(text: str, url: str) -> Upgraded:
     minor = minor_version(data)
     if minor != "1.0":
         raise LoadError("/arazzo", f"the document already declares arazzo {data.get('arazzo')}")
-    rewriter = _Rewriter(data)
-    rewriter.run()
+    try:
+        rewriter = _Rewriter(data)
+        rewriter.run()
+    except (TypeError, AttributeError, KeyError, IndexError):
+        # the rewrite walks the document's structure: a value of the wrong type (``outputs: 5``) stops it,
+        # and the 1.0 schema says where (a 1.0 document that uses 1.1 features is converted, not refused)
+        from totpflow.arazzo.document.schema import schema_problems
+
+        problems = schema_problems(document_root(yaml.load(text)), "1.0")  # as written, not half rewritten
+        if not problems:
+            raise
+        raise DocumentInvalid(problems) from None
     if _is_json(text):  # JSON stays JSON; YAML, flow style included, stays YAML with its comments
         output = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     else:
