@@ -472,6 +472,14 @@ class _Checker:
                 self.findings.problem(
                     item.location + "/in", "'in' must not be used in an action's parameters"
                 )
+            elif isinstance(item, ReusableRef):
+                with suppress(DocumentError):  # a reference that does not resolve is reported where written
+                    component = lookup_component(self.doc, item, "parameters")
+                    if isinstance(component, Parameter) and component.in_ is not None:
+                        self.findings.problem(
+                            item.location,
+                            f"{item.reference} has 'in', which must not be used in an action's parameters",
+                        )
             value = item.value if isinstance(item, Parameter) else item.value if item.has_value else None
             self._value(value, item.location + "/value", workflow)
 
