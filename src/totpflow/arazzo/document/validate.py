@@ -370,6 +370,20 @@ class _Checker:
     def _parameters(
         self, items: tuple[Parameter | ReusableRef, ...], workflow: Workflow, *, operation_step: bool
     ) -> None:
+        whole_query: str | None = None  # where the list's ``in: querystring`` parameter is
+        for item in items:
+            parameter: object = item
+            if isinstance(item, ReusableRef):
+                with suppress(DocumentError):  # a reference that does not resolve is reported where written
+                    parameter = lookup_component(self.doc, item, "parameters")
+            if isinstance(parameter, Parameter) and parameter.in_ == "querystring":
+                if whole_query is not None:
+                    self.findings.problem(
+                        item.location,
+                        "a second 'in: querystring' parameter: it is the whole query component, which a "
+                        f"request has one of (the first is at {whole_query})",
+                    )
+                whole_query = whole_query or item.location
         for item in items:
             if isinstance(item, ReusableRef):
                 parameter = self._reference(item, "parameters")

@@ -136,12 +136,16 @@ class StepPlan:
 
 
 def _identity(name: str, in_: str | None) -> tuple[str, str | None]:
+    if in_ == "querystring":  # the whole query component: a request has one, whatever its name
+        return "", in_
     return (name.lower() if in_ == "header" else name), in_
 
 
 def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tuple[Parameter, ...]:
     """Workflow-level parameters merged with the step's (Arazzo 1.0.1 "Step Object" ``parameters``: identity
-    is (name, in); the step's parameter wins). Header names compare case-insensitively (RFC 9110 §5.1). For a
+    is (name, in); the step's parameter wins). Header names compare case-insensitively (RFC 9110 §5.1), and an
+    ``in: querystring`` parameter is the whole query component whatever its name, so the step's replaces
+    the workflow's. For a
     ``workflowId`` step only parameters without ``in`` apply; they become the called workflow's inputs. For
     an operation or AsyncAPI step only parameters with ``in`` apply (a workflow parameter without ``in`` is
     for its ``workflowId`` steps: it is not sent to every operation as a query parameter)."""
