@@ -128,6 +128,12 @@ class StepContext:
 
     def workflow_value(self, workflow_id: str, kind: Literal["inputs", "outputs"], name: str) -> Any:
         expression = f"$workflows.{workflow_id}.{kind}.{name}"
+        if kind == "inputs" and workflow_id == self.frame.workflow.workflow_id:
+            # the running workflow's own inputs: known from its start (its outputs only once it has ended)
+            value = self.input(name)
+            if value is self:
+                raise EvaluationError(expression, f"workflow {workflow_id!r} has no input {name!r}")
+            return value
         record = self.shared.workflows.get(workflow_id)
         if record is None:
             raise EvaluationError(expression, f"workflow {workflow_id!r} has not run in this run")
