@@ -293,16 +293,28 @@ class _Rewriter:
         return "{" + rewritten + "}" if rewritten else match.group(0)
 
     def _condition(self, text: str, steps: dict[Any, set[str]]) -> str:
+        """``text`` with each expression operand rewritten where it is written (a string literal that holds
+        the same characters is left as it is)."""
         from totpflow.arazzo.expressions import parse_condition
+        from totpflow.arazzo.expressions.lexer import tokenize_condition
 
         try:
             condition = parse_condition(text)
+            tokens = [token for token in tokenize_condition(text) if token.kind == "EXPR"]
         except ExpressionError:
             return text
-        for expression in sorted(condition.expressions, key=lambda e: len(e.text), reverse=True):
+        unused = list(condition.expressions)
+        spans: list[tuple[int, int, str]] = []
+        for token in tokens:
+            expression = next((e for e in unused if e.text == token.text), None)
+            if expression is None:
+                continue
+            unused.remove(expression)
             rewritten = self._expression(expression, steps)
             if rewritten:
-                text = text.replace(expression.text, rewritten)
+                spans.append((token.pos, token.end, rewritten))
+        for start, end, rewritten in sorted(spans, reverse=True):
+            text = text[:start] + rewritten + text[end:]
         return text
 
     def _expression(self, expression: Any, steps: dict[Any, set[str]]) -> str | None:
