@@ -392,3 +392,20 @@ def test_a_coded_body_longer_than_the_limit_once_decoded_fails_the_request(
             sender.send(sender.build("GET", f"{server}/encoded/gzip/5000", [], None, 5.0))
     finally:
         sender.close()
+
+
+def test_a_request_that_fails_half_written_never_goes_out(server: str) -> None:
+    """A header value http.client cannot encode fails the request after its request line was buffered; the
+    next request on the sender goes out alone (the failed one went out ahead of it, and its answer was read
+    as the next one's)."""
+    sender = PlainSender()
+    try:
+        assert sender.send(sender.build("GET", f"{server}/warm", [], None, 5.0)).status_code == 200
+        euro = [("X-Note", "price in \u20ac")]  # outside Latin-1
+        with pytest.raises(HttpFailure):
+            sender.send(sender.build("DELETE", f"{server}/items/1", euro, None, 5.0))
+        reply = sender.send(sender.build("GET", f"{server}/items/2", [], None, 5.0))
+    finally:
+        sender.close()
+    assert reply.status_code == 200
+    assert [(seen["method"], seen["path"]) for seen in _Echo.seen] == [("GET", "/warm"), ("GET", "/items/2")]

@@ -156,11 +156,20 @@ class PlainSender:
             connection.close()
             if not (reused and request.method.upper() in _IDEMPOTENT):
                 raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
+        except HttpFailure:
+            # A request that failed half-written (a header value http.client cannot encode, after the request
+            # line was buffered) must not go out ahead of the next request: a new connection object, with
+            # nothing buffered, serves the origin from now on.
+            del self._connections[key]
+            raise
         try:  # closed by the server just now: an idempotent request once more, on a new connection
             return self._exchange(connection, request, target, deadline)
         except _STALE as exc:
             connection.close()
             raise HttpFailure(f"{type(exc).__name__}: {exc}") from None
+        except HttpFailure:
+            del self._connections[key]
+            raise
 
     def _exchange(
         self, connection: http.client.HTTPConnection, request: Outgoing, target: str, deadline: float
