@@ -409,3 +409,20 @@ def test_a_request_that_fails_half_written_never_goes_out(server: str) -> None:
         sender.close()
     assert reply.status_code == 200
     assert [(seen["method"], seen["path"]) for seen in _Echo.seen] == [("GET", "/warm"), ("GET", "/items/2")]
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome"), [("Jos\u00e9", "Jos\u00e9"), ("price in \u20ac", "UnicodeEncodeError")]
+)
+def test_both_senders_treat_a_non_ascii_header_value_alike(server: str, value: str, outcome: str) -> None:
+    """Latin-1 on the wire from either sender (http.server reads header bytes as Latin-1); a value outside it
+    fails the request in both (httpx raised a UnicodeEncodeError below the engine: an internal error)."""
+    for sender in (PlainSender(), HttpxSender(httpx.Client(), own=True)):
+        try:
+            sender.send(sender.build("GET", f"{server}/greet", [("X-Name", value)], None, 5.0))
+            got = dict(_Echo.seen[-1]["headers"])["X-Name"]
+        except HttpFailure as failure:
+            got = failure.message.split(":")[0]
+        finally:
+            sender.close()
+        assert got == outcome, type(sender).__name__

@@ -35,6 +35,13 @@ class HttpxSender:
     def build(
         self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None, timeout: float
     ) -> Outgoing:
+        if not all(value.isascii() for _, value in headers):
+            # as the plain sender writes them: Latin-1 (httpx would encode text as ASCII and fail below the
+            # engine); a value outside Latin-1 cannot be sent by either
+            try:
+                headers = [(name, value.encode("latin-1")) for name, value in headers]  # type: ignore[misc]
+            except UnicodeEncodeError as exc:
+                raise HttpFailure(f"UnicodeEncodeError: {exc}") from None
         try:
             timeouts = self._timeouts.get(timeout)
             if timeouts is None:
