@@ -228,15 +228,19 @@ class Masker:
         """Replace every registered secret in ``text``; a text equal to a short secret is masked whole."""
         if text in self._short:
             return MASK
-        ordered = self._by_length
-        if ordered is None:  # longest first ("abcd" before "abc"); equal lengths in a fixed order
-            ordered = self._by_length = tuple(
-                sorted(self._substrings, key=lambda secret: (-len(secret), secret))
-            )
-        for secret in ordered:
+        for secret in self._ordered():
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
+
+    def _ordered(self) -> tuple[str, ...]:
+        """The registered secrets longest first ("abcd" before "abc"), equal lengths in a fixed order."""
+        ordered = self._by_length
+        if ordered is None:
+            ordered = self._by_length = tuple(
+                sorted(self._substrings, key=lambda secret: (-len(secret), secret))
+            )
+        return ordered
 
     def mask_headers(self, headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         # ``mask_header`` per pair, inlined for the common case (a recorded exchange masks every header).
@@ -344,9 +348,7 @@ class Masker:
         form replaced by ``MASK``; bytes that are a short secret whole are masked whole."""
         if any(data == short.encode() for short in self._short):
             return MASK.encode()
-        if self._by_length is None:
-            self.mask_text("")  # orders the secrets
-        for secret in self._by_length or ():
+        for secret in self._ordered():
             encoded = secret.encode()
             if encoded in data:
                 data = data.replace(encoded, MASK.encode())
@@ -382,19 +384,20 @@ _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)([^?#]*)(?:\?([^#]*))?(
 # into a query template (``in: querystring``) or a path keeps them unencoded.
 _QUERY_KEEPS = "!$&'()*+,;=:@/?"
 _SEGMENT_KEEPS = "!$&'()*+,;=:@"
+_COOKIE_KEEPS = "!#$&'()*+-./:<=>?@[]^_`{|}~"  # RFC 6265 cookie-octet but "%", as params.cookie_value keeps
 
 
 def _encoded_forms(text: str) -> set[str]:
-    """The forms ``text`` takes once percent-encoded (wholly; as a query or a path segment keeps it; ``+`` for
-    a space, as forms encode it), written in a JSON string (escaped, optionally as ASCII, optionally with
-    ``\\/``) or in XML (``&amp; &lt; &gt;``, and ``&quot; &apos;`` or ``&#x27;`` in an attribute), other than
-    ``text`` itself."""
+    """The forms ``text`` takes once percent-encoded (wholly; as a query, a path segment or a cookie value
+    keeps it; ``+`` for a space, as forms encode it), written in a JSON string (escaped, optionally as ASCII,
+    optionally with ``\\/``) or in XML (``&amp; &lt; &gt;``, and ``&quot; &apos;`` or ``&#x27;`` in an
+    attribute), other than ``text`` itself."""
     if _UNRESERVED.fullmatch(text):  # every encoding leaves it as it is (tokens, ids, most passwords)
         return set()
     in_json = msgspec.json.encode(text).decode()[1:-1]
     ascii_json = "".join(_ascii_escape(char) for char in in_json)
     forms = {quote(text, safe=""), quote_plus(text, safe=""), in_json, ascii_json}
-    forms |= {quote(text, safe=_QUERY_KEEPS), quote(text, safe=_SEGMENT_KEEPS)}
+    forms |= {quote(text, safe=keeps) for keeps in (_QUERY_KEEPS, _SEGMENT_KEEPS, _COOKIE_KEEPS)}
     forms |= {form.replace("/", "\\/") for form in (in_json, ascii_json)}
     in_xml = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     forms |= {

@@ -52,9 +52,14 @@ import msgspec
 from totpflow.arazzo.errors import ExecutionError
 
 _UNRESERVED = "-._~"  # with ALPHA / DIGIT, which quote() never encodes
-_RESERVED = ":/?#[]@!$&'()*+,;="
+# RFC 3986 reserved characters a query keeps with ``allowReserved``: all but "#", "[" and "]", which a query
+# may not hold (OAS 3.1.1 Parameter Object: "still responsible for percent-encoding … ([, ], #)"; a "#" would
+# end the request target there).
+_QUERY_RESERVED = ":/?@!$&'()*+,;="
 _COOKIE_SAFE = (
-    "!#$%&'()*+-./:<=>?@[]^_`{|}~"  # cookie-octet (RFC 6265 §4.1.1) minus nothing we use as delimiter
+    # cookie-octet (RFC 6265 §4.1.1) but "%": a value is percent-encoded, so its own "%" is too ("a%20b" and
+    # "a b" must not be the same cookie)
+    "!#$&'()*+-./:<=>?@[]^_`{|}~"
 )
 
 DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
@@ -240,7 +245,7 @@ def _encode(text: str, *, allow_reserved: bool) -> str:
     if text.isascii() and text.isalnum():  # nothing to encode (the common case)
         return text
     if allow_reserved:
-        return quote(_lone_percents(text), safe=_RESERVED + "%")
+        return quote(_lone_percents(text), safe=_QUERY_RESERVED + "%")
     return quote(text, safe="")
 
 
@@ -323,9 +328,14 @@ def _query_pairs(
     return [(key, enc(scalar_text(value)))]
 
 
+def cookie_value(text: str) -> str:
+    """``text`` as a cookie's value: the octets RFC 6265 §4.1.1 does not allow (space, ``"``, ``,``, ``;``,
+    ``\\``, controls, non-ASCII) and ``%`` percent-encoded, so no value can end the cookie or add another."""
+    return quote(text, safe=_COOKIE_SAFE)
+
+
 def _cookie_pairs(name: str, value: Any, explode: bool) -> list[tuple[str, str]]:
-    def enc(text: str) -> str:
-        return quote(text, safe=_COOKIE_SAFE)
+    enc = cookie_value
 
     if isinstance(value, Mapping):
         if explode:

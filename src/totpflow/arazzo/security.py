@@ -59,7 +59,7 @@ import msgspec
 
 from totpflow.arazzo.errors import UsageError
 from totpflow.arazzo.masking import Masker
-from totpflow.arazzo.params import RequestParts
+from totpflow.arazzo.params import RequestParts, cookie_value
 
 ENV_PREFIX = "TOTPFLOW_AUTH_"
 CredentialKind = Literal["basic", "bearer", "value"]
@@ -269,7 +269,7 @@ def _place(
 
             parts.query.append((quote(key, safe=""), quote(credential.value, safe="")))
         elif where == "cookie" and not explicit.has_cookie(key):
-            parts.cookies.append((key, credential.value))
+            parts.cookies.append((key, cookie_value(credential.value)))  # as a cookie parameter's value
         return
     if explicit.has_header("Authorization") or parts.has_header("Authorization"):
         return

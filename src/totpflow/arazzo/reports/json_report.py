@@ -17,8 +17,11 @@ and outputs, step outputs and every attempt; reference/arazzo.md §3, respect is
                            response: {statusCode, headers, body, timeMs} | null,
                            exchanges: [{startedAt, timeMs, error, request, response}],
                            messages: [{action, source, channel, address, protocol, server, headers,
-                                       payload, contentType, correlationId, startedAt, timeMs,
-                                       timeoutMs, timedOut}]}]}]}
+                                       payload, payloadEncoding?, contentType, correlationId,
+                                       startedAt, timeMs, timeoutMs, timedOut}]}]}]}
+
+``payloadEncoding`` is present, ``"base64"``, only for a binary payload (bytes that are not UTF-8 text), shown
+in base64 so that every byte can be read back.
 
 ``calledBy`` is ``"<workflowId>/<stepId>"`` of the ``workflowId`` step that ran the workflow (null for a
 workflow the run was asked for, a dependency or a goto's target): such a workflow's failure is the run's only
