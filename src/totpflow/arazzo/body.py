@@ -17,7 +17,8 @@ Public API::
     encode_body(content_type, payload, *, boundary=None) -> tuple[bytes | None, str | None]
         → (bytes to send, Content-Type header to send). ``None`` payload → (None, None): no body.
 
-Encodings by media type (parameters such as ``; charset=utf-8`` are kept in the header):
+Encodings by media type (parameters such as ``; charset=utf-8`` are kept in the header; text, JSON text
+included, is written in the ``charset`` named, UTF-8 when none is):
 
 - ``application/json`` and ``*/*+json``: objects, arrays and scalars are serialised as JSON (UTF-8). A str
   is taken as JSON text already (the spec's "JSON string template" example) when it parses as JSON,
@@ -266,7 +267,10 @@ def encode_body(
         return None, None
     content_type = content_type or DEFAULT_CONTENT_TYPE
     if is_json(content_type):
-        return _encode_json(payload), content_type
+        encoded = _encode_json(payload)
+        if charset(content_type) is not None and not isinstance(payload, bytes | bytearray):
+            encoded = _in_charset(encoded.decode("utf-8"), content_type)  # the JSON text, in that charset
+        return encoded, content_type
     if is_form(content_type):
         return _encode_form(payload), content_type
     if media_type(content_type) == "multipart/form-data":
@@ -285,9 +289,9 @@ def _as_bytes(payload: Any, content_type: str) -> bytes:
     if isinstance(payload, bytes | bytearray):
         return bytes(payload)
     if isinstance(payload, str):
-        return payload.encode("utf-8")
+        return _in_charset(payload, content_type)
     if isinstance(payload, bool | int | float):
-        return scalar_text(payload).encode("utf-8")
+        return _in_charset(scalar_text(payload), content_type)
     if hasattr(payload, "read"):
         data = payload.read()
         return data if isinstance(data, bytes) else str(data).encode("utf-8")
@@ -295,6 +299,22 @@ def _as_bytes(payload: Any, content_type: str) -> bytes:
         f"request body: a {type(payload).__name__} payload cannot be sent as {media_type(content_type)};"
         " give the body as a string, or use a JSON, form or multipart content type"
     )
+
+
+def _in_charset(text: str, content_type: str) -> bytes:
+    """``text`` in the ``charset`` its content type names (RFC 9110 §8.3.2), UTF-8 when it names none;
+    ``ExecutionError`` for a charset Python does not know or a character it cannot write."""
+    declared = charset(content_type)
+    if declared is None or declared.lower() in ("utf-8", "utf8"):
+        return text.encode("utf-8")
+    try:
+        return text.encode(declared)
+    except LookupError:
+        raise ExecutionError(f"request body: unknown charset {declared!r} in {content_type!r}") from None
+    except UnicodeEncodeError as exc:
+        raise ExecutionError(
+            f"request body: character {exc.start + 1} of the body cannot be written in charset {declared!r}"
+        ) from None
 
 
 def _encode_json(payload: Any) -> bytes:

@@ -30,6 +30,8 @@ def test_encode(case: dict[str, Any]) -> None:
     assert content_type == case.get("sentContentType", case["contentType"])
     if "bodyJson" in case:
         assert json.loads(content) == case["bodyJson"]
+    elif "bodyHex" in case:  # not UTF-8
+        assert content.hex() == case["bodyHex"]
     else:
         assert content.decode("utf-8") == case["body"]
 
