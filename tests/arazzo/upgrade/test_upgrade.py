@@ -179,6 +179,35 @@ def _write(tmp_path: Path, text: str) -> Path:
 PETS_SOURCE = f"[{{name: pets, url: '{(ENGINE / 'pets.openapi.yaml').as_uri()}', type: openapi}}]"
 
 
+def test_dot_access_into_a_called_workflows_declared_output_takes_the_pointer_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In a workflowId step, ``$outputs`` are the called workflow's: ``$outputs.nested.x.y`` reads into its
+    declared output ``nested`` (it was listed as not converted)."""
+    path = _write(
+        tmp_path,
+        "arazzo: 1.0.1\ninfo: {title: t, version: '1'}\n"
+        f"sourceDescriptions: {PETS_SOURCE}\n"
+        "workflows:\n"
+        "- workflowId: child\n"
+        "  steps: [{stepId: j, operationId: getPet, outputs: {nested: $response.body}}]\n"
+        "  outputs: {nested: $steps.j.outputs.nested, label: $steps.j.outputs.nested}\n"
+        "- workflowId: parent\n"
+        "  steps:\n"
+        "  - stepId: call\n"
+        "    workflowId: child\n"
+        "    successCriteria: [{condition: $outputs.nested.x.y == 3}]\n"
+        "    outputs: {y: $outputs.nested.x.y}\n"
+        "  outputs: {y: $steps.call.outputs.y}\n",
+    )
+    out = tmp_path / "out.yaml"
+    code, err = _upgrade(path, out, capsys)
+    assert code == 0, err
+    call = yaml.safe_load(out.read_text(encoding="utf-8"))["workflows"][1]["steps"][0]
+    assert call["outputs"] == {"y": "$outputs.nested#/x/y"}
+    assert call["successCriteria"] == [{"condition": "$outputs.nested#/x/y == 3"}]
+
+
 def test_what_only_the_official_1_1_schema_refuses_is_listed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -166,6 +166,9 @@ class _Rewriter:
         }
         # The inputs of the workflow being rewritten (None in components, used by any workflow).
         self.inputs: set[str] | None = None
+        # The outputs ``$outputs`` names where the rewrite is: a workflowId step's called workflow's, the
+        # workflow's own in its outputs; None where they are not known.
+        self.outputs: set[str] | None = None
 
     def run(self) -> None:
         self.data["arazzo"] = TARGET
@@ -185,11 +188,15 @@ class _Rewriter:
             }
             for key in ("parameters", "successActions", "failureActions", "outputs"):
                 if key in workflow:
+                    own = key == "outputs"
+                    self.outputs = self.workflow_outputs.get(workflow.get("workflowId")) if own else None
                     self._object(workflow[key], f"{at}/{key}", steps, container=workflow, key=key)
             for s_index, step in _items(workflow.get("steps")):
                 self._step(step, f"{at}/steps/{s_index}", steps)
 
     def _step(self, step: dict[str, Any], at: str, steps: dict[Any, set[str]]) -> None:
+        called = step.get("workflowId")
+        self.outputs = self.workflow_outputs.get(called) if isinstance(called, str) else None
         path = step.get("operationPath")
         if isinstance(path, str):
             head, hash_, fragment = path.partition("#")
@@ -336,6 +343,8 @@ class _Rewriter:
             return _named(f"$workflows.{node.workflow}.inputs", node.name, node.pointer, declared, expression)
         if isinstance(node, nodes.Inputs):
             return _named("$inputs", node.name, node.pointer, self.inputs, expression)
+        if isinstance(node, nodes.Outputs):
+            return _named("$outputs", node.name, node.pointer, self.outputs, expression)
         if not expression.warnings:
             return None
         if isinstance(node, nodes.RequestRef | nodes.ResponseRef) and node.part == "body":
