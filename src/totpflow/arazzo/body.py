@@ -32,6 +32,9 @@ included, is written in the ``charset`` named, UTF-8 when none is):
 - ``text/*``, ``application/xml``, ``*/*+xml``: a str is sent as it is (UTF-8); a number or boolean as its
   text; an object or array is rejected with ``ExecutionError`` (there is no standard mapping to XML).
 - ``application/octet-stream`` and anything else: bytes or str as they are; objects/arrays rejected.
+- A media range (``*/*``, ``application/*``, as an operation may list) is no ``Content-Type``: the payload is
+  sent as JSON (a structure or scalar), ``text/plain`` (text) or ``application/octet-stream`` (bytes) when the
+  range admits it, else refused.
 """
 
 from __future__ import annotations
@@ -266,6 +269,8 @@ def encode_body(
     if payload is None:
         return None, None
     content_type = content_type or DEFAULT_CONTENT_TYPE
+    if "*" in media_type(content_type):
+        content_type = _concrete(content_type, payload)
     if is_json(content_type):
         encoded = _encode_json(payload)
         if charset(content_type) is not None and not isinstance(payload, bytes | bytearray):
@@ -283,6 +288,25 @@ def encode_body(
         boundary = boundary or secrets.token_hex(16)
         return _encode_multipart(payload, boundary), f"multipart/form-data; boundary={boundary}"
     return _as_bytes(payload, content_type), content_type
+
+
+def _concrete(media_range: str, payload: Any) -> str:
+    """The content type to send for an operation's media range (``*/*``, ``application/*``): a range is for
+    ``Accept``, not ``Content-Type`` (RFC 9110 §8.3), so the type the payload is written as, within the range:
+    JSON for a structure or a scalar, ``text/plain`` for text, ``application/octet-stream`` for bytes."""
+    if isinstance(payload, bytes | bytearray) or hasattr(payload, "read"):
+        wanted = "application/octet-stream"
+    elif isinstance(payload, str):
+        wanted = "text/plain; charset=utf-8"
+    else:
+        wanted = "application/json"
+    kind, _, _ = media_type(media_range).partition("/")
+    if kind not in ("*", media_type(wanted).split("/")[0]):
+        raise ExecutionError(
+            f"request body: a {type(payload).__name__} payload has no type within {media_type(media_range)};"
+            " name one with the request body's contentType"
+        )
+    return wanted
 
 
 def _as_bytes(payload: Any, content_type: str) -> bytes:
