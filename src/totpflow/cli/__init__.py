@@ -94,9 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except UnicodeEncodeError:
-        # an argument or setting holding bytes that are not UTF-8 (Python keeps them as lone surrogates)
-        # reached something that writes text
+    except UnicodeEncodeError as exc:
+        # an argument or setting holding bytes that are not UTF-8 (Python keeps them as the lone surrogates
+        # U+DC80-U+DCFF) reached something that writes text; any other encoding failure is a defect
+        if not all("\udc80" <= char <= "\udcff" for char in exc.object[exc.start : exc.end]):
+            raise
         print(
             f"totpflow {arguments[0]}: a value given is not valid UTF-8 text "
             "(an argument or environment variable holds bytes that are not UTF-8)",

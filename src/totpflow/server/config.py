@@ -119,7 +119,8 @@ class Settings:
         if threshold is not None:
             count = whole_number(str(threshold))
             if count is None or not 1 <= count <= 100:
-                raise ConfigError(f"the lock threshold must be an integer from 1 to 100, got {threshold!r}")
+                shown = quoted_setting(str(threshold))
+                raise ConfigError(f"the lock threshold must be an integer from 1 to 100, got {shown}")
             policy = replace(policy, lock_threshold=count)
         user_limit = rate_limit_user if rate_limit_user is not None else environ.get(RATE_LIMIT_USER_ENV)
         if user_limit is not None:
@@ -148,7 +149,8 @@ class Settings:
             bits = whole_number(str(key_size))
             if bits is None or bits not in RSA_KEY_SIZES:
                 sizes = ", ".join(map(str, RSA_KEY_SIZES))
-                raise ConfigError(f"the RSA key size must be one of {sizes} bits, got {key_size!r}")
+                shown = quoted_setting(str(key_size))
+                raise ConfigError(f"the RSA key size must be one of {sizes} bits, got {shown}")
             policy = replace(policy, rsa_key_size=bits)
         fmt = log_format if log_format is not None else environ.get(LOG_FORMAT_ENV, "off")
         if fmt not in LOG_FORMATS:
@@ -195,6 +197,12 @@ def key_beside_database(settings: Settings) -> bool:
     if settings.master_key_file is None or database is None:
         return False
     return settings.master_key_file.parent.resolve() == database.absolute().parent.resolve()
+
+
+def quoted_setting(value: str, most: int = 40) -> str:
+    """A setting's value as a message quotes it: at most ``most`` characters (a pasted page is not printed
+    back whole)."""
+    return repr(value) if len(value) <= most else f"{value[:most]!r}… ({len(value)} characters)"
 
 
 def parse_rate_limit(setting: str, text: str) -> RateLimit | None:
