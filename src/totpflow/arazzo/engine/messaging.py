@@ -237,7 +237,8 @@ class Messaging:
             raise EvaluationError(step.location, f"channel {target.channel!r} has no address to subscribe to")
         address = target.address
         bindings = merged_bindings(target.channel_bindings, target.operation_bindings)
-        shared = self._feeds.get(self._feed_key(doc, workflow, source, target, bindings))
+        feed_key = self._feed_key(doc, workflow, source, target, bindings)
+        shared = self._feeds.get(feed_key)
         if shared is not None:
             found = self._subscriptions[key] = _Subscription(shared[0], target, source, shared[1])
             return found
@@ -261,7 +262,7 @@ class Messaging:
 
         receiver, server = self._call(subscribe())
         feed = _Feed(receiver)
-        self._feeds[self._feed_key(doc, workflow, source, target, bindings)] = (feed, server)
+        self._feeds[feed_key] = (feed, server)
         found = self._subscriptions[key] = _Subscription(feed, target, source, server)
         return found
 
