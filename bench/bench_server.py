@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
     credential where the tree has it, else after ``authenticate_project``; so ``compare_floor.py`` runs
     this same function against an older tree. Statements and transactions: SQLAlchemy's
     ``before_cursor_execute``/``begin`` events for queries sent through Core, plus the store's ``observe``
-    hook (per-request plain SQL) where the tree has one; BEGIN and COMMIT are not statements."""
+    hook (per-request plain SQL) where the tree has one; BEGIN and COMMIT are not statements.
+    ``write_transaction_share``: the share of the wall time spent inside write transactions, which on SQLite
+    hold the write lock that every process's writers queue for (what bounds the gain of a second worker)."""
     from sqlalchemy import event
 
     from totpflow.server import services
@@ -142,6 +145,23 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         for engine in store.engines:
             event.listen(engine, "before_cursor_execute", count)
             event.listen(engine, "begin", count_transaction)
+        writing = [0.0]  # wall time inside write transactions: on SQLite, the write lock of every process
+        transaction = store.transaction
+
+        @contextlib.contextmanager
+        def timed(*, readonly: bool = False, **options: Any) -> Iterator[Any]:
+            if readonly:
+                with transaction(readonly=True, **options) as tx:
+                    yield tx
+                return
+            start = time.perf_counter()
+            try:
+                with transaction(**options) as tx:
+                    yield tx
+            finally:
+                writing[0] += time.perf_counter() - start
+
+        store.transaction = timed
         done = 0
         cpu0 = time.process_time()
         begin = time.perf_counter()
@@ -151,6 +171,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
             done += 1
         wall = time.perf_counter() - begin
         cpu = time.process_time() - cpu0
+        del store.transaction
         if hasattr(store, "observe"):
             store.observe = None
         for engine in store.engines:
@@ -167,6 +188,7 @@ def in_process_floor(database_url: str, flows: int, seconds: float) -> dict[str,
         "cpu_us_per_flow": round(cpu / done * 1e6, 1),
         "sql_statements_per_flow": round(statements[0] / done, 1) if done else 0,
         "transactions_per_flow": round(transactions[0] / done, 1) if done else 0,
+        "write_transaction_share": round(writing[0] / wall, 3) if wall else 0.0,
     }
 
 
