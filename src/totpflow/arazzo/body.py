@@ -14,8 +14,9 @@ Public API::
         Arazzo 1.1 ``targetSelectorType`` per replacement (None: the default above): ``jsonpointer``,
         ``jsonpath`` (every selected node is replaced; a query that selects nothing fails, as an XPath does)
         or ``xpath`` with its version; a JSON selector on an XML payload, or XPath on JSON, fails.
-    encode_body(content_type, payload, *, boundary=None) -> tuple[bytes | None, str | None]
+    encode_body(content_type, payload, *, boundary=None, encodings=None) -> tuple[bytes | None, str | None]
         → (bytes to send, Content-Type header to send). ``None`` payload → (None, None): no body.
+        ``encodings``: the operation's Encoding Objects of this media type, by property (``PartEncoding``).
 
 Encodings by media type (parameters such as ``; charset=utf-8`` are kept in the header; text, JSON text
 included, is written in the ``charset`` named, UTF-8 when none is):
@@ -24,11 +25,16 @@ included, is written in the ``charset`` named, UTF-8 when none is):
   is taken as JSON text already (the spec's "JSON string template" example) when it parses as JSON,
   otherwise it is sent as a JSON string. bytes are sent as they are.
 - ``application/x-www-form-urlencoded``: an object becomes ``k=v&…`` (WHATWG form encoding, arrays repeat
-  the key, nested objects are sent as JSON text); a str is taken as already encoded.
+  the key, nested objects are sent as JSON text); a str is taken as already encoded. A property whose
+  Encoding Object writes ``style``, ``explode`` or ``allowReserved`` is serialised as a query parameter of
+  that style (``form`` by default; ``deepObject``, ``spaceDelimited``, ``pipeDelimited``); one whose
+  ``contentType`` is JSON sends an array as JSON text instead of repeating the key (OAS 3.1.1 §4.8.15).
 - ``multipart/form-data`` (RFC 7578): an object becomes one part per property; str → a text part, bytes or a
   file-like object (``.read()``) → a file part (``application/octet-stream``, filename from ``.name``), an
   object/array → an ``application/json`` part; a list of str/bytes repeats the part. A boundary is generated
-  (``secrets``) unless given.
+  (``secrets``) unless given. A property's Encoding Object ``contentType`` (the first type it lists, unless
+  that is a range) is the part's type: a JSON type writes the value as JSON (an array as one part), another
+  type writes text in its charset or bytes as they are, and refuses an object or array.
 - ``text/*``, ``application/xml``, ``*/*+xml``: a str is sent as it is (UTF-8); a number or boolean as its
   text; an object or array is rejected with ``ExecutionError`` (there is no standard mapping to XML).
 - ``application/octet-stream`` and anything else: bytes or str as they are; objects/arrays rejected.
@@ -51,7 +57,7 @@ import msgspec
 
 from totpflow.arazzo.errors import EvaluationError, ExecutionError
 from totpflow.arazzo.expressions import pointer
-from totpflow.arazzo.params import scalar_text
+from totpflow.arazzo.params import STYLES, query_pairs, scalar_text
 
 if TYPE_CHECKING:
     from xml.etree import ElementTree
@@ -62,6 +68,19 @@ DEFAULT_CONTENT_TYPE = "application/json"
 class _HasRequestBody(Protocol):
     @property
     def content_type(self) -> str | None: ...
+
+
+class PartEncoding(Protocol):
+    """An OpenAPI Encoding Object of one property (``sources.openapi.PropertyEncoding``)."""
+
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def style(self) -> str | None: ...
+    @property
+    def explode(self) -> bool | None: ...
+    @property
+    def allow_reserved(self) -> bool | None: ...
 
 
 def media_type(content_type: str | None) -> str:
@@ -264,7 +283,11 @@ def _set_xml_node(root: ElementTree.Element, node: Any, text: str, target: str) 
 
 
 def encode_body(
-    content_type: str | None, payload: Any, *, boundary: str | None = None
+    content_type: str | None,
+    payload: Any,
+    *,
+    boundary: str | None = None,
+    encodings: Mapping[str, PartEncoding] | None = None,
 ) -> tuple[bytes | None, str | None]:
     if payload is None:
         return None, None
@@ -277,7 +300,7 @@ def encode_body(
             encoded = _in_charset(encoded.decode("utf-8"), content_type)  # the JSON text, in that charset
         return encoded, content_type
     if is_form(content_type):
-        return _encode_form(payload), content_type
+        return _encode_form(payload, encodings or {}), content_type
     if media_type(content_type) == "multipart/form-data":
         if isinstance(payload, bytes | str):
             return _as_bytes(payload, content_type), content_type  # pre-encoded; boundary must be in the type
@@ -286,7 +309,9 @@ def encode_body(
         import secrets
 
         boundary = boundary or secrets.token_hex(16)
-        return _encode_multipart(payload, boundary), f"multipart/form-data; boundary={boundary}"
+        return _encode_multipart(
+            payload, boundary, encodings or {}
+        ), f"multipart/form-data; boundary={boundary}"
     return _as_bytes(payload, content_type), content_type
 
 
@@ -374,20 +399,46 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-def _encode_form(payload: Any) -> bytes:
+def _encode_form(payload: Any, encodings: Mapping[str, PartEncoding]) -> bytes:
     if isinstance(payload, bytes | bytearray):
         return bytes(payload)
     if isinstance(payload, str):
         return payload.encode("utf-8")
     if not isinstance(payload, Mapping):
         raise ExecutionError("request body: application/x-www-form-urlencoded needs an object or a string")
-    pairs: list[tuple[str, str]] = []
+    pieces: list[str] = []
     for key, value in payload.items():
-        if isinstance(value, list | tuple):
-            pairs.extend((str(key), scalar_text(item)) for item in value)
+        name = str(key)
+        encoding = encodings.get(name)
+        if encoding is not None and _styled(encoding):
+            pieces.extend(f"{k}={v}" for k, v in _styled_pairs(name, value, encoding))
+        elif isinstance(value, list | tuple) and not (
+            encoding is not None and is_json(encoding.content_type)
+        ):
+            if value:
+                pieces.append(urlencode([(name, scalar_text(item)) for item in value]))
         else:
-            pairs.append((str(key), scalar_text(value)))
-    return urlencode(pairs).encode("ascii")
+            pieces.append(urlencode([(name, scalar_text(value))]))
+    return "&".join(pieces).encode("ascii")
+
+
+def _styled(encoding: PartEncoding) -> bool:
+    """Whether an Encoding Object serialises its property by style: it writes ``style``, ``explode`` or
+    ``allowReserved`` (OAS 3.1.1 §4.8.15.1: then its ``contentType`` is ignored)."""
+    return encoding.style is not None or encoding.explode is not None or encoding.allow_reserved is not None
+
+
+def _styled_pairs(name: str, value: Any, encoding: PartEncoding) -> list[tuple[str, str]]:
+    style = encoding.style or "form"
+    if style not in STYLES["query"]:
+        raise ExecutionError(
+            f"request body: property {name!r}: style {style!r} is not allowed in a form body"
+        )
+    explode = encoding.explode if encoding.explode is not None else style == "form"
+    try:
+        return query_pairs(name, value, style, explode, bool(encoding.allow_reserved))
+    except ExecutionError as exc:
+        raise ExecutionError(f"request body: {str(exc).replace('query parameter', 'property', 1)}") from None
 
 
 def _quote_header_value(text: str) -> str:
@@ -395,7 +446,9 @@ def _quote_header_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _encode_multipart(payload: Mapping[str, Any], boundary: str) -> bytes:
+def _encode_multipart(
+    payload: Mapping[str, Any], boundary: str, encodings: Mapping[str, PartEncoding]
+) -> bytes:
     out: list[bytes] = []
 
     def part(name: str, data: bytes, content_type: str | None, filename: str | None) -> None:
@@ -407,26 +460,43 @@ def _encode_multipart(payload: Mapping[str, Any], boundary: str) -> bytes:
             head += f"Content-Type: {content_type}\r\n"
         out.append(head.encode("utf-8") + b"\r\n" + data + b"\r\n")
 
-    def add(name: str, value: Any) -> None:
+    def add(name: str, value: Any, declared: str | None) -> None:
         if value is None:
             return
         if isinstance(value, bytes | bytearray):
-            part(name, bytes(value), "application/octet-stream", name)
+            part(name, bytes(value), declared or "application/octet-stream", name)
         elif hasattr(value, "read"):
             data = value.read()
             raw = data if isinstance(data, bytes) else str(data).encode("utf-8")
             filename = basename(str(getattr(value, "name", "") or name))
-            part(name, raw, "application/octet-stream", filename)
+            part(name, raw, declared or "application/octet-stream", filename)
+        elif declared is not None and is_json(declared):
+            part(name, _encode_json(value), declared, None)
         elif isinstance(value, str | bool | int | float):
-            part(name, scalar_text(value).encode("utf-8"), None, None)
-        else:
+            text = scalar_text(value)
+            part(name, _in_charset(text, declared) if declared else text.encode("utf-8"), declared, None)
+        elif declared is None:
             part(name, _encode_json(value), "application/json", None)
+        else:
+            raise ExecutionError(
+                f"request body: part {name!r}: a {type(value).__name__} value cannot be written as"
+                f" {media_type(declared)} (its Encoding Object's contentType)"
+            )
 
     for key, value in payload.items():
-        if isinstance(value, list | tuple) and all(isinstance(item, str | bytes) for item in value):
+        name = str(key)
+        encoding = encodings.get(name)
+        declared = encoding.content_type if encoding is not None else None
+        if declared is not None and "*" in media_type(declared):
+            declared = None  # a range names no type to send: the value's own
+        if (
+            isinstance(value, list | tuple)
+            and not (declared is not None and is_json(declared))
+            and all(isinstance(item, str | bytes) for item in value)
+        ):
             for item in value:
-                add(str(key), item)
+                add(name, item, declared)
         else:
-            add(str(key), value)
+            add(name, value, declared)
     out.append(f"--{boundary}--\r\n".encode("ascii"))
     return b"".join(out)

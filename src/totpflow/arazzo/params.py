@@ -157,7 +157,7 @@ class ParameterSpec(msgspec.Struct, frozen=True):
             if type(value) is str and self.style == "form":
                 parts.query.append((quote(name, safe=""), _encode(value, allow_reserved=self.allow_reserved)))
             else:
-                parts.query.extend(_query_pairs(name, value, self.style, self.explode, self.allow_reserved))
+                parts.query.extend(query_pairs(name, value, self.style, self.explode, self.allow_reserved))
         elif in_ == "header":
             text = value if type(value) is str else _simple(value, self.explode, _same)
             if "\r" in text or "\n" in text or "\0" in text:
@@ -293,9 +293,11 @@ def _path_value(name: str, value: Any, style: str, explode: bool) -> str:
     return f";{key}={enc(text)}" if text else f";{key}"
 
 
-def _query_pairs(
+def query_pairs(
     name: str, value: Any, style: str, explode: bool, allow_reserved: bool
 ) -> list[tuple[str, str]]:
+    """A query parameter (or a form body's property with a ``style``) as percent-encoded name/value pairs."""
+
     def enc(text: str) -> str:
         return _encode(text, allow_reserved=allow_reserved)
 

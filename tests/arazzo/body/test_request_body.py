@@ -12,20 +12,31 @@ from typing import Any
 import pytest
 import yaml
 
-from totpflow.arazzo.body import apply_replacements, choose_content_type, encode_body
+from totpflow.arazzo.body import apply_replacements, choose_content_type, encode_body, media_type
 from totpflow.arazzo.document.model import RequestBody
 from totpflow.arazzo.errors import ExecutionError
+from totpflow.arazzo.sources.openapi import build_operation
 
 CASES = yaml.safe_load((Path(__file__).parent / "body_cases.yaml").read_text(encoding="utf-8"))
 
 
+def _encodings(written: dict[str, dict[str, Any]], media: str = "multipart/form-data") -> Any:
+    """Encoding Objects as an OpenAPI document writes them, read by the source reader."""
+    document = {
+        "openapi": "3.1.0",
+        "paths": {"/x": {"post": {"requestBody": {"content": {media: {"encoding": written}}}}}},
+    }
+    return build_operation("api", "http://127.0.0.1/", document, "/x", "post").request_encodings.get(media)
+
+
 @pytest.mark.parametrize("case", CASES["encode"], ids=[case["name"] for case in CASES["encode"]])
 def test_encode(case: dict[str, Any]) -> None:
+    encodings = _encodings(case.get("encodings", {}), media_type(case["contentType"]))
     if "error" in case:
         with pytest.raises(ExecutionError, match=case["error"]):
-            encode_body(case["contentType"], case["payload"])
+            encode_body(case["contentType"], case["payload"], encodings=encodings)
         return
-    content, content_type = encode_body(case["contentType"], case["payload"])
+    content, content_type = encode_body(case["contentType"], case["payload"], encodings=encodings)
     assert content is not None
     assert content_type == case.get("sentContentType", case["contentType"])
     if "bodyJson" in case:
@@ -88,6 +99,56 @@ def test_multipart_form_data() -> None:
     assert by_name["meta"].get_content_type() == "application/json"
     assert json.loads(by_name["meta"].get_payload(decode=True)) == {"tags": ["a"]}
     assert [part.get_payload(decode=True) for part in parts[-2:]] == [b"x", b"y"]
+
+
+def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
+    payload = {
+        "avatar": b"\x89PNG",
+        "note": "café",
+        "doc": "<a/>",
+        "meta": {"tags": ["a"]},
+        "ids": ["1", "2"],
+        "count": 3,
+        "any": b"\x00",
+        "plain": "x",
+    }
+    encodings = _encodings(
+        {
+            "avatar": {"contentType": "image/png, image/jpeg"},
+            "note": {"contentType": "text/plain; charset=iso-8859-1"},
+            "doc": {"contentType": "application/xml"},
+            "meta": {"contentType": "application/vnd.api+json"},
+            "ids": {"contentType": "application/json"},
+            "count": {"contentType": "application/json"},
+            "any": {"contentType": "image/*"},
+        }
+    )
+    content, content_type = encode_body("multipart/form-data", payload, boundary="b0", encodings=encodings)
+    assert content is not None and content_type is not None
+    parts = {
+        str(part.get_param("name", header="content-disposition")): part
+        for part in _parts(content, content_type)
+    }
+    assert list(parts) == list(payload)  # "ids" is one JSON part, not one part per item
+    assert parts["avatar"].get_content_type() == "image/png"
+    assert parts["avatar"].get_filename() == "avatar"
+    assert parts["avatar"].get_payload(decode=True) == b"\x89PNG"
+    assert parts["note"].get_content_type() == "text/plain"
+    assert parts["note"].get_payload(decode=True) == "café".encode("iso-8859-1")
+    assert parts["doc"].get_content_type() == "application/xml"
+    assert parts["doc"].get_payload(decode=True) == b"<a/>"
+    assert parts["meta"].get_content_type() == "application/vnd.api+json"
+    assert json.loads(parts["meta"].get_payload(decode=True)) == {"tags": ["a"]}
+    assert json.loads(parts["ids"].get_payload(decode=True)) == ["1", "2"]
+    assert parts["count"].get_payload(decode=True) == b"3"
+    assert parts["any"].get_content_type() == "application/octet-stream"  # a range names no type
+    assert parts["plain"].get("Content-Type") is None
+
+
+def test_multipart_refuses_a_structure_for_a_part_type_without_one() -> None:
+    encodings = _encodings({"meta": {"contentType": "application/xml"}})
+    with pytest.raises(ExecutionError, match="part 'meta'"):
+        encode_body("multipart/form-data", {"meta": {"a": 1}}, encodings=encodings)
 
 
 def test_multipart_generates_a_fresh_boundary() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -16,9 +17,15 @@ import httpx
 import loopback
 import pytest
 
+from totpflow.arazzo.api import load
 from totpflow.arazzo.body import encode_body
 from totpflow.arazzo.params import cookie_header, expand_path, query_string, serialize_parameters
 from totpflow.arazzo.security import apply_security, load_credentials
+
+
+def _text(content: Any) -> str:
+    """A part's decoded content as text: a non-text part (JSON) comes as bytes, read as UTF-8."""
+    return content.decode("utf-8") if isinstance(content, bytes) else str(content)
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -46,7 +53,7 @@ class Echo(BaseHTTPRequestHandler):
                 f"Content-Type: {content_type}\r\n\r\n".encode() + raw
             )
             decoded["parts"] = {
-                str(part.get_param("name", header="content-disposition")): str(part.get_content())
+                str(part.get_param("name", header="content-disposition")): _text(part.get_content())
                 for part in message.iter_parts()
             }
         elif content_type == "application/x-www-form-urlencoded":
@@ -109,3 +116,77 @@ def test_a_form_body_arrives_intact(server: str) -> None:
         server, body={"a": "x y&z", "list": ["1", "2"]}, content_type="application/x-www-form-urlencoded"
     )
     assert got["form"] == [["a", "x y&z"], ["list", "1"], ["list", "2"]]
+
+
+_ENCODED_API = """
+openapi: 3.1.0
+info: {title: encodings, version: "1"}
+servers: [{url: "BASE"}]
+paths:
+  /form:
+    post:
+      operationId: postForm
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            encoding:
+              filter: {style: deepObject, explode: true}
+              ids: {explode: false}
+      responses: {"200": {description: ok}}
+  /upload:
+    post:
+      operationId: upload
+      requestBody:
+        $ref: "#/components/requestBodies/upload"
+      responses: {"200": {description: ok}}
+components:
+  requestBodies:
+    upload:
+      content:
+        multipart/form-data:
+          encoding:
+            note: {contentType: "text/plain; charset=iso-8859-1"}
+            tags: {contentType: application/json}
+"""
+
+_ENCODED_WORKFLOW = """
+arazzo: 1.0.1
+info: {title: encodings, version: "1"}
+sourceDescriptions: [{name: api, url: ./api.yaml, type: openapi}]
+workflows:
+  - workflowId: send
+    steps:
+      - stepId: form
+        operationId: postForm
+        requestBody:
+          payload: {filter: {status: active, age: 3}, ids: [1, 2], q: x y}
+        successCriteria: [{condition: $statusCode == 200}]
+        outputs: {form: $response.body#/form}
+      - stepId: upload
+        operationId: upload
+        requestBody:
+          payload: {note: "café", tags: [a, b]}
+        successCriteria: [{condition: $statusCode == 200}]
+        outputs: {parts: $response.body#/parts}
+    outputs:
+      form: $steps.form.outputs.form
+      parts: $steps.upload.outputs.parts
+"""
+
+
+def test_a_run_sends_form_and_multipart_bodies_by_their_encoding_objects(server: str, tmp_path: Path) -> None:
+    """The operation's Encoding Objects (OAS 3.1.1 §4.8.15) shape what a step sends: a deepObject property
+    and a comma-separated array in a form body, a part in the charset its content type names, an array as
+    one JSON part."""
+    (tmp_path / "api.yaml").write_text(_ENCODED_API.replace("BASE", server), encoding="utf-8")
+    (tmp_path / "run.arazzo.yaml").write_text(_ENCODED_WORKFLOW, encoding="utf-8")
+    result = load(str(tmp_path / "run.arazzo.yaml")).run("send")
+    assert result.ok, result
+    outputs = result.workflows[0].outputs
+    assert outputs["form"] == [
+        ["filter[status]", "active"],
+        ["filter[age]", "3"],
+        ["ids", "1,2"],
+        ["q", "x y"],
+    ]
+    assert outputs["parts"] == {"note": "café", "tags": '["a","b"]'}

@@ -174,7 +174,12 @@ def prepare(
         payload = plan.value(request_body, request_body.payload).evaluate(ctx)
         content_type = bodies.choose_content_type(request_body, operation.request_content_types)
         payload = with_replacements(payload, request_body, content_type, ctx, plan)
-        content, content_type = bodies.encode_body(content_type, payload)
+        encodings = (
+            operation.request_encodings.get(bodies.media_type(content_type))
+            if operation.request_encodings
+            else None
+        )
+        content, content_type = bodies.encode_body(content_type, payload, encodings=encodings)
         if content is not None:
             body_text = content.decode("utf-8", "replace")
 

@@ -42,6 +42,15 @@ class OperationParameter(msgspec.Struct, frozen=True):
     content_type: str | None = None  # a parameter described by `content` instead of `schema` (its media type)
 
 
+class PropertyEncoding(msgspec.Struct, frozen=True):
+    """The Encoding Object of one property of a form or multipart request body (OAS 3.1.1 §4.8.15)."""
+
+    content_type: str | None = None  # the first media type its ``contentType`` lists
+    style: str | None = None  # ``style``, ``explode`` and ``allowReserved`` as written (None: not written)
+    explode: bool | None = None
+    allow_reserved: bool | None = None
+
+
 class Operation(msgspec.Struct, frozen=True):
     source_name: str
     operation_id: str | None
@@ -56,6 +65,9 @@ class Operation(msgspec.Struct, frozen=True):
     request_body_required: bool = False
     location: str = ""  # JSON Pointer of the Operation Object in its OpenAPI document
     source_url: str = ""
+    # media type (lower case, no parameters) → property → its Encoding Object, for the request body's media
+    # types that have an ``encoding`` map
+    request_encodings: dict[str, dict[str, PropertyEncoding]] = msgspec.field(default_factory=dict)
 
 
 def is_swagger2(content: Mapping[str, Any]) -> bool:
@@ -139,6 +151,7 @@ def build_operation(
         ),
         location=location,
         source_url=source_url,
+        request_encodings={} if swagger else _encodings(content, operation),
     )
 
 
@@ -226,3 +239,37 @@ def _content_types(
         return tuple(consumes)
     body = follow_ref(content, operation.get("requestBody") or {})
     return tuple((body.get("content") or {}).keys())
+
+
+def _encodings(
+    content: Mapping[str, Any], operation: Mapping[str, Any]
+) -> dict[str, dict[str, PropertyEncoding]]:
+    """The ``encoding`` maps of the request body's media types, by media type (lower case, no parameters).
+    An Encoding Object's ``headers`` describe part headers without giving their values, so none is kept."""
+    body = follow_ref(content, operation.get("requestBody") or {})
+    media = body.get("content") if isinstance(body, Mapping) else None
+    found: dict[str, dict[str, PropertyEncoding]] = {}
+    if not isinstance(media, Mapping):
+        return found
+    for media_type, media_object in media.items():
+        encoding = media_object.get("encoding") if isinstance(media_object, Mapping) else None
+        if not isinstance(encoding, Mapping) or not encoding:
+            continue
+        properties: dict[str, PropertyEncoding] = {}
+        for name, raw in encoding.items():
+            entry = follow_ref(content, raw)
+            if not isinstance(entry, Mapping):
+                continue
+            listed = entry.get("contentType")
+            first = listed.split(",", 1)[0].strip() if isinstance(listed, str) else ""
+            style = entry.get("style")
+            explode = entry.get("explode")
+            reserved = entry.get("allowReserved")
+            properties[str(name)] = PropertyEncoding(
+                content_type=first or None,
+                style=style if isinstance(style, str) else None,
+                explode=explode if isinstance(explode, bool) else None,
+                allow_reserved=reserved if isinstance(reserved, bool) else None,
+            )
+        found[str(media_type).split(";", 1)[0].strip().lower()] = properties
+    return found
