@@ -53,7 +53,7 @@ from totpflow.arazzo.document.references import (
 from totpflow.arazzo.document.schema import location_key
 from totpflow.arazzo.document.versions import UPGRADE_HINT, is_selector
 from totpflow.arazzo.errors import DocumentError, ExpressionError
-from totpflow.arazzo.expressions import pointer
+from totpflow.arazzo.expressions import nodes, pointer
 from totpflow.arazzo.expressions.pointer import PointerError
 from totpflow.arazzo.expressions.selector import compile_query, expression_type
 
@@ -579,12 +579,28 @@ class _Checker:
                 self.findings.problem(location + "/selector", exc.message)
 
     def _expression(self, expression: Expression, location: str, workflow: Workflow | None) -> None:
-        """Check what a parsed expression refers to (the parser has checked its syntax)."""
-        for warning in expression.warnings:
-            if self.doc.minor == "1.0":  # 1.0: the lenient forms real documents use, accepted with a warning
-                self.findings.warn(location, warning)
-            else:  # 1.1: the strict grammar (a warning when the document is checked without its sources)
-                self.findings.reference(location, f"{warning} (the Arazzo 1.1 grammar has no other form)")
+        """Check what a parsed expression refers to (the parser has checked its syntax).
+
+        The parser's warnings (non-spec ``[n]`` or dot access) name the pointer form after the value name as
+        the grammar reads it; when the check of that name finds it undeclared and advises reading into a
+        declared name instead, that advice (which holds the whole access as one pointer) replaces them, so
+        the expression is reported once."""
+        findings = self.findings
+        marks = (len(findings.warnings), len(findings.references))
+        if not self._references(expression, location, workflow):
+            for warning in reversed(expression.warnings):
+                if self.doc.minor == "1.0":  # 1.0: the lenient forms real documents use, with a warning
+                    text = f"{location}: {warning}"
+                    if text not in findings.warnings:
+                        findings.warnings.insert(marks[0], text)
+                else:  # 1.1: the strict grammar (a warning when the document is checked without its sources)
+                    message = f"{warning} (the Arazzo 1.1 grammar has no other form)"
+                    findings.references.insert(marks[1], DocumentError(location, message))
+
+    def _references(self, expression: Expression, location: str, workflow: Workflow | None) -> bool:
+        """Check the steps, inputs, outputs, workflows, components and sources ``expression`` names; whether
+        a dotted value name was reported with the spec form that reads into a declared name."""
+        node = expression.node
         head = expression.text.partition("#")[0]
         parts = head.split(".")
         root = parts[0]
@@ -596,17 +612,17 @@ class _Checker:
             )
         elif root in _STEP_KIND_ROOTS and workflow is not None:
             self._step_kind(root, workflow, location)
-        elif root == "$steps" and workflow is not None and len(parts) >= 2:
-            self._step_reference(parts, workflow, location, expression.text)
-        elif root == "$inputs" and workflow is not None and len(parts) >= 2:
-            self._input_reference(parts[1:], workflow, location, expression.text)
-        elif root == "$outputs" and workflow is not None and len(parts) >= 2 and self.outputs_scope:
-            self._declared(
-                parts[1:], self.outputs_scope[1], self.outputs_scope[0], location, written=expression.text
-            )
-            self._own_output(parts[1], workflow, location)
-        elif root == "$workflows" and len(parts) >= 2:
-            self._workflow_reference(parts, location, expression.text)
+        elif isinstance(node, nodes.Steps) and workflow is not None:
+            return self._step_reference(node, workflow, location)
+        elif isinstance(node, nodes.Inputs) and workflow is not None:
+            return self._input_reference("$inputs.", node.name, node.pointer, workflow, location)
+        elif isinstance(node, nodes.Outputs) and workflow is not None and self.outputs_scope:
+            owner, outputs = self.outputs_scope
+            advised = self._declared("$outputs.", node.name, node.pointer, outputs, owner, location)
+            self._own_output(node.name.split(".")[0], workflow, location)
+            return advised
+        elif isinstance(node, nodes.Workflows):
+            return self._workflow_reference(node, location)
         elif root == "$components" and len(parts) >= 3:
             parsed = component_reference(head)
             if parsed is not None and parsed[1] not in component_table(self.doc, parsed[0]):
@@ -617,16 +633,20 @@ class _Checker:
             and self.doc.source_description(parts[1]) is None
         ):
             self.findings.reference(location, f"{head!r}: no source description named {parts[1]!r}")
+        return False
 
-    def _step_reference(self, parts: list[str], workflow: Workflow, location: str, written: str) -> None:
-        step_id = parts[1]
+    def _step_reference(self, node: nodes.Steps, workflow: Workflow, location: str) -> bool:
+        step_id = node.step
         step = next((s for s in workflow.steps if s.step_id == step_id), None)
         if step is None:
             self.findings.reference(location, f"$steps.{step_id}: no step {step_id!r} in this workflow")
-            return
-        if len(parts) >= 4 and parts[2] == "outputs":
-            self._declared(parts[3:], step.outputs, f"step {step_id!r}", location, written=written)
+            return False
+        prefix = f"$steps.{step_id}.outputs."
+        advised = self._declared(
+            prefix, node.output, node.pointer, step.outputs, f"step {step_id!r}", location
+        )
         self._step_order(step, workflow, location)
+        return advised
 
     def _step_order(self, step: Step, workflow: Workflow, location: str) -> None:
         """A step reading a later step (1.1.0 "Step Dependencies and Execution Order": reported as an error).
@@ -715,27 +735,31 @@ class _Checker:
             self._jump_targets[workflow.workflow_id] = min(positions, default=None)
         return self._jump_targets[workflow.workflow_id]
 
-    def _workflow_reference(self, parts: list[str], location: str, written: str) -> None:
-        target = self.doc.workflow(parts[1])
+    def _workflow_reference(self, node: nodes.Workflows, location: str) -> bool:
+        target = self.doc.workflow(node.workflow)
         if target is None:
-            self.findings.reference(location, f"$workflows.{parts[1]}: no workflow {parts[1]!r}")
-            return
-        if len(parts) >= 4 and parts[2] == "outputs":
-            self._declared(parts[3:], target.outputs, f"workflow {parts[1]!r}", location, written=written)
-        elif len(parts) >= 4 and parts[2] == "inputs":
-            self._input_reference(parts[3:], target, location, written)
+            self.findings.reference(location, f"$workflows.{node.workflow}: no workflow {node.workflow!r}")
+            return False
+        prefix = f"$workflows.{node.workflow}.{node.kind}."
+        if node.kind == "inputs":
+            return self._input_reference(prefix, node.name, node.pointer, target, location)
+        owner = f"workflow {node.workflow!r}"
+        return self._declared(prefix, node.name, node.pointer, target.outputs, owner, location)
 
-    def _input_reference(self, names: list[str], workflow: Workflow, location: str, written: str) -> None:
+    def _input_reference(
+        self, prefix: str, name: str, ptr: str | None, workflow: Workflow, location: str
+    ) -> bool:
         declared, open_ended = self._declared_inputs(workflow)
         if open_ended:
-            return
+            return False
         listing = ", ".join(sorted(declared)) or "none"
-        self._declared(
-            names,
+        return self._declared(
+            prefix,
+            name,
+            ptr,
             dict.fromkeys(declared),
             f"workflow {workflow.workflow_id!r}",
             location,
-            written=written,
             what="input",
             known=listing,
         )
@@ -762,42 +786,49 @@ class _Checker:
 
     def _declared(
         self,
-        names: list[str],
+        prefix: str,
+        name: str,
+        ptr: str | None,
         outputs: Mapping[str, Any],
         owner: str,
         location: str,
         *,
-        written: str,
         what: str = "output",
         known: str | None = None,
-    ) -> None:
-        """Output and input names may contain dots (``identifier``), so a declared name is looked up whole
+    ) -> bool:
+        """Check the value ``name`` (written ``<prefix><name>``, then the JSON Pointer ``ptr``, which holds
+        any ``[n]`` access the parser turned into one) against the declared ``outputs`` (or inputs).
+
+        Output and input names may contain dots (``identifier``), so a declared name is looked up whole
         first. A declared prefix followed by more dots is the dot-access quirk: accepted with a warning in a
         1.0 document; in a 1.1 document the grammar reads the whole dotted text as one undeclared name, so it
-        is a problem naming the JSON Pointer form (a warning without the sources, as any reference)."""
-        for end in range(len(names), 0, -1):
-            if ".".join(names[:end]) in outputs:
-                if end < len(names):
-                    name = ".".join(names[:end])
-                    head, _, fragment = written.partition("#")
-                    prefix = head[: len(head) - len(".".join(names))]
-                    spec_form = f"{prefix}{name}#{pointer.join(names[end:])}{fragment}"
-                    if self.doc.minor == "1.0":
-                        self.findings.warn(
-                            location,
-                            f"non-spec dot access into {what} {name!r} of {owner} accepted; "
-                            f"the spec form is a JSON Pointer after '#': {spec_form}",
-                        )
-                    else:
-                        self.findings.reference(
-                            location,
-                            f"{owner} declares no {what} {'.'.join(names)!r}: the Arazzo 1.1 grammar reads "
-                            f"{head!r} as one {what} name (dots allowed); to read into {what} {name!r} "
-                            f"write {spec_form}",
-                        )
-                return
+        is a problem naming the JSON Pointer form (a warning without the sources, as any reference). That
+        form reads into the longest declared prefix, the rest of the name and ``ptr`` as one pointer. Returns
+        whether it was reported so."""
+        if name in outputs:
+            return False
+        names = name.split(".")
+        for end in range(len(names) - 1, 0, -1):
+            head = ".".join(names[:end])
+            if head in outputs:
+                spec_form = f"{prefix}{head}#{pointer.join(names[end:])}{ptr or ''}"
+                if self.doc.minor == "1.0":
+                    self.findings.warn(
+                        location,
+                        f"non-spec dot access into {what} {head!r} of {owner} accepted; "
+                        f"the spec form is a JSON Pointer after '#': {spec_form}",
+                    )
+                else:
+                    self.findings.reference(
+                        location,
+                        f"{owner} declares no {what} {name!r}: the Arazzo 1.1 grammar reads "
+                        f"{prefix + name!r} as one {what} name (dots allowed); to read into {what} {head!r} "
+                        f"write {spec_form}",
+                    )
+                return True
         listing = f" ({what}s: {known})" if known is not None else ""
-        self.findings.reference(location, f"{owner} declares no {what} {'.'.join(names)!r}{listing}")
+        self.findings.reference(location, f"{owner} declares no {what} {name!r}{listing}")
+        return False
 
 
 _STEP_KIND_ROOTS = frozenset({"$message", "$request", "$response", "$statusCode", "$url", "$method"})
