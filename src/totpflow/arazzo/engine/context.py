@@ -38,11 +38,13 @@ class Frame(msgspec.Struct):
 
 
 class Shared(msgspec.Struct):
-    """State shared by every frame of one run: finished workflows' inputs and outputs (``$workflows.*``)."""
+    """State shared by every frame of one run: finished workflows' inputs and outputs and the frames of the
+    running ones, outermost first (``$workflows.*``)."""
 
     sources: SourceSet
     plan: Plan
     workflows: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = msgspec.field(default_factory=dict)
+    running: list[Frame] = msgspec.field(default_factory=list)
     # steps that succeeded in this run, (document URL, workflowId, stepId): 1.1 step dependencies
     completed: set[tuple[str, str, str]] = msgspec.field(default_factory=set)
 
@@ -127,20 +129,43 @@ class StepContext:
         return outputs[name]
 
     def workflow_value(self, workflow_id: str, kind: Literal["inputs", "outputs"], name: str) -> Any:
+        """A running workflow's inputs are known from its start: the workflow itself, or one further up the
+        call stack (a caller, the innermost run of it when it is on the stack more than once) reads them from
+        its frame. Its outputs, and a workflow's that is not running, are those of its last run that ended."""
         expression = f"$workflows.{workflow_id}.{kind}.{name}"
-        if kind == "inputs" and workflow_id == self.frame.workflow.workflow_id:
-            # the running workflow's own inputs: known from its start (its outputs only once it has ended)
-            value = self.input(name)
-            if value is self:
+        running = self._running(workflow_id)
+        if kind == "inputs" and running is not None:
+            ctx = self if running is self.frame else StepContext(running, self.shared)
+            value = ctx.input(name)
+            if value is ctx:
                 raise EvaluationError(expression, f"workflow {workflow_id!r} has no input {name!r}")
             return value
         record = self.shared.workflows.get(workflow_id)
+        if record is None and running is not None:
+            raise EvaluationError(
+                expression, f"workflow {workflow_id!r} is still running: its outputs exist once it has ended"
+            )
         if record is None:
             raise EvaluationError(expression, f"workflow {workflow_id!r} has not run in this run")
         values = record[0] if kind == "inputs" else record[1]
         if name not in values:
             raise EvaluationError(expression, f"workflow {workflow_id!r} has no {kind[:-1]} {name!r}")
         return values[name]
+
+    def _running(self, workflow_id: str) -> Frame | None:
+        """The innermost running frame of ``workflow_id`` of this frame's document (this frame first)."""
+        frame = self.frame
+        if frame.workflow.workflow_id == workflow_id:
+            return frame
+        url = frame.document.url
+        return next(
+            (
+                f
+                for f in reversed(self.shared.running)
+                if f.workflow.workflow_id == workflow_id and f.document.url == url
+            ),
+            None,
+        )
 
     def source_description(self, name: str, field: str) -> Any:
         """1.1.0 "Source Description Expression Resolution": an operationId (OpenAPI), an operation (AsyncAPI)

@@ -194,6 +194,7 @@ class _Run(StepRunner):
                 resolver = make_resolver(self, doc, workflow, given, computed, called=called)
                 resolver.check_upfront()
             frame = Frame(doc, workflow, resolver, given, depth)
+            self.shared.running.append(frame)
             # receive steps subscribe before any step of the workflow can trigger their message: when the
             # workflow starts, or (a channel parameter an earlier step produces) before the next step runs
             receives = not self.options.dry_run and any(s.action == "receive" for s in workflow.steps)
@@ -236,6 +237,8 @@ class _Run(StepRunner):
             status, error = "failed", str(exc)
         finally:
             self.active.pop()
+            if frame is not None:
+                self.shared.running.pop()
             if self._messaging is not None:
                 self._messaging.end_workflow(doc, workflow)
         outputs = frame.outputs if frame is not None else {}
