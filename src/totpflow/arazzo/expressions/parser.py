@@ -272,7 +272,8 @@ class _Parser:
         return ptr.text
 
     def access(self, what: str) -> str:
-        """Non-spec ``.a.b[0]`` access: the equivalent JSON Pointer, with a warning."""
+        """Non-spec ``.a.b[0]`` access, then an optional ``#`` JSON Pointer: the one equivalent JSON Pointer,
+        with a warning naming the whole spec form."""
         start = self.peek()
         assert start is not None
         segments: list[str] = []
@@ -286,13 +287,12 @@ class _Parser:
                     raise self.error(index.pos, "expected a decimal index inside '[ ]'")
                 segments.append(str(int(index.text)))
                 self.take("RBRACKET", "']'")
+        ptr = json_pointer.join(segments) + (self.hash_pointer() or "")
         written = self.source[start.pos : (self.peek() or Token("EOF", "", self.end, self.end)).pos]
-        ptr = json_pointer.join(segments)
         self.warnings.append(
             f"non-spec property access {what}{written}: Arazzo writes it as a JSON Pointer, {what}#{ptr}"
         )
-        rest = self.hash_pointer()
-        return ptr + (rest or "")
+        return ptr
 
     def tail(self) -> str | None:
         """After a value name: optional non-spec ``[n]`` access, then an optional ``#`` JSON Pointer."""
