@@ -45,13 +45,14 @@ included, is written in the ``charset`` named, UTF-8 when none is):
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from os.path import basename
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import quote_plus, unquote_plus, urlencode
 
 import msgspec
 
@@ -99,6 +100,37 @@ def charset(content_type: str | None) -> str | None:
 
 
 @lru_cache(maxsize=256)
+def record_charset(content_type: str | None) -> str:
+    """The charset a sent body is read back in for its record: its content type's (UTF-8 when none, or when
+    Python does not know it, or for multipart, whose parts name their own)."""
+    declared = charset(content_type)
+    if declared is None or media_type(content_type).startswith("multipart/"):
+        return "utf-8"
+    try:
+        return codecs.lookup(declared).name
+    except LookupError:
+        return "utf-8"
+
+
+def text_charsets(content_type: str | None, encodings: Mapping[str, PartEncoding] | None) -> tuple[str, ...]:
+    """The charsets other than UTF-8 that a body's text is written in: its content type's and, for a form or
+    multipart body, those its parts' Encoding Objects name."""
+    named = [charset(content_type)]
+    if encodings:
+        named.extend(charset(encoding.content_type) for encoding in encodings.values())
+    found: list[str] = []
+    for declared in named:
+        if declared is None:
+            continue
+        try:
+            name = codecs.lookup(declared).name
+        except LookupError:
+            continue
+        if name != "utf-8" and name not in found:
+            found.append(name)
+    return tuple(found)
+
+
 def is_json(content_type: str | None) -> bool:
     kind = media_type(content_type)
     return kind == "application/json" or kind.endswith("+json")
@@ -144,7 +176,7 @@ def apply_replacements(
     if isinstance(payload, str) and is_xml(content_type):
         return _replace_xml(payload, replacements)
     if isinstance(payload, str) and is_form(content_type):
-        return _replace_form_string(payload, replacements)
+        return _replace_form_string(payload, replacements, content_type or "")
     if isinstance(payload, str) and is_json(content_type):
         try:
             payload = json.loads(payload)
@@ -218,19 +250,33 @@ def _pointer_replace(document: Any, target: str, value: Any) -> Any:
         raise ExecutionError(f"payload replacement: target {target!r}: {exc.message}") from exc
 
 
-def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
-    pairs = parse_qsl(payload, keep_blank_values=True)
+def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]], content_type: str) -> str:
+    """A pre-encoded form body with the fields each target names set to its value (every field of that name;
+    a name not in the form is added at its end). The other fields stay exactly as written."""
+    written = _form_charset(content_type)
+    fields = payload.split("&") if payload else []
     for target, value in replacements:
         tokens = pointer.split(target) if target.startswith("/") else (target,)
         if len(tokens) != 1:
             raise ExecutionError(f"payload replacement: form field target {target!r} must name one field")
         name = tokens[0]
-        text = scalar_text(value)
-        if any(key == name for key, _ in pairs):
-            pairs = [(key, text if key == name else item) for key, item in pairs]
-        else:
-            pairs.append((name, text))
-    return urlencode(pairs)
+        try:
+            encoded = quote_plus(scalar_text(value), encoding=written)
+            named = quote_plus(name, encoding=written)
+        except UnicodeEncodeError:
+            raise ExecutionError(
+                f"payload replacement: form field {target!r}: the value holds a character that charset"
+                f" {written!r} cannot write"
+            ) from None
+        found = False
+        for index, field in enumerate(fields):
+            key = field.split("=", 1)[0]
+            if unquote_plus(key, encoding=written, errors="replace") == name:
+                fields[index] = f"{key}={encoded}"
+                found = True
+        if not found:
+            fields.append(f"{named}={encoded}")
+    return "&".join(fields)
 
 
 def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]], version: str | None = None) -> str:
@@ -300,7 +346,7 @@ def encode_body(
             encoded = _in_charset(encoded.decode("utf-8"), content_type)  # the JSON text, in that charset
         return encoded, content_type
     if is_form(content_type):
-        return _encode_form(payload, encodings or {}), content_type
+        return _encode_form(payload, encodings or {}, content_type), content_type
     if media_type(content_type) == "multipart/form-data":
         if isinstance(payload, bytes | str):
             return _as_bytes(payload, content_type), content_type  # pre-encoded; boundary must be in the type
@@ -399,27 +445,46 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-def _encode_form(payload: Any, encodings: Mapping[str, PartEncoding]) -> bytes:
+def _encode_form(payload: Any, encodings: Mapping[str, PartEncoding], content_type: str) -> bytes:
     if isinstance(payload, bytes | bytearray):
         return bytes(payload)
     if isinstance(payload, str):
-        return payload.encode("utf-8")
+        return _in_charset(payload, content_type)
     if not isinstance(payload, Mapping):
         raise ExecutionError("request body: application/x-www-form-urlencoded needs an object or a string")
+    written = _form_charset(content_type)
     pieces: list[str] = []
-    for key, value in payload.items():
-        name = str(key)
-        encoding = encodings.get(name)
-        if encoding is not None and _styled(encoding):
-            pieces.extend(f"{k}={v}" for k, v in _styled_pairs(name, value, encoding))
-        elif isinstance(value, list | tuple) and not (
-            encoding is not None and is_json(encoding.content_type)
-        ):
-            if value:
-                pieces.append(urlencode([(name, scalar_text(item)) for item in value]))
-        else:
-            pieces.append(urlencode([(name, scalar_text(value))]))
+    try:
+        for key, value in payload.items():
+            name = str(key)
+            encoding = encodings.get(name)
+            if encoding is not None and _styled(encoding):
+                pieces.extend(f"{k}={v}" for k, v in _styled_pairs(name, value, encoding, written))
+            elif isinstance(value, list | tuple) and not (
+                encoding is not None and is_json(encoding.content_type)
+            ):
+                if value:
+                    pieces.append(urlencode([(name, scalar_text(item)) for item in value], encoding=written))
+            else:
+                pieces.append(urlencode([(name, scalar_text(value))], encoding=written))
+    except UnicodeEncodeError:
+        raise ExecutionError(  # which character is not said: it may be part of a secret
+            f"request body: a value of the form holds a character that charset {written!r} cannot write"
+        ) from None
     return "&".join(pieces).encode("ascii")
+
+
+def _form_charset(content_type: str) -> str:
+    """The charset a form body's percent-encoded text is written in (the WHATWG urlencoded serializer's
+    encoding): its content type's, UTF-8 when it names none; ``ExecutionError`` for one Python does not
+    know."""
+    declared = charset(content_type)
+    if declared is None:
+        return "utf-8"
+    try:
+        return codecs.lookup(declared).name
+    except LookupError:
+        raise ExecutionError(f"request body: unknown charset {declared!r} in {content_type!r}") from None
 
 
 def _styled(encoding: PartEncoding) -> bool:
@@ -428,7 +493,7 @@ def _styled(encoding: PartEncoding) -> bool:
     return encoding.style is not None or encoding.explode is not None or encoding.allow_reserved is not None
 
 
-def _styled_pairs(name: str, value: Any, encoding: PartEncoding) -> list[tuple[str, str]]:
+def _styled_pairs(name: str, value: Any, encoding: PartEncoding, written: str) -> list[tuple[str, str]]:
     style = encoding.style or "form"
     if style not in STYLES["query"]:
         raise ExecutionError(
@@ -436,7 +501,7 @@ def _styled_pairs(name: str, value: Any, encoding: PartEncoding) -> list[tuple[s
         )
     explode = encoding.explode if encoding.explode is not None else style == "form"
     try:
-        return query_pairs(name, value, style, explode, bool(encoding.allow_reserved))
+        return query_pairs(name, value, style, explode, bool(encoding.allow_reserved), written)
     except ExecutionError as exc:
         raise ExecutionError(f"request body: {str(exc).replace('query parameter', 'property', 1)}") from None
 

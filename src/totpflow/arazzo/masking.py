@@ -343,15 +343,18 @@ class Masker:
             return self.mask_bytes(bytes(value))
         return value
 
-    def mask_bytes(self, data: bytes) -> bytes:
+    def mask_bytes(self, data: bytes, charsets: Iterable[str] = ()) -> bytes:
         """``mask_text`` for bytes that are not UTF-8 text (a binary payload): every registered secret's UTF-8
-        form replaced by ``MASK``; bytes that are a short secret whole are masked whole."""
+        form replaced by ``MASK``; bytes that are a short secret whole are masked whole. With ``charsets``
+        (text written in another charset: a request body or a part of one), also each secret as each of
+        them writes it, as it is and percent-encoded as a query or a form does."""
         if any(data == short.encode() for short in self._short):
             return MASK.encode()
+        wanted = [c for c in charsets if c.lower().replace("_", "-") not in ("utf-8", "utf8")]
         for secret in self._ordered():
-            encoded = secret.encode()
-            if encoded in data:
-                data = data.replace(encoded, MASK.encode())
+            for encoded in (secret.encode(), *(form for c in wanted for form in _charset_forms(secret, c))):
+                if encoded in data:
+                    data = data.replace(encoded, MASK.encode())
         return data
 
     def mask_value(self, value: Any) -> Any:
@@ -478,3 +481,13 @@ def _mask_cookie(value: str, *, set_cookie: bool) -> str:
         else:
             masked.append(MASK if part else part)
     return "; ".join(masked)
+
+
+def _charset_forms(secret: str, charset: str) -> tuple[bytes, ...]:
+    """``secret`` as text in ``charset`` writes it, as it is and percent-encoded (wholly, and as a form writes
+    it); none when the charset is unknown or cannot write the secret."""
+    try:
+        raw = secret.encode(charset)
+    except (LookupError, UnicodeEncodeError):
+        return ()
+    return (raw, quote(raw, safe="").encode("ascii"), quote_plus(raw, safe="").encode("ascii"))

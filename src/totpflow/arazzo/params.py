@@ -239,14 +239,15 @@ def scalar_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _encode(text: str, *, allow_reserved: bool) -> str:
+def _encode(text: str, *, allow_reserved: bool, charset: str = "utf-8") -> str:
     # quote() keeps ALPHA / DIGIT / "_.-~" always; with allowReserved the reserved set too, and an existing
-    # percent-triplet is then kept as written (OpenAPI: "allowReserved … without percent-encoding").
+    # percent-triplet is then kept as written (OpenAPI: "allowReserved … without percent-encoding"). Other
+    # characters are percent-encoded as ``charset`` writes them (UnicodeEncodeError when it cannot).
     if text.isascii() and text.isalnum():  # nothing to encode (the common case)
         return text
     if allow_reserved:
-        return quote(_lone_percents(text), safe=_QUERY_RESERVED + "%")
-    return quote(text, safe="")
+        return quote(_lone_percents(text), safe=_QUERY_RESERVED + "%", encoding=charset)
+    return quote(text, safe="", encoding=charset)
 
 
 def _items(value: Mapping[Any, Any]) -> list[tuple[str, Any]]:
@@ -294,21 +295,22 @@ def _path_value(name: str, value: Any, style: str, explode: bool) -> str:
 
 
 def query_pairs(
-    name: str, value: Any, style: str, explode: bool, allow_reserved: bool
+    name: str, value: Any, style: str, explode: bool, allow_reserved: bool, charset: str = "utf-8"
 ) -> list[tuple[str, str]]:
-    """A query parameter (or a form body's property with a ``style``) as percent-encoded name/value pairs."""
+    """A query parameter (or a form body's property with a ``style``) as percent-encoded name/value pairs,
+    characters outside ASCII written in ``charset`` (a form body's; UnicodeEncodeError when it cannot)."""
 
     def enc(text: str) -> str:
-        return _encode(text, allow_reserved=allow_reserved)
+        return _encode(text, allow_reserved=allow_reserved, charset=charset)
 
-    key = _encode(name, allow_reserved=False)
+    def name_of(text: str) -> str:
+        return _encode(text, allow_reserved=False, charset=charset)
+
+    key = name_of(name)
     if style == "deepObject":
         if not isinstance(value, Mapping):
             raise ExecutionError(f"query parameter {name!r}: deepObject needs an object value")
-        return [
-            (f"{key}[{_encode(k, allow_reserved=False)}]", enc(scalar_text(item)))
-            for k, item in _items(value)
-        ]
+        return [(f"{key}[{name_of(k)}]", enc(scalar_text(item))) for k, item in _items(value)]
     if style in ("spaceDelimited", "pipeDelimited") and not explode:
         delimiter = "%20" if style == "spaceDelimited" else "%7C"
         if isinstance(value, Mapping):
@@ -321,7 +323,7 @@ def query_pairs(
     # form (and exploded space/pipe-delimited, which OpenAPI 3.1.1 renders like exploded form)
     if isinstance(value, Mapping):
         if explode:
-            return [(_encode(k, allow_reserved=False), enc(scalar_text(item))) for k, item in _items(value)]
+            return [(name_of(k), enc(scalar_text(item))) for k, item in _items(value)]
         return [(key, _simple(value, False, enc))]
     if isinstance(value, list | tuple):
         if explode:

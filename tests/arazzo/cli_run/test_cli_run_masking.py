@@ -76,3 +76,91 @@ def test_no_secret_in_any_output(tmp_path: Path) -> None:
     for name, text in outputs.items():
         for secret in SECRETS:
             assert secret not in text, f"{secret[:4]}… in {name}"
+
+
+CHARSET_API = """
+openapi: 3.1.0
+info: {title: charsets, version: "1"}
+servers: [{url: "http://127.0.0.1:1"}]
+paths:
+  /json:
+    post:
+      operationId: postJson
+      requestBody: {content: {"application/json; charset=iso-8859-1": {schema: {type: object}}}}
+      responses: {"200": {description: ok}}
+  /form:
+    post:
+      operationId: postForm
+      requestBody:
+        content: {"application/x-www-form-urlencoded; charset=iso-8859-1": {schema: {type: object}}}
+      responses: {"200": {description: ok}}
+  /upload:
+    post:
+      operationId: upload
+      requestBody:
+        content:
+          multipart/form-data:
+            encoding:
+              note: {contentType: "text/plain; charset=iso-8859-1"}
+      responses: {"200": {description: ok}}
+"""
+
+CHARSET_WORKFLOW = """
+arazzo: 1.0.1
+info: {title: secrets in other charsets, version: "1"}
+sourceDescriptions: [{name: api, url: ./api.yaml, type: openapi}]
+workflows:
+  - workflowId: send
+    inputs:
+      type: object
+      properties:
+        pw: {type: string, format: password}
+    steps:
+      - stepId: json
+        operationId: postJson
+        requestBody: {payload: {note: $inputs.pw}}
+        successCriteria: [{condition: $statusCode == 200}]
+      - stepId: form
+        operationId: postForm
+        requestBody: {payload: {note: $inputs.pw}}
+        successCriteria: [{condition: $statusCode == 200}]
+      - stepId: upload
+        operationId: upload
+        requestBody: {payload: {note: $inputs.pw}}
+        successCriteria: [{condition: $statusCode == 200}]
+"""
+
+
+def test_a_secret_written_in_another_charset_is_masked_in_every_output(tmp_path: Path) -> None:
+    """A password input sent in bodies written in ISO-8859-1 (JSON text, a form, a multipart part): its bytes
+    there are not its UTF-8 bytes, and read back as UTF-8 they were the password with one character
+    replaced, in clear."""
+    (tmp_path / "api.yaml").write_text(CHARSET_API, encoding="utf-8")
+    (tmp_path / "flow.arazzo.yaml").write_text(CHARSET_WORKFLOW, encoding="utf-8")
+    reports = {name: tmp_path / name for name in ("run.json", "run.xml", "run.har")}
+    received: list[bytes] = []
+
+    class Quiet(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback.serve(Quiet) as url:
+        done = totpflow(
+            str(tmp_path / "flow.arazzo.yaml"), "-v", "--server", f"api={url}",
+            "--input", "pw=Geheimnis-Passwört-42",
+            "--json-output", str(reports["run.json"]), "--junit", str(reports["run.xml"]),
+            "--har", str(reports["run.har"]),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(received) == 3 and all(b"Passw\xf6rt" in body or b"Passw%F6rt" in body for body in received)
+    outputs = {"terminal": done.stdout + done.stderr} | {
+        name: path.read_text(encoding="utf-8") for name, path in reports.items()
+    }
+    for name, text in outputs.items():
+        assert "Geheimnis" not in text, f"the password in {name}"

@@ -58,6 +58,10 @@ class Prepared(msgspec.Struct):
     message: Message
     body_text: str | None
     content_type: str | None
+    # the charsets other than UTF-8 its body's text is written in (its content type's, its parts'), in which a
+    # secret is masked in the bytes before they are read as text
+    charsets: tuple[str, ...] = ()
+    content: bytes | None = None
 
 
 class Attempt(msgspec.Struct):
@@ -169,6 +173,7 @@ def prepare(
     content_type: str | None = None
     payload: Any = None
     body_text: str | None = None
+    charsets: tuple[str, ...] = ()
     request_body = step.request_body
     if request_body is not None and request_body.has_payload:
         payload = plan.value(request_body, request_body.payload).evaluate(ctx)
@@ -181,7 +186,8 @@ def prepare(
         )
         content, content_type = bodies.encode_body(content_type, payload, encodings=encodings)
         if content is not None:
-            body_text = content.decode("utf-8", "replace")
+            charsets = bodies.text_charsets(content_type, encodings)
+            body_text = content.decode(bodies.record_charset(content_type), "replace")
 
     headers = list(parts.headers)
     if parts.cookies:
@@ -205,7 +211,7 @@ def prepare(
     query = {unquote(name): unquote(text) for name, text in parts.query} | given["query"]
     path = {name: unquote(text) for name, text in parts.path_params.items()} | given["path"]
     message = Message(Headers.of_text(headers), query, path, payload)
-    return Prepared(request, message, body_text, content_type)
+    return Prepared(request, message, body_text, content_type, charsets, content if charsets else None)
 
 
 def record_request(prepared: Prepared, masker: Masker) -> RecordedRequest:
@@ -224,6 +230,9 @@ def _masked_body(prepared: Prepared, masker: Masker) -> str:
     secrets however the JSON escapes them), any other by its text."""
     text = prepared.body_text
     assert text is not None
+    if prepared.content is not None:  # its secrets as the charsets write them
+        masked = masker.mask_bytes(prepared.content, prepared.charsets)
+        text = masked.decode(bodies.record_charset(prepared.content_type), "replace")
     if bodies.is_json(prepared.content_type or "") and ("\\" in text or masker.may_need_json_masking(text)):
         try:
             return msgspec.json.encode(masker.mask_json(msgspec.json.decode(text))).decode()
