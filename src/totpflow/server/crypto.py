@@ -2,8 +2,8 @@
 hashes, and the RSA signing keys behind session JWTs and the JWKS.
 
 * The master key (32 bytes, base64 in ``TOTPFLOW_MASTER_KEY``, or in the key file ``--master-key-file`` /
-  ``TOTPFLOW_MASTER_KEY_FILE`` names, created 0600 when missing; on SQLite with neither, a 0600 key file
-  beside the database) never touches the database. Every other key is derived from it
+  ``TOTPFLOW_MASTER_KEY_FILE`` names, created 0600 when missing for a database not keyed yet; on SQLite with
+  neither, a 0600 key file beside the database) never touches the database. Every other key is derived from it
   with HKDF-SHA256 (RFC 5869), one subkey per purpose, so a key used for encryption is never also used
   for hashing.
 * ``Cipher.encrypt`` uses AES-256-GCM (NIST SP 800-38D) with a random 96-bit nonce and associated data
@@ -126,18 +126,44 @@ def load_or_create_key_file(path: Path) -> bytes:
     return decode_master_key(text)
 
 
-def _holds_projects(database: Path) -> bool:
-    """Whether the SQLite file holds a project, and so secrets encrypted under some master key (read-only;
-    a file that is not there, not yet migrated or unreadable holds none that a new key could miss)."""
+# What a store holds once it is keyed: the master-key check, and projects (each project's secret hash, signing
+# keys and users' secrets are keyed under the master key). Either one refuses a new key.
+_KEYED_TABLES = ("master_key_check", "projects")
+
+
+def _sqlite_is_keyed(database: Path) -> bool:
+    """Whether the SQLite file is keyed: it holds the master-key check or a project, and so data under some
+    master key (read-only; a file that is not there, not yet migrated or unreadable holds none that a new
+    key could miss). A table not there yet (a store of an earlier release has no check) holds nothing."""
     if not database.is_file():
         return False
     import sqlite3
 
     try:
         with read_only(database) as db:
-            return bool(db.execute("SELECT EXISTS (SELECT 1 FROM projects)").fetchone()[0])
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return any(
+                db.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]  # a name of _KEYED_TABLES
+                for table in _KEYED_TABLES
+                if table in tables
+            )
     except sqlite3.Error:
         return False
+
+
+def _keyed_database(url: str) -> str | None:
+    """The database of ``url`` as a message names it, when it is already keyed (:func:`_sqlite_is_keyed`,
+    ``storage.postgres_is_keyed``); None when it holds nothing under a master key (new, only migrated, an
+    in-memory SQLite database). A PostgreSQL database that cannot be asked is ``StoreUnavailable``."""
+    if url.startswith("sqlite"):
+        database = sqlite_path(url)
+        if database is None or not _sqlite_is_keyed(database.absolute()):
+            return None
+        return str(database.absolute())
+    from totpflow.server.config import display_url
+    from totpflow.server.storage import postgres_is_keyed
+
+    return display_url(url) if postgres_is_keyed(url) else None
 
 
 def key_file_for_database(database_path: Path) -> Path:
@@ -151,11 +177,12 @@ def resolve_master_key(
     """The master key for a database URL and the key file it came from (None for the variable).
 
     In order: ``TOTPFLOW_MASTER_KEY``; the key file ``key_file`` (``--master-key-file``) or
-    ``TOTPFLOW_MASTER_KEY_FILE`` names (created 0600 when missing, unless the SQLite database already holds
-    projects); for a SQLite file, the key file beside it (created with the database; a database holding
-    projects without one is refused). PostgreSQL serves many processes and hosts, so it needs the variable
-    or a key file; a store's check (``services.master_key``) refuses a new key once it holds secrets. A key
-    given both as a value and as a file is refused: one of them would be silently ignored."""
+    ``TOTPFLOW_MASTER_KEY_FILE`` names (created 0600 when missing, unless the database, SQLite or
+    PostgreSQL, is already keyed: it holds projects or a master-key check); for a SQLite file, the key file
+    beside it (created with the database; a keyed database without one is refused). PostgreSQL serves many
+    processes and hosts, so it needs the variable or a key file; a store's check (``services.master_key``)
+    refuses a new key once it holds secrets. A key given both as a value and as a file is refused: one of
+    them would be silently ignored."""
     env = os.environ if environ is None else environ
     value = env.get(MASTER_KEY_ENV)
     file_text = key_file or env.get(MASTER_KEY_FILE_ENV)
@@ -168,20 +195,25 @@ def resolve_master_key(
         path = Path(file_text).expanduser().absolute()
         if not path.parent.is_dir():
             raise MasterKeyError(f"the master key file's folder {path.parent} does not exist")
-        if database is not None and not path.exists() and _holds_projects(database.absolute()):
-            # A mistyped path: a new key there would be refused by the store, and left behind.
-            raise MasterKeyError(
-                f"the master key file {path} does not exist, and the database {database.absolute()} holds "
-                "projects: give the key file it was written with"
-            )
+        if not path.exists():
+            # A mistyped path, for a store already keyed: a new key there would be refused by the store's
+            # check, and left behind. Asked before the file is made: for a new store the key file is written
+            # (and synced) before the store records anything under it.
+            keyed = _keyed_database(url)
+            if keyed is not None:
+                raise MasterKeyError(
+                    f"the master key file {path} does not exist, and the database {keyed} is already keyed "
+                    "(it holds projects or a master key check): give the key file it was written with"
+                )
         return load_or_create_key_file(path), path
     if database is not None:
         path = database.absolute()
         key_path = key_file_for_database(path)
-        if not key_path.exists() and _holds_projects(path):
+        if not key_path.exists() and _sqlite_is_keyed(path):
             # A store written under a key from elsewhere: a new key here would decrypt none of its secrets.
             raise MasterKeyError(
-                f"the database {path} holds projects but the master key file beside it does not exist: "
+                f"the database {path} is already keyed (it holds projects or a master key check) but the "
+                "master key file beside it does not exist: "
                 f"set {MASTER_KEY_ENV} or {MASTER_KEY_FILE_ENV} / --master-key-file to the key it was "
                 "written with"
             )

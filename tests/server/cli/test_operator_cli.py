@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -335,14 +336,55 @@ def test_a_command_with_another_master_key_changes_nothing(store_env: dict[str, 
         ["serve", "--port", str(free_port())],
     ):
         assert "master key" in usage_error(wrong, *command), command
-    # SQLite: the store is seen to hold projects before a key file is made, so no stray key is left behind.
-    # PostgreSQL is not opened to decide where the key comes from: the file is made, then refused.
-    assert typo.exists() == store_env["TOTPFLOW_DATABASE_URL"].startswith("postgresql")
+    # The store is seen to be keyed before a key file is made, so no stray key is left behind.
+    assert not typo.exists()
     listed = ok_json(store_env, "project", "list", "--json")
     assert [p["project_id"] for p in listed] == [created["project_id"]]
     with run_server(tmp_path, database_url=store_env["TOTPFLOW_DATABASE_URL"], env=store_env) as server:
         client = sdk(server.base_url, created["project_id"], created["secret"])
         assert client.users.search(limit=1).status_code == 200
+
+
+def test_a_mistyped_master_key_file_is_refused_before_it_is_made(
+    store_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A store made with one key file, then every kind of command given a path where no file is (a typo):
+    refused with exit 2, naming that file and saying the store is already keyed, and no key file is made
+    there (a new key would decrypt nothing the store holds, and stay behind for someone to point at later).
+    The store is unchanged, and its own key file still opens it."""
+    env = {k: v for k, v in store_env.items() if k != "TOTPFLOW_MASTER_KEY"}
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    real, typo = keys / "master.key", keys / "mastre.key"
+    created = ok_json(env, "project", "create", "--name", "shop", "--json", "--master-key-file", str(real))
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600  # a new store's key file is made for it
+    for command in (
+        ["users", "list", "--json"],
+        ["project", "list", "--json"],
+        ["project", "create", "--name", "other", "--json"],
+        ["keys", "rotate"],
+        ["enroll", "--email", email(), "--unattended", "--json"],
+        ["serve", "--port", str(free_port())],
+    ):
+        message = usage_error(env, *command, "--master-key-file", str(typo))
+        assert f"master key file {typo} does not exist" in message and "already keyed" in message, command
+        assert not typo.exists(), command
+    message = usage_error({**env, "TOTPFLOW_MASTER_KEY_FILE": str(typo)}, "users", "list")
+    assert str(typo) in message and "already keyed" in message and not typo.exists()
+    listed = ok_json(env, "project", "list", "--json", "--master-key-file", str(real))
+    assert [p["project_id"] for p in listed] == [created["project_id"]]
+    assert ok_json(env, "users", "list", "--json", "--master-key-file", str(real)) == []
+
+
+def test_no_master_key_file_is_made_for_a_database_that_cannot_be_asked(tmp_path: Path) -> None:
+    """Whether a PostgreSQL database is keyed is asked before a key file is made for it: when it cannot be
+    reached, the command says why (exit 2) and leaves no key file."""
+    key_file = tmp_path / "master.key"
+    env = {"TOTPFLOW_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none", "TOTPFLOW_HOME": str(tmp_path)}
+    for command in (["users", "list"], ["serve", "--port", str(free_port())]):
+        message = usage_error(env, *command, "--master-key-file", str(key_file))
+        assert "PostgreSQL at 127.0.0.1:1/none" in message and "connection refused" in message, command
+        assert not key_file.exists(), command
 
 
 def test_a_table_shows_every_id_whole_and_no_control_character(sqlite_env: dict[str, str]) -> None:

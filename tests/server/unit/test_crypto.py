@@ -57,8 +57,9 @@ def test_key_file_is_created_0600_and_reused(tmp_path: Path) -> None:
 
 
 def test_a_missing_key_file_is_not_made_for_a_sqlite_store_that_holds_projects(tmp_path: Path) -> None:
-    """A named key file that does not exist is created for a new store; for one that holds projects it is a
-    mistyped path, refused before a key file is left there."""
+    """A named key file that does not exist is created for a new store; for one that holds projects (a store
+    of a release before the master key check) it is a mistyped path, refused before a key file is left
+    there."""
     import sqlite3
 
     database = tmp_path / "totpflow.db"
@@ -75,6 +76,26 @@ def test_a_missing_key_file_is_not_made_for_a_sqlite_store_that_holds_projects(t
         crypto.resolve_master_key(url, {}, str(typo))
     assert not typo.exists()
     assert crypto.resolve_master_key(url, {}, str(fresh)) == (key, fresh)  # an existing file is still read
+
+
+def test_a_sqlite_store_with_a_master_key_check_and_no_project_is_keyed(tmp_path: Path) -> None:
+    """The store's check alone (its projects deleted) keys it: a new key would be refused by the check."""
+    import sqlite3
+
+    database = tmp_path / "totpflow.db"
+    url = f"sqlite:///{database}"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE projects (project_id TEXT)")
+        db.execute("CREATE TABLE master_key_check (id INTEGER, check_enc BLOB)")
+    db.close()
+    assert crypto.resolve_master_key(url, {}, str(tmp_path / "fresh.key"))[1] == tmp_path / "fresh.key"
+    with sqlite3.connect(database) as db:
+        db.execute("INSERT INTO master_key_check VALUES (1, x'00')")
+    db.close()
+    typo = tmp_path / "typo.key"
+    with pytest.raises(errors.MasterKeyError, match="already keyed"):
+        crypto.resolve_master_key(url, {}, str(typo))
+    assert not typo.exists()
 
 
 def test_environment_key_wins_and_postgres_requires_it(tmp_path: Path) -> None:

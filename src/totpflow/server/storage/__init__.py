@@ -46,6 +46,7 @@ __all__ = [
     "Tx",
     "UserChanges",
     "open_store",
+    "postgres_is_keyed",
 ]
 
 BUSY_TIMEOUT_MS = 30_000
@@ -107,6 +108,46 @@ def _sqlite_engine(url: str, synchronous: str, *, pool_size: int, max_overflow: 
 PG_CONNECT_TIMEOUT = 10  # seconds, libpq's connect_timeout for PostgreSQL connections
 
 
+def _postgres_engine(url: str, **options: Any) -> Engine:
+    """An engine on the PostgreSQL database of ``url`` through psycopg 3. A database that accepts TCP but
+    never answers must not hold a request (or /readyz) forever: libpq's connect_timeout bounds each new
+    connection, unless the URL sets its own."""
+    driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    connect_args = {} if "connect_timeout=" in url else {"connect_timeout": PG_CONNECT_TIMEOUT}
+    return create_engine(driver_url, connect_args=connect_args, **options)
+
+
+def postgres_is_keyed(url: str) -> bool:
+    """Whether the PostgreSQL database of ``url`` already holds data under some master key: the store's
+    master-key check or a project (whose secret's hash, signing keys and users' secrets are keyed under it).
+    Read only, on one connection of its own, before a new key file is made for it
+    (``crypto.resolve_master_key``); a schema not yet made or migrated holds none. ``StoreUnavailable``
+    (what failed to connect, where and why) when the database cannot be asked: then no one can say that a
+    new key would not be refused."""
+    from sqlalchemy import exists, func, select
+    from sqlalchemy.pool import NullPool
+
+    from totpflow.server.errors import StoreUnavailable
+    from totpflow.server.storage.schema import master_key_check, projects
+    from totpflow.server.storage.unreachable import describe
+
+    try:
+        engine = _postgres_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                for table in (master_key_check, projects):
+                    # to_regclass finds the table as the store's statements do, through the search_path
+                    if connection.execute(select(func.to_regclass(table.name))).scalar() is None:
+                        continue
+                    if connection.execute(select(exists().select_from(table))).scalar():
+                        return True
+                return False
+        finally:
+            engine.dispose()
+    except Exception as exc:  # the driver's own message may quote the connection string
+        raise StoreUnavailable(describe(url, exc)) from None
+
+
 def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) -> Store:
     """Open ``sqlite:////abs/path.db`` or ``postgresql://…`` and bring its schema up to date (``cipher``,
     under the master key, for the migrations that re-encrypt stored secrets: ``migrate.upgrade``).
@@ -128,16 +169,10 @@ def open_store(url: str, *, migrate: bool = True, cipher: Cipher | None = None) 
         # The durable transactions have connections of their own, set to FULL once when they connect.
         durable_engine: Engine | None = _sqlite_engine(url, "FULL", pool_size=2, max_overflow=16)
     elif url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
         # pool_pre_ping stays: its round trip per checkout measured within noise (~3%) of an enrollment
         # flow on loopback, where commits' WAL flushes dominate; without it a restarted or failed-over server
         # fails the next request on each pooled connection, and a transaction block cannot be replayed.
-        # A database that accepts TCP but never answers must not hold a request (or /readyz) forever: libpq's
-        # connect_timeout bounds each new connection, unless the URL sets its own.
-        connect_args = {} if "connect_timeout=" in url else {"connect_timeout": PG_CONNECT_TIMEOUT}
-        engine = create_engine(
-            driver_url, pool_size=10, max_overflow=30, pool_pre_ping=True, connect_args=connect_args
-        )
+        engine = _postgres_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
         durable_engine = None  # every commit waits for the WAL flush (synchronous_commit=on)
     else:
         raise ValueError("database URL must start with sqlite:/// or postgresql://")
