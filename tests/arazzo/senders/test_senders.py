@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import socket
 import threading
 import time
@@ -259,6 +260,36 @@ def test_routing_sends_plain_http_without_httpx_and_the_rest_with_it(
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
     with RoutingSender() as proxied:
         assert isinstance(proxied.build("GET", f"{server}/p", [], None, 5.0).sender, HttpxSender)
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy that answers itself: the request line carries the absolute URL (RFC 9112 §3.2.2)."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"proxied": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_proxy_named_in_the_environment_carries_the_request(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    with loopback.serve(_ForwardProxy) as proxy:
+        monkeypatch.setenv(variable, proxy)
+        with RoutingSender() as routing:
+            reply = routing.send(routing.build("GET", "http://127.0.0.1:1/x?a=1", [], None, 5.0))
+    assert reply.status_code == 200
+    assert json.loads(reply.content) == {"proxied": "http://127.0.0.1:1/x?a=1"}
 
 
 def test_an_httpx_client_is_wrapped_and_reports_the_same_fields(server: str) -> None:

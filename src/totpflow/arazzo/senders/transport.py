@@ -12,8 +12,8 @@ all end by the deadline of the exchange in progress: :func:`deadline` sets it (`
 step's timeout, the document reader for a fetch), and each wait is at most what is left of it, as in
 ``PlainSender``. Outside :func:`deadline` the per-operation timeouts alone apply.
 
-Proxies from the environment are httpx's own transports (mounted by ``httpx.Client``), which bound each
-operation only.
+With a proxy named in the environment the client is httpx's own, whose transports (the proxy's, and the
+direct one for ``NO_PROXY`` hosts) bound each operation only.
 """
 
 from __future__ import annotations
@@ -199,5 +199,11 @@ class LazyTransport(httpx.BaseTransport):
 
 
 def new_client(**options: Any) -> httpx.Client:
-    """An ``httpx.Client`` over a :class:`LazyTransport`; ``options`` are the Client's (timeout, …)."""
+    """An ``httpx.Client`` over a :class:`LazyTransport`; ``options`` are the Client's (timeout, …). With a
+    proxy named in the environment, httpx's own client instead, which routes through it (and honours
+    ``NO_PROXY``): httpx reads the environment's proxies only for a client given no transport."""
+    from totpflow.arazzo.senders.routing import proxies_configured
+
+    if proxies_configured():
+        return httpx.Client(**options)
     return httpx.Client(transport=LazyTransport(), **options)
