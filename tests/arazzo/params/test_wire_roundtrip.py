@@ -190,3 +190,56 @@ def test_a_run_sends_form_and_multipart_bodies_by_their_encoding_objects(server:
         ["q", "x y"],
     ]
     assert outputs["parts"] == {"note": "café", "tags": '["a","b"]'}
+
+
+_SWAGGER_FORM_API = """
+swagger: "2.0"
+info: {title: form data, version: "1"}
+host: HOST
+schemes: [http]
+paths:
+  /form:
+    parameters:
+      - {in: formData, name: note, type: string}
+    post:
+      operationId: postForm
+      parameters:
+        - {in: formData, name: csv, type: array, items: {type: string}}
+        - {in: formData, name: pipes, type: array, items: {type: string}, collectionFormat: pipes}
+        - {in: formData, name: multi, type: array, items: {type: string}, collectionFormat: multi}
+      responses: {"200": {description: ok}}
+"""
+
+_SWAGGER_FORM_WORKFLOW = """
+arazzo: 1.0.1
+info: {title: form data, version: "1"}
+sourceDescriptions: [{name: api, url: ./api.yaml, type: openapi}]
+workflows:
+  - workflowId: send
+    steps:
+      - stepId: form
+        operationId: postForm
+        requestBody:
+          payload: {note: x y, csv: [a, b], pipes: [c, d], multi: [e, f]}
+        successCriteria: [{condition: $statusCode == 200}]
+        outputs: {form: $response.body#/form}
+    outputs:
+      form: $steps.form.outputs.form
+"""
+
+
+def test_a_swagger_form_body_follows_its_parameters(server: str, tmp_path: Path) -> None:
+    """Swagger 2.0 ``formData`` parameters make the body a form, the Path Item's too, and an array is written
+    as its ``collectionFormat`` says (``csv`` when none is given)."""
+    host = server.removeprefix("http://").rstrip("/")
+    (tmp_path / "api.yaml").write_text(_SWAGGER_FORM_API.replace("HOST", host), encoding="utf-8")
+    (tmp_path / "run.arazzo.yaml").write_text(_SWAGGER_FORM_WORKFLOW, encoding="utf-8")
+    result = load(str(tmp_path / "run.arazzo.yaml")).run("send")
+    assert result.ok, result
+    assert result.workflows[0].outputs["form"] == [
+        ["note", "x y"],
+        ["csv", "a,b"],
+        ["pipes", "c|d"],
+        ["multi", "e"],
+        ["multi", "f"],
+    ]

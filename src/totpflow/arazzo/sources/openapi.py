@@ -135,6 +135,7 @@ def build_operation(
     operation = item[method]
     location = pointer.join(("paths", path, method))
     swagger = is_swagger2(content)
+    body = {} if swagger else _request_body(content, operation)
     return Operation(
         source_name=source_name,
         operation_id=operation.get("operationId"),
@@ -142,16 +143,16 @@ def build_operation(
         path=path,
         servers=_servers(content, item, operation, source_url, swagger),
         parameters=_parameters(content, item, operation, swagger),
-        request_content_types=_content_types(content, operation, swagger),
+        request_content_types=_content_types(content, item, operation, swagger, body),
         security=tuple(operation.get("security", content.get("security")) or ()),
         security_schemes=security_schemes(content),
         responses=dict(operation.get("responses") or {}),
-        request_body_required=bool(
-            follow_ref(content, operation.get("requestBody") or {}).get("required", False)
-        ),
+        request_body_required=bool(body.get("required", False)),
         location=location,
         source_url=source_url,
-        request_encodings={} if swagger else _encodings(content, operation),
+        request_encodings=_swagger_encodings(content, item, operation)
+        if swagger
+        else _encodings(content, body),
     )
 
 
@@ -223,12 +224,71 @@ def _swagger_style(parameter: Mapping[str, Any], where: str) -> tuple[str, bool]
     return _DEFAULT_STYLE[where], False
 
 
+def _request_body(content: Mapping[str, Any], operation: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The operation's Request Body Object, a ``$ref`` followed (empty when it has none); ``DocumentError``
+    for one that is not an object, or whose ``content`` is not a map of Media Type Objects."""
+    raw = operation.get("requestBody")
+    if raw is None:
+        return {}
+    body = follow_ref(content, raw)
+    if not isinstance(body, Mapping):
+        raise DocumentError("", "its requestBody is not a Request Body Object")
+    media = body.get("content")
+    if media is not None and not (
+        isinstance(media, Mapping) and all(isinstance(item, Mapping) for item in media.values())
+    ):
+        raise DocumentError("", "its requestBody's content is not a map of media types to Media Type Objects")
+    return body
+
+
+def _swagger_body_parameters(
+    content: Mapping[str, Any], item: Mapping[str, Any], operation: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """A Swagger 2.0 operation's ``body`` and ``formData`` parameters, the Path Item's included (an
+    operation's parameter of the same name and location replaces the Path Item's)."""
+    merged: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    for raw in [*(item.get("parameters") or ()), *(operation.get("parameters") or ())]:
+        parameter = follow_ref(content, raw)
+        if isinstance(parameter, Mapping) and parameter.get("in") in ("body", "formData"):
+            merged[(parameter.get("name"), parameter.get("in"))] = parameter
+    return list(merged.values())
+
+
+# Swagger 2.0 ``collectionFormat`` of a formData array as the Encoding Object of an OpenAPI 3 form body
+_COLLECTION_FORMATS = {
+    "csv": PropertyEncoding(style="form", explode=False),
+    "ssv": PropertyEncoding(style="spaceDelimited", explode=False),
+    "pipes": PropertyEncoding(style="pipeDelimited", explode=False),
+    "multi": PropertyEncoding(style="form", explode=True),
+}
+
+
+def _swagger_encodings(
+    content: Mapping[str, Any], item: Mapping[str, Any], operation: Mapping[str, Any]
+) -> dict[str, dict[str, PropertyEncoding]]:
+    """A Swagger 2.0 form body's arrays by their ``collectionFormat`` (``csv`` when none is given; ``tsv``
+    has no OpenAPI 3 style and repeats the key, as ``multi`` does), as an urlencoded body's Encoding
+    Objects."""
+    arrays = {
+        str(p.get("name")): _COLLECTION_FORMATS.get(
+            str(p.get("collectionFormat", "csv")), _COLLECTION_FORMATS["multi"]
+        )
+        for p in _swagger_body_parameters(content, item, operation)
+        if p.get("in") == "formData" and p.get("type") == "array"
+    }
+    return {"application/x-www-form-urlencoded": arrays} if arrays else {}
+
+
 def _content_types(
-    content: Mapping[str, Any], operation: Mapping[str, Any], swagger: bool
+    content: Mapping[str, Any],
+    item: Mapping[str, Any],
+    operation: Mapping[str, Any],
+    swagger: bool,
+    body: Mapping[str, Any],
 ) -> tuple[str, ...]:
     if swagger:
-        parameters = [follow_ref(content, raw) for raw in operation.get("parameters") or ()]
-        if not any(p.get("in") in ("body", "formData") for p in parameters):
+        parameters = _swagger_body_parameters(content, item, operation)
+        if not parameters:
             return ()
         if any(p.get("in") == "formData" for p in parameters):
             consumes = (
@@ -237,29 +297,29 @@ def _content_types(
         else:
             consumes = operation.get("consumes") or content.get("consumes") or ["application/json"]
         return tuple(consumes)
-    body = follow_ref(content, operation.get("requestBody") or {})
-    return tuple((body.get("content") or {}).keys())
+    return tuple(body.get("content") or ())
 
 
-def _encodings(
-    content: Mapping[str, Any], operation: Mapping[str, Any]
-) -> dict[str, dict[str, PropertyEncoding]]:
+def _encodings(content: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, dict[str, PropertyEncoding]]:
     """The ``encoding`` maps of the request body's media types, by media type (lower case, no parameters).
-    An Encoding Object's ``headers`` describe part headers without giving their values, so none is kept."""
-    body = follow_ref(content, operation.get("requestBody") or {})
-    media = body.get("content") if isinstance(body, Mapping) else None
+    An Encoding Object's ``headers`` describe part headers without giving their values, so none is kept.
+    ``DocumentError`` for an ``encoding`` that is not a map of Encoding Objects."""
     found: dict[str, dict[str, PropertyEncoding]] = {}
-    if not isinstance(media, Mapping):
-        return found
-    for media_type, media_object in media.items():
-        encoding = media_object.get("encoding") if isinstance(media_object, Mapping) else None
-        if not isinstance(encoding, Mapping) or not encoding:
+    for media_type, media_object in (body.get("content") or {}).items():
+        encoding = media_object.get("encoding")
+        if not encoding:
             continue
+        entries = (
+            {name: follow_ref(content, raw) for name, raw in encoding.items()}
+            if isinstance(encoding, Mapping)
+            else None
+        )
+        if entries is None or not all(isinstance(entry, Mapping) for entry in entries.values()):
+            raise DocumentError(
+                "", f"the encoding of its {media_type} request body is not a map of Encoding Objects"
+            )
         properties: dict[str, PropertyEncoding] = {}
-        for name, raw in encoding.items():
-            entry = follow_ref(content, raw)
-            if not isinstance(entry, Mapping):
-                continue
+        for name, entry in entries.items():
             listed = entry.get("contentType")
             first = listed.split(",", 1)[0].strip() if isinstance(listed, str) else ""
             style = entry.get("style")
