@@ -15,10 +15,12 @@ protocol error). The engine sees nothing else of the HTTP client, so any client 
   than the requests of a typical workflow against a local server.
 
 ``senders.transport.new_client`` is the ``httpx.Client`` used when the caller injects none (by the routing
-sender, and for reading remote documents): its TLS set-up waits for the first ``https`` request.
+sender, and for reading remote documents): its TLS set-up waits for the first ``https`` request; with a
+proxy in the environment (``senders.proxies``) it is httpx's own client, which routes through it.
 """
 
-from totpflow.arazzo.senders.routing import RoutingSender, as_sender, proxies_configured
+from totpflow.arazzo.senders.proxies import proxies_configured
+from totpflow.arazzo.senders.routing import RoutingSender, as_sender
 from totpflow.arazzo.senders.wire import HttpFailure, Outgoing, Reply, Sender
 
 __all__ = ["HttpFailure", "Outgoing", "Reply", "RoutingSender", "Sender", "as_sender", "proxies_configured"]

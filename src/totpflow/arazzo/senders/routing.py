@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from totpflow.arazzo.senders.plain import PlainSender
+from totpflow.arazzo.senders.proxies import proxies_configured
 from totpflow.arazzo.senders.wire import Outgoing, Reply, Sender
-
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 def as_sender(client: Any) -> Sender:
@@ -18,12 +16,6 @@ def as_sender(client: Any) -> Sender:
     from totpflow.arazzo.senders.httpx_sender import HttpxSender
 
     return HttpxSender(client)
-
-
-def proxies_configured(environ: Any = os.environ) -> bool:
-    """Whether the environment names a proxy (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, any case), as
-    httpx would honour it."""
-    return any(environ.get(name) or environ.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
 class RoutingSender:

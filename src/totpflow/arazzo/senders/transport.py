@@ -28,6 +28,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from totpflow.arazzo.senders.proxies import proxies_configured
+
 # httpx's default limits for a client's connections (``httpx.Limits``' defaults and ``DEFAULT_LIMITS``).
 _POOL: dict[str, Any] = {"max_connections": 100, "max_keepalive_connections": 20, "keepalive_expiry": 5.0}
 _DEADLINE: ContextVar[float | None] = ContextVar("totpflow_exchange_deadline", default=None)
@@ -202,8 +204,6 @@ def new_client(**options: Any) -> httpx.Client:
     """An ``httpx.Client`` over a :class:`LazyTransport`; ``options`` are the Client's (timeout, …). With a
     proxy named in the environment, httpx's own client instead, which routes through it (and honours
     ``NO_PROXY``): httpx reads the environment's proxies only for a client given no transport."""
-    from totpflow.arazzo.senders.routing import proxies_configured
-
     if proxies_configured():
         return httpx.Client(**options)
     return httpx.Client(transport=LazyTransport(), **options)
