@@ -131,6 +131,14 @@ def text_charsets(content_type: str | None, encodings: Mapping[str, PartEncoding
     return tuple(found)
 
 
+def with_boundary(named: str, encoded: str) -> str:
+    """A multipart content type a step names itself (a ``Content-Type`` header parameter) with the boundary
+    of the body it was encoded with (``encoded``), unless it names one; any other type as it is."""
+    if not media_type(named).startswith("multipart/") or "boundary=" in named.lower():
+        return named
+    return f"{named}; boundary={encoded.split('boundary=', 1)[1]}"
+
+
 def is_json(content_type: str | None) -> bool:
     kind = media_type(content_type)
     return kind == "application/json" or kind.endswith("+json")

@@ -168,9 +168,17 @@ workflows:
           payload: {note: "café", tags: [a, b]}
         successCriteria: [{condition: $statusCode == 200}]
         outputs: {parts: $response.body#/parts}
+      - stepId: named
+        operationId: upload
+        parameters: [{name: Content-Type, in: header, value: multipart/form-data}]
+        requestBody:
+          payload: {a: "1"}
+        successCriteria: [{condition: $statusCode == 200}]
+        outputs: {parts: $response.body#/parts}
     outputs:
       form: $steps.form.outputs.form
       parts: $steps.upload.outputs.parts
+      named: $steps.named.outputs.parts
 """
 
 
@@ -190,6 +198,7 @@ def test_a_run_sends_form_and_multipart_bodies_by_their_encoding_objects(server:
         ["q", "x y"],
     ]
     assert outputs["parts"] == {"note": "café", "tags": '["a","b"]'}
+    assert outputs["named"] == {"a": "1"}  # a multipart Content-Type the step names gets the body's boundary
 
 
 _SWAGGER_FORM_API = """

@@ -192,8 +192,14 @@ def prepare(
     headers = list(parts.headers)
     if parts.cookies:
         headers.append(("Cookie", params.cookie_header(parts.cookies)))
-    if content_type is not None and not parts.has_header("content-type"):
-        headers.append(("Content-Type", content_type))
+    if content_type is not None:
+        if not parts.has_header("content-type"):
+            headers.append(("Content-Type", content_type))
+        elif "boundary=" in content_type:  # a multipart type the step names itself needs the body's boundary
+            headers = [
+                (name, bodies.with_boundary(value, content_type) if name.lower() == "content-type" else value)
+                for name, value in headers
+            ]
     url = base_url(operation, options.servers) + params.expand_path(operation.path, parts.path_params)
     if parts.querystring is not None:
         joined = params.query_string(parts.query)
