@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx
 import loopback
 import pytest
+import yaml
 
 from totpflow.arazzo.api import load
 from totpflow.arazzo.body import encode_body
@@ -118,137 +119,14 @@ def test_a_form_body_arrives_intact(server: str) -> None:
     assert got["form"] == [["a", "x y&z"], ["list", "1"], ["list", "2"]]
 
 
-_ENCODED_API = """
-openapi: 3.1.0
-info: {title: encodings, version: "1"}
-servers: [{url: "BASE"}]
-paths:
-  /form:
-    post:
-      operationId: postForm
-      requestBody:
-        content:
-          application/x-www-form-urlencoded:
-            encoding:
-              filter: {style: deepObject, explode: true}
-              ids: {explode: false}
-      responses: {"200": {description: ok}}
-  /upload:
-    post:
-      operationId: upload
-      requestBody:
-        $ref: "#/components/requestBodies/upload"
-      responses: {"200": {description: ok}}
-components:
-  requestBodies:
-    upload:
-      content:
-        multipart/form-data:
-          encoding:
-            note: {contentType: "text/plain; charset=iso-8859-1"}
-            tags: {contentType: application/json}
-"""
-
-_ENCODED_WORKFLOW = """
-arazzo: 1.0.1
-info: {title: encodings, version: "1"}
-sourceDescriptions: [{name: api, url: ./api.yaml, type: openapi}]
-workflows:
-  - workflowId: send
-    steps:
-      - stepId: form
-        operationId: postForm
-        requestBody:
-          payload: {filter: {status: active, age: 3}, ids: [1, 2], q: x y}
-        successCriteria: [{condition: $statusCode == 200}]
-        outputs: {form: $response.body#/form}
-      - stepId: upload
-        operationId: upload
-        requestBody:
-          payload: {note: "café", tags: [a, b]}
-        successCriteria: [{condition: $statusCode == 200}]
-        outputs: {parts: $response.body#/parts}
-      - stepId: named
-        operationId: upload
-        parameters: [{name: Content-Type, in: header, value: multipart/form-data}]
-        requestBody:
-          payload: {a: "1"}
-        successCriteria: [{condition: $statusCode == 200}]
-        outputs: {parts: $response.body#/parts}
-    outputs:
-      form: $steps.form.outputs.form
-      parts: $steps.upload.outputs.parts
-      named: $steps.named.outputs.parts
-"""
+RUN_BODIES = yaml.safe_load((Path(__file__).parent / "run_bodies.yaml").read_text(encoding="utf-8"))
 
 
-def test_a_run_sends_form_and_multipart_bodies_by_their_encoding_objects(server: str, tmp_path: Path) -> None:
-    """The operation's Encoding Objects (OAS 3.1.1 §4.8.15) shape what a step sends: a deepObject property
-    and a comma-separated array in a form body, a part in the charset its content type names, an array as
-    one JSON part."""
-    (tmp_path / "api.yaml").write_text(_ENCODED_API.replace("BASE", server), encoding="utf-8")
-    (tmp_path / "run.arazzo.yaml").write_text(_ENCODED_WORKFLOW, encoding="utf-8")
+@pytest.mark.parametrize("case", RUN_BODIES, ids=[case["name"] for case in RUN_BODIES])
+def test_a_run_sends_the_body_its_source_describes(case: dict[str, Any], server: str, tmp_path: Path) -> None:
+    api = case["api"].replace("{base}", server).replace("{host}", server.removeprefix("http://").rstrip("/"))
+    (tmp_path / "api.yaml").write_text(api, encoding="utf-8")
+    (tmp_path / "run.arazzo.yaml").write_text(case["workflow"], encoding="utf-8")
     result = load(str(tmp_path / "run.arazzo.yaml")).run("send")
     assert result.ok, result
-    outputs = result.workflows[0].outputs
-    assert outputs["form"] == [
-        ["filter[status]", "active"],
-        ["filter[age]", "3"],
-        ["ids", "1,2"],
-        ["q", "x y"],
-    ]
-    assert outputs["parts"] == {"note": "café", "tags": '["a","b"]'}
-    assert outputs["named"] == {"a": "1"}  # a multipart Content-Type the step names gets the body's boundary
-
-
-_SWAGGER_FORM_API = """
-swagger: "2.0"
-info: {title: form data, version: "1"}
-host: HOST
-schemes: [http]
-paths:
-  /form:
-    parameters:
-      - {in: formData, name: note, type: string}
-    post:
-      operationId: postForm
-      parameters:
-        - {in: formData, name: csv, type: array, items: {type: string}}
-        - {in: formData, name: pipes, type: array, items: {type: string}, collectionFormat: pipes}
-        - {in: formData, name: multi, type: array, items: {type: string}, collectionFormat: multi}
-      responses: {"200": {description: ok}}
-"""
-
-_SWAGGER_FORM_WORKFLOW = """
-arazzo: 1.0.1
-info: {title: form data, version: "1"}
-sourceDescriptions: [{name: api, url: ./api.yaml, type: openapi}]
-workflows:
-  - workflowId: send
-    steps:
-      - stepId: form
-        operationId: postForm
-        requestBody:
-          payload: {note: x y, csv: [a, b], pipes: [c, d], multi: [e, f]}
-        successCriteria: [{condition: $statusCode == 200}]
-        outputs: {form: $response.body#/form}
-    outputs:
-      form: $steps.form.outputs.form
-"""
-
-
-def test_a_swagger_form_body_follows_its_parameters(server: str, tmp_path: Path) -> None:
-    """Swagger 2.0 ``formData`` parameters make the body a form, the Path Item's too, and an array is written
-    as its ``collectionFormat`` says (``csv`` when none is given)."""
-    host = server.removeprefix("http://").rstrip("/")
-    (tmp_path / "api.yaml").write_text(_SWAGGER_FORM_API.replace("HOST", host), encoding="utf-8")
-    (tmp_path / "run.arazzo.yaml").write_text(_SWAGGER_FORM_WORKFLOW, encoding="utf-8")
-    result = load(str(tmp_path / "run.arazzo.yaml")).run("send")
-    assert result.ok, result
-    assert result.workflows[0].outputs["form"] == [
-        ["note", "x y"],
-        ["csv", "a,b"],
-        ["pipes", "c|d"],
-        ["multi", "e"],
-        ["multi", "f"],
-    ]
+    assert result.workflows[0].outputs == case["outputs"]
