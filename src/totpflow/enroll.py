@@ -231,9 +231,15 @@ def enroll(
     """Enroll ``email``'s authenticator app. ``read_code=None`` runs unattended (the code is computed)."""
     if client is not None:
         return _enroll(client, target, email, read_code, session_minutes, restart, loaded or load_workflow())
+    import httpx
+
     from totpflow.arazzo.senders.transport import new_client
 
-    with new_client(timeout=30) as http:
+    try:
+        http = new_client(timeout=30)
+    except httpx.ProxyError as exc:
+        raise EnrollError(str(exc)) from None
+    with http:
         return _enroll(http, target, email, read_code, session_minutes, restart, loaded or load_workflow())
 
 

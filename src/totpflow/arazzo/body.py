@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from xml.etree import ElementTree
 
 DEFAULT_CONTENT_TYPE = "application/json"
+_FORM = "application/x-www-form-urlencoded"
 
 
 class _HasRequestBody(Protocol):
@@ -100,35 +101,57 @@ def charset(content_type: str | None) -> str | None:
 
 
 @lru_cache(maxsize=256)
-def record_charset(content_type: str | None) -> str:
-    """The charset a sent body is read back in for its record: its content type's (UTF-8 when none, or when
-    Python does not know it, or for multipart, whose parts name their own)."""
-    declared = charset(content_type)
-    if declared is None or media_type(content_type).startswith("multipart/"):
-        return "utf-8"
+def text_codec(name: str | None) -> str | None:
+    """The codec a ``charset`` names when it is a text encoding Python knows (its canonical name); None for
+    an unknown name or a codec that is no text encoding (``base64``, ``rot13``)."""
+    if name is None:
+        return None
     try:
-        return codecs.lookup(declared).name
+        canonical = codecs.lookup(name).name
+        "".encode(canonical)  # LookupError for a bytes-to-bytes or text-to-text codec
     except LookupError:
+        return None
+    return canonical
+
+
+def record_charset(content_type: str | None) -> str:
+    """The charset a sent body is read back in for its record: its content type's, UTF-8 when it names none
+    or one that is no text encoding Python knows, and for a form (percent-encoded ASCII) or multipart (its
+    parts name their own)."""
+    kind = media_type(content_type)
+    if kind.startswith("multipart/") or kind == _FORM:
         return "utf-8"
+    return text_codec(charset(content_type)) or "utf-8"
 
 
-def text_charsets(content_type: str | None, encodings: Mapping[str, PartEncoding] | None) -> tuple[str, ...]:
-    """The charsets other than UTF-8 that a body's text is written in: its content type's and, for a form or
-    multipart body, those its parts' Encoding Objects name."""
-    named = [charset(content_type)]
-    if encodings:
-        named.extend(charset(encoding.content_type) for encoding in encodings.values())
-    found: list[str] = []
-    for declared in named:
-        if declared is None:
-            continue
-        try:
-            name = codecs.lookup(declared).name
-        except LookupError:
-            continue
-        if name != "utf-8" and name not in found:
-            found.append(name)
-    return tuple(found)
+def masked_charsets(
+    content_type: str | None, encodings: Mapping[str, PartEncoding] | None
+) -> tuple[str, ...]:
+    """The charsets other than UTF-8 in whose bytes a body's secrets must be masked before the body is read
+    back as text: a form's (its percent-encoded bytes) and those a multipart body's parts name. Any other
+    body is read back in its own charset (``record_charset``), where its secrets are text again."""
+    kind = media_type(content_type)
+    named: list[str | None]
+    if kind == _FORM:
+        named = [form_charset(content_type)]
+    elif kind.startswith("multipart/") and encodings:
+        named = [text_codec(charset(encoding.content_type)) for encoding in encodings.values()]
+    else:
+        return ()
+    return tuple(dict.fromkeys(name for name in named if name is not None and name != "utf-8"))
+
+
+def form_charset(content_type: str | None) -> str:
+    """The charset a form body's percent-encoded text is written in (the WHATWG urlencoded serializer's
+    encoding): its content type's, UTF-8 when it names none and for UTF-16 and UTF-32, which WHATWG never
+    writes; ``ExecutionError`` for one that is no text encoding Python knows."""
+    declared = charset(content_type)
+    if declared is None:
+        return "utf-8"
+    codec = text_codec(declared)
+    if codec is None:
+        raise ExecutionError(f"request body: unknown charset {declared!r} in {content_type!r}")
+    return "utf-8" if codec.startswith(("utf-16", "utf-32")) else codec
 
 
 def with_boundary(named: str, encoded: str) -> str:
@@ -150,7 +173,7 @@ def is_xml(content_type: str | None) -> bool:
 
 
 def is_form(content_type: str | None) -> bool:
-    return media_type(content_type) == "application/x-www-form-urlencoded"
+    return media_type(content_type) == _FORM
 
 
 def is_multipart(content_type: str | None) -> bool:
@@ -261,7 +284,7 @@ def _pointer_replace(document: Any, target: str, value: Any) -> Any:
 def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]], content_type: str) -> str:
     """A pre-encoded form body with the fields each target names set to its value (every field of that name;
     a name not in the form is added at its end). The other fields stay exactly as written."""
-    written = _form_charset(content_type)
+    written = form_charset(content_type)
     fields = payload.split("&") if payload else []
     for target, value in replacements:
         tokens = pointer.split(target) if target.startswith("/") else (target,)
@@ -410,10 +433,11 @@ def _in_charset(text: str, content_type: str) -> bytes:
     declared = charset(content_type)
     if declared is None or declared.lower() in ("utf-8", "utf8"):
         return text.encode("utf-8")
+    codec = text_codec(declared)
+    if codec is None:
+        raise ExecutionError(f"request body: unknown charset {declared!r} in {content_type!r}")
     try:
-        return text.encode(declared)
-    except LookupError:
-        raise ExecutionError(f"request body: unknown charset {declared!r} in {content_type!r}") from None
+        return text.encode(codec)
     except UnicodeEncodeError as exc:
         raise ExecutionError(
             f"request body: character {exc.start + 1} of the body cannot be written in charset {declared!r}"
@@ -456,11 +480,11 @@ def _non_finite(value: Any) -> bool:
 def _encode_form(payload: Any, encodings: Mapping[str, PartEncoding], content_type: str) -> bytes:
     if isinstance(payload, bytes | bytearray):
         return bytes(payload)
+    written = form_charset(content_type)
     if isinstance(payload, str):
-        return _in_charset(payload, content_type)
+        return _in_charset(payload, f"{_FORM}; charset={written}")
     if not isinstance(payload, Mapping):
         raise ExecutionError("request body: application/x-www-form-urlencoded needs an object or a string")
-    written = _form_charset(content_type)
     pieces: list[str] = []
     try:
         for key, value in payload.items():
@@ -480,19 +504,6 @@ def _encode_form(payload: Any, encodings: Mapping[str, PartEncoding], content_ty
             f"request body: a value of the form holds a character that charset {written!r} cannot write"
         ) from None
     return "&".join(pieces).encode("ascii")
-
-
-def _form_charset(content_type: str) -> str:
-    """The charset a form body's percent-encoded text is written in (the WHATWG urlencoded serializer's
-    encoding): its content type's, UTF-8 when it names none; ``ExecutionError`` for one Python does not
-    know."""
-    declared = charset(content_type)
-    if declared is None:
-        return "utf-8"
-    try:
-        return codecs.lookup(declared).name
-    except LookupError:
-        raise ExecutionError(f"request body: unknown charset {declared!r} in {content_type!r}") from None
 
 
 def _styled(encoding: PartEncoding) -> bool:
@@ -544,7 +555,10 @@ def _encode_multipart(
             filename = basename(str(getattr(value, "name", "") or name))
             part(name, raw, declared or "application/octet-stream", filename)
         elif declared is not None and is_json(declared):
-            part(name, _encode_json(value), declared, None)
+            encoded = _encode_json(value)
+            if charset(declared) is not None:  # the JSON text, in the charset the part names
+                encoded = _in_charset(encoded.decode("utf-8"), declared)
+            part(name, encoded, declared, None)
         elif isinstance(value, str | bool | int | float):
             text = scalar_text(value)
             part(name, _in_charset(text, declared) if declared else text.encode("utf-8"), declared, None)

@@ -352,7 +352,10 @@ class Masker:
             return MASK.encode()
         wanted = [c for c in charsets if c.lower().replace("_", "-") not in ("utf-8", "utf8")]
         for secret in self._ordered():
-            for encoded in (secret.encode(), *(form for c in wanted for form in _charset_forms(secret, c))):
+            forms = [secret.encode()]
+            for charset in wanted:
+                forms.extend(_charset_forms(secret, charset))
+            for encoded in forms:
                 if encoded in data:
                     data = data.replace(encoded, MASK.encode())
         return data
@@ -488,6 +491,8 @@ def _charset_forms(secret: str, charset: str) -> tuple[bytes, ...]:
     it); none when the charset is unknown or cannot write the secret."""
     try:
         raw = secret.encode(charset)
+        mark = "".encode(charset)  # a byte-order mark the codec writes first (UTF-16, UTF-32): not in a value
     except (LookupError, UnicodeEncodeError):
         return ()
+    raw = raw[len(mark) :]
     return (raw, quote(raw, safe="").encode("ascii"), quote_plus(raw, safe="").encode("ascii"))

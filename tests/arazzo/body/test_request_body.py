@@ -111,6 +111,7 @@ def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
         "count": 3,
         "any": b"\x00",
         "plain": "x",
+        "latin": {"n": "café"},
     }
     encodings = _encodings(
         {
@@ -121,6 +122,7 @@ def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
             "ids": {"contentType": "application/json"},
             "count": {"contentType": "application/json"},
             "any": {"contentType": "image/*"},
+            "latin": {"contentType": "application/json; charset=iso-8859-1"},
         }
     )
     content, content_type = encode_body("multipart/form-data", payload, boundary="b0", encodings=encodings)
@@ -143,6 +145,9 @@ def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
     assert parts["count"].get_payload(decode=True) == b"3"
     assert parts["any"].get_content_type() == "application/octet-stream"  # a range names no type
     assert parts["plain"].get("Content-Type") is None
+    assert parts["latin"].get_payload(decode=True) == '{"n":"café"}'.encode(
+        "iso-8859-1"
+    )  # JSON text in its charset
 
 
 def test_multipart_refuses_a_structure_for_a_part_type_without_one() -> None:

@@ -102,6 +102,7 @@ paths:
           multipart/form-data:
             encoding:
               note: {contentType: "text/plain; charset=iso-8859-1"}
+              wide: {contentType: "text/plain; charset=utf-16"}
       responses: {"200": {description: ok}}
 """
 
@@ -126,15 +127,15 @@ workflows:
         successCriteria: [{condition: $statusCode == 200}]
       - stepId: upload
         operationId: upload
-        requestBody: {payload: {note: $inputs.pw}}
+        requestBody: {payload: {note: $inputs.pw, wide: "token {$inputs.pw}"}}
         successCriteria: [{condition: $statusCode == 200}]
 """
 
 
 def test_a_secret_written_in_another_charset_is_masked_in_every_output(tmp_path: Path) -> None:
-    """A password input sent in bodies written in ISO-8859-1 (JSON text, a form, a multipart part): its bytes
-    there are not its UTF-8 bytes, and read back as UTF-8 they were the password with one character
-    replaced, in clear."""
+    """A password input sent in bodies written in ISO-8859-1 (JSON text, a form, a multipart part) and inside
+    a UTF-16 part: its bytes there are not its UTF-8 bytes, and read back as UTF-8 they were the password
+    with one character replaced, or with NULs between its characters, in clear."""
     (tmp_path / "api.yaml").write_text(CHARSET_API, encoding="utf-8")
     (tmp_path / "flow.arazzo.yaml").write_text(CHARSET_WORKFLOW, encoding="utf-8")
     reports = {name: tmp_path / name for name in ("run.json", "run.xml", "run.har")}
@@ -162,5 +163,7 @@ def test_a_secret_written_in_another_charset_is_masked_in_every_output(tmp_path:
     outputs = {"terminal": done.stdout + done.stderr} | {
         name: path.read_text(encoding="utf-8") for name, path in reports.items()
     }
+    assert "Geheimnis".encode("utf-16-le") in received[2]
     for name, text in outputs.items():
-        assert "Geheimnis" not in text, f"the password in {name}"
+        for shown in ("Geheimnis", "G\x00e\x00h\x00e\x00i", "G\\u0000e\\u0000h", "G e h e i"):
+            assert shown not in text, f"the password in {name}"

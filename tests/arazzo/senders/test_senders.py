@@ -292,6 +292,18 @@ def test_a_proxy_named_in_the_environment_carries_the_request(
     assert json.loads(reply.content) == {"proxied": "http://127.0.0.1:1/x?a=1"}
 
 
+def test_a_proxy_httpx_cannot_use_fails_the_request_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("ALL_PROXY", "ftp://user:pr0xy-pw@127.0.0.1:1")
+    with RoutingSender() as routing, pytest.raises(HttpFailure) as failed:
+        routing.build("GET", "http://127.0.0.1:1/x", [], None, 5.0)
+    assert "ALL_PROXY" in failed.value.message and "pr0xy-pw" not in failed.value.message
+
+
 def test_an_httpx_client_is_wrapped_and_reports_the_same_fields(server: str) -> None:
     with httpx.Client() as client:
         sender = as_sender(client)

@@ -175,10 +175,16 @@ def _load_file(path: Path) -> Any:
 
 
 def new_client() -> httpx.Client:
-    """A short-lived client for reading documents: redirects followed, bounded by a timeout."""
+    """A short-lived client for reading documents: redirects followed, bounded by a timeout. ``LoadError``
+    when the proxy the environment names cannot be used."""
+    import httpx
+
     from totpflow.arazzo.senders.transport import new_client as client
 
-    return client(timeout=_TIMEOUT_SECONDS, follow_redirects=True)
+    try:
+        return client(timeout=_TIMEOUT_SECONDS, follow_redirects=True)
+    except httpx.ProxyError as exc:
+        raise LoadError("", str(exc)) from None
 
 
 def _fetch(url: str, client: httpx.Client | None) -> str:

@@ -186,7 +186,7 @@ def prepare(
         )
         content, content_type = bodies.encode_body(content_type, payload, encodings=encodings)
         if content is not None:
-            charsets = bodies.text_charsets(content_type, encodings)
+            charsets = bodies.masked_charsets(content_type, encodings)
             body_text = content.decode(bodies.record_charset(content_type), "replace")
 
     headers = list(parts.headers)

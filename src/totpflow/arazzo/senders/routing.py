@@ -6,7 +6,7 @@ from typing import Any
 
 from totpflow.arazzo.senders.plain import PlainSender
 from totpflow.arazzo.senders.proxies import proxies_configured
-from totpflow.arazzo.senders.wire import Outgoing, Reply, Sender
+from totpflow.arazzo.senders.wire import HttpFailure, Outgoing, Reply, Sender
 
 
 def as_sender(client: Any) -> Sender:
@@ -30,10 +30,16 @@ class RoutingSender:
 
     def _httpx_sender(self) -> Sender:
         if self._httpx is None:
+            import httpx
+
             from totpflow.arazzo.senders.httpx_sender import HttpxSender
             from totpflow.arazzo.senders.transport import new_client
 
-            self._httpx = HttpxSender(new_client(**self._httpx_options), own=True)
+            try:
+                client = new_client(**self._httpx_options)
+            except httpx.ProxyError as exc:
+                raise HttpFailure(str(exc)) from None
+            self._httpx = HttpxSender(client, own=True)
         return self._httpx
 
     def build(

@@ -203,7 +203,20 @@ class LazyTransport(httpx.BaseTransport):
 def new_client(**options: Any) -> httpx.Client:
     """An ``httpx.Client`` over a :class:`LazyTransport`; ``options`` are the Client's (timeout, …). With a
     proxy named in the environment, httpx's own client instead, which routes through it (and honours
-    ``NO_PROXY``): httpx reads the environment's proxies only for a client given no transport."""
+    ``NO_PROXY``): httpx reads the environment's proxies only for a client given no transport.
+    ``httpx.ProxyError`` when httpx cannot use that proxy (an unsupported scheme, a malformed URL, SOCKS
+    without its extra)."""
     if proxies_configured():
-        return httpx.Client(**options)
+        try:
+            return httpx.Client(**options)
+        except (ImportError, ValueError, httpx.InvalidURL) as exc:
+            # The proxy URL is not quoted: it may hold credentials.
+            hint = (
+                "a SOCKS proxy needs httpx's socks extra"
+                if isinstance(exc, ImportError)
+                else "not a proxy URL"
+            )
+            raise httpx.ProxyError(
+                f"the proxy HTTP_PROXY, HTTPS_PROXY or ALL_PROXY names cannot be used ({hint})"
+            ) from None
     return httpx.Client(transport=LazyTransport(), **options)
