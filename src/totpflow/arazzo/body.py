@@ -109,7 +109,7 @@ def text_codec(name: str | None) -> str | None:
     try:
         canonical = codecs.lookup(name).name
         "".encode(canonical)  # LookupError for a bytes-to-bytes or text-to-text codec
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name; UnicodeError: "undefined"
         return None
     return canonical
 

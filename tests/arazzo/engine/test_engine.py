@@ -239,3 +239,25 @@ def test_response_bodies_are_json_only_for_json_media_types(
     workflow = result.workflows[0]
     assert result.ok, workflow.error
     assert workflow.outputs == {"token": token}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=klingon",  # not JSON, in a charset Python does not know
+        "application/problem+json; charset=base64",  # a codec that is no text encoding
+        "text/plain; charset=rot13",
+        "text/plain; charset=undefined",
+    ],
+)
+def test_a_response_in_a_charset_that_is_no_text_encoding_is_read_without_failing_the_step(
+    loaded: Loaded, content_type: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Type": content_type}, content=b"not json")
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        result = loaded.run("endEarly", client=client)
+    workflow = result.workflows[0]
+    assert result.ok, workflow.error
+    assert workflow.outputs == {"token": None}

@@ -58,8 +58,8 @@ class Prepared(msgspec.Struct):
     message: Message
     body_text: str | None
     content_type: str | None
-    # the charsets other than UTF-8 its body's text is written in (its content type's, its parts'), in which a
-    # secret is masked in the bytes before they are read as text
+    # a form's or multipart body's charsets other than UTF-8 (``bodies.masked_charsets``), in which its
+    # secrets are masked in the bytes (``content``, kept only then) before they are read back as text
     charsets: tuple[str, ...] = ()
     content: bytes | None = None
 
@@ -254,13 +254,17 @@ def parse_body(response: Reply, headers: Headers) -> Any:
     if not raw:
         return None
     content_type = headers.get("content-type") or ""
+    declared = bodies.charset(content_type)
+    codec = "utf-8" if declared is None else bodies.text_codec(declared)  # None: no text encoding Python has
     if bodies.is_json(content_type):
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError:
-            return raw.decode(bodies.charset(content_type) or "utf-8", "replace")
+            return raw.decode(codec or "utf-8", "replace")
     try:
-        return raw.decode(bodies.charset(content_type) or "utf-8")
+        if codec is None:
+            raise LookupError(declared)
+        return raw.decode(codec)
     except (UnicodeDecodeError, LookupError):
         return f"<{len(raw)} bytes of {bodies.media_type(content_type) or 'binary data'}>"
 
