@@ -180,18 +180,38 @@ def _servers(
     return tuple(urls)
 
 
+def _parameter_objects(
+    content: Mapping[str, Any], item: Mapping[str, Any], operation: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The Parameter Objects of a Path Item and of its operation, in that order, ``$ref`` followed;
+    ``DocumentError`` for a ``parameters`` that is not a list, or an entry that is not a Parameter Object
+    with a name."""
+    found: list[Mapping[str, Any]] = []
+    for owner, whose in ((item, "its Path Item's"), (operation, "its")):
+        listed = owner.get("parameters")
+        if listed is None:
+            continue
+        if not isinstance(listed, list):
+            raise DocumentError("", f"{whose} parameters are not a list of Parameter Objects")
+        for raw in listed:
+            parameter = follow_ref(content, raw)
+            if not isinstance(parameter, Mapping) or not isinstance(parameter.get("name"), str):
+                raise DocumentError("", f"{whose} parameters hold an entry that is not a Parameter Object")
+            found.append(parameter)
+    return found
+
+
 def _parameters(
     content: Mapping[str, Any], item: Mapping[str, Any], operation: Mapping[str, Any], swagger: bool
 ) -> tuple[OperationParameter, ...]:
     merged: dict[tuple[str, str], OperationParameter] = {}
-    for raw in [*(item.get("parameters") or ()), *(operation.get("parameters") or ())]:
-        parameter = follow_ref(content, raw)
+    for parameter in _parameter_objects(content, item, operation):
         where = parameter.get("in")
-        if (
-            where not in _DEFAULT_STYLE
-        ):  # Swagger 2.0 body / formData: part of the request body, not a parameter
-            continue
+        if not isinstance(where, str) or where not in _DEFAULT_STYLE:
+            continue  # Swagger 2.0 body / formData: part of the request body, not a parameter
         style = parameter.get("style") or _DEFAULT_STYLE[where]
+        if not isinstance(style, str):
+            raise DocumentError("", f"its parameter {parameter['name']!r} has a style that is not a string")
         if swagger:
             style, explode = _swagger_style(parameter, where)
         else:
@@ -247,9 +267,8 @@ def _swagger_body_parameters(
     """A Swagger 2.0 operation's ``body`` and ``formData`` parameters, the Path Item's included (an
     operation's parameter of the same name and location replaces the Path Item's)."""
     merged: dict[tuple[Any, Any], Mapping[str, Any]] = {}
-    for raw in [*(item.get("parameters") or ()), *(operation.get("parameters") or ())]:
-        parameter = follow_ref(content, raw)
-        if isinstance(parameter, Mapping) and parameter.get("in") in ("body", "formData"):
+    for parameter in _parameter_objects(content, item, operation):
+        if parameter.get("in") in ("body", "formData"):
             merged[(parameter.get("name"), parameter.get("in"))] = parameter
     return list(merged.values())
 
