@@ -519,10 +519,8 @@ def _styled_pairs(name: str, value: Any, encoding: PartEncoding, written: str) -
             f"request body: property {name!r}: style {style!r} is not allowed in a form body"
         )
     explode = encoding.explode if encoding.explode is not None else style == "form"
-    try:
-        return query_pairs(name, value, style, explode, bool(encoding.allow_reserved), written)
-    except ExecutionError as exc:
-        raise ExecutionError(f"request body: {str(exc).replace('query parameter', 'property', 1)}") from None
+    reserved = bool(encoding.allow_reserved)
+    return query_pairs(name, value, style, explode, reserved, written, "request body: property")
 
 
 def _quote_header_value(text: str) -> str:

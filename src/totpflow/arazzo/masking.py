@@ -343,17 +343,16 @@ class Masker:
             return self.mask_bytes(bytes(value))
         return value
 
-    def mask_bytes(self, data: bytes, charsets: Iterable[str] = ()) -> bytes:
+    def mask_bytes(self, data: bytes, charsets: tuple[str, ...] = ()) -> bytes:
         """``mask_text`` for bytes that are not UTF-8 text (a binary payload): every registered secret's UTF-8
         form replaced by ``MASK``; bytes that are a short secret whole are masked whole. With ``charsets``
-        (text written in another charset: a request body or a part of one), also each secret as each of
+        (other than UTF-8: a form body's, a multipart part's), also each secret as each of
         them writes it, as it is and percent-encoded as a query or a form does."""
         if any(data == short.encode() for short in self._short):
             return MASK.encode()
-        wanted = [c for c in charsets if c.lower().replace("_", "-") not in ("utf-8", "utf8")]
         for secret in self._ordered():
             forms = [secret.encode()]
-            for charset in wanted:
+            for charset in charsets:
                 forms.extend(_charset_forms(secret, charset))
             for encoded in forms:
                 if encoded in data:

@@ -295,10 +295,17 @@ def _path_value(name: str, value: Any, style: str, explode: bool) -> str:
 
 
 def query_pairs(
-    name: str, value: Any, style: str, explode: bool, allow_reserved: bool, charset: str = "utf-8"
+    name: str,
+    value: Any,
+    style: str,
+    explode: bool,
+    allow_reserved: bool,
+    charset: str = "utf-8",
+    what: str = "query parameter",
 ) -> list[tuple[str, str]]:
     """A query parameter (or a form body's property with a ``style``) as percent-encoded name/value pairs,
-    characters outside ASCII written in ``charset`` (a form body's; UnicodeEncodeError when it cannot)."""
+    characters outside ASCII written in ``charset`` (a form body's; UnicodeEncodeError when it cannot);
+    ``what`` names the value in an ``ExecutionError``."""
 
     def enc(text: str) -> str:
         return _encode(text, allow_reserved=allow_reserved, charset=charset)
@@ -309,7 +316,7 @@ def query_pairs(
     key = name_of(name)
     if style == "deepObject":
         if not isinstance(value, Mapping):
-            raise ExecutionError(f"query parameter {name!r}: deepObject needs an object value")
+            raise ExecutionError(f"{what} {name!r}: deepObject needs an object value")
         return [(f"{key}[{name_of(k)}]", enc(scalar_text(item))) for k, item in _items(value)]
     if style in ("spaceDelimited", "pipeDelimited") and not explode:
         delimiter = "%20" if style == "spaceDelimited" else "%7C"
@@ -318,7 +325,7 @@ def query_pairs(
         elif isinstance(value, list | tuple):
             flat = [scalar_text(item) for item in value]
         else:
-            raise ExecutionError(f"query parameter {name!r}: {style} needs an array or object value")
+            raise ExecutionError(f"{what} {name!r}: {style} needs an array or object value")
         return [(key, delimiter.join(enc(text) for text in flat))]
     # form (and exploded space/pipe-delimited, which OpenAPI 3.1.1 renders like exploded form)
     if isinstance(value, Mapping):

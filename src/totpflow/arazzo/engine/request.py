@@ -237,8 +237,8 @@ def _masked_body(prepared: Prepared, masker: Masker) -> str:
     text = prepared.body_text
     assert text is not None
     if prepared.content is not None:  # its secrets as the charsets write them
-        masked = masker.mask_bytes(prepared.content, prepared.charsets)
-        text = masked.decode(bodies.record_charset(prepared.content_type), "replace")
+        # a form or multipart body, read back as UTF-8 (``bodies.record_charset``)
+        text = masker.mask_bytes(prepared.content, prepared.charsets).decode("utf-8", "replace")
     if bodies.is_json(prepared.content_type or "") and ("\\" in text or masker.may_need_json_masking(text)):
         try:
             return msgspec.json.encode(masker.mask_json(msgspec.json.decode(text))).decode()
@@ -262,11 +262,11 @@ def parse_body(response: Reply, headers: Headers) -> Any:
         except msgspec.DecodeError:
             return raw.decode(codec or "utf-8", "replace")
     try:
-        if codec is None:
-            raise LookupError(declared)
-        return raw.decode(codec)
-    except (UnicodeDecodeError, LookupError):
-        return f"<{len(raw)} bytes of {bodies.media_type(content_type) or 'binary data'}>"
+        if codec is not None:
+            return raw.decode(codec)
+    except UnicodeDecodeError:
+        pass
+    return f"<{len(raw)} bytes of {bodies.media_type(content_type) or 'binary data'}>"
 
 
 def send(step_id: str, prepared: Prepared, sender: Sender, started_at: datetime) -> Attempt:
