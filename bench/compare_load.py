@@ -14,10 +14,12 @@ from memory, served as ``totpflow serve`` serves, bare or through Starlette with
 ``--env NAME:VAR=VALUE`` adds an environment variable to one variant's server (a rate limit, a Redis URL).
 
 Each round starts a fresh server per variant (SQLite, or with ``--pg`` a fresh PostgreSQL schema), warms it
-up, then runs ``bench_server.py``'s enrollment flow in a closed loop; the variants alternate in order between
-rounds so that the machine's noise falls on all alike. Reported per variant, medians of the rounds: flows/s,
-p99, and per flow the server's CPU time and its threads' context switches (from /proc), and with ``--pg``
-the CPU time of the PostgreSQL server (its processes, and the backends that exited during the load).
+up, then runs ``bench_server.py``'s enrollment flow in a closed loop (with ``--rate``, an open loop at that
+many flows/s, whose latencies count from each flow's scheduled start); the variants alternate in order
+between rounds so that the machine's noise falls on all alike. Reported per variant, medians of the rounds:
+flows/s, p50 and p99, and per flow the server's CPU time and its threads' context switches (from /proc), and
+with ``--pg`` the CPU time of the PostgreSQL server (its processes, and the backends that exited during the
+load).
 Results go to ``bench/results/compare_load.json``.
 """
 
@@ -34,8 +36,8 @@ from typing import Any
 
 import canned
 import servers
-from bench_server import enrollment_flow
-from loadgen import LoadResult, closed_loop
+from bench_server import REQUESTS_PER_FLOW, enrollment_flow
+from loadgen import LoadResult, closed_loop, open_loop
 
 from totpflow.testing import StytchServer
 
@@ -75,19 +77,25 @@ def _warm(server: StytchServer, args: argparse.Namespace, *, check: bool) -> Non
 def _measure(
     server: StytchServer, pid: int, args: argparse.Namespace, *, check: bool
 ) -> tuple[LoadResult, float, int]:
-    """The measured closed loop; its result, and the CPU seconds and context switches of ``pid`` and the
-    processes below it during the load."""
+    """The measured load (closed loop, or open loop at ``args.rate``); its result, and the CPU seconds and
+    context switches of ``pid`` and the processes below it during the load."""
     pids = servers.descendants(pid)
     cpu, switches = servers.cpu_seconds(pids), servers.context_switches(pids)
-    result = asyncio.run(
-        closed_loop(
+    flow = enrollment_flow(server, "load", check=check)
+    if args.rate:
+        load = open_loop(
             server.base_url,
-            enrollment_flow(server, "load", check=check),
-            concurrency=args.concurrency,
+            flow,
+            rate=args.rate,
             max_flows=10**9,
             max_seconds=args.seconds,
+            requests_per_flow=REQUESTS_PER_FLOW,
         )
-    )
+    else:
+        load = closed_loop(
+            server.base_url, flow, concurrency=args.concurrency, max_flows=10**9, max_seconds=args.seconds
+        )
+    result = asyncio.run(load)
     return result, servers.cpu_seconds(pids) - cpu, servers.context_switches(pids) - switches
 
 
@@ -145,6 +153,7 @@ def _figures(result: LoadResult, cpu: float, database_cpu: float, switches: int)
     latencies = sorted(result.latencies) or [0.0]
     return {
         "flows_per_s": result.flows_per_s,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "errors": result.errors,
         "server_cpu_us_per_flow": cpu / flows * 1e6,
@@ -162,6 +171,9 @@ def main() -> int:
     parser.add_argument("--pg-url", default=os.environ.get("TOTPFLOW_TEST_DATABASE_URL", servers.PG_DEFAULT))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop connections (default 32)")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="an open loop of this many flows/s instead of the closed loop"
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="bound of each load run (default 8)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=100, help="flows before each measurement")
@@ -205,6 +217,7 @@ def _compare(args: argparse.Namespace, variants: dict[str, str], envs: dict[str,
             key: round(statistics.median(r[key] for r in rounds), 1) for key in rounds[0] if key != "errors"
         }
         row["rounds_flows_per_s"] = [round(r["flows_per_s"], 1) for r in rounds]
+        row["rounds_p99_ms"] = [round(r["p99_ms"], 1) for r in rounds]
         row["errors"] = sum(r["errors"] for r in rounds)
         table[name] = row
     first = next(iter(table.values()))["flows_per_s"]
@@ -215,6 +228,7 @@ def _compare(args: argparse.Namespace, variants: dict[str, str], envs: dict[str,
         "backend": "postgresql" if args.pg else "sqlite",
         "workers": args.workers,
         "concurrency": args.concurrency,
+        "rate": args.rate or None,
         "seconds": args.seconds,
         "rounds": args.rounds,
         "variants": {name: {"path": variants[name], "env": sorted(envs[name])} for name in variants},

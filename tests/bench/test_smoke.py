@@ -83,18 +83,18 @@ def test_benchmark_smoke_mode_runs(script: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("variant", "extra"),
-    [("mock=prism", []), ("ours=installed", ["--pg"])],
-    ids=["prism", "postgresql"],
+    [("mock=prism", []), ("ours=installed", ["--pg"]), ("ours=installed", ["--rate", "20"])],
+    ids=["prism", "postgresql", "open-loop"],
 )
 def test_compare_load_smoke_with_prism_or_postgresql(variant: str, extra: list[str], tmp_path: Path) -> None:
     """``compare_load.py``'s other kinds of variant: Prism as a peer, and a server on PostgreSQL (whose CPU
-    time it also reports)."""
+    time it also reports); and an open loop at a fixed rate instead of the closed loop."""
     if variant == "mock=prism":
         upstream = ROOT.parent / "shared" / "reference" / "stytch-consumer-openapi.upstream.yml"
         upstream = Path(os.environ.get("TOTPFLOW_UPSTREAM_OPENAPI", str(upstream)))
         if not (BENCH / "node" / "node_modules" / ".bin" / "prism").exists() or not upstream.is_file():
             pytest.skip("Prism or Stytch's upstream OpenAPI is missing (run bench/setup-peers.sh)")
-    elif not os.environ.get("TOTPFLOW_TEST_DATABASE_URL"):
+    elif "--pg" in extra and not os.environ.get("TOTPFLOW_TEST_DATABASE_URL"):
         pytest.skip("TOTPFLOW_TEST_DATABASE_URL is not set")
     output = tmp_path / "compare_load.json"
     done = subprocess.run(
@@ -108,5 +108,8 @@ def test_compare_load_smoke_with_prism_or_postgresql(variant: str, extra: list[s
     medians = json.loads(output.read_text())["medians"]
     (row,) = medians.values()
     assert row["errors"] == 0 and row["flows_per_s"] > 0
-    if extra:
+    if "--pg" in extra:
         assert row["database_cpu_us_per_flow"] > 0
+    if "--rate" in extra:
+        assert json.loads(output.read_text())["rate"] == 20
+        assert 0 < row["p50_ms"] <= row["p99_ms"]

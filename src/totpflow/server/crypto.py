@@ -264,17 +264,21 @@ class Cipher:
         return self.decrypt(blob, associated_data).decode("utf-8")
 
     def keyed_hash(self, purpose: HashPurpose, value: str) -> bytes:
-        return hmac.new(self._hmac_keys[purpose], value.encode("utf-8"), hashlib.sha256).digest()
+        return hmac.digest(self._hmac_keys[purpose], value.encode("utf-8"), "sha256")
 
     def matches(self, purpose: HashPurpose, value: str, stored_hash: bytes) -> bool:
         """Constant-time comparison of ``value``'s keyed hash with a stored one."""
         return hmac.compare_digest(self.keyed_hash(purpose, value), bytes(stored_hash))
 
 
+# ``json.dumps(value, separators=(",", ":"))`` without making a new encoder for every call
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def binding(purpose: str, *owners: str) -> str:
     """The associated data of a ciphertext: its purpose and the ids of everything it belongs to, as a JSON
     array (so no id can imitate another binding by containing a separator)."""
-    return json.dumps([purpose, *owners], separators=(",", ":"))
+    return _COMPACT_JSON.encode([purpose, *owners])
 
 
 def totp_secret_binding(project_id: str, user_id: str, totp_id: str) -> str:

@@ -10,7 +10,6 @@ returns the matched time step so the store can refuse any step that is not newer
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 
@@ -18,7 +17,7 @@ PERIOD = 30
 DIGITS = 6
 SECRET_BYTES = 20  # RFC 4226 §4 R6: 160 bits recommended, the HMAC-SHA1 output length
 
-_DIGESTS = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}
+_DIGESTS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}  # names: hmac.digest's one-shot path
 
 
 def new_secret() -> str:
@@ -34,7 +33,7 @@ def decode_secret(secret: str) -> bytes:
 
 def hotp(key: bytes, counter: int, *, digits: int = DIGITS, algorithm: str = "SHA1") -> str:
     """RFC 4226 §5.3: HMAC over the 8-byte big-endian counter, dynamic truncation, modulo 10^digits."""
-    mac = hmac.new(key, counter.to_bytes(8, "big"), _DIGESTS[algorithm]).digest()
+    mac = hmac.digest(key, counter.to_bytes(8, "big"), _DIGESTS[algorithm])
     offset = mac[-1] & 0x0F
     binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
     return str(binary % 10**digits).zfill(digits)
