@@ -39,10 +39,12 @@ def open_deps(
     master key comes from ``master_key_file`` when given (``--master-key-file``), else as for ``serve``.
     A SQLite database that does not exist (or an empty file) is made only when ``create`` (``project
     create``): any other command given a mistyped path says so, rather than leave a new empty store and key
-    file behind (a folder is refused by ``Settings.load``, before a key file is made beside it)."""
+    file behind (a folder is refused by ``Settings.load``, before a key file is made beside it). A master key
+    that does not open what the store holds is refused for every command, those that only read included."""
     from totpflow.server.config import Settings, display_url
     from totpflow.server.dbfile import chosen_database_url, sqlite_path
     from totpflow.server.errors import ConfigError
+    from totpflow.server.services.master_key import check_master_key
 
     path = sqlite_path(chosen_database_url(database_url, os.environ))
     if not create and path is not None and (not path.exists() or path.stat().st_size == 0):
@@ -56,9 +58,18 @@ def open_deps(
         raise CommandFailed(str(exc)) from None
     shown = display_url(settings.database_url)
     try:
-        return build_deps(settings, rate_limits=False), shown
+        deps = build_deps(settings, rate_limits=False)
     except ConfigError as exc:  # StoreUnavailable among them: what failed to connect, where and why
         raise CommandFailed(str(exc)) from None
+    try:
+        check_master_key(deps)
+    except ConfigError as exc:  # MasterKeyError
+        deps.store.dispose()
+        raise CommandFailed(str(exc)) from None
+    except BaseException:
+        deps.store.dispose()
+        raise
+    return deps, shown
 
 
 @contextmanager

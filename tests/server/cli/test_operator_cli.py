@@ -345,6 +345,24 @@ def test_a_command_with_another_master_key_changes_nothing(store_env: dict[str, 
         assert client.users.search(limit=1).status_code == 200
 
 
+def test_commands_that_only_read_refuse_another_stores_master_key(
+    store_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A key file that exists but holds another key (another store's, an old copy): the commands that only
+    read are refused (exit 2) as the writing ones are, and with the right key they still read."""
+    created = ok_json(store_env, "project", "create", "--name", "shop", "--json")
+    other = tmp_path / "other.key"
+    other.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+    other.chmod(0o600)
+    wrong = {k: v for k, v in store_env.items() if k != "TOTPFLOW_MASTER_KEY"}
+    wrong["TOTPFLOW_MASTER_KEY_FILE"] = str(other)
+    for command in (["users", "list", "--json"], ["project", "list", "--json"], ["rbac", "show"]):
+        assert "not the one this store was written with" in usage_error(wrong, *command), command
+    listed = ok_json(store_env, "project", "list", "--json")
+    assert [p["project_id"] for p in listed] == [created["project_id"]]
+    assert ok_json(store_env, "users", "list", "--json") == []
+
+
 def test_a_mistyped_master_key_file_is_refused_before_it_is_made(
     store_env: dict[str, str], tmp_path: Path
 ) -> None:

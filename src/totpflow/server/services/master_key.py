@@ -10,6 +10,9 @@ does not decrypt it is refused (``MasterKeyError``) and nothing is written. A st
 or written by a release before it) first shows that the key opens what it already holds, its newest signing
 key or else a TOTP secret, and then gets the check, in the same transaction. A store that holds nothing
 encrypted yet (only projects, or nothing) takes the key it is first checked with.
+
+Commands that only read (``users list``, ``project list``) are checked too (:func:`check_master_key`,
+read only): a wrong key would otherwise go unnoticed until the next write or ``serve`` refused it.
 """
 
 from __future__ import annotations
@@ -37,23 +40,38 @@ def verify_master_key(deps: Deps) -> None:
         verify_in(tx, deps)
 
 
+def check_master_key(deps: Deps) -> None:
+    """:func:`verify_master_key` in a read-only transaction: it writes no check into a store that has none
+    (a store holding nothing encrypted yet accepts any key)."""
+    with deps.store.transaction(readonly=True) as tx:
+        _opens_what_is_held(tx, deps.cipher)
+
+
 def verify_in(tx: Transaction, deps: Deps) -> None:
     """:func:`verify_master_key` inside a transaction that goes on to write with the key."""
-    stored = tx.master_key_check()
-    if stored is not None:
-        _open(deps.cipher, stored, _CHECK_BINDING)
+    if _opens_what_is_held(tx, deps.cipher):
         return
-    sample = tx.encrypted_sample()
-    if sample is not None:
-        if sample.kind == "signing-key":
-            _open(deps.cipher, sample.ciphertext, signing_key_binding(*sample.owners))
-        else:
-            _open(deps.cipher, sample.ciphertext, totp_secret_binding(*sample.owners))
     tx.insert_master_key_check(deps.cipher.encrypt(_CHECK, _CHECK_BINDING), deps.now())
     # Another process may have written its check first (the insert then did nothing): the stored one decides.
     written = tx.master_key_check()
     assert written is not None
     _open(deps.cipher, written, _CHECK_BINDING)
+
+
+def _opens_what_is_held(tx: Transaction, cipher: Cipher) -> bool:
+    """``MasterKeyError`` unless ``cipher`` opens the store's check, or without one a sample of what the
+    store holds encrypted; whether the store has its check."""
+    stored = tx.master_key_check()
+    if stored is not None:
+        _open(cipher, stored, _CHECK_BINDING)
+        return True
+    sample = tx.encrypted_sample()
+    if sample is not None:
+        if sample.kind == "signing-key":
+            _open(cipher, sample.ciphertext, signing_key_binding(*sample.owners))
+        else:
+            _open(cipher, sample.ciphertext, totp_secret_binding(*sample.owners))
+    return False
 
 
 def _open(cipher: Cipher, ciphertext: bytes, associated_data: str) -> None:
