@@ -25,7 +25,8 @@ included, is written in the ``charset`` named, UTF-8 when none is):
   is taken as JSON text already (the spec's "JSON string template" example) when it parses as JSON,
   otherwise it is sent as a JSON string. bytes are sent as they are.
 - ``application/x-www-form-urlencoded``: an object becomes ``k=v&…`` (WHATWG form encoding, arrays repeat
-  the key, nested objects are sent as JSON text); a str is taken as already encoded. A property whose
+  the key, nested objects are sent as JSON text, a null property is left out); a str is taken as already
+  encoded. A property whose
   Encoding Object writes ``style``, ``explode`` or ``allowReserved`` is serialised as a query parameter of
   that style (``form`` by default; ``deepObject``, ``spaceDelimited``, ``pipeDelimited``); one whose
   ``contentType`` is JSON sends an array as JSON text instead of repeating the key (OAS 3.1.1 §4.8.15).
@@ -488,6 +489,8 @@ def _encode_form(payload: Any, encodings: Mapping[str, PartEncoding], content_ty
     pieces: list[str] = []
     try:
         for key, value in payload.items():
+            if value is None:  # no form for null: left out, as a null parameter or multipart part is
+                continue
             name = str(key)
             encoding = encodings.get(name)
             if encoding is not None and _styled(encoding):
