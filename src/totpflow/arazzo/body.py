@@ -515,12 +515,20 @@ def _styled(encoding: PartEncoding) -> bool:
     return encoding.style is not None or encoding.explode is not None or encoding.allow_reserved is not None
 
 
-def _styled_pairs(name: str, value: Any, encoding: PartEncoding, written: str) -> list[tuple[str, str]]:
+def form_style_problem(name: str, encoding: PartEncoding) -> str | None:
+    """Why a form body cannot serialise its property ``name`` as ``encoding`` says (a style a query
+    parameter cannot have), or None."""
     style = encoding.style or "form"
-    if style not in STYLES["query"]:
-        raise ExecutionError(
-            f"request body: property {name!r}: style {style!r} is not allowed in a form body"
-        )
+    if _styled(encoding) and style not in STYLES["query"]:
+        return f"property {name!r}: style {style!r} is not allowed in a form body"
+    return None
+
+
+def _styled_pairs(name: str, value: Any, encoding: PartEncoding, written: str) -> list[tuple[str, str]]:
+    problem = form_style_problem(name, encoding)
+    if problem is not None:
+        raise ExecutionError(f"request body: {problem}")
+    style = encoding.style or "form"
     explode = encoding.explode if encoding.explode is not None else style == "form"
     reserved = bool(encoding.allow_reserved)
     return query_pairs(name, value, style, explode, reserved, written, "request body: property")

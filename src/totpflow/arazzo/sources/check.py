@@ -5,7 +5,9 @@ Problems: a step whose ``operationId`` / ``operationPath`` does not resolve, a `
 AsyncAPI step whose channel does not exist, whose address has a parameter with no value (the step's ``in:
 channel`` parameter, else its ``default``) or a value outside its ``enum``, whose parameters are neither ``in:
 channel`` nor ``in: header``, or whose ``correlationId`` has no message location to be matched against; an
-``in: channel`` parameter on an OpenAPI step. Each of these would fail the run at that step.
+``in: channel`` parameter on an OpenAPI step; a parameter the step sends, or a property of the form body it
+sends, whose OpenAPI description gives it a ``style`` its location cannot have (a query parameter in
+``matrix`` style; OAS 3.1.1 §4.8.12.4, §4.8.15.1). Each of these would fail the run at that step.
 Warnings (Arazzo 1.0.1 "Parameter Object": the name must resolve to a parameter of the target operation, but a
 runner can still send it): a parameter naming no parameter of the operation, a required path parameter of the
 operation that no parameter supplies, and an ``in: channel`` parameter the channel's address does not use.
@@ -13,8 +15,10 @@ operation that no parameter supplies, and an ``in: channel`` parameter the chann
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from totpflow.arazzo import body as bodies
 from totpflow.arazzo.document.model import (
     ArazzoDocument,
     FailureAction,
@@ -32,6 +36,9 @@ from totpflow.arazzo.document.references import (
 from totpflow.arazzo.document.schema import location_key
 from totpflow.arazzo.document.validate import Findings
 from totpflow.arazzo.errors import DocumentError
+from totpflow.arazzo.expressions.compile import is_expression
+from totpflow.arazzo.expressions.pointer import escape
+from totpflow.arazzo.params import parameter_spec
 from totpflow.arazzo.sources.openapi import Operation
 from totpflow.arazzo.sources.sourceset import SourceSet
 
@@ -73,6 +80,7 @@ def _step(
         report.problems.append(exc)
         return
     _parameters(doc, workflow, step, operation, report)
+    _form_styles(step, operation, report)
 
 
 def _async_target(
@@ -141,7 +149,8 @@ def _async_target(
 def _parameters(
     doc: ArazzoDocument, workflow: Workflow, step: Step, operation: Operation, report: SourceCheck
 ) -> None:
-    declared = {_identity(p.name, p.in_) for p in operation.parameters}
+    described = {_identity(p.name, p.in_): p for p in operation.parameters}
+    declared = set(described)
     given: set[tuple[str, str]] = set()
     for item in (*workflow.parameters, *step.parameters):
         try:
@@ -161,6 +170,11 @@ def _parameters(
             continue
         identity = _identity(parameter.name, parameter.in_)
         given.add(identity)
+        target = described.get(identity)
+        problem = None if target is None else parameter_spec(target, parameter.name, parameter.in_).problem
+        if problem is not None:
+            named = operation.operation_id or operation.path
+            report.problems.append(DocumentError(item.location, f"operation {named!r}: {problem}"))
         if identity not in declared and item in step.parameters and not _credential(parameter, operation):
             report.warn(
                 item.location,
@@ -174,6 +188,36 @@ def _parameters(
                 f"required path parameter {declared_parameter.name!r} of operation "
                 f"{operation.operation_id or operation.path!r} is not given",
             )
+
+
+def _form_styles(step: Step, operation: Operation, report: SourceCheck) -> None:
+    """A form body's property the operation's Encoding Object gives a style a form cannot have: a problem at
+    the property of a payload written as an object, a warning for a payload that is an expression (whether
+    it holds the property is known only at run time)."""
+    body = step.request_body
+    if body is None or not body.has_payload or not operation.request_encodings:
+        return
+    content_type = bodies.choose_content_type(body, operation.request_content_types)
+    if not bodies.is_form(content_type):
+        return
+    encodings = operation.request_encodings.get(bodies.media_type(content_type)) or {}
+    refused = {
+        name: problem
+        for name, encoding in encodings.items()
+        if (problem := bodies.form_style_problem(name, encoding)) is not None
+    }
+    if not refused:
+        return
+    payload = body.payload
+    if isinstance(payload, Mapping):
+        for name in payload:
+            if str(name) in refused:
+                report.problems.append(
+                    DocumentError(f"{body.location}/payload/{escape(str(name))}", refused[str(name)])
+                )
+    elif isinstance(payload, str) and is_expression(payload):
+        for problem in refused.values():
+            report.warn(f"{body.location}/payload", f"if the payload holds it: {problem}")
 
 
 def _credential(parameter: Parameter, operation: Operation) -> bool:
