@@ -3,6 +3,7 @@ sub-workflows, dependencies, budgets), through ``httpx.MockTransport`` with a fa
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,54 @@ def test_a_response_in_a_charset_that_is_no_text_encoding_is_read_without_failin
     workflow = result.workflows[0]
     assert result.ok, workflow.error
     assert workflow.outputs == {"token": None}
+
+
+_LOGIN_AS = """
+  - workflowId: login
+    steps:
+      - stepId: signIn
+        operationId: $sourceDescriptions.pets.login
+        requestBody: {{payload: {{username: {who}}}}}
+        outputs: {{token: $response.body#/token}}
+    outputs: {{token: $steps.signIn.outputs.token}}
+"""
+
+
+def test_workflows_expressions_read_this_documents_workflow_not_a_namesake_elsewhere(tmp_path: Path) -> None:
+    """``$workflows.login.outputs`` names the ``login`` of the document it is written in (Arazzo 1.0.1
+    "Runtime Expressions": ``$workflows`` are this document's), even after a workflow of the same id in
+    another Arazzo source ran later."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"token": "token-of-" + json.loads(request.content)["username"]})
+
+    pets = str(DATA / "pets.openapi.yaml")
+    head = "arazzo: 1.0.1\ninfo: {{title: {title}, version: 1.0.0}}\nsourceDescriptions:\n"
+    (tmp_path / "other.arazzo.yaml").write_text(
+        head.format(title="other")
+        + f"  - {{name: pets, url: {pets}}}\nworkflows:"
+        + _LOGIN_AS.format(who="them")
+    )
+    (tmp_path / "main.arazzo.yaml").write_text(
+        head.format(title="main")
+        + f"  - {{name: pets, url: {pets}}}\n  - {{name: other, url: ./other.arazzo.yaml, type: arazzo}}\n"
+        + "workflows:"
+        + _LOGIN_AS.format(who="us")
+        + """
+  - workflowId: main
+    steps:
+      - stepId: ours
+        workflowId: login
+      - stepId: theirs
+        workflowId: $sourceDescriptions.other.login
+      - stepId: read
+        operationId: $sourceDescriptions.pets.login
+        requestBody: {payload: {username: $workflows.login.outputs.token}}
+        outputs: {echoed: $response.body#/token}
+    outputs: {echoed: $steps.read.outputs.echoed}
+"""
+    )
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        result = load(str(tmp_path / "main.arazzo.yaml")).run("main", client=client)
+    assert result.ok, result.workflows[-1].error
+    assert result.workflows[-1].outputs == {"echoed": "token-of-token-of-us"}

@@ -43,7 +43,11 @@ class Shared(msgspec.Struct):
 
     sources: SourceSet
     plan: Plan
-    workflows: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = msgspec.field(default_factory=dict)
+    # (document URL, workflowId) → the inputs and outputs of its last run that ended: ``$workflows.<id>``
+    # names a workflow of the document the expression is written in
+    workflows: dict[tuple[str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = msgspec.field(
+        default_factory=dict
+    )
     running: list[Frame] = msgspec.field(default_factory=list)
     # steps that succeeded in this run, (document URL, workflowId, stepId): 1.1 step dependencies
     completed: set[tuple[str, str, str]] = msgspec.field(default_factory=set)
@@ -140,7 +144,7 @@ class StepContext:
             if value is ctx:
                 raise EvaluationError(expression, f"workflow {workflow_id!r} has no input {name!r}")
             return value
-        record = self.shared.workflows.get(workflow_id)
+        record = self.shared.workflows.get((self.frame.document.url, workflow_id))
         if record is None and running is not None:
             raise EvaluationError(
                 expression, f"workflow {workflow_id!r} is still running: its outputs exist once it has ended"

@@ -261,7 +261,7 @@ class _Run(StepRunner):
         done = Finished(result, dict(outputs))
         self.results.append(result)
         self.finished[key] = done
-        self.shared.workflows[workflow.workflow_id] = (dict(inputs), dict(outputs))
+        self.shared.workflows[(doc.url, workflow.workflow_id)] = (dict(inputs), dict(outputs))
         return done
 
     def check_dependencies(self, doc: ArazzoDocument, workflow: Workflow, seen: set[tuple[str, str]]) -> None:
