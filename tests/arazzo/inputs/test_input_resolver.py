@@ -326,6 +326,19 @@ def test_a_reference_cycle_ends() -> None:
     assert resolver.declared == ()
 
 
+def test_a_value_checked_through_a_cycle_that_reaches_no_part_of_it_is_refused() -> None:
+    """JSON Schema 2020-12 §9.4.1 gives such a schema no outcome: an InputError naming the input, not the
+    validator's RecursionError."""
+    cyclic = {
+        "a": {"allOf": [{"$ref": "#/components/inputs/b"}]},
+        "b": {"anyOf": [{"$ref": "#/components/inputs/a"}]},
+    }
+    schema = {"type": "object", "properties": {"pw": {"$ref": "#/components/inputs/a"}}}
+    with pytest.raises(InputError, match="cycle") as raised:
+        InputResolver(schema, {"pw": "x"}, None, None, cyclic).check_upfront()
+    assert raised.value.name == "pw"
+
+
 def test_totp_accepts_80_bit_secrets() -> None:
     """Authenticator apps accept the 16-character (80-bit) secrets many services issue."""
     # base32 of the 10-byte key "1234567890"; HMAC-SHA1 over the counter 1 (t = 59 s), RFC 4226 §5.3
@@ -464,3 +477,24 @@ def test_terminal_prompt_end_of_input_is_an_input_error() -> None:
 
     with pytest.raises(InputError, match="end of input"):
         terminal_prompt(ask=closed)(Subject("x", {}))
+
+
+PASSWORDS = yaml.safe_load((HERE / "password_cases.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", PASSWORDS, ids=[case["name"] for case in PASSWORDS])
+def test_every_value_a_schema_marks_as_a_password_is_masked(case: dict[str, Any]) -> None:
+    """Wherever ``format: password`` marks a value: at the top, inside an object or an array, through
+    ``$ref`` and the combinators; given up front or read from a default."""
+    masker = Masker()
+    resolver = InputResolver(
+        case["schema"], case.get("given", {}), None, None, case.get("components"), masker=masker
+    )
+    if case.get("check", True):
+        resolver.check_upfront()
+    if "read" in case:
+        resolver.get(case["read"], AFTER_CREATE_TOTP)
+    for value in case.get("masked", ()):
+        assert masker.mask_text(f"[{value}]") == f"[{MASK}]", value
+    for value in case.get("shown", ()):
+        assert masker.mask_text(f"[{value}]") == f"[{value}]", value

@@ -28,6 +28,11 @@ Prompt = Callable[[str, Mapping[str, Any], Any], Any]
 """``prompt(name, property_schema, ctx) -> raw value``; the engine adapts its own prompt request to this."""
 
 
+# JSON Schema 2020-12 §9.4.1: a schema that refers back to itself without applying to a part of the value
+# ("infinite recursive nesting") has no defined outcome; such an inputs schema is refused.
+CYCLE = "its schema refers to itself in a cycle that never reaches a part of the value (JSON Schema §9.4.1)"
+
+
 class InputResolver:
     def __init__(
         self,
@@ -60,8 +65,8 @@ class InputResolver:
         self.declared: tuple[str, ...] = tuple(self._properties)
         if masker is not None:  # secrets given up front are masked from the first recorded byte on
             for name, value in self._given.items():
-                if self._is_secret(name):
-                    masker.add(coerce(value, self._schema.value_types(name)))
+                for secret in self._secrets_of(name, coerce(value, self._schema.value_types(name))):
+                    masker.add(secret)
 
     def schema_keyword(self, keyword: str) -> Any:
         """A keyword of the whole (dereferenced) inputs schema: ``additionalProperties``,
@@ -72,6 +77,12 @@ class InputResolver:
         schema = self._properties.get(name)
         if schema is None:
             return
+        try:
+            self._check_against(name, schema, value)
+        except RecursionError:
+            raise InputError(name, CYCLE) from None
+
+    def _check_against(self, name: str, schema: Mapping[str, Any], value: Any) -> None:
         simple = simple_type_check(schema, value)
         if simple is not None:  # a bare type schema: decided without the validator (the common case)
             if simple:
@@ -88,12 +99,17 @@ class InputResolver:
             )
             raise InputError(name, f"the value{where} fails the schema keyword '{error.validator}'{shown}")
 
-    def _is_secret(self, name: str) -> bool:
-        return name in self._secret_names or name in self._schema.passwords
+    def _secrets_of(self, name: str, value: Any) -> list[Any]:
+        """What of input ``name``'s ``value`` is secret: all of it for a ``--secret-input``, else the parts
+        its schema marks ``format: password``."""
+        if name in self._secret_names:
+            return [value]
+        return self._schema.secret_parts(name, value)
 
     def _remember(self, name: str, value: Any, *, secret: bool = False) -> Any:
-        if self._masker is not None and (secret or self._is_secret(name)):
-            self._masker.add(value)
+        if self._masker is not None:
+            for part in [value] if secret else self._secrets_of(name, value):
+                self._masker.add(part)
         self._cache[name] = value
         return value
 
@@ -111,7 +127,11 @@ class InputResolver:
             given = {
                 name: coerce(value, self._schema.value_types(name)) for name, value in self._given.items()
             }
-            for error in self._schema.errors("", {**whole, "properties": self._properties}, given):
+            try:
+                errors = list(self._schema.errors("", {**whole, "properties": self._properties}, given))
+            except RecursionError:
+                raise InputError("", CYCLE) from None
+            for error in errors:
                 raise InputError("", f"the inputs fail the schema keyword '{error.validator}'")
         missing = [name for name in self.required if not self._available(name)]
         if missing:

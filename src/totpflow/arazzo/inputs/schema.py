@@ -18,6 +18,7 @@ document) are refused with an InputError.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ _DEFS = "totpflow:components/inputs"
 WHOLE_OBJECT_KEYWORDS = ("additionalProperties", "propertyNames", "maxProperties", "dependentRequired")
 
 _SHARED: dict[tuple[int, int], tuple[Any, Any, InputsSchema]] = {}
+# Schemas and values followed this deep when looking for passwords; a part nested deeper is masked whole.
+_MAX_DEPTH = 100
 
 
 class InputsSchema:
@@ -83,8 +86,10 @@ class InputsSchema:
         self.required: tuple[str, ...] = required
         whole = self._deref(top, None, frozenset())[0]
         self.whole: dict[str, Any] = {k: v for k, v in whole.items() if k in WHOLE_OBJECT_KEYWORDS}
+        # the properties whose schema marks the value, or a part of it, ``format: password`` (at any depth,
+        # through ``$ref``, ``allOf``/``anyOf``/``oneOf``, ``properties``, ``items`` …)
         self.passwords = frozenset(
-            name for name, prop in properties.items() if prop.get("format") == "password"
+            name for name, prop in properties.items() if self._marks_password(prop, None, frozenset())
         )
 
     def value_types(self, name: str) -> Mapping[str, Any]:
@@ -123,6 +128,53 @@ class InputsSchema:
                 else:
                     types = _narrow(types, tuple(union))
         return types
+
+    # -- passwords -------------------------------------------------------------------------------------
+
+    def secret_parts(self, name: str, value: Any) -> list[Any]:
+        """The parts of input ``name``'s ``value`` that its schema marks ``format: password``: the whole
+        value, or the values at the marked places inside it (an object's property, an array's items), each
+        place marked by any of the schemas that apply there (a member of ``anyOf``, ``oneOf`` or ``allOf``
+        counts, so a nullable password is one)."""
+        if name not in self.passwords:
+            return []
+        found: list[Any] = []
+        self._collect(self.properties[name], value, None, frozenset(), 0, found)
+        return found
+
+    def _collect(
+        self,
+        schema: Mapping[str, Any],
+        value: Any,
+        resolver: Resolver[Any] | None,
+        seen: frozenset[int],
+        depth: int,
+        found: list[Any],
+    ) -> None:
+        """``found`` gets the marked parts of ``value``. ``seen`` (the references followed at this value)
+        ends a cycle of references that reaches no deeper part; a recursive schema is followed as deep as
+        the value goes, and a value nested deeper than ``_MAX_DEPTH`` is taken whole."""
+        if depth > _MAX_DEPTH:
+            found.append(value)
+            return
+        schema, resolver, seen = self._deref(schema, resolver, seen)
+        if schema.get("format") == "password":
+            found.append(value)
+            return
+        for member in _members(schema):
+            self._collect(member, value, resolver, seen, depth + 1, found)
+        for part, applies in _parts(schema, value):
+            self._collect(applies, part, resolver, frozenset(), depth + 1, found)
+
+    def _marks_password(
+        self, schema: Mapping[str, Any], resolver: Resolver[Any] | None, seen: frozenset[int]
+    ) -> bool:
+        followed, resolver, seen_now = self._deref(schema, resolver, seen)
+        if followed.get("format") == "password":
+            return True
+        if seen_now is seen and "$ref" in followed:  # a reference cycle: nothing new below
+            return False
+        return any(self._marks_password(inner, resolver, seen_now) for inner in _subschemas(followed))
 
     # -- references ------------------------------------------------------------------------------------
 
@@ -212,6 +264,71 @@ class InputsSchema:
     def errors(self, key: str, schema: Mapping[str, Any], value: Any) -> Iterator[Any]:
         """The validation errors of ``value``, in the order of their place in it."""
         return iter(sorted(self.validator(key, schema).iter_errors(value), key=lambda e: list(e.path)))
+
+
+def _members(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The members of ``allOf``, ``anyOf`` and ``oneOf``: schemas that apply to the same value."""
+    for keyword in ("allOf", "anyOf", "oneOf"):
+        members = schema.get(keyword)
+        if isinstance(members, list):
+            yield from (member for member in members if isinstance(member, Mapping))
+
+
+def _parts(schema: Mapping[str, Any], value: Any) -> Iterator[tuple[Any, Mapping[str, Any]]]:
+    """Each part of ``value`` (a property's value, an item) with a schema of ``schema`` that applies to it
+    (``properties``, ``patternProperties``, ``additionalProperties``; ``prefixItems``, ``items``)."""
+    if isinstance(value, Mapping):
+        named = schema.get("properties")
+        named = named if isinstance(named, Mapping) else {}
+        patterns = schema.get("patternProperties")
+        patterns = patterns if isinstance(patterns, Mapping) else {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            matched = False
+            if isinstance(named.get(key), Mapping):
+                matched = True
+                yield item, named[key]
+            for pattern, applies in patterns.items():
+                if isinstance(applies, Mapping) and _matches(str(pattern), str(key)):
+                    matched = True
+                    yield item, applies
+            if not matched and isinstance(extra, Mapping):
+                yield item, extra
+    elif isinstance(value, list | tuple):
+        prefix = schema.get("prefixItems")
+        prefix = prefix if isinstance(prefix, list) else []
+        items = schema.get("items")
+        for index, item in enumerate(value):
+            if index < len(prefix):
+                if isinstance(prefix[index], Mapping):
+                    yield item, prefix[index]
+            elif isinstance(items, Mapping):
+                yield item, items
+
+
+def _subschemas(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every schema directly inside ``schema`` that :func:`_members` or :func:`_parts` can reach."""
+    yield from _members(schema)
+    for keyword in ("properties", "patternProperties"):
+        named = schema.get(keyword)
+        if isinstance(named, Mapping):
+            yield from (inner for inner in named.values() if isinstance(inner, Mapping))
+    prefix = schema.get("prefixItems")
+    if isinstance(prefix, list):
+        yield from (inner for inner in prefix if isinstance(inner, Mapping))
+    for keyword in ("additionalProperties", "items"):
+        inner = schema.get(keyword)
+        if isinstance(inner, Mapping):
+            yield inner
+
+
+def _matches(pattern: str, key: str) -> bool:
+    """Whether ``key`` matches a ``patternProperties`` pattern; a pattern Python cannot compile (ECMA-262
+    syntax it lacks) is taken to match, so that a marked value is masked rather than shown."""
+    try:
+        return re.search(pattern, key) is not None
+    except re.error:
+        return True
 
 
 def _narrow(types: tuple[str, ...] | None, more: tuple[str, ...] | None) -> tuple[str, ...] | None:
