@@ -190,6 +190,7 @@ class _Checker:
         self._actions(workflow.success_actions, workflow, "successActions")
         self._actions(workflow.failure_actions, workflow, "failureActions")
         for name, value in workflow.outputs.items():
+            self._output_name(name, f"{workflow.location}/outputs{pointer.join([name])}")
             self._value(value, f"{workflow.location}/outputs{pointer.join([name])}", workflow)
         for step in workflow.steps:
             self._step(step, workflow)
@@ -227,8 +228,18 @@ class _Checker:
         self._actions(step.on_success or (), workflow, "successActions")
         self._actions(step.on_failure or (), workflow, "failureActions")
         for name, value in step.outputs.items():
+            self._output_name(name, f"{location}/outputs{pointer.join([name])}")
             self._value(value, f"{location}/outputs{pointer.join([name])}", workflow)
         self.outputs_scope = own_outputs
+
+    def _output_name(self, name: str, location: str) -> None:
+        """Workflow and Step Object ``outputs``: "The key is a friendly name … MUST use keys that match the
+        regular expression: ``^[a-zA-Z0-9\\.\\-_]+$``" (the official schemas list it as a pattern property
+        without forbidding other keys); a name outside it could not be read by ``$steps``/``$outputs``."""
+        if not _OUTPUT_NAME.fullmatch(name):
+            self.findings.problem(
+                location, f"output name {name!r} may hold only letters, digits, '.', '-' and '_'"
+            )
 
     def _step_1_1(self, step: Step, workflow: Workflow) -> None:
         """1.1: how a step binds to its source is only known with the source (an operationId may even be
@@ -846,6 +857,7 @@ def _has_step(workflow: Workflow, step_id: str) -> bool:
     return any(step.step_id == step_id for step in workflow.steps)
 
 
+_OUTPUT_NAME = re.compile(r"[a-zA-Z0-9.\-_]+")
 _FIELD_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 # Fields that frame the message on the wire (RFC 9112 §6, §9.6; RFC 9110 §7.2): a parameter that set them
 # would cut the body short or desynchronise a kept-alive connection.
