@@ -312,6 +312,8 @@ def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]], 
 
 
 def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]], version: str | None = None) -> str:
+    if version == "xpath-10":
+        return _replace_xml10(payload, replacements)
     from xml.etree import ElementTree
 
     import elementpath  # XPath 1.0–3.1 over ElementTree; imported only when an XML body needs it
@@ -337,6 +339,34 @@ def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]], version:
         for node in nodes:
             _set_xml_node(root, node, text, target)
     body = ElementTree.tostring(root, encoding="unicode")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body) if declaration else body
+
+
+def _replace_xml10(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
+    """:func:`_replace_xml` with XPath 1.0 targets, through lxml (``expressions.xpath10``)."""
+    from totpflow.arazzo.expressions import xpath10
+
+    declaration = payload.lstrip().startswith("<?xml")
+    try:
+        root = xpath10.parse(payload)
+    except xpath10.XPathFailure as exc:
+        raise ExecutionError(f"payload replacement: the XML payload does not parse ({exc.message})") from None
+    for target, value in replacements:
+        text = value if isinstance(value, str) else scalar_text(value)
+        try:
+            nodes = xpath10.evaluate(xpath10.compile_xpath(target), root)
+        except xpath10.XPathFailure as exc:
+            raise ExecutionError(
+                f"payload replacement: XPath {target!r} is not valid ({exc.message})"
+            ) from None
+        if not isinstance(nodes, list) or not nodes:
+            raise ExecutionError(f"payload replacement: XPath {target!r} selects nothing in the payload")
+        for node in nodes:
+            if not xpath10.set_node(node, text):
+                raise ExecutionError(
+                    f"payload replacement: XPath {target!r} must select elements or attributes"
+                )
+    body = xpath10.serialise(root)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body) if declaration else body
 
 

@@ -21,10 +21,11 @@ Types and what passes (pass/fail rules from 1.1.0 §"Condition Evaluation", whic
   ``$[?@.token]`` and ``$[0].token`` all pass against ``{"token": …}``. Beware that under RFC 9535
   ``@.x != null`` is true when ``x`` is absent (Nothing ≠ null), in either form; test existence with
   ``$[?@.x]``.
-* ``xpath``: XPath 3.1 by default; ``version`` ``xpath-10`` / ``xpath-20`` / ``xpath-30`` / ``xpath-31``
-  selects the ``elementpath`` parser. The context must be XML text; a DOCTYPE is refused so no entity can be
-  expanded. The result is the expression's boolean value per that version (``boolean(…)``: XPath 1.0 §4.2,
-  the Effective Boolean Value in 2.0+).
+* ``xpath``: XPath 3.1 by default; ``version`` ``xpath-20`` / ``xpath-30`` / ``xpath-31`` selects the
+  ``elementpath`` parser, ``xpath-10`` libxml2's XPath 1.0 through lxml (``expressions.xpath10``). The
+  context must be XML text; a DOCTYPE is refused so no entity can be expanded. The result is the
+  expression's boolean value per that version (``boolean(…)``: XPath 1.0 §4.2, the Effective Boolean Value
+  in 2.0+).
 * ``jsonpointer`` (Arazzo 1.1, an Expression Type Object ``{type: jsonpointer, version: rfc6901}``): the
   condition is an RFC 6901 pointer, checked at compile time. 1.1.0 gives it no pass/fail rule of its own;
   decision, by analogy with JSONPath (a pointer selects at most one node): it passes when the pointer
@@ -180,10 +181,13 @@ def _xpath_parser(version: str | None) -> Any:
 class _XPath(msgspec.Struct, frozen=True):
     text: str
     boolean: Any  # the parsed ``boolean((text))``: its result is the Effective Boolean Value of ``text``
+    xpath10: bool = False  # compiled by lxml (``expressions.xpath10``), not elementpath
 
 
 @lru_cache(maxsize=2048)
 def _compile_xpath(text: str, version: str | None) -> Any:
+    if version == "xpath-10":
+        return _compile_xpath10(text)
     import elementpath
 
     parser = _xpath_parser(version)
@@ -200,6 +204,17 @@ def _compile_xpath(text: str, version: str | None) -> Any:
     except elementpath.ElementPathError as exc:  # e.g. a constant sequence with no boolean value (FORG0006)
         raise ConditionError(text, 0, f"XPath condition has no boolean value: {exc.message}") from None
     return _XPath(text, boolean)
+
+
+def _compile_xpath10(text: str) -> _XPath:
+    from totpflow.arazzo.expressions import xpath10
+
+    try:
+        xpath10.compile_xpath(text)
+        boolean = xpath10.compile_xpath(f"boolean(({text}))")
+    except xpath10.XPathFailure as exc:
+        raise ConditionError(text, exc.position, f"invalid XPath (xpath-10): {exc.message}") from None
+    return _XPath(text, boolean, xpath10=True)
 
 
 def _compile_jsonpointer(text: str, version: str | None) -> Any:
@@ -273,14 +288,16 @@ def _check_jsonpointer(
 def _check_xpath(xpath: Any, context: str, value: Any, mask: Mask | None) -> tuple[bool, str | None]:
     import xml.etree.ElementTree as ET
 
-    import elementpath
-
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         return False, f"context {context} is not XML text (it is a parsed {type(value).__name__})"
     if "<!doctype" in value.lower():
         return False, f"context {context} has a DOCTYPE, which is refused (no entity expansion)"
+    if xpath.xpath10:
+        return _check_xpath10(xpath, context, value, mask)
+    import elementpath
+
     try:
         root = ET.fromstring(value)
     except ET.ParseError as exc:
@@ -289,6 +306,22 @@ def _check_xpath(xpath: Any, context: str, value: Any, mask: Mask | None) -> tup
         result = xpath.boolean.get_results(elementpath.XPathContext(ET.ElementTree(root)))
     except elementpath.ElementPathError as exc:
         return False, f"XPath evaluation failed: {_masked(str(exc.message), mask)}"
+    if result is True:
+        return True, None
+    return False, f"{show(xpath.text, mask)} is false for {context} ({show(value, mask)})"
+
+
+def _check_xpath10(xpath: _XPath, context: str, value: str, mask: Mask | None) -> tuple[bool, str | None]:
+    from totpflow.arazzo.expressions import xpath10
+
+    try:
+        root = xpath10.parse(value)
+    except xpath10.XPathFailure as exc:
+        return False, f"context {context} is not well-formed XML: {exc.message}"
+    try:
+        result = xpath10.evaluate(xpath.boolean, root)
+    except xpath10.XPathFailure as exc:
+        return False, f"XPath evaluation failed: {_masked(exc.message, mask)}"
     if result is True:
         return True, None
     return False, f"{show(xpath.text, mask)} is false for {context} ({show(value, mask)})"

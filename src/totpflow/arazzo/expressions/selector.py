@@ -18,7 +18,8 @@ Decisions (the spec says none of this; docs/conformance.md):
   XPath context must be XML text, and a DOCTYPE is refused (no entity expansion). XPath element and
   attribute nodes become their string values; atomic values stay as they are.
 
-The XPath engine (``elementpath``) is imported only when an XPath selector is compiled or evaluated.
+The XPath engines (``elementpath``; lxml for ``xpath-10``, ``expressions.xpath10``) are imported only when an
+XPath selector is compiled or evaluated.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class Selection(msgspec.Struct, frozen=True):
         if value is None:
             raise EvaluationError(self.context.text, "the selector's context is null")
         if self.kind == "xpath":
+            if self.version == "xpath-10":
+                return _xpath10_select(self.compiled, value, self.context.text)
             return _xpath_select(self.compiled, value, self.context.text)
         if isinstance(value, str | bytes):
             try:
@@ -174,6 +177,13 @@ def xpath_parser(version: str | None) -> Any:
 
 @lru_cache(maxsize=1024)
 def _xpath(text: str, version: str) -> Any:
+    if version == "xpath-10":
+        from totpflow.arazzo.expressions import xpath10
+
+        try:
+            return xpath10.compile_xpath(text)
+        except xpath10.XPathFailure as exc:
+            raise ExpressionError(text, exc.position, f"invalid XPath ({version}): {exc.message}") from None
     import elementpath
 
     try:
@@ -182,18 +192,25 @@ def _xpath(text: str, version: str) -> Any:
         raise ExpressionError(text, 0, f"invalid XPath ({version}): {exc.message}") from None
 
 
-def parse_xml(value: Any, where: str) -> Any:
-    """An ElementTree root from XML text (EvaluationError for anything else, or a DOCTYPE)."""
-    import xml.etree.ElementTree as ET
-
+def xml_text(value: Any, where: str) -> str:
+    """XML text to parse: ``value`` decoded (bytes as UTF-8); EvaluationError for anything else, or for
+    a DOCTYPE."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         raise EvaluationError(where, f"the context is not XML text (it is a parsed {type(value).__name__})")
     if "<!doctype" in value.lower():
         raise EvaluationError(where, "the XML context has a DOCTYPE, which is refused (no entity expansion)")
+    return value
+
+
+def parse_xml(value: Any, where: str) -> Any:
+    """An ElementTree root from XML text (EvaluationError for anything else, or a DOCTYPE)."""
+    import xml.etree.ElementTree as ET
+
+    text = xml_text(value, where)
     try:
-        return ET.fromstring(value)
+        return ET.fromstring(text)
     except ET.ParseError as exc:
         raise EvaluationError(where, f"the context is not well-formed XML: {exc}") from None
 
@@ -210,6 +227,20 @@ def _xpath_select(token: Any, value: Any, where: str) -> Any:
         raise EvaluationError(where, f"XPath evaluation failed: {exc.message}") from None
     items = result if isinstance(result, list) else [result]
     return _cardinality([_xpath_value(item) for item in items])
+
+
+def _xpath10_select(compiled: Any, value: Any, where: str) -> Any:
+    from totpflow.arazzo.expressions import xpath10
+
+    text = xml_text(value, where)
+    try:
+        root = xpath10.parse(text)
+    except xpath10.XPathFailure as exc:
+        raise EvaluationError(where, f"the context is not well-formed XML: {exc.message}") from None
+    try:
+        return _cardinality(xpath10.values(compiled, root))
+    except xpath10.XPathFailure as exc:
+        raise EvaluationError(where, f"XPath evaluation failed: {exc.message}") from None
 
 
 def _xpath_value(item: Any) -> Any:
