@@ -31,6 +31,7 @@
     │   ├── ActiveTotpExists
     │   ├── TotpCodeAlreadyAuthenticated
     │   ├── ExpiredTotp
+    │   ├── NoActiveRecoveryCodeBackedFactor  (recovery codes of a TOTP never authenticated)
     │   ├── NoSessionArguments / TooManySessionArguments
     │   └── NoSessionRevokeArguments / TooManySessionRevokeArguments
     ├── Unauthorized
@@ -277,6 +278,10 @@ class TotpCodeAlreadyAuthenticated(BadRequest):
 
 
 class ExpiredTotp(BadRequest):
+    pass
+
+
+class NoActiveRecoveryCodeBackedFactor(BadRequest):
     pass
 
 

@@ -72,10 +72,11 @@ def test_counters_after_an_enrollment_a_lock_and_a_rate_limit(server: StytchServ
     assert refusals == ["unable_to_authenticate_totp"] * 10 + ["user_lock_limit_reached", "too_many_requests"]
     bob = client.users.create(email="bob@example.com")
     bob_totp = client.totps.create(user_id=bob.user_id)
+    client.totps.authenticate(user_id=bob.user_id, totp_code=current_totp(bob_totp.secret))  # confirmed
     client.totps.recover(user_id=bob.user_id, recovery_code=bob_totp.recovery_codes[0])
 
     text, found = scrape(server.base_url)
-    assert value(found, "totpflow_second_factor_attempts_total", factor="totp", outcome="success") == 1
+    assert value(found, "totpflow_second_factor_attempts_total", factor="totp", outcome="success") == 2
     assert value(found, "totpflow_second_factor_attempts_total", factor="totp", outcome="failure") == 10
     assert (
         value(found, "totpflow_second_factor_attempts_total", factor="recovery_code", outcome="success") == 1
@@ -84,14 +85,14 @@ def test_counters_after_an_enrollment_a_lock_and_a_rate_limit(server: StytchServ
     assert value(found, "totpflow_locked_refusals_total") == 1
     assert value(found, "totpflow_rate_limit_refusals_total") == 1
     route = "/v1/totps/authenticate"
-    assert value(found, "totpflow_http_requests_total", method="POST", route=route, status="200") == 1
+    assert value(found, "totpflow_http_requests_total", method="POST", route=route, status="200") == 2
     assert value(found, "totpflow_http_requests_total", method="POST", route=route, status="401") == 10
     assert value(found, "totpflow_http_requests_total", method="POST", route=route, status="429") == 2
     assert value(found, "totpflow_http_requests_total", method="POST", route="/v1/users", status="200") == 2
-    assert value(found, "totpflow_http_request_duration_seconds_count", method="POST", route=route) == 13
+    assert value(found, "totpflow_http_request_duration_seconds_count", method="POST", route=route) == 14
     assert (
         value(found, "totpflow_http_request_duration_seconds_bucket", method="POST", route=route, le="+Inf")
-        == 13
+        == 14
     )
 
     # Nothing that identifies a project, a user or a request, in a metric's name, labels or help: the sample

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from frozen_clock import FrozenClock
-from svc_totp_codes import code_for, wrong_code
+from svc_totp_codes import code_for, confirmed_totp, wrong_code
 
 from totpflow.server import errors, services
 from totpflow.server.domain import totp
@@ -85,7 +85,7 @@ def test_recovery_code_attempts_racing_past_the_threshold(
 ) -> None:
     threshold = deps.policy.lock_threshold
     user = services.create_user(deps, project, email="recovery-racer@example.com")
-    services.create_totp(deps, project, user_id=user.user_id)
+    confirmed_totp(deps, project, user.user_id, clock.now)
     outcome = race(
         [
             lambda i=i: services.recover(

@@ -11,7 +11,7 @@ from typing import Any
 
 from frozen_clock import FrozenClock
 from sqlalchemy import text
-from svc_totp_codes import code_for, wrong_code
+from svc_totp_codes import code_for, confirmed_totp, wrong_code
 
 from totpflow.server import services
 from totpflow.server.domain.models import Project
@@ -64,9 +64,11 @@ def test_same_valid_code_succeeds_exactly_once(
     assert len(services.get_sessions(deps, project, user_id=user.user_id)) == 1
 
 
-def test_same_recovery_code_succeeds_exactly_once(deps: services.Deps, project: Project) -> None:
+def test_same_recovery_code_succeeds_exactly_once(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
     user = services.create_user(deps, project, email="race@example.com")
-    created = services.create_totp(deps, project, user_id=user.user_id)
+    created = confirmed_totp(deps, project, user.user_id, clock.now)
     outcomes = race(
         lambda: services.recover(deps, project, user_id=user.user_id, recovery_code=created.recovery_codes[0])
     )
@@ -177,9 +179,10 @@ def test_calls_racing_a_user_delete_find_no_user_never_fail_otherwise(
 def racing_a_totp_delete(
     deps: services.Deps, project: Project, clock: FrozenClock, tag: int
 ) -> tuple[str, list[Callable[[], Any]]]:
-    """A TOTP's deletion, with an authentication and recoveries by valid codes released with it."""
+    """A confirmed TOTP's deletion, with an authentication and recoveries by valid codes released with it."""
     uid = services.create_user(deps, project, email=f"t{tag}@example.com").user_id
-    created = services.create_totp(deps, project, user_id=uid)
+    created = confirmed_totp(deps, project, uid, clock.now)
+    clock.advance(seconds=30)  # a fresh step for the racing authentication
     code = code_for(created.secret, clock.now)
 
     def recover(recovery_code: str) -> Callable[[], Any]:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from frozen_clock import FrozenClock
-from svc_totp_codes import code_for, wrong_code
+from svc_totp_codes import code_for, confirmed_totp, wrong_code
 
 from totpflow.server import errors, services
 from totpflow.server.domain.models import Project, User
@@ -136,8 +136,10 @@ def test_success_resets_the_failure_count(
         assert not services.get_user(deps, project, user.user_id).is_locked, round_
 
 
-def test_recovery_codes_are_single_use(deps: services.Deps, project: Project, user: User) -> None:
-    created = services.create_totp(deps, project, user_id=user.user_id)
+def test_recovery_codes_are_single_use(
+    deps: services.Deps, project: Project, user: User, clock: FrozenClock
+) -> None:
+    created = confirmed_totp(deps, project, user.user_id, clock.now)
     code = created.recovery_codes[3]
     result = services.recover(
         deps, project, user_id=user.user_id, recovery_code=code, session_duration_minutes=30
@@ -155,12 +157,41 @@ def test_recovery_codes_are_single_use(deps: services.Deps, project: Project, us
     assert listed[0].recovery_codes == tuple(c for c in created.recovery_codes if c != code)
 
 
-def test_unknown_and_malformed_recovery_codes(deps: services.Deps, project: Project, user: User) -> None:
-    services.create_totp(deps, project, user_id=user.user_id)
+def test_unknown_and_malformed_recovery_codes(
+    deps: services.Deps, project: Project, user: User, clock: FrozenClock
+) -> None:
+    confirmed_totp(deps, project, user.user_id, clock.now)
     with pytest.raises(errors.UnableToAuthenticateRecoveryCode):
         services.recover(deps, project, user_id=user.user_id, recovery_code="aaaa-bbbb-cccc")
     with pytest.raises(errors.InvalidRecoveryCode):
         services.recover(deps, project, user_id=user.user_id, recovery_code="AAAA-BBBB-CCCC")
+
+
+def test_recovery_codes_of_a_totp_never_authenticated_are_refused(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """Recovery codes back up a confirmed TOTP: before its first code, recover is refused and a pending user
+    stays pending; the codes are listed (unverified) until the TOTP expires, then neither listed nor
+    usable."""
+    pending = services.create_user(deps, project, email="p@example.com", create_user_as_pending=True)
+    created = services.create_totp(deps, project, user_id=pending.user_id, expiration_minutes=5)
+    for _ in range(3):
+        with pytest.raises(errors.NoActiveRecoveryCodeBackedFactor):
+            services.recover(deps, project, user_id=pending.user_id, recovery_code=created.recovery_codes[0])
+    user = services.get_user(deps, project, pending.user_id)
+    assert user.status == "pending" and user.totps[0].verified is False
+    _, listed = services.get_recovery_codes(deps, project, user_id=pending.user_id)
+    assert listed[0].verified is False and listed[0].recovery_codes == created.recovery_codes
+    clock.advance(minutes=5)
+    with pytest.raises(errors.ExpiredTotp):
+        services.get_recovery_codes(deps, project, user_id=pending.user_id)
+    with pytest.raises(errors.ExpiredTotp):
+        services.recover(deps, project, user_id=pending.user_id, recovery_code=created.recovery_codes[0])
+    # a new TOTP, confirmed: its codes work, the first one's never will
+    again = confirmed_totp(deps, project, pending.user_id, clock.now)
+    with pytest.raises(errors.UnableToAuthenticateRecoveryCode):
+        services.recover(deps, project, user_id=pending.user_id, recovery_code=created.recovery_codes[1])
+    services.recover(deps, project, user_id=pending.user_id, recovery_code=again.recovery_codes[0])
 
 
 def test_delete_totp_allows_a_new_one(deps: services.Deps, project: Project, user: User) -> None:

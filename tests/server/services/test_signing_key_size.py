@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from svc_totp_codes import code_for
 
 from totpflow.server import services
 from totpflow.server.config import Settings
@@ -24,11 +25,11 @@ def test_new_signing_keys_have_the_configured_size(deps: services.Deps, project:
     assert len(modulus) * 8 == bits
     user = services.create_user(deps, project, email="ada@example.com")
     created = services.create_totp(deps, project, user_id=user.user_id)
-    signed_in = services.recover(
+    signed_in = services.authenticate_totp(
         deps,
         project,
         user_id=user.user_id,
-        recovery_code=created.recovery_codes[0],
+        totp_code=code_for(created.secret, deps.now()),
         session_duration_minutes=60,
     )
     assert services.authenticate_session(deps, project, session_jwt=signed_in.session_jwt).session is not None

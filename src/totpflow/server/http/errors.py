@@ -264,6 +264,11 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
         "This TOTP code has already been used to authenticate.",
     ),
     errors.ExpiredTotp: (400, "expired_totp", "The TOTP has expired; create a new one."),
+    errors.NoActiveRecoveryCodeBackedFactor: (
+        400,
+        "no_active_recovery_code_backed_factor",
+        "The user's TOTP has not been authenticated yet, so its recovery codes cannot be used.",
+    ),
     errors.NoSessionArguments: (
         400,
         "no_session_arguments",

@@ -7,7 +7,9 @@
   that of any number of concurrent requests with one valid code exactly one succeeds.
 * Failures (wrong TOTP code, unknown or used recovery code) count towards the user lock, and a success while
   unlocked resets the count (``totpflow.server.lockout``).
-* The first success verifies the TOTP and activates a pending user.
+* The first success verifies the TOTP and activates a pending user. Recovery codes back up a verified TOTP:
+  until then ``recover`` refuses them (``NoActiveRecoveryCodeBackedFactor``), so an enrolment never
+  confirmed gives no way in (a decision: Stytch documents the error type, not when it is returned).
 * Before any of this, each attempt counts against the per-user and per-project rate limits
   (``totpflow.server.rate_limits``); past either, 429 ``too_many_requests``.
 """
@@ -238,12 +240,12 @@ def authenticate_totp(
 
 
 def get_recovery_codes(deps: Deps, project: Project, *, user_id: str) -> tuple[User, list[TotpRecoveryCodes]]:
-    """The user's live TOTP with its unused recovery codes (decrypted)."""
+    """The user's live TOTP with its unused recovery codes (decrypted); an unverified TOTP past its
+    expiration is ``ExpiredTotp``, as for authenticate and recover (its codes can never be used)."""
     now = deps.now()
     with deps.store.transaction(readonly=True) as tx:
-        user, row = load_user_with_totp(tx, project, user_id, now)
-        if row is None:
-            raise errors.TotpNotFound("user_id")
+        user, found = load_user_with_totp(tx, project, user_id, now)
+        row = _live_totp(found, now)
         codes = tx.recovery_codes(project.project_id, row.totp_id, unused_only=True)
     plain = tuple(
         crypto.open_bound(
@@ -289,6 +291,8 @@ def recover(
         uid = user.user_id
         lockout.refuse_if_locked(user)
         row = _live_totp(live, now)
+        if not row.verified:  # codes back up an enrolled factor; an unconfirmed enrolment has none yet
+            raise errors.NoActiveRecoveryCodeBackedFactor("recovery_code")
         existing = _existing_session(deps, tx, project, request, now)
         _totp_key(deps, project, uid, row)  # the TOTP must still be this user's: fail closed if it was moved
         hash_input = crypto.recovery_code_hash_input(project.project_id, uid, row.totp_id, recovery_code)
