@@ -27,8 +27,9 @@ def _totpflow(*args: str) -> subprocess.CompletedProcess[str]:
 def _inputs(server: StytchServer, document: Path) -> list[str]:
     """As in test_shipped_workflows: the seed takes credentials with --auth, the others as inputs."""
     args = ["--input", f"email=up-{uuid.uuid4().hex[:12]}@example.com"]
-    if document.name == "totp-enrollment.arazzo.yaml":
+    if document.name != "user-search-delete.arazzo.yaml":  # the others confirm a new TOTP with its code
         args += ["--compute", "totp_code=totp($steps.createTotp.outputs.secret)"]
+    if document.name == "totp-enrollment.arazzo.yaml":
         args += ["--input", "session_duration_minutes=60"]
         args += ["--auth", f"{SOURCE}={server.project_id}:{server.secret}"]
     else:

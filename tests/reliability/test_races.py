@@ -95,6 +95,11 @@ def test_same_email_creates_one_user(pair: Cluster) -> None:
 
 def test_same_recovery_code_succeeds_once(pair: Cluster) -> None:
     user_id, totp = enroll(pair, f"race-recovery-{pair.backend}@example.com")
+    with pair.client() as client:  # confirmed by its first code: recovery codes back up a verified TOTP
+        confirmed = client.post(
+            "/v1/totps/authenticate", json={"user_id": user_id, "totp_code": pyotp.TOTP(totp["secret"]).now()}
+        )
+        assert confirmed.status_code == 200, confirmed.text
     body = {"user_id": user_id, "recovery_code": totp["recovery_codes"][0], "session_duration_minutes": 60}
     responses = burst(pair, RACERS, lambda i: ("POST", "/v1/totps/recover", body))
     outcome = error_types(responses)

@@ -14,6 +14,7 @@ value), a number → an ``int`` when it is integral (XPath 1.0 numbers are doubl
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -28,13 +29,18 @@ class XPathFailure(Exception):
         self.position = position
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Any:
-    from lxml import etree
+_PARSERS = threading.local()  # lxml's parser objects are not to be shared between threads
 
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, encoding="utf-8"
-    )
+
+def _parser() -> Any:
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, encoding="utf-8"
+        )
+    return parser
 
 
 @lru_cache(maxsize=1024)
