@@ -175,11 +175,11 @@ def test_recovery_codes_of_a_totp_never_authenticated_are_refused(
     usable."""
     pending = services.create_user(deps, project, email="p@example.com", create_user_as_pending=True)
     created = services.create_totp(deps, project, user_id=pending.user_id, expiration_minutes=5)
-    for _ in range(3):
+    for _ in range(deps.policy.lock_threshold + 1):  # no failed attempt is counted: the user is not locked
         with pytest.raises(errors.NoActiveRecoveryCodeBackedFactor):
             services.recover(deps, project, user_id=pending.user_id, recovery_code=created.recovery_codes[0])
     user = services.get_user(deps, project, pending.user_id)
-    assert user.status == "pending" and user.totps[0].verified is False
+    assert user.status == "pending" and user.totps[0].verified is False and not user.is_locked
     _, listed = services.get_recovery_codes(deps, project, user_id=pending.user_id)
     assert listed[0].verified is False and listed[0].recovery_codes == created.recovery_codes
     clock.advance(minutes=5)
@@ -192,6 +192,15 @@ def test_recovery_codes_of_a_totp_never_authenticated_are_refused(
     with pytest.raises(errors.UnableToAuthenticateRecoveryCode):
         services.recover(deps, project, user_id=pending.user_id, recovery_code=created.recovery_codes[1])
     services.recover(deps, project, user_id=pending.user_id, recovery_code=again.recovery_codes[0])
+    # a refused code is not used up: once its TOTP is confirmed, it works
+    other = services.create_user(deps, project, email="o@example.com")
+    fresh = services.create_totp(deps, project, user_id=other.user_id)
+    with pytest.raises(errors.NoActiveRecoveryCodeBackedFactor):
+        services.recover(deps, project, user_id=other.user_id, recovery_code=fresh.recovery_codes[0])
+    services.authenticate_totp(
+        deps, project, user_id=other.user_id, totp_code=code_for(fresh.secret, clock.now)
+    )
+    services.recover(deps, project, user_id=other.user_id, recovery_code=fresh.recovery_codes[0])
 
 
 def test_delete_totp_allows_a_new_one(deps: services.Deps, project: Project, user: User) -> None:
