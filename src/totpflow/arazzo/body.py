@@ -52,7 +52,7 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from os.path import basename
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote_plus, unquote_plus, urlencode
 
 import msgspec
@@ -60,9 +60,6 @@ import msgspec
 from totpflow.arazzo.errors import EvaluationError, ExecutionError
 from totpflow.arazzo.expressions import pointer
 from totpflow.arazzo.params import STYLES, query_pairs, scalar_text
-
-if TYPE_CHECKING:
-    from xml.etree import ElementTree
 
 DEFAULT_CONTENT_TYPE = "application/json"
 _FORM = "application/x-www-form-urlencoded"
@@ -312,79 +309,115 @@ def _replace_form_string(payload: str, replacements: Sequence[tuple[str, Any]], 
 
 
 def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]], version: str | None = None) -> str:
-    if version == "xpath-10":
-        return _replace_xml10(payload, replacements)
-    from xml.etree import ElementTree
-
-    import elementpath  # XPath 1.0–3.1 over ElementTree; imported only when an XML body needs it
-
-    from totpflow.arazzo.expressions.selector import xpath_parser
-
+    """``payload`` with each XPath target's elements (their text) and attributes (their value) set; XPath
+    1.0 through lxml, the later versions through ``elementpath`` over ElementTree."""
+    engine: _XmlEngine = _LxmlEngine() if version == "xpath-10" else _ElementPathEngine(version)
     declaration = payload.lstrip().startswith("<?xml")
-    try:
-        root = ElementTree.fromstring(payload)
-    except ElementTree.ParseError as exc:
-        raise ExecutionError(f"payload replacement: the XML payload does not parse ({exc})") from exc
+    root = engine.parse(payload)
     for target, value in replacements:
         text = value if isinstance(value, str) else scalar_text(value)
-        try:
-            # ``select`` on the parsed token yields nodes (element and attribute nodes), where the top-level
-            # ``elementpath.select`` would give an attribute's string value, which cannot be written back.
-            token = xpath_parser(version)().parse(target)
-            nodes = list(token.select(elementpath.XPathContext(root)))
-        except elementpath.ElementPathError as exc:
-            raise ExecutionError(f"payload replacement: XPath {target!r} is not valid ({exc})") from exc
+        nodes = engine.select(root, target)
         if not nodes:
             raise ExecutionError(f"payload replacement: XPath {target!r} selects nothing in the payload")
         for node in nodes:
-            _set_xml_node(root, node, text, target)
-    body = ElementTree.tostring(root, encoding="unicode")
+            if not engine.write(node, text):
+                raise ExecutionError(
+                    f"payload replacement: XPath {target!r} must select elements or attributes"
+                )
+    body = engine.serialise(root)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body) if declaration else body
 
 
-def _replace_xml10(payload: str, replacements: Sequence[tuple[str, Any]]) -> str:
-    """:func:`_replace_xml` with XPath 1.0 targets, through lxml (``expressions.xpath10``)."""
-    from totpflow.arazzo.expressions import xpath10
+class _XmlEngine(Protocol):
+    """Parse a payload, select a target's nodes, write one, serialise: ``ExecutionError`` for a payload
+    that does not parse or a target that is no XPath."""
 
-    declaration = payload.lstrip().startswith("<?xml")
-    try:
-        root = xpath10.parse(payload)
-    except xpath10.XPathFailure as exc:
-        raise ExecutionError(f"payload replacement: the XML payload does not parse ({exc.message})") from None
-    for target, value in replacements:
-        text = value if isinstance(value, str) else scalar_text(value)
+    def parse(self, payload: str) -> Any: ...
+    def select(self, root: Any, target: str) -> list[Any]: ...
+    def write(self, node: Any, text: str) -> bool: ...
+    def serialise(self, root: Any) -> str: ...
+
+
+class _ElementPathEngine:
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+
+    def parse(self, payload: str) -> Any:
+        from xml.etree import ElementTree
+
+        try:
+            return ElementTree.fromstring(payload)
+        except ElementTree.ParseError as exc:
+            raise ExecutionError(f"payload replacement: the XML payload does not parse ({exc})") from exc
+
+    def select(self, root: Any, target: str) -> list[Any]:
+        import elementpath  # imported only when an XML body needs it
+
+        from totpflow.arazzo.expressions.selector import xpath_parser
+
+        try:
+            # ``select`` on the parsed token yields nodes (element and attribute nodes), where the top-level
+            # ``elementpath.select`` would give an attribute's string value, which cannot be written back.
+            token = xpath_parser(self.version)().parse(target)
+            return list(token.select(elementpath.XPathContext(root)))
+        except elementpath.ElementPathError as exc:
+            raise ExecutionError(f"payload replacement: XPath {target!r} is not valid ({exc})") from exc
+
+    def write(self, node: Any, text: str) -> bool:
+        from xml.etree import ElementTree
+
+        element = getattr(node, "elem", None)  # an element node wraps the ElementTree element it selected
+        if isinstance(element, ElementTree.Element):
+            element.text = text
+            return True
+        # An attribute node: ``name`` plus its parent element node.
+        name = getattr(node, "name", None)
+        parent = getattr(getattr(node, "parent", None), "elem", None)
+        if getattr(node, "node_kind", None) == "attribute" and isinstance(name, str):
+            if isinstance(parent, ElementTree.Element):
+                parent.set(name, text)
+                return True
+        return False
+
+    def serialise(self, root: Any) -> str:
+        from xml.etree import ElementTree
+
+        return ElementTree.tostring(root, encoding="unicode")
+
+
+class _LxmlEngine:
+    """XPath 1.0 targets (``expressions.xpath10``)."""
+
+    def parse(self, payload: str) -> Any:
+        from totpflow.arazzo.expressions import xpath10
+
+        try:
+            return xpath10.parse(payload)
+        except xpath10.XPathFailure as exc:
+            raise ExecutionError(
+                f"payload replacement: the XML payload does not parse ({exc.message})"
+            ) from None
+
+    def select(self, root: Any, target: str) -> list[Any]:
+        from totpflow.arazzo.expressions import xpath10
+
         try:
             nodes = xpath10.evaluate(xpath10.compile_xpath(target), root)
         except xpath10.XPathFailure as exc:
             raise ExecutionError(
                 f"payload replacement: XPath {target!r} is not valid ({exc.message})"
             ) from None
-        if not isinstance(nodes, list) or not nodes:
-            raise ExecutionError(f"payload replacement: XPath {target!r} selects nothing in the payload")
-        for node in nodes:
-            if not xpath10.set_node(node, text):
-                raise ExecutionError(
-                    f"payload replacement: XPath {target!r} must select elements or attributes"
-                )
-    body = xpath10.serialise(root)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body) if declaration else body
+        return nodes if isinstance(nodes, list) else []
 
+    def write(self, node: Any, text: str) -> bool:
+        from totpflow.arazzo.expressions import xpath10
 
-def _set_xml_node(root: ElementTree.Element, node: Any, text: str, target: str) -> None:
-    from xml.etree import ElementTree
+        return xpath10.set_node(node, text)
 
-    element = getattr(node, "elem", None)  # an element node wraps the ElementTree element it selected
-    if isinstance(element, ElementTree.Element):
-        element.text = text
-        return
-    # An attribute node: ``name`` plus its parent element node.
-    name = getattr(node, "name", None)
-    parent = getattr(getattr(node, "parent", None), "elem", None)
-    if getattr(node, "node_kind", None) == "attribute" and isinstance(name, str):
-        if isinstance(parent, ElementTree.Element):
-            parent.set(name, text)
-            return
-    raise ExecutionError(f"payload replacement: XPath {target!r} must select elements or attributes")
+    def serialise(self, root: Any) -> str:
+        from totpflow.arazzo.expressions import xpath10
+
+        return xpath10.serialise(root)
 
 
 # -- encoding ------------------------------------------------------------------------------------------
