@@ -498,3 +498,52 @@ def test_every_value_a_schema_marks_as_a_password_is_masked(case: dict[str, Any]
         assert masker.mask_text(f"[{value}]") == f"[{MASK}]", value
     for value in case.get("shown", ()):
         assert masker.mask_text(f"[{value}]") == f"[{value}]", value
+
+
+def test_a_schema_that_reaches_a_component_by_many_paths_is_looked_at_once() -> None:
+    """Forty levels of components, each naming the next twice (2^40 paths): whether a password is marked is
+    decided by looking at each schema once, so the analysis ends (it did not, walking every path)."""
+    components = {
+        f"d{i}": {
+            "type": "object",
+            "properties": {k: {"$ref": f"#/components/inputs/d{i + 1}"} for k in "ab"},
+        }
+        for i in range(40)
+    }
+    components["d40"] = {"type": "string", "format": "password"}
+    schema = {
+        "type": "object",
+        "properties": {"x": {"$ref": "#/components/inputs/d0"}, "y": {"type": "string"}},
+    }
+    resolver = InputResolver(schema, {}, None, None, components)
+    assert resolver.declared == ("x", "y")
+    masker = Masker()
+    deep: Any = "MANYPATHSpw-1"
+    for _ in range(40):
+        deep = {"a": deep}
+    InputResolver(schema, {"x": deep, "y": "plain-y-value"}, None, None, components, masker=masker)
+    assert masker.mask_text("[MANYPATHSpw-1] [plain-y-value]") == f"[{MASK}] [plain-y-value]"
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        {"anyOf": [{"type": "string", "format": "password"}, {"type": "null"}]},
+        {"allOf": [{"type": "string"}, {"format": "password"}]},
+        {"type": "object", "properties": {"pin": {"type": "string", "format": "password"}}},
+    ],
+    ids=["nullable", "all-of", "nested"],
+)
+def test_an_input_its_schema_marks_as_a_password_anywhere_is_asked_as_one(marked: dict[str, Any]) -> None:
+    """The prompt reads it without echo (``terminal_prompt`` hides a ``format: password`` schema)."""
+    asked: list[Mapping[str, Any]] = []
+
+    def prompt(name: str, schema: Mapping[str, Any], ctx: Any) -> str:
+        asked.append(schema)
+        return "asked-pw-1234" if "properties" not in schema else '{"pin": "asked-pw-1234"}'
+
+    schema = {"type": "object", "required": ["pw"], "properties": {"pw": marked}}
+    masker = Masker()
+    InputResolver(schema, {}, None, prompt, None, masker=masker).get("pw", AFTER_CREATE_TOTP)
+    assert [s.get("format") for s in asked] == ["password"]
+    assert masker.mask_text("asked-pw-1234") == MASK

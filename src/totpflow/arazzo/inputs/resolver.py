@@ -178,7 +178,9 @@ class InputResolver:
         elif "default" in schema:
             value = schema["default"]
         elif self._prompt is not None and name in self.required:
-            value = coerce(self._prompt(name, schema, ctx), types)
+            secret = name in self._secret_names or name in self._schema.passwords
+            asked = {**schema, "format": "password"} if secret else schema  # read without echo
+            value = coerce(self._prompt(name, asked, ctx), types)
         elif name in self._properties and name not in self.required:
             return self._remember(name, None)
         elif name in self._properties:

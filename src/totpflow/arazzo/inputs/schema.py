@@ -49,6 +49,8 @@ class InputsSchema:
         "_components",
         "_resolver",
         "_root",
+        "_top",
+        "_top_marks",
         "_types",
         "_validators",
         "passwords",
@@ -88,9 +90,10 @@ class InputsSchema:
         self.whole: dict[str, Any] = {k: v for k, v in whole.items() if k in WHOLE_OBJECT_KEYWORDS}
         # the properties whose schema marks the value, or a part of it, ``format: password`` (at any depth,
         # through ``$ref``, ``allOf``/``anyOf``/``oneOf``, ``properties``, ``items`` …)
-        self.passwords = frozenset(
-            name for name, prop in properties.items() if self._marks_password(prop, None, frozenset())
-        )
+        self.passwords = frozenset(name for name, prop in properties.items() if self._marks_password(prop))
+        # an undeclared input's schema is the whole object's (``additionalProperties``, ``patternProperties``)
+        self._top = whole
+        self._top_marks = self._marks_password(whole)
 
     def value_types(self, name: str) -> Mapping[str, Any]:
         """``{"type": [...]}``: the JSON types a value of input ``name`` may take, for turning a command-line
@@ -136,10 +139,11 @@ class InputsSchema:
         value, or the values at the marked places inside it (an object's property, an array's items), each
         place marked by any of the schemas that apply there (a member of ``anyOf``, ``oneOf`` or ``allOf``
         counts, so a nullable password is one)."""
-        if name not in self.passwords:
-            return []
         found: list[Any] = []
-        self._collect(self.properties[name], value, None, frozenset(), 0, found)
+        if name in self.passwords:
+            self._collect(self.properties[name], value, None, frozenset(), 0, set(), found)
+        elif name not in self.properties and self._top_marks:
+            self._collect(self._top, {name: value}, None, frozenset(), 0, set(), found)
         return found
 
     def _collect(
@@ -149,32 +153,51 @@ class InputsSchema:
         resolver: Resolver[Any] | None,
         seen: frozenset[int],
         depth: int,
+        done: set[tuple[int, int]],
         found: list[Any],
     ) -> None:
         """``found`` gets the marked parts of ``value``. ``seen`` (the references followed at this value)
         ends a cycle of references that reaches no deeper part; a recursive schema is followed as deep as
-        the value goes, and a value nested deeper than ``_MAX_DEPTH`` is taken whole."""
+        the value goes, and a value nested deeper than ``_MAX_DEPTH`` is taken whole. ``done`` holds each
+        (schema, value) pair already walked: a schema reached again by another path adds nothing new."""
         if depth > _MAX_DEPTH:
             found.append(value)
             return
+        pair = (id(schema), id(value))
+        if pair in done:
+            return
+        done.add(pair)
         schema, resolver, seen = self._deref(schema, resolver, seen)
         if schema.get("format") == "password":
             found.append(value)
             return
         for member in _members(schema):
-            self._collect(member, value, resolver, seen, depth + 1, found)
+            self._collect(member, value, resolver, seen, depth + 1, done, found)
         for part, applies in _parts(schema, value):
-            self._collect(applies, part, resolver, frozenset(), depth + 1, found)
+            self._collect(applies, part, resolver, frozenset(), depth + 1, done, found)
 
-    def _marks_password(
-        self, schema: Mapping[str, Any], resolver: Resolver[Any] | None, seen: frozenset[int]
-    ) -> bool:
-        followed, resolver, seen_now = self._deref(schema, resolver, seen)
-        if followed.get("format") == "password":
-            return True
-        if seen_now is seen and "$ref" in followed:  # a reference cycle: nothing new below
-            return False
-        return any(self._marks_password(inner, resolver, seen_now) for inner in _subschemas(followed))
+    def _marks_password(self, schema: Mapping[str, Any]) -> bool:
+        """Whether any schema reachable from ``schema`` (through references and the keywords
+        :func:`_subschemas` follows) says ``format: password``: each schema is looked at once."""
+        stack: list[tuple[Mapping[str, Any], Resolver[Any] | None]] = [(schema, None)]
+        looked: set[int] = set()
+        while stack:
+            node, resolver = stack.pop()
+            if id(node) in looked:
+                continue
+            looked.add(id(node))
+            if node.get("format") == "password":
+                return True
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    target, inner = self._lookup(ref, resolver)
+                except InputError:  # reported where the schema is used
+                    target = None
+                if isinstance(target, Mapping):
+                    stack.append((target, inner))
+            stack.extend((inner_schema, resolver) for inner_schema in _subschemas(node))
+        return False
 
     # -- references ------------------------------------------------------------------------------------
 
@@ -267,22 +290,31 @@ class InputsSchema:
 
 
 def _members(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """The members of ``allOf``, ``anyOf`` and ``oneOf``: schemas that apply to the same value."""
+    """Schemas that may apply to the same value: the members of ``allOf``, ``anyOf`` and ``oneOf``, ``if``,
+    ``then`` and ``else``, ``not``, and the ``dependentSchemas`` (each taken as applying: a password that may
+    be marked is masked)."""
     for keyword in ("allOf", "anyOf", "oneOf"):
         members = schema.get(keyword)
         if isinstance(members, list):
             yield from (member for member in members if isinstance(member, Mapping))
+    for keyword in ("if", "then", "else", "not"):
+        member = schema.get(keyword)
+        if isinstance(member, Mapping):
+            yield member
+    dependent = schema.get("dependentSchemas")
+    if isinstance(dependent, Mapping):
+        yield from (member for member in dependent.values() if isinstance(member, Mapping))
 
 
 def _parts(schema: Mapping[str, Any], value: Any) -> Iterator[tuple[Any, Mapping[str, Any]]]:
-    """Each part of ``value`` (a property's value, an item) with a schema of ``schema`` that applies to it
-    (``properties``, ``patternProperties``, ``additionalProperties``; ``prefixItems``, ``items``)."""
+    """Each part of ``value`` (a property's value, an item) with a schema of ``schema`` that may apply to it:
+    ``properties``, ``patternProperties``, and for the other keys ``additionalProperties`` and
+    ``unevaluatedProperties``; ``prefixItems``, then ``items`` and ``unevaluatedItems``, and ``contains``
+    for every item."""
     if isinstance(value, Mapping):
-        named = schema.get("properties")
-        named = named if isinstance(named, Mapping) else {}
-        patterns = schema.get("patternProperties")
-        patterns = patterns if isinstance(patterns, Mapping) else {}
-        extra = schema.get("additionalProperties")
+        named = _mapping(schema.get("properties"))
+        patterns = _mapping(schema.get("patternProperties"))
+        others = [schema.get(k) for k in ("additionalProperties", "unevaluatedProperties")]
         for key, item in value.items():
             matched = False
             if isinstance(named.get(key), Mapping):
@@ -292,18 +324,25 @@ def _parts(schema: Mapping[str, Any], value: Any) -> Iterator[tuple[Any, Mapping
                 if isinstance(applies, Mapping) and _matches(str(pattern), str(key)):
                     matched = True
                     yield item, applies
-            if not matched and isinstance(extra, Mapping):
-                yield item, extra
+            if not matched:
+                yield from ((item, other) for other in others if isinstance(other, Mapping))
     elif isinstance(value, list | tuple):
         prefix = schema.get("prefixItems")
         prefix = prefix if isinstance(prefix, list) else []
-        items = schema.get("items")
+        rest = [schema.get(k) for k in ("items", "unevaluatedItems")]
+        contains = schema.get("contains")
         for index, item in enumerate(value):
             if index < len(prefix):
                 if isinstance(prefix[index], Mapping):
                     yield item, prefix[index]
-            elif isinstance(items, Mapping):
-                yield item, items
+            else:
+                yield from ((item, other) for other in rest if isinstance(other, Mapping))
+            if isinstance(contains, Mapping):
+                yield item, contains
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _subschemas(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -316,7 +355,7 @@ def _subschemas(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     prefix = schema.get("prefixItems")
     if isinstance(prefix, list):
         yield from (inner for inner in prefix if isinstance(inner, Mapping))
-    for keyword in ("additionalProperties", "items"):
+    for keyword in ("additionalProperties", "unevaluatedProperties", "items", "unevaluatedItems", "contains"):
         inner = schema.get(keyword)
         if isinstance(inner, Mapping):
             yield inner
