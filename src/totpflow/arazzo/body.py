@@ -320,7 +320,7 @@ def _replace_xml(payload: str, replacements: Sequence[tuple[str, Any]], version:
         if not nodes:
             raise ExecutionError(f"payload replacement: XPath {target!r} selects nothing in the payload")
         for node in nodes:
-            if not engine.write(node, text):
+            if not engine.write(node, text, target):
                 raise ExecutionError(
                     f"payload replacement: XPath {target!r} must select elements or attributes"
                 )
@@ -334,7 +334,7 @@ class _XmlEngine(Protocol):
 
     def parse(self, payload: str) -> Any: ...
     def select(self, root: Any, target: str) -> list[Any]: ...
-    def write(self, node: Any, text: str) -> bool: ...
+    def write(self, node: Any, text: str, target: str) -> bool: ...
     def serialise(self, root: Any) -> str: ...
 
 
@@ -363,7 +363,7 @@ class _ElementPathEngine:
         except elementpath.ElementPathError as exc:
             raise ExecutionError(f"payload replacement: XPath {target!r} is not valid ({exc})") from exc
 
-    def write(self, node: Any, text: str) -> bool:
+    def write(self, node: Any, text: str, target: str) -> bool:
         from xml.etree import ElementTree
 
         element = getattr(node, "elem", None)  # an element node wraps the ElementTree element it selected
@@ -409,10 +409,13 @@ class _LxmlEngine:
             ) from None
         return nodes if isinstance(nodes, list) else []
 
-    def write(self, node: Any, text: str) -> bool:
+    def write(self, node: Any, text: str, target: str) -> bool:
         from totpflow.arazzo.expressions import xpath10
 
-        return xpath10.set_node(node, text)
+        try:
+            return xpath10.set_node(node, text)
+        except xpath10.XPathFailure as exc:
+            raise ExecutionError(f"payload replacement: XPath {target!r}: {exc.message}") from None
 
     def serialise(self, root: Any) -> str:
         from totpflow.arazzo.expressions import xpath10

@@ -18,6 +18,8 @@ import threading
 from functools import lru_cache
 from typing import Any
 
+_EXACT = 2.0**53  # the largest magnitude up to which every integer is a double
+
 
 class XPathFailure(Exception):
     """An expression that does not compile or evaluate, or a document that does not parse: the message, and
@@ -37,8 +39,10 @@ def _parser() -> Any:
     if parser is None:
         from lxml import etree
 
+        # huge_tree: no depth or text-size limit beyond the other XPath versions' (ElementTree has none);
+        # without a DTD or entities a document cannot grow beyond its own text
         parser = _PARSERS.parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, encoding="utf-8"
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, encoding="utf-8"
         )
     return parser
 
@@ -49,11 +53,18 @@ def compile_xpath(text: str) -> Any:
     from lxml import etree
 
     try:
-        return etree.XPath(text)
+        compiled = etree.XPath(text)
     except etree.XPathSyntaxError as exc:
         last = exc.error_log.last_error if exc.error_log else None
         column = last.column if last is not None and isinstance(last.column, int) else 0
         raise XPathFailure(str(exc) or "syntax error", max(0, min(column, len(text)))) from None
+    # libxml2 finds an unknown function, an undeclared prefix or a variable only when it evaluates: once on
+    # an empty document, so that such an expression is refused where it is written, not where it runs
+    try:
+        compiled(etree.fromstring(b"<probe/>"))
+    except etree.XPathError as exc:
+        raise XPathFailure(str(exc) or "evaluation failed") from None
+    return compiled
 
 
 def parse(text: str) -> Any:
@@ -89,11 +100,15 @@ def _value(item: Any) -> Any:
 
     if isinstance(item, bool):
         return item
-    if isinstance(item, float):
-        return int(item) if item.is_integer() else item
+    if isinstance(item, float):  # an integer when it is one exactly (|x| ≤ 2^53)
+        return int(item) if item.is_integer() and abs(item) <= _EXACT else item
     if isinstance(item, str):
         return str(item)  # a text or attribute node's value (lxml's str subclass) or a string
+    if isinstance(item, tuple) and len(item) == 2:  # a namespace node: (prefix, URI)
+        return str(item[1])
     if isinstance(item, etree._Element):
+        if not isinstance(item.tag, str):  # a comment or processing instruction: its text
+            return item.text or ""
         return "".join(item.itertext())
     if isinstance(item, etree._ElementTree):
         return "".join(item.getroot().itertext())
@@ -101,17 +116,21 @@ def _value(item: Any) -> Any:
 
 
 def set_node(node: Any, text: str) -> bool:
-    """Write ``text`` into a selected element (its text) or attribute (its value); whether ``node`` is one."""
+    """Write ``text`` into a selected element (its text) or attribute (its value); whether ``node`` is one.
+    :class:`XPathFailure` for text XML cannot hold (a control character, a lone surrogate)."""
     from lxml import etree
 
-    if isinstance(node, etree._Element) and isinstance(node.tag, str):
-        node.text = text
-        return True
-    if isinstance(node, etree._ElementUnicodeResult) and node.is_attribute:
-        parent = node.getparent()
-        if parent is not None:
-            parent.set(node.attrname, text)
+    try:
+        if isinstance(node, etree._Element) and isinstance(node.tag, str):
+            node.text = text
             return True
+        if isinstance(node, etree._ElementUnicodeResult) and node.is_attribute:
+            parent = node.getparent()
+            if parent is not None:
+                parent.set(node.attrname, text)
+                return True
+    except ValueError:  # lxml refuses what is not XML character data; the text may be a secret: not quoted
+        raise XPathFailure("the value holds a character XML cannot hold") from None
     return False
 
 

@@ -5,9 +5,10 @@ Problems: a step whose ``operationId`` / ``operationPath`` does not resolve, a `
 AsyncAPI step whose channel does not exist, whose address has a parameter with no value (the step's ``in:
 channel`` parameter, else its ``default``) or a value outside its ``enum``, whose parameters are neither ``in:
 channel`` nor ``in: header``, or whose ``correlationId`` has no message location to be matched against; an
-``in: channel`` parameter on an OpenAPI step; a parameter the step sends, or a property of the form body it
-sends, whose OpenAPI description gives it a ``style`` its location cannot have (a query parameter in
-``matrix`` style; OAS 3.1.1 §4.8.12.4, §4.8.15.1). Each of these would fail the run at that step.
+``in: channel`` parameter on an OpenAPI step; a property of the form body the step sends whose Encoding
+Object gives it a ``style`` a form cannot have (``matrix``; OAS 3.1.1 §4.8.15.1). Each of these would fail
+the run at that step. (A parameter's own style is not judged here: a Swagger 2.0 ``collectionFormat`` or an
+OAS 3.2 style may be legal where the runner cannot yet send it; that fails the step.)
 Warnings (Arazzo 1.0.1 "Parameter Object": the name must resolve to a parameter of the target operation, but a
 runner can still send it): a parameter naming no parameter of the operation, a required path parameter of the
 operation that no parameter supplies, and an ``in: channel`` parameter the channel's address does not use.
@@ -38,7 +39,6 @@ from totpflow.arazzo.document.validate import Findings
 from totpflow.arazzo.errors import DocumentError
 from totpflow.arazzo.expressions.compile import is_expression
 from totpflow.arazzo.expressions.pointer import escape
-from totpflow.arazzo.params import parameter_spec
 from totpflow.arazzo.sources.openapi import Operation
 from totpflow.arazzo.sources.sourceset import SourceSet
 
@@ -149,8 +149,7 @@ def _async_target(
 def _parameters(
     doc: ArazzoDocument, workflow: Workflow, step: Step, operation: Operation, report: SourceCheck
 ) -> None:
-    described = {_identity(p.name, p.in_): p for p in operation.parameters}
-    declared = set(described)
+    declared = {_identity(p.name, p.in_) for p in operation.parameters}
     given: set[tuple[str, str]] = set()
     for item in (*workflow.parameters, *step.parameters):
         try:
@@ -170,11 +169,6 @@ def _parameters(
             continue
         identity = _identity(parameter.name, parameter.in_)
         given.add(identity)
-        target = described.get(identity)
-        problem = None if target is None else parameter_spec(target, parameter.name, parameter.in_).problem
-        if problem is not None:
-            named = operation.operation_id or operation.path
-            report.problems.append(DocumentError(item.location, f"operation {named!r}: {problem}"))
         if identity not in declared and item in step.parameters and not _credential(parameter, operation):
             report.warn(
                 item.location,
