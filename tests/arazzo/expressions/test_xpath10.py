@@ -35,3 +35,8 @@ def test_text_xml_cannot_hold_is_refused_when_written() -> None:
     (node,) = xpath10.evaluate(xpath10.compile_xpath("/a/b"), root)
     with pytest.raises(xpath10.XPathFailure):
         xpath10.set_node(node, "ctl\x01x")
+
+
+def test_text_with_a_lone_surrogate_is_no_document() -> None:
+    with pytest.raises(xpath10.XPathFailure):
+        xpath10.parse("<a>\ud800</a>")

@@ -72,7 +72,11 @@ def parse(text: str) -> Any:
     from lxml import etree
 
     try:
-        return etree.fromstring(text.encode("utf-8"), _parser())
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no character, so no XML
+        raise XPathFailure("the text holds a lone surrogate, which is no character") from None
+    try:
+        return etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise XPathFailure(str(exc)) from None
 
