@@ -286,45 +286,49 @@ def _check_jsonpointer(
 
 
 def _check_xpath(xpath: Any, context: str, value: Any, mask: Mask | None) -> tuple[bool, str | None]:
-    import xml.etree.ElementTree as ET
-
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         return False, f"context {context} is not XML text (it is a parsed {type(value).__name__})"
     if "<!doctype" in value.lower():
         return False, f"context {context} has a DOCTYPE, which is refused (no entity expansion)"
-    if xpath.xpath10:
-        return _check_xpath10(xpath, context, value, mask)
+    evaluate = _xpath10_boolean if xpath.xpath10 else _elementpath_boolean
+    result = evaluate(xpath, context, value, mask)
+    if isinstance(result, str):  # why it could not be evaluated
+        return False, result
+    if result is True:
+        return True, None
+    return False, f"{show(xpath.text, mask)} is false for {context} ({show(value, mask)})"
+
+
+def _elementpath_boolean(xpath: _XPath, context: str, value: str, mask: Mask | None) -> bool | str:
+    """The boolean value of ``xpath`` on the XML ``value``, or why it has none (a failure message)."""
+    import xml.etree.ElementTree as ET
+
     import elementpath
 
     try:
         root = ET.fromstring(value)
     except ET.ParseError as exc:
-        return False, f"context {context} is not well-formed XML: {exc}"
+        return f"context {context} is not well-formed XML: {exc}"
     try:
-        result = xpath.boolean.get_results(elementpath.XPathContext(ET.ElementTree(root)))
+        return xpath.boolean.get_results(elementpath.XPathContext(ET.ElementTree(root))) is True
     except elementpath.ElementPathError as exc:
-        return False, f"XPath evaluation failed: {_masked(str(exc.message), mask)}"
-    if result is True:
-        return True, None
-    return False, f"{show(xpath.text, mask)} is false for {context} ({show(value, mask)})"
+        return f"XPath evaluation failed: {_masked(str(exc.message), mask)}"
 
 
-def _check_xpath10(xpath: _XPath, context: str, value: str, mask: Mask | None) -> tuple[bool, str | None]:
+def _xpath10_boolean(xpath: _XPath, context: str, value: str, mask: Mask | None) -> bool | str:
+    """:func:`_elementpath_boolean` through libxml2 (``expressions.xpath10``)."""
     from totpflow.arazzo.expressions import xpath10
 
     try:
         root = xpath10.parse(value)
     except xpath10.XPathFailure as exc:
-        return False, f"context {context} is not well-formed XML: {exc.message}"
+        return f"context {context} is not well-formed XML: {exc.message}"
     try:
-        result = xpath10.evaluate(xpath.boolean, root)
+        return xpath10.evaluate(xpath.boolean, root) is True
     except xpath10.XPathFailure as exc:
-        return False, f"XPath evaluation failed: {_masked(exc.message, mask)}"
-    if result is True:
-        return True, None
-    return False, f"{show(xpath.text, mask)} is false for {context} ({show(value, mask)})"
+        return f"XPath evaluation failed: {_masked(exc.message, mask)}"
 
 
 # -- entry point --------------------------------------------------------------------------------------------
