@@ -32,7 +32,10 @@ included, is written in the ``charset`` named, UTF-8 when none is):
   ``contentType`` is JSON sends an array as JSON text instead of repeating the key (OAS 3.1.1 §4.8.15).
 - ``multipart/form-data`` (RFC 7578): an object becomes one part per property; str → a text part, bytes or a
   file-like object (``.read()``) → a file part (``application/octet-stream``, filename from ``.name``), an
-  object/array → an ``application/json`` part; a list of str/bytes repeats the part. A boundary is generated
+  object/array → an ``application/json`` part; a list of str/bytes repeats the part. A str for a property
+  whose schema describes a file (``format: binary``, a ``contentMediaType``, Swagger 2.0 ``type: file``) is
+  a file part too, of that media type, its filename the property's name (as RFC 7578 §4.2 asks of file
+  content, and as bytes get). A boundary is generated
   (``secrets``) unless given. A property's Encoding Object ``contentType`` (the first type it lists, unless
   that is a range) is the part's type: a JSON type writes the value as JSON (an array as one part), another
   type writes text in its charset or bytes as they are, and refuses an object or array.
@@ -81,6 +84,8 @@ class PartEncoding(Protocol):
     def explode(self) -> bool | None: ...
     @property
     def allow_reserved(self) -> bool | None: ...
+    @property
+    def file(self) -> bool: ...
 
 
 def media_type(content_type: str | None) -> str:
@@ -619,10 +624,13 @@ def _encode_multipart(
             head += f"Content-Type: {content_type}\r\n"
         out.append(head.encode("utf-8") + b"\r\n" + data + b"\r\n")
 
-    def add(name: str, value: Any, declared: str | None) -> None:
+    def add(name: str, value: Any, declared: str | None, file: bool) -> None:
         if value is None:
             return
-        if isinstance(value, bytes | bytearray):
+        if file and isinstance(value, str):  # a file's content given as text: a file part, as bytes are
+            data = _in_charset(value, declared) if declared and charset(declared) else value.encode("utf-8")
+            part(name, data, declared or "application/octet-stream", name)
+        elif isinstance(value, bytes | bytearray):
             part(name, bytes(value), declared or "application/octet-stream", name)
         elif hasattr(value, "read"):
             data = value.read()
@@ -649,16 +657,17 @@ def _encode_multipart(
         name = str(key)
         encoding = encodings.get(name)
         declared = encoding.content_type if encoding is not None else None
+        file = encoding is not None and encoding.file
         if declared is not None and "*" in media_type(declared):
             declared = None  # a range names no type to send: the value's own
         if (
             isinstance(value, list | tuple)
-            and not (declared is not None and is_json(declared))
+            and not (declared is not None and is_json(declared) and not file)
             and all(isinstance(item, str | bytes) for item in value)
         ):
             for item in value:
-                add(name, item, declared)
+                add(name, item, declared, file)
         else:
-            add(name, value, declared)
+            add(name, value, declared, file)
     out.append(f"--{boundary}--\r\n".encode("ascii"))
     return b"".join(out)

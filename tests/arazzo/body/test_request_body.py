@@ -150,6 +150,27 @@ def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
     )  # JSON text in its charset
 
 
+FILE_PARTS = yaml.safe_load((Path(__file__).parent / "file_parts.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", FILE_PARTS, ids=[case["name"] for case in FILE_PARTS])
+def test_a_property_described_as_a_file_is_a_file_part(case: dict[str, Any]) -> None:
+    operation = build_operation("api", "http://127.0.0.1/", case["openapi"], "/x", "post")
+    encodings = operation.request_encodings.get("multipart/form-data")
+    content, content_type = encode_body("multipart/form-data", case["payload"], encodings=encodings)
+    assert content is not None and content_type is not None
+    got = [
+        {
+            "name": part.get_param("name", header="content-disposition"),
+            "filename": part.get_filename(),
+            "type": part.get_content_type() if part.get("Content-Type") else None,
+            "data": part.get_payload(decode=True).decode("utf-8"),
+        }
+        for part in _parts(content, content_type)
+    ]
+    assert got == case["parts"]
+
+
 def test_multipart_refuses_a_structure_for_a_part_type_without_one() -> None:
     encodings = _encodings({"meta": {"contentType": "application/xml"}})
     with pytest.raises(ExecutionError, match="part 'meta'"):

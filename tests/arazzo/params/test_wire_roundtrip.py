@@ -53,9 +53,18 @@ class Echo(BaseHTTPRequestHandler):
             message = BytesParser(policy=HTTP).parsebytes(
                 f"Content-Type: {content_type}\r\n\r\n".encode() + raw
             )
+            parts = list(message.iter_parts())
             decoded["parts"] = {
                 str(part.get_param("name", header="content-disposition")): _text(part.get_content())
-                for part in message.iter_parts()
+                for part in parts
+            }
+            decoded["files"] = {  # the parts a framework hands over as uploaded files
+                str(part.get_param("name", header="content-disposition")): [
+                    part.get_filename(),
+                    part.get_content_type(),
+                ]
+                for part in parts
+                if part.get_filename() is not None
             }
         elif content_type == "application/x-www-form-urlencoded":
             decoded["form"] = parse_qsl(raw.decode(), keep_blank_values=True)

@@ -49,6 +49,9 @@ class PropertyEncoding(msgspec.Struct, frozen=True):
     style: str | None = None  # ``style``, ``explode`` and ``allowReserved`` as written (None: not written)
     explode: bool | None = None
     allow_reserved: bool | None = None
+    # a multipart property whose schema describes a file's content (``file_schema``): a text value is sent as
+    # a file part, named after the property, as bytes and binary values are
+    file: bool = False
 
 
 class Operation(msgspec.Struct, frozen=True):
@@ -288,14 +291,21 @@ def _swagger_encodings(
     """A Swagger 2.0 form body's arrays by their ``collectionFormat`` (``csv`` when none is given; ``tsv``
     has no OpenAPI 3 style and repeats the key, as ``multi`` does), as an urlencoded body's Encoding
     Objects."""
+    form_data = [p for p in _swagger_body_parameters(content, item, operation) if p.get("in") == "formData"]
     arrays = {
         str(p.get("name")): _COLLECTION_FORMATS.get(
             str(p.get("collectionFormat", "csv")), _COLLECTION_FORMATS["multi"]
         )
-        for p in _swagger_body_parameters(content, item, operation)
-        if p.get("in") == "formData" and p.get("type") == "array"
+        for p in form_data
+        if p.get("type") == "array"
     }
-    return {"application/x-www-form-urlencoded": arrays} if arrays else {}
+    files = {str(p.get("name")): PropertyEncoding(file=True) for p in form_data if p.get("type") == "file"}
+    found: dict[str, dict[str, PropertyEncoding]] = {}
+    if arrays:
+        found["application/x-www-form-urlencoded"] = arrays
+    if files:
+        found["multipart/form-data"] = files
+    return found
 
 
 def _content_types(
@@ -325,6 +335,10 @@ def _encodings(content: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str,
     ``DocumentError`` for an ``encoding`` that is not a map of Encoding Objects."""
     found: dict[str, dict[str, PropertyEncoding]] = {}
     for media_type, media_object in (body.get("content") or {}).items():
+        key = str(media_type).split(";", 1)[0].strip().lower()
+        files = _file_properties(content, media_object) if key.startswith("multipart/") else {}
+        if files:
+            found[key] = files
         encoding = media_object.get("encoding")
         if not encoding:
             continue
@@ -344,11 +358,60 @@ def _encodings(content: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str,
             style = entry.get("style")
             explode = entry.get("explode")
             reserved = entry.get("allowReserved")
+            described = files.get(str(name))
             properties[str(name)] = PropertyEncoding(
-                content_type=first or None,
+                content_type=first or (described.content_type if described is not None else None),
                 style=style if isinstance(style, str) else None,
                 explode=explode if isinstance(explode, bool) else None,
                 allow_reserved=reserved if isinstance(reserved, bool) else None,
+                file=described is not None,
             )
-        found[str(media_type).split(";", 1)[0].strip().lower()] = properties
+        found[key] = {**files, **properties}
     return found
+
+
+def file_schema(schema: Any) -> str | None:
+    """Whether a schema describes a file's content, and the media type it names: OAS 3.0's ``type: string``
+    with ``format: binary`` (``application/octet-stream``, OAS 3.0.3 §4.7.15 "Encoding Object"), or OAS 3.1's
+    ``contentMediaType`` without a ``contentEncoding`` (its value; OAS 3.1.1 §4.8.14.3 "Working With
+    Binary Data"); None for any other schema. ``format: byte`` and a ``contentEncoding`` describe text."""
+    if not isinstance(schema, Mapping) or "contentEncoding" in schema:
+        return None
+    media = schema.get("contentMediaType")
+    if isinstance(media, str) and media.strip():
+        return media.strip()
+    if schema.get("format") == "binary" and schema.get("type", "string") in ("string", ["string"]):
+        return "application/octet-stream"
+    return None
+
+
+def _file_properties(
+    content: Mapping[str, Any], media_object: Mapping[str, Any]
+) -> dict[str, PropertyEncoding]:
+    """The properties of a multipart body's schema (its own and its ``allOf`` members', ``$ref`` followed)
+    that describe a file, or an array of files, as Encoding Objects naming the file's media type. A schema
+    this cannot follow (a reference outside the document, a cycle) describes no file here; reading the
+    operation does not fail on it."""
+    files: dict[str, PropertyEncoding] = {}
+    pending = [media_object.get("schema")]
+    seen: set[int] = set()
+    try:
+        while pending:
+            schema = follow_ref(content, pending.pop())
+            if not isinstance(schema, Mapping) or id(schema) in seen:
+                continue
+            seen.add(id(schema))
+            members = schema.get("allOf")
+            if isinstance(members, list):
+                pending.extend(members)
+            properties = schema.get("properties")
+            for name, raw in properties.items() if isinstance(properties, Mapping) else ():
+                prop = follow_ref(content, raw)
+                if isinstance(prop, Mapping) and prop.get("type") in ("array", ["array"]):
+                    prop = follow_ref(content, prop.get("items"))
+                media = file_schema(prop)
+                if media is not None:
+                    files[str(name)] = PropertyEncoding(content_type=media, file=True)
+    except DocumentError:
+        return files
+    return files
