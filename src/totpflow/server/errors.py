@@ -16,6 +16,11 @@
     │   │   ├── InvalidExternalId
     │   │   ├── EmailOrPhoneRequired    (a user created with neither)
     │   │   ├── EmptyRoleId             (an RBAC role id that is empty)
+    │   │   ├── TooManyRoles            (more explicitly assigned roles than a user may hold)
+    │   │   ├── ValueTooLong            (field, limit) — a string longer than the server accepts
+    │   │   │   ├── IpAddressTooLong / UserAgentTooLong   (``attributes``)
+    │   │   │   ├── RoleIdTooLong
+    │   │   │   └── SearchValueTooLong  (a string of a search filter)
     │   │   ├── InvalidSearchQuery      (and one subclass per ``user_search_*`` error type)
     │   │   ├── MetadataTooManyKeys / MetadataTooLarge
     │   │   ├── InvalidCustomClaims     (registered claim names)
@@ -126,6 +131,36 @@ class EmailOrPhoneRequired(InvalidArgument):
 
 
 class EmptyRoleId(InvalidArgument):
+    pass
+
+
+class TooManyRoles(InvalidArgument):
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(field, f"at most {limit:,} roles")
+        self.limit = limit
+
+
+class ValueTooLong(InvalidArgument):
+    """A string longer than ``limit`` characters, where the server bounds the field (``field`` names it)."""
+
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(field, f"at most {limit:,} characters")
+        self.limit = limit
+
+
+class IpAddressTooLong(ValueTooLong):
+    pass
+
+
+class UserAgentTooLong(ValueTooLong):
+    pass
+
+
+class RoleIdTooLong(ValueTooLong):
+    pass
+
+
+class SearchValueTooLong(ValueTooLong):
     pass
 
 

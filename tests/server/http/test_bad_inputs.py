@@ -35,6 +35,7 @@ class Enrolled:
 
     def fill(self, value: Any) -> Any:
         if isinstance(value, str):
+            value = re.sub(r"\{repeat:(\d+):(.)\}", lambda m: m.group(2) * int(m.group(1)), value)
             text = re.sub(r"\{b64:((?:[^{}]|\{[a-z_]+\})*)\}", lambda m: b64(self.fill(m.group(1))), value)
             return re.sub(r"\{([a-z_]+)\}", lambda m: self.values.get(m.group(1), m.group(0)), text)
         if isinstance(value, dict):

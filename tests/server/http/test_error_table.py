@@ -22,6 +22,8 @@ SERVER_ERRORS = [
 def build(cls: type[errors.ServerError]) -> errors.ServerError:
     if cls is errors.InvalidRbacPolicy:
         return errors.InvalidRbacPolicy(["roles[0].role_id: a reason"])
+    if issubclass(cls, (errors.ValueTooLong, errors.TooManyRoles)):
+        return cls("some_field", 1024)
     if issubclass(cls, errors.InvalidArgument):
         return cls("some_field", "a reason")
     if cls is errors.RotationPending:

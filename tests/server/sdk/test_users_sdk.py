@@ -151,6 +151,36 @@ def test_update_errors(client: stytch.Client, mode: str) -> None:
     assert got.external_id == "" and got.trusted_metadata == {} and got.untrusted_metadata == {}
 
 
+def test_length_limits_take_the_longest_value_and_refuse_one_more(client: stytch.Client, mode: str) -> None:
+    """Each limit of docs/stytch-compatibility.md ("Length limits") holds its longest value, on create and on
+    update, and refuses one character (or role) more with its Stytch error type; nothing changes then."""
+    longest = {
+        "name": {"first_name": "a" * 1024, "middle_name": "é" * 1024, "last_name": "c" * 1024},
+        "attributes": {"ip_address": "f" * 64, "user_agent": "u" * 8192},
+        "roles": [f"{i:03d}" + "r" * 125 for i in range(100)],
+    }
+    created = run(mode, client, "users", "create", email=new_email(), **longest)
+    assert created.user.name.middle_name == "é" * 1024 and len(created.user.roles) == 101
+    over: list[tuple[dict[str, Any], tuple[int, str]]] = [
+        ({"name": {"last_name": "c" * 1025}}, (400, "invalid_argument")),
+        ({"attributes": {"ip_address": "f" * 65}}, (400, "invalid_ip_address")),
+        ({"attributes": {"user_agent": "u" * 8193}}, (400, "invalid_user_agent")),
+        ({"roles": ["r" * 129]}, (400, "rbac_role_id_too_long")),
+        ({"roles": [f"role-{i}" for i in range(101)]}, (400, "too_many_roles")),
+    ]
+    for kwargs, expected in over:
+        with pytest.raises(StytchError) as exc:
+            run(mode, client, "users", "create", email=new_email(), **kwargs)
+        assert error_of(exc) == expected, kwargs
+        with pytest.raises(StytchError) as exc:
+            run(mode, client, "users", "update", user_id=created.user_id, **kwargs)
+        assert error_of(exc) == expected, kwargs
+    # the same role a thousand times is one role; stytch_user named again is not counted
+    same = run(mode, client, "users", "update", user_id=created.user_id, roles=["stytch_user", *["r"] * 1000])
+    assert same.user.roles == ["stytch_user", "r"]
+    assert client.users.get(user_id=created.user_id).name.first_name == "a" * 1024
+
+
 def test_claims_and_crossed_factor_error_types(client: stytch.Client, mode: str) -> None:
     user = client.users.create(email=new_email())
     totp = client.totps.create(user_id=user.user_id)

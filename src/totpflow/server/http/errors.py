@@ -117,6 +117,28 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.InvalidExternalId: (400, "invalid_argument", "external_id format is invalid."),
     errors.EmailOrPhoneRequired: (400, "invalid_argument", "An email or a phone_number is required."),
     errors.EmptyRoleId: (400, "empty_rbac_role_id", "A role id in roles is empty."),
+    errors.TooManyRoles: (400, "too_many_roles", "roles may name at most {limit} roles."),
+    errors.ValueTooLong: (400, "invalid_argument", "{field} may be at most {limit} characters long."),
+    errors.IpAddressTooLong: (
+        400,
+        "invalid_ip_address",
+        "{field} may be at most {limit} characters long.",
+    ),
+    errors.UserAgentTooLong: (
+        400,
+        "invalid_user_agent",
+        "{field} may be at most {limit} characters long.",
+    ),
+    errors.RoleIdTooLong: (
+        400,
+        "rbac_role_id_too_long",
+        "A role id in roles is longer than {limit} characters.",
+    ),
+    errors.SearchValueTooLong: (
+        400,
+        "bad_request",
+        "The {field} filter takes strings of at most {limit} characters.",
+    ),
     errors.InvalidSearchQuery: (400, "bad_request", "The search query is invalid: {field}."),
     errors.SearchInvalidOperator: (400, "user_search_invalid_operator", "query.operator must be AND or OR."),
     errors.SearchInvalidLimit: (400, "user_search_invalid_limit", "limit must be between 0 and 1000."),
@@ -369,7 +391,9 @@ def lookup(exc: errors.ServerError) -> ErrorRow:
 def error_body(exc: errors.ServerError) -> ErrorResponse:
     status, error_type, template = lookup(exc)
     request_context.failed(error_type)
-    message = template.format(field=getattr(exc, "field", ""), detail=exc.detail)
+    message = template.format(
+        field=getattr(exc, "field", ""), detail=exc.detail, limit=f"{getattr(exc, 'limit', 0):,}"
+    )
     return ErrorResponse(
         status_code=status,
         request_id=request_id(),

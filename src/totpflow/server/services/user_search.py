@@ -31,6 +31,12 @@ MAX_FILTER_VALUES: Final = 1000
 # refuses an expression tree some hundreds of conditions deep).
 MAX_OPERANDS: Final = 100
 MIN_FUZZY_LENGTH: Final = 3
+# Characters of one string of a filter (Stytch documents no limit): longer than any stored value a filter
+# compares with (an email is at most 254, a name part 1,024), so a longer one could only match a fuzzy
+# filter's "first last" of two maximal name parts, and an unbounded pattern costs every row's comparison.
+MAX_FILTER_STRING_LENGTH: Final = 1024
+# A cursor this server returns is some 120 characters; anything much longer is not one.
+MAX_CURSOR_LENGTH: Final = 512
 
 # Stytch's OAuth providers (https://stytch.com/docs/api/oauth-google-start and its siblings).
 OAUTH_PROVIDERS: Final = frozenset(
@@ -91,7 +97,13 @@ def _strings(name: str, value: Any) -> tuple[str, ...]:
         raise errors.SearchExpectedArrayOfString(name)
     if len(value) > MAX_FILTER_VALUES:
         raise errors.SearchTooManyFilterValues(name)
-    return tuple(value)
+    return tuple(_bounded(name, v) for v in value)
+
+
+def _bounded(name: str, value: str) -> str:
+    if len(value) > MAX_FILTER_STRING_LENGTH:
+        raise errors.SearchValueTooLong(name, MAX_FILTER_STRING_LENGTH)
+    return value
 
 
 def _user_ids(values: tuple[str, ...]) -> SearchFilter:
@@ -134,6 +146,7 @@ def parse_operand(position: int, operand: Any) -> SearchFilter:
             raise errors.SearchExpectedString(name)
         if len(value.strip()) < MIN_FUZZY_LENGTH:
             raise _FUZZY[name](name)
+        _bounded(name, value.strip())
         return SearchFilter(name, (value.strip(),))
     if name in _TIMESTAMPS:
         return SearchFilter(name, (_timestamp(name, value),))
@@ -149,7 +162,7 @@ def parse_operand(position: int, operand: Any) -> SearchFilter:
             raise errors.SearchInvalidStatusFilter(name)
         return SearchFilter(name, (value,))
     # email_domain: Stytch's value type is unconfirmed; one string or an array of strings.
-    return SearchFilter(name, (value,) if isinstance(value, str) else _strings(name, value))
+    return SearchFilter(name, (_bounded(name, value),) if isinstance(value, str) else _strings(name, value))
 
 
 def parse_query(query: Mapping[str, Any] | None) -> tuple[str, list[SearchFilter]]:
@@ -176,6 +189,8 @@ def encode_cursor(user: User) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """The position a cursor of :func:`encode_cursor` names; ``SearchInvalidCursor`` for anything else."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise errors.SearchInvalidCursor("cursor")
     try:
         created_at, user_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         moment = datetime.fromisoformat(created_at)

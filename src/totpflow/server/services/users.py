@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from totpflow.server import errors
 from totpflow.server.domain import ids, metadata
@@ -17,6 +17,7 @@ from totpflow.server.storage.protocol import Transaction
 from totpflow.server.storage.records import NewUser, TotpRow, UserChanges
 
 DEFAULT_ROLE = "stytch_user"
+NameT = TypeVar("NameT", Name, NameUpdate)
 
 
 def resolve_user(tx: Transaction, project: Project, user_id: str) -> str:
@@ -25,6 +26,8 @@ def resolve_user(tx: Transaction, project: Project, user_id: str) -> str:
     A value that is neither a well-formed user id nor a well-formed external id is ``InvalidUserId``; a
     well-formed one that names nobody in this project is ``UserNotFound``.
     """
+    if len(user_id) > validation.USER_ID_LENGTH:
+        raise errors.InvalidUserId("user_id", "format is invalid")
     found = tx.resolve_user_id(project.project_id, user_id) if user_id else None
     if found is not None:
         return found
@@ -42,6 +45,8 @@ def load_user_with_totp(
     tx: Transaction, project: Project, user_id: str, now: datetime
 ) -> tuple[User, TotpRow | None]:
     """As :func:`load_user`, with the stored row of the user's live TOTP (read in the same statement)."""
+    if len(user_id) > validation.USER_ID_LENGTH:
+        raise errors.InvalidUserId("user_id", "format is invalid")
     found = tx.find_user_with_totp(project.project_id, user_id, now) if user_id else None
     if found is not None:
         return found
@@ -69,6 +74,7 @@ def create_user(
     ``attributes`` (ip address, user agent of the request) are accepted for compatibility and not stored.
     Uniqueness of email, phone number and external id per project is enforced by constraints.
     """
+    validation.attributes(attributes)
     del attributes
     if email is None and phone_number is None:
         raise errors.EmailOrPhoneRequired("email", "an email or a phone_number is required")
@@ -77,7 +83,7 @@ def create_user(
         user_id=ids.user_id(),
         status="pending" if create_user_as_pending else "active",
         created_at=now,
-        name=name,
+        name=None if name is None else checked_name(name),
         trusted_metadata=metadata.check("trusted_metadata", trusted_metadata or {}),
         untrusted_metadata=metadata.check("untrusted_metadata", untrusted_metadata or {}),
         external_id=None if external_id is None else validation.external_id(external_id),
@@ -92,11 +98,21 @@ def create_user(
     return created_user(project, new)
 
 
+def checked_name(name: NameT) -> NameT:
+    """``name`` (a :class:`Name` or a :class:`NameUpdate`) with each part given within its limit."""
+    validation.name_part("name.first_name", name.first_name)
+    validation.name_part("name.middle_name", name.middle_name)
+    validation.name_part("name.last_name", name.last_name)
+    return name
+
+
 def user_roles(explicit: Sequence[str] | None) -> tuple[str, ...]:
     """A user's roles: the implicit ``stytch_user`` and then the explicitly assigned ones, each once.
-    ``EmptyRoleId`` for an empty (or blank) role id, which Stytch refuses as ``empty_rbac_role_id``."""
+    ``EmptyRoleId`` for an empty (or blank) role id, which Stytch refuses as ``empty_rbac_role_id``;
+    ``RoleIdTooLong`` / ``TooManyRoles`` beyond the limits of :func:`validation.role_ids`."""
     if any(not role.strip() for role in explicit or ()):
         raise errors.EmptyRoleId("roles", "a role id is empty")
+    validation.role_ids(explicit or ())
     return (DEFAULT_ROLE, *dict.fromkeys(r for r in explicit or () if r != DEFAULT_ROLE))
 
 
@@ -145,7 +161,10 @@ def update_user(
     stored. The user's row is locked for the read-merge-write, so concurrent updates of one user never lose
     each other's keys.
     """
+    validation.attributes(attributes)
     del attributes
+    if name is not None:
+        checked_name(name)
     clear_external_id = external_id == ""
     new_external_id = (
         None if external_id is None or clear_external_id else validation.external_id(external_id)

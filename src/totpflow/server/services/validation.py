@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from totpflow.server import errors
-from totpflow.server.domain import ids
+from totpflow.server.domain import ids, rbac
 from totpflow.server.domain.jwt import check_custom_claims
 from totpflow.server.policy import Policy
 
@@ -27,6 +27,39 @@ def email(value: str) -> str:
     if len(value) > 254 or len(value.lower()) > 254 or EMAIL.fullmatch(value) is None:
         raise errors.InvalidEmail("email", "not a valid email address")
     return value
+
+
+# Free-text fields Stytch documents no limit for: limits no real value meets (docs/stytch-compatibility.md).
+NAME_PART_LENGTH: Final = 1024
+IP_ADDRESS_LENGTH: Final = 64  # an IPv6 address is at most 45 characters, 64 with a zone index
+USER_AGENT_LENGTH: Final = 8192  # the longest header line common HTTP servers accept (nginx, Apache)
+MAX_ROLES: Final = 100  # explicitly assigned roles of one user, each carried by every session JWT
+USER_ID_LENGTH: Final = 128  # a user id (46 characters) or an external id (at most 128)
+
+
+def name_part(field: str, value: str | None) -> str | None:
+    if value is not None and len(value) > NAME_PART_LENGTH:
+        raise errors.ValueTooLong(field, NAME_PART_LENGTH)
+    return value
+
+
+def attributes(value: Mapping[str, str] | None) -> None:
+    """``attributes`` (accepted, not stored) within their limits."""
+    if value is None:
+        return
+    if len(value.get("ip_address") or "") > IP_ADDRESS_LENGTH:
+        raise errors.IpAddressTooLong("attributes.ip_address", IP_ADDRESS_LENGTH)
+    if len(value.get("user_agent") or "") > USER_AGENT_LENGTH:
+        raise errors.UserAgentTooLong("attributes.user_agent", USER_AGENT_LENGTH)
+
+
+def role_ids(values: Sequence[str]) -> None:
+    """Explicitly assigned role ids: none longer than a policy's role id may be (``rbac.MAX_ID_LENGTH``),
+    at most :data:`MAX_ROLES` distinct ones."""
+    if any(len(role) > rbac.MAX_ID_LENGTH for role in values):
+        raise errors.RoleIdTooLong("roles", rbac.MAX_ID_LENGTH)
+    if len(set(values) - {rbac.DEFAULT_ROLE}) > MAX_ROLES:
+        raise errors.TooManyRoles("roles", MAX_ROLES)
 
 
 PROJECT_NAME_LENGTH = 200  # the column's
