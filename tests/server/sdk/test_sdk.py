@@ -176,6 +176,40 @@ def test_an_empty_session_argument_is_not_given(client: stytch.Client) -> None:
     assert stytch_error(exc) == (400, "no_session_arguments")
 
 
+def test_a_zero_session_duration_is_not_given(client: stytch.Client) -> None:
+    """``session_duration_minutes: 0`` is the zero value of Stytch's protobuf ``int32``, "not set" (Go's SDK
+    omits it): no session is made and an existing one is not extended, on all three endpoints; 1-4 and
+    negative durations stay 400 ``invalid_session_duration_minutes`` with one message on all three."""
+    user, totp = enroll(client)
+    auth = client.totps.authenticate(
+        user_id=user.user_id, totp_code=code_now(totp.secret), session_duration_minutes=0
+    )
+    assert auth.session is None and auth.session_token == "" and auth.session_jwt == ""
+    recovered = client.totps.recover(
+        user_id=user.user_id, recovery_code=totp.recovery_codes[0], session_duration_minutes=0
+    )
+    assert recovered.session is None and recovered.session_token == "" and recovered.session_jwt == ""
+    started = client.totps.recover(
+        user_id=user.user_id, recovery_code=totp.recovery_codes[1], session_duration_minutes=60
+    )
+    kept = client.sessions.authenticate(session_token=started.session_token, session_duration_minutes=0)
+    assert kept.session.session_id == started.session.session_id
+    assert kept.session.expires_at == started.session.expires_at
+    messages = set()
+    for minutes in (4, -1, 527041):
+        duration: dict[str, Any] = {"session_duration_minutes": minutes}
+        for method, kwargs in [
+            (client.totps.authenticate, {"user_id": user.user_id, "totp_code": "123456"}),
+            (client.totps.recover, {"user_id": user.user_id, "recovery_code": "aaaa-bbbb-cccc"}),
+            (client.sessions.authenticate, {"session_token": started.session_token}),
+        ]:
+            with pytest.raises(StytchError) as exc:
+                method(**kwargs, **duration)
+            assert stytch_error(exc) == (400, "invalid_session_duration_minutes")
+            messages.add(exc.value.details.error_message)
+    assert messages == {"session_duration_minutes is out of range (5 to 527040)."}
+
+
 def test_authenticate_without_session(client: stytch.Client) -> None:
     user, totp = enroll(client)
     auth = client.totps.authenticate(user_id=user.user_id, totp_code=code_now(totp.secret))

@@ -114,7 +114,10 @@ def expiration_minutes(value: int | None, policy: Policy) -> int:
 
 
 def session_duration(value: int | None, policy: Policy) -> int | None:
-    if value is None:
+    """The duration asked for, or ``None`` when none is: absent, or 0 (the zero value of Stytch's protobuf
+    ``int32``, which is "not set"; Go's SDK omits it), as search reads ``limit: 0``. The same rule for
+    ``/v1/totps/authenticate``, ``/v1/totps/recover`` and ``/v1/sessions/authenticate``."""
+    if value is None or value == 0:
         return None
     low, high = policy.session_duration_minutes_range
     if not low <= value <= high:
