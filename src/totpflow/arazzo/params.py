@@ -32,9 +32,15 @@ Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and the "Style Examples" table; R
 - Primitive values render as JSON scalars do: ``true``/``false``, numbers as written, ``null`` as the empty
   string. A nested object or array inside an array or object (which OpenAPI leaves undefined) is sent as
   compact JSON text.
-- headers are not percent-encoded (a value with CR, LF or NUL is rejected, RFC 9110 §5.5); cookies follow
-  ``form`` but percent-encode only the characters RFC 6265 §4.1.1 forbids in a cookie value (space, ``"``,
-  ``,``, ``;``, ``\\``, controls, non-ASCII).
+- Swagger 2.0 ``collectionFormat`` (its Parameter Object: any ``in`` but ``body``): ``csv`` is ``simple``
+  / ``form``, ``multi`` exploded ``form`` (query only); ``ssv``, ``tsv`` and ``pipes`` join the items with a
+  space, a tab or ``|`` in a path, a query or a header, the delimiter percent-encoded in a path or query
+  (``%20``, ``%09``, ``%7C``) and sent as it is in a header. An object is flattened to keys and values, as
+  ``spaceDelimited`` does; a primitive value is refused, as for ``spaceDelimited``.
+- headers are not percent-encoded (a value with CR, LF or NUL is rejected, RFC 9110 §5.5, and so is one
+  that begins or ends with a space or tab, which a recipient strips); cookies follow ``form`` but
+  percent-encode only the characters RFC 6265 §4.1.1 forbids in a cookie value (space, ``"``, ``,``,
+  ``;``, ``\\``, controls, non-ASCII).
 """
 
 from __future__ import annotations
@@ -69,6 +75,10 @@ STYLES = {
     "header": frozenset({"simple"}),
     "cookie": frozenset({"form"}),
 }
+# Swagger 2.0 ``collectionFormat`` values with a delimiter of their own, allowed in any ``in`` but body (a
+# form body's are ``body.py``'s); ``csv`` and ``multi`` reach here as the OpenAPI 3 styles they are
+COLLECTION_DELIMITERS = {"ssv": " ", "tsv": "\t", "pipes": "|"}
+_COLLECTION_LOCATIONS = frozenset({"path", "query", "header"})
 
 
 class ParameterInfo(Protocol):
@@ -159,11 +169,24 @@ class ParameterSpec(msgspec.Struct, frozen=True):
             else:
                 parts.query.extend(query_pairs(name, value, self.style, self.explode, self.allow_reserved))
         elif in_ == "header":
-            text = value if type(value) is str else _simple(value, self.explode, _same)
+            if self.style in COLLECTION_DELIMITERS:
+                text = _delimited(
+                    "header parameter", name, value, self.style, _same, COLLECTION_DELIMITERS[self.style]
+                )
+            else:
+                text = value if type(value) is str else _simple(value, self.explode, _same)
             if "\r" in text or "\n" in text or "\0" in text:
                 # RFC 9110 §5.5: a field value never contains CR, LF or NUL; sending one would split the
                 # header (request smuggling). The value is not quoted in the message: it may be a credential.
                 raise ExecutionError(f"header parameter {name!r}: the value contains a line break or NUL")
+            if text[:1] in (" ", "\t") or text[-1:] in (" ", "\t"):
+                # RFC 9110 §5.5: whitespace around a field value is not part of it; a recipient strips it, so
+                # an ssv/tsv array starting or ending with an empty item (or the value " a") would arrive
+                # changed. Refused rather than trimmed: the server must get what the step gives.
+                raise ExecutionError(
+                    f"header parameter {name!r}: the value begins or ends with whitespace, which a header "
+                    "field value cannot carry"
+                )
             parts.headers.append((name, text))
         else:
             parts.cookies.extend(_cookie_pairs(name, value, self.explode))
@@ -181,8 +204,15 @@ def parameter_spec(info: ParameterInfo | None, name: str, in_: str) -> Parameter
     explode_given = info.explode if info is not None else None
     explode = explode_given if explode_given is not None else style == "form"
     allow_reserved = bool(info.allow_reserved) if info is not None else False
+    collection_format = getattr(info, "collection_format", None) if info is not None else None
+    if collection_format in COLLECTION_DELIMITERS and in_ in _COLLECTION_LOCATIONS:
+        return ParameterSpec(name, in_, collection_format, False, False)
     problem = None
-    if style not in STYLES[in_]:
+    if collection_format == "multi" and in_ != "query":
+        problem = (
+            f"parameter {name!r}: collectionFormat 'multi' is only allowed in query or formData, not in {in_}"
+        )
+    elif style not in STYLES[in_]:
         problem = f"parameter {name!r}: style {style!r} is not allowed in {in_}"
     return ParameterSpec(name, in_, style, explode, allow_reserved, problem)
 
@@ -271,6 +301,8 @@ def _path_value(name: str, value: Any, style: str, explode: bool) -> str:
 
     if style == "simple":
         return _simple(value, explode, enc)
+    if style in COLLECTION_DELIMITERS:  # the delimiter percent-encoded, as a path segment needs it
+        return _delimited("path parameter", name, value, style, enc, enc(COLLECTION_DELIMITERS[style]))
     if style == "label":
         if explode and isinstance(value, Mapping):
             return "".join(f".{enc(key)}={enc(scalar_text(item))}" for key, item in _items(value))
@@ -320,13 +352,10 @@ def query_pairs(
         return [(f"{key}[{name_of(k)}]", enc(scalar_text(item))) for k, item in _items(value)]
     if style in ("spaceDelimited", "pipeDelimited") and not explode:
         delimiter = "%20" if style == "spaceDelimited" else "%7C"
-        if isinstance(value, Mapping):
-            flat = [text for k, item in _items(value) for text in (k, scalar_text(item))]
-        elif isinstance(value, list | tuple):
-            flat = [scalar_text(item) for item in value]
-        else:
-            raise ExecutionError(f"{what} {name!r}: {style} needs an array or object value")
-        return [(key, delimiter.join(enc(text) for text in flat))]
+        return [(key, _delimited(what, name, value, style, enc, delimiter))]
+    if style in COLLECTION_DELIMITERS:  # Swagger 2.0 ssv / tsv / pipes
+        delimiter = quote(COLLECTION_DELIMITERS[style], safe="")
+        return [(key, _delimited(what, name, value, style, enc, delimiter))]
     # form (and exploded space/pipe-delimited, which OpenAPI 3.1.1 renders like exploded form)
     if isinstance(value, Mapping):
         if explode:
@@ -337,6 +366,23 @@ def query_pairs(
             return [(key, enc(scalar_text(item))) for item in value]
         return [(key, _simple(value, False, enc))]
     return [(key, enc(scalar_text(value)))]
+
+
+def _delimited(
+    what: str, name: str, value: Any, style: str, enc: Callable[[str], str], delimiter: str
+) -> str:
+    """An array's items, or an object's keys and values, each through ``enc`` and joined by ``delimiter``
+    (``spaceDelimited``, ``pipeDelimited``; Swagger 2.0 ``ssv``, ``tsv``, ``pipes``). A primitive value
+    raises ``ExecutionError`` (the OpenAPI style table has no such row). Nothing tells a delimiter from the
+    same character inside an item: the formats have no escape."""
+    if isinstance(value, Mapping):
+        flat = [text for k, item in _items(value) for text in (k, scalar_text(item))]
+    elif isinstance(value, list | tuple):
+        flat = [scalar_text(item) for item in value]
+    else:
+        written = f"collectionFormat {style}" if style in COLLECTION_DELIMITERS else style
+        raise ExecutionError(f"{what} {name!r}: {written} needs an array or object value")
+    return delimiter.join(enc(text) for text in flat)
 
 
 def cookie_value(text: str) -> str:

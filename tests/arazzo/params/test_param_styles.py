@@ -29,6 +29,7 @@ class Info:
     style: str | None
     explode: bool | None
     allow_reserved: bool = False
+    collection_format: str | None = None  # Swagger 2.0
 
 
 def render(in_: str, parts: RequestParts) -> str:
@@ -69,6 +70,20 @@ def test_encoding(case: dict[str, Any]) -> None:
     assert render(case["in"], parts) == case["expected"]
 
 
+FORMATS = DATA["collection_formats"]
+
+
+@pytest.mark.parametrize(
+    "case", FORMATS, ids=[f"{case['in']}-{case['collectionFormat']}-{i}" for i, case in enumerate(FORMATS)]
+)
+def test_swagger_collection_formats(case: dict[str, Any]) -> None:
+    # as sources.openapi maps them: ssv / pipes in a query are spaceDelimited / pipeDelimited, csv the default
+    style = {"query": {"ssv": "spaceDelimited", "pipes": "pipeDelimited"}}.get(case["in"], {})
+    info = Info(style.get(case["collectionFormat"]), False, collection_format=case["collectionFormat"])
+    parts = serialize_parameters([(info, "color", case["in"], case["value"])])
+    assert render(case["in"], parts) == case["expected"]
+
+
 def test_no_operation_parameter_uses_the_location_defaults() -> None:
     parts = serialize_parameters(
         [
@@ -98,6 +113,11 @@ def test_an_absent_optional_value_is_left_out() -> None:
         ([(Info("matrix", False), "f", "query", "a")], "not allowed in query"),
         ([(None, "f", "body", "a")], "unsupported location"),
         ([(None, "X-A", "header", "a\r\nX-Injected: 1")], "line break"),
+        ([(Info(None, False, collection_format="ssv"), "X-A", "header", ["", "a"])], "begins or ends"),
+        ([(Info(None, False, collection_format="tsv"), "X-A", "header", ["a", ""])], "begins or ends"),
+        ([(None, "X-A", "header", " a")], "begins or ends with whitespace"),
+        ([(Info(None, False, collection_format="ssv"), "id", "path", "a")], "collectionFormat ssv needs"),
+        ([(Info("form", True, collection_format="multi"), "id", "path", ["a"])], "'multi' is only allowed"),
     ],
 )
 def test_invalid_combinations_are_rejected(items: list[Any], message: str) -> None:

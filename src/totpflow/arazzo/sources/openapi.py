@@ -40,6 +40,7 @@ class OperationParameter(msgspec.Struct, frozen=True):
     allow_reserved: bool = False
     schema: Any = None
     content_type: str | None = None  # a parameter described by `content` instead of `schema` (its media type)
+    collection_format: str | None = None  # Swagger 2.0: its ``collectionFormat`` as written, if written
 
 
 class PropertyEncoding(msgspec.Struct, frozen=True):
@@ -231,18 +232,26 @@ def _parameters(
             if not swagger
             else {k: v for k, v in parameter.items() if k != "in"},
             content_type=next(iter(media), None) if isinstance(media, Mapping) else None,
+            collection_format=_collection_format(parameter) if swagger else None,
         )
     return tuple(merged.values())
 
 
+def _collection_format(parameter: Mapping[str, Any]) -> str | None:
+    fmt = parameter.get("collectionFormat")
+    return fmt if isinstance(fmt, str) else None
+
+
 def _swagger_style(parameter: Mapping[str, Any], where: str) -> tuple[str, bool]:
-    """Swagger 2.0 ``collectionFormat`` as an OpenAPI 3 style (OAS 3.0 §"Style Examples")."""
+    """Swagger 2.0 ``collectionFormat`` as an OpenAPI 3 style (OAS 3.0 §"Style Examples"). ``tsv``, and
+    ``ssv`` or ``pipes`` outside a query, have no OpenAPI 3 style: the location's default stands here and
+    the parameter's ``collection_format`` says how it is sent (``params.parameter_spec``)."""
     fmt = parameter.get("collectionFormat", "csv")
     if fmt == "multi":
         return "form", True
-    if fmt == "ssv":
+    if fmt == "ssv" and where == "query":
         return "spaceDelimited", False
-    if fmt == "pipes":
+    if fmt == "pipes" and where == "query":
         return "pipeDelimited", False
     return _DEFAULT_STYLE[where], False
 
