@@ -17,10 +17,11 @@ Public API::
     query_string(pairs) -> str                                          # "a=1&b=2" (pairs already encoded)
     cookie_header(pairs) -> str                                         # "a=1; b=2"
 
-Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and the "Style Examples" table; RFC 6570 for the URI forms):
+Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and the "Style Examples" table, with OAS 3.2.0's ``cookie``
+style; RFC 6570 for the URI forms):
 
 - Defaults by location: path ``simple``/explode false, query ``form``/explode true, header ``simple``/false,
-  cookie ``form``/true. ``explode`` defaults to true exactly when the style is ``form``.
+  cookie ``form``/true. ``explode`` defaults to true exactly when the style is ``form`` or ``cookie``.
 - path: simple ``blue,black,brown``; label ``.blue.black.brown``; matrix ``;color=blue;color=black``.
 - query: form (``color=blue&color=black`` exploded, ``color=blue,black`` not), spaceDelimited (``%20``),
   pipeDelimited (``%7C``), deepObject (``color[R]=100``). An exploded form object spreads its properties as
@@ -41,6 +42,12 @@ Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and the "Style Examples" table; R
   that begins or ends with a space or tab, which a recipient strips); cookies follow ``form`` but
   percent-encode only the characters RFC 6265 §4.1.1 forbids in a cookie value (space, ``"``, ``,``,
   ``;``, ``\\``, controls, non-ASCII).
+- cookie style (OAS 3.2.0, ``in: cookie`` only): ``form``'s shapes (``color=blue,black``; exploded
+  ``color=blue; color=black`` and ``R=100; G=200``) with no percent-encoding or other escaping: a value is
+  sent as given (OAS 3.2.0: "data values that require any sort of escaping MUST be provided in escaped
+  form"). A value or name that cannot be sent as given without changing the cookies a server reads, one
+  holding ``;`` (it would end the cookie) or CR, LF or NUL (it would end the header), and a name holding
+  ``=``, is refused.
 """
 
 from __future__ import annotations
@@ -73,7 +80,7 @@ STYLES = {
     "path": frozenset({"simple", "label", "matrix"}),
     "query": frozenset({"form", "spaceDelimited", "pipeDelimited", "deepObject"}),
     "header": frozenset({"simple"}),
-    "cookie": frozenset({"form"}),
+    "cookie": frozenset({"form", "cookie"}),  # cookie: OAS 3.2.0
 }
 # Swagger 2.0 ``collectionFormat`` values with a delimiter of their own, allowed in any ``in`` but body (a
 # form body's are ``body.py``'s); ``csv`` and ``multi`` reach here as the OpenAPI 3 styles they are
@@ -189,7 +196,7 @@ class ParameterSpec(msgspec.Struct, frozen=True):
                 )
             parts.headers.append((name, text))
         else:
-            parts.cookies.extend(_cookie_pairs(name, value, self.explode))
+            parts.cookies.extend(_cookie_pairs(name, value, self.explode, self.style == "cookie"))
 
 
 def parameter_spec(info: ParameterInfo | None, name: str, in_: str) -> ParameterSpec:
@@ -202,7 +209,7 @@ def parameter_spec(info: ParameterInfo | None, name: str, in_: str) -> Parameter
         return ParameterSpec(name, in_, "", False, False, f"parameter {name!r}: unsupported location {in_!r}")
     style = (info.style if info is not None else None) or DEFAULT_STYLE[in_]
     explode_given = info.explode if info is not None else None
-    explode = explode_given if explode_given is not None else style == "form"
+    explode = explode_given if explode_given is not None else style in ("form", "cookie")
     allow_reserved = bool(info.allow_reserved) if info is not None else False
     collection_format = getattr(info, "collection_format", None) if info is not None else None
     if collection_format in COLLECTION_DELIMITERS and in_ in _COLLECTION_LOCATIONS:
@@ -391,18 +398,39 @@ def cookie_value(text: str) -> str:
     return quote(text, safe=_COOKIE_SAFE)
 
 
-def _cookie_pairs(name: str, value: Any, explode: bool) -> list[tuple[str, str]]:
-    enc = cookie_value
-
+def _cookie_pairs(name: str, value: Any, explode: bool, as_given: bool = False) -> list[tuple[str, str]]:
+    """``form`` cookies, their values through ``cookie_value``; with ``as_given`` the ``cookie`` style's (OAS
+    3.2.0), nothing escaped, and ``ExecutionError`` for a name or value that would change the cookies sent."""
+    enc: Callable[[str], str] = _same if as_given else cookie_value
     if isinstance(value, Mapping):
         if explode:
-            return [(k, enc(scalar_text(item))) for k, item in _items(value)]
-        return [(name, _simple(value, False, enc))]
-    if isinstance(value, list | tuple):
+            pairs = [(k, enc(scalar_text(item))) for k, item in _items(value)]
+        else:
+            pairs = [(name, _simple(value, False, enc))]
+    elif isinstance(value, list | tuple):
         if explode:
-            return [(name, enc(scalar_text(item))) for item in value]
-        return [(name, _simple(value, False, enc))]
-    return [(name, enc(scalar_text(value)))]
+            pairs = [(name, enc(scalar_text(item))) for item in value]
+        else:
+            pairs = [(name, _simple(value, False, enc))]
+    else:
+        pairs = [(name, enc(scalar_text(value)))]
+    if as_given:
+        for key, text in pairs:
+            if _COOKIE_BREAK.search(key) or "=" in key:
+                raise ExecutionError(
+                    f"cookie parameter {name!r}: the cookie name {key!r} holds '=', ';' or a line break or "
+                    "NUL, which style cookie sends unescaped"
+                )
+            if _COOKIE_BREAK.search(text):
+                # not quoted: the value may be a credential
+                raise ExecutionError(
+                    f"cookie parameter {name!r}: the value holds ';' or a line break or NUL, which style "
+                    "cookie sends unescaped (OAS 3.2.0: give it in escaped form)"
+                )
+    return pairs
+
+
+_COOKIE_BREAK = re.compile("[;\r\n\0]")  # ends a cookie (";") or the Cookie header line
 
 
 # -- assembling ----------------------------------------------------------------------------------------

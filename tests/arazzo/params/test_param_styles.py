@@ -118,6 +118,11 @@ def test_an_absent_optional_value_is_left_out() -> None:
         ([(None, "X-A", "header", " a")], "begins or ends with whitespace"),
         ([(Info(None, False, collection_format="ssv"), "id", "path", "a")], "collectionFormat ssv needs"),
         ([(Info("form", True, collection_format="multi"), "id", "path", ["a"])], "'multi' is only allowed"),
+        ([(Info("cookie", True), "c", "cookie", "a;b=1")], "holds ';'"),
+        ([(Info("cookie", False), "c", "cookie", ["a", "b\r\nX-Injected: 1"])], "line break"),
+        ([(Info("cookie", True), "c", "cookie", {"a=b": "1"})], "cookie name 'a=b'"),
+        ([(Info("cookie", True), "c", "cookie", {"a;b": "1"})], "cookie name 'a;b'"),
+        ([(Info("cookie", True), "c", "query", "a")], "not allowed in query"),
     ],
 )
 def test_invalid_combinations_are_rejected(items: list[Any], message: str) -> None:

@@ -8,8 +8,8 @@ Covers OpenAPI 3.0 and 3.1, and Swagger 2.0 best-effort (``schemes``/``host``/``
   OpenAPI document (§4.8.5 "Relative References in API URLs").
 - parameters: Path Item parameters merged with the operation's, the operation winning for the same
   ``(name, in)`` (§4.8.10 "parameters"); ``$ref`` followed inside the document. Default ``style`` is ``form``
-  for query and cookie, ``simple`` for path and header; ``explode`` defaults to true for ``form`` only
-  (§4.8.12.4 "Style Values"); path parameters are always required.
+  for query and cookie, ``simple`` for path and header; ``explode`` defaults to true for ``form`` and OAS
+  3.2.0's ``cookie`` only (§4.8.12.4 "Style Values"); path parameters are always required.
 - security: the operation's ``security`` when present (even an empty list, which disables it), else the
   document's (§4.8.10 "security").
 """
@@ -219,7 +219,7 @@ def _parameters(
         if swagger:
             style, explode = _swagger_style(parameter, where)
         else:
-            explode = bool(parameter.get("explode", style == "form"))
+            explode = bool(parameter.get("explode", style in ("form", "cookie")))  # cookie: OAS 3.2.0
         media = parameter.get("content")
         merged[(parameter["name"], where)] = OperationParameter(
             name=parameter["name"],
