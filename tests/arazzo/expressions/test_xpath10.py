@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from totpflow.arazzo.expressions import xpath10
+from totpflow.arazzo.expressions.selector import compile_selector
 
 TABLE = yaml.safe_load((Path(__file__).parents[1] / "cases" / "xpath10.yaml").read_text(encoding="utf-8"))
 
@@ -22,6 +23,19 @@ def test_xpath10(case: dict[str, Any]) -> None:
         return
     root = xpath10.parse(TABLE["document"])
     assert xpath10.values(xpath10.compile_xpath(case["expression"]), root) == case["values"]
+
+
+DOCUMENT_NODE = [case for case in TABLE["cases"] if case["id"].startswith("document-node")]
+
+
+@pytest.mark.parametrize("case", DOCUMENT_NODE, ids=[case["id"] for case in DOCUMENT_NODE])
+def test_a_selector_reads_the_document_node_as_the_other_xpath_versions_do(case: dict[str, Any]) -> None:
+    def select(version: str) -> Any:
+        selector = {"type": "xpath", "version": version}
+        query = {"context": "$response.body", "selector": case["expression"], "type": selector}
+        return compile_selector(query).select(TABLE["document"])
+
+    assert select("xpath-10") == select("xpath-31") is not None
 
 
 def test_a_document_deeper_than_libxml2s_default_limit_parses() -> None:

@@ -10,10 +10,19 @@ is not applied again. lxml is imported by the first call, as the other query lib
 Python values: a node-set → the string-values of its nodes (an element's text content, an attribute's
 value), a number → an ``int`` when it is integral (XPath 1.0 numbers are doubles; ``count(…)`` reads as
 ``2``, not ``2.0``), a string or boolean as it is.
+
+lxml leaves the document (root) node out of every node-set it returns (it has no Python object for it), so
+``/``, ``/.`` or ``/r/..`` would select nothing. Whether a node-set holds it is asked of libxml2 itself:
+``boolean((expr)[not(..)])``, the document node being the one node without a parent; it then comes first
+(document order), as its string-value, which is the root element's (XPath 1.0 §5.1), as the other XPath
+versions give it. Only an expression that can select it is asked: one with a ``node()`` test, a ``.`` or
+``..`` step, or a ``/`` with no step after it (any other step tests for an element, attribute, text,
+comment, processing instruction or namespace).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from typing import Any
@@ -93,10 +102,35 @@ def evaluate(compiled: Any, root: Any) -> Any:
 
 
 def values(compiled: Any, root: Any) -> list[Any]:
-    """The result of ``compiled`` as Python values, one per node of a node-set."""
+    """The result of ``compiled`` as Python values, one per node of a node-set (the document node's
+    included, which lxml leaves out)."""
     result = evaluate(compiled, root)
-    items = result if isinstance(result, list) else [result]
-    return [_value(item) for item in items]
+    if not isinstance(result, list):
+        return [_value(result)]
+    found = [_value(item) for item in result]
+    probe = _document_probe(compiled.path)
+    if probe is not None and evaluate(probe, root) is True:
+        found.insert(0, _value(root.getroottree()))
+    return found
+
+
+# a node() test, a "." or ".." step, or a "/" no step follows (end, ")", "|", "]", an operator …): what can
+# select the document node; false positives ("2.5", "'a/'") only cost a second evaluation
+_MAY_SELECT_DOCUMENT = re.compile(r"node\s*\(|\.|/(?!\s*[\w@*/])")
+
+
+@lru_cache(maxsize=1024)
+def _document_probe(text: str) -> Any:
+    """``boolean((text)[not(..)])`` compiled, true when the node-set ``text`` selects holds the document
+    node; None when ``text`` cannot select it."""
+    if not _MAY_SELECT_DOCUMENT.search(text):
+        return None
+    from lxml import etree
+
+    try:
+        return etree.XPath(f"boolean(({text})[not(..)])")
+    except etree.XPathError:  # not expected of an expression that compiled: lxml's result stands
+        return None
 
 
 def _value(item: Any) -> Any:
