@@ -24,8 +24,9 @@ style; RFC 6570 for the URI forms):
   cookie ``form``/true. ``explode`` defaults to true exactly when the style is ``form`` or ``cookie``.
 - path: simple ``blue,black,brown``; label ``.blue.black.brown``; matrix ``;color=blue;color=black``.
 - query: form (``color=blue&color=black`` exploded, ``color=blue,black`` not), spaceDelimited (``%20``),
-  pipeDelimited (``%7C``), deepObject (``color[R]=100``). An exploded form object spreads its properties as
-  separate parameters (``R=100&G=200``), as the spec's table shows.
+  pipeDelimited (``%7C``), deepObject (``color[R]=100``). Exploded spaceDelimited / pipeDelimited, which the
+  table leaves undefined, repeat the key for an array (as exploded form) and refuse an object. An exploded
+  form object spreads its properties as separate parameters (``R=100&G=200``), as the spec's table shows.
 - Percent-encoding (RFC 3986 §2): everything except unreserved characters is encoded, including the
   delimiters ``,;=.`` that occur *inside* values, so ``a,b`` as a single value stays distinguishable from an
   array. With ``allowReserved: true`` (query only, per OpenAPI) the RFC 3986 reserved characters are sent as
@@ -363,7 +364,16 @@ def query_pairs(
     if style in COLLECTION_DELIMITERS:  # Swagger 2.0 ssv / tsv / pipes
         delimiter = quote(COLLECTION_DELIMITERS[style], safe="")
         return [(key, _delimited(what, name, value, style, enc, delimiter))]
-    # form (and exploded space/pipe-delimited, which OpenAPI 3.1.1 renders like exploded form)
+    if style in ("spaceDelimited", "pipeDelimited") and isinstance(value, Mapping):
+        # Exploded space/pipe-delimited is n/a (undefined) in the Style Examples table of OAS 3.0.4, 3.1.1 and
+        # 3.2.0 (absent before). An array repeats the key below, as the explode field reads ("separate
+        # parameters for each value"); an object would lose the parameter's name and the delimiter both
+        # (``R=100&G=200``), which no reader of a delimited parameter finds, so it is refused.
+        raise ExecutionError(
+            f"{what} {name!r}: {style} with explode true has no serialisation for an object "
+            "(OpenAPI Style Examples: n/a); set explode to false"
+        )
+    # form (and exploded space/pipe-delimited with an array or a primitive, serialised as exploded form)
     if isinstance(value, Mapping):
         if explode:
             return [(name_of(k), enc(scalar_text(item))) for k, item in _items(value)]

@@ -123,6 +123,8 @@ def test_an_absent_optional_value_is_left_out() -> None:
         ([(Info("cookie", True), "c", "cookie", {"a=b": "1"})], "cookie name 'a=b'"),
         ([(Info("cookie", True), "c", "cookie", {"a;b": "1"})], "cookie name 'a;b'"),
         ([(Info("cookie", True), "c", "query", "a")], "not allowed in query"),
+        ([(Info("spaceDelimited", True), "f", "query", {"R": 1})], "no serialisation for an object"),
+        ([(Info("pipeDelimited", True), "f", "query", {"R": 1})], "set explode to false"),
     ],
 )
 def test_invalid_combinations_are_rejected(items: list[Any], message: str) -> None:
