@@ -42,7 +42,9 @@ style; RFC 6570 for the URI forms):
 - headers are not percent-encoded (a value with CR, LF or NUL is rejected, RFC 9110 §5.5, and so is one
   that begins or ends with a space or tab, which a recipient strips); cookies follow ``form`` but
   percent-encode only the characters RFC 6265 §4.1.1 forbids in a cookie value (space, ``"``, ``,``,
-  ``;``, ``\\``, controls, non-ASCII).
+  ``;``, ``\\``, controls, non-ASCII). A cookie's name (the parameter's, or an exploded object's key) is sent
+  as it is, so one holding ``=``, ``;``, CR, LF or NUL, which would add a cookie or end the header, is
+  refused in either style.
 - cookie style (OAS 3.2.0, ``in: cookie`` only): ``form``'s shapes (``color=blue,black``; exploded
   ``color=blue; color=black`` and ``R=100; G=200``) with no percent-encoding or other escaping: a value is
   sent as given (OAS 3.2.0: "data values that require any sort of escaping MUST be provided in escaped
@@ -424,19 +426,19 @@ def _cookie_pairs(name: str, value: Any, explode: bool, as_given: bool = False) 
             pairs = [(name, _simple(value, False, enc))]
     else:
         pairs = [(name, enc(scalar_text(value)))]
-    if as_given:
-        for key, text in pairs:
-            if _COOKIE_BREAK.search(key) or "=" in key:
-                raise ExecutionError(
-                    f"cookie parameter {name!r}: the cookie name {key!r} holds '=', ';' or a line break or "
-                    "NUL, which style cookie sends unescaped"
-                )
-            if _COOKIE_BREAK.search(text):
-                # not quoted: the value may be a credential
-                raise ExecutionError(
-                    f"cookie parameter {name!r}: the value holds ';' or a line break or NUL, which style "
-                    "cookie sends unescaped (OAS 3.2.0: give it in escaped form)"
-                )
+    for key, text in pairs:
+        if _COOKIE_BREAK.search(key) or "=" in key:
+            # a cookie's name is sent as it is in either style (RFC 6265 §4.1.1: a token): one holding these
+            # would end the cookie, add another or end the header line
+            raise ExecutionError(
+                f"cookie parameter {name!r}: the cookie name {key!r} holds '=', ';' or a line break or NUL"
+            )
+        if as_given and _COOKIE_BREAK.search(text):
+            # not quoted: the value may be a credential
+            raise ExecutionError(
+                f"cookie parameter {name!r}: the value holds ';' or a line break or NUL, which style "
+                "cookie sends unescaped (OAS 3.2.0: give it in escaped form)"
+            )
     return pairs
 
 
