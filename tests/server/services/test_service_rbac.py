@@ -5,6 +5,7 @@ policy changed, unreadable policy), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,37 @@ def test_denied_check_is_an_authorization_error_and_keeps_the_session(
         check(deps, with_policy, signed.session_token, resource_id, action)
     again = services.authenticate_session(deps, with_policy, session_token=signed.session_token)
     assert again.session is not None and again.session.session_id == signed.session.session_id  # type: ignore[union-attr]
+
+
+def test_denied_check_neither_extends_the_session_nor_merges_its_claims(
+    deps: services.Deps, with_policy: Project, clock: FrozenClock
+) -> None:
+    signed = sign_in(deps, with_policy, clock, [])
+    assert signed.session is not None
+    clock.advance(minutes=10)
+    with pytest.raises(errors.SessionAuthorizationError):
+        services.authenticate_session(
+            deps,
+            with_policy,
+            session_token=signed.session_token,
+            session_duration_minutes=600,
+            session_custom_claims={"on_denied": True},
+            authorization_check=AuthorizationCheck("documents", "write"),
+        )
+    (session,) = services.get_sessions(deps, with_policy, user_id=signed.user.user_id)
+    assert session.expires_at == signed.session.expires_at
+    assert "on_denied" not in session.custom_claims
+    assert session.last_accessed_at == clock.now  # the refresh is kept
+    allowed = services.authenticate_session(
+        deps,
+        with_policy,
+        session_token=signed.session_token,
+        session_duration_minutes=600,
+        session_custom_claims={"on_allowed": True},
+        authorization_check=AuthorizationCheck("documents", "read"),
+    )
+    assert allowed.session is not None and allowed.session.custom_claims == {"on_allowed": True}
+    assert allowed.session.expires_at == clock.now + timedelta(minutes=600)
 
 
 def test_check_is_denied_under_the_default_policy(

@@ -305,8 +305,10 @@ def authenticate_session(
 
     Only a hash of each token is stored, so a session authenticated by JWT comes back with
     ``session_token=""``. With ``authorization_check``, some role the user holds must grant the action on
-    the resource under the project's policy; otherwise ``SessionAuthorizationError`` (the session's refresh
-    is kept: the session stays valid, the request is only not authorized).
+    the resource under the project's policy; otherwise ``SessionAuthorizationError`` (the session's refresh,
+    ``last_accessed_at`` and roles, is kept: the session stays valid, the request is only not authorized;
+    what the request asked to change, the expiry and the custom claims, is not, as a refused request
+    changes nothing it asked for).
     """
     request = session_request(
         deps,
@@ -324,14 +326,18 @@ def authenticate_session(
         user = tx.get_user(project.project_id, row.session.user_id, now)
         if user is None:
             raise errors.SessionNotFound("session")
-        refreshed = _extend(tx, project.project_id, row.session, request, now, user.roles or (DEFAULT_ROLE,))
+        roles = user.roles or (DEFAULT_ROLE,)
         granting = (
             None
             if authorization_check is None
-            else tuple(authorize(tx, project.project_id, refreshed.roles, authorization_check))
+            else tuple(authorize(tx, project.project_id, roles, authorization_check))
         )
-        unsigned = to_sign(deps, project, request, refreshed, now)
-    if granting is not None and not granting:
+        denied = granting is not None and not granting
+        if denied:
+            request = replace(request, duration_minutes=None, custom_claims=None)
+        refreshed = _extend(tx, project.project_id, row.session, request, now, roles)
+        unsigned = None if denied else to_sign(deps, project, request, refreshed, now)
+    if unsigned is None:
         raise errors.SessionAuthorizationError("authorization_check")
     jwt_text = signed(deps, unsigned)
     return AuthResult(
