@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from frozen_clock import FrozenClock
+from sqlalchemy import text
 
 from totpflow.server import errors, services
 from totpflow.server.domain.models import Name, Project
@@ -42,6 +43,38 @@ def test_invalid_create(
 ) -> None:
     with pytest.raises(error):
         services.create_user(deps, project, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_external_id_of_a_user_id_form_is_refused(deps: services.Deps, project: Project) -> None:
+    first = services.create_user(deps, project, email="first@example.com")
+    with pytest.raises(errors.InvalidExternalId, match="form of a user_id"):
+        services.create_user(deps, project, email="second@example.com", external_id=first.user_id)
+    with pytest.raises(errors.InvalidExternalId, match="form of a user_id"):
+        services.update_user(deps, project, first.user_id, external_id=first.user_id.replace("test", "live"))
+
+
+def test_a_user_id_never_reaches_a_user_whose_external_id_it_is(
+    deps: services.Deps, project: Project
+) -> None:
+    """A store may hold an external id of a user id's form from before it was refused: a request for that
+    id, once its own user is deleted, must not act on the user holding it as its external id."""
+    gone = services.create_user(deps, project, email="gone@example.com")
+    holder = services.create_user(deps, project, email="holder@example.com", external_id="legacy")
+    with deps.store.transaction() as tx:
+        tx.execute(
+            text("UPDATE users SET external_id = :ext WHERE user_id = :uid"),
+            {"ext": gone.user_id, "uid": holder.user_id},
+        )
+    assert services.get_user(deps, project, gone.user_id).user_id == gone.user_id
+    services.delete_user(deps, project, gone.user_id)
+    for act in (
+        lambda: services.get_user(deps, project, gone.user_id),
+        lambda: services.create_totp(deps, project, user_id=gone.user_id),
+        lambda: services.delete_user(deps, project, gone.user_id),
+    ):
+        with pytest.raises(errors.UserNotFound):
+            act()
+    assert services.get_user(deps, project, holder.user_id).totps == ()
 
 
 def test_uniqueness_is_per_project(deps: services.Deps, project: Project) -> None:

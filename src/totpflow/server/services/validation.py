@@ -81,8 +81,13 @@ def phone_number(value: str) -> str:
 
 
 def external_id(value: str) -> str:
+    """An external id as given; ``InvalidExternalId`` outside its format, or in the form of a user id: a
+    path or body ``user_id`` may be either, so such a value would name two users, and a request for a
+    deleted user's id would reach the user whose external id it is (``storage.users.external_ref``)."""
     if EXTERNAL_ID.fullmatch(value) is None:
         raise errors.InvalidExternalId("external_id", "1-128 characters of letters, digits and . _ - |")
+    if ids.USER_ID.fullmatch(value) is not None:
+        raise errors.InvalidExternalId("external_id", "may not have the form of a user_id")
     return value
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from totpflow.server.storage.base import Queries
 from totpflow.server.storage.records import Hit, UserHit
 from totpflow.server.storage.sql import Sql
+from totpflow.server.storage.users import external_ref
 
 # One atomic statement per counter (SQLite 3.35+ and PostgreSQL): created at 1 in its window, else one more.
 _HIT_SQL = Sql(
@@ -27,7 +28,7 @@ _USER_HIT_SQL = Sql(
         :pid,
         COALESCE(
             (SELECT 'user:' || user_id FROM users
-             WHERE project_id = :in_project AND (user_id = :ref OR external_id = :ref)
+             WHERE project_id = :in_project AND (user_id = :ref OR external_id = :ext)
              ORDER BY user_id = :ref DESC LIMIT 1),
             :bucket
         ),
@@ -53,6 +54,7 @@ class CounterQueries(Queries):
             if isinstance(hit, UserHit):
                 pid, ref, bucket, window, end = hit
                 params = {"pid": pid, "in_project": pid, "ref": ref, "bucket": bucket, "window": window}
+                params["ext"] = external_ref(ref)
                 params["expires"] = end
                 row = self._run(_USER_HIT_SQL, params).fetchone()
             else:

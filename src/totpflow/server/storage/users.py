@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from totpflow.server import errors, lockout
+from totpflow.server.domain import ids
 from totpflow.server.domain.models import Email, Name, PhoneNumber, TotpRef, User
 from totpflow.server.storage import search_filters
 from totpflow.server.storage.base import Queries
@@ -45,7 +46,17 @@ _USER_COLUMNS = (
     "user_id, status, created_at, name, trusted_metadata, untrusted_metadata, external_id, roles, "
     "lock_created_at, lock_expires_at"
 )
-_BY_REF = "(user_id = :ref OR external_id = :ref) ORDER BY user_id = :ref DESC LIMIT 1"
+# ``:ext`` is the value as an external id (``external_ref``): NULL, which matches no row, for a value of a
+# user id's form
+_BY_REF = "(user_id = :ref OR external_id = :ext) ORDER BY user_id = :ref DESC LIMIT 1"
+
+
+def external_ref(ref: str) -> str | None:
+    """``ref`` (a user id or an external id) as the external id to look for: None when it has a user id's
+    form, which names a user by its id only. An external id of that form is refused when it is set
+    (``validation.external_id``), and one stored before that rule is never matched, so a request for a
+    deleted user's id can never reach another user whose external id it was."""
+    return None if ids.USER_ID.fullmatch(ref) else ref
 
 
 def _user_and_parts(which: str, lock: str = "") -> Sql:
@@ -193,7 +204,9 @@ class UserQueries(Queries):
 
     def resolve_user_id(self, project_id: str, user_id_or_external_id: str) -> str | None:
         """The user_id of a user named by its id or its external id, within the project."""
-        row = self._run(_RESOLVE_USER_SQL, {"pid": project_id, "ref": user_id_or_external_id}).fetchone()
+        ref = user_id_or_external_id
+        params = {"pid": project_id, "ref": ref, "ext": external_ref(ref)}
+        row = self._run(_RESOLVE_USER_SQL, params).fetchone()
         return None if row is None else str(row[0])
 
     def find_user(self, project_id: str, user_id_or_external_id: str, now: datetime) -> User | None:
@@ -221,7 +234,7 @@ class UserQueries(Queries):
     def _user(
         self, query: Sql, project_id: str, ref: str, now: datetime
     ) -> tuple[User, TotpRow | None] | None:
-        rows = self._run(query, {"pid": project_id, "ref": ref}).fetchall()
+        rows = self._run(query, {"pid": project_id, "ref": ref, "ext": external_ref(ref)}).fetchall()
         if not rows:
             return None
         b = self._b
