@@ -316,6 +316,49 @@ def test_search_filters(client: stytch.Client, mode: str) -> None:
         assert page.results_metadata.next_cursor is None
 
 
+# --- Unicode spellings of one address (docs/stytch-compatibility.md, "Email addresses") ---------------------
+
+
+@pytest.mark.parametrize(
+    ("composed", "decomposed"),
+    [
+        ("zo\u00e9-{tag}@example.com", "ZOE\u0301-{tag}@example.com"),  # é as U+00E9, then E + U+0301
+        ("{tag}@b\u00fccher.example", "{tag}@bu\u0308cher.example"),  # an IDN domain: ü, then u + U+0308
+    ],
+    ids=["local-part", "idn-domain"],
+)
+def test_one_address_in_two_unicode_spellings_is_one_user(
+    client: stytch.Client, mode: str, composed: str, decomposed: str
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    composed, decomposed = composed.format(tag=tag), decomposed.format(tag=tag)
+    user = run(mode, client, "users", "create", email=composed)
+    assert user.user.emails[0].email == composed  # stored and returned as given
+    with pytest.raises(StytchError) as refused:
+        run(mode, client, "users", "create", email=decomposed)
+    assert error_of(refused) == (400, "duplicate_email")
+    domain = composed.split("@")[1]
+    for operand in (
+        {"filter_name": "email_address", "filter_value": [composed]},
+        {"filter_name": "email_address", "filter_value": [decomposed]},
+        {"filter_name": "email_address_fuzzy", "filter_value": decomposed.split("@")[0]},
+        {"filter_name": "email_address_fuzzy", "filter_value": composed.split("@")[0].upper()},
+    ):
+        query = {"operator": "AND", "operands": [operand]}
+        page = run(mode, client, "users", "search", query=query, limit=0)
+        assert [u.user_id for u in page.results] == [user.user_id], operand
+    for spelling in (domain, decomposed.split("@")[1]):
+        query = {
+            "operator": "AND",
+            "operands": [
+                {"filter_name": "email_domain", "filter_value": [spelling]},
+                {"filter_name": "email_id", "filter_value": [user.user.emails[0].email_id]},
+            ],
+        }
+        page = run(mode, client, "users", "search", query=query, limit=0)
+        assert [u.user_id for u in page.results] == [user.user_id], spelling
+
+
 def test_search_errors(client: stytch.Client, mode: str) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"limit": 1001}, "user_search_invalid_limit"),

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from totpflow.server import errors
 from totpflow.server.domain import ids, rbac
+from totpflow.server.domain.emails import email_key
 from totpflow.server.domain.jwt import check_custom_claims
 from totpflow.server.policy import Policy
 
@@ -22,9 +23,9 @@ PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 def email(value: str) -> str:
-    # at most 254 characters as given and as stored lower-cased (its case-insensitive key): lower-casing can
-    # lengthen a string (U+0130 becomes two code points)
-    if len(value) > 254 or len(value.lower()) > 254 or EMAIL.fullmatch(value) is None:
+    # at most 254 characters as given and as its unique key (``email_key``: lower-cased and NFC-normalised):
+    # both can lengthen a string (U+0130 lower-cases to two code points, U+FB2C is three under NFC)
+    if len(value) > 254 or EMAIL.fullmatch(value) is None or len(email_key(value)) > 254:
         raise errors.InvalidEmail("email", "not a valid email address")
     return value
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import exists, func, select
 
+from totpflow.server.domain.emails import email_key
 from totpflow.server.storage.base import Queries
 from totpflow.server.storage.records import ProjectSummary, TotpState, UserSummary
 from totpflow.server.storage.schema import emails, projects, sessions, totps, users
@@ -56,12 +57,13 @@ class AdminQueries(Queries):
     def user_summaries(
         self, project_id: str, *, email: str | None = None, user_ids: Sequence[str] | None = None, limit: int
     ) -> list[UserSummary]:
-        """The project's users, oldest first: all, those with the email address ``email`` (any case), or those
+        """The project's users, oldest first: all, those with the email address ``email`` (any case or
+        Unicode normal form: ``email_key``), or those
         of ``user_ids``; at most ``limit``."""
         query = select(users).where(users.c.project_id == project_id)
         if email is not None:
             query = query.where(
-                exists().where(emails.c.user_id == users.c.user_id, emails.c.email_key == email.lower())
+                exists().where(emails.c.user_id == users.c.user_id, emails.c.email_key == email_key(email))
             )
         if user_ids is not None:
             query = query.where(users.c.user_id.in_(list(user_ids)))

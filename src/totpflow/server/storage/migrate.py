@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ADVISORY_LOCK_KEY = 0x746F7470666C6F77 & 0x7FFFFFFFFFFFFFFF  # "totpflow"
 # The revision this release's migrations end at (a test keeps it equal to Alembic's view of ``MIGRATIONS``).
-HEAD_REVISION: Final = "0006"
+HEAD_REVISION: Final = "0007"
 VERSION_TABLE: Final = "alembic_version"
 
 

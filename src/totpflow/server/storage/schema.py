@@ -120,7 +120,7 @@ emails = Table(
     Column("project_id", ID, nullable=False),
     Column("user_id", ID, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False, index=True),
     Column("email", String(320), nullable=False),
-    Column("email_key", String(320), nullable=False),  # lower-cased: uniqueness is case-insensitive
+    Column("email_key", String(320), nullable=False),  # domain.emails.email_key: lower-cased, NFC
     Column("verified", Boolean, nullable=False),
     UniqueConstraint("project_id", "email_key"),
 )

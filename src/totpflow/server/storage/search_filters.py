@@ -1,9 +1,10 @@
 """SQL conditions of the user-search filters (``services.user_search`` validates them first).
 
 Each condition is evaluated against a row of ``users``; emails, phone numbers and TOTPs are matched through
-``EXISTS`` subqueries scoped to the same project. Filters on data this server never holds match no user;
-``password_exists`` is false for every user. Text matches are case-insensitive (phone numbers have no
-case) and treat ``%`` and ``_`` literally.
+``EXISTS`` subqueries scoped to the same project; email filters compare with the address's unique key
+(``domain.emails.email_key``: lower-cased, Unicode NFC), so either spelling of an address finds it. Filters
+on data this server never holds match no user; ``password_exists`` is false for every user. Text matches
+are case-insensitive (phone numbers have no case) and treat ``%`` and ``_`` literally.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, false, func, or_, true
 
+from totpflow.server.domain.emails import email_key
 from totpflow.server.storage.records import SearchFilter
 from totpflow.server.storage.schema import emails, phone_numbers, totps, users
 
@@ -35,6 +37,13 @@ def _escape_like(value: str) -> str:
 
 def _contains(column: Any, text: str) -> Any:
     return func.lower(column).like(f"%{_escape_like(text.lower())}%", escape="\\")
+
+
+def _key_contains(text: str) -> Any:
+    """An email's key contains ``text`` in the key's form (lower-cased, NFC: ``email_key``), so either
+    spelling of a fragment finds the address; the key is already lower-cased, so no ``lower()`` of the
+    column (SQLite's ``LIKE`` is case-insensitive for ASCII only, PostgreSQL's not at all: equal here)."""
+    return emails.c.email_key.like(f"%{_escape_like(email_key(text))}%", escape="\\")
 
 
 def _has_email(condition: Any) -> Any:
@@ -86,16 +95,16 @@ def condition(f: SearchFilter) -> Any:
                 _contains(first + cast(" ", String) + last, text),
             )
         case "email_address":
-            return _has_email(emails.c.email_key.in_([str(v).lower() for v in values]))
+            return _has_email(emails.c.email_key.in_([email_key(str(v)) for v in values]))
         case "email_id":
             return _has_email(emails.c.email_id.in_(values))
         case "email_domain":
             domains = (
-                emails.c.email_key.like("%@" + _escape_like(str(v).lower()), escape="\\") for v in values
+                emails.c.email_key.like("%@" + _escape_like(email_key(str(v))), escape="\\") for v in values
             )
             return _has_email(or_(*domains))
         case "email_address_fuzzy":
-            return _has_email(_contains(emails.c.email_key, str(values[0])))
+            return _has_email(_key_contains(str(values[0])))
         case "email_verified":
             return _has_email(emails.c.verified == bool(values[0]))
         case "phone_number":

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from totpflow.server import errors, lockout
 from totpflow.server.domain import ids
+from totpflow.server.domain.emails import email_key
 from totpflow.server.domain.models import Email, Name, PhoneNumber, TotpRef, User
 from totpflow.server.storage import search_filters
 from totpflow.server.storage.base import Queries
@@ -181,7 +182,7 @@ class UserQueries(Queries):
                         "pid": project_id,
                         "user_id": new.user_id,
                         "email": new.email.email,
-                        "email_key": new.email.email.lower(),
+                        "email_key": email_key(new.email.email),
                         "verified": new.email.verified,
                     },
                 )
