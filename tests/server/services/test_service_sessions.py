@@ -13,7 +13,11 @@ from frozen_clock import FrozenClock
 from svc_totp_codes import code_for
 
 from totpflow.server import errors, services
+from totpflow.server.crypto import Cipher, HashPurpose
+from totpflow.server.domain import jwt as session_jwt_codec
 from totpflow.server.domain.models import AuthResult, Project, TotpCreated, User
+from totpflow.server.services import validation
+from totpflow.server.storage.sessions import SessionQueries
 
 SESSION_CLAIM = "https://stytch.com/session"
 
@@ -236,3 +240,104 @@ def test_a_revocation_committed_while_a_session_is_authenticated_fails_the_authe
     waiting.join(30)
     other.close()
     assert outcome == [errors.SessionNotFound]
+
+
+# --- length limits of session arguments (docs/stytch-compatibility.md, "Length limits") ---------------------
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What finding a session by its arguments costs: each session-token hash, JWT header read and session
+    lookup by id, in order."""
+    seen: list[str] = []
+    keyed_hash, unverified_kid = Cipher.keyed_hash, session_jwt_codec.unverified_kid
+    by_id = SessionQueries.session_by_id
+
+    def hashing(self: Cipher, purpose: HashPurpose, value: str) -> bytes:
+        if purpose is HashPurpose.SESSION_TOKEN:
+            seen.append("token hashed")
+        return keyed_hash(self, purpose, value)
+
+    def reading(token: str) -> str:
+        seen.append("jwt decoded")
+        return unverified_kid(token)
+
+    def looking_up(self: SessionQueries, project_id: str, session_id: str) -> Any:
+        seen.append("id looked up")
+        return by_id(self, project_id, session_id)
+
+    monkeypatch.setattr(Cipher, "keyed_hash", hashing)
+    monkeypatch.setattr(session_jwt_codec, "unverified_kid", reading)
+    monkeypatch.setattr(SessionQueries, "session_by_id", looking_up)
+    return seen
+
+
+def test_over_long_session_arguments_are_not_found_without_being_hashed_decoded_or_looked_up(
+    deps: services.Deps,
+    project: Project,
+    enrolled: tuple[User, TotpCreated],
+    signed_in: AuthResult,
+    clock: FrozenClock,
+    lookups: list[str],
+) -> None:
+    user, created = enrolled
+    token, jwt = "A" * (validation.SESSION_TOKEN_LENGTH + 1), "A" * (validation.SESSION_JWT_LENGTH + 1)
+    session_id = "s" * (validation.SESSION_ID_LENGTH + 1)
+    refused: list[Any] = [
+        lambda: services.authenticate_session(deps, project, session_token=token),
+        lambda: services.authenticate_session(deps, project, session_jwt=jwt),
+        lambda: services.revoke_session(deps, project, session_id=session_id),
+        lambda: services.revoke_session(deps, project, session_token=token),
+        lambda: services.revoke_session(deps, project, session_jwt=jwt),
+        lambda: services.authenticate_totp(
+            deps,
+            project,
+            user_id=user.user_id,
+            totp_code=code_for(created.secret, clock.now),
+            session_token=token,
+        ),
+        lambda: services.authenticate_totp(
+            deps,
+            project,
+            user_id=user.user_id,
+            totp_code=code_for(created.secret, clock.now),
+            session_jwt=jwt,
+        ),
+    ]
+    for call in refused:
+        with pytest.raises(errors.SessionNotFound):
+            call()
+    assert lookups == []
+    # at the limits, the same unknown values are looked for (and not found), as before
+    for call in (
+        lambda: services.authenticate_session(deps, project, session_token=token[1:]),
+        lambda: services.revoke_session(deps, project, session_id=session_id[1:]),
+        lambda: services.authenticate_session(deps, project, session_jwt=jwt[1:]),
+    ):
+        with pytest.raises(errors.SessionNotFound):
+            call()
+    assert lookups == ["token hashed", "id looked up", "jwt decoded"]
+    assert services.authenticate_session(deps, project, session_token=signed_in.session_token).user.user_id
+
+
+def test_the_longest_session_jwt_this_server_signs_is_accepted(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """100 role ids of 128 control characters (each escaped as \\u00XX in the JWT) and 4,096 bytes of custom
+    claims in two-byte characters (escaped as \\u00e9, three times longer): the JWT limit is above it."""
+    roles = [f"{i:03d}" + "\x01" * 125 for i in range(validation.MAX_ROLES)]
+    user = services.create_user(deps, project, email="longest-jwt@example.com", roles=roles)
+    created = services.create_totp(deps, project, user_id=user.user_id)
+    claims = {"c": "\u00e9" * 2044}  # 4,094 bytes as compact UTF-8 JSON
+    signed_in = services.authenticate_totp(
+        deps,
+        project,
+        user_id=user.user_id,
+        totp_code=code_for(created.secret, clock.now),
+        session_duration_minutes=60,
+        session_custom_claims=claims,
+    )
+    assert 100_000 < len(signed_in.session_jwt) <= validation.SESSION_JWT_LENGTH
+    again = services.authenticate_session(deps, project, session_jwt=signed_in.session_jwt)
+    assert again.session is not None and again.session.custom_claims == claims
+    services.revoke_session(deps, project, session_jwt=again.session_jwt)

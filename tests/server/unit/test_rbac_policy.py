@@ -68,3 +68,17 @@ def test_wire_shape_round_trips_and_has_every_field() -> None:
         "description": "",
         "actions": ["view", "export"],
     }
+
+
+def test_a_resource_id_of_the_longest_length_grants_and_a_longer_one_names_nothing() -> None:
+    longest = "r" * rbac.MAX_ID_LENGTH
+    policy = rbac.parse_policy(
+        {
+            "resources": [{"resource_id": longest, "actions": ["a" * rbac.MAX_ID_LENGTH]}],
+            "roles": [{"role_id": "editor", "permissions": [{"resource_id": longest, "actions": ["*"]}]}],
+        }
+    )
+    assert rbac.granting_roles(policy, ["editor"], longest, "a" * rbac.MAX_ID_LENGTH) == ["editor"]
+    assert rbac.granting_roles(policy, ["editor"], longest + "r", "read") == []
+    # "*" grants any action string, however long (the SDKs' local evaluators agree): actions have no limit
+    assert rbac.granting_roles(policy, ["editor"], longest, "a" * (rbac.MAX_ID_LENGTH + 1)) == ["editor"]

@@ -69,7 +69,11 @@ DEFAULT_POLICY = Policy(resources=(), roles=(Role(DEFAULT_ROLE, DEFAULT_ROLE_DES
 
 def granting_roles(policy: Policy, subject_roles: Iterable[str], resource_id: str, action: str) -> list[str]:
     """The roles, in the policy's order, that the subject holds and that grant ``action`` on
-    ``resource_id``; empty when none does (the check is then denied)."""
+    ``resource_id``; empty when none does (the check is then denied). A resource id longer than a policy's
+    may be (:data:`MAX_ID_LENGTH`) names no resource: denied without looking. An action has no such limit:
+    ``*`` grants any action string, as in the SDKs' local evaluators."""
+    if len(resource_id) > MAX_ID_LENGTH:
+        return []
     held = set(subject_roles)
     return [
         role.role_id

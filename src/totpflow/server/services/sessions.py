@@ -90,9 +90,10 @@ def with_keys(deps: Deps, project: Project, request: SessionRequest) -> SessionR
 def find_active_session(
     deps: Deps, tx: Transaction, project: Project, request: SessionRequest, now: datetime
 ) -> SessionRow:
-    """The active session named by the request's token or JWT; ``SessionNotFound`` otherwise."""
+    """The active session named by the request's token or JWT; ``SessionNotFound`` otherwise (also for a
+    token or JWT longer than any this server issues, before it is hashed or decoded)."""
     row: SessionRow | None = None
-    if request.token is not None:
+    if request.token is not None and validation.session_token_fits(request.token):
         token_hash = deps.cipher.keyed_hash(HashPurpose.SESSION_TOKEN, request.token)
         row = tx.session_by_token_hash(project.project_id, token_hash)
         # The lookup is by hash; the comparison below is constant-time for form's sake and defence in depth.
@@ -100,7 +101,7 @@ def find_active_session(
             HashPurpose.SESSION_TOKEN, request.token, row.token_hash
         ):
             row = None
-    elif request.jwt is not None:
+    elif request.jwt is not None and validation.session_jwt_fits(request.jwt):
         session_id = _session_id_from_jwt(deps, project, request, now)
         row = None if session_id is None else tx.session_by_id(project.project_id, session_id)
     if row is None or row.revoked_at is not None or row.session.expires_at <= now:
@@ -358,13 +359,18 @@ def revoke_session(
     session_jwt: str | None = None,
 ) -> None:
     """Revoke one session named by exactly one of id, token or JWT (an expired JWT still names its
-    session). An empty id, token or JWT is not given (see :func:`session_request`)."""
+    session). An empty id, token or JWT is not given (see :func:`session_request`). An id, token or JWT
+    longer than any this server issues is ``SessionNotFound`` without a lookup (``validation``)."""
     session_id, session_token, session_jwt = session_id or None, session_token or None, session_jwt or None
     given = [v for v in (session_id, session_token, session_jwt) if v is not None]
     if not given:
         raise errors.NoSessionRevokeArguments("session_id, session_token, session_jwt")
     if len(given) > 1:
         raise errors.TooManySessionRevokeArguments("session_id, session_token, session_jwt")
+    if session_id is not None and not validation.session_id_fits(session_id):
+        raise errors.SessionNotFound("session_id")
+    if session_jwt is not None and not validation.session_jwt_fits(session_jwt):
+        raise errors.SessionNotFound("session")  # as find_active_session, without loading the keys first
     now = deps.now()
     request = SessionRequest(
         session_token,

@@ -37,6 +37,28 @@ USER_AGENT_LENGTH: Final = 8192  # the longest header line common HTTP servers a
 MAX_ROLES: Final = 100  # explicitly assigned roles of one user, each carried by every session JWT
 USER_ID_LENGTH: Final = 128  # a user id (46 characters) or an external id (at most 128)
 
+# Session arguments: a longer value names no session, and is answered as any unknown one (404
+# ``session_not_found``), only without being hashed, base64-decoded or looked up
+# (docs/stytch-compatibility.md, "Length limits").
+SESSION_TOKEN_LENGTH: Final = 256  # a session token is 44 characters
+SESSION_ID_LENGTH: Final = 128  # a session id is 49 characters
+# The longest session JWT this server can sign is some 119,000 characters: 100 role ids of 128 control
+# characters (each escaped as \u00XX), 4,096 bytes of custom claims (3x once escaped), a 96-character project
+# id, both factors, a 4,096-bit key. A usual one is 1-3 KB; 100 ASCII role ids of 128 make about 25,000.
+SESSION_JWT_LENGTH: Final = 128 * 1024
+
+
+def session_token_fits(value: str) -> bool:
+    return len(value) <= SESSION_TOKEN_LENGTH
+
+
+def session_jwt_fits(value: str) -> bool:
+    return len(value) <= SESSION_JWT_LENGTH
+
+
+def session_id_fits(value: str) -> bool:
+    return len(value) <= SESSION_ID_LENGTH
+
 
 def name_part(field: str, value: str | None) -> str | None:
     if value is not None and len(value) > NAME_PART_LENGTH:
