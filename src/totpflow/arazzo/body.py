@@ -33,12 +33,12 @@ included, is written in the ``charset`` named, UTF-8 when none is):
 - ``multipart/form-data`` (RFC 7578): an object becomes one part per property; str → a text part, bytes or a
   file-like object (``.read()``) → a file part (``application/octet-stream``, filename from ``.name``), an
   object/array → an ``application/json`` part; a list of str/bytes repeats the part. A str for a property
-  whose schema describes a file (``format: binary``, a ``contentMediaType``, Swagger 2.0 ``type: file``) is
-  a file part too, of that media type, its filename the property's name (as RFC 7578 §4.2 asks of file
-  content, and as bytes get). A boundary is generated
-  (``secrets``) unless given. A property's Encoding Object ``contentType`` (the first type it lists, unless
-  that is a range) is the part's type: a JSON type writes the value as JSON (an array as one part), another
-  type writes text in its charset or bytes as they are, and refuses an object or array.
+  whose schema describes a file (``format: binary``, a ``contentMediaType`` of neither text nor JSON,
+  Swagger 2.0 ``type: file``; ``sources.openapi.file_schema``) is a file part too, of that media type, its
+  filename the property's name (as RFC 7578 §4.2 asks of file content, and as bytes get). A boundary is
+  generated (``secrets``) unless given. A property's Encoding Object ``contentType`` (the first type it
+  lists, unless that is a range) is the part's type: a JSON type writes the value as JSON (an array as one
+  part), another type writes text in its charset or bytes as they are, and refuses an object or array.
 - ``text/*``, ``application/xml``, ``*/*+xml``: a str is sent as it is (UTF-8); a number or boolean as its
   text; an object or array is rejected with ``ExecutionError`` (there is no standard mapping to XML).
 - ``application/octet-stream`` and anything else: bytes or str as they are; objects/arrays rejected.

@@ -39,8 +39,9 @@ style; RFC 6570 for the URI forms):
   space, a tab or ``|`` in a path, a query or a header, the delimiter percent-encoded in a path or query
   (``%20``, ``%09``, ``%7C``) and sent as it is in a header. An object is flattened to keys and values, as
   ``spaceDelimited`` does; a primitive value is refused, as for ``spaceDelimited``.
-- headers are not percent-encoded (a value with CR, LF or NUL is rejected, RFC 9110 §5.5, and so is one
-  that begins or ends with a space or tab, which a recipient strips); cookies follow ``form`` but
+- headers are not percent-encoded (a value with CR, LF or NUL is rejected, RFC 9110 §5.5; spaces and tabs
+  around a value, which a recipient strips, are not sent, and an ssv/tsv array whose first or last item is
+  empty, which would lose that item so, is rejected); cookies follow ``form`` but
   percent-encode only the characters RFC 6265 §4.1.1 forbids in a cookie value (space, ``"``, ``,``,
   ``;``, ``\\``, controls, non-ASCII). A cookie's name (the parameter's, or an exploded object's key) is sent
   as it is, so one holding ``=``, ``;``, CR, LF or NUL, which would add a cookie or end the header, is
@@ -190,13 +191,16 @@ class ParameterSpec(msgspec.Struct, frozen=True):
                 # header (request smuggling). The value is not quoted in the message: it may be a credential.
                 raise ExecutionError(f"header parameter {name!r}: the value contains a line break or NUL")
             if text[:1] in (" ", "\t") or text[-1:] in (" ", "\t"):
-                # RFC 9110 §5.5: whitespace around a field value is not part of it; a recipient strips it, so
-                # an ssv/tsv array starting or ending with an empty item (or the value " a") would arrive
-                # changed. Refused rather than trimmed: the server must get what the step gives.
-                raise ExecutionError(
-                    f"header parameter {name!r}: the value begins or ends with whitespace, which a header "
-                    "field value cannot carry"
-                )
+                # RFC 9110 §5.5: whitespace around a field value is not part of it, and a recipient strips
+                # it. A value is sent without it, as it would be read ("Bearer " is "Bearer"); but an
+                # ssv/tsv array starting or ending with an empty item would lose that item, so it is refused.
+                if self.style in COLLECTION_DELIMITERS:
+                    raise ExecutionError(
+                        f"header parameter {name!r}: collectionFormat {self.style} of an array whose first "
+                        "or last item is empty would begin or end the value with whitespace, which a header "
+                        "field value cannot carry"
+                    )
+                text = text.strip(" \t")
             parts.headers.append((name, text))
         else:
             parts.cookies.extend(_cookie_pairs(name, value, self.explode, self.style == "cookie"))

@@ -11,7 +11,9 @@ from totpflow.arazzo.document import load_document
 from totpflow.arazzo.document.model import Step
 from totpflow.arazzo.document.reader import load_data
 from totpflow.arazzo.errors import DocumentError, OperationNotFound
+from totpflow.arazzo.params import serialize_parameters
 from totpflow.arazzo.sources import OperationParameter, SourceSet
+from totpflow.arazzo.sources.openapi import build_operation
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "documents"
 
@@ -157,6 +159,38 @@ def test_swagger_2_best_effort() -> None:
     fields = {p.name: p for p in get_order.parameters}["fields"]
     assert (fields.style, fields.explode) == ("form", True)  # collectionFormat: multi
     assert get_order.request_content_types == ()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ssv", "tsv", "pipes", "multi"])
+@pytest.mark.parametrize("where", ["query", "path", "header"])
+def test_a_swagger_collection_format_applies_only_to_an_array(where: str, fmt: str) -> None:
+    document = {
+        "swagger": "2.0",
+        "paths": {
+            "/x/{p}": {
+                "get": {
+                    "parameters": [
+                        {
+                            "name": "p" if where == "path" else "q",
+                            "in": where,
+                            "type": "string",
+                            "required": True,
+                            "collectionFormat": fmt,
+                        },
+                    ]
+                }
+            }
+        },
+    }
+    operation = build_operation("api", "http://127.0.0.1/", document, "/x/{p}", "get")
+    (parameter,) = operation.parameters
+    assert parameter.collection_format is None
+    sent = serialize_parameters([(parameter, parameter.name, where, "hello world")])  # not refused
+    assert {
+        "query": sent.query == [("q", "hello%20world")],
+        "path": sent.path_params == {"p": "hello%20world"},
+        "header": sent.headers == [("q", "hello world")],
+    }[where]
 
 
 def test_arazzo_sources_load_recursively_and_survive_a_cycle() -> None:

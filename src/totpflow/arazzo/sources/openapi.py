@@ -238,15 +238,17 @@ def _parameters(
 
 
 def _collection_format(parameter: Mapping[str, Any]) -> str | None:
+    """A Swagger 2.0 parameter's ``collectionFormat``, which applies only to ``type: array`` (Swagger 2.0
+    Parameter Object: "used only if type is array"); None for any other parameter."""
     fmt = parameter.get("collectionFormat")
-    return fmt if isinstance(fmt, str) else None
+    return fmt if isinstance(fmt, str) and parameter.get("type") == "array" else None
 
 
 def _swagger_style(parameter: Mapping[str, Any], where: str) -> tuple[str, bool]:
     """Swagger 2.0 ``collectionFormat`` as an OpenAPI 3 style (OAS 3.0 §"Style Examples"). ``tsv``, and
     ``ssv`` or ``pipes`` outside a query, have no OpenAPI 3 style: the location's default stands here and
     the parameter's ``collection_format`` says how it is sent (``params.parameter_spec``)."""
-    fmt = parameter.get("collectionFormat", "csv")
+    fmt = _collection_format(parameter) or "csv"
     if fmt == "multi":
         return "form", True
     if fmt == "ssv" and where == "query":
@@ -383,11 +385,17 @@ def file_schema(schema: Any) -> str | None:
     """Whether a schema describes a file's content, and the media type it names: OAS 3.0's ``type: string``
     with ``format: binary`` (``application/octet-stream``, OAS 3.0.3 §4.7.15 "Encoding Object"), or OAS 3.1's
     ``contentMediaType`` without a ``contentEncoding`` (its value; OAS 3.1.1 §4.8.14.3 "Working With
-    Binary Data"); None for any other schema. ``format: byte`` and a ``contentEncoding`` describe text."""
-    if not isinstance(schema, Mapping) or "contentEncoding" in schema:
+    Binary Data"); None for any other schema. ``format: byte`` and a ``contentEncoding`` describe text, and
+    so does a ``contentMediaType`` of text (``text/*``), of JSON (``application/json``, ``*/*+json``; a
+    JSON string such as pydantic's ``Json`` fields describe) or with a ``contentSchema``: the content of a
+    string field, not a file."""
+    if not isinstance(schema, Mapping) or "contentEncoding" in schema or "contentSchema" in schema:
         return None
     media = schema.get("contentMediaType")
     if isinstance(media, str) and media.strip():
+        kind = media.split(";", 1)[0].strip().lower()
+        if kind.startswith("text/") or kind == "application/json" or kind.endswith("+json"):
+            return None
         return media.strip()
     if schema.get("format") == "binary" and schema.get("type", "string") in ("string", ["string"]):
         return "application/octet-stream"
@@ -404,23 +412,28 @@ def _file_properties(
     files: dict[str, PropertyEncoding] = {}
     pending = [media_object.get("schema")]
     seen: set[int] = set()
-    try:
-        while pending:
-            schema = follow_ref(content, pending.pop())
-            if not isinstance(schema, Mapping) or id(schema) in seen:
-                continue
-            seen.add(id(schema))
-            members = schema.get("allOf")
-            if isinstance(members, list):
-                pending.extend(members)
-            properties = schema.get("properties")
-            for name, raw in properties.items() if isinstance(properties, Mapping) else ():
-                prop = follow_ref(content, raw)
-                if isinstance(prop, Mapping) and prop.get("type") in ("array", ["array"]):
-                    prop = follow_ref(content, prop.get("items"))
-                media = file_schema(prop)
-                if media is not None:
-                    files[str(name)] = PropertyEncoding(content_type=media, file=True)
-    except DocumentError:
-        return files
+    while pending:
+        schema = _followed(content, pending.pop())
+        if not isinstance(schema, Mapping) or id(schema) in seen:
+            continue
+        seen.add(id(schema))
+        members = schema.get("allOf")
+        if isinstance(members, list):
+            pending.extend(members)
+        properties = schema.get("properties")
+        for name, raw in properties.items() if isinstance(properties, Mapping) else ():
+            prop = _followed(content, raw)
+            if isinstance(prop, Mapping) and prop.get("type") in ("array", ["array"]):
+                prop = _followed(content, prop.get("items"))
+            media = file_schema(prop)
+            if media is not None:
+                files[str(name)] = PropertyEncoding(content_type=media, file=True)
     return files
+
+
+def _followed(content: Mapping[str, Any], node: Any) -> Any:
+    """``node`` with its ``$ref`` followed; None for a reference this cannot follow."""
+    try:
+        return follow_ref(content, node)
+    except DocumentError:
+        return None
