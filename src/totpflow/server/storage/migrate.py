@@ -6,7 +6,8 @@ every server process that does not migrate (each ``--workers`` process; any rest
 
 On PostgreSQL the migration runs under a transaction-level advisory lock, so any number of server
 processes can start at once against one database: the first migrates, the others wait and then find
-nothing to do.
+nothing to do. Processes of an earlier release must be stopped first: they go on writing by their own rules
+(docs/configuration.md, "Upgrading").
 
 A migration that rewrites stored secrets (0003 re-encrypts them under new bindings) needs the master key: the
 caller passes its ``Cipher``, which reaches the migration as ``config.attributes["cipher"]``, on SQLite and
