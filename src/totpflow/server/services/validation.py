@@ -42,10 +42,11 @@ USER_ID_LENGTH: Final = 128  # a user id (46 characters) or an external id (at m
 # (docs/stytch-compatibility.md, "Length limits").
 SESSION_TOKEN_LENGTH: Final = 256  # a session token is 44 characters
 SESSION_ID_LENGTH: Final = 128  # a session id is 49 characters
-# The longest session JWT this server can sign is some 119,000 characters: 100 role ids of 128 control
-# characters (each escaped as \u00XX), 4,096 bytes of custom claims (3x once escaped), a 96-character project
-# id, both factors, a 4,096-bit key. A usual one is 1-3 KB; 100 ASCII role ids of 128 make about 25,000.
-SESSION_JWT_LENGTH: Final = 128 * 1024
+# The longest session JWT this server can sign is about 220,000 characters: 101 role ids of 128 characters
+# outside the Basic Multilingual Plane (each escaped as a surrogate pair, 12 characters: 155,500), 4,096
+# bytes of custom claims (at most 3x once escaped), a 96-character project id, both factors, all as base64
+# (4/3), and a 4,096-bit key's signature. A usual one is 1-3 KB; 100 ASCII role ids of 128 make about 25,000.
+SESSION_JWT_LENGTH: Final = 256 * 1024
 
 
 def session_token_fits(value: str) -> bool:
