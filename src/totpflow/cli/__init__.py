@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "sessions",
     "keys",
     "rbac",
+    "backup",
     "run",
     "validate",
     "upgrade",

@@ -61,6 +61,7 @@
     ├── KeyRotationRefused              an operator's signing-key rotation is not made (never over HTTP)
     │   ├── ForeignMasterKey            this process's master key does not decrypt the project's key
     │   └── RotationPending             an earlier rollover's key is published and does not sign yet
+    ├── BackupFailed                    an operator's backup is not made (``totpflow.server.backup``)
     └── ConfigError                     a setting is missing or malformed (start-up: exit code 2)
         ├── MasterKeyError              the master key is missing or malformed (never quotes key material)
         └── StoreUnavailable            the store cannot be opened: what, where and why (never a password)
@@ -410,6 +411,15 @@ class UserLockLimitReached(TooManyRequests):
 
 class RateLimited(TooManyRequests):
     pass
+
+
+class BackupFailed(ServerError):
+    """A backup was not made and left nothing at its destination: bad input (``bad_input``: a missing
+    database, a taken destination; exit code 2) or a failure on the way (the disk; exit code 1)."""
+
+    def __init__(self, message: str, *, bad_input: bool = True) -> None:
+        super().__init__(message)
+        self.bad_input = bad_input
 
 
 class ConfigError(ServerError):

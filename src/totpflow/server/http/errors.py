@@ -376,6 +376,8 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.KeyRotationRefused: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.ForeignMasterKey: (500, "internal_server_error", INTERNAL_MESSAGE),
     errors.RotationPending: (500, "internal_server_error", INTERNAL_MESSAGE),
+    # the operator's backup; no request makes one
+    errors.BackupFailed: (500, "internal_server_error", INTERNAL_MESSAGE),
 }
 
 
