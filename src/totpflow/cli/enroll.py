@@ -78,6 +78,15 @@ def run(args: argparse.Namespace) -> int:
         except errors.InvalidEmail:
             print(f"totpflow enroll: --email {args.email!r} is not a valid email address", file=sys.stderr)
             return 2
+    if args.secret and not args.base_url:
+        # the embedded server's project is the store's; its secret is never given on the command line
+        print(
+            "totpflow enroll: --secret is the project secret for --base-url; without --base-url the "
+            "embedded server serves the store's project (TOTPFLOW_PROJECT_SECRET, with TOTPFLOW_PROJECT_ID, "
+            "makes sure of one)",
+            file=sys.stderr,
+        )
+        return 2
     interactive = not args.unattended
     if interactive and not sys.stdin.isatty():
         print(

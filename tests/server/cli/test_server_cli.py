@@ -155,6 +155,21 @@ def test_enroll_refuses_a_malformed_email_before_it_makes_a_project(tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_enroll_refuses_a_secret_without_a_base_url(tmp_path: Path) -> None:
+    result = totpflow(
+        "enroll",
+        "--email",
+        "a@example.com",
+        "--unattended",
+        "--secret",
+        "secret-test-x",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'e.db'}",
+    )
+    assert_usage_error(result, "--secret is the project secret for --base-url")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_store_commands_do_not_need_the_rate_limit_redis(tmp_path: Path) -> None:
     """An operator unlocks users and revokes sessions during a Redis outage: the store commands make no
     rate-limited call, so the rate-limit Redis (here a port nothing listens on) is not connected to."""
