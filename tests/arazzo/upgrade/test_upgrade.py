@@ -285,3 +285,57 @@ def test_a_document_that_cannot_be_read_is_refused_with_where_and_why(
     assert expected in err
     assert "Traceback" not in err and "unicode string" not in err
     assert not out.exists()
+
+
+DEPENDENCY_CASES = yaml.safe_load((DATA / "dependencies.yaml").read_text(encoding="utf-8"))
+
+
+def test_a_steps_reference_a_run_may_reach_unmet_is_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1.1 makes a step depend on every step whose outputs it reads; where a run may reach it before that step
+    completed (a goto passed over it, or it failed and a failure action went on), the reference is listed
+    (exit 1); a step reading earlier steps that can be passed only by completing them is not."""
+    shutil.copy(ENGINE / "pets.openapi.yaml", tmp_path / "pets.openapi.yaml")
+    code, err = _upgrade(DATA / "dependencies.arazzo.yaml", tmp_path / "dependencies.arazzo.yaml", capsys)
+    listed = [line for line in err.splitlines() if line.startswith("not converted: ")]
+    expected = [location for case in DEPENDENCY_CASES for location in case["listed"]]
+    assert [line.split(": ")[1] for line in listed] == expected, err
+    assert code == 1
+    assert "step 'b' reads $steps.a, and step 'a' can fail and the run go on to step 'b'" in listed[0]
+    assert "an action can pass over step 'search' before step 'show' starts" in listed[1]
+    assert all("fails before sending" in line for line in listed)
+
+
+@pytest.mark.parametrize("case", DEPENDENCY_CASES, ids=[case["id"] for case in DEPENDENCY_CASES])
+def test_the_upgraded_document_decides_alike_unless_a_reference_is_listed(
+    case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], pets_api: Any
+) -> None:
+    fresh_api = type(pets_api)
+    shutil.copy(ENGINE / "pets.openapi.yaml", tmp_path / "pets.openapi.yaml")
+    shutil.copy(DATA / "dependencies.arazzo.yaml", tmp_path / "original.arazzo.yaml")
+    _, err = _upgrade(tmp_path / "original.arazzo.yaml", tmp_path / "upgraded.arazzo.yaml", capsys)
+    before, after = load(str(tmp_path / "original.arazzo.yaml")), load(str(tmp_path / "upgraded.arazzo.yaml"))
+    assert after.document.minor == "1.1"
+    at = next(w.location for w in before.document.workflows if w.workflow_id == case["workflow"]) + "/"
+    listed = [line.split(": ")[1] for line in err.splitlines() if line.startswith(f"not converted: {at}")]
+    assert listed == case["listed"], err
+    for run in case["runs"]:
+        summaries, errors = [], []
+        for loaded in (before, after):
+            api, sleeps = fresh_api(), []
+            with httpx.Client(transport=httpx.MockTransport(api.handler)) as client:
+                result = loaded.run(
+                    case["workflow"],
+                    inputs=run.get("inputs"),
+                    options=RunOptions(sleep=sleeps.append, timeout=5.0),
+                    client=client,
+                )
+            summaries.append(_summary(result, api, sleeps))
+            errors.append(" ".join(str(s.error) for w in result.workflows for s in w.steps))
+        assert summaries[0][0] is run["ok"], run
+        if not listed or run.get("alike"):
+            assert summaries[0] == summaries[1], run
+        else:  # what the listing warns of: the reading step fails before it sends
+            assert summaries[1][0] is False, run
+            assert "which has not completed in this run" in errors[1], run

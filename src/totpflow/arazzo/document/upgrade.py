@@ -20,8 +20,11 @@ What changes (Arazzo 1.1.0 changed no default, so nothing is pinned):
   moves into an Expression Type Object (``type: {type, version}``).
 
 What cannot be converted is listed, each with its location: objects shaped like a Selector Object in a
-parameter value or payload (a literal in 1.0, a Selector in 1.1), and every problem the result still has as a
-1.1 document (it is validated before it is returned).
+parameter value or payload (a literal in 1.0, a Selector in 1.1), every problem the result still has as a
+1.1 document (it is validated before it is returned), and every ``$steps.<id>`` reference that a run may
+reach before step ``<id>`` has completed (a ``goto`` passes over it, or it failed and a failure action went
+on): in 1.1 the reference makes the reading step depend on ``<id>``, so that step then fails before sending
+where the 1.0 document ran it, and 1.1 has no way to read a step's outputs without the dependency.
 """
 
 from __future__ import annotations
@@ -91,7 +94,12 @@ def upgrade_text(text: str, url: str) -> Upgraded:
         buffer = io.StringIO()
         yaml.dump(data, buffer)
         output = buffer.getvalue()
-    problems = [*rewriter.not_converted, *_problems_as_1_1(output, url)]
+    written = _read_back(output)
+    problems = [
+        *rewriter.not_converted,
+        *_problems_as_1_1(written, url),
+        *_dependencies_1_0_lacked(written, url),
+    ]
     return Upgraded(output, tuple(rewriter.changes), tuple(problems))
 
 
@@ -116,17 +124,21 @@ def _is_json(text: str) -> bool:
     return True
 
 
-def _problems_as_1_1(text: str, url: str) -> list[DocumentError]:
-    """Every problem of the rewritten document, read back as any document is; when it has none, what the
-    official 1.1 schema refuses that this runner accepts (``document/schema.py`` widens a few value types,
-    as the spec's text gives them), since other tools check with that schema."""
+def _read_back(text: str) -> Any:
+    """The rewritten document as any document is read (PyYAML, not the round trip)."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)
+
+
+def _problems_as_1_1(data: Any, url: str) -> list[DocumentError]:
+    """Every problem of the rewritten document ``data``, read back as any document is; when it has none, what
+    the official 1.1 schema refuses that this runner accepts (``document/schema.py`` widens a few value types,
+    as the spec's text gives them), since other tools check with that schema."""
     from totpflow.arazzo.document.loader import document_from_data
     from totpflow.arazzo.document.schema import official_schema_problems
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(text, Loader=loader)
     try:
         document_from_data(data, url)
     except DocumentInvalid as exc:
@@ -144,6 +156,73 @@ def _problems_as_1_1(text: str, url: str) -> list[DocumentError]:
         DocumentError(location, f"{'; '.join(messages)} (the official 1.1 schema; totpflow accepts it)")
         for location, messages in by_location.items()
     ]
+
+
+def _dependencies_1_0_lacked(data: Any, url: str) -> list[DocumentError]:
+    """Each ``$steps.<id>`` reference that makes its step depend on step ``<id>`` in 1.1 (1.0 has no step
+    dependencies) where a run may reach the step before ``<id>`` has completed: the 1.1 document then fails
+    the step before it sends anything, where the 1.0 one ran it (``engine/reachability.py``). 1.1 has no
+    expression that reads a step's outputs without the dependency, so each is left to fix by hand. Nothing
+    when the document's structure is broken (that is listed already)."""
+    from totpflow.arazzo.document.builder import build_document
+    from totpflow.arazzo.document.versions import structural_problems
+    from totpflow.arazzo.engine.reachability import unmet_dependencies
+
+    data = document_root(data)
+    if structural_problems(data, minor_version(data))[0]:
+        return []
+    try:
+        unmet = unmet_dependencies(build_document(data, url))
+    except ArazzoError:
+        return []
+    problems = []
+    for item in unmet:
+        step, read = item.step.step_id, item.read
+        if item.passed_over:
+            order = [s.step_id for s in item.workflow.steps]
+            how = (
+                f"step {read!r} comes later, so it has not run when step {step!r} first starts"
+                if order.index(read) > order.index(step)
+                else f"an action can pass over step {read!r} before step {step!r} starts"
+            )
+        else:
+            names = ", ".join(repr(name) for name in item.going_on)
+            how = f"step {read!r} can fail and the run go on to step {step!r}" + (
+                f" (its failure action{'s' if len(item.going_on) > 1 else ''} {names})" if names else ""
+            )
+        problems.append(
+            DocumentError(
+                _written_at(data, item.step.location, read),
+                f"step {step!r} reads $steps.{read}, and {how}: in 1.1 this makes step {step!r} depend on "
+                f'step {read!r}, so it then fails before sending ("has not completed in this run", no '
+                "failure action applies) where the 1.0 document ran it, reading nothing there; 1.1 "
+                "cannot read a step's outputs without that dependency, so rework the flow by hand",
+            )
+        )
+    return problems
+
+
+def _written_at(data: Any, location: str, read: str) -> str:
+    """Where under the step at ``location`` the first ``$steps.<read>`` is written; the step itself when it
+    is not (it comes from the workflow's parameters or actions, or a component)."""
+    written = re.compile(r"\$steps\." + re.escape(read) + r"(?![A-Za-z0-9_-])")
+    node = data
+    for token in pointer.split(location):
+        node = node[int(token)] if isinstance(node, list) else node[token]
+
+    def find(value: Any, at: str) -> str | None:
+        if isinstance(value, str):
+            return at if written.search(value) else None
+        items = (
+            value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        )
+        for key, item in items:
+            hit = find(item, at + pointer.join([str(key)]))
+            if hit is not None:
+                return hit
+        return None
+
+    return find(node, location) or location
 
 
 class _Rewriter:

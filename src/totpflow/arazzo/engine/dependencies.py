@@ -39,16 +39,20 @@ from totpflow.arazzo.sources import SourceSet
 Key = tuple[str, str, str]  # (document URL, workflowId, stepId)
 
 
-class Plan(Protocol):
-    """What the dependencies are read through: the compile-once caches of ``engine.plan.Plan``, which asks
-    this module for each step's dependencies when it plans the step."""
-
-    @property
-    def sources(self) -> SourceSet: ...
+class Compiler(Protocol):
+    """What a step's expressions are compiled through (``engine.plan.Plan``'s compile-once caches)."""
 
     def value(self, owner: object, value: Any, part: str = "") -> Compiled: ...
 
     def criterion(self, criterion: Criterion) -> CompiledCriterion: ...
+
+
+class Plan(Compiler, Protocol):
+    """What the dependencies are read through: ``engine.plan.Plan``, which asks this module for each step's
+    dependencies when it plans the step."""
+
+    @property
+    def sources(self) -> SourceSet: ...
 
 
 class StepPlan(Protocol):
@@ -73,11 +77,20 @@ def step_dependencies(
         key = _explicit(plan, doc, workflow, target)
         if key is not None:
             found.setdefault(key, target)
+    for read in implied_steps(plan, doc, step, step_plan):
+        found.setdefault((doc.url, workflow.workflow_id, read), f"$steps.{read}")
+    return tuple(found.items())
+
+
+def implied_steps(plan: Compiler, doc: ArazzoDocument, step: Step, step_plan: StepPlan) -> tuple[str, ...]:
+    """The stepIds of the workflow whose outputs ``step`` reads (``$steps.<id>…``), each once, in the order
+    they are read; the step itself excepted."""
+    found: dict[str, None] = {}
     for expression in _expressions(plan, doc, step, step_plan):
         node = expression.node
         if isinstance(node, Steps) and node.step != step.step_id:
-            found.setdefault((doc.url, workflow.workflow_id, node.step), f"$steps.{node.step}")
-    return tuple(found.items())
+            found.setdefault(node.step)
+    return tuple(found)
 
 
 def _explicit(plan: Plan, doc: ArazzoDocument, workflow: Workflow, target: str) -> Key | None:
@@ -93,7 +106,9 @@ def _explicit(plan: Plan, doc: ArazzoDocument, workflow: Workflow, target: str) 
     return other_doc.url, other.workflow_id, step_id
 
 
-def _expressions(plan: Plan, doc: ArazzoDocument, step: Step, step_plan: StepPlan) -> Iterable[Expression]:
+def _expressions(
+    plan: Compiler, doc: ArazzoDocument, step: Step, step_plan: StepPlan
+) -> Iterable[Expression]:
     """The runtime expressions a step reads; a value that does not compile is left out (it fails the step
     where it is used, with its location)."""
     values: list[tuple[object, object]] = [(p, p.value) for p in step_plan.parameters]
