@@ -28,6 +28,7 @@ ARAZZO_LAYERS: tuple[tuple[str, ...], ...] = (
     ("document",),
     ("sources",),
     ("engine", "validation"),
+    ("upgrade",),  # judges a rewritten document with the engine's own dependency rules
     ("reports",),
     ("api",),
     ("__init__",),  # the public names, imported on first use

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from totpflow.arazzo.document.reader import absolute_url
-    from totpflow.arazzo.document.upgrade import upgrade_text
     from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid
+    from totpflow.arazzo.upgrade import upgrade_text
 
     path = Path(args.document)
     try:
