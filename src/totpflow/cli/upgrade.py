@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     path = Path(args.document)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        # YAML reads every line break as LF (YAML 1.2 §5.4); given CRLF, the round trip lost blank lines
+        text = raw.decode("utf-8-sig").replace("\r\n", "\n")
     except (OSError, UnicodeDecodeError) as exc:
         sys.stderr.write(f"error: {args.document}: {getattr(exc, 'strerror', None) or exc}\n")
         return 2
@@ -57,11 +59,14 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     target = args.document if args.in_place else args.output
+    written = _as_written(upgraded.text, raw)
     try:
         if target:
-            Path(target).write_text(upgraded.text, encoding="utf-8")
+            Path(target).write_bytes(written)
         else:
-            sys.stdout.write(upgraded.text)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(written)
+            sys.stdout.buffer.flush()
     except OSError as exc:
         sys.stderr.write(f"error: {exc.filename or target}: {exc.strerror or exc}\n")
         return 2
@@ -78,3 +83,13 @@ def run(args: argparse.Namespace) -> int:
     )
     sys.stderr.write(f"{args.document}: {verdict}\n")
     return 1 if count else 0
+
+
+def _as_written(text: str, original: bytes) -> bytes:
+    """The upgraded ``text`` in the original's conventions, so that ``--in-place`` changes only what the
+    upgrade changed: its line endings (CRLF when the original's lines end so) and its UTF-8 byte-order
+    mark."""
+    if original.count(b"\r\n") > original.count(b"\n") // 2:
+        text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+    bom = b"\xef\xbb\xbf" if original.startswith(b"\xef\xbb\xbf") else b""
+    return bom + text.encode("utf-8")

@@ -156,6 +156,27 @@ def test_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert path.read_text(encoding="utf-8").startswith("arazzo: 1.1.0\n")
 
 
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no-bom", "bom"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_in_place_keeps_the_line_endings_and_byte_order_mark(
+    tmp_path: Path, newline: bytes, bom: bytes
+) -> None:
+    """An edit in place changes only what the upgrade changes: a Windows file stays CRLF, a BOM stays."""
+    original = (ENGINE / "pets.arazzo.yaml").read_bytes().replace(b"\r\n", b"\n")
+    path = tmp_path / "pets.arazzo.yaml"
+    path.write_bytes(bom + original.replace(b"\n", newline))
+    assert main(["upgrade", "--in-place", "-q", str(path)]) == 0
+    written = path.read_bytes()
+    assert written.startswith(bom + b"arazzo: 1.1.0" + newline)
+    body = written.removeprefix(bom)
+    assert (b"\r\n" in body) == (newline == b"\r\n") and b"\r\r" not in body
+    assert body.replace(b"\r\n", b"\n").count(b"\n") == body.count(b"\n")  # every line ends alike
+    lf = tmp_path / "lf.arazzo.yaml"
+    lf.write_bytes(original)
+    assert main(["upgrade", "--in-place", "-q", str(lf)]) == 0
+    assert body.replace(b"\r\n", b"\n") == lf.read_bytes()  # the same upgrade
+
+
 def test_run_and_validate_never_import_the_round_trip_yaml_library() -> None:
     code = (
         "import sys\n"
