@@ -11,11 +11,12 @@ The drawing is as small as a scannable code allows, so that it fits an 80×24 te
   (``algorithm=SHA1``, ``digits=6``, ``period=30``): the same account in an authenticator app;
 * the quiet zone is the 4 modules ISO/IEC 18004 §6.3.8 requires — no more, since the terminal around it is
   dark and a scanner needs that light margin to find the code;
-* the instructions and the key go beside the code when the terminal is wide enough, else above it when there
-  is a line to spare.
+* the instructions and the key go beside the code when the terminal is wide enough, else below it when there
+  are lines to spare.
 
-When the terminal is too small for the code (``scan_screen``), the key is shown for typing instead, in
-groups of four characters, with the ``otpauth://`` URI.
+When the terminal is too small for the code with its key (``scan_screen``), the key is shown for typing
+instead, in groups of four characters, with the ``otpauth://`` URI; in a terminal too small even for that, the
+lines least needed are left out, never the key. A person who cannot scan the code always sees the key.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import binascii
 import io
 import os
 import sys
+import unicodedata
 from typing import IO
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -127,58 +129,112 @@ def _env_int(name: str, default: int) -> int:
 
 
 def scan_screen(text: str, size: tuple[int, int] = DEFAULT_SIZE, *, reserved_lines: int = 1) -> str:
-    """What to show before asking for the code: the QR code of ``text`` (an ``otpauth://`` URI, usually)
-    with what to do beside or above it, when it fits a ``size`` = (columns, lines) terminal leaving
-    ``reserved_lines`` for the prompt; else the key to type and the URI (``manual_entry``)."""
+    """What to show before asking for the code, fitting a ``size`` = (columns, lines) terminal with
+    ``reserved_lines`` left for the prompt: the QR code of ``text`` (an ``otpauth://`` URI, usually) with what
+    to do and the key beside it, else with the key below it; when neither fits, the key to type and the URI
+    (``manual_entry``). The key is always on the screen: a person who cannot scan the code types it."""
     columns, lines = size
     drawing = render_lines(compact_otpauth(text))
     width, height = len(drawing[0]), len(drawing)
-    if width > columns or height + reserved_lines > lines:
-        return "\n".join(manual_entry(text, size, needed=(width, height + reserved_lines)))
+    account = _otpauth(text)
     side = _instructions(text)
-    if width + len(_GAP) + max(len(line) for line in side) <= columns:
-        start = max(0, (height - len(side)) // 2)
-        for offset, line in enumerate(side[: height - start]):
-            drawing[start + offset] += _GAP + line if line else ""
+    beside = (width + len(_GAP) + max(len(line) for line in side), height + reserved_lines)
+    if account is None:  # no key to type: the code alone, or the text to open
+        if width > columns or height + reserved_lines > lines:
+            return "\n".join(manual_entry(text, size, needed=((width, height + reserved_lines),)))
+        if beside[0] <= columns:
+            return "\n".join(_beside(drawing, side))
+        if height + reserved_lines + 1 <= lines:
+            return "\n".join(["Scan this QR code with your authenticator app:", *drawing])
         return "\n".join(drawing)
-    if height + reserved_lines + 1 <= lines:
-        return "\n".join(["Scan this QR code with your authenticator app:", *drawing])
-    return "\n".join(drawing)
+    below = ["Scan this QR code, or type this key:", *_key_lines(account[1], width)]
+    if beside[0] <= columns and beside[1] <= lines:
+        return "\n".join(_beside(drawing, side))
+    if width <= columns and height + len(below) + reserved_lines <= lines:
+        return "\n".join([*drawing, *below])
+    needed = (beside, (width, height + len(below) + reserved_lines))
+    return "\n".join(manual_entry(text, size, needed=needed, reserved_lines=reserved_lines))
+
+
+def _beside(drawing: list[str], side: list[str]) -> list[str]:
+    """The code with the text ``side`` to its right, centred on it."""
+    drawing = list(drawing)
+    start = max(0, (len(drawing) - len(side)) // 2)
+    for offset, line in enumerate(side[: len(drawing) - start]):
+        drawing[start + offset] += _GAP + line if line else ""
+    return drawing
 
 
 def _instructions(text: str) -> list[str]:
     account = _otpauth(text)
     lines = ["Scan this QR code with", "your authenticator app."]
     if account is not None:
-        groups = group_key(account[1]).split(" ")
-        lines += ["", "Or type this key:"]
-        lines += [" ".join(groups[i : i + 4]) for i in range(0, len(groups), 4)]
+        lines += ["", "Or type this key:", *_key_lines(account[1], 19)]
     return lines
 
 
-def manual_entry(text: str, size: tuple[int, int], *, needed: tuple[int, int]) -> list[str]:
-    """The lines that let a person add the account by hand when the QR code does not fit: the key in groups
-    of four, the kind of code, and the URI (for a device that opens ``otpauth://`` links)."""
+def _key_lines(secret: str, columns: int, indent: str = "") -> list[str]:
+    """A base32 key in groups of four on as few lines as fit ``columns`` after ``indent`` (at least one group
+    a line), the groups spread evenly over them."""
+    groups = group_key(secret).split(" ")
+    per_line = max(1, (columns - len(indent) + 1) // 5)
+    per_line = -(-len(groups) // -(-len(groups) // per_line))  # the same number of lines, evened out
+    return [indent + " ".join(groups[i : i + per_line]) for i in range(0, len(groups), per_line)]
+
+
+def screen_rows(lines: list[str], columns: int) -> int:
+    """How many terminal rows ``lines`` take in a terminal ``columns`` wide (long lines wrap; a wide East
+    Asian character takes two cells)."""
+    return sum(max(1, -(-_cells(line) // columns)) for line in lines)
+
+
+def _cells(line: str) -> int:
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line
+    )
+
+
+def manual_entry(
+    text: str,
+    size: tuple[int, int],
+    *,
+    needed: tuple[tuple[int, int], ...],
+    reserved_lines: int = 1,
+) -> list[str]:
+    """The lines that let a person add the account by hand when the QR code (with its key) does not fit: the
+    key in groups of four, the kind of code, and the URI (for a device that opens ``otpauth://`` links). In a
+    terminal too small for all of it, the least needed lines are left out (why, the URI, the account, the
+    heading) so that the key and the kind of code stay on the screen with ``reserved_lines`` for the prompt;
+    the key is shown even when nothing fits."""
     columns, lines = size
-    head = (
-        f"This terminal ({columns}×{lines}) is too small for the QR code (it needs {needed[0]}×{needed[1]})."
-    )
+    sizes = " or ".join(f"{c}×{r}" for c, r in needed)
+    what = "the QR code" if len(needed) == 1 else "the QR code with its key"
+    head = f"This terminal ({columns}×{lines}) is too small for {what} (it needs {sizes})."
     account = _otpauth(text)
+    parts: list[tuple[int, list[str]]]  # (the order lines are left out in, lines); 0 never
     if account is None:
-        return [head, "Open this in your authenticator app:", f"  {text}"]
-    label, secret, params = account
-    digits, period, algorithm = (
-        params.get(name, _DEFAULTS[name]) for name in ("digits", "period", "algorithm")
-    )
-    kind = f"time-based, {digits} digits, every {period} s, {algorithm}"
-    return [
-        head,
-        "Add the account to your authenticator app by hand:",
-        f"  account  {label}",
-        f"  key      {group_key(secret)}",
-        f"  type     {kind}",
-        f"  or open  {text}",
-    ]
+        parts = [(2, [head]), (1, ["Open this in your authenticator app:"]), (0, [f"  {text}"])]
+    else:
+        label, secret, params = account
+        digits, period, algorithm = (
+            params.get(name, _DEFAULTS[name]) for name in ("digits", "period", "algorithm")
+        )
+        kind = f"time-based, {digits} digits, every {period} s, {algorithm}"
+        key = f"  key      {group_key(secret)}"
+        key_lines = [key] if len(key) <= columns else ["  key", *_key_lines(secret, columns, "  ")]
+        parts = [
+            (5, [head]),
+            (4, ["Add the account to your authenticator app by hand:"]),
+            (3, [f"  account  {label}"]),
+            (0, key_lines),
+            (1, [f"  type     {kind}"]),
+            (2, [f"  or open  {text}"]),
+        ]
+    for limit in range(max(rank for rank, _ in parts), 0, -1):
+        shown = [line for rank, part in parts if rank <= limit for line in part]
+        if screen_rows(shown, columns) + reserved_lines <= lines:
+            return shown
+    return [line for rank, part in parts if rank == 0 for line in part]
 
 
 def decode_data_uri(data_uri: str) -> str | None:

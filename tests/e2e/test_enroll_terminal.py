@@ -37,6 +37,25 @@ def _screen_lines(screen: str) -> list[str]:
     return screen.replace("\r", "").split("\n")
 
 
+_KEY_GROUPS = re.compile(r"(?:key\s+)?([A-Z2-7]{1,4}(?: [A-Z2-7]{1,4})*)")
+
+
+def typed_key(screen: str) -> str:
+    """The key a person would type off the screen: the lines (or the text beside the code) that hold only
+    groups of base32 characters, after a "key" label or not, in order."""
+    key = ""
+    for line in _screen_lines(screen):
+        drawn = _QR_PART.match(line)
+        text = line[drawn.end() :] if drawn else line  # the text beside the code
+        found = _KEY_GROUPS.fullmatch(text.strip())
+        if found:
+            key += found.group(1).replace(" ", "")
+    return key
+
+
+_QR_PART = re.compile("[█▀▄ ]*[█▀▄]")
+
+
 def test_the_qr_code_and_the_prompt_fit_80x24_and_scan(totpflow_server: StytchServer) -> None:
     term, email = _enroll_in(totpflow_server, (80, 24))
     screen = term.read_until(rf"{PROMPT}[^\n]*$")
@@ -66,6 +85,29 @@ def test_a_terminal_too_small_for_the_code_shows_the_key_to_type(totpflow_server
     assert term.close() == 0
 
 
+# The code fits but its key beside it does not: below it (60×40), or the key to type (60×24, 68×24); the key
+# to type in a terminal narrower than its line (30×16), and the prompt on two lines (25×20).
+KEY_SIZES = [(60, 24), (68, 24), (60, 40), (30, 16), (25, 20)]
+
+
+@pytest.mark.parametrize("size", KEY_SIZES, ids=[f"{c}x{r}" for c, r in KEY_SIZES])
+def test_the_key_is_on_the_screen_in_any_terminal(
+    totpflow_server: StytchServer, size: tuple[int, int]
+) -> None:
+    columns, rows = size
+    term, email = _enroll_in(totpflow_server, size)
+    screen = term.read_until(rf"{PROMPT}[^\n]*$")
+    lines = _screen_lines(screen)
+    assert qrterm.screen_rows(lines, columns) + 1 <= rows, screen  # nothing scrolled away; the typed code
+    secret = typed_key(screen)
+    assert len(secret) >= 16, screen
+    if qr_lines(screen):
+        assert f"secret={secret}" in scan(screen)  # the key beside or below is the code's
+    term.type(pyotp.TOTP(secret).now() + "\n")
+    assert f"Enrolled {email}" in term.read_until(r"Recovery codes")
+    assert term.close() == 0
+
+
 ACCOUNTS = [
     pytest.param("enroll-0123456789ab@example.com", "totpflow", id="enroll-test-account"),
     pytest.param("ada@example.com", "Test Project", id="short"),
@@ -85,14 +127,39 @@ def test_what_is_drawn_fits_and_scans_or_gives_the_key(
     lines = screen.split("\n")
     on_screen = sum(-(-max(len(line), 1) // columns) for line in lines)  # rows, long lines wrapped
     assert on_screen + 1 <= rows  # with the prompt line
+    assert typed_key(screen) == SECRET  # scanned or not, the key is there to type
     if qr_lines(screen):
         assert all(len(line) <= columns for line in lines)
         drawn = scan(screen)
         assert drawn == qrterm.compact_otpauth(uri)
         assert pyotp.parse_uri(drawn).now() == pyotp.parse_uri(uri).now()  # the same account in an app
     else:
-        assert f"  key      {qrterm.group_key(SECRET)}" in lines
         assert f"  or open  {uri}" in lines
+
+
+@pytest.mark.parametrize("reserved", [1, 3])
+@pytest.mark.parametrize(("account", "issuer"), ACCOUNTS)
+def test_every_terminal_size_shows_the_key_and_fits(account: str, issuer: str, reserved: int) -> None:
+    """Every terminal from 20×10 to 100×50: what is shown fits with ``reserved`` lines for the prompt, and the
+    key is on it, beside or below an intact drawing of the code, or for typing (with the URI when there is
+    room). A terminal where the code fits but its key beside it does not once showed the code alone."""
+    uri = _uri(account, issuer)
+    drawing = qrterm.render_lines(qrterm.compact_otpauth(uri))
+    kinds = set()
+    for columns in range(20, 101):
+        for rows in range(10, 51):
+            screen = qrterm.scan_screen(uri, (columns, rows), reserved_lines=reserved)
+            lines = screen.split("\n")
+            where = f"{columns}x{rows}:\n{screen}"
+            assert qrterm.screen_rows(lines, columns) + reserved <= rows, where
+            assert typed_key(screen) == SECRET, where
+            if qr_lines(screen):
+                assert all(len(line) <= columns for line in lines), where
+                assert qr_lines(screen) == [line.rstrip() for line in drawing], where  # whole, unwrapped
+                kinds.add("beside" if len(lines) == len(drawing) else "below")
+            else:
+                kinds.add("typed, with the URI" if f"  or open  {uri}" in lines else "typed")
+    assert kinds == {"beside", "below", "typed, with the URI", "typed"}
 
 
 def test_the_seed_account_is_drawn_at_80x24() -> None:

@@ -170,15 +170,20 @@ def _config_errors() -> tuple[type[Exception], ...]:
     return (ConfigError,)
 
 
+_PROMPT = "Enter the 6-digit code the app shows: "
+
+
 def _terminal_reader(out: Any) -> Any:
     def read(request: CodeRequest) -> str:
         from totpflow import qrterm
 
         if request.qr_text:  # the code, the key and the prompt fit the terminal (else the key alone)
-            print(qrterm.scan_screen(request.qr_text, qrterm.terminal_size(out)), file=out)
+            size = qrterm.terminal_size(out)
+            prompt_rows = qrterm.screen_rows([_PROMPT + "123456"], size[0])  # with the code typed
+            print(qrterm.scan_screen(request.qr_text, size, reserved_lines=prompt_rows), file=out)
         if request.message:
             print(request.message, file=out)
-        print("Enter the 6-digit code the app shows: ", end="", file=out, flush=True)
+        print(_PROMPT, end="", file=out, flush=True)
         from totpflow.cli._line_input import read_line
 
         line = read_line(sys.stdin)
