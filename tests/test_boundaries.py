@@ -23,7 +23,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # of its own layer. Every top-level module or package of ``totpflow.arazzo`` must be listed.
 ARAZZO_LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("expressions", "params", "senders", "results", "masking", "textdata"),  # pure pieces and the HTTP seam
+    # pure pieces and the HTTP seam
+    ("expressions", "params", "senders", "results", "masking", "textdata", "printable"),
     ("criteria", "body", "asyncapi", "inputs", "security"),
     ("document",),
     ("sources",),

@@ -30,6 +30,8 @@ import unicodedata
 from typing import IO
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+from totpflow.arazzo.printable import printable
+
 QUIET_ZONE = 4  # modules, ISO/IEC 18004 §6.3.8
 _BLOCKS = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
 _DEFAULTS = {"algorithm": "SHA1", "digits": "6", "period": "30"}  # Key-Uri-Format defaults
@@ -93,7 +95,8 @@ def group_key(secret: str) -> str:
 
 
 def _otpauth(uri: str) -> tuple[str, str, dict[str, str]] | None:
-    """(account label, secret, parameters) of an ``otpauth://`` URI; None for any other text."""
+    """(account label, secret, parameters) of an ``otpauth://`` URI, as a terminal shows them (``printable``:
+    a URI a server returned is shown, never obeyed); None for any other text."""
     if not uri.lower().startswith("otpauth://"):
         return None
     parts = urlsplit(uri)
@@ -101,7 +104,8 @@ def _otpauth(uri: str) -> tuple[str, str, dict[str, str]] | None:
     secret = params.get("secret", "")
     if not secret:
         return None
-    return unquote(parts.path.lstrip("/")), secret.upper(), params
+    shown = {name: printable(value) for name, value in params.items()}
+    return printable(unquote(parts.path.lstrip("/"))), printable(secret.upper()), shown
 
 
 def terminal_size(stream: IO[str] | None = None) -> tuple[int, int]:
@@ -211,6 +215,7 @@ def manual_entry(
     what = "the QR code" if len(needed) == 1 else "the QR code with its key"
     head = f"This terminal ({columns}×{lines}) is too small for {what} (it needs {sizes})."
     account = _otpauth(text)
+    text = printable(text)
     parts: list[tuple[int, list[str]]]  # (the order lines are left out in, lines); 0 never
     if account is None:
         parts = [(2, [head]), (1, ["Open this in your authenticator app:"]), (0, [f"  {text}"])]

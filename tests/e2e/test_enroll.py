@@ -8,8 +8,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyotp
@@ -241,3 +243,37 @@ def test_a_copy_without_the_openapi_source_fails_with_a_message_not_a_traceback(
     assert "Traceback" not in done.stderr
     assert "stytch-consumer-openapi.yml" in done.stderr
     assert done.stderr.startswith("totpflow enroll: the shipped workflow"), done.stderr
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """A server whose error message carries terminal controls (JSON escapes, so the body is valid JSON)."""
+
+    def _refuse(self) -> None:
+        body = json.dumps(
+            {"status_code": 400, "error_type": "bad\x1b[31m", "error_message": "\x1b]0;pwned\x07\u202eno"}
+        ).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _refuse
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_s_error_message_is_shown_never_obeyed() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        done = _enroll("--email", _email(), "--unattended", "--base-url", base_url, "--project-id", "p",
+                       "--secret", "s")  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1, done.stderr
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]", done.stdout + done.stderr), done.stderr
+    assert "bad\\x1b[31m: \\x1b]0;pwned\\x07\\u202eno" in done.stderr

@@ -162,6 +162,16 @@ def test_every_terminal_size_shows_the_key_and_fits(account: str, issuer: str, r
     assert kinds == {"beside", "below", "typed, with the URI", "typed"}
 
 
+@pytest.mark.parametrize("size", [(200, 60), (60, 24), (20, 10)], ids=["beside", "typed", "tiny"])
+def test_controls_in_a_returned_uri_are_shown_as_escapes(size: tuple[int, int]) -> None:
+    """A URI a server returned is shown, never obeyed: its account, key and parameters, and any other text."""
+    uri = f"otpauth://totp/Evil:a%1B%5B2J%E2%80%AE?secret={SECRET}%1B%5D0%3Bx%07&digits=6%1B%5B8m"
+    for text in (uri, "https://example.com/\x1b]0;pwned\x07"):
+        screen = qrterm.scan_screen(text, size)
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]", screen), repr(screen)
+    assert "\\x1b" in qrterm.scan_screen(uri, size)
+
+
 def test_the_seed_account_is_drawn_at_80x24() -> None:
     """The account the enrollment test uses gets the code, not the fallback, in a standard terminal."""
     screen = qrterm.scan_screen(_uri("enroll-0123456789ab@example.com"), (80, 24))

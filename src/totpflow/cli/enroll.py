@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from totpflow.arazzo.printable import printable
 from totpflow.cli._store import MASTER_KEY_FILE_HELP
 
 if TYPE_CHECKING:
@@ -128,33 +129,33 @@ def run(args: argparse.Namespace) -> int:
                     restart=args.restart,
                 )
     except ProjectNotChosen as exc:
-        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
         return 2
     except UsageError as exc:  # --base-url not an http(s) URL, …: nothing was sent
-        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
         return 2
     except EnrollError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc), **project}))
-        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
         return 1
     except _config_errors() as exc:
-        print(f"totpflow enroll: {exc}", file=sys.stderr)
+        print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({"ok": True, **project, **result.as_json(with_totp_secret=args.unattended)}))
         return 0
     print(f"\nEnrolled {args.email}{' (finished the pending registration)' if result.resumed else ''}.")
     print(f"  project id     {project['projectId']}")
-    print(f"  user id        {result.user_id}")
-    print(f"  TOTP id        {result.totp_id}")
-    print(f"  session token  {result.session_token}")
+    print(f"  user id        {printable(result.user_id)}")  # the server's answers: shown, never obeyed
+    print(f"  TOTP id        {printable(result.totp_id)}")
+    print(f"  session token  {printable(result.session_token)}")
     if args.unattended and result.totp_secret:
-        print(f"  TOTP secret    {result.totp_secret}  (for an authenticator app; keep it secret)")
+        print(f"  TOTP secret    {printable(result.totp_secret)}  (for an authenticator app; keep it secret)")
     if result.recovery_codes:
         print("\nRecovery codes (each works once, if the phone is lost). Shown only now: store them safely.")
         for code in result.recovery_codes:
-            print(f"  {code}")
+            print(f"  {printable(code)}")
     return 0
 
 
@@ -181,8 +182,8 @@ def _terminal_reader(out: Any) -> Any:
             size = qrterm.terminal_size(out)
             prompt_rows = qrterm.screen_rows([_PROMPT + "123456"], size[0])  # with the code typed
             print(qrterm.scan_screen(request.qr_text, size, reserved_lines=prompt_rows), file=out)
-        if request.message:
-            print(request.message, file=out)
+        if request.message:  # the server's words: shown, never obeyed
+            print(printable(request.message), file=out)
         print(_PROMPT, end="", file=out, flush=True)
         from totpflow.cli._line_input import read_line
 

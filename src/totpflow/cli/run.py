@@ -114,7 +114,10 @@ def register(subparsers: Any) -> None:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    """A one-line message on stderr; document or response text it quotes is shown, never obeyed."""
+    from totpflow.arazzo.printable import printable
+
+    sys.stderr.write(printable(text) + "\n")
 
 
 def _pairs(options: list[str], flag: str) -> dict[str, str]:
@@ -327,8 +330,8 @@ def _draw_qr_codes(subject: PromptRequest) -> None:
     for _step_id, outputs in subject.recent_outputs:
         for value in outputs.values():
             drawing = _qr_drawing(value)
-            if drawing:
-                _err(drawing)
+            if drawing:  # lines of blocks and text qrterm has made printable
+                sys.stderr.write(drawing + "\n")
                 return
 
 

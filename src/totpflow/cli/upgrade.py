@@ -44,19 +44,19 @@ def run(args: argparse.Namespace) -> int:
         # YAML reads every line break as LF (YAML 1.2 §5.4); given CRLF, the round trip lost blank lines
         text = raw.decode("utf-8-sig").replace("\r\n", "\n")
     except (OSError, UnicodeDecodeError) as exc:
-        sys.stderr.write(f"error: {args.document}: {getattr(exc, 'strerror', None) or exc}\n")
+        _err(f"error: {args.document}: {getattr(exc, 'strerror', None) or exc}")
         return 2
     try:
         upgraded = upgrade_text(text, absolute_url(str(path)))
     except DocumentInvalid as exc:  # not a 1.0 document's shape: every problem where it is written
         for problem in exc.problems:
-            sys.stderr.write(f"{problem.location or '/'}: {problem.message}\n")
+            _err(f"{problem.location or '/'}: {problem.message}")
         return 2
     except DocumentError as exc:
-        sys.stderr.write(f"{exc.location or '/'}: {exc.message}\n")
+        _err(f"{exc.location or '/'}: {exc.message}")
         return 2
     except ArazzoError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _err(f"error: {exc}")
         return 2
     target = args.document if args.in_place else args.output
     written = _as_written(upgraded.text, raw)
@@ -68,20 +68,20 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(written)
             sys.stdout.buffer.flush()
     except OSError as exc:
-        sys.stderr.write(f"error: {exc.filename or target}: {exc.strerror or exc}\n")
+        _err(f"error: {exc.filename or target}: {exc.strerror or exc}")
         return 2
     if not args.quiet:
         for change in upgraded.changes:
-            sys.stderr.write(f"changed {change}\n")
+            _err(f"changed {change}")
     for problem in upgraded.not_converted:
-        sys.stderr.write(f"not converted: {problem.location or '/'}: {problem.message}\n")
+        _err(f"not converted: {problem.location or '/'}: {problem.message}")
     count = len(upgraded.not_converted)
     verdict = (
         "upgraded to Arazzo 1.1.0"
         if not count
         else f"upgraded to Arazzo 1.1.0 with {count} thing{'s' if count != 1 else ''} left to fix by hand"
     )
-    sys.stderr.write(f"{args.document}: {verdict}\n")
+    _err(f"{args.document}: {verdict}")
     return 1 if count else 0
 
 
@@ -93,3 +93,10 @@ def _as_written(text: str, original: bytes) -> bytes:
         text = text.replace("\r\n", "\n").replace("\n", "\r\n")
     bom = b"\xef\xbb\xbf" if original.startswith(b"\xef\xbb\xbf") else b""
     return bom + text.encode("utf-8")
+
+
+def _err(text: str) -> None:
+    """A message on stderr; document text it quotes is shown, never obeyed (``printable``)."""
+    from totpflow.arazzo.printable import printable
+
+    sys.stderr.write(printable(text) + "\n")

@@ -43,9 +43,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from totpflow.arazzo.printable import printable
+
     problem = _map_self.apply(args.map_self)
     if problem is not None:
-        sys.stderr.write(f"totpflow validate: {problem}\n")
+        sys.stderr.write(f"totpflow validate: {printable(problem)}\n")
         return 2
     round_name, problems, warnings, summary = _validate(args.document, skip_sources=args.skip_sources)
     if args.json:
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         lines = [f"{location or '/'}: {message}" for location, message in problems]
         lines += [f"warning: {warning}" for warning in warnings]
-        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.write("".join(printable(line) + "\n" for line in lines))  # shown, never obeyed
         count = len(problems)
         if problems:
             verdict = f"invalid, {count} problem{'s' if count != 1 else ''} ({round_name} round"
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             verdict = f"valid ({summary})"
-        sys.stderr.write(f"{args.document}: {verdict}\n")
+        sys.stderr.write(f"{printable(args.document)}: {verdict}\n")
     return 2 if problems else 0
 
 

@@ -471,6 +471,13 @@ def test_terminal_prompt_draws_the_preamble_then_asks() -> None:
     ]
 
 
+def test_terminal_prompt_shows_a_description_s_controls_as_escapes() -> None:
+    labels: list[str] = []
+    prompt = terminal_prompt(ask=lambda label: labels.append(label) or "x")
+    prompt(Subject("code", {"type": "string", "description": "the code\x1b[2J\x1b]0;pwned\x07\u202e\nnext"}))
+    assert labels == ["code (the code\\x1b[2J\\x1b]0;pwned\\x07\\u202e\\nnext): "]
+
+
 def test_terminal_prompt_end_of_input_is_an_input_error() -> None:
     def closed(label: str) -> str:
         raise EOFError

@@ -247,6 +247,16 @@ FAILED_STEP_ANSWERS = [
         f"404 unauthorized — bad secret {MASK}",
         id="masked",
     ),
+    pytest.param(  # raw controls in a body that is not JSON: shown as escapes, never written to the terminal
+        "RAWESC\x1b[2J\x1b]0;pwned\x07END \x9b31m \u202eevil \x01\x7f\x00",
+        "404 RAWESC\\x1b[2J\\x1b]0;pwned\\x07END \\x9b31m \\u202eevil \\x01\\x7f\\x00",
+        id="controls-in-text",
+    ),
+    pytest.param(  # JSON escapes that decode to controls, a bidi isolate and a lone surrogate
+        '{"error_type": "bad\\u001b[31m", "error_message": "\\u001b]0;pwned\\u0007 \\u2066x\\u2069 \\ud800"}',
+        "404 bad\\x1b[31m — \\x1b]0;pwned\\x07 \\u2066x\\u2069 \\ud800",
+        id="controls-in-error-fields",
+    ),
 ]
 
 
@@ -301,6 +311,84 @@ def test_terminal_does_not_interpret_markup_in_values() -> None:
     workflow = replace(run.workflows[0], outputs={"x": "[bold red]not markup[/]"})
     text = format_terminal(replace(run, workflows=(workflow,)))
     assert '    x: "[bold red]not markup[/]"' in text.splitlines()
+
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\u202e\x08\r\ud800"
+HOSTILE_SHOWN = "\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\u202e\\x08\\r\\ud800"
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _hostile_run() -> Any:
+    """The sample run with control characters wherever a response or a document puts text: a header, a
+    body, a check's condition and message, an output, a step's error."""
+    from msgspec.structs import replace
+
+    run = sample_run()
+    broken = run.workflows[1]
+    step = broken.steps[0]
+    exchange = step.exchanges[0]
+    response = replace(
+        exchange.response,
+        headers=(("X-Hostile", HOSTILE),),
+        body=f'{{"error_message": "{HOSTILE[:-1]}"}}\n\tsecond line\r\nthird{HOSTILE}',
+    )
+    check = replace(step.checks[0], condition=f"$response.body == {HOSTILE}", message=HOSTILE)
+    failed = replace(
+        step,
+        exchanges=(Exchange(exchange.request, response, exchange.started_at, 3),),
+        checks=(check,),
+        error=f"step failed: {HOSTILE}",
+        outputs={"out": HOSTILE},
+    )
+    workflow = replace(broken, steps=(failed, *broken.steps[1:]), error=f"workflow: {HOSTILE}")
+    passed = replace(run.workflows[0], outputs={"x": HOSTILE})
+    return replace(run, workflows=(passed, workflow), warnings=(f"warning {HOSTILE}",))
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["plain", "verbose"])
+@pytest.mark.parametrize("color", [False, True], ids=["no-colour", "colour"])
+def test_terminal_writes_controls_from_responses_and_documents_as_escapes(color: bool, verbose: bool) -> None:
+    text = format_terminal(_hostile_run(), color=color, verbose=verbose)
+    if color:  # rich's own styles are the only escape sequences
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    assert not TERMINAL_CONTROLS.search(text), repr(TERMINAL_CONTROLS.findall(text))
+    assert f"warning {HOSTILE_SHOWN}" in text
+    assert f" $response.body == {HOSTILE_SHOWN} — {HOSTILE_SHOWN}" in text
+    assert f"error: step failed: {HOSTILE_SHOWN}" in text
+    assert f"error: workflow: {HOSTILE_SHOWN}" in text
+    assert "    x: " in text and "\\x9b31m\\u202e" in text  # json.dumps escapes C0 only
+    if verbose:
+        lines = text.splitlines()
+        assert f"      < X-Hostile: {HOSTILE_SHOWN}" in lines
+        assert "      <         second line" in lines  # the body's own lines, each behind its marker
+        assert f"      < third{HOSTILE_SHOWN}" in lines
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain ascii", "plain ascii"),
+        ("café ☕ 日本 \u00a0nbsp", "café ☕ 日本 \u00a0nbsp"),  # letters, emoji, no-break space: kept
+        ("\x1b[2J\x07\x00\x7f\x85\x9b", "\\x1b[2J\\x07\\x00\\x7f\\x85\\x9b"),  # C0, DEL, C1
+        ("a\nb\tc\rd", "a\\nb\\tc\\rd"),  # one line: line breaks and tabs are escaped too
+        ("\u202eabc\u2066\u200b\ufeff", "\\u202eabc\\u2066\\u200b\\ufeff"),  # bidi, zero-width
+        ("\u2028\u2029\ud800", "\\u2028\\u2029\\ud800"),  # separators, a lone surrogate
+        ("C:\\path", "C:\\path"),  # a backslash is not doubled
+    ],
+)
+def test_printable(text: str, shown: str) -> None:
+    from totpflow.arazzo.printable import printable, printable_lines
+
+    assert printable(text) == shown
+    if "\n" not in text and "\t" not in text:
+        assert printable_lines(f"{text}\r\n\tx") == [shown, "        x"]
+
+
+def test_printable_lines_keep_a_body_s_layout() -> None:
+    from totpflow.arazzo.printable import printable_lines
+
+    body = '{\n\t"a": 1,\r\n\t"b": "x\ry\x1b"\n}'
+    assert printable_lines(body) == ["{", '        "a": 1,', '        "b": "x\\ry\\x1b"', "}"]
 
 
 # -- masking across every report -----------------------------------------------------------------------------

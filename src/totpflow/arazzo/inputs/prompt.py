@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from totpflow.arazzo.errors import InputError
+from totpflow.arazzo.printable import printable
 
 
 class PromptSubject(Protocol):
@@ -34,7 +35,7 @@ def terminal_prompt(
             preamble(subject)
         schema = subject.schema
         description = schema.get("description")
-        label = (
+        label = printable(  # the document's text, shown and never obeyed
             f"{subject.name} ({description})"
             if isinstance(description, str) and description
             else subject.name

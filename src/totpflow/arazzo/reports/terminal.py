@@ -22,7 +22,9 @@ Layout, per workflow and step (like Redocly ``respect``, plus attempts, the acti
 A failed step shows what the API answered (``reports.answer``): the status and the body's ``error_type`` and
 ``error_message``, or a short excerpt of another body. ``verbose`` adds every attempt's request and response
 headers and bodies. Everything shown has passed through the Masker (see ``masking``); user-controlled text is
-never interpreted as rich markup.
+never interpreted as rich markup, and never as terminal controls either: every segment is written as
+``printable`` escapes it (an ESC from a response body shows as ``\x1b``), and a body shown by ``verbose`` is
+split at its line breaks, each line behind its ``>``/``<`` marker.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import sys
 from typing import IO, TYPE_CHECKING, Any
 
 from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.printable import printable, printable_lines
 from totpflow.arazzo.reports.answer import answer
 from totpflow.arazzo.reports.jsonable import json_default, shown_payload
 from totpflow.arazzo.reports.masked import mask_result
@@ -80,7 +83,9 @@ def _exchange_lines(exchange: Exchange, attempt: int, indent: str) -> list[Text]
     for name, value in exchange.request.headers:
         lines.append(Text(f"{indent}> {name}: {value}", style="dim"))
     if exchange.request.body is not None:
-        lines.append(Text(f"{indent}> {exchange.request.body}", style="dim"))
+        lines.extend(
+            Text(f"{indent}> {line}", style="dim") for line in printable_lines(exchange.request.body)
+        )
     if exchange.response is None:
         lines.append(Text(f"{indent}< {exchange.error or 'no response'}", style="red"))
         return lines
@@ -88,7 +93,9 @@ def _exchange_lines(exchange: Exchange, attempt: int, indent: str) -> list[Text]
     for name, value in exchange.response.headers:
         lines.append(Text(f"{indent}< {name}: {value}", style="dim"))
     if exchange.response.body is not None:
-        lines.append(Text(f"{indent}< {exchange.response.body}", style="dim"))
+        lines.extend(
+            Text(f"{indent}< {line}", style="dim") for line in printable_lines(exchange.response.body)
+        )
     return lines
 
 
@@ -214,7 +221,7 @@ def _render(file: IO[str], color: bool | None, width: int | None, result: RunRes
         color = file.isatty() and not os.environ.get("NO_COLOR")
     lines = _lines(result, verbose)
     if not color:
-        file.write("".join(line.plain + "\n" for line in lines))
+        file.write("".join(printable(line.plain) + "\n" for line in lines))
         return
     from rich.text import Text as RichText
 
@@ -222,7 +229,7 @@ def _render(file: IO[str], color: bool | None, width: int | None, result: RunRes
     for line in lines:
         rich_line = RichText()
         for text, style in line.parts:
-            rich_line.append(text, style=style or "")
+            rich_line.append(printable(text), style=style or "")
         console.print(rich_line)
 
 
