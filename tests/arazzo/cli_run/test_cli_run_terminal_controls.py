@@ -76,16 +76,24 @@ def test_a_failed_step_shows_the_answer_s_controls_as_escapes(case: dict[str, An
         assert shown in stdout, f"{shown!r} not in:\n{stdout}"
 
 
-def test_the_json_report_keeps_the_exact_text(tmp_path: Path) -> None:
-    """The escapes are for the terminal: the report in a file holds what the API answered."""
-    report = tmp_path / "run.json"
+@pytest.mark.parametrize("case", ["text", "stytch-error"])
+def test_the_reports_keep_the_exact_text(tmp_path: Path, case: str) -> None:
+    """The escapes are for the terminal: the reports in files hold what the API answered, a lone surrogate
+    (``\\ud800`` in a JSON answer) as the JSON escape it came as (it stopped the JSON report before)."""
+    report, har = tmp_path / "run.json", tmp_path / "run.har"
     with loopback.serve(_Answers) as url:
         done = _run(
             "run", str(DATA / "answers.arazzo.yaml"), "--server", f"answers={url}",
-            "--input", "case=text", "--json-output", str(report),
+            "--input", f"case={case}", "--json-output", str(report), "--har", str(har),
         )  # fmt: skip
     assert done.returncode == 1, _outputs(done)
-    assert ANSWERS["text"]["body"] in _strings(json.loads(report.read_text(encoding="utf-8")))
+    body = ANSWERS[case]["body"]
+    assert body in _strings(json.loads(har.read_text(encoding="utf-8")))  # the answer's text as it came
+    strings = _strings(json.loads(report.read_text(encoding="utf-8")))
+    if case == "stytch-error":  # the JSON answer's values, the lone surrogate included, read back
+        assert json.loads(body)["error_message"] in strings
+    else:
+        assert body in strings
 
 
 def _strings(value: Any) -> list[str]:

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from totpflow import __version__
 from totpflow.arazzo.masking import Masker
+from totpflow.arazzo.reports.jsonable import write_json_text
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import Exchange, RecordedRequest, RecordedResponse, RunResult
 
@@ -179,4 +180,4 @@ def to_har(result: RunResult, *, masker: Masker | None = None) -> dict[str, Any]
 
 def write_har(result: RunResult, path: str | Path, *, masker: Masker | None = None) -> None:
     text = json.dumps(to_har(result, masker=masker), indent=2, ensure_ascii=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    write_json_text(path, text + "\n")

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from totpflow.arazzo.masking import Masker
-from totpflow.arazzo.reports.jsonable import json_default, shown_payload
+from totpflow.arazzo.reports.jsonable import json_default, shown_payload, write_json_text
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import (
     CheckResult,
@@ -207,7 +207,7 @@ def to_json(result: RunResult, *, masker: Masker | None = None) -> dict[str, Any
 
 def write_json(result: RunResult, path: str | Path, *, masker: Masker | None = None) -> None:
     text = json.dumps(to_json(result, masker=masker), indent=2, ensure_ascii=False, default=json_default)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    write_json_text(path, text + "\n")
 
 
 def write_refusal(document: str, errors: list[tuple[str, str]], path: str | Path) -> None:
@@ -225,4 +225,4 @@ def write_refusal(document: str, errors: list[tuple[str, str]], path: str | Path
         "warnings": [],
         "workflows": [],
     }
-    Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")

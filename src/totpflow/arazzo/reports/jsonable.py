@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 
@@ -21,3 +22,11 @@ def shown_payload(payload: Any) -> tuple[Any, str | None]:
     if isinstance(payload, bytes | bytearray):
         return base64.b64encode(bytes(payload)).decode("ascii"), "base64"
     return payload, None
+
+
+def write_json_text(path: str | Path, text: str) -> None:
+    """JSON text (``json.dumps`` with ``ensure_ascii=False``) to ``path`` as UTF-8. A lone surrogate, which a
+    response may decode to (``"\\ud800"`` in its JSON) and UTF-8 cannot hold, is written as the JSON escape
+    it came as: outside strings JSON text is ASCII, and inside one the encoder has escaped every backslash,
+    so each such escape reads back as the same character."""
+    Path(path).write_bytes(text.encode("utf-8", "backslashreplace"))

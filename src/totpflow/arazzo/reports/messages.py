@@ -18,7 +18,7 @@ from pathlib import Path
 
 from totpflow.arazzo.masking import Masker
 from totpflow.arazzo.reports.json_report import message_json
-from totpflow.arazzo.reports.jsonable import json_default
+from totpflow.arazzo.reports.jsonable import json_default, write_json_text
 from totpflow.arazzo.reports.masked import mask_result
 from totpflow.arazzo.results import RunResult
 
@@ -36,4 +36,4 @@ def write_messages(result: RunResult, path: str | Path, *, masker: Masker | None
         for message in step.messages
         if not message.timed_out  # a wait that ended without a message exchanged none
     ]
-    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    write_json_text(path, "".join(line + "\n" for line in lines))
