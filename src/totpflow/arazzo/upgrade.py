@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from totpflow.arazzo.document.versions import document_root, is_selector, minor_version
+from totpflow.arazzo.document.versions import document_root, is_selector, minor_version, selectors_in
 from totpflow.arazzo.errors import ArazzoError, DocumentError, DocumentInvalid, ExpressionError, LoadError
 from totpflow.arazzo.expressions import pointer
 
@@ -287,7 +287,7 @@ class _Rewriter:
                 self._literal_selector(f"{at}/parameters/{index}/value")
         body = step.get("requestBody")
         if isinstance(body, dict):
-            for location in _selectors_in(body.get("payload"), f"{at}/requestBody/payload"):
+            for location in selectors_in(body.get("payload"), f"{at}/requestBody/payload"):
                 self._literal_selector(location)
         for key in ("parameters", "requestBody", "successCriteria", "onSuccess", "onFailure", "outputs"):
             if key in step:
@@ -495,14 +495,3 @@ def _items(items: Any) -> Iterator[tuple[int, dict[str, Any]]]:
         for index, item in enumerate(items):
             if isinstance(item, dict):
                 yield index, item
-
-
-def _selectors_in(value: Any, at: str) -> Iterator[str]:
-    if is_selector(value):
-        yield at
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _selectors_in(item, at + pointer.join([key]))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _selectors_in(item, f"{at}/{index}")

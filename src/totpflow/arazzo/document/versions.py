@@ -197,12 +197,12 @@ def _selector_literals(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
             body = step.get("requestBody")
             if isinstance(body, dict) and _contains_selector(body.get("payload")):
                 at = f"/workflows/{w_index}/steps/{s_index}/requestBody/payload"
-                for location in _selectors_in(body.get("payload"), at):
+                for location in selectors_in(body.get("payload"), at):
                     yield location, message
 
 
 def _contains_selector(value: Any) -> bool:
-    """``_selectors_in`` without building locations: most payloads hold none."""
+    """``selectors_in`` without building locations: most payloads hold none."""
     if isinstance(value, dict):
         return is_selector(value) or any(_contains_selector(item) for item in value.values())
     if isinstance(value, list):
@@ -210,15 +210,16 @@ def _contains_selector(value: Any) -> bool:
     return False
 
 
-def _selectors_in(value: Any, at: str) -> Iterator[str]:
+def selectors_in(value: Any, at: str) -> Iterator[str]:
+    """The locations under ``at`` of every Selector Object-shaped object in ``value``."""
     if is_selector(value):
         yield at
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _selectors_in(item, at + pointer.join([key]))
+            yield from selectors_in(item, at + pointer.join([key]))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _selectors_in(item, f"{at}/{index}")
+            yield from selectors_in(item, f"{at}/{index}")
 
 
 def is_selector(value: Any) -> bool:
