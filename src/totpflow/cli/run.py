@@ -253,7 +253,7 @@ def _run(args: argparse.Namespace, started: Callable[[], None]) -> int:
             for workflow_id in (args.workflow or [None])
         ]
     result = _combine(results)
-    _report(result, args, masker)
+    _report(result, args, masker, shown_warnings=frozenset(loaded.warnings))
     return 0 if result.ok else 1
 
 
@@ -299,10 +299,18 @@ def _combine(results: list[RunResult]) -> RunResult:
     )
 
 
-def _report(result: RunResult, args: argparse.Namespace, masker: Any) -> None:
+def _report(
+    result: RunResult, args: argparse.Namespace, masker: Any, *, shown_warnings: frozenset[str] = frozenset()
+) -> None:
+    """The terminal report, then the report files. The terminal's leaves out the warnings ``shown_warnings``
+    already printed when the document was loaded (before the run, so a long run shows them at once); the
+    files keep every warning."""
+    from msgspec.structs import replace
+
     from totpflow.arazzo.reports.terminal import render_terminal
 
-    render_terminal(result, verbose=args.verbose, masker=masker)
+    unshown = tuple(warning for warning in result.warnings if warning not in shown_warnings)
+    render_terminal(replace(result, warnings=unshown), verbose=args.verbose, masker=masker)
     if args.json_output:
         from totpflow.arazzo.reports.json_report import write_json
 

@@ -62,6 +62,23 @@ def test_several_workflows_are_one_run_with_one_report(pets_server: tuple[str, A
     assert api.seen[:3] == ["POST /login", "GET /pets?status=available", "GET /pets/1"]
 
 
+def test_each_warning_is_shown_once_and_every_report_keeps_it(
+    pets_server: tuple[str, Any], tmp_path: Path
+) -> None:
+    """A document's warnings are printed when it is loaded (a long run shows them at once), so the terminal
+    report after the run leaves them out; the report files keep them."""
+    url, _api = pets_server
+    report = tmp_path / "run.json"
+    done = totpflow(
+        PETS, "-w", "loginAndGetPet", *LOGIN, "--server", f"pets={url}", "--json-output", str(report)
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    warnings = json.loads(report.read_text())["warnings"]
+    assert warnings, "pets.arazzo.yaml has warnings (validate lists them)"
+    for warning in warnings:
+        assert (done.stdout + done.stderr).count(f"warning: {warning}") == 1, warning
+
+
 def test_failing_workflow_exits_1(pets_server: tuple[str, Any], tmp_path: Path) -> None:
     url, _api = pets_server
     junit = tmp_path / "junit.xml"
