@@ -85,6 +85,26 @@ def test_a_terminal_too_small_for_the_code_shows_the_key_to_type(totpflow_server
     assert term.close() == 0
 
 
+def test_a_new_project_s_secret_is_on_the_screen_when_the_enrollment_ends(tmp_path: object) -> None:
+    """On a store without a project, enroll makes one and shows its secret once: last, where an 80×24
+    terminal still shows it after the QR code, the prompt and the recovery codes."""
+    email = f"enroll-{uuid.uuid4().hex[:12]}@example.com"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES") and not k.startswith("TOTPFLOW_")
+    }
+    env |= {"TERM": "xterm", "TOTPFLOW_HOME": str(tmp_path)}
+    term = Terminal([sys.executable, "-m", "totpflow", "enroll", "--email", email], env=env, size=(80, 24))
+    screen = term.read_until(rf"{PROMPT}[^\n]*$")
+    term.type(pyotp.TOTP(typed_key(screen)).now() + "\n")
+    screen = term.read_until(
+        r"Recovery codes[^\n]*\n(?:\r?\n?  [a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}\r?\n){10}"
+    )
+    assert term.close() == 0
+    shown = _screen_lines(screen.rstrip("\r\n"))[-23:]  # what 80×24 shows above the shell's next prompt
+    assert any(line.startswith("Project secret") and "secret-" in line for line in shown), "\n".join(shown)
+    assert any(line.startswith(f"Enrolled {email}") for line in shown)
+
+
 # The code fits but its key beside it does not: below it (60×40), or the key to type (60×24, 68×24); the key
 # to type in a terminal narrower than its line (30×16), and the prompt on two lines (25×20).
 KEY_SIZES = [(60, 24), (68, 24), (60, 40), (30, 16), (25, 20)]

@@ -119,15 +119,19 @@ def run(args: argparse.Namespace) -> int:
                 project["projectId"] = embedded.target.project_id
                 if embedded.created_secret is not None:
                     project["projectSecret"] = embedded.created_secret
-                    if not args.json:
+                try:
+                    result = enroll(
+                        embedded.target,
+                        args.email,
+                        read_code=reader,
+                        session_minutes=args.session_minutes,
+                        restart=args.restart,
+                    )
+                finally:
+                    # shown last, however the enrollment ends (the QR code above would have scrolled it
+                    # out of an 80x24 terminal): the project exists now, and this is its one showing
+                    if embedded.created_secret is not None and not args.json:
                         _show_new_project(embedded.target.project_id, embedded.created_secret)
-                result = enroll(
-                    embedded.target,
-                    args.email,
-                    read_code=reader,
-                    session_minutes=args.session_minutes,
-                    restart=args.restart,
-                )
     except ProjectNotChosen as exc:
         print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
         return 2
@@ -161,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _show_new_project(project_id: str, secret: str) -> None:
     """The credentials of the project this run created on the store: the only time its secret is shown."""
-    print(f"Created project {project_id} on this store (`totpflow serve` serves it too).")
-    print(f"Project secret (shown only now; `totpflow project reset-secret` gives a new one): {secret}\n")
+    print(f"\nCreated project {project_id} on this store (`totpflow serve` serves it too).")
+    print(f"Project secret (shown only now; `totpflow project reset-secret` gives a new one): {secret}")
 
 
 def _config_errors() -> tuple[type[Exception], ...]:
