@@ -67,9 +67,17 @@ def run(args: argparse.Namespace) -> int:
     from totpflow.arazzo.errors import UsageError
     from totpflow.enroll import EnrollError, ProjectNotChosen, Target, embedded_server, enroll
 
-    if not 5 <= args.session_minutes <= 527040:
-        print("totpflow enroll: --session-minutes must be between 5 and 527040", file=sys.stderr)
+    project: dict[str, str] = {}  # projectId, and projectSecret when this run created the project
+
+    def refuse(message: str) -> int:
+        """Bad input (exit code 2): the message on stderr and, with ``--json``, as the one JSON object."""
+        if args.json:
+            print(json.dumps({"ok": False, "error": message, **project}))
+        print(f"totpflow enroll: {printable(message)}", file=sys.stderr)
         return 2
+
+    if not 5 <= args.session_minutes <= 527040:
+        return refuse("--session-minutes must be between 5 and 527040")
     if not args.base_url:  # the embedded server's rule, checked before a project is made for this run
         from totpflow.server import errors
         from totpflow.server.services import validation
@@ -77,33 +85,24 @@ def run(args: argparse.Namespace) -> int:
         try:
             validation.email(args.email)
         except errors.InvalidEmail:
-            print(f"totpflow enroll: --email {args.email!r} is not a valid email address", file=sys.stderr)
-            return 2
+            return refuse(f"--email {args.email!r} is not a valid email address")
     if args.secret and not args.base_url:
         # the embedded server's project is the store's; its secret is never given on the command line
-        print(
-            "totpflow enroll: --secret is the project secret for --base-url; without --base-url the "
-            "embedded server serves the store's project (TOTPFLOW_PROJECT_SECRET, with TOTPFLOW_PROJECT_ID, "
-            "makes sure of one)",
-            file=sys.stderr,
+        return refuse(
+            "--secret is the project secret for --base-url; without --base-url the embedded server serves "
+            "the store's project (TOTPFLOW_PROJECT_SECRET, with TOTPFLOW_PROJECT_ID, makes sure of one)"
         )
-        return 2
     interactive = not args.unattended
     if interactive and not sys.stdin.isatty():
-        print(
-            "totpflow enroll: stdin is not a terminal; use --unattended to compute the code", file=sys.stderr
-        )
-        return 2
+        return refuse("stdin is not a terminal; use --unattended to compute the code")
     out = sys.stderr if args.json else sys.stdout
     reader = _terminal_reader(out) if interactive else None
-    project: dict[str, str] = {}  # projectId, and projectSecret when this run created the project
     try:
         if args.base_url:
             project_id = args.project_id or os.environ.get("TOTPFLOW_PROJECT_ID")
             secret = args.secret or os.environ.get("TOTPFLOW_PROJECT_SECRET")
             if not project_id or not secret:
-                print("totpflow enroll: --base-url needs --project-id and --secret", file=sys.stderr)
-                return 2
+                return refuse("--base-url needs --project-id and --secret")
             project["projectId"] = project_id
             result = enroll(
                 Target(args.base_url, project_id, secret),
@@ -133,19 +132,16 @@ def run(args: argparse.Namespace) -> int:
                     if embedded.created_secret is not None and not args.json:
                         _show_new_project(embedded.target.project_id, embedded.created_secret)
     except ProjectNotChosen as exc:
-        print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
     except UsageError as exc:  # --base-url not an http(s) URL, …: nothing was sent
-        print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
     except EnrollError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc), **project}))
         print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
         return 1
     except _config_errors() as exc:
-        print(f"totpflow enroll: {printable(exc)}", file=sys.stderr)
-        return 2
+        return refuse(str(exc))
     if args.json:
         print(json.dumps({"ok": True, **project, **result.as_json(with_totp_secret=args.unattended)}))
         return 0

@@ -70,10 +70,15 @@ def ok_json(env: dict[str, str], *args: str) -> Any:
 
 
 def usage_error(env: dict[str, str], *args: str) -> str:
-    """Run a command that must refuse its input: exit 2, a message, no traceback, nothing on stdout."""
+    """Run a command that must refuse its input: exit 2, a message, no traceback, nothing on stdout (but
+    for ``enroll --json``, the refusal as its one JSON object)."""
     done = totpflow(env, *args)
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    if args[0] == "enroll" and "--json" in args:  # enroll --json: the refusal is its one JSON object
+        assert json.loads(done.stdout)["ok"] is False
+    else:
+        assert done.stdout == ""
     return done.stderr
 
 

@@ -30,6 +30,7 @@ def totpflow(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     return subprocess.run(
         [sys.executable, "-m", "totpflow", *args],
         env={**base, **(env or {})},
+        stdin=subprocess.DEVNULL,  # never the terminal pytest may run in: no command here reads one
         capture_output=True,
         text=True,
         timeout=120,
@@ -167,6 +168,27 @@ def test_enroll_refuses_a_secret_without_a_base_url(tmp_path: Path) -> None:
         f"sqlite:///{tmp_path / 'e.db'}",
     )
     assert_usage_error(result, "--secret is the project secret for --base-url")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email", "bad", "--unattended"], "is not a valid email address"),
+        (["--email", "a@example.com", "--unattended", "--session-minutes", "1"], "--session-minutes"),
+        (["--email", "a@example.com"], "stdin is not a terminal"),
+        (["--email", "a@example.com", "--unattended", "--secret", "s"], "--secret"),
+        (["--email", "a@example.com", "--unattended", "--base-url", "http://127.0.0.1:1"], "--project-id"),
+    ],
+)
+def test_enroll_json_refusals_are_one_json_object_too(tmp_path: Path, args: list[str], message: str) -> None:
+    """``--json`` promises one JSON object and nothing else on stdout: a refusal (exit 2) is one too."""
+    result = totpflow("enroll", "--json", *args, "--database-url", f"sqlite:///{tmp_path / 'e.db'}")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and message in result.stderr
+    (line,) = result.stdout.splitlines()
+    answer = json.loads(line)
+    assert answer["ok"] is False and message in answer["error"]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -438,7 +460,10 @@ def test_serve_says_which_database_it_cannot_reach_and_why(tmp_path: Path) -> No
                 result, f"PostgreSQL at 127.0.0.1:{port}/accounts as ops", "connection refused"
             )
             assert "hunter2" not in result.stderr + result.stdout
-            assert "listening" not in result.stdout
+            if "--json" in command:  # the refusal as its one JSON object
+                assert json.loads(result.stdout)["ok"] is False
+            else:
+                assert "listening" not in result.stdout
 
 
 def _busy_port() -> tuple[socket.socket, int]:
