@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from totpflow.cli import _map_self
+from totpflow.cli._messages import err as _err
 
 if TYPE_CHECKING:
     from totpflow.arazzo.engine import PromptRequest
@@ -111,13 +112,6 @@ def register(subparsers: Any) -> None:
     add("--verbose", "-v", action="store_true", help="show requests and responses")
     add("--no-prompt", action="store_true", help="never ask for missing inputs")
     parser.set_defaults(handler=handle)
-
-
-def _err(text: str) -> None:
-    """A one-line message on stderr; document or response text it quotes is shown, never obeyed."""
-    from totpflow.arazzo.printable import printable
-
-    sys.stderr.write(printable(text) + "\n")
 
 
 def _pairs(options: list[str], flag: str) -> dict[str, str]:

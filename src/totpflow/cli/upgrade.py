@@ -13,6 +13,8 @@ import argparse
 import sys
 from typing import Any
 
+from totpflow.cli._messages import err as _err
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -93,10 +95,3 @@ def _as_written(text: str, original: bytes) -> bytes:
         text = text.replace("\r\n", "\n").replace("\n", "\r\n")
     bom = b"\xef\xbb\xbf" if original.startswith(b"\xef\xbb\xbf") else b""
     return bom + text.encode("utf-8")
-
-
-def _err(text: str) -> None:
-    """A message on stderr; document text it quotes is shown, never obeyed (``printable``)."""
-    from totpflow.arazzo.printable import printable
-
-    sys.stderr.write(printable(text) + "\n")

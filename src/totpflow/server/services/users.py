@@ -26,14 +26,10 @@ def resolve_user(tx: Transaction, project: Project, user_id: str) -> str:
     A value that is neither a well-formed user id nor a well-formed external id is ``InvalidUserId``; a
     well-formed one that names nobody in this project is ``UserNotFound``.
     """
-    if len(user_id) > validation.USER_ID_LENGTH:
-        raise errors.InvalidUserId("user_id", "format is invalid")
-    found = tx.resolve_user_id(project.project_id, user_id) if user_id else None
+    found = tx.resolve_user_id(project.project_id, user_id) if _may_name(user_id) else None
     if found is not None:
         return found
-    if ids.USER_ID.fullmatch(user_id) is None and validation.EXTERNAL_ID.fullmatch(user_id) is None:
-        raise errors.InvalidUserId("user_id", "format is invalid")
-    raise errors.UserNotFound("user_id")
+    raise _named_nobody(user_id)
 
 
 def load_user(tx: Transaction, project: Project, user_id: str, now: datetime) -> User:
@@ -45,14 +41,24 @@ def load_user_with_totp(
     tx: Transaction, project: Project, user_id: str, now: datetime
 ) -> tuple[User, TotpRow | None]:
     """As :func:`load_user`, with the stored row of the user's live TOTP (read in the same statement)."""
-    if len(user_id) > validation.USER_ID_LENGTH:
-        raise errors.InvalidUserId("user_id", "format is invalid")
-    found = tx.find_user_with_totp(project.project_id, user_id, now) if user_id else None
+    found = tx.find_user_with_totp(project.project_id, user_id, now) if _may_name(user_id) else None
     if found is not None:
         return found
+    raise _named_nobody(user_id)
+
+
+def _may_name(user_id: str) -> bool:
+    """Whether ``user_id`` is worth looking up: not empty, and no longer than an id or an external id may be
+    (a longer one is refused before the database is asked)."""
+    return 0 < len(user_id) <= validation.USER_ID_LENGTH
+
+
+def _named_nobody(user_id: str) -> errors.ServerError:
+    """Why ``user_id`` found no user: ``InvalidUserId`` for a value of neither an id's nor an external id's
+    form, else ``UserNotFound``."""
     if ids.USER_ID.fullmatch(user_id) is None and validation.EXTERNAL_ID.fullmatch(user_id) is None:
-        raise errors.InvalidUserId("user_id", "format is invalid")
-    raise errors.UserNotFound("user_id")
+        return errors.InvalidUserId("user_id", "format is invalid")
+    return errors.UserNotFound("user_id")
 
 
 def create_user(
