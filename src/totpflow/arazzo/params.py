@@ -24,9 +24,10 @@ style; RFC 6570 for the URI forms):
   cookie ``form``/true. ``explode`` defaults to true exactly when the style is ``form`` or ``cookie``.
 - path: simple ``blue,black,brown``; label ``.blue.black.brown``; matrix ``;color=blue;color=black``.
 - query: form (``color=blue&color=black`` exploded, ``color=blue,black`` not), spaceDelimited (``%20``),
-  pipeDelimited (``%7C``), deepObject (``color[R]=100``). Exploded spaceDelimited / pipeDelimited, which the
-  table leaves undefined, repeat the key for an array (as exploded form) and refuse an object. An exploded
-  form object spreads its properties as separate parameters (``R=100&G=200``), as the spec's table shows.
+  pipeDelimited (``%7C``), deepObject (``color%5BR%5D=100``: the brackets percent-encoded, whatever
+  ``explode`` says). Exploded spaceDelimited / pipeDelimited, which the table leaves undefined, repeat the
+  key for an array (as exploded form) and refuse an object. An exploded form object spreads its properties
+  as separate parameters (``R=100&G=200``), as the spec's table shows.
 - Percent-encoding (RFC 3986 §2): everything except unreserved characters is encoded, including the
   delimiters ``,;=.`` that occur *inside* values, so ``a,b`` as a single value stays distinguishable from an
   array. With ``allowReserved: true`` (query only, per OpenAPI) the RFC 3986 reserved characters are sent as
@@ -361,9 +362,12 @@ def query_pairs(
 
     key = name_of(name)
     if style == "deepObject":
+        # The brackets are delimiters RFC 3986 allows in no query, so they are percent-encoded
+        # (``color%5BR%5D=100``), as the Style Examples of OAS 3.0.4, 3.1.1 and 3.2.0 write them and their
+        # Appendix E requires; ``explode`` has no effect (OAS 3.2.0)
         if not isinstance(value, Mapping):
             raise ExecutionError(f"{what} {name!r}: deepObject needs an object value")
-        return [(f"{key}[{name_of(k)}]", enc(scalar_text(item))) for k, item in _items(value)]
+        return [(f"{key}%5B{name_of(k)}%5D", enc(scalar_text(item))) for k, item in _items(value)]
     if style in ("spaceDelimited", "pipeDelimited") and not explode:
         delimiter = "%20" if style == "spaceDelimited" else "%7C"
         return [(key, _delimited(what, name, value, style, enc, delimiter))]
