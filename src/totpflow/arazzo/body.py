@@ -38,7 +38,8 @@ included, is written in the ``charset`` named, UTF-8 when none is):
   filename the property's name (as RFC 7578 §4.2 asks of file content, and as bytes get). A boundary is
   generated (``secrets``) unless given. A property's Encoding Object ``contentType`` (the first type it
   lists, unless that is a range) is the part's type: a JSON type writes the value as JSON (an array as one
-  part), another type writes text in its charset or bytes as they are, and refuses an object or array.
+  part, a str as a JSON string, whatever its text), another type writes text in its charset or bytes as they
+  are, and refuses an object or array.
 - ``text/*``, ``application/xml``, ``*/*+xml``: a str is sent as it is (UTF-8); a number or boolean as its
   text; an object or array is rejected with ``ExecutionError`` (there is no standard mapping to XML).
 - ``application/octet-stream`` and anything else: bytes or str as they are; objects/arrays rejected.
@@ -638,7 +639,14 @@ def _encode_multipart(
             filename = basename(str(getattr(value, "name", "") or name))
             part(name, raw, declared or "application/octet-stream", filename)
         elif declared is not None and is_json(declared):
-            encoded = _encode_json(value)
+            # the value's JSON: a string is a JSON string even when its text reads as JSON ("123" is not the
+            # number 123), as the Encoding Object serialises the value the payload gives, which a JSON body
+            # given as text (a JSON string template) is not
+            encoded = (
+                json.dumps(value, ensure_ascii=False).encode("utf-8")
+                if isinstance(value, str)
+                else _encode_json(value)
+            )
             if charset(declared) is not None:  # the JSON text, in the charset the part names
                 encoded = _in_charset(encoded.decode("utf-8"), declared)
             part(name, encoded, declared, None)

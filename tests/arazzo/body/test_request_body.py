@@ -112,6 +112,7 @@ def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
         "any": b"\x00",
         "plain": "x",
         "latin": {"n": "café"},
+        "code": "123",
     }
     encodings = _encodings(
         {
@@ -123,6 +124,7 @@ def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
             "count": {"contentType": "application/json"},
             "any": {"contentType": "image/*"},
             "latin": {"contentType": "application/json; charset=iso-8859-1"},
+            "code": {"contentType": "application/json"},
         }
     )
     content, content_type = encode_body("multipart/form-data", payload, boundary="b0", encodings=encodings)
@@ -148,6 +150,7 @@ def test_multipart_parts_take_the_type_their_encoding_object_names() -> None:
     assert parts["latin"].get_payload(decode=True) == '{"n":"café"}'.encode(
         "iso-8859-1"
     )  # JSON text in its charset
+    assert parts["code"].get_payload(decode=True) == b'"123"'  # a JSON string, though its text reads as 123
 
 
 FILE_PARTS = yaml.safe_load((Path(__file__).parent / "file_parts.yaml").read_text(encoding="utf-8"))
