@@ -11,7 +11,8 @@ Expressions, Criterion Object]; ``$steps.x.outputs.y`` names a step of the same 
 ``$workflows.w.inputs.x``) an input the workflow's ``inputs`` schema declares (its ``properties``, through
 ``$ref`` and ``allOf``; a schema with ``additionalProperties`` set accepts any name), ``$outputs.y`` an output
 of the workflow (of the called workflow in the criteria, actions and outputs of a ``workflowId`` step),
-``$components.k.n`` an existing component and ``$sourceDescriptions.s.…`` an existing source.
+``$components.k.n`` an existing component and ``$sourceDescriptions.s.…`` an existing source; ``$message`` is
+read only where a step's message exists, once an AsyncAPI step has sent or received it (``_step_kind``).
 
 Non-spec forms that real documents use are accepted with a warning: a bare ``source#/paths/…`` operationPath
 and, in a 1.0 document, dot access into a declared output or input (``$steps.x.outputs.user.id``,
@@ -112,6 +113,9 @@ class _Checker:
         self.outputs_scope: tuple[str, Mapping[str, Any]] | None = None
         self._inputs: dict[str, tuple[frozenset[str], bool]] = {}
         self._jump_targets: dict[str, int | None] = {}  # workflowId → the first step an action jumps to
+        # Why the value being checked is evaluated where no step has a message yet (``$message`` there is
+        # refused with this reason), or None.
+        self._no_message: str | None = None
 
     def run(self) -> None:
         doc = self.doc
@@ -187,8 +191,14 @@ class _Checker:
         for index, target in enumerate(workflow.depends_on):
             self._workflow_target(target, f"{workflow.location}/dependsOn/{index}")
         self._parameters(workflow.parameters, workflow, operation_step=False)
+        if not any(step.action is not None for step in workflow.steps):
+            self._no_message = (
+                "a workflow's actions are chosen in the context of the step that ended, and no step of this "
+                "workflow is an AsyncAPI step"
+            )
         self._actions(workflow.success_actions, workflow, "successActions")
         self._actions(workflow.failure_actions, workflow, "failureActions")
+        self._no_message = None
         for name, value in workflow.outputs.items():
             self._output_name(name, f"{workflow.location}/outputs{pointer.join([name])}")
             self._value(value, f"{workflow.location}/outputs{pointer.join([name])}", workflow)
@@ -208,14 +218,17 @@ class _Checker:
         if step.workflow_id is not None:
             self._workflow_target(step.workflow_id, location + "/workflowId")
             self._called_inputs(step, workflow)
-        self._parameters(step.parameters, workflow, operation_step=step.workflow_id is None)
+        self._parameters(step.parameters, workflow, operation_step=step.workflow_id is None, step=step)
         if step.request_body is not None:
             body = step.request_body
+            if step.action == "send":
+                self._no_message = f"step {step.step_id!r} builds the message it sends from its requestBody"
             if body.has_payload:
                 self._value(body.payload, body.location + "/payload", workflow)
             for replacement in body.replacements:
                 self._replacement_target(replacement, body)
                 self._value(replacement.value, replacement.location + "/value", workflow)
+            self._no_message = None
         own_outputs = self.outputs_scope
         if (
             step.workflow_id is not None
@@ -263,7 +276,14 @@ class _Checker:
                 "message's value as its JSON text",
             )
         elif correlation is not None:
+            if step.action is not None:
+                self._no_message = (
+                    f"step {step.step_id!r} evaluates its correlationId once, when it starts, to pick the "
+                    "message it waits for (each message's own value is read at the correlationId location "
+                    "its AsyncAPI message declares)"
+                )
             self._value(correlation, step.location + "/correlationId", workflow)
+            self._no_message = None
         if step.timeout is not None and step.timeout < 0:  # the schema sets no minimum
             self.findings.problem(
                 step.location + "/timeout",
@@ -379,8 +399,14 @@ class _Checker:
     # -- parameters and actions ------------------------------------------------------------------------------
 
     def _parameters(
-        self, items: tuple[Parameter | ReusableRef, ...], workflow: Workflow, *, operation_step: bool
+        self,
+        items: tuple[Parameter | ReusableRef, ...],
+        workflow: Workflow,
+        *,
+        operation_step: bool,
+        step: Step | None = None,
     ) -> None:
+        """The parameters of ``step``, else of ``workflow`` (which apply to its steps)."""
         whole_query: str | None = None  # where the list's ``in: querystring`` parameter is
         for item in items:
             parameter: object = item
@@ -399,7 +425,10 @@ class _Checker:
             if isinstance(item, ReusableRef):
                 parameter = self._reference(item, "parameters")
                 if item.has_value:
+                    if isinstance(parameter, Parameter):
+                        self._no_message = self._parameter_before_message(parameter, step, workflow)
                     self._value(item.value, item.location + "/value", workflow)
+                    self._no_message = None
                 if isinstance(parameter, Parameter) and operation_step and parameter.in_ is None:
                     self.findings.problem(
                         item.location,
@@ -410,7 +439,39 @@ class _Checker:
                 self.findings.problem(item.location, "'in' is required on a parameter of an operation step")
             if item.in_ == "header":
                 self._header_name(item.name, item.location + "/name")
+            self._no_message = self._parameter_before_message(item, step, workflow)
             self._value(item.value, item.location + "/value", workflow)
+            self._no_message = None
+
+    def _parameter_before_message(
+        self, parameter: Parameter, step: Step | None, workflow: Workflow
+    ) -> str | None:
+        """Why ``parameter`` (of ``step``, else of ``workflow``) is evaluated before any message of a step
+        exists, or None when no step evaluates it so. A step's own parameters: an AsyncAPI step's channel
+        parameters (when it subscribes or sends) and a send step's header parameters (in the message it
+        sends); an OpenAPI step's are refused as its other ``$message`` uses are. A workflow's parameter: when
+        a step it applies to (one that does not give its own of the same name and ``in``) evaluates it."""
+        if step is not None:
+            if step.action is not None and _before_message(step, parameter.in_):
+                kind = parameter.in_
+                return f"step {step.step_id!r} evaluates its {kind} parameters before {_its_message(step)}"
+            return None
+        identity = _parameter_identity(parameter)
+        for target in workflow.steps:
+            own: set[tuple[str, str | None]] = set()
+            for item in target.parameters:
+                resolved: object = item
+                if isinstance(item, ReusableRef):
+                    with suppress(DocumentError):  # reported where the reference is written
+                        resolved = lookup_component(self.doc, item, "parameters")
+                if isinstance(resolved, Parameter):
+                    own.add(_parameter_identity(resolved))
+            if identity not in own and _before_message(target, parameter.in_):
+                return (
+                    f"a workflow's parameter is evaluated by the steps it applies to, and step "
+                    f"{target.step_id!r} evaluates it before {_its_message(target)}"
+                )
+        return None
 
     def _replacement_target(self, replacement: PayloadReplacement, body: RequestBody) -> None:
         """A target parses in the language it will be read in: its ``targetSelectorType`` (a JSON Pointer,
@@ -707,7 +768,13 @@ class _Checker:
     def _step_kind(self, root: str, workflow: Workflow, location: str) -> None:
         """``$message`` exists only in an AsyncAPI step (an ``action``), the HTTP exchange's ``$request``,
         ``$response``, ``$statusCode``, ``$url`` and ``$method`` only in an OpenAPI one; none in a workflow's
-        outputs, which are evaluated once its steps are over."""
+        outputs, which are evaluated once its steps are over.
+
+        ``$message`` is the message the step sent or received, so it has a value only once that is done: in
+        the step's ``successCriteria``, ``onSuccess``, ``onFailure`` and ``outputs`` (and a workflow's
+        actions, chosen for its steps). What the step evaluates before — its channel parameters, a send
+        step's header parameters and ``requestBody``, a receive step's ``correlationId``, a workflow
+        parameter a step applies — has none (``_no_message`` says why); nor has a ``workflowId`` step."""
         position = _position_of(workflow, location)
         if position is None:
             if location.startswith(f"{workflow.location}/outputs/"):
@@ -716,10 +783,26 @@ class _Checker:
                     f"{root} has no value in a workflow's outputs, which are evaluated once its steps are "
                     "over: give the step an output and read it with $steps.<stepId>.outputs.<name>",
                 )
+            elif root == "$message" and self._no_message is not None:
+                self.findings.problem(location, f"$message has no value here: {self._no_message}")
             return
         step = workflow.steps[position]
+        if root == "$message" and step.workflow_id is not None:
+            self.findings.problem(
+                location,
+                "$message has no value in a workflowId step, which sends and receives no message itself: "
+                "give the called workflow an output and read it with $outputs.<name>",
+            )
+            return
         if step.workflow_id is not None:
             return  # a workflow step: its criteria and outputs read what its workflow reports
+        if root == "$message" and self._no_message is not None:
+            self.findings.problem(
+                location,
+                f"$message has no value here: {self._no_message}; it is the step's message in its "
+                "successCriteria, onSuccess, onFailure and outputs",
+            )
+            return
         if root == "$message" and step.action is None:
             self.findings.problem(
                 location, "$message is only available in an AsyncAPI step (one with an action)"
@@ -843,6 +926,36 @@ class _Checker:
 
 
 _STEP_KIND_ROOTS = frozenset({"$message", "$request", "$response", "$statusCode", "$url", "$method"})
+
+
+def _before_message(step: Step, in_: str | None) -> bool:
+    """Whether ``step`` evaluates a parameter of its merged ``parameters`` in ``in_`` before it has sent
+    or received a message: a ``workflowId`` step those without ``in`` (its workflow's inputs); an OpenAPI
+    step those with one (it has no message); a send step its channel and header parameters; a receive step
+    its channel parameters (when it subscribes; it has no use for a header parameter)."""
+    if step.workflow_id is not None:
+        return in_ is None
+    if step.action is None:
+        return in_ is not None
+    return in_ == "channel" or (in_ == "header" and step.action == "send")
+
+
+def _its_message(step: Step) -> str:
+    if step.workflow_id is not None:
+        return "it calls its workflow (a workflowId step has no message)"
+    if step.action is None:
+        return "it sends its request (an OpenAPI step has no message)"
+    if step.action == "send":
+        return "it sends its message"
+    return "it subscribes to its channel, so before any message arrives"
+
+
+def _parameter_identity(parameter: Parameter) -> tuple[str, str | None]:
+    """What a step's parameter replaces a workflow parameter by (as the run merges them): name and
+    ``in``, a header name in any case, and any ``in: querystring`` parameter another."""
+    if parameter.in_ == "querystring":
+        return "", parameter.in_
+    return (parameter.name.lower() if parameter.in_ == "header" else parameter.name), parameter.in_
 
 
 def _position_of(workflow: Workflow, location: str) -> int | None:
