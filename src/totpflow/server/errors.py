@@ -16,6 +16,7 @@
     │   │   ├── InvalidExternalId
     │   │   ├── EmailOrPhoneRequired    (a user created with neither)
     │   │   ├── EmptyRoleId             (an RBAC role id that is empty)
+    │   │   ├── InvalidRoleId           (an RBAC role id a policy could not define: control characters, …)
     │   │   ├── TooManyRoles            (more explicitly assigned roles than a user may hold)
     │   │   ├── ValueTooLong            (field, limit) — a string longer than the server accepts
     │   │   │   ├── IpAddressTooLong / UserAgentTooLong   (``attributes``)
@@ -132,6 +133,10 @@ class EmailOrPhoneRequired(InvalidArgument):
 
 
 class EmptyRoleId(InvalidArgument):
+    pass
+
+
+class InvalidRoleId(InvalidArgument):
     pass
 
 

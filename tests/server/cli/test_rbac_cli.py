@@ -84,14 +84,16 @@ def test_set_yaml_then_json(database: tuple[str, str], tmp_path: Path) -> None:
          ["resources[0].actions[0]", "roles[0].permissions[0].resource_id", "no resource 'nope'"]),
         ("broken.yaml", "roles: [\n  - {role_id: r\n", ["broken.yaml:", "not valid YAML"]),
         ("broken.json", '{"roles": [}', ["broken.json:1:", "not valid JSON"]),
+        ("control.yaml", 'roles:\n  - {role_id: "ad\\e[2Jmin"}\n  - {role_id: "ad\\0min"}\n',
+         ["roles[0].role_id: must not contain a control character", "roles[1].role_id"]),
         ("scalar.yaml", "just text\n", ["policy: must be a mapping"]),
         ("empty.yaml", "", ["policy: must be a mapping"]),
         ("deep.json", "[" * 100_000 + "]" * 100_000, ["deep.json: not a policy", "nested too deeply"]),
         ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000, ["deep.yaml: not a policy"]),
         ("huge.yaml", "x" * ((1 << 20) + 1), ["huge.yaml: larger than 1024 KiB"]),
     ],
-    ids=["reserved-prefix", "several-problems", "bad-yaml", "bad-json", "scalar", "empty", "deep-json",
-         "deep-yaml", "larger-than-a-policy"],
+    ids=["reserved-prefix", "several-problems", "bad-yaml", "bad-json", "control-characters", "scalar",
+         "empty", "deep-json", "deep-yaml", "larger-than-a-policy"],
 )  # fmt: skip
 def test_invalid_files_exit_2_and_change_nothing(
     database: tuple[str, str], tmp_path: Path, name: str, content: str, fragments: list[str]

@@ -141,6 +141,10 @@ def test_update_errors(client: stytch.Client, mode: str) -> None:
         # past 64 levels (about 950 exhausted the recursion limit on the way in, or on the way back out)
         ({"user_id": user.user_id, "trusted_metadata": {"x": nested(64)}}, (400, "bad_request")),
         ({"user_id": user.user_id, "untrusted_metadata": {"x": nested(200)}}, (400, "bad_request")),
+        # a role id no policy could define (a control character, white space at an end)
+        ({"user_id": user.user_id, "roles": ["ad\x1b[2Jmin"]}, (400, "invalid_rbac_role_id")),
+        ({"user_id": user.user_id, "roles": ["admin\u0085"]}, (400, "invalid_rbac_role_id")),
+        ({"user_id": user.user_id, "roles": ["admin "]}, (400, "invalid_rbac_role_id")),
     ]
     for kwargs, expected in cases:
         with pytest.raises(StytchError) as exc:
@@ -149,6 +153,7 @@ def test_update_errors(client: stytch.Client, mode: str) -> None:
         assert exc.value.details.error_url.endswith(f"/{expected[0]}#{expected[1]}")
     got = client.users.get(user_id=user.user_id)
     assert got.external_id == "" and got.trusted_metadata == {} and got.untrusted_metadata == {}
+    assert got.roles == ["stytch_user"]
 
 
 def test_length_limits_take_the_longest_value_and_refuse_one_more(client: stytch.Client, mode: str) -> None:

@@ -17,8 +17,9 @@ from svc_totp_codes import code_for
 
 from totpflow.server import errors, services
 from totpflow.server.domain import rbac
-from totpflow.server.domain.models import AuthResult, Project
+from totpflow.server.domain.models import AuthResult, NameUpdate, Project
 from totpflow.server.services import AuthorizationCheck
+from totpflow.server.storage.records import UserChanges
 
 DATA = Path(__file__).parents[1] / "data" / "rbac"
 SESSION_CLAIM = "https://stytch.com/session"
@@ -233,3 +234,37 @@ def test_roles_given_on_create_are_in_the_first_session(
     assert signed.user.roles == ("stytch_user", "auditor")
     assert signed.session is not None and signed.session.roles == ("stytch_user", "auditor")
     assert roles_in_jwt(signed.session_jwt) == ["stytch_user", "auditor"]
+
+
+def test_roles_and_a_policy_stored_before_the_character_rule_are_still_read(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """A role id with a control character, stored before such ids were refused (in a user's roles and in the
+    policy), is read, holds and grants as before; only a request naming it again is refused."""
+    odd = "ad\x07min"
+    signed = sign_in(deps, project, clock, ["editor"])
+    uid = signed.user.user_id
+    stored = {
+        "resources": [{"resource_id": "documents", "description": "", "actions": ["read"]}],
+        "roles": [
+            {
+                "role_id": odd,
+                "description": "",
+                "permissions": [{"resource_id": "documents", "actions": ["read"]}],
+            }
+        ],
+        "scopes": [],
+    }
+    with deps.store.transaction() as tx:  # the store keeps what it is given; only the services validate
+        tx.update_user(project.project_id, uid, UserChanges(roles=("stytch_user", odd)))
+        tx.set_rbac_policy(project.project_id, stored, clock())
+    assert services.get_user(deps, project, uid).roles == ("stytch_user", odd)
+    assert [r.role_id for r in services.get_rbac_policy(deps, project).roles] == ["stytch_user", odd]
+    assert check(deps, project, signed.session_token, "documents", "read").granting_roles == (odd,)
+    renamed = services.update_user(deps, project, uid, name=NameUpdate(first_name="Ada"))
+    assert renamed.roles == ("stytch_user", odd)
+    with pytest.raises(errors.InvalidRoleId):
+        services.update_user(deps, project, uid, roles=[odd])
+    with pytest.raises(errors.InvalidRbacPolicy):
+        services.set_rbac_policy(deps, project.project_id, stored)
+    assert services.get_user(deps, project, uid).roles == ("stytch_user", odd)

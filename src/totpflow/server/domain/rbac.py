@@ -16,6 +16,7 @@ problem with its location, e.g. ``roles[1].permissions[0].resource_id: no resour
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,31 @@ WILDCARD_ACTION = "*"
 RESERVED_RESOURCE_PREFIX = "stytch"  # reserved for Stytch's default resources
 MAX_ID_LENGTH = 128
 MAX_DESCRIPTION_LENGTH = 1000
+# What no identifier of a policy (role, resource, action, scope) nor a role id in a user's ``roles`` holds:
+# control characters (C0 with NUL, DEL, C1; an escape sequence would reach operators' terminals, a line
+# feed would split a log line) and lone surrogates (not text: UTF-8 cannot encode them).
+_NOT_IN_AN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an identifier of a policy (as :func:`parse_policy` words it), else None:
+    empty or blank, white space at either end, a control character or lone surrogate, or more than
+    :data:`MAX_ID_LENGTH` characters. Any other character is accepted (Stytch's Dashboard makes slugs;
+    role ids outside the Basic Multilingual Plane were accepted before this rule and still are)."""
+    if not value.strip():
+        return "must be a non-empty string"
+    if value != value.strip():
+        return "must not start or end with whitespace"
+    if _NOT_IN_AN_ID.search(value):
+        return "must not contain a control character"
+    if len(value) > MAX_ID_LENGTH:
+        return f"must be at most {MAX_ID_LENGTH} characters"
+    return None
+
+
+def has_control_character(value: str) -> bool:
+    """Whether ``value`` holds a character no identifier may hold (see :func:`id_problem`)."""
+    return _NOT_IN_AN_ID.search(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +138,10 @@ def policy_json(policy: Policy) -> dict[str, Any]:
 
 
 class _Problems:
-    def __init__(self) -> None:
+    def __init__(self, *, stored: bool = False) -> None:
         self.items: list[str] = []
+        # a stored copy may predate the character rule of ``id_problem``: it is read as it was accepted
+        self.stored = stored
 
     def add(self, where: str, message: str) -> None:
         self.items.append(f"{where}: {message}")
@@ -135,14 +163,12 @@ def _fields(
 
 
 def _identifier(problems: _Problems, where: str, value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         problems.add(where, "must be a non-empty string")
         return None
-    if value != value.strip():
-        problems.add(where, "must not start or end with whitespace")
-        return None
-    if len(value) > MAX_ID_LENGTH:
-        problems.add(where, f"must be at most {MAX_ID_LENGTH} characters")
+    problem = id_problem(value)
+    if problem is not None and not (problems.stored and problem.endswith("control character")):
+        problems.add(where, problem)
         return None
     return value
 
@@ -210,11 +236,12 @@ def _permissions(
     return tuple(out)
 
 
-def parse_policy(document: Any) -> Policy:
+def parse_policy(document: Any, *, stored: bool = False) -> Policy:
     """Validate a policy document (``{resources, roles, scopes}``, each a list, each optional) and return the
     policy, with ``stytch_user`` added (no permissions) when the document does not define it. Raises
-    ``InvalidRbacPolicy`` listing every problem."""
-    problems = _Problems()
+    ``InvalidRbacPolicy`` listing every problem. ``stored``: the project's stored copy, whose identifiers
+    may hold control characters (accepted before :func:`id_problem` refused them; still read, never a 500)."""
+    problems = _Problems(stored=stored)
     top = _fields(problems, "policy", document, (), ("resources", "roles", "scopes"))
     if top is None:
         raise InvalidRbacPolicy(problems.items)

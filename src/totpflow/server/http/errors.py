@@ -117,6 +117,12 @@ ERROR_TABLE: Final[dict[type[errors.ServerError], ErrorRow]] = {
     errors.InvalidExternalId: (400, "invalid_argument", "external_id format is invalid."),
     errors.EmailOrPhoneRequired: (400, "invalid_argument", "An email or a phone_number is required."),
     errors.EmptyRoleId: (400, "empty_rbac_role_id", "A role id in roles is empty."),
+    errors.InvalidRoleId: (
+        400,
+        "invalid_rbac_role_id",
+        "A role id in roles is invalid: it may not start or end with white space nor contain a control "
+        "character.",
+    ),
     errors.TooManyRoles: (400, "too_many_roles", "roles may name at most {limit} roles."),
     errors.ValueTooLong: (400, "invalid_argument", "{field} may be at most {limit} characters long."),
     errors.IpAddressTooLong: (

@@ -33,7 +33,7 @@ def stored_policy(tx: Transaction, project_id: str) -> rbac.Policy:
     if document is None:
         return rbac.DEFAULT_POLICY
     try:
-        return rbac.parse_policy(document)
+        return rbac.parse_policy(document, stored=True)
     except errors.InvalidRbacPolicy as exc:
         # The problems name locations and policy identifiers (operator-chosen names), never user data.
         logger.error("RBAC policy of project %s cannot be read: %s", project_id, "; ".join(exc.problems[:5]))

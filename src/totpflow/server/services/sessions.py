@@ -309,8 +309,11 @@ def authenticate_session(
     the resource under the project's policy; otherwise ``SessionAuthorizationError`` (the session's refresh,
     ``last_accessed_at`` and roles, is kept: the session stays valid, the request is only not authorized;
     what the request asked to change, the expiry and the custom claims, is not, as a refused request
-    changes nothing it asked for).
+    changes nothing it asked for). A control character in the check is ``InvalidArgument``, before the
+    session is looked for.
     """
+    if authorization_check is not None:
+        validation.authorization_check(authorization_check.resource_id, authorization_check.action)
     request = session_request(
         deps,
         project,

@@ -114,10 +114,9 @@ def checked_name(name: NameT) -> NameT:
 
 def user_roles(explicit: Sequence[str] | None) -> tuple[str, ...]:
     """A user's roles: the implicit ``stytch_user`` and then the explicitly assigned ones, each once.
-    ``EmptyRoleId`` for an empty (or blank) role id, which Stytch refuses as ``empty_rbac_role_id``;
-    ``RoleIdTooLong`` / ``TooManyRoles`` beyond the limits of :func:`validation.role_ids`."""
-    if any(not role.strip() for role in explicit or ()):
-        raise errors.EmptyRoleId("roles", "a role id is empty")
+    ``EmptyRoleId`` (Stytch's ``empty_rbac_role_id``), ``InvalidRoleId``, ``RoleIdTooLong`` and
+    ``TooManyRoles`` as :func:`validation.role_ids` finds. Only roles given are checked: one stored before
+    a rule refused it is read and kept as it is."""
     validation.role_ids(explicit or ())
     return (DEFAULT_ROLE, *dict.fromkeys(r for r in explicit or () if r != DEFAULT_ROLE))
 

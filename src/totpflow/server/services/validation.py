@@ -78,12 +78,26 @@ def attributes(value: Mapping[str, str] | None) -> None:
 
 
 def role_ids(values: Sequence[str]) -> None:
-    """Explicitly assigned role ids: none longer than a policy's role id may be (``rbac.MAX_ID_LENGTH``),
-    at most :data:`MAX_ROLES` distinct ones."""
+    """Explicitly assigned role ids: each one a policy could define (``rbac.id_problem``): not empty
+    (``EmptyRoleId``), no white space at either end nor control character (``InvalidRoleId``), none longer
+    than ``rbac.MAX_ID_LENGTH`` (``RoleIdTooLong``); at most :data:`MAX_ROLES` distinct ones."""
+    if any(not role.strip() for role in values):
+        raise errors.EmptyRoleId("roles", "a role id is empty")
+    if any(role != role.strip() or rbac.has_control_character(role) for role in values):
+        raise errors.InvalidRoleId("roles", "white space at an end or a control character")
     if any(len(role) > rbac.MAX_ID_LENGTH for role in values):
         raise errors.RoleIdTooLong("roles", rbac.MAX_ID_LENGTH)
     if len(set(values) - {rbac.DEFAULT_ROLE}) > MAX_ROLES:
         raise errors.TooManyRoles("roles", MAX_ROLES)
+
+
+def authorization_check(resource_id: str, action: str) -> None:
+    """An ``authorization_check``: ``InvalidArgument`` for a control character (or lone surrogate) in
+    either field, which no policy's resource or action may hold (``rbac.id_problem``). Any other value is
+    looked for: one the policy does not name is denied as an unknown one (a longer resource id too)."""
+    for field, value in (("resource_id", resource_id), ("action", action)):
+        if rbac.has_control_character(value):
+            raise errors.InvalidArgument(f"authorization_check.{field}", "a control character")
 
 
 PROJECT_NAME_LENGTH = 200  # the column's
