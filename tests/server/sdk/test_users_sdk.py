@@ -364,6 +364,47 @@ def test_one_address_in_two_unicode_spellings_is_one_user(
         assert [u.user_id for u in page.results] == [user.user_id], spelling
 
 
+# Capital sigma lower-cases to ς at the end of a word and to σ elsewhere (Python's str.lower); a fragment cut
+# from an address or name can end (or start) where the whole value does not, and PostgreSQL's lower() always
+# writes σ: the fuzzy filters compare with ς read as σ on both sides.
+@pytest.mark.parametrize(
+    ("email", "first_name", "operand"),
+    [
+        ("ΟΔΟΣΤ-{tag}@example.com", None, ("email_address_fuzzy", "ΟΔΟΣ")),
+        ("ΟΔΟΣ-{tag}@example.com", None, ("email_address_fuzzy", "Σ-{tag}")),
+        ("ΟΔΟΣ-{tag}@example.com", None, ("email_address_fuzzy", "οδοσ-{tag}")),
+        ("ΟΔΟΣ.Β{tag}@example.com", None, ("email_address_fuzzy", "ΔΟΣ.")),
+        ("οδος-{tag}@example.com", None, ("email_address_fuzzy", "ΟΔΟΣ-")),
+        ("{tag}@example.com", "ΟΔΥΣΣΕΑΣ", ("full_name_fuzzy", "ΔΥΣ")),
+        ("{tag}@example.com", "ΟΔΥΣΣΕΑΣ", ("full_name_fuzzy", "ΟΔΥΣΣΕΑΣ")),
+    ],
+    ids=["email-fragment-ends-in-sigma", "email-fragment-starts-with-sigma",
+         "email-fragment-typed-with-sigma", "email-sigma-before-a-full-stop", "email-stored-with-final-sigma",
+         "name-fragment-ends-in-sigma", "name-whole-word"],
+)  # fmt: skip
+def test_fuzzy_search_finds_a_sigma_in_any_form(
+    client: stytch.Client, mode: str, email: str, first_name: str | None, operand: tuple[str, str]
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    created = run(
+        mode,
+        client,
+        "users",
+        "create",
+        email=email.format(tag=tag),
+        **({} if first_name is None else {"name": {"first_name": first_name}}),
+    )
+    query = {
+        "operator": "AND",
+        "operands": [
+            {"filter_name": operand[0], "filter_value": operand[1].format(tag=tag)},
+            {"filter_name": "user_id", "filter_value": [created.user_id]},
+        ],
+    }
+    page = run(mode, client, "users", "search", query=query, limit=0)
+    assert [u.user_id for u in page.results] == [created.user_id]
+
+
 def test_search_errors(client: stytch.Client, mode: str) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"limit": 1001}, "user_search_invalid_limit"),

@@ -4,7 +4,9 @@ Each condition is evaluated against a row of ``users``; emails, phone numbers an
 ``EXISTS`` subqueries scoped to the same project; email filters compare with the address's unique key
 (``domain.emails.email_key``: lower-cased, Unicode NFC), so either spelling of an address finds it. Filters
 on data this server never holds match no user; ``password_exists`` is false for every user. Text matches
-are case-insensitive (phone numbers have no case) and treat ``%`` and ``_`` literally.
+are case-insensitive (phone numbers have no case) and treat ``%`` and ``_`` literally; the fuzzy ones read
+final sigma as sigma on both sides (``domain.emails.sigma_folded``), so a fragment ending or starting with Σ
+finds the value however lower-casing wrote it there (Python's Final_Sigma rule, PostgreSQL's plain σ).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, false, func, or_, true
 
-from totpflow.server.domain.emails import email_key
+from totpflow.server.domain.emails import FINAL_SIGMA, SIGMA, email_key, sigma_folded
 from totpflow.server.storage.records import SearchFilter
 from totpflow.server.storage.schema import emails, phone_numbers, totps, users
 
@@ -35,15 +37,25 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _sigma_folded(column: Any) -> Any:
+    """The SQL twin of ``sigma_folded``: ``replace()`` is the same function in SQLite and PostgreSQL."""
+    return func.replace(column, FINAL_SIGMA, SIGMA)
+
+
 def _contains(column: Any, text: str) -> Any:
-    return func.lower(column).like(f"%{_escape_like(text.lower())}%", escape="\\")
+    return _sigma_folded(func.lower(column)).like(
+        f"%{_escape_like(sigma_folded(text.lower()))}%", escape="\\"
+    )
 
 
 def _key_contains(text: str) -> Any:
     """An email's key contains ``text`` in the key's form (lower-cased, NFC: ``email_key``), so either
     spelling of a fragment finds the address; the key is already lower-cased, so no ``lower()`` of the
-    column (SQLite's ``LIKE`` is case-insensitive for ASCII only, PostgreSQL's not at all: equal here)."""
-    return emails.c.email_key.like(f"%{_escape_like(email_key(text))}%", escape="\\")
+    column (SQLite's ``LIKE`` is case-insensitive for ASCII only, PostgreSQL's not at all: equal here).
+    Both sides are sigma-folded: the fragment was lower-cased without the characters around it."""
+    return _sigma_folded(emails.c.email_key).like(
+        f"%{_escape_like(sigma_folded(email_key(text)))}%", escape="\\"
+    )
 
 
 def _has_email(condition: Any) -> Any:
