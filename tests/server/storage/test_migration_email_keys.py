@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from frozen_clock import FrozenClock
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, insert, select, text
 
 from totpflow.server import errors, services
 from totpflow.server.crypto import Cipher
@@ -21,7 +23,7 @@ from totpflow.server.domain import ids
 from totpflow.server.domain.models import Project
 from totpflow.server.storage import NewUser, Store, open_store
 from totpflow.server.storage.migrate import upgrade
-from totpflow.server.storage.schema import emails
+from totpflow.server.storage.schema import emails, users
 
 NOW = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
 COMPOSED = "zo\u00e9@x.io"  # é as one code point, U+00E9
@@ -192,3 +194,143 @@ def test_a_key_longer_than_a_key_may_be_under_nfc_is_kept_with_a_warning(
         assert email_ids[f"project-test-nfc-long {grown}"] in message and "@" not in message
     finally:
         store.dispose()
+
+
+class _CommittedAtEmit(logging.Handler):
+    """Each warning of the migrations' logger with the schema revision another connection reads at that
+    moment: "0007" once the migration has committed, "0006" while it may still roll back."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(logging.WARNING)
+        self.engine = create_engine(_engine_url(database_url))
+        self.seen: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.engine.connect() as connection:
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        self.seen.append((record.getMessage(), revision))
+
+
+@pytest.fixture
+def committed_at_emit(database_url: str) -> Iterator[_CommittedAtEmit]:
+    logger, handler = logging.getLogger("totpflow.server.migrations"), _CommittedAtEmit(database_url)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        handler.engine.dispose()
+
+
+def test_warnings_are_logged_once_the_migration_has_committed(
+    database_url: str, committed_at_emit: _CommittedAtEmit
+) -> None:
+    grown = "a@" + "\ufb2c" * 200 + ".com"
+    email_ids = _at_0006_with_emails(database_url, {"project-test-nfc-commit": [COMPOSED, DECOMPOSED, grown]})
+    store = open_store(database_url)
+    store.dispose()
+    assert len(committed_at_emit.seen) == 2, committed_at_emit.seen
+    assert all(revision == "0007" for _, revision in committed_at_emit.seen), committed_at_emit.seen
+    messages = " ".join(message for message, _ in committed_at_emit.seen)
+    for address in (DECOMPOSED, grown):
+        assert email_ids[f"project-test-nfc-commit {address}"] in messages
+
+
+def test_a_migration_rolled_back_logs_no_warning_of_0007(
+    database_url: str, migration_warnings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0007 ran and found a conflict, then the upgrade failed before its commit: nothing was re-keyed, so
+    nothing is reported; the next upgrade reports it once."""
+    from alembic import command
+
+    email_ids = _at_0006_with_emails(database_url, {"project-test-nfc-rollback": [COMPOSED, DECOMPOSED]})
+    real_upgrade = command.upgrade
+
+    def upgrade_then_fail(*args: object, **kwargs: object) -> None:
+        real_upgrade(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("the upgrade fails after 0007, before its commit")
+
+    monkeypatch.setattr(command, "upgrade", upgrade_then_fail)
+    engine = create_engine(_engine_url(database_url))
+    try:
+        with pytest.raises(RuntimeError, match="before its commit"):
+            upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
+        assert migration_warnings == []
+        monkeypatch.setattr(command, "upgrade", real_upgrade)
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    (message,) = migration_warnings
+    assert email_ids[f"project-test-nfc-rollback {DECOMPOSED}"] in message
+
+
+def _at_0006_with_many_emails(database_url: str, count: int) -> None:
+    """A database at schema 0006 with ``count`` users of one email each, inserted in bulk; every key is one
+    0007 rewrites (a decomposed é)."""
+    engine = create_engine(_engine_url(database_url))
+    upgrade(engine, "0006")
+    project_id = "project-test-nfc-many"
+    with Store(engine).transaction() as tx:
+        tx.insert_project(Project(project_id, project_id, NOW), b"\0" * 32)
+    with engine.begin() as connection:
+        user_rows: list[dict[str, object]] = []
+        email_rows: list[dict[str, object]] = []
+        for n in range(count):
+            user_id = ids.user_id()
+            user_rows.append(
+                {
+                    "user_id": user_id,
+                    "project_id": project_id,
+                    "status": "active",
+                    "created_at": NOW + timedelta(microseconds=n),
+                    "trusted_metadata": {},
+                    "untrusted_metadata": {},
+                    "roles": ["stytch_user"],
+                }
+            )
+            address = f"user-{n:08d}-zoe\u0301@x.io"
+            email_rows.append(
+                {
+                    "email_id": ids.email_id(),
+                    "project_id": project_id,
+                    "user_id": user_id,
+                    "email": address,
+                    "email_key": address,
+                    "verified": False,
+                }
+            )
+        connection.execute(insert(users), user_rows)
+        connection.execute(insert(emails), email_rows)
+    engine.dispose()
+
+
+def _migration_peak(database_url: str, count: int) -> int:
+    """The most memory (bytes, Python's allocations) migrating a database of ``count`` emails to the head
+    held at once."""
+    _at_0006_with_many_emails(database_url, count)
+    engine = create_engine(_engine_url(database_url))
+    tracemalloc.start()
+    try:
+        upgrade(engine)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        engine.dispose()
+
+
+def test_the_migration_holds_a_batch_of_emails_at_a_time(database_url: str, tmp_path: Path) -> None:
+    """Memory stays flat however many emails there are: 20,000 rows held at once (the rows, their keys) take
+    some 8 MB of Python objects; a batch takes a fraction of one."""
+    warm_up = create_engine(f"sqlite:///{tmp_path / 'warm-up.db'}")  # imports and first loads, not counted
+    upgrade(warm_up)
+    warm_up.dispose()
+    peak = _migration_peak(database_url, 20_000)
+    store = open_store(database_url)
+    try:
+        keys = _keys(store)
+        assert len(keys) == 20_000 and all("e\u0301" not in key for key in keys.values())
+    finally:
+        store.dispose()
+    assert peak < 3_000_000, peak

@@ -13,10 +13,16 @@ A migration that rewrites stored secrets (0003 re-encrypts them under new bindin
 caller passes its ``Cipher``, which reaches the migration as ``config.attributes["cipher"]``, on SQLite and
 PostgreSQL alike. Without one such a migration refuses (``MasterKeyError``) unless there is nothing to
 rewrite.
+
+The upgrade is one transaction. A migration's warnings for the operator (0007's addresses kept apart) are
+collected in ``config.attributes["warnings"]`` as ``(message, args)`` and logged (logger
+``totpflow.server.migrations``) only once that transaction has committed: an upgrade that rolls back
+reports nothing it did not do.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -32,6 +38,8 @@ ADVISORY_LOCK_KEY = 0x746F7470666C6F77 & 0x7FFFFFFFFFFFFFFF  # "totpflow"
 # The revision this release's migrations end at (a test keeps it equal to Alembic's view of ``MIGRATIONS``).
 HEAD_REVISION: Final = "0007"
 VERSION_TABLE: Final = "alembic_version"
+
+logger = logging.getLogger("totpflow.server.migrations")
 
 
 def alembic_config() -> Config:
@@ -61,11 +69,15 @@ def upgrade(engine: Engine, revision: str = "head", *, cipher: Cipher | None = N
 
     config = alembic_config()
     config.attributes["cipher"] = cipher
+    warnings: list[tuple[str, tuple[object, ...]]] = []
+    config.attributes["warnings"] = warnings
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    for message, args in warnings:  # committed: what they report is so
+        logger.warning(message, *args)
 
 
 def head_revisions() -> frozenset[str]:
