@@ -11,7 +11,6 @@ import secrets
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from frozen_clock import FrozenClock
@@ -331,12 +330,11 @@ def _migration_peak(database_url: str, count: int) -> int:
         engine.dispose()
 
 
-def test_the_migration_holds_a_batch_of_emails_at_a_time(database_url: str, tmp_path: Path) -> None:
+def test_the_migration_holds_a_batch_of_emails_at_a_time(database_url: str) -> None:
     """Memory stays flat however many emails there are: three times the rows (each held row and its key some
     700 bytes of Python objects) take about the same peak, as a batch is held at a time, not every row."""
-    warm_up = create_engine(f"sqlite:///{tmp_path / 'warm-up.db'}")  # imports and first loads, not counted
-    upgrade(warm_up)
-    warm_up.dispose()
+    _migration_peak(database_url, 1_000)  # the backend's imports and first loads, not counted
+    _drop_all(database_url)
     small = _migration_peak(database_url, 1_500)
     _drop_all(database_url)
     large = _migration_peak(database_url, 4_500)
@@ -346,4 +344,4 @@ def test_the_migration_holds_a_batch_of_emails_at_a_time(database_url: str, tmp_
         assert len(keys) == 4_500 and all("e\u0301" not in key for key in keys.values())
     finally:
         store.dispose()
-    assert large < small * 1.4, (small, large)
+    assert large < small * 1.75, (small, large)  # every row held: about 2.6×
