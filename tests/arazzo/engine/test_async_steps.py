@@ -299,6 +299,50 @@ def test_a_receive_step_on_a_broker_that_never_answers_fails_at_its_timeout(prot
     assert elapsed < 5, elapsed  # the libraries' own connect timeouts are 10 s or more
 
 
+@contextlib.contextmanager
+def _silent_broker() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A loopback port that accepts every connection and never says anything: (its host:port, the
+    connections accepted so far)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(5)
+        for connection in accepted:
+            connection.close()
+
+
+@pytest.mark.parametrize(("workflow", "attempts"), [("nobodyAnswers", 1), ("sendWithTimeout", 2)])
+def test_an_mqtt_step_on_a_broker_that_never_answers_ends_at_its_timeout(
+    workflow: str, attempts: int
+) -> None:
+    """A receive step (300 ms) and a send step (200 ms, retried once) on an MQTT broker that never
+    acknowledges the connection: each attempt ends at its timeout, the connection it gave up on dropped
+    without waiting for the broker, and a retry connects again."""
+    with _silent_broker() as (where, accepted):
+        started = time.monotonic()
+        result = _run(workflow, f"mqtt://{where}", {"run": uuid.uuid4().hex})
+        elapsed = time.monotonic() - started
+        connections = len(accepted)
+    (step,) = result.workflows[0].steps
+    assert not step.ok and step.attempts == attempts, step.error
+    assert connections == attempts, connections
+    assert elapsed < 1.5, elapsed  # at most 0.4 s of timeouts; dropping a connection took 2 s each
+
+
 def test_an_http_only_run_imports_no_broker_code() -> None:
     code = (
         "import sys\n"

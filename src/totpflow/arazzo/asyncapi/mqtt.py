@@ -177,15 +177,21 @@ async def _read(client: aiomqtt.Client, receiver: QueueReceiver) -> None:
         )
 
 
-ABANDON_SECONDS = 2.0
-
-
 async def _abandon(client: aiomqtt.Client) -> None:
-    """Disconnect a client whose connect was cancelled, so that its socket and its housekeeping task go (at
-    most ``ABANDON_SECONDS`` for a broker that does not answer). aiomqtt's connect cancels its own
-    connection-acknowledgement future when it is cancelled, and paho's disconnect callback then fails on
-    that future before closing the socket; a fresh future lets the disconnect run to its end."""
-    if getattr(client, "_connected", None) is not None and client._connected.cancelled():
-        client._connected = asyncio.get_running_loop().create_future()
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(client.__aexit__(None, None, None), ABANDON_SECONDS)
+    """Drop a client whose connect or subscription did not complete, at once: its socket is closed (which
+    takes its reader and writer off the event loop and cancels its housekeeping task), nothing is sent and
+    nothing is waited for. A graceful disconnect would wait for a broker that has not answered so far (aiomqtt
+    waits for an acknowledgement of a connection it never saw made), on the time of the step that gave up on
+    it; and a socket left open is closed later by paho's finalizer, on an event loop that may be closed by
+    then."""
+    await asyncio.sleep(0)  # what the connecting thread handed to the loop (the socket's reader) runs first
+    paho = client._client
+    with contextlib.suppress(Exception):
+        paho._reset_sockets()
+    misc = client._misc_task
+    if misc is not None and not misc.done():
+        misc.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await misc
+    if client._lock.locked():
+        client._lock.release()
