@@ -6,6 +6,7 @@ on a free loopback port with authentication on (skipped when the program is not 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -13,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -138,6 +140,69 @@ def test_a_receive_timeout_fails_the_run_with_exit_1(tmp_path: Path) -> None:
     )  # fmt: skip
     assert (awaited["timedOut"], awaited["timeoutMs"], "payload" in awaited) == (True, 300, False)
     assert "correlation id: never-sent" in junit.read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _mute_mqtt_broker(acknowledges_connect: bool) -> Iterator[int]:
+    """A loopback port (yielded) that accepts MQTT connections and never acknowledges a subscription or a
+    message: silent from the start, or acknowledging the connection (CONNACK) and answering pings only."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+
+    def serve(connection: socket.socket) -> None:
+        first = True
+        with contextlib.suppress(OSError):
+            while data := connection.recv(4096):
+                if first and acknowledges_connect:
+                    connection.sendall(bytes([0x20, 3, 0, 0, 0]))  # CONNACK, MQTT 5, no properties
+                elif data[0] == 0xC0:
+                    connection.sendall(bytes([0xD0, 0]))  # PINGRESP
+                first = False
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection = listener.accept()[0]
+                accepted.append(connection)
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(5)
+        for connection in accepted:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("acknowledges_connect", "workflow", "said"),
+    [
+        (False, "sendOnce", "cannot connect"),
+        (False, "nobodyAnswers", "not confirmed within 0.3 s"),
+        (True, "nobodyAnswers", "not confirmed within 0.3 s"),
+    ],
+    ids=["silent-send", "silent-receive", "connack-only-receive"],
+)
+def test_an_mqtt_connection_given_up_on_ends_the_run_with_its_message_and_no_traceback(
+    acknowledges_connect: bool, workflow: str, said: str
+) -> None:
+    """A connection or subscription the runner gives up on (the broker never acknowledges it) fails the run
+    with the step's message: the client it dropped leaves nothing behind to complain when the run ends."""
+    with _mute_mqtt_broker(acknowledges_connect) as port:
+        done = totpflow(SHOP, "-w", workflow, "--input", f"run={uuid.uuid4().hex}", "--no-prompt",
+                        "--timeout", "3", "--server", f"shop=mqtt://127.0.0.1:{port}")  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stdout + done.stderr
+    for noise in ("Traceback", "Task was destroyed", "Exception ignored", "Event loop is closed"):
+        assert noise not in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize(

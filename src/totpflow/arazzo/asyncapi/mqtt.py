@@ -61,7 +61,8 @@ class MqttAdapter:
         )
         try:
             await client.__aenter__()
-        except aiomqtt.MqttError as exc:
+        except aiomqtt.MqttError as exc:  # refused, or not acknowledged within the client's own timeout
+            await _abandon(client)
             raise BrokerError(self.protocol, f"cannot connect to {self._endpoint.host}: {exc}") from None
         except BaseException:  # cancelled (a step's timeout) while the broker had not acknowledged yet
             await _abandon(client)
@@ -76,8 +77,11 @@ class MqttAdapter:
         try:
             await client.subscribe(address, qos=int(binding(bindings, "mqtt").get("qos", 1)))
         except aiomqtt.MqttError as exc:
-            await receiver.close()
+            await _abandon(client)
             raise BrokerError(self.protocol, f"cannot subscribe to {address!r}: {exc}") from None
+        except BaseException:  # cancelled (a step's timeout) before the broker acknowledged (SUBACK)
+            await _abandon(client)
+            raise
         task = asyncio.create_task(pump(receiver, lambda: _read(client, receiver)))
         receiver.on_close(lambda: cancel(task))
         return receiver
