@@ -325,6 +325,30 @@ def _silent_broker() -> Iterator[tuple[str, list[socket.socket]]]:
             connection.close()
 
 
+@pytest.mark.parametrize("protocol", ["mqtt", "amqp", "nats", "ws"])
+def test_a_workflow_steps_timeout_bounds_its_childs_subscription_and_a_retry_connects_again(
+    protocol: str,
+) -> None:
+    """A workflow step (700 ms) calls a workflow whose receive step (5000 ms) subscribes to a broker that
+    never answers: the subscription gets only the time left of the 700 ms, and the step's retry connects
+    again."""
+    with _silent_broker() as (where, accepted):
+        started = time.monotonic()
+        result = _run("callsNobodyAnswersSlowly", f"{protocol}://{where}", {"run": uuid.uuid4().hex})
+        elapsed = time.monotonic() - started
+        connections = len(accepted)
+    parent = next(w for w in result.workflows if w.workflow_id == "callsNobodyAnswersSlowly")
+    (call,) = parent.steps
+    assert not call.ok and call.attempts == 2
+    assert "did not complete within" in (call.error or "") and "700 ms" in (call.error or ""), call.error
+    children = [w for w in result.workflows if w.workflow_id == "nobodyAnswersSlowly"]
+    assert len(children) == 2
+    for child in children:
+        assert "'call' (700 ms) has passed" in (child.error or ""), child.error
+    assert connections >= 2, connections  # the retry did not reuse the first attempt's failure
+    assert elapsed < 4, elapsed  # two attempts of 700 ms; the child's own 5 s would be 10 s
+
+
 @pytest.mark.parametrize(("workflow", "attempts"), [("nobodyAnswers", 1), ("sendWithTimeout", 2)])
 def test_an_mqtt_step_on_a_broker_that_never_answers_ends_at_its_timeout(
     workflow: str, attempts: int

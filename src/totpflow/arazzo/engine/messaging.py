@@ -202,9 +202,15 @@ class Messaging:
 
     # -- receive ------------------------------------------------------------------------------------------
 
-    def subscribe_early(self, doc: ArazzoDocument, workflow: Workflow, ctx: StepContext) -> None:
+    def subscribe_early(
+        self, doc: ArazzoDocument, workflow: Workflow, ctx: StepContext, left: float | None = None
+    ) -> None:
         """Subscribe every receive step of ``workflow`` not yet subscribed whose channel can be named now (see
-        the module docstring); the others are tried again before the next step, or subscribe when they run."""
+        the module docstring); the others are tried again before the next step, or subscribe when they run.
+        ``left``: the seconds left before an enclosing workflow step's timeout (None: no such step), which
+        bounds each subscription too; with none left nothing is subscribed."""
+        if left is not None and left <= 0:
+            return
         for step in workflow.steps:
             if (
                 step.action != "receive"
@@ -212,14 +218,20 @@ class Messaging:
             ):
                 continue
             try:
-                self._subscription(doc, workflow, step, self.plan.step(doc, workflow, step), ctx)
+                self._subscription(doc, workflow, step, self.plan.step(doc, workflow, step), ctx, left)
             except BrokerError as exc:
                 self._failed[(doc.url, workflow.workflow_id, step.step_id)] = exc
             except ArazzoError:
                 continue  # a channel value not known yet: tried again later, or reported when the step runs
 
     def _subscription(
-        self, doc: ArazzoDocument, workflow: Workflow, step: Step, step_plan: StepPlan, ctx: StepContext
+        self,
+        doc: ArazzoDocument,
+        workflow: Workflow,
+        step: Step,
+        step_plan: StepPlan,
+        ctx: StepContext,
+        left: float | None,
     ) -> _Subscription:
         key = (doc.url, workflow.workflow_id, step.step_id)
         found = self._subscriptions.get(key)
@@ -245,7 +257,10 @@ class Messaging:
 
         # The step's timeout, else the run's: a step whose timeout is 0 (a message already buffered) still
         # has its subscription made when the workflow starts. It bounds the broker, not importing its client.
+        # Inside a timed workflow step the time left before its end bounds it as well.
         limit = step.timeout / 1000 if step.timeout else self.timeout
+        if left is not None:
+            limit = max(min(limit, left), 0.0)
         self._import_client(source, target)
 
         async def subscribe() -> tuple[Receiver, str]:
@@ -255,8 +270,9 @@ class Messaging:
                     receiver: Receiver = await adapter.subscribe(address, bindings)
             except TimeoutError:
                 protocol = _protocol(target, self.servers.get(source)) or "broker"
+                within = round(limit, 3)
                 raise BrokerError(
-                    protocol, f"the subscription to {address!r} was not confirmed within {limit:g} s"
+                    protocol, f"the subscription to {address!r} was not confirmed within {within:g} s"
                 ) from None
             return receiver, server
 
@@ -303,6 +319,8 @@ class Messaging:
     def end_workflow(self, doc: ArazzoDocument, workflow: Workflow) -> None:
         """Close the subscriptions of a workflow that ended."""
         prefix = (doc.url, workflow.workflow_id)
+        for failed in [key for key in self._failed if key[:2] == prefix]:  # a later run subscribes again
+            del self._failed[failed]
         for reply in [key for key in self._replies if key[:2] == prefix]:
             del self._replies[reply]
         for ended in [key for key in self._subscriptions if key[:2] == prefix]:
@@ -325,11 +343,13 @@ class Messaging:
         ctx: StepContext,
         timeout: float,
         clock: Any,
+        left: float | None = None,
     ) -> tuple[MessageRecord | None, Message | None, str | None]:
-        """(record, message, failure): the correlated message, or why none came."""
+        """(record, message, failure): the correlated message, or why none came. ``left`` bounds a
+        subscription made now as in :meth:`subscribe_early`."""
         from totpflow.arazzo.asyncapi.message import as_text
 
-        subscription = self._subscription(doc, workflow, step, step_plan, ctx)
+        subscription = self._subscription(doc, workflow, step, step_plan, ctx, left)
         target = subscription.target
         expected = None
         if step.correlation_id is not None:

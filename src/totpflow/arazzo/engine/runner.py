@@ -202,7 +202,9 @@ class _Run(StepRunner):
             position = 0
             while position < len(workflow.steps):
                 if receives:
-                    self.messaging().subscribe_early(doc, workflow, StepContext(frame, self.shared))
+                    self.messaging().subscribe_early(
+                        doc, workflow, StepContext(frame, self.shared), self.time_left()
+                    )
                 outcome = self.step(frame, workflow.steps[position])
                 steps.extend(outcome.results)
                 if outcome.control == "next":

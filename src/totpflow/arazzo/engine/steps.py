@@ -97,6 +97,12 @@ class StepRunner:
         if self.deadlines and self.stopwatch.now() >= self.deadlines[-1][0]:
             raise BudgetExceeded(f"timed out: {self.deadlines[-1][1]} has passed")
 
+    def time_left(self) -> float | None:
+        """Seconds left before the innermost running timed workflow step's timeout; None outside one."""
+        if not self.deadlines:
+            return None
+        return self.deadlines[-1][0] - self.stopwatch.now()
+
     def time_limit(self, step: Step) -> tuple[float, str] | None:
         """(seconds, what sets them) an attempt of ``step`` may take: its own ``timeout``, or the time left
         before an enclosing workflow step's timeout when that is shorter; None when neither applies."""
@@ -300,7 +306,7 @@ class StepRunner:
         timeout = self.options.timeout if limit is None else max(limit[0], 0.0)
         try:
             record, message, failure = bridge.receive(
-                frame.document, frame.workflow, step, step_plan, ctx, timeout, clock
+                frame.document, frame.workflow, step, step_plan, ctx, timeout, clock, self.time_left()
             )
         except BrokerError as exc:
             return str(exc)
