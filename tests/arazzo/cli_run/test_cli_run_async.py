@@ -185,7 +185,7 @@ def _mute_mqtt_broker(acknowledges_connect: bool) -> Iterator[int]:
 @pytest.mark.parametrize(
     ("acknowledges_connect", "workflow", "said"),
     [
-        (False, "sendOnce", "cannot connect"),
+        (False, "sendOnce", "not sent within the run's timeout of 3 s"),
         (False, "nobodyAnswers", "not confirmed within 0.3 s"),
         (True, "nobodyAnswers", "not confirmed within 0.3 s"),
     ],

@@ -26,7 +26,8 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> MemoryBroker:
 
 
 def _run(workflow: str, inputs: dict[str, Any], **options: Any) -> Any:
-    run_options = RunOptions(servers={"shop": "mqtt://memory.invalid:1883"}, timeout=5.0, **options)
+    options = {"servers": {"shop": "mqtt://memory.invalid:1883"}, "timeout": 5.0, **options}
+    run_options = RunOptions(**options)
     return load(str(SHOP)).run(workflow, inputs=inputs, options=run_options)
 
 
@@ -199,6 +200,18 @@ def test_a_send_step_timing_out_without_a_failure_action_fails_the_workflow(brok
         order.error is not None
         and "timed out: the message was not sent within the step's timeout of 200 ms" in (order.error)
     )
+
+
+def test_a_send_step_without_a_timeout_is_bound_by_the_runs(broker: MemoryBroker) -> None:
+    """A send step that sets no timeout gives the broker the run's ``--timeout`` (1 s here) to take the
+    message, as a receive step's subscription has it."""
+    broker.publish_delays = [10.0]
+    result = _run("sendOnce", {"run": uuid.uuid4().hex}, timeout=1.0)
+    assert not result.ok
+    (order,) = result.workflows[0].steps
+    assert "timed out: the message was not sent within the run's timeout of 1 s" in (order.error or "")
+    assert order.elapsed_ms < 5000  # the broker would have taken 10 s
+    assert not broker.published
 
 
 def test_a_broker_error_is_an_ordinary_step_failure_that_on_failure_handles(broker: MemoryBroker) -> None:

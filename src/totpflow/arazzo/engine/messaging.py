@@ -491,6 +491,7 @@ class Messaging:
             async with asyncio.timeout(timeout):
                 return await publish()
 
+        self._import_client(source, target)  # the timeout bounds the broker, not importing its client
         started_at, begin = clock(), time.perf_counter()
         server = self._call(publish() if timeout is None else publish_in_time())
         return MessageRecord(

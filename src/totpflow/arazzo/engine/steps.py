@@ -14,7 +14,7 @@ applies (retry, goto, end); it bounds each attempt, not the retries and their wa
   is bounded by the time left; when it runs out the sub-workflow stops (no failure action inside it applies),
   and the step fails with the timeout; ``$outputs`` is then empty;
 * a receive step: the wait for its message (``messaging``); a send step: handing its message to the broker
-  (connecting included);
+  (connecting included), which the run's ``--timeout`` bounds when the step sets no timeout;
 * ``timeout: 0`` fails an HTTP or workflow step at once, sending nothing; a receive step then takes only a
   message already buffered.
 """
@@ -288,15 +288,18 @@ class StepRunner:
         bridge = self.messaging()
         clock = self.options.clock
         if step.action == "send":
-            limit = self.time_limit(step)
-            if limit is not None and limit[0] <= 0:
-                return f"timed out: {limit[1]} left no time to send the message"
-            seconds = None if limit is None else limit[0]
+            # the step's timeout (or the time left of an enclosing workflow step's), else the run's, as a
+            # receive step's subscription is bound
+            seconds, what = self.time_limit(step) or (
+                self.options.timeout,
+                f"the run's timeout of {self.options.timeout:g} s",
+            )
+            if seconds <= 0:
+                return f"timed out: {what} left no time to send the message"
             try:
                 sent = bridge.send(frame.document, frame.workflow, step, step_plan, ctx, clock, seconds)
             except TimeoutError:
-                assert limit is not None
-                return f"timed out: the message was not sent within {limit[1]}"
+                return f"timed out: the message was not sent within {what}"
             except BrokerError as exc:  # like an HTTP connection error: an ordinary failure of the step
                 return str(exc)
             ctx.set_message(sent.headers, sent.payload)
