@@ -283,7 +283,8 @@ def test_a_receive_step_with_timeout_zero_still_subscribes_when_its_workflow_sta
 @pytest.mark.parametrize("protocol", ["mqtt", "amqp", "nats"])
 def test_a_receive_step_on_a_broker_that_never_answers_fails_at_its_timeout(protocol: str) -> None:
     """A port that accepts the connection and says nothing: the subscription (connecting included) is bound
-    by the step's timeout (300 ms), once, not by the client library's own connect timeout."""
+    by the step's timeout (300 ms), once, not by the client library's own connect timeout. Made when the
+    workflow started, its wait is the step's time."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
@@ -297,6 +298,8 @@ def test_a_receive_step_on_a_broker_that_never_answers_fails_at_its_timeout(prot
     assert not step.ok and step.error is not None
     assert "within 0.3 s" in step.error, step.error
     assert elapsed < 5, elapsed  # the libraries' own connect timeouts are 10 s or more
+    assert step.elapsed_ms >= 290, step.elapsed_ms  # the 300 ms the subscription was given
+    assert result.workflows[0].elapsed_ms >= step.elapsed_ms
 
 
 @contextlib.contextmanager

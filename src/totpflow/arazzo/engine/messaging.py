@@ -118,7 +118,8 @@ class Messaging:
         self.timeout = timeout  # the run's request timeout: a subscription's bound when its step sets none
         # A subscription made early that the broker refused or did not confirm in time: the step's first
         # attempt fails with it rather than wait a second time.
-        self._failed: dict[tuple[str, str, str], ArazzoError] = {}
+        # With the seconds it took, which count as the step's time.
+        self._failed: dict[tuple[str, str, str], tuple[ArazzoError, float]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._connections: Connections | None = None
@@ -212,17 +213,22 @@ class Messaging:
         if left is not None and left <= 0:
             return
         for step in workflow.steps:
-            if (
-                step.action != "receive"
-                or (doc.url, workflow.workflow_id, step.step_id) in self._subscriptions
-            ):
+            key = (doc.url, workflow.workflow_id, step.step_id)
+            if step.action != "receive" or key in self._subscriptions or key in self._failed:
                 continue
+            started = time.perf_counter()
             try:
                 self._subscription(doc, workflow, step, self.plan.step(doc, workflow, step), ctx, left)
             except BrokerError as exc:
-                self._failed[(doc.url, workflow.workflow_id, step.step_id)] = exc
+                self._failed[key] = (exc, time.perf_counter() - started)
             except ArazzoError:
                 continue  # a channel value not known yet: tried again later, or reported when the step runs
+
+    def failed_wait(self, doc: ArazzoDocument, workflow: Workflow, step: Step) -> float:
+        """The seconds spent on ``step``'s subscription made when its workflow started, when that failed and
+        the step's next attempt is to fail with it (0.0 otherwise): that wait is the step's."""
+        found = self._failed.get((doc.url, workflow.workflow_id, step.step_id))
+        return 0.0 if found is None else found[1]
 
     def _subscription(
         self,
@@ -239,7 +245,7 @@ class Messaging:
             return found
         failed = self._failed.pop(key, None)
         if failed is not None:
-            raise failed
+            raise failed[0]
         source, target = self.target(doc, step, self._values(step_plan, ctx, "channel"))
         if target.address is None and target.reply_location is not None:
             target = msgspec.structs.replace(

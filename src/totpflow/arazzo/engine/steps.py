@@ -123,6 +123,9 @@ class StepRunner:
     def step(self, frame: Frame, step: Step) -> Outcome:
         """Run one step with its retries; never raises for a failure of the step itself."""
         begin = self.stopwatch.now()
+        if step.action == "receive" and not self.options.dry_run:
+            # a subscription made for it when its workflow started that failed: the step's time since then
+            begin -= self.messaging().failed_wait(frame.document, frame.workflow, step)
         exchanges: list[Exchange] = []
         extra: list[StepResult] = []
         checks: tuple[CheckResult, ...] = ()
