@@ -33,14 +33,21 @@ def quoted(value: str) -> str:
 
 
 def open_deps(
-    database_url: str | None, master_key_file: str | None = None, *, create: bool = False
+    database_url: str | None,
+    master_key_file: str | None = None,
+    *,
+    create: bool = False,
+    key_settings: bool = False,
 ) -> tuple[services.Deps, str]:
     """The services' dependencies over the configured store, and the store's URL as it may be shown. The
     master key comes from ``master_key_file`` when given (``--master-key-file``), else as for ``serve``.
     A SQLite database that does not exist (or an empty file) is made only when ``create`` (``project
     create``): any other command given a mistyped path says so, rather than leave a new empty store and key
-    file behind (a folder is refused by ``Settings.load``, before a key file is made beside it). A master key
-    that does not open what the store holds is refused for every command, those that only read included."""
+    file behind (a folder is refused by ``Settings.for_store``, before a key file is made beside it). A master
+    key that does not open what the store holds is refused for every command, those that only read included.
+    Only the store's settings are read, and with ``key_settings`` (``keys rotate``) the signing-key settings:
+    a malformed setting of the server the command does not use (a rate limit, the log format) is ``serve``'s
+    to refuse, not a reason to keep an operator from the store."""
     from totpflow.server.config import Settings, display_url
     from totpflow.server.dbfile import chosen_database_url, sqlite_path
     from totpflow.server.errors import ConfigError
@@ -53,7 +60,9 @@ def open_deps(
     from totpflow.server.wiring import build_deps
 
     try:
-        settings = Settings.load(os.environ, database_url=database_url, master_key_file=master_key_file)
+        settings = Settings.for_store(
+            os.environ, database_url=database_url, master_key_file=master_key_file, key_settings=key_settings
+        )
     except ConfigError as exc:
         raise CommandFailed(str(exc)) from None
     shown = display_url(settings.database_url)

@@ -70,7 +70,7 @@ def rotate_key(args: argparse.Namespace) -> int:
             return fail("--publish-for 0 would sign at once: that is --now, the emergency rollover")
 
     try:
-        deps, shown = open_deps(args.database_url, args.master_key_file)
+        deps, shown = open_deps(args.database_url, args.master_key_file, key_settings=True)
     except CommandFailed as exc:
         return fail(str(exc))
     try:

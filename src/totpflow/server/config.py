@@ -104,10 +104,8 @@ class Settings:
         master_key_file: str | None = None,
     ) -> Settings:
         """Settings from flags (the keyword arguments) over the environment; resolves the master key."""
-        from totpflow.server import crypto
 
-        url = check_database_url(chosen_database_url(database_url, environ))
-        check_sqlite_file(url)
+        url = store_url(environ, database_url)
         if not 0 < port < 65536:
             raise ConfigError(f"--port must be between 1 and 65535, got {port}")
         if not 1 <= workers <= MAX_WORKERS:
@@ -132,36 +130,23 @@ class Settings:
             policy = replace(
                 policy, rate_limit_project=parse_rate_limit("--rate-limit-project", project_limit)
             )
-        publish = key_publish_for if key_publish_for is not None else environ.get(KEY_PUBLISH_FOR_ENV)
-        if publish is not None:
-            policy = replace(policy, key_publication_delay=parse_publication_delay(publish))
-        retention = key_retention if key_retention is not None else environ.get(KEY_RETENTION_ENV)
-        if retention is not None:
-            policy = replace(policy, key_retention=parse_key_retention(policy, retention))
+        policy = key_policy(
+            policy,
+            environ,
+            key_publish_for=key_publish_for,
+            key_retention=key_retention,
+            rsa_key_size=rsa_key_size,
+        )
         every = rotate_keys_every if rotate_keys_every is not None else environ.get(ROTATE_KEYS_EVERY_ENV)
         if every is not None and every.strip().lower() not in ("", "off"):
             policy = replace(policy, rotate_keys_every=parse_rotation_period(policy, every))
         redis_url = environ.get(RATE_LIMIT_REDIS_ENV) or None
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"{RATE_LIMIT_REDIS_ENV} must be a redis://, rediss:// or unix:// URL")
-        key_size = rsa_key_size if rsa_key_size is not None else environ.get(RSA_KEY_SIZE_ENV)
-        if key_size is not None:
-            bits = whole_number(str(key_size))
-            if bits is None or bits not in RSA_KEY_SIZES:
-                sizes = ", ".join(map(str, RSA_KEY_SIZES))
-                shown = quoted_setting(str(key_size))
-                raise ConfigError(f"the RSA key size must be one of {sizes} bits, got {shown}")
-            policy = replace(policy, rsa_key_size=bits)
         fmt = log_format if log_format is not None else environ.get(LOG_FORMAT_ENV, "off")
         if fmt not in LOG_FORMATS:
             raise ConfigError(f"the log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
-        database = sqlite_path(url)
-        if database is not None and database.is_dir():  # refused before a key file is made beside it
-            raise ConfigError(f"{database} is a folder, not a database file")
-        try:
-            key, key_path = crypto.resolve_master_key(url, dict(environ), master_key_file)
-        except OSError as exc:
-            raise ConfigError(f"cannot read or create the master key file: {exc.strerror}") from None
+        key, key_path = store_master_key(url, environ, master_key_file)
         return cls(
             database_url=url,
             master_key=key,
@@ -175,8 +160,78 @@ class Settings:
         )
 
     @classmethod
+    def for_store(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        database_url: str | None = None,
+        master_key_file: str | None = None,
+        key_settings: bool = False,
+    ) -> Settings:
+        """The settings of an operator's store command: the store and its master key, and with
+        ``key_settings`` (``keys rotate``) the signing-key settings (publication delay, retention, key size).
+        No other setting of the server is read, so one that is malformed (a rate limit, the log format, the
+        rotation period) does not keep an operator from the store; ``serve`` refuses it."""
+        url = store_url(environ, database_url)
+        policy = key_policy(Policy(), environ) if key_settings else Policy()
+        key, key_path = store_master_key(url, environ, master_key_file)
+        return cls(database_url=url, master_key=key, policy=policy, master_key_file=key_path)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         return cls.load(os.environ if environ is None else environ)
+
+
+def store_url(environ: Mapping[str, str], database_url: str | None) -> str:
+    """The store's URL (the flag, else the environment, else the default), checked: a scheme the storage layer
+    serves, and no existing SQLite file of another kind."""
+    url = check_database_url(chosen_database_url(database_url, environ))
+    check_sqlite_file(url)
+    return url
+
+
+def store_master_key(
+    url: str, environ: Mapping[str, str], master_key_file: str | None
+) -> tuple[bytes, Path | None]:
+    """The master key and the file it came from (None: ``TOTPFLOW_MASTER_KEY``), as
+    ``crypto.resolve_master_key`` finds or makes it; a SQLite path that is a folder is refused first, before
+    a key file is made beside it."""
+    from totpflow.server import crypto
+
+    database = sqlite_path(url)
+    if database is not None and database.is_dir():
+        raise ConfigError(f"{database} is a folder, not a database file")
+    try:
+        return crypto.resolve_master_key(url, dict(environ), master_key_file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read or create the master key file: {exc.strerror}") from None
+
+
+def key_policy(
+    policy: Policy,
+    environ: Mapping[str, str],
+    *,
+    key_publish_for: str | None = None,
+    key_retention: str | None = None,
+    rsa_key_size: int | None = None,
+) -> Policy:
+    """``policy`` with the signing-key settings, flags (the keyword arguments) over the environment: the
+    publication delay, the retention of retired keys and the size of new keys."""
+    publish = key_publish_for if key_publish_for is not None else environ.get(KEY_PUBLISH_FOR_ENV)
+    if publish is not None:
+        policy = replace(policy, key_publication_delay=parse_publication_delay(publish))
+    retention = key_retention if key_retention is not None else environ.get(KEY_RETENTION_ENV)
+    if retention is not None:
+        policy = replace(policy, key_retention=parse_key_retention(policy, retention))
+    key_size = rsa_key_size if rsa_key_size is not None else environ.get(RSA_KEY_SIZE_ENV)
+    if key_size is not None:
+        bits = whole_number(str(key_size))
+        if bits is None or bits not in RSA_KEY_SIZES:
+            sizes = ", ".join(map(str, RSA_KEY_SIZES))
+            shown = quoted_setting(str(key_size))
+            raise ConfigError(f"the RSA key size must be one of {sizes} bits, got {shown}")
+        policy = replace(policy, rsa_key_size=bits)
+    return policy
 
 
 def check_project_secret(secret: str) -> str:

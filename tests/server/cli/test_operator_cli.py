@@ -285,6 +285,48 @@ def test_a_store_keyed_elsewhere_is_refused_without_its_key(
     assert ok_json({**sqlite_env, "TOTPFLOW_MASTER_KEY": key}, "users", "list", "--json")
 
 
+# Settings of the server a store command does not use, each malformed.
+SERVER_ONLY_SETTINGS = {
+    "TOTPFLOW_RATE_LIMIT_USER": "lots",
+    "TOTPFLOW_RATE_LIMIT_PROJECT": "10/fortnight",
+    "TOTPFLOW_RATE_LIMIT_REDIS": "http://127.0.0.1:6379",
+    "TOTPFLOW_LOCK_THRESHOLD": "0",
+    "TOTPFLOW_ROTATE_KEYS_EVERY": "1s",
+    "TOTPFLOW_LOG_FORMAT": "xml",
+}
+# The signing-key settings, malformed: only `keys rotate` (and `serve`) read them.
+KEY_SETTINGS = {
+    "TOTPFLOW_KEY_PUBLISH_FOR": "soon",
+    "TOTPFLOW_KEY_RETENTION": "1m",
+    "TOTPFLOW_RSA_KEY_SIZE": "7",
+}
+
+
+@pytest.mark.parametrize(("variable", "value"), [*SERVER_ONLY_SETTINGS.items(), *KEY_SETTINGS.items()])
+def test_a_malformed_setting_a_store_command_does_not_use_does_not_stop_it(
+    sqlite_env: dict[str, str], variable: str, value: str
+) -> None:
+    """An operator unlocking a user while the servers' configuration is broken: the store commands read the
+    store's settings (and ``keys rotate`` the signing-key ones), never the others; ``serve`` refuses every
+    malformed one."""
+    enrolled = enroll(sqlite_env, email())
+    user_id = enrolled["userId"]
+    broken = {**sqlite_env, variable: value}
+    assert ok_json(broken, "users", "unlock", user_id, "--json")["locked"] is False
+    assert [u["user_id"] for u in ok_json(broken, "users", "list", "--json")] == [user_id]
+    assert ok_json(broken, "users", "show", user_id, "--json")["active_sessions"] == 1
+    assert len(ok_json(broken, "sessions", "revoke", "--user", user_id, "--json")["revoked"]) == 1
+    assert [p["project_id"] for p in ok_json(broken, "project", "list", "--json")] == [enrolled["projectId"]]
+    assert totpflow(broken, "rbac", "show").returncode == 0
+    rotated = totpflow(broken, "keys", "rotate")
+    if variable in KEY_SETTINGS:
+        assert rotated.returncode == 2 and "Traceback" not in rotated.stderr, rotated.stderr
+    else:
+        assert rotated.returncode == 0, rotated.stderr
+    served = totpflow(broken, "serve", "--port", str(free_port()))
+    assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
+
+
 def test_tables_for_people(sqlite_env: dict[str, str]) -> None:
     enrolled = enroll(sqlite_env, email())
     projects = totpflow(sqlite_env, "project", "list")
