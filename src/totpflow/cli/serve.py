@@ -245,7 +245,6 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     """Run uvicorn on ``sock``: the app in this process, or ``settings.workers`` processes that each build it
     from the environment (uvicorn's factory mode). uvicorn's own log lines use the request log's format."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     from totpflow.server.app import create_app
     from totpflow.server.config import (
@@ -277,7 +276,15 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
         server = uvicorn.Server(uvicorn.Config(create_app(settings, deps), **common))
         server.run(sockets=[sock])
         return 0 if server.started else 1
+    from totpflow.server.supervisor import Supervisor
+
     deps.store.dispose()
+    # A worker loads the app through create_worker_app: stopped while it loads, it ends at once. The
+    # supervisor answers SIGINT and SIGTERM from here on, before anything of the run is made.
+    config = uvicorn.Config(
+        "totpflow.server.supervision:create_worker_app", factory=True, workers=settings.workers, **common
+    )
+    supervisor = Supervisor(config, sockets=[sock])
     # prometheus-client's multiprocess mode: each worker keeps its metrics in files of a directory private to
     # this run (set before the workers import the library), removed when the server stops.
     metrics_dir = tempfile.mkdtemp(prefix="totpflow-metrics-")
@@ -295,11 +302,8 @@ def serve(settings: Settings, deps: services.Deps, sock: socket.socket) -> int:
     if settings.master_key_file is not None and not os.environ.get(MASTER_KEY_ENV):
         os.environ[MASTER_KEY_FILE_ENV] = str(settings.master_key_file)
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())  # the workers end with this process, however it ends
-    config = uvicorn.Config(
-        "totpflow.server.app:create_app_from_env", factory=True, workers=settings.workers, **common
-    )
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        supervisor.run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

@@ -2,8 +2,9 @@
 error table.
 
 ``create_app(settings)`` builds a Starlette app over a fresh ``services.Deps`` (``totpflow.server.wiring``);
-``create_app_from_env()`` is the factory uvicorn calls in each worker process (``--workers N``), reading the
-same settings from the environment.
+``create_app_from_env()`` builds it in each worker process (``--workers N``), reading the same settings from
+the environment (uvicorn's factory there is ``totpflow.server.supervision.create_worker_app``, which calls
+it).
 """
 
 from __future__ import annotations

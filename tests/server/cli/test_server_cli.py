@@ -433,6 +433,106 @@ def test_the_workers_end_when_their_supervisor_is_killed(tmp_path: Path) -> None
         httpx.get(f"http://127.0.0.1:{port}/healthz")
 
 
+# A worker of `serve --workers N` (a process the supervisor spawned, with its pid in the environment; not
+# multiprocessing's resource tracker) made slow to start: at interpreter start (before it answers the
+# supervisor's health checks) or while it imports the app. It touches a file named after its pid, then sleeps.
+SLOW_WORKER = """
+import os, sys, time
+from pathlib import Path
+
+_supervisor = os.environ.get("TOTPFLOW_SUPERVISOR_PID")
+_marks = Path(os.environ["SLOW_WORKER_MARKS"])
+
+
+def _slow():
+    (_marks / str(os.getpid())).touch()
+    time.sleep(60)
+
+
+if _supervisor is not None and "--multiprocessing-fork" in sys.argv:
+    if os.environ["SLOW_WORKER_WHEN"] == "start":
+        _slow()
+    else:
+
+        class _SlowApp:
+            def find_spec(self, name, path=None, target=None):
+                if name == "totpflow.server.app":
+                    _slow()
+                return None
+
+        sys.meta_path.insert(0, _SlowApp())
+"""
+
+
+def _command_line(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return "?"
+
+
+def _session_processes(session: int) -> list[int]:
+    """The live processes of a session (a supervisor started in a session of its own, and its workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+            if fields[0] != "Z" and int(fields[3]) == session:
+                found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/stat").is_file(), reason="reads the processes of a session from /proc"
+)
+@pytest.mark.parametrize("slow", ["start", "app"])
+def test_sigterm_while_the_workers_start_stops_the_server_at_once(tmp_path: Path, slow: str) -> None:
+    """SIGTERM while the workers are still starting (one that has not answered a health check yet, or is
+    loading the app): the supervisor and every worker end within seconds, with exit code 0, rather than
+    after the supervisor's health checks time out (5 s a worker) or the workers finish loading."""
+    assert totpflow("project", "create", "--database-url", f"sqlite:///{tmp_path / 'w.db'}").returncode == 0
+    hooks, marks = tmp_path / "hooks", tmp_path / "marks"
+    hooks.mkdir()
+    marks.mkdir()
+    (hooks / "sitecustomize.py").write_text(SLOW_WORKER)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")},
+        "TOTPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")])),
+        "SLOW_WORKER_MARKS": str(marks),
+        "SLOW_WORKER_WHEN": slow,
+    }
+    command = [sys.executable, "-m", "totpflow", "serve", "--port", str(free_port()), "--workers", "2"]
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(marks.iterdir())) < 2:  # both workers are in their slow start
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.05)
+        time.sleep(0.5)  # the supervisor is in its first round of health checks
+        process.terminate()
+        began = time.monotonic()
+        code = process.wait(timeout=30)
+        took = time.monotonic() - began
+        deadline = time.monotonic() + 5
+        while _session_processes(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = {pid: _command_line(pid) for pid in _session_processes(process.pid)}
+    finally:
+        for pid in _session_processes(process.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 0, (tmp_path / "serve.log").read_text()
+    assert took < 4, f"stopped {took:.1f} s after SIGTERM"
+    assert left == {}, f"processes left: {left}"
+
+
 def test_serve_on_a_busy_port_fails_without_claiming_to_listen(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", 0))
