@@ -225,3 +225,32 @@ def test_two_rotations_in_a_row_keep_the_key_that_last_signed(
     assert services.authenticate_session(deps, project, session_jwt=before.session_jwt).session is not None
     clock.advance(days=RETENTION_DAYS)
     assert kids(deps, project) == [third]
+
+
+def test_a_key_no_longer_published_still_verifies_the_expired_jwts_of_live_sessions(
+    deps: services.Deps, project: Project, clock: FrozenClock
+) -> None:
+    """Two rotations that each signed (an emergency one, then another): the first key leaves the JWKS once
+    its JWTs have expired, yet an expired JWT of a session still active is accepted whichever key signed it
+    (stytch-api.md §4.7), for the retention."""
+    user = services.create_user(deps, project, email="ada@example.com")
+    created = services.create_totp(deps, project, user_id=user.user_id)
+    before = services.authenticate_totp(
+        deps,
+        project,
+        user_id=user.user_id,
+        totp_code=code_for(created.secret, clock.now),
+        session_duration_minutes=(RETENTION_DAYS + 10) * 24 * 60,
+    )
+    first = kid_of(before.session_jwt)
+    second = services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0)).kid
+    clock.advance(seconds=2)
+    third = services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0)).kid
+    clock.advance(seconds=LIFETIME + ROTATION_GRACE_SECONDS + 1)
+    assert kids(deps, project) == [third, second]
+    again = services.authenticate_session(deps, project, session_jwt=before.session_jwt)
+    assert again.session.session_id == before.session.session_id and kid_of(again.session_jwt) == third
+    assert first not in kids(deps, project)  # verifying with it published nothing
+    clock.advance(days=RETENTION_DAYS)
+    with pytest.raises(errors.SessionNotFound):  # retired beyond the retention: no longer a key here
+        services.authenticate_session(deps, project, session_jwt=before.session_jwt)

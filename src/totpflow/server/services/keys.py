@@ -14,20 +14,22 @@ keys ``superseded_at`` = the moment the new key takes over signing, ``Policy.key
 (an hour by default; now for an emergency rotation). Until then the new key is published in the JWKS but
 does not sign, so every JWKS cache that refreshes within the delay knows it before the first JWT it signs
 (stytch-rbac-users-sessions.md §5). The signing key is the oldest generation not yet superseded. A retired
-key stays published, and keeps verifying session JWTs here, for ``Policy.key_retention`` (30 days, as
-Stytch keeps its keys for a month). Outside a rollover the JWKS holds at most two keys, the signing one
-and the one it replaced, that is the last key that signed before it (a key superseded the moment it would
-have begun signing, by a second rotation right after the first, replaced nothing and signed no JWT): any
-other retired key is dropped once the JWTs it signed have expired (the JWT lifetime plus
-``ROTATION_GRACE_SECONDS`` for requests that read the keys just before a switch and signed just after).
-During a rollover the next key is published too.
+key keeps verifying session JWTs here for ``Policy.key_retention`` (30 days, as Stytch keeps its keys for a
+month): an expired JWT of a session still active is accepted (stytch-api.md §4.7), whichever key signed it
+(:func:`session_keys`). The JWKS publishes fewer (:func:`live_keys`). Outside a rollover it holds at most two
+keys, the signing one and the one it replaced, that is the last key that signed before it (a key
+superseded the moment it would have begun signing, by a second rotation right after the first, replaced
+nothing and signed no JWT): any other retired key leaves the JWKS once the JWTs it signed have expired (the
+JWT lifetime plus ``ROTATION_GRACE_SECONDS`` for requests that read the keys just before a switch and signed
+just after), as a client verifying locally refuses an expired JWT anyway. During a rollover the next key is
+published too.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -53,6 +55,8 @@ from totpflow.server.storage.protocol import Storage, Transaction
 from totpflow.server.storage.records import SigningKeyRow
 
 ROTATION_GRACE_SECONDS: Final = 30
+# Which of a project's kept keys (not retired beyond ``key_retention``) a caller uses, at a time, by a policy.
+KeySelection = Callable[[list[SigningKeyRow], datetime, Policy], list[SigningKeyRow]]
 _ROTATION_ATTEMPTS: Final = 5
 MAX_PROJECTS_ROTATED: Final = 100_000
 
@@ -104,6 +108,15 @@ def live_keys(rows: list[SigningKeyRow], now: datetime, policy: Policy) -> list[
     return [ordered[at], *ordered[at + 1 :], *reversed(retired)]
 
 
+def session_keys(rows: list[SigningKeyRow], now: datetime, policy: Policy) -> list[SigningKeyRow]:
+    """Of a project's kept keys, those a session request uses: the published ones of :func:`live_keys`, the
+    signing key first, then every other kept key, newest first, for the expired JWTs they signed."""
+    published = live_keys(rows, now, policy)
+    kids = {r.kid for r in published}
+    unpublished = sorted((r for r in rows if r.kid not in kids), key=lambda r: r.generation, reverse=True)
+    return [*published, *unpublished]
+
+
 def _signed(ordered: list[SigningKeyRow], i: int) -> bool:
     """Whether key ``i`` (by generation) ever signed: it took over when the key before it was superseded,
     and a key superseded by then (two rotations at once, or one during a rollover) never did."""
@@ -112,13 +125,13 @@ def _signed(ordered: list[SigningKeyRow], i: int) -> bool:
     return start is None or end is None or end > start
 
 
-def _rows(deps: Deps, project_id: str) -> list[SigningKeyRow]:
+def _rows(deps: Deps, project_id: str, select: KeySelection = live_keys) -> list[SigningKeyRow]:
     now = deps.now()
     with deps.store.transaction(readonly=True) as tx:
         if tx.get_project(project_id) is None:
             raise errors.ProjectNotFound("project_id")
         kept = tx.signing_keys(project_id, superseded_after=now - deps.policy.key_retention)
-    return live_keys(kept, now, deps.policy)
+    return select(kept, now, deps.policy)
 
 
 def _new_key(deps: Deps, project_id: str) -> SigningKeyRow:
@@ -171,8 +184,9 @@ def confirmable(deps: Deps, project_id: str) -> bool:
         return project_id in _key_sets.get(deps.store, {})
 
 
-def confirmed_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
-    """The live keys of the set the current request confirmed; [] outside a request or when it found none."""
+def confirmed_keys(deps: Deps, project_id: str, select: KeySelection = live_keys) -> list[SigningKeyRow]:
+    """The keys ``select`` takes of the set the current request confirmed (the published ones by default);
+    [] outside a request or when it found none."""
     if _confirmed.get() is None and deps.store.check_pending():
         with deps.store.transaction(readonly=True):
             pass  # the request's first transaction: its check confirms the key generation
@@ -182,21 +196,22 @@ def confirmed_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
     now = deps.now()
     retired_before = now - deps.policy.key_retention
     kept = [r for r in confirmed[2].rows if r.superseded_at is None or r.superseded_at > retired_before]
-    return live_keys(kept, now, deps.policy)
+    return select(kept, now, deps.policy)
 
 
-def ensure_signing_keys(deps: Deps, project_id: str) -> list[SigningKeyRow]:
-    """The project's live keys, the signing one first; creates the first one if there is none."""
-    rows = confirmed_keys(deps, project_id)
+def ensure_signing_keys(deps: Deps, project_id: str, select: KeySelection = live_keys) -> list[SigningKeyRow]:
+    """The project's keys ``select`` takes (the published ones by default; :func:`session_keys` for a session
+    request), the signing one first; creates the first one if there is none."""
+    rows = confirmed_keys(deps, project_id, select)
     if rows:
         return rows
-    rows = _rows(deps, project_id)
+    rows = _rows(deps, project_id, select)
     if rows:
         return rows
     row = _new_key(deps, project_id)
     with deps.store.transaction() as tx:
         tx.insert_signing_key(project_id, 1, row, deps.now())
-    return _rows(deps, project_id)
+    return _rows(deps, project_id, select)
 
 
 def rotate_signing_key(deps: Deps, project_id: str, *, publish_for: timedelta | None = None) -> Rotation:

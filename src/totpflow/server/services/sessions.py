@@ -68,7 +68,9 @@ def session_request(
     claims = validation.custom_claims(session_custom_claims)
     request = SessionRequest(session_token, session_jwt, duration, claims, ())
     if request.wanted and not keys.confirmable(deps, project.project_id):
-        request = replace(request, keys=tuple(keys.ensure_signing_keys(deps, project.project_id)))
+        request = replace(
+            request, keys=tuple(keys.ensure_signing_keys(deps, project.project_id, keys.session_keys))
+        )
     return request
 
 
@@ -79,7 +81,7 @@ def with_keys(deps: Deps, project: Project, request: SessionRequest) -> SessionR
     if not request.wanted:
         return request
     if not request.keys:
-        rows = keys.confirmed_keys(deps, project.project_id)
+        rows = keys.confirmed_keys(deps, project.project_id, keys.session_keys)
         if not rows:  # the key set remembered here is gone from the database: refuse, never guess
             raise errors.ServerError("the project's signing keys are not in the database")
         request = replace(request, keys=tuple(rows))
@@ -380,7 +382,9 @@ def revoke_session(
         session_jwt,
         None,
         None,
-        tuple(keys.ensure_signing_keys(deps, project.project_id)) if session_jwt is not None else (),
+        tuple(keys.ensure_signing_keys(deps, project.project_id, keys.session_keys))
+        if session_jwt is not None
+        else (),
     )
     with deps.store.transaction() as tx:
         if session_id is not None:
