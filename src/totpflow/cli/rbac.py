@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from totpflow.cli._store import PROJECT_HELP, add_store_arguments
+from totpflow.cli._store import PROJECT_HELP, add_store_arguments, quoted
 
 
 def register(subparsers: Any) -> None:
@@ -57,15 +57,17 @@ def read_document(path: Path) -> Any:
         raise _Failed(f"{path}: larger than {MAX_POLICY_BYTES // 1024} KiB, no RBAC policy is that large")
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise _Failed(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+        except _DuplicateKey as exc:
+            raise _Failed(f"{path}: not a policy (the key {exc} appears twice in one object)") from None
         except (RecursionError, ValueError):
             raise _Failed(f"{path}: not a policy (nested too deeply, or an integer too long)") from None
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_unique_key_loader())
     except (RecursionError, ValueError):
         raise _Failed(f"{path}: not a policy (nested too deeply, or an integer too long)") from None
     except yaml.YAMLError as exc:
@@ -73,6 +75,47 @@ def read_document(path: Path) -> Any:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or "syntax error"
         raise _Failed(f"{where}: not valid YAML ({problem})") from None
+
+
+class _DuplicateKey(Exception):
+    """A key given twice in one JSON object (its quoted name is the message)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice: json keeps the last one, and half of a
+    policy would be dropped without a word."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(quoted(key))
+        seen[key] = value
+    return seen
+
+
+def _unique_key_loader() -> Any:
+    """PyYAML's safe loader refusing a key given twice in one mapping (YAML requires keys to be unique; PyYAML
+    keeps the last one), at the second key's line and column. Merge keys (``<<``) are left to the loader."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:
+                    continue  # an unhashable key: the loader itself refuses it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {quoted(str(key))} appears twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def _run(args: argparse.Namespace, document: Any, *, setting: bool) -> int:

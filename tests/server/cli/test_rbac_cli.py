@@ -91,9 +91,17 @@ def test_set_yaml_then_json(database: tuple[str, str], tmp_path: Path) -> None:
         ("deep.json", "[" * 100_000 + "]" * 100_000, ["deep.json: not a policy", "nested too deeply"]),
         ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000, ["deep.yaml: not a policy"]),
         ("huge.yaml", "x" * ((1 << 20) + 1), ["huge.yaml: larger than 1024 KiB"]),
+        ("twice.yaml", "resources: [{resource_id: docs, actions: [read]}]\nroles:\n  - {role_id: editor}\n"
+         "roles:\n  - {role_id: auditor}\n", ["twice.yaml:4:1:", "'roles' appears twice"]),
+        ("nested.yaml",
+         "resources:\n  - resource_id: docs\n    actions: [read, write]\n    actions: [read]\n",
+         ["nested.yaml:4:5:", "'actions' appears twice"]),
+        ("twice.json", '{"roles": [{"role_id": "editor"}], "roles": []}',
+         ["twice.json:", "'roles' appears twice"]),
     ],
     ids=["reserved-prefix", "several-problems", "bad-yaml", "bad-json", "control-characters", "scalar",
-         "empty", "deep-json", "deep-yaml", "larger-than-a-policy"],
+         "empty", "deep-json", "deep-yaml", "larger-than-a-policy", "key-twice-yaml", "key-twice-nested",
+         "key-twice-json"],
 )  # fmt: skip
 def test_invalid_files_exit_2_and_change_nothing(
     database: tuple[str, str], tmp_path: Path, name: str, content: str, fragments: list[str]
