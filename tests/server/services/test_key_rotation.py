@@ -26,7 +26,9 @@ from totpflow.server.storage.schema import signing_keys
 LIFETIME = 300  # Policy.jwt_lifetime_seconds
 
 
-def sign_in(deps: services.Deps, project: Project, clock: FrozenClock, email: str) -> AuthResult:
+def sign_in(
+    deps: services.Deps, project: Project, clock: FrozenClock, email: str, minutes: int = 60
+) -> AuthResult:
     user = services.create_user(deps, project, email=email)
     created = services.create_totp(deps, project, user_id=user.user_id)
     return services.authenticate_totp(
@@ -34,7 +36,7 @@ def sign_in(deps: services.Deps, project: Project, clock: FrozenClock, email: st
         project,
         user_id=user.user_id,
         totp_code=code_for(created.secret, clock.now),
-        session_duration_minutes=60,
+        session_duration_minutes=minutes,
     )
 
 
@@ -233,15 +235,7 @@ def test_a_key_no_longer_published_still_verifies_the_expired_jwts_of_live_sessi
     """Two rotations that each signed (an emergency one, then another): the first key leaves the JWKS once
     its JWTs have expired, yet an expired JWT of a session still active is accepted whichever key signed it
     (stytch-api.md §4.7), for the retention."""
-    user = services.create_user(deps, project, email="ada@example.com")
-    created = services.create_totp(deps, project, user_id=user.user_id)
-    before = services.authenticate_totp(
-        deps,
-        project,
-        user_id=user.user_id,
-        totp_code=code_for(created.secret, clock.now),
-        session_duration_minutes=(RETENTION_DAYS + 10) * 24 * 60,
-    )
+    before = sign_in(deps, project, clock, "ada@example.com", minutes=(RETENTION_DAYS + 10) * 24 * 60)
     first = kid_of(before.session_jwt)
     second = services.rotate_signing_key(deps, project.project_id, publish_for=timedelta(0)).kid
     clock.advance(seconds=2)
