@@ -137,8 +137,6 @@ def embedded_server(
     from totpflow.server import services
     from totpflow.server.app import create_app
     from totpflow.server.config import PROJECT_ID_ENV, PROJECT_SECRET_ENV, Settings, display_url
-    from totpflow.server.crypto import discard_refused_key_files
-    from totpflow.server.errors import MasterKeyError
     from totpflow.server.services.master_key import verify_master_key
     from totpflow.server.wiring import build_deps
 
@@ -154,10 +152,8 @@ def embedded_server(
             env.get(PROJECT_ID_ENV),
             env.get(PROJECT_SECRET_ENV),
         )
-    except BaseException as exc:
+    except BaseException:
         deps.store.dispose()
-        if isinstance(exc, MasterKeyError):  # another process keyed the new store first, under its own key
-            discard_refused_key_files()
         raise
     secret = services.issue_process_secret(deps, chosen)
     app = create_app(settings, deps)

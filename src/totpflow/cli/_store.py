@@ -74,23 +74,11 @@ def open_deps(
         check_master_key(deps)
     except ConfigError as exc:  # MasterKeyError
         deps.store.dispose()
-        refused_key(exc)
         raise CommandFailed(str(exc)) from None
     except BaseException:
         deps.store.dispose()
         raise
     return deps, shown
-
-
-def refused_key(exc: BaseException) -> None:
-    """After ``exc``: when it is the store refusing this process's master key, the key file this process
-    created for it is removed (``crypto.discard_refused_key_files``)."""
-    from totpflow.server.errors import MasterKeyError
-
-    if isinstance(exc, MasterKeyError):
-        from totpflow.server.crypto import discard_refused_key_files
-
-        discard_refused_key_files()
 
 
 @contextmanager
@@ -162,7 +150,6 @@ def run_command(command: str, body: Callable[[], int]) -> int:
         sys.stderr.write(f"totpflow {command}: {exc}\n")
         return 2
     except errors.ServerError as exc:
-        refused_key(exc)
         sys.stderr.write(f"totpflow {command}: {exc.__class__.__name__}: {exc}\n")
         return 2
     except SQLAlchemyError as exc:  # a driver's message can quote the URL; name the class only

@@ -49,7 +49,7 @@ def fail(message: str) -> int:
 
 
 def create_project(args: argparse.Namespace) -> int:
-    from totpflow.cli._store import CommandFailed, open_deps, refused_key
+    from totpflow.cli._store import CommandFailed, open_deps
     from totpflow.server import errors, services
     from totpflow.server.services import validation
 
@@ -65,8 +65,7 @@ def create_project(args: argparse.Namespace) -> int:
         project, secret = services.create_project(deps, name=args.name)
     except errors.InvalidArgument as exc:
         return fail(f"the {exc.field} is invalid: {exc.reason}")
-    except errors.MasterKeyError as exc:  # another process keyed the new store first, under its own key
-        refused_key(exc)
+    except errors.MasterKeyError as exc:
         return fail(str(exc))
     finally:
         deps.store.dispose()

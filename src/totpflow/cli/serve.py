@@ -188,7 +188,6 @@ def run(args: argparse.Namespace) -> int:
             settings.master_key_file,
         )
 
-    from totpflow.server.crypto import discard_refused_key_files
     from totpflow.server.services.master_key import verify_master_key
     from totpflow.server.wiring import build_deps
 
@@ -200,8 +199,6 @@ def run(args: argparse.Namespace) -> int:
         verify_master_key(deps)
     except ConfigError as exc:
         deps.store.dispose()
-        if isinstance(exc, errors.MasterKeyError):  # another process keyed the new store first
-            discard_refused_key_files()
         return fail(str(exc))
     say(f"totpflow serve: database {display_url(settings.database_url)}")
     try:

@@ -98,16 +98,11 @@ def new_master_key_text() -> str:
     return base64.b64encode(secrets.token_bytes(MASTER_KEY_BYTES)).decode("ascii")
 
 
-# The key files this process created, each with its (device, inode): one whose key the store then refuses is
-# removed by ``discard_refused_key_files``; a file that was there before is never in it.
-_created_key_files: dict[Path, tuple[int, int]] = {}
-
-
 def load_or_create_key_file(path: Path) -> bytes:
     """Read the key file at ``path``, or create it with mode 0600 if it does not exist.
 
     Creation uses ``O_CREAT | O_EXCL`` so two processes starting at once agree on one key: the loser of
-    the race reads the winner's file. A file created here is remembered for ``discard_refused_key_files``.
+    the race reads the winner's file.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -128,30 +123,7 @@ def load_or_create_key_file(path: Path) -> bytes:
         handle.write(text + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-        made = os.fstat(handle.fileno())
-    _created_key_files[path] = (made.st_dev, made.st_ino)
     return decode_master_key(text)
-
-
-def discard_refused_key_files() -> list[Path]:
-    """Remove the key files this process created, after the store refused their key, and return them.
-
-    Two processes making one new store at once, each with a new key file of its own (``--master-key-file``):
-    the first to record the store's master-key check keys it, and the other is refused before it writes
-    anything. Its key file holds a key nothing was written under; left behind, it would pass for the
-    store's. Only a file this process created is removed, and only while it is still that file (same
-    device and inode): never one that was there before, nor one put in its place since."""
-    removed = []
-    while _created_key_files:
-        path, made = _created_key_files.popitem()
-        try:
-            found = path.lstat()
-            if (found.st_dev, found.st_ino) == made:
-                path.unlink()
-                removed.append(path)
-        except OSError:
-            pass
-    return removed
 
 
 # What a store holds once it is keyed: the master-key check, and projects (each project's secret hash, signing

@@ -441,60 +441,6 @@ def test_a_mistyped_master_key_file_is_refused_before_it_is_made(
     assert ok_json(env, "users", "list", "--json", "--master-key-file", str(real)) == []
 
 
-@pytest.mark.parametrize("command", [["project", "create", "--json"], ["serve", "--port", "0"]])
-def test_two_processes_keying_one_new_store_leave_only_the_winners_key_file(
-    tmp_path: Path, command: list[str]
-) -> None:
-    """Two processes making one new SQLite store at once, each with a new key file of its own: the one that
-    keys the store first wins, the other is refused (exit 2) and removes the key file it made, so the only
-    key file left is the one that opens the store. A key file that was there before is never removed."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TOTPFLOW_")}
-    for attempt in range(6):
-        folder = tmp_path / f"try-{attempt}"
-        folder.mkdir()
-        env = {**base, "TOTPFLOW_DATABASE_URL": f"sqlite:///{folder / 'new.db'}"}
-        files = [folder / "one.key", folder / "two.key"]
-        args = [arg if arg != "0" else str(free_port()) for arg in command]  # serve: a port each
-        started = [
-            subprocess.Popen(
-                [sys.executable, "-m", "totpflow", *args, "--master-key-file", str(key)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for key in files
-        ]
-        if command[0] == "serve":  # the winner serves: stopped once the loser has ended
-            loser = None
-            deadline = time.monotonic() + 60
-            while loser is None:
-                assert time.monotonic() < deadline, "neither serve was refused"
-                loser = next((p for p in started if p.poll() is not None), None)
-                time.sleep(0.05)
-            for process in started:
-                process.terminate()
-        codes = []
-        for process in started:
-            _out, err = process.communicate(timeout=60)
-            codes.append(process.returncode)
-            assert "Traceback" not in err, err
-        refused = [key for key, process in zip(files, started, strict=True) if process.returncode == 2]
-        assert len(refused) == 1, codes
-        winner = next(key for key in files if key not in refused)
-        assert [key.name for key in sorted(folder.glob("*.key"))] == [winner.name], codes
-        assert ok_json(env, "project", "list", "--json", "--master-key-file", str(winner))
-    # a key file of another store given to the keyed one: refused, and kept (this process did not make it)
-    other = tmp_path / "other.key"
-    other.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
-    env = {**base, "TOTPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'try-0' / 'new.db'}"}
-    assert "not the one this store was written with" in usage_error(
-        env, "project", "create", "--json", "--master-key-file", str(other)
-    )
-    assert other.exists()
-
-
 def test_no_master_key_file_is_made_for_a_database_that_cannot_be_asked(tmp_path: Path) -> None:
     """Whether a PostgreSQL database is keyed is asked before a key file is made for it: when it cannot be
     reached, the command says why (exit 2) and leaves no key file."""
