@@ -187,15 +187,17 @@ async def _abandon(client: aiomqtt.Client) -> None:
     nothing is waited for. A graceful disconnect would wait for a broker that has not answered so far (aiomqtt
     waits for an acknowledgement of a connection it never saw made), on the time of the step that gave up on
     it; and a socket left open is closed later by paho's finalizer, on an event loop that may be closed by
-    then."""
+    then. These are aiomqtt's and paho's private parts (aiomqtt 2.3 to 2.5): each is looked up, so a release
+    without one leaves that part to the client's own close, as before, never an error."""
     await asyncio.sleep(0)  # what the connecting thread handed to the loop (the socket's reader) runs first
-    paho = client._client
+    paho = getattr(client, "_client", None)
     with contextlib.suppress(Exception):
-        paho._reset_sockets()
-    misc = client._misc_task
-    if misc is not None and not misc.done():
+        paho._reset_sockets()  # type: ignore[union-attr]
+    misc = getattr(client, "_misc_task", None)
+    if isinstance(misc, asyncio.Task) and not misc.done():
         misc.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await misc
-    if client._lock.locked():
-        client._lock.release()
+    lock = getattr(client, "_lock", None)
+    if isinstance(lock, asyncio.Lock) and lock.locked():
+        lock.release()
