@@ -73,6 +73,15 @@ def lookup_component(doc: ArazzoDocument, item: ReusableRef, kind: ComponentKind
     return table[parsed[1]]
 
 
+def parameter_identity(name: str, in_: str | None) -> tuple[str, str | None]:
+    """What a step's parameter replaces a workflow's (or an operation's) parameter by: (name, ``in``), a
+    header name in any case (RFC 9110 §5.1), and any ``in: querystring`` parameter another, as it is the
+    whole query component whatever its name."""
+    if in_ == "querystring":
+        return "", in_
+    return (name.lower() if in_ == "header" else name), in_
+
+
 def resolve_parameter(doc: ArazzoDocument, item: Parameter | ReusableRef) -> Parameter:
     """The Parameter an item stands for; a reference's ``value`` overrides the component's value."""
     if isinstance(item, Parameter):

@@ -47,6 +47,7 @@ from totpflow.arazzo.document.references import (
     component_reference,
     component_table,
     lookup_component,
+    parameter_identity,
     resolve_failure_action,
     resolve_success_action,
     source_qualified,
@@ -456,7 +457,7 @@ class _Checker:
                 kind = parameter.in_
                 return f"step {step.step_id!r} evaluates its {kind} parameters before {_its_message(step)}"
             return None
-        identity = _parameter_identity(parameter)
+        identity = parameter_identity(parameter.name, parameter.in_)
         for target in workflow.steps:
             own: set[tuple[str, str | None]] = set()
             for item in target.parameters:
@@ -465,7 +466,7 @@ class _Checker:
                     with suppress(DocumentError):  # reported where the reference is written
                         resolved = lookup_component(self.doc, item, "parameters")
                 if isinstance(resolved, Parameter):
-                    own.add(_parameter_identity(resolved))
+                    own.add(parameter_identity(resolved.name, resolved.in_))
             if identity not in own and _before_message(target, parameter.in_):
                 return (
                     f"a workflow's parameter is evaluated by the steps it applies to, and step "
@@ -948,14 +949,6 @@ def _its_message(step: Step) -> str:
     if step.action == "send":
         return "it sends its message"
     return "it subscribes to its channel, so before any message arrives"
-
-
-def _parameter_identity(parameter: Parameter) -> tuple[str, str | None]:
-    """What a step's parameter replaces a workflow parameter by (as the run merges them): name and
-    ``in``, a header name in any case, and any ``in: querystring`` parameter another."""
-    if parameter.in_ == "querystring":
-        return "", parameter.in_
-    return (parameter.name.lower() if parameter.in_ == "header" else parameter.name), parameter.in_
 
 
 def _position_of(workflow: Workflow, location: str) -> int | None:

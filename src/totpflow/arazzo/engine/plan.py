@@ -20,7 +20,7 @@ from totpflow.arazzo.document.model import (
     SuccessAction,
     Workflow,
 )
-from totpflow.arazzo.document.references import resolve_parameter
+from totpflow.arazzo.document.references import parameter_identity, resolve_parameter
 from totpflow.arazzo.engine.actions import failure_actions, success_actions
 from totpflow.arazzo.engine.dependencies import step_dependencies
 from totpflow.arazzo.errors import ArazzoError
@@ -120,9 +120,11 @@ class StepPlan:
         self.failure_actions = failure_actions
         self.operation = operation
         # the OpenAPI parameter each Arazzo parameter fills (style/explode), None when the operation has none
-        by_identity = {_identity(p.name, p.in_): p for p in operation.parameters} if operation else {}
+        by_identity = (
+            {parameter_identity(p.name, p.in_): p for p in operation.parameters} if operation else {}
+        )
         self.targets: tuple[OperationParameter | None, ...] = tuple(
-            by_identity.get(_identity(p.name, p.in_)) for p in parameters
+            by_identity.get(parameter_identity(p.name, p.in_)) for p in parameters
         )
         # Filled by ``Plan.step``: each parameter's serialisation and compiled value, the compiled outputs and
         # success criteria (None when one of them does not compile: the step then compiles each where it is
@@ -135,12 +137,6 @@ class StepPlan:
         self.dependencies: tuple[tuple[tuple[str, str, str], str], ...] = ()
 
 
-def _identity(name: str, in_: str | None) -> tuple[str, str | None]:
-    if in_ == "querystring":  # the whole query component: a request has one, whatever its name
-        return "", in_
-    return (name.lower() if in_ == "header" else name), in_
-
-
 def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tuple[Parameter, ...]:
     """Workflow-level parameters merged with the step's (Arazzo 1.0.1 "Step Object" ``parameters``: identity
     is (name, in); the step's parameter wins). Header names compare case-insensitively (RFC 9110 §5.1), and an
@@ -151,7 +147,7 @@ def merge_parameters(doc: ArazzoDocument, workflow: Workflow, step: Step) -> tup
     for its ``workflowId`` steps: it is not sent to every operation as a query parameter)."""
 
     def identity(parameter: Parameter) -> tuple[str, str | None]:
-        return _identity(parameter.name, parameter.in_)
+        return parameter_identity(parameter.name, parameter.in_)
 
     own = [resolve_parameter(doc, item) for item in step.parameters]
     taken = {identity(parameter) for parameter in own}
